@@ -1,0 +1,192 @@
+//! Destinations: where deliveries go, with their auth, filter, retry policy,
+//! signing secrets and health.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::glob;
+use crate::ids::{DestinationId, OrgId};
+use crate::retry::RetryPolicy;
+use crate::secret::Secret;
+use crate::signing::SigningSecret;
+
+/// The kinds of destination. Only kinds with an adapter are accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DestinationKind {
+    Webhook,
+}
+
+impl DestinationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DestinationKind::Webhook => "webhook",
+        }
+    }
+}
+
+impl fmt::Display for DestinationKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DestinationKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "webhook" => Ok(DestinationKind::Webhook),
+            other => Err(format!("unknown destination kind `{other}` (supported: webhook)")),
+        }
+    }
+}
+
+/// Credentials a destination presents to its target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Auth {
+    #[default]
+    None,
+    Bearer {
+        token: Secret<String>,
+    },
+    Basic {
+        username: String,
+        password: Secret<String>,
+    },
+    ApiKey {
+        header: String,
+        value: Secret<String>,
+    },
+}
+
+impl Auth {
+    /// The auth as shown by the API: every secret replaced by `***`.
+    pub fn redacted(&self) -> Value {
+        match self {
+            Auth::None => serde_json::json!({"type": "none"}),
+            Auth::Bearer { .. } => serde_json::json!({"type": "bearer", "token": "***"}),
+            Auth::Basic { username, .. } => {
+                serde_json::json!({"type": "basic", "username": username, "password": "***"})
+            }
+            Auth::ApiKey { header, .. } => {
+                serde_json::json!({"type": "api_key", "header": header, "value": "***"})
+            }
+        }
+    }
+}
+
+/// Which events a destination receives when the caller lists none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Filter {
+    #[serde(default)]
+    pub event_types: Vec<String>,
+}
+
+impl Filter {
+    /// Whether the filter names `event_type`. An empty filter names nothing
+    /// (such a destination gets events listed explicitly or as a default).
+    pub fn matches(&self, event_type: &str) -> bool {
+        self.event_types.iter().any(|p| glob::matches(p, event_type))
+    }
+}
+
+/// Signing keys: the current secret and those still in their grace period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Signing {
+    pub secrets: Vec<SigningKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningKey {
+    pub secret: SigningSecret,
+    /// `None` for the current secret; for a rotated-out one, when it stops
+    /// being used.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl Signing {
+    /// The secrets to sign with at `now`: the current one first.
+    pub fn active(&self, now: DateTime<Utc>) -> Vec<&SigningSecret> {
+        self.secrets
+            .iter()
+            .filter(|k| k.expires_at.is_none_or(|at| at > now))
+            .map(|k| &k.secret)
+            .collect()
+    }
+}
+
+/// Everything sealed under the master key at rest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct DestinationSecrets {
+    #[serde(default)]
+    pub auth: Auth,
+    #[serde(default)]
+    pub signing: Signing,
+}
+
+/// Circuit-breaker state of a destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthState {
+    #[default]
+    Healthy,
+    /// Too many consecutive failures: deliveries wait, a probe retries.
+    Paused,
+    /// Disabled by an operator: deliveries wait until it is enabled.
+    Disabled,
+}
+
+/// Health counters kept per destination.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Health {
+    pub consecutive_failures: u32,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_failure_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub success_count: u64,
+    pub failure_count: u64,
+    /// While paused: when the next probe may run.
+    pub next_probe_at: Option<DateTime<Utc>>,
+    /// While paused: the current probe backoff.
+    pub probe_backoff_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Destination {
+    pub id: DestinationId,
+    pub org_id: OrgId,
+    pub name: String,
+    pub kind: DestinationKind,
+    /// Kind-specific configuration (validated by the kind's adapter).
+    pub config: Value,
+    pub filter: Filter,
+    pub retry: RetryPolicy,
+    pub is_default: bool,
+    pub enabled: bool,
+    /// Most deliveries of this destination in flight at once.
+    pub max_in_flight: u32,
+    pub secrets: DestinationSecrets,
+    pub health: Health,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Default per-destination concurrency.
+pub const DEFAULT_MAX_IN_FLIGHT: u32 = 64;
+
+impl Destination {
+    pub fn state(&self) -> HealthState {
+        if !self.enabled {
+            HealthState::Disabled
+        } else if self.health.next_probe_at.is_some() {
+            HealthState::Paused
+        } else {
+            HealthState::Healthy
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! Ferry's core: the domain vocabulary (organizations, events, destinations,
+//! deliveries, attempts, audit), the delivery state machine, retry and backoff
+//! math, Standard Webhooks signing, secret sealing, and the ports (`Store`,
+//! `Queue`, `Deliverer`) that adapters implement. No network or database I/O
+//! lives here.
+
+pub mod audit;
+pub mod crypto;
+pub mod delivery;
+pub mod destination;
+pub mod error;
+pub mod event;
+pub mod glob;
+pub mod ids;
+pub mod org;
+pub mod page;
+pub mod ports;
+pub mod retry;
+pub mod secret;
+pub mod signing;
+pub mod state;
+
+pub use error::{FieldError, StoreError};
+pub use ids::*;

@@ -1,0 +1,200 @@
+//! The ports: what the engine needs from storage (`Store`), from the delivery
+//! queue (`Queue`) and from each destination kind (`DestinationAdapter`,
+//! `Deliverer`). Adapters live in other crates; every storage backend runs
+//! the same conformance suite against these traits.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::audit::{AuditFilter, AuditRecord};
+use crate::delivery::{Attempt, Captured, Delivery, DeliveryFilter, DeliveryStatus, Envelope, Leased};
+use crate::destination::{Auth, Destination, DestinationKind, Health};
+use crate::error::{FieldError, StoreResult};
+use crate::event::{Event, InsertOutcome, NewEvent};
+use crate::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId};
+use crate::org::{ApiKey, Org};
+use crate::page::{Page, PageRequest};
+
+/// Which terminal deliveries an operator sends back to `pending`.
+#[derive(Debug, Clone)]
+pub enum RequeueSelector {
+    /// One delivery (`POST /v1/deliveries/{id}/retry`).
+    Delivery(DeliveryId),
+    /// The deliveries of an event, optionally only to some destinations
+    /// (`POST /v1/events/{id}/replay`).
+    Event { event_id: EventId, destinations: Option<Vec<DestinationId>> },
+    /// Dead deliveries matching a filter (`POST /v1/dlq/replay`); the
+    /// filter's `status` is ignored.
+    Dead(DeliveryFilter),
+}
+
+/// State, scoped by organization in every query that takes an `OrgId`.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Succeeds when storage answers a trivial query.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // Organizations and API keys.
+    async fn create_org(&self, org: &Org) -> StoreResult<()>;
+    async fn get_org(&self, id: &OrgId) -> StoreResult<Option<Org>>;
+    async fn list_orgs(&self, page: PageRequest) -> StoreResult<Page<Org>>;
+    async fn insert_api_key(&self, key: &ApiKey, audit: &AuditRecord) -> StoreResult<()>;
+    async fn api_key_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<ApiKey>>;
+    async fn list_api_keys(&self, org: &OrgId, page: PageRequest) -> StoreResult<Page<ApiKey>>;
+    /// Revokes a key; `false` when the org has no such key.
+    async fn delete_api_key(&self, org: &OrgId, id: &ApiKeyId, audit: &AuditRecord) -> StoreResult<bool>;
+    /// Records when keys were last used (batched by the caller).
+    async fn touch_api_keys(&self, used: &[(ApiKeyId, DateTime<Utc>)]) -> StoreResult<()>;
+
+    // Destinations (secrets are sealed at rest by the adapter).
+    async fn insert_destination(&self, d: &Destination, audit: &AuditRecord) -> StoreResult<()>;
+    async fn get_destination(&self, org: &OrgId, id: &DestinationId) -> StoreResult<Option<Destination>>;
+    /// Every destination of the org, oldest first (routing reads this).
+    async fn org_destinations(&self, org: &OrgId) -> StoreResult<Vec<Destination>>;
+    async fn list_destinations(&self, org: &OrgId, page: PageRequest) -> StoreResult<Page<Destination>>;
+    /// Replaces the destination's row; `false` when the org has no such one.
+    async fn update_destination(&self, d: &Destination, audit: &AuditRecord) -> StoreResult<bool>;
+    /// Deletes it and moves its unfinished deliveries to `failed`.
+    async fn delete_destination(&self, org: &OrgId, id: &DestinationId, audit: &AuditRecord) -> StoreResult<bool>;
+    /// The engine's destination lookup, across orgs (ids are unique).
+    async fn destination_by_id(&self, id: &DestinationId) -> StoreResult<Option<Destination>>;
+    /// Persists breaker/health counters.
+    async fn save_health(&self, updates: &[(DestinationId, Health)]) -> StoreResult<()>;
+
+    // Events.
+    /// Group commit: stores every new event with its deliveries in one
+    /// durable transaction. Known ids store nothing and report the original
+    /// deliveries. Either all of the batch is committed or none of it.
+    async fn insert_events(&self, batch: &[NewEvent]) -> StoreResult<Vec<InsertOutcome>>;
+    async fn get_event(&self, org: &OrgId, id: &EventId) -> StoreResult<Option<(Event, Vec<Delivery>)>>;
+    /// Adds deliveries to existing events (replay to a new destination).
+    async fn insert_deliveries(&self, deliveries: &[Delivery], audit: &[AuditRecord]) -> StoreResult<()>;
+
+    // Deliveries.
+    async fn get_delivery(&self, org: &OrgId, id: &DeliveryId) -> StoreResult<Option<(Delivery, Vec<Attempt>)>>;
+    /// Newest first.
+    async fn list_deliveries(
+        &self,
+        org: &OrgId,
+        filter: &DeliveryFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Delivery>>;
+    /// Moves the selected terminal deliveries back to `pending`, due now,
+    /// with a fresh retry budget; appends one audit record each with `actor`.
+    async fn requeue(&self, org: &OrgId, selector: &RequeueSelector, actor: &str) -> StoreResult<Vec<Delivery>>;
+    /// Deliveries per status, across orgs (queue-depth metrics).
+    async fn delivery_counts(&self) -> StoreResult<Vec<(DeliveryStatus, u64)>>;
+
+    // Audit.
+    async fn append_audit(&self, records: &[AuditRecord]) -> StoreResult<()>;
+    /// Newest first.
+    async fn list_audit(&self, org: &OrgId, filter: &AuditFilter, page: PageRequest) -> StoreResult<Page<AuditRecord>>;
+}
+
+/// A lease taken by a worker: the deliveries are its own until `until`.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    pub owner: String,
+    pub now: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
+/// The end of one attempt, written in batches.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub delivery_id: DeliveryId,
+    /// The lease owner that made the attempt; the delivery's status changes
+    /// only while that lease is still held.
+    pub owner: String,
+    pub attempt: Attempt,
+    /// `Delivered`, `Retrying` or `Dead`.
+    pub status: DeliveryStatus,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Whether this failure spends the retry budget (probes do not).
+    pub counted: bool,
+    pub last_error: Option<String>,
+    pub audit: AuditRecord,
+}
+
+/// Which leases to take back.
+#[derive(Debug, Clone)]
+pub enum Reclaim {
+    /// Leases that expired before this time (crashed workers).
+    ExpiredBefore(DateTime<Utc>),
+    /// Every lease not held by this owner (a single-node restart: no other
+    /// process can hold the store).
+    NotOwnedBy(String),
+}
+
+/// The delivery queue. On SQLite and PostgreSQL it lives in the deliveries
+/// table; leases expire so that a crashed worker's work is redelivered.
+#[async_trait]
+pub trait Queue: Send + Sync + 'static {
+    /// Leases the given deliveries (handed over in memory after ingest) if
+    /// they are still `pending`; returns the ids now leased.
+    async fn claim(&self, ids: &[DeliveryId], lease: &Lease) -> StoreResult<Vec<DeliveryId>>;
+    /// Leases up to `limit` due deliveries (`pending`/`retrying`, due at
+    /// `lease.now`), oldest due first, skipping the excluded destinations.
+    async fn lease_due(&self, limit: u32, lease: &Lease, exclude: &[DestinationId]) -> StoreResult<Vec<Leased>>;
+    /// Leases up to `limit` waiting deliveries of one destination whether
+    /// due or not (the breaker's probe).
+    async fn lease_destination(&self, id: &DestinationId, limit: u32, lease: &Lease) -> StoreResult<Vec<Leased>>;
+    /// Records attempts and moves deliveries on, in one transaction.
+    async fn complete(&self, batch: &[Completion]) -> StoreResult<()>;
+    /// Gives leased deliveries back (`pending`, due now) without an attempt.
+    async fn release(&self, ids: &[DeliveryId], owner: &str) -> StoreResult<u64>;
+    /// Takes back leases of crashed or previous workers; returns how many.
+    async fn reclaim(&self, which: &Reclaim) -> StoreResult<u64>;
+    /// When the earliest waiting delivery is due, skipping the excluded
+    /// destinations (the dispatcher sleeps until then at most).
+    async fn next_due_at(&self, exclude: &[DestinationId]) -> StoreResult<Option<DateTime<Utc>>>;
+}
+
+/// How one attempt ended, as the destination classified it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Delivered { receipt: Option<String> },
+    /// Network errors, timeouts, 408, 425, 429, 5xx, broker unavailable.
+    Retryable { error: String, retry_after: Option<Duration> },
+    /// Anything a retry cannot fix (other 4xx, bad credentials …).
+    Permanent { error: String },
+}
+
+/// What a deliverer reports of one attempt.
+#[derive(Debug, Clone)]
+pub struct AttemptReport {
+    pub outcome: Outcome,
+    pub status_code: Option<u16>,
+    pub request: Option<Captured>,
+    pub response: Option<Captured>,
+}
+
+/// The answer of a destination's connection test.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CheckReport {
+    pub ok: bool,
+    pub message: String,
+}
+
+/// A built destination, ready to deliver. One per destination, reused
+/// across deliveries (it owns pooled connections).
+#[async_trait]
+pub trait Deliverer: Send + Sync {
+    async fn deliver(&self, envelope: &Envelope) -> AttemptReport;
+    /// Connects and authenticates for real.
+    async fn check(&self) -> CheckReport;
+}
+
+/// One destination kind: pure validation, then building a deliverer.
+pub trait DestinationAdapter: Send + Sync {
+    fn kind(&self) -> DestinationKind;
+    /// Checks a kind's config and auth without I/O; returns the config with
+    /// defaults filled in, or an error per invalid field.
+    fn validate(&self, config: &Value, auth: &Auth) -> Result<Value, Vec<FieldError>>;
+    /// Builds the deliverer of a stored (validated) destination.
+    fn build(&self, destination: &Destination) -> Result<Arc<dyn Deliverer>, String>;
+}
