@@ -50,6 +50,15 @@ impl Delivery {
     }
 }
 
+impl Delivery {
+    /// A new delivery of an existing event, due now (replay to a
+    /// destination that had none).
+    pub fn new_now(event: &Event, destination_id: DestinationId) -> Self {
+        let now = chrono::Utc::now();
+        Self { next_attempt_at: Some(now), created_at: now, updated_at: now, ..Self::new(event, destination_id) }
+    }
+}
+
 /// A delivery leased for an attempt, with its event.
 #[derive(Debug, Clone)]
 pub struct Leased {

@@ -20,5 +20,5 @@ pub mod secret;
 pub mod signing;
 pub mod state;
 
-pub use error::{FieldError, StoreError};
+pub use error::{FieldError, StoreError, StoreResult};
 pub use ids::*;

@@ -83,7 +83,8 @@ pub trait Store: Send + Sync + 'static {
         filter: &DeliveryFilter,
         page: PageRequest,
     ) -> StoreResult<Page<Delivery>>;
-    /// Moves the selected terminal deliveries back to `pending`, due now,
+    /// Moves the selected deliveries that allow a requeue (`retrying` or
+    /// terminal, see `DeliveryStatus::sources_of`) back to `pending`, due now,
     /// with a fresh retry budget; appends one audit record each with `actor`.
     async fn requeue(&self, org: &OrgId, selector: &RequeueSelector, actor: &str) -> StoreResult<Vec<Delivery>>;
     /// Deliveries per status, across orgs (queue-depth metrics).

@@ -5,7 +5,7 @@
 //!    ▲                 │  │  └────▶ retrying ──lease──▶ delivering …
 //!    │                 │  └───────▶ dead      (retries exhausted or permanent error)
 //!    │                 └──────────▶ pending   (lease released or expired)
-//!    └── operator retry / replay ── delivered | dead | failed
+//!    └── operator retry / replay ── retrying | delivered | dead | failed
 //! failed: the delivery can never be attempted (its destination was deleted).
 //! ```
 
@@ -88,7 +88,7 @@ impl DeliveryStatus {
             (Delivering, Kill) => Dead,
             (Delivering, Release) => Pending,
             (Pending | Retrying | Delivering, Abandon) => Failed,
-            (Delivered | Failed | Dead, Requeue) => Pending,
+            (Retrying | Delivered | Failed | Dead, Requeue) => Pending,
             (from, transition) => return Err(InvalidTransition { from, transition }),
         };
         Ok(next)
@@ -145,7 +145,7 @@ mod tests {
     #[test]
     fn in_flight_deliveries_cannot_be_requeued() {
         assert!(Delivering.apply(Requeue).is_err());
-        assert_eq!(DeliveryStatus::sources_of(Requeue), vec![Delivered, Failed, Dead]);
+        assert_eq!(DeliveryStatus::sources_of(Requeue), vec![Retrying, Delivered, Failed, Dead]);
     }
 
     proptest::proptest! {
@@ -160,6 +160,7 @@ mod tests {
                 match status.apply(t) {
                     Ok(next) => {
                         if status.is_terminal() { proptest::prop_assert_eq!(t, Requeue); }
+                        proptest::prop_assert!(status != Delivering || t != Requeue);
                         status = next;
                     }
                     Err(e) => proptest::prop_assert_eq!(e.from, status),

@@ -1,1 +1,128 @@
-//! placeholder
+//! Ferry's destination kinds: for each, a pure `validate` of its config and
+//! auth, a `build` that makes a [`Deliverer`] (owning pooled connections), a
+//! `check` that talks to the real system, and `deliver`, which classifies
+//! every attempt as delivered, retryable or permanent.
+//!
+//! One folder per kind (`webhook/`, …) with the same files in each:
+//! `mod.rs`, `config.rs` (serde config + pure `validate`), `deliverer.rs`
+//! (the adapter) and `tests.rs`. Each kind with a heavy client sits behind a
+//! cargo feature, all on by default. The [`Catalog`] registers every kind
+//! compiled in.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_core::FieldError;
+use ferry_core::destination::{Auth, Destination, DestinationKind};
+use ferry_core::ports::{Deliverer, DestinationAdapter};
+use serde_json::Value;
+
+#[cfg(feature = "webhook")]
+pub mod webhook;
+
+/// Settings shared by every destination kind of a process.
+#[derive(Debug, Clone)]
+pub struct CatalogOptions {
+    /// Whether destinations may target private, loopback and link-local
+    /// addresses. **Not enforced yet**: the SSRF guard (a DNS resolver hook on
+    /// the shared HTTP client) comes later; until then every address is
+    /// reachable, loopback included.
+    pub allow_private_networks: bool,
+    /// `User-Agent` of outbound HTTP requests (a destination's own
+    /// `User-Agent` header, if configured, wins).
+    pub user_agent: String,
+    /// Idle keep-alive connections kept per host by the shared HTTP client.
+    /// It does not cap connections in use: concurrency per destination is the
+    /// engine's `max_in_flight`.
+    pub pool_max_idle_per_host: usize,
+    /// Longest wait for a TCP (and TLS) connection to be established; a
+    /// destination's own timeout, when shorter, applies too.
+    pub connect_timeout: Duration,
+}
+
+impl Default for CatalogOptions {
+    fn default() -> Self {
+        Self {
+            allow_private_networks: false,
+            user_agent: concat!("ferry/", env!("CARGO_PKG_VERSION")).to_owned(),
+            pool_max_idle_per_host: 1024,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Every destination kind compiled in, by kind. Cheap to clone; the kinds
+/// share process-wide clients (one pooled HTTP client for all webhooks).
+#[derive(Clone)]
+pub struct Catalog {
+    adapters: HashMap<DestinationKind, Arc<dyn DestinationAdapter>>,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog")
+            .field("kinds", &self.kinds())
+            .finish()
+    }
+}
+
+impl Catalog {
+    /// Registers every kind compiled in, building their shared clients.
+    pub fn new(options: CatalogOptions) -> Self {
+        let compiled_in: Vec<Arc<dyn DestinationAdapter>> = vec![
+            #[cfg(feature = "webhook")]
+            Arc::new(webhook::WebhookAdapter::new(&options)),
+        ];
+        // Kinds compiled out leave the options unused.
+        let _ = &options;
+        let adapters = compiled_in.into_iter().map(|a| (a.kind(), a)).collect();
+        Self { adapters }
+    }
+
+    /// The adapter of a kind, when that kind is compiled in.
+    pub fn adapter(&self, kind: DestinationKind) -> Option<Arc<dyn DestinationAdapter>> {
+        self.adapters.get(&kind).cloned()
+    }
+
+    /// The kinds available, sorted by name.
+    pub fn kinds(&self) -> Vec<DestinationKind> {
+        let mut kinds: Vec<_> = self.adapters.keys().copied().collect();
+        kinds.sort_by_key(|k| k.as_str());
+        kinds
+    }
+
+    /// Checks a kind's config and auth without I/O; returns the config with
+    /// defaults filled in, or one error per invalid field.
+    pub fn validate(
+        &self,
+        kind: DestinationKind,
+        config: &Value,
+        auth: &Auth,
+    ) -> Result<Value, Vec<FieldError>> {
+        match self.adapters.get(&kind) {
+            Some(adapter) => adapter.validate(config, auth),
+            None => Err(vec![FieldError::new(
+                "kind",
+                format!("destination kind `{kind}` is not available in this build"),
+            )]),
+        }
+    }
+
+    /// Builds the deliverer of a stored destination.
+    pub fn build(&self, destination: &Destination) -> Result<Arc<dyn Deliverer>, String> {
+        match self.adapters.get(&destination.kind) {
+            Some(adapter) => adapter.build(destination),
+            None => Err(format!(
+                "destination kind `{}` is not available in this build",
+                destination.kind
+            )),
+        }
+    }
+}
+
+impl Default for Catalog {
+    fn default() -> Self {
+        Self::new(CatalogOptions::default())
+    }
+}

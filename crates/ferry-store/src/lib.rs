@@ -1,1 +1,12 @@
-//! placeholder
+//! Ferry's storage adapters: the `Store` and `Queue` ports of `ferry-core`.
+//!
+//! [`SqliteStore`] is the embedded backend: one SQLite file in WAL mode,
+//! durable on every commit, holding both the state (organizations, keys,
+//! destinations, events, deliveries, attempts, audit) and the delivery queue
+//! (the deliveries table). Migrations live as `.sql` files under
+//! `migrations/<backend>/` and run when the store opens. Every backend runs
+//! the conformance suite in `tests/conformance.rs`.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;

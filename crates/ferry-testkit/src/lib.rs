@@ -1,1 +1,24 @@
-//! placeholder
+//! Test helpers for Ferry's crates: a real recording HTTP receiver
+//! ([`Receiver`]) to deliver webhooks to, and small network helpers.
+//!
+//! Everything here talks over real sockets on 127.0.0.1; nothing is a fake
+//! of a component that exists for real.
+
+mod receiver;
+
+pub use receiver::{Behavior, Receiver, Recorded};
+
+/// A TCP port on 127.0.0.1 that was free a moment ago: bound to port 0, read
+/// and released. Nothing listens on it afterwards (until something else takes
+/// it), so it is a target for "connection refused".
+///
+/// # Panics
+///
+/// When no loopback port can be bound (a broken test machine).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener
+        .local_addr()
+        .expect("local address of a bound listener")
+        .port()
+}

@@ -1,0 +1,128 @@
+//! Server configuration: every knob with its default. The binary layers
+//! `ferry.toml`, `FERRY_*` env and flags over these defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the embedded store, the master key and the lock file live.
+    pub data_dir: PathBuf,
+    /// Address of the HTTP API.
+    pub listen: SocketAddr,
+    /// Public base URL used in links (defaults to `http://{listen}`).
+    pub public_url: Option<String>,
+    /// Largest accepted request body (default 1 MiB, at most 10 MiB).
+    pub max_payload_bytes: usize,
+    /// Allow destinations on loopback and private networks.
+    pub allow_private_networks: bool,
+    /// The first admin API key, instead of a generated one (`FERRY_BOOTSTRAP_ADMIN_KEY`).
+    pub bootstrap_admin_key: Option<String>,
+    /// The master key (64 hex chars) instead of the key file (`FERRY_MASTER_KEY`).
+    pub master_key: Option<String>,
+    /// How long a write may wait for a locked database before answering 503.
+    pub store_busy_timeout_ms: u64,
+    pub ingest: IngestConfig,
+    pub dispatch: DispatchConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Most events committed in one transaction.
+    pub max_batch: usize,
+    /// Events waiting for the writer; when full, callers wait (back-pressure).
+    pub queue_capacity: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DispatchConfig {
+    /// Deliveries in flight at once, across destinations.
+    pub max_in_flight: usize,
+    /// How long a leased delivery stays ours; must exceed any destination timeout.
+    pub lease_secs: u64,
+    /// Safety-net poll for due deliveries (new ones are handed over in memory).
+    pub poll_interval_ms: u64,
+    /// Consecutive failures that pause a destination.
+    pub breaker_threshold: u32,
+    /// First probe delay of a paused destination; doubles up to `probe_max_ms`.
+    pub probe_initial_ms: u64,
+    pub probe_max_ms: u64,
+    /// How long shutdown waits for in-flight deliveries before releasing them.
+    pub shutdown_grace_ms: u64,
+    /// Attempts written per transaction, at most.
+    pub completion_batch: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("ferry-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            max_payload_bytes: 1024 * 1024,
+            allow_private_networks: false,
+            bootstrap_admin_key: None,
+            master_key: None,
+            store_busy_timeout_ms: 5_000,
+            ingest: IngestConfig::default(),
+            dispatch: DispatchConfig::default(),
+        }
+    }
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self { max_batch: 1_000, queue_capacity: 20_000 }
+    }
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        Self {
+            max_in_flight: 1_024,
+            lease_secs: 330,
+            poll_interval_ms: 1_000,
+            breaker_threshold: 5,
+            probe_initial_ms: 1_000,
+            probe_max_ms: 300_000,
+            shutdown_grace_ms: 10_000,
+            completion_batch: 1_000,
+        }
+    }
+}
+
+/// Largest `max_payload_bytes` accepted.
+pub const MAX_PAYLOAD_LIMIT: usize = 10 * 1024 * 1024;
+
+impl Config {
+    /// Checks values that defaults cannot make wrong but a config file can.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_payload_bytes == 0 || self.max_payload_bytes > MAX_PAYLOAD_LIMIT {
+            return Err(format!("max_payload_bytes must be between 1 and {MAX_PAYLOAD_LIMIT}"));
+        }
+        let d = &self.dispatch;
+        if d.max_in_flight == 0 || d.completion_batch == 0 || self.ingest.max_batch == 0 {
+            return Err("dispatch.max_in_flight, dispatch.completion_batch and ingest.max_batch must be positive".into());
+        }
+        if self.ingest.queue_capacity == 0 {
+            return Err("ingest.queue_capacity must be positive".into());
+        }
+        // The longest destination timeout is 300 s: a lease must outlive it.
+        if d.lease_secs <= 300 {
+            return Err("dispatch.lease_secs must exceed 300 (the longest destination timeout)".into());
+        }
+        if d.breaker_threshold == 0 || d.probe_initial_ms == 0 || d.probe_max_ms < d.probe_initial_ms {
+            return Err("dispatch.breaker_threshold and probe delays must be positive, probe_max_ms ≥ probe_initial_ms".into());
+        }
+        Ok(())
+    }
+
+    pub fn public_url(&self) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+}

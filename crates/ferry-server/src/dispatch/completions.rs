@@ -1,0 +1,32 @@
+//! The completion writer: attempts and status changes are written in
+//! batches, one transaction each. A failed write is retried (never dropped);
+//! if the process dies meanwhile, the leases expire and the deliveries are
+//! attempted again (at-least-once).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_core::ports::{Completion, Queue};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::warn;
+
+pub fn spawn(queue: Arc<dyn Queue>, max_batch: usize) -> (mpsc::Sender<Completion>, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(max_batch * 8);
+    (tx, tokio::spawn(run(queue, rx, max_batch)))
+}
+
+async fn run(queue: Arc<dyn Queue>, mut rx: mpsc::Receiver<Completion>, max_batch: usize) {
+    let mut batch = Vec::with_capacity(max_batch);
+    while rx.recv_many(&mut batch, max_batch).await > 0 {
+        let mut backoff = Duration::from_millis(50);
+        let mut failures = 0u32;
+        while let Err(error) = queue.complete(&batch).await {
+            failures += 1;
+            warn!(%error, batch = batch.len(), failures, "Recording attempts failed; retrying.");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+        batch.clear();
+    }
+}

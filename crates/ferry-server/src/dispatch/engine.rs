@@ -1,0 +1,642 @@
+//! The dispatcher's event loop. One task owns all dispatch state (no locks):
+//! it takes handoffs, polls for due deliveries, starts attempts as tasks,
+//! and turns their results into completions for the batch writer.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use ferry_core::delivery::{DeliveryStatus, Envelope, Leased};
+use ferry_core::destination::{Destination, Health};
+use ferry_core::ports::{AttemptReport, Deliverer, Lease, Outcome, Queue, Reclaim, Store};
+use ferry_core::{DeliveryId, DestinationId};
+use ferry_destinations::Catalog;
+use tokio::sync::{Notify, mpsc};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::breaker::{Breaker, Change};
+use super::outcome::{Attempted, complete};
+use super::{Control, DispatchHandle, Handoff, HANDOFF_CAPACITY, completions};
+use crate::config::DispatchConfig;
+use crate::metrics as m;
+
+/// Most deliveries leased by one poll.
+const LEASE_CHUNK: usize = 512;
+const HEALTH_FLUSH: Duration = Duration::from_secs(1);
+const RECLAIM_EVERY: Duration = Duration::from_secs(30);
+const DEPTH_EVERY: Duration = Duration::from_secs(5);
+
+pub struct DispatcherParts {
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<dyn Queue>,
+    pub catalog: Arc<Catalog>,
+    pub config: DispatchConfig,
+    /// This process is the only one using the store (embedded SQLite): at
+    /// start every lease not ours is taken back at once.
+    pub exclusive: bool,
+}
+
+pub struct Dispatcher;
+
+impl Dispatcher {
+    /// Starts the dispatcher; it stops gracefully when `shutdown` fires.
+    pub fn spawn(parts: DispatcherParts, shutdown: CancellationToken) -> (DispatchHandle, JoinHandle<()>) {
+        let (handoff_tx, handoff_rx) = mpsc::channel(HANDOFF_CAPACITY);
+        let (control_tx, control_rx) = mpsc::unbounded_channel();
+        let wake = Arc::new(Notify::new());
+        let health = Arc::new(RwLock::new(HashMap::new()));
+        let handle = DispatchHandle {
+            handoff: Some(handoff_tx),
+            control: Some(control_tx),
+            wake: wake.clone(),
+            health: health.clone(),
+        };
+        let (completions, writer) = completions::spawn(parts.queue.clone(), parts.config.completion_batch);
+        let owner = format!("w_{}", ulid_lower());
+        let engine = Engine {
+            breaker: Breaker {
+                threshold: parts.config.breaker_threshold,
+                probe_initial_ms: parts.config.probe_initial_ms,
+                probe_max_ms: parts.config.probe_max_ms,
+            },
+            store: parts.store,
+            queue: parts.queue,
+            catalog: parts.catalog,
+            cfg: parts.config,
+            exclusive: parts.exclusive,
+            owner,
+            dests: HashMap::new(),
+            tasks: JoinSet::new(),
+            task_ids: HashMap::new(),
+            leased: 0,
+            completions: Some(completions),
+            wake_at: None,
+            backlog: true,
+            health_dirty: HashSet::new(),
+            health_view: health,
+        };
+        let task = tokio::spawn(engine.run(handoff_rx, control_rx, wake, shutdown, writer));
+        (handle, task)
+    }
+}
+
+fn ulid_lower() -> String {
+    ferry_core::AuditId::generate().as_str().trim_start_matches("aud_").to_owned()
+}
+
+struct Dest {
+    dest: Arc<Destination>,
+    deliverer: Result<Arc<dyn Deliverer>, String>,
+    active: u32,
+    waiting: VecDeque<(Leased, bool)>,
+    probing: bool,
+    health: Health,
+    stale: bool,
+}
+
+impl Dest {
+    fn paused(&self) -> bool {
+        Breaker::is_paused(&self.health)
+    }
+
+    fn blocked(&self) -> bool {
+        !self.dest.enabled || self.paused()
+    }
+
+    fn probe_candidate(&self) -> bool {
+        self.dest.enabled && !self.probing && self.active == 0 && self.paused()
+    }
+
+    fn saturated(&self) -> bool {
+        self.active as usize + self.waiting.len() >= self.dest.max_in_flight as usize
+    }
+}
+
+struct Finished {
+    leased: Leased,
+    report: AttemptReport,
+    started_at: DateTime<Utc>,
+    duration_ms: u64,
+    probe: bool,
+}
+
+struct Engine {
+    store: Arc<dyn Store>,
+    queue: Arc<dyn Queue>,
+    catalog: Arc<Catalog>,
+    cfg: DispatchConfig,
+    breaker: Breaker,
+    exclusive: bool,
+    owner: String,
+    dests: HashMap<DestinationId, Dest>,
+    tasks: JoinSet<Finished>,
+    task_ids: HashMap<tokio::task::Id, (DeliveryId, DestinationId)>,
+    /// Deliveries leased by us: in flight or waiting for a destination slot.
+    leased: usize,
+    completions: Option<mpsc::Sender<ferry_core::ports::Completion>>,
+    /// The earliest retry we know of.
+    wake_at: Option<DateTime<Utc>>,
+    /// More due work may be waiting in the store than we took.
+    backlog: bool,
+    health_dirty: HashSet<DestinationId>,
+    health_view: Arc<RwLock<HashMap<DestinationId, Health>>>,
+}
+
+impl Engine {
+    async fn run(
+        mut self,
+        mut handoffs: mpsc::Receiver<Vec<Handoff>>,
+        mut control: mpsc::UnboundedReceiver<Control>,
+        wake: Arc<Notify>,
+        shutdown: CancellationToken,
+        writer: JoinHandle<()>,
+    ) {
+        let which = if self.exclusive { Reclaim::NotOwnedBy(self.owner.clone()) } else { Reclaim::ExpiredBefore(Utc::now()) };
+        match self.queue.reclaim(&which).await {
+            Ok(0) => {}
+            Ok(n) => info!(deliveries = n, "Took back deliveries leased by a previous run."),
+            Err(error) => warn!(%error, "Could not take back earlier leases; they will expire."),
+        }
+        let poll_every = Duration::from_millis(self.cfg.poll_interval_ms);
+        let mut last_poll = Instant::now() - poll_every;
+        let (mut last_flush, mut last_reclaim, mut last_depth) = (Instant::now(), Instant::now(), Instant::now() - DEPTH_EVERY);
+        loop {
+            let deadline = self.next_deadline(last_poll + poll_every);
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                Some(joined) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
+                    self.joined(joined).await;
+                }
+                Some(batch) = handoffs.recv() => self.take_handoffs(batch).await,
+                Some(msg) = control.recv() => self.control(msg).await,
+                () = wake.notified() => self.backlog = true,
+                () = tokio::time::sleep_until(deadline.into()) => {
+                    last_poll = Instant::now();
+                    self.backlog = true;
+                    self.wake_at = None;
+                }
+            }
+            if self.worth_polling() {
+                self.poll().await;
+            }
+            if last_flush.elapsed() >= HEALTH_FLUSH {
+                last_flush = Instant::now();
+                self.flush_health().await;
+            }
+            if last_reclaim.elapsed() >= RECLAIM_EVERY {
+                last_reclaim = Instant::now();
+                if let Err(error) = self.queue.reclaim(&Reclaim::ExpiredBefore(Utc::now())).await {
+                    warn!(%error, "Reclaiming expired leases failed.");
+                }
+            }
+            if last_depth.elapsed() >= DEPTH_EVERY {
+                last_depth = Instant::now();
+                self.record_depth().await;
+            }
+        }
+        self.stop(writer).await;
+    }
+
+    fn next_deadline(&self, poll_at: Instant) -> Instant {
+        let retry_at = self.wake_at.map(|at| {
+            let ms = (at - Utc::now()).num_milliseconds().max(0) as u64;
+            Instant::now() + Duration::from_millis(ms)
+        });
+        let probe_at = self
+            .dests
+            .values()
+            .filter(|d| d.probe_candidate())
+            .filter_map(|d| d.health.next_probe_at)
+            .min()
+            .map(|at| Instant::now() + Duration::from_millis((at - Utc::now()).num_milliseconds().max(0) as u64));
+        [Some(poll_at), retry_at, probe_at].into_iter().flatten().min().unwrap_or(poll_at)
+    }
+
+    fn lease(&self) -> Lease {
+        let now = Utc::now();
+        Lease { owner: self.owner.clone(), now, until: now + chrono::Duration::seconds(self.cfg.lease_secs as i64) }
+    }
+
+    fn free(&self) -> usize {
+        self.cfg.max_in_flight.saturating_sub(self.leased)
+    }
+
+    /// Makes sure the destination is loaded and fresh; false if it is gone.
+    async fn ensure_dest(&mut self, id: &DestinationId) -> bool {
+        if self.dests.get(id).is_some_and(|d| !d.stale) {
+            return true;
+        }
+        let loaded = match self.store.destination_by_id(id).await {
+            Ok(found) => found,
+            Err(error) => {
+                warn!(destination_id = %id, %error, "Could not load destination.");
+                return self.dests.contains_key(id);
+            }
+        };
+        let Some(dest) = loaded else {
+            if let Some(old) = self.dests.get_mut(id) {
+                // Deleted: keep the entry until its attempts finish, blocked.
+                let mut gone = (*old.dest).clone();
+                gone.enabled = false;
+                old.dest = Arc::new(gone);
+                old.stale = false;
+                return true;
+            }
+            return false;
+        };
+        let deliverer = self.catalog.build(&dest);
+        if let Err(error) = &deliverer {
+            warn!(destination_id = %id, %error, "Destination cannot be built; its deliveries fail permanently.");
+        }
+        match self.dests.get_mut(id) {
+            Some(existing) => {
+                existing.dest = Arc::new(dest);
+                existing.deliverer = deliverer;
+                existing.stale = false;
+            }
+            None => {
+                let health = dest.health.clone();
+                self.dests.insert(
+                    id.clone(),
+                    Dest { dest: Arc::new(dest), deliverer, active: 0, waiting: VecDeque::new(), probing: false, health, stale: false },
+                );
+            }
+        }
+        true
+    }
+
+    async fn control(&mut self, msg: Control) {
+        match msg {
+            Control::Reload { id, reset_health } => {
+                if let Some(d) = self.dests.get_mut(&id) {
+                    d.stale = true;
+                    if reset_health {
+                        d.health.consecutive_failures = 0;
+                        d.health.next_probe_at = None;
+                        d.health.probe_backoff_ms = 0;
+                        self.health_dirty.insert(id.clone());
+                    }
+                    // Reload now: the next poll's exclusions depend on it.
+                    self.ensure_dest(&id).await;
+                    self.publish_health(&id);
+                }
+                self.backlog = true;
+            }
+        }
+    }
+
+    /// Makes the API's live view of a destination's health current.
+    fn publish_health(&self, id: &DestinationId) {
+        if let Some(d) = self.dests.get(id) {
+            let mut view = self.health_view.write().unwrap_or_else(|e| e.into_inner());
+            view.insert(id.clone(), d.health.clone());
+        }
+    }
+
+    async fn take_handoffs(&mut self, batch: Vec<Handoff>) {
+        let mut take: Vec<Handoff> = Vec::with_capacity(batch.len());
+        for h in batch {
+            if take.len() >= self.free() {
+                self.backlog = true;
+                continue;
+            }
+            if !self.ensure_dest(&h.delivery.destination_id).await {
+                continue;
+            }
+            if self.dests.get(&h.delivery.destination_id).is_some_and(Dest::blocked) {
+                continue;
+            }
+            take.push(h);
+        }
+        if take.is_empty() {
+            return;
+        }
+        let ids: Vec<DeliveryId> = take.iter().map(|h| h.delivery.id.clone()).collect();
+        let claimed: HashSet<DeliveryId> = match self.queue.claim(&ids, &self.lease()).await {
+            Ok(claimed) => claimed.into_iter().collect(),
+            Err(error) => {
+                warn!(%error, "Claiming handed-over deliveries failed; the poll will find them.");
+                self.backlog = true;
+                return;
+            }
+        };
+        for h in take {
+            if claimed.contains(&h.delivery.id) {
+                let mut delivery = h.delivery;
+                delivery.status = DeliveryStatus::Delivering;
+                self.start(Leased { delivery, event: h.event }, false);
+            }
+        }
+    }
+
+    async fn poll(&mut self) {
+        self.backlog = false;
+        self.start_probes().await;
+        let free = self.free();
+        if free == 0 {
+            self.backlog = true;
+            return;
+        }
+        let limit = free.min(LEASE_CHUNK);
+        let exclude: Vec<DestinationId> = self
+            .dests
+            .iter()
+            .filter(|(_, d)| d.blocked() || d.saturated())
+            .map(|(id, _)| id.clone())
+            .collect();
+        let leased = match self.queue.lease_due(limit as u32, &self.lease(), &exclude).await {
+            Ok(leased) => leased,
+            Err(error) => {
+                warn!(%error, "Leasing due deliveries failed; will poll again.");
+                return;
+            }
+        };
+        let full = leased.len() >= limit;
+        let mut release = Vec::new();
+        for l in leased {
+            let id = l.delivery.destination_id.clone();
+            if !self.ensure_dest(&id).await || self.dests.get(&id).is_some_and(Dest::blocked) {
+                release.push(l.delivery.id);
+                continue;
+            }
+            self.start(l, false);
+        }
+        if !release.is_empty()
+            && let Err(error) = self.queue.release(&release, &self.owner).await
+        {
+            warn!(%error, "Releasing deliveries of a blocked destination failed; their leases will expire.");
+        }
+        if full {
+            self.backlog = true;
+            self.wake_at = None;
+        } else {
+            self.wake_at = match self.queue.next_due_at(&exclude).await {
+                Ok(at) => at,
+                Err(_) => None,
+            };
+        }
+    }
+
+    async fn start_probes(&mut self) {
+        let now = Utc::now();
+        let due: Vec<DestinationId> = self
+            .dests
+            .iter()
+            .filter(|(_, d)| d.probe_candidate() && Breaker::probe_due(&d.health, now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in due {
+            match self.queue.lease_destination(&id, 1, &self.lease()).await {
+                Ok(mut leased) if !leased.is_empty() => {
+                    if let Some(d) = self.dests.get_mut(&id) {
+                        d.probing = true;
+                    }
+                    debug!(destination_id = %id, "Probing paused destination.");
+                    self.start(leased.remove(0), true);
+                }
+                Ok(_) => {
+                    // Nothing waits for it: resume, the next delivery tells.
+                    if let Some(d) = self.dests.get_mut(&id) {
+                        d.health.next_probe_at = None;
+                        d.health.probe_backoff_ms = 0;
+                        d.health.consecutive_failures = 0;
+                        self.health_dirty.insert(id);
+                    }
+                }
+                Err(error) => {
+                    warn!(destination_id = %id, %error, "Leasing a probe failed; trying later.");
+                    if let Some(d) = self.dests.get_mut(&id) {
+                        d.health.next_probe_at =
+                            Some(now + chrono::Duration::milliseconds(self.breaker.probe_initial_ms as i64));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes a leased delivery: starts it, or queues it behind the
+    /// destination's concurrency limit.
+    fn start(&mut self, leased: Leased, probe: bool) {
+        self.leased += 1;
+        let id = leased.delivery.destination_id.clone();
+        let Some(d) = self.dests.get_mut(&id) else { return };
+        if d.active >= d.dest.max_in_flight && !probe {
+            d.waiting.push_back((leased, probe));
+            return;
+        }
+        self.spawn_attempt(&id, leased, probe);
+    }
+
+    fn spawn_attempt(&mut self, id: &DestinationId, leased: Leased, probe: bool) {
+        let Some(d) = self.dests.get_mut(id) else { return };
+        d.active += 1;
+        let deliverer = d.deliverer.clone();
+        let delivery_id = leased.delivery.id.clone();
+        let kind = d.dest.kind.as_str();
+        let task = self.tasks.spawn(async move {
+            let envelope = Envelope {
+                delivery_id: leased.delivery.id.clone(),
+                event: leased.event.clone(),
+                attempt: leased.delivery.attempt_count + 1,
+            };
+            let started_at = Utc::now();
+            let clock = Instant::now();
+            let report = match deliverer {
+                Ok(deliverer) => deliverer.deliver(&envelope).await,
+                Err(error) => AttemptReport {
+                    outcome: Outcome::Permanent { error: format!("destination configuration cannot be used: {error}") },
+                    status_code: None,
+                    request: None,
+                    response: None,
+                },
+            };
+            let elapsed = clock.elapsed();
+            metrics::histogram!(m::ATTEMPT_DURATION, "kind" => kind).record(elapsed.as_secs_f64());
+            Finished { leased, report, started_at, duration_ms: elapsed.as_millis() as u64, probe }
+        });
+        self.task_ids.insert(task.id(), (delivery_id, id.clone()));
+        metrics::gauge!(m::IN_FLIGHT).set(self.task_ids.len() as f64);
+    }
+
+    async fn joined(&mut self, joined: Result<(tokio::task::Id, Finished), tokio::task::JoinError>) {
+        match joined {
+            Ok((task, finished)) => {
+                self.task_ids.remove(&task);
+                self.finish(finished).await;
+            }
+            Err(error) => {
+                // A deliverer panicked: the lease expires and another attempt follows.
+                if let Some((delivery_id, dest_id)) = self.task_ids.remove(&error.id()) {
+                    warn!(%delivery_id, "Delivery attempt panicked; its lease will expire.");
+                    self.slot_freed(&dest_id, false);
+                }
+            }
+        }
+        metrics::gauge!(m::IN_FLIGHT).set(self.task_ids.len() as f64);
+    }
+
+    async fn finish(&mut self, f: Finished) {
+        let dest_id = f.leased.delivery.destination_id.clone();
+        let now = Utc::now();
+        let Some(d) = self.dests.get_mut(&dest_id) else { return };
+        let change = match &f.report.outcome {
+            Outcome::Delivered { .. } => self.breaker.on_success(&mut d.health, now),
+            Outcome::Permanent { error } => self.breaker.on_permanent(&mut d.health, now, error),
+            Outcome::Retryable { error, .. } => self.breaker.on_retryable(&mut d.health, now, error, f.probe),
+        };
+        let kind = d.dest.kind.as_str();
+        let outcome_label = match f.report.outcome {
+            Outcome::Delivered { .. } => "delivered",
+            Outcome::Retryable { .. } => "retryable",
+            Outcome::Permanent { .. } => "permanent",
+        };
+        metrics::counter!(m::DELIVERIES, "kind" => kind, "outcome" => outcome_label).increment(1);
+        match change {
+            Change::Paused => warn!(destination_id = %dest_id, failures = d.health.consecutive_failures, "Destination paused after consecutive failures; probing."),
+            Change::Resumed => {
+                info!(destination_id = %dest_id, "Destination answered again; resuming its deliveries.");
+                self.backlog = true;
+            }
+            Change::None => {}
+        }
+        let paused_until = d.health.next_probe_at;
+        let retry = d.dest.retry.clone();
+        self.health_dirty.insert(dest_id.clone());
+        self.publish_health(&dest_id);
+        let completion = complete(
+            Attempted {
+                leased: &f.leased,
+                report: f.report,
+                started_at: f.started_at,
+                duration_ms: f.duration_ms,
+                owner: &self.owner,
+                paused_until,
+            },
+            &retry,
+            now,
+            rand::random::<f64>(),
+        );
+        match completion.status {
+            DeliveryStatus::Retrying if paused_until.is_none() => {
+                if let Some(at) = completion.next_attempt_at {
+                    self.wake_at = Some(self.wake_at.map_or(at, |w| w.min(at)));
+                }
+                debug!(delivery_id = %completion.delivery_id, error = completion.last_error.as_deref().unwrap_or(""), "Delivery failed; will retry.");
+            }
+            DeliveryStatus::Dead => {
+                warn!(delivery_id = %completion.delivery_id, error = completion.last_error.as_deref().unwrap_or(""), "Delivery is dead; it waits in the dead-letter queue.");
+            }
+            _ => {}
+        }
+        if let Some(tx) = &self.completions
+            && tx.send(completion).await.is_err()
+        {
+            warn!("Completion writer stopped; the lease will expire and the delivery will be retried.");
+        }
+        self.slot_freed(&dest_id, f.probe);
+    }
+
+    fn slot_freed(&mut self, dest_id: &DestinationId, probe: bool) {
+        self.leased = self.leased.saturating_sub(1);
+        let next = self.dests.get_mut(dest_id).and_then(|d| {
+            d.active = d.active.saturating_sub(1);
+            if probe {
+                d.probing = false;
+            }
+            if !d.blocked() && d.active < d.dest.max_in_flight { d.waiting.pop_front() } else { None }
+        });
+        if let Some((next, next_probe)) = next {
+            // `start` counts it again.
+            self.leased = self.leased.saturating_sub(1);
+            self.start(next, next_probe);
+        }
+    }
+
+    /// Polling for a single free slot at a time would query the store once
+    /// per completion under load; wait for a useful number of free slots.
+    fn worth_polling(&self) -> bool {
+        let min_batch = (self.cfg.max_in_flight / 8).clamp(1, 64);
+        let now = Utc::now();
+        let probe_ready = self.dests.values().any(|d| d.probe_candidate() && Breaker::probe_due(&d.health, now));
+        self.backlog && (self.free() >= min_batch || self.tasks.is_empty() || probe_ready)
+    }
+
+    async fn flush_health(&mut self) {
+        if self.health_dirty.is_empty() {
+            return;
+        }
+        let updates: Vec<(DestinationId, Health)> = self
+            .health_dirty
+            .drain()
+            .filter_map(|id| self.dests.get(&id).map(|d| (id, d.health.clone())))
+            .collect();
+        {
+            let mut view = self.health_view.write().unwrap_or_else(|e| e.into_inner());
+            for (id, h) in &updates {
+                view.insert(id.clone(), h.clone());
+            }
+        }
+        // Release deliveries waiting behind a destination that became blocked.
+        let mut release = Vec::new();
+        for d in self.dests.values_mut() {
+            if d.blocked() && !d.waiting.is_empty() {
+                release.extend(d.waiting.drain(..).map(|(l, _)| l.delivery.id));
+            }
+        }
+        if !release.is_empty() {
+            self.leased = self.leased.saturating_sub(release.len());
+            if let Err(error) = self.queue.release(&release, &self.owner).await {
+                warn!(%error, "Releasing waiting deliveries failed; their leases will expire.");
+            }
+        }
+        if let Err(error) = self.store.save_health(&updates).await {
+            warn!(%error, "Saving destination health failed; will retry.");
+            self.health_dirty.extend(updates.into_iter().map(|(id, _)| id));
+        }
+    }
+
+    async fn record_depth(&self) {
+        if let Ok(counts) = self.store.delivery_counts().await {
+            for status in DeliveryStatus::ALL {
+                let n = counts.iter().find(|(s, _)| *s == status).map_or(0, |(_, n)| *n);
+                metrics::gauge!(m::QUEUE_DEPTH, "status" => status.as_str()).set(n as f64);
+            }
+        }
+    }
+
+    /// Graceful stop: no new leases; in-flight attempts get the grace
+    /// period; whatever is left is released for the next run.
+    async fn stop(mut self, writer: JoinHandle<()>) {
+        let grace = Duration::from_millis(self.cfg.shutdown_grace_ms);
+        let deadline = tokio::time::Instant::now() + grace;
+        let mut release: Vec<DeliveryId> = Vec::new();
+        for d in self.dests.values_mut() {
+            release.extend(d.waiting.drain(..).map(|(l, _)| l.delivery.id));
+        }
+        info!(in_flight = self.tasks.len(), "Dispatcher stopping; waiting for in-flight deliveries.");
+        while !self.tasks.is_empty() {
+            tokio::select! {
+                Some(joined) = self.tasks.join_next_with_id() => self.joined(joined).await,
+                () = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        self.tasks.abort_all();
+        release.extend(self.task_ids.drain().map(|(_, (id, _))| id));
+        if !release.is_empty() {
+            match self.queue.release(&release, &self.owner).await {
+                Ok(n) => info!(deliveries = n, "Released unfinished deliveries for the next run."),
+                Err(error) => warn!(%error, "Releasing deliveries failed; they are taken back at the next start."),
+            }
+        }
+        self.completions = None;
+        if tokio::time::timeout(grace, writer).await.is_err() {
+            warn!("Attempt records were not all written; those deliveries will be attempted again.");
+        }
+        self.flush_health().await;
+        info!("Dispatcher stopped.");
+    }
+}

@@ -1,0 +1,119 @@
+//! The API's error type: each variant has a status code and the error JSON of
+//! API.md. Internal details (SQL, paths) are logged, never sent.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ferry_core::{FieldError, StoreError};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidJson(String),
+    #[error("{message}")]
+    InvalidRequest { message: String, details: Vec<FieldError> },
+    #[error("missing or unknown API key")]
+    Unauthorized,
+    #[error("this API key lacks the `{0}` scope")]
+    Forbidden(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("{message}")]
+    Validation { message: String, details: Vec<FieldError> },
+    #[error("storage is unavailable; nothing was accepted, retry later")]
+    Unavailable { retry_after_s: u64 },
+    #[error("Ferry is shutting down; nothing was accepted, retry later")]
+    ShuttingDown,
+    #[error("internal error")]
+    Internal,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        ApiError::InvalidRequest {
+            message: format!("{field}: {message}"),
+            details: vec![FieldError::new(field, message)],
+        }
+    }
+
+    pub fn validation(details: Vec<FieldError>) -> Self {
+        let message = match details.as_slice() {
+            [one] => format!("{}: {}", one.field, one.message),
+            many => format!("{} fields are invalid", many.len()),
+        };
+        ApiError::Validation { message, details }
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::InvalidJson(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
+            ApiError::InvalidRequest { .. } => (StatusCode::BAD_REQUEST, "invalid_request"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            ApiError::Unavailable { .. } | ApiError::ShuttingDown => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
+            ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+
+    /// The JSON body, also used per item by the batch endpoint.
+    pub fn body(&self) -> serde_json::Value {
+        let (_, code) = self.status_and_code();
+        let details = match self {
+            ApiError::InvalidRequest { details, .. } | ApiError::Validation { details, .. } => {
+                details.clone()
+            }
+            _ => Vec::new(),
+        };
+        json!({"error": code, "message": self.to_string(), "details": details})
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status_and_code().0
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(reason) => {
+                tracing::warn!(%reason, "Storage unavailable.");
+                ApiError::Unavailable { retry_after_s: 1 }
+            }
+            StoreError::Conflict(reason) => ApiError::Conflict(reason),
+            StoreError::Corrupt(reason) => {
+                tracing::error!(%reason, "Stored data could not be read.");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut response = (status, Json(self.body())).into_response();
+        let retry_after = match self {
+            ApiError::Unavailable { retry_after_s } => Some(retry_after_s),
+            ApiError::ShuttingDown => Some(1),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}

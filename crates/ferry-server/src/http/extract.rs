@@ -1,0 +1,135 @@
+//! Request extractors with the API's errors: a JSON body read under the size
+//! limit, query strings, and pagination.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ferry_core::page::{DEFAULT_LIMIT, MAX_LIMIT, PageRequest};
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use crate::state::AppState;
+
+/// A JSON body: 413 past the size limit (enforced while reading), 400
+/// `invalid_json` when unparsable, 400 `invalid_request` on wrong types.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| body_error(e, state))?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+fn body_error(rejection: BytesRejection, state: &AppState) -> ApiError {
+    if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge(state.config().max_payload_bytes)
+    } else {
+        ApiError::InvalidJson(format!("could not read the request body: {rejection}"))
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.is_empty() {
+        return Err(ApiError::InvalidJson("the request body is empty; expected JSON".into()));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de);
+    match value {
+        Ok(v) => {
+            de.end().map_err(|e| ApiError::InvalidJson(format!("invalid JSON: {e}")))?;
+            Ok(v)
+        }
+        Err(err) => {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            if inner.is_data() {
+                let field = if path == "." { "body".to_owned() } else { path };
+                Err(ApiError::invalid(&field, inner.to_string()))
+            } else {
+                Err(ApiError::InvalidJson(format!("invalid JSON: {inner}")))
+            }
+        }
+    }
+}
+
+/// Query parameters with the API's errors.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query)
+            .map(ApiQuery)
+            .map_err(|e| ApiError::invalid("query", e.to_string()))
+    }
+}
+
+/// `limit` and `cursor` of every list.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct PageParams {
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+impl PageParams {
+    pub fn page(&self) -> Result<PageRequest, ApiError> {
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        if limit == 0 || limit > MAX_LIMIT {
+            return Err(ApiError::invalid("limit", format!("must be between 1 and {MAX_LIMIT}")));
+        }
+        let after = match &self.cursor {
+            None => None,
+            Some(c) if c.is_empty() => None,
+            Some(c) => Some(decode_cursor(c).ok_or_else(|| ApiError::invalid("cursor", "is not a cursor from a previous page"))?),
+        };
+        Ok(PageRequest { limit, after })
+    }
+}
+
+pub fn encode_cursor(seq: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("v1:{seq}"))
+}
+
+fn decode_cursor(cursor: &str) -> Option<i64> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    std::str::from_utf8(&bytes).ok()?.strip_prefix("v1:")?.parse().ok()
+}
+
+/// A list response: `{"data": [...], "next_cursor": ...}`.
+pub fn list_body<T: serde::Serialize>(items: Vec<T>, next: Option<i64>) -> serde_json::Value {
+    serde_json::json!({"data": items, "next_cursor": next.map(encode_cursor)})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_rejected() {
+        assert_eq!(decode_cursor(&encode_cursor(42)), Some(42));
+        assert_eq!(decode_cursor("garbage"), None);
+        let bad = PageParams { limit: Some(5000), cursor: None };
+        assert!(bad.page().is_err());
+    }
+
+    #[test]
+    fn json_errors_distinguish_syntax_from_types() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct T {
+            n: u32,
+        }
+        assert!(matches!(parse_json::<T>(b"{"), Err(ApiError::InvalidJson(_))));
+        assert!(matches!(parse_json::<T>(b"{\"n\": \"x\"}"), Err(ApiError::InvalidRequest { .. })));
+        assert!(matches!(parse_json::<T>(b"{\"n\": 1} x"), Err(ApiError::InvalidJson(_))));
+        assert!(matches!(parse_json::<T>(b""), Err(ApiError::InvalidJson(_))));
+    }
+}

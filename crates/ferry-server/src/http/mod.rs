@@ -1,0 +1,32 @@
+//! The HTTP API: each module owns a `router()`, `app()` assembles them so
+//! tests can drive the whole API without a socket.
+
+pub mod admin;
+pub mod auth;
+pub mod deliveries;
+pub mod destinations;
+pub mod error;
+pub mod events;
+pub mod extract;
+pub mod health;
+pub mod views;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tower_http::trace::TraceLayer;
+
+use crate::state::AppState;
+
+pub fn app(state: AppState) -> Router {
+    let limit = state.config().max_payload_bytes;
+    Router::new()
+        .merge(events::router())
+        .merge(deliveries::router())
+        .merge(destinations::router())
+        .merge(admin::router())
+        .merge(health::router())
+        .fallback(|| async { error::ApiError::NotFound("route") })
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

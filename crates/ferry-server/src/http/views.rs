@@ -1,0 +1,128 @@
+//! The JSON shapes the API returns for each entity (secrets redacted).
+
+use chrono::{DateTime, Utc};
+use ferry_core::delivery::{Attempt, Delivery};
+use ferry_core::destination::{Destination, Health};
+use ferry_core::event::Event;
+use ferry_core::org::{ApiKey, Org};
+use serde_json::{Value, json};
+
+pub fn delivery_brief(d: &Delivery) -> Value {
+    json!({"id": d.id, "destination_id": d.destination_id, "status": d.status})
+}
+
+pub fn delivery(d: &Delivery) -> Value {
+    json!({
+        "id": d.id,
+        "event_id": d.event_id,
+        "destination_id": d.destination_id,
+        "status": d.status,
+        "attempt_count": d.attempt_count,
+        "next_attempt_at": d.next_attempt_at,
+        "last_error": d.last_error,
+        "created_at": d.created_at,
+        "updated_at": d.updated_at,
+    })
+}
+
+pub fn delivery_detail(d: &Delivery, attempts: &[Attempt], public_url: &str) -> Value {
+    let mut v = delivery(d);
+    v["attempts"] = attempts.iter().map(attempt).collect();
+    v["links"] = json!({"ui": format!("{}/ui/deliveries/{}", public_url.trim_end_matches('/'), d.id)});
+    v
+}
+
+fn attempt(a: &Attempt) -> Value {
+    json!({
+        "number": a.number,
+        "started_at": a.started_at,
+        "duration_ms": a.duration_ms,
+        "outcome": a.outcome,
+        "status_code": a.status_code,
+        "error": a.error,
+        "request": a.request,
+        "response": a.response,
+    })
+}
+
+pub fn event(e: &Event, deliveries: &[Delivery]) -> Value {
+    json!({
+        "id": e.id,
+        "type": e.event_type,
+        "data": e.data,
+        "metadata": e.metadata,
+        "idempotency_key": e.idempotency_key,
+        "created_at": e.created_at,
+        "deliveries": deliveries.iter().map(delivery).collect::<Vec<_>>(),
+    })
+}
+
+pub fn destination(d: &Destination) -> Value {
+    json!({
+        "id": d.id,
+        "name": d.name,
+        "kind": d.kind,
+        "config": d.config,
+        "auth": d.secrets.auth.redacted(),
+        "filter": d.filter,
+        "retry": d.retry,
+        "default": d.is_default,
+        "enabled": d.enabled,
+        "max_in_flight": d.max_in_flight,
+        "state": d.state(),
+        "signing": {"secrets": d.secrets.signing.secrets.iter().map(|k| json!({"expires_at": k.expires_at})).collect::<Vec<_>>()},
+        "created_at": d.created_at,
+        "updated_at": d.updated_at,
+    })
+}
+
+pub fn health(d: &Destination, h: &Health) -> Value {
+    let total = h.success_count + h.failure_count;
+    let rate = if total == 0 { None } else { Some(h.success_count as f64 / total as f64) };
+    let state = if !d.enabled {
+        "disabled"
+    } else if h.next_probe_at.is_some() {
+        "paused"
+    } else {
+        "healthy"
+    };
+    json!({
+        "destination_id": d.id,
+        "state": state,
+        "consecutive_failures": h.consecutive_failures,
+        "last_success_at": h.last_success_at,
+        "last_failure_at": h.last_failure_at,
+        "last_error": h.last_error,
+        "success_count": h.success_count,
+        "failure_count": h.failure_count,
+        "success_rate": rate,
+        "next_probe_at": h.next_probe_at,
+    })
+}
+
+pub fn api_key(k: &ApiKey) -> Value {
+    json!({
+        "id": k.id,
+        "name": k.name,
+        "prefix": k.prefix,
+        "scopes": k.scopes,
+        "org_id": k.org_id,
+        "created_at": k.created_at,
+        "last_used_at": k.last_used_at,
+    })
+}
+
+pub fn org(o: &Org) -> Value {
+    json!({"id": o.id, "name": o.name, "created_at": o.created_at})
+}
+
+/// Parses an optional RFC 3339 time of a filter.
+pub fn parse_time(field: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, super::error::ApiError> {
+    value
+        .map(|v| {
+            DateTime::parse_from_rfc3339(v)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| super::error::ApiError::invalid(field, "must be an RFC 3339 time, e.g. 2026-01-31T12:00:00Z"))
+        })
+        .transpose()
+}

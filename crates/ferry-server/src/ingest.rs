@@ -1,0 +1,111 @@
+//! Durable ingest with group commit: one writer task takes every waiting
+//! event, commits them with their deliveries in one transaction, answers each
+//! caller after the commit, then hands the new deliveries to the dispatcher
+//! in memory.
+
+use std::sync::Arc;
+
+use ferry_core::event::{InsertOutcome, NewEvent};
+use ferry_core::ports::Store;
+use ferry_core::{StoreError, StoreResult};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+
+use crate::dispatch::{DispatchHandle, Handoff};
+use crate::metrics as m;
+
+struct Job {
+    new: NewEvent,
+    reply: oneshot::Sender<StoreResult<InsertOutcome>>,
+}
+
+/// Submits events to the writer. When its queue is full, `submit` waits:
+/// back-pressure reaches the callers instead of memory growing.
+#[derive(Clone)]
+pub struct IngestHandle {
+    tx: mpsc::Sender<Job>,
+}
+
+impl IngestHandle {
+    /// Stores one event durably; resolves after the commit.
+    pub async fn submit(&self, new: NewEvent) -> StoreResult<InsertOutcome> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Job { new, reply })
+            .await
+            .map_err(|_| StoreError::Unavailable("the ingest writer has stopped".into()))?;
+        rx.await.map_err(|_| StoreError::Unavailable("the ingest writer has stopped".into()))?
+    }
+
+    /// Stores many events; they usually share one commit.
+    pub async fn submit_many(&self, events: Vec<NewEvent>) -> Vec<StoreResult<InsertOutcome>> {
+        let mut waits = Vec::with_capacity(events.len());
+        for new in events {
+            let (reply, rx) = oneshot::channel();
+            let sent = self.tx.send(Job { new, reply }).await.is_ok();
+            waits.push((sent, rx));
+        }
+        let mut out = Vec::with_capacity(waits.len());
+        for (sent, rx) in waits {
+            let result = match (sent, rx.await) {
+                (true, Ok(result)) => result,
+                _ => Err(StoreError::Unavailable("the ingest writer has stopped".into())),
+            };
+            out.push(result);
+        }
+        out
+    }
+}
+
+/// Starts the writer; it stops once every `IngestHandle` is dropped and the
+/// queue is drained.
+pub fn spawn_writer(
+    store: Arc<dyn Store>,
+    dispatch: DispatchHandle,
+    max_batch: usize,
+    capacity: usize,
+) -> (IngestHandle, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(capacity);
+    let task = tokio::spawn(run(store, dispatch, rx, max_batch));
+    (IngestHandle { tx }, task)
+}
+
+async fn run(store: Arc<dyn Store>, dispatch: DispatchHandle, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
+    while rx.recv_many(&mut jobs, max_batch).await > 0 {
+        let (events, replies): (Vec<NewEvent>, Vec<_>) = jobs.drain(..).map(|j| (j.new, j.reply)).unzip();
+        metrics::histogram!(m::COMMIT_BATCH).record(events.len() as f64);
+        match store.insert_events(&events).await {
+            Ok(outcomes) => {
+                let mut handoffs = Vec::new();
+                for ((new, outcome), reply) in events.into_iter().zip(outcomes).zip(replies) {
+                    if matches!(outcome, InsertOutcome::Inserted) {
+                        metrics::counter!(m::INGEST_EVENTS, "outcome" => "accepted").increment(1);
+                        if !new.deliveries.is_empty() {
+                            let event = Arc::new(new.event);
+                            handoffs.extend(new.deliveries.into_iter().map(|delivery| Handoff {
+                                delivery,
+                                event: event.clone(),
+                            }));
+                        }
+                    } else {
+                        metrics::counter!(m::INGEST_EVENTS, "outcome" => "duplicate").increment(1);
+                    }
+                    // The caller may have gone away; the event is stored anyway.
+                    let _ = reply.send(Ok(outcome));
+                }
+                dispatch.hand_over(handoffs);
+            }
+            Err(error) => {
+                warn!(%error, events = replies.len(), "Ingest commit failed; answering 503.");
+                metrics::counter!(m::INGEST_EVENTS, "outcome" => "unavailable").increment(replies.len() as u64);
+                let message = error.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::Unavailable(message.clone())));
+                }
+            }
+        }
+    }
+    debug!("Ingest writer stopped.");
+}

@@ -1,0 +1,116 @@
+//! Fan-out at ingest: which destinations get an event. The listed
+//! destinations; else every enabled destination whose filter matches the
+//! type; else the organization's default destinations.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use ferry_core::destination::{Destination, Filter};
+use ferry_core::ports::Store;
+use ferry_core::{DestinationId, FieldError, OrgId, StoreError};
+
+/// How long a cached route table is trusted (other processes may change
+/// destinations; this process invalidates on its own changes at once).
+const TTL: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub id: DestinationId,
+    pub enabled: bool,
+    pub is_default: bool,
+    pub filter: Filter,
+}
+
+impl From<&Destination> for Route {
+    fn from(d: &Destination) -> Self {
+        Self { id: d.id.clone(), enabled: d.enabled, is_default: d.is_default, filter: d.filter.clone() }
+    }
+}
+
+#[derive(Default)]
+pub struct RouteCache {
+    orgs: RwLock<HashMap<OrgId, (Arc<Vec<Route>>, Instant)>>,
+}
+
+impl RouteCache {
+    pub async fn routes(&self, store: &dyn Store, org: &OrgId) -> Result<Arc<Vec<Route>>, StoreError> {
+        {
+            let map = self.orgs.read().unwrap_or_else(|e| e.into_inner());
+            if let Some((routes, at)) = map.get(org)
+                && at.elapsed() < TTL
+            {
+                return Ok(routes.clone());
+            }
+        }
+        let routes: Arc<Vec<Route>> =
+            Arc::new(store.org_destinations(org).await?.iter().map(Route::from).collect());
+        let mut map = self.orgs.write().unwrap_or_else(|e| e.into_inner());
+        map.insert(org.clone(), (routes.clone(), Instant::now()));
+        Ok(routes)
+    }
+
+    pub fn invalidate(&self, org: &OrgId) {
+        self.orgs.write().unwrap_or_else(|e| e.into_inner()).remove(org);
+    }
+}
+
+/// Decides the destinations of one event.
+pub fn resolve(
+    routes: &[Route],
+    event_type: &str,
+    listed: Option<&[DestinationId]>,
+) -> Result<Vec<DestinationId>, Vec<FieldError>> {
+    if let Some(listed) = listed {
+        let mut errors = Vec::new();
+        let mut chosen: Vec<DestinationId> = Vec::with_capacity(listed.len());
+        for (i, id) in listed.iter().enumerate() {
+            if !routes.iter().any(|r| &r.id == id) {
+                errors.push(FieldError::new(format!("destinations[{i}]"), format!("unknown destination {id}")));
+            } else if !chosen.contains(id) {
+                chosen.push(id.clone());
+            }
+        }
+        return if errors.is_empty() { Ok(chosen) } else { Err(errors) };
+    }
+    let matched: Vec<DestinationId> = routes
+        .iter()
+        .filter(|r| r.enabled && r.filter.matches(event_type))
+        .map(|r| r.id.clone())
+        .collect();
+    if !matched.is_empty() {
+        return Ok(matched);
+    }
+    Ok(routes.iter().filter(|r| r.enabled && r.is_default).map(|r| r.id.clone()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(id: &str, types: &[&str], default: bool, enabled: bool) -> Route {
+        Route {
+            id: DestinationId::parse(id).unwrap(),
+            enabled,
+            is_default: default,
+            filter: Filter { event_types: types.iter().map(|s| s.to_string()).collect() },
+        }
+    }
+
+    #[test]
+    fn listed_then_filters_then_defaults() {
+        let routes = vec![
+            route("dst_a", &["order.*"], false, true),
+            route("dst_b", &[], true, true),
+            route("dst_c", &["order.created"], false, false),
+        ];
+        let ids = |v: Vec<DestinationId>| v.into_iter().map(|d| d.to_string()).collect::<Vec<_>>();
+        assert_eq!(ids(resolve(&routes, "order.created", None).unwrap()), ["dst_a"]);
+        assert_eq!(ids(resolve(&routes, "user.created", None).unwrap()), ["dst_b"]);
+        let listed = [DestinationId::parse("dst_c").unwrap(), DestinationId::parse("dst_c").unwrap()];
+        assert_eq!(ids(resolve(&routes, "x", Some(&listed)).unwrap()), ["dst_c"]);
+        let unknown = [DestinationId::parse("dst_zzz").unwrap()];
+        assert_eq!(resolve(&routes, "x", Some(&unknown)).unwrap_err()[0].field, "destinations[0]");
+        assert!(resolve(&[route("dst_a", &["a"], false, true)], "b", None).unwrap().is_empty());
+    }
+}

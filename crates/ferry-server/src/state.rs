@@ -1,0 +1,76 @@
+//! The shared application state handed to every HTTP handler.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ferry_core::ports::Store;
+use ferry_destinations::Catalog;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::config::Config;
+use crate::dispatch::DispatchHandle;
+use crate::http::auth::KeyCache;
+use crate::ingest::IngestHandle;
+use crate::routing::RouteCache;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub catalog: Arc<Catalog>,
+    pub ingest: IngestHandle,
+    pub dispatch: DispatchHandle,
+    pub routes: RouteCache,
+    pub keys: KeyCache,
+    pub metrics: PrometheusHandle,
+    shutting_down: AtomicBool,
+}
+
+impl AppState {
+    pub fn new(inner: InnerParts) -> Self {
+        Self(Arc::new(Inner {
+            config: inner.config,
+            store: inner.store,
+            catalog: inner.catalog,
+            ingest: inner.ingest,
+            dispatch: inner.dispatch,
+            routes: RouteCache::default(),
+            keys: KeyCache::default(),
+            metrics: inner.metrics,
+            shutting_down: AtomicBool::new(false),
+        }))
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.0.store
+    }
+
+    pub fn inner(&self) -> &Inner {
+        &self.0
+    }
+
+    /// From now on intake answers 503.
+    pub fn begin_shutdown(&self) {
+        self.0.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.0.shutting_down.load(Ordering::SeqCst)
+    }
+}
+
+/// What `AppState::new` needs.
+pub struct InnerParts {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub catalog: Arc<Catalog>,
+    pub ingest: IngestHandle,
+    pub dispatch: DispatchHandle,
+    pub metrics: PrometheusHandle,
+}

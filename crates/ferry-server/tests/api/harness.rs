@@ -1,0 +1,125 @@
+//! Starting a server for a test and talking to it.
+
+use std::time::{Duration, Instant};
+
+use ferry_server::{Config, Running};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+pub const ADMIN_KEY: &str = "fk_test_admin_key_0123456789abcdefghijklmnop";
+
+pub struct TestServer {
+    pub running: Option<Running>,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub dir: TempDir,
+    pub config: Config,
+}
+
+pub fn test_config(dir: &TempDir) -> Config {
+    let mut config = Config::default();
+    config.data_dir = dir.path().to_path_buf();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.allow_private_networks = true;
+    config.bootstrap_admin_key = Some(ADMIN_KEY.to_owned());
+    config.dispatch.poll_interval_ms = 200;
+    config.dispatch.shutdown_grace_ms = 2_000;
+    config
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(&dir);
+        tweak(&mut config);
+        Self::start_in(dir, config).await
+    }
+
+    pub async fn start_in(dir: TempDir, config: Config) -> Self {
+        let running = ferry_server::start(config.clone()).await.expect("server starts");
+        let base = format!("http://{}", running.addr);
+        Self { running: Some(running), base, http: reqwest::Client::new(), dir, config }
+    }
+
+    /// Stops gracefully and starts again on the same data dir.
+    pub async fn restart(mut self) -> Self {
+        self.running.take().unwrap().stop().await.unwrap();
+        let config = self.config.clone();
+        Self::start_in(self.dir, config).await
+    }
+
+    pub async fn call(&self, method: Method, path: &str, key: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(ADMIN_KEY), None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(ADMIN_KEY), Some(body)).await
+    }
+
+    /// Creates a webhook destination; returns (id, signing secret).
+    pub async fn webhook(&self, url: &str, extra: Value) -> (String, String) {
+        let mut body = json!({"name": "hook", "kind": "webhook", "config": {"url": url}, "filter": {"event_types": ["*"]}});
+        merge(&mut body, extra);
+        let (status, v) = self.post("/v1/destinations", body).await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        (v["id"].as_str().unwrap().to_owned(), v["signing_secret"].as_str().unwrap().to_owned())
+    }
+
+    pub async fn send(&self, body: Value) -> Value {
+        let (status, v) = self.post("/v1/events", body).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+        v
+    }
+
+    /// Polls a delivery until it reaches `status`.
+    pub async fn wait_status(&self, delivery: &str, status: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (_, v) = self.get(&format!("/v1/deliveries/{delivery}")).await;
+            if v["status"] == status {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "delivery {delivery} did not become {status}: {v}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Counts deliveries with a status (up to 1000).
+    pub async fn count(&self, status: &str) -> usize {
+        let (_, v) = self.get(&format!("/v1/deliveries?status={status}&limit=1000")).await;
+        v["data"].as_array().unwrap().len()
+    }
+}
+
+pub fn merge(base: &mut Value, extra: Value) {
+    if let (Value::Object(b), Value::Object(e)) = (base, extra) {
+        for (k, v) in e {
+            b.insert(k, v);
+        }
+    }
+}
+
+/// Fast retries for tests.
+pub fn fast_retry(max_retries: u32) -> Value {
+    json!({"retry": {"max_retries": max_retries, "initial_backoff_ms": 20, "multiplier": 2.0, "max_backoff_ms": 200}})
+}

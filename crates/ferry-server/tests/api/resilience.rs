@@ -1,0 +1,101 @@
+//! Outages and stops: the breaker, storage failures, graceful shutdown.
+
+use std::time::Duration;
+
+use ferry_testkit::{Behavior, Receiver};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::harness::TestServer;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+#[tokio::test]
+async fn a_down_destination_pauses_without_spending_retries_and_drains_when_back() {
+    let server = TestServer::start_with(|c| {
+        c.dispatch.breaker_threshold = 3;
+        c.dispatch.probe_initial_ms = 100;
+        c.dispatch.probe_max_ms = 400;
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    receiver.set_behavior(Behavior::Status(503));
+    let (dst, _) = server
+        .webhook(&receiver.url(), json!({"retry": {"max_retries": 3, "initial_backoff_ms": 50, "max_backoff_ms": 100}, "max_in_flight": 1}))
+        .await;
+    let mut deliveries = Vec::new();
+    for i in 0..20 {
+        let v = server.send(json!({"type": "t", "data": {"i": i}})).await;
+        deliveries.push(v["deliveries"][0]["id"].as_str().unwrap().to_owned());
+    }
+    // Paused: probes keep going, but nothing exhausts its retries.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (_, h) = server.get(&format!("/v1/destinations/{dst}/health")).await;
+        if h["state"] == "paused" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never paused: {h}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(server.count("dead").await, 0, "a paused destination must not fill the DLQ");
+    let attempts_while_down = receiver.count();
+    assert!(attempts_while_down < 20, "deliveries kept being attempted while paused: {attempts_while_down}");
+
+    receiver.set_behavior(Behavior::Ok);
+    receiver.wait_for_distinct(20, WAIT).await.unwrap();
+    for d in &deliveries {
+        server.wait_status(d, "delivered", WAIT).await;
+    }
+    let (_, h) = server.get(&format!("/v1/destinations/{dst}/health")).await;
+    assert_eq!(h["state"], "healthy");
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_write_answers_503_and_keeps_nothing() {
+    let server = TestServer::start_with(|c| c.store_busy_timeout_ms = 200).await;
+    // Another process takes the database's write lock, as a backup tool might.
+    let db = server.dir.path().join("ferry.db");
+    let mut blocker = std::process::Command::new("python3")
+        .arg("-c")
+        .arg("import sqlite3,sys,time\nc=sqlite3.connect(sys.argv[1],isolation_level=None)\nc.execute('BEGIN EXCLUSIVE')\nprint('locked',flush=True)\nsys.stdin.read()")
+        .arg(&db)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(blocker.stdout.as_mut().unwrap()), &mut line).unwrap();
+    assert_eq!(line.trim(), "locked");
+    let (status, v) = server.post("/v1/events", json!({"type": "t", "data": {}, "id": "while-locked"})).await;
+    assert_eq!((status, v["error"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")), "{v}");
+    drop(blocker.stdin.take());
+    blocker.wait().unwrap();
+    let (status, v) = server.post("/v1/events", json!({"type": "t", "data": {}, "id": "while-locked"})).await;
+    assert_eq!((status, v["duplicate"].as_bool()), (StatusCode::ACCEPTED, Some(false)), "the failed attempt must have stored nothing");
+}
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_or_releases_in_flight_work_and_a_restart_delivers_the_rest() {
+    let server = TestServer::start_with(|c| c.dispatch.shutdown_grace_ms = 300).await;
+    let receiver = Receiver::start().await;
+    receiver.set_behavior(Behavior::Delay(Duration::from_millis(1_000)));
+    server.webhook(&receiver.url(), json!({})).await;
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        ids.push(server.send(json!({"type": "t", "data": {"i": i}})).await["id"].as_str().unwrap().to_owned());
+    }
+    receiver.wait_for(1, WAIT).await.unwrap();
+    let server = server.restart().await;
+    // Intake closed during the stop; after the restart nothing is stuck.
+    receiver.set_behavior(Behavior::Ok);
+    receiver.wait_for_distinct(30, WAIT).await.unwrap();
+    let received = receiver.distinct_ids();
+    assert!(ids.iter().all(|id| received.contains(id)));
+    let deadline = std::time::Instant::now() + WAIT;
+    while server.count("delivered").await < 30 {
+        assert!(std::time::Instant::now() < deadline, "not all delivered after restart");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

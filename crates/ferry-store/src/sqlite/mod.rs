@@ -1,0 +1,264 @@
+//! The SQLite backend: opening the database, the connection pools, and the
+//! helpers every query module shares (error mapping, timestamps, id lists).
+//!
+//! - One database file in WAL mode with `synchronous=FULL`: a commit is
+//!   fsync'd before it returns, so an acknowledged event is durable.
+//! - Writes go through a pool of exactly one connection and `BEGIN
+//!   IMMEDIATE` transactions: SQLite has one writer anyway, and queuing
+//!   writers in the pool (FIFO) instead of in SQLite's busy handler keeps
+//!   `SQLITE_BUSY` away under concurrency. Reads use a small pool of their
+//!   own; WAL lets them run while a write is in progress.
+//! - Timestamps are INTEGER unix microseconds, so they compare in SQL.
+//!   Filters take `since` inclusive and `until` exclusive.
+//! - Lists of ids are bound as one JSON array and expanded with
+//!   `json_each`, which keeps the SQL text fixed and far from SQLite's
+//!   bind-variable limit.
+
+mod audit;
+mod deliveries;
+mod destinations;
+mod events;
+mod orgs;
+mod ports;
+mod queue;
+mod rows;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ferry_core::StoreError;
+use ferry_core::crypto::Cipher;
+use ferry_core::error::StoreResult;
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How long a statement waits for SQLite's file lock (another process, or a
+/// checkpoint) before failing with "database is locked".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a caller waits for a connection (writers queue here) before the
+/// store reports itself unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Read connections. Two cores serve the target machine; more readers than
+/// that only wait on each other.
+const READERS: u32 = 4;
+/// SQLite's default limit on bind variables in one statement.
+const MAX_BINDS: usize = 32_766;
+/// Page cache per connection, in KiB (negative `cache_size` means KiB).
+const WRITER_CACHE_KIB: &str = "-65536";
+const READER_CACHE_KIB: &str = "-16384";
+/// The WAL file is truncated back to this size after a checkpoint.
+const WAL_SIZE_LIMIT: &str = "67108864";
+
+/// The embedded store: state and delivery queue in one SQLite file.
+/// Cheap to clone (the pools and the cipher are shared).
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    cipher: Cipher,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file at `path`: WAL mode,
+    /// `synchronous=FULL` (a commit is fsync'd: Ferry promises that 202
+    /// means durable), foreign keys on, a busy timeout; runs the migrations.
+    /// Destination secrets are sealed with `cipher`.
+    pub async fn open(path: &Path, cipher: Cipher) -> StoreResult<Self> {
+        let base = SqliteConnectOptions::new()
+            .filename(path)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .synchronous(SqliteSynchronous::Full)
+            .pragma("temp_store", "memory");
+
+        let writer_options = base
+            .clone()
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .pragma("cache_size", WRITER_CACHE_KIB)
+            .pragma("journal_size_limit", WAL_SIZE_LIMIT);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(writer_options)
+            .await
+            .map_err(|e| open_error(path, e))?;
+        MIGRATOR.run(&writer).await.map_err(migrate_error)?;
+
+        // Opened after the writer has switched the file to WAL (a persistent
+        // setting), so readers need not touch the journal mode.
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(base.pragma("cache_size", READER_CACHE_KIB))
+            .await
+            .map_err(|e| open_error(path, e))?;
+
+        Ok(Self { inner: Arc::new(Inner { writer, reader, cipher }) })
+    }
+
+    /// Closes every connection, checkpointing the WAL. Later calls fail with
+    /// `StoreError::Unavailable`.
+    pub async fn close(&self) {
+        self.inner.reader.close().await;
+        self.inner.writer.close().await;
+    }
+
+    /// Starts a write transaction on the single writer connection.
+    async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        self.inner.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)
+    }
+
+    fn reader(&self) -> &SqlitePool {
+        &self.inner.reader
+    }
+
+    fn cipher(&self) -> &Cipher {
+        &self.inner.cipher
+    }
+}
+
+fn open_error(path: &Path, e: sqlx::Error) -> StoreError {
+    match db_error(e) {
+        StoreError::Unavailable(msg) => {
+            StoreError::Unavailable(format!("cannot open {}: {msg}", path.display()))
+        }
+        other => other,
+    }
+}
+
+fn migrate_error(e: MigrateError) -> StoreError {
+    match e {
+        MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => db_error(e),
+        e @ (MigrateError::VersionMissing(_)
+        | MigrateError::VersionMismatch(_)
+        | MigrateError::VersionNotPresent(_)
+        | MigrateError::VersionTooOld(..)
+        | MigrateError::VersionTooNew(..)
+        | MigrateError::Dirty(_)) => {
+            StoreError::Corrupt(format!("database schema does not match this Ferry: {e}"))
+        }
+        other => StoreError::Unavailable(format!("migrations failed: {other}")),
+    }
+}
+
+/// Maps a driver error onto the ports' error. SQLite's messages name tables
+/// and columns, never bound values, so they carry no secrets.
+pub(crate) fn db_error(e: sqlx::Error) -> StoreError {
+    use sqlx::error::ErrorKind;
+    match e {
+        sqlx::Error::Database(db) => {
+            // The primary result code is the low byte of the extended one.
+            let code = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0) & 0xff;
+            match (db.kind(), code) {
+                (ErrorKind::UniqueViolation, _)
+                | (ErrorKind::ForeignKeyViolation, _)
+                | (ErrorKind::NotNullViolation, _)
+                | (ErrorKind::CheckViolation, _) => StoreError::Conflict(db.message().to_owned()),
+                // SQLITE_CORRUPT, SQLITE_NOTADB
+                (_, 11 | 26) => StoreError::Corrupt(db.message().to_owned()),
+                // BUSY, LOCKED, NOMEM, READONLY, IOERR, FULL, CANTOPEN,
+                // PROTOCOL and anything else: storage cannot serve now.
+                _ => StoreError::Unavailable(db.message().to_owned()),
+            }
+        }
+        e @ (sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::ColumnNotFound(_)
+        | sqlx::Error::ColumnIndexOutOfBounds { .. }
+        | sqlx::Error::TypeNotFound { .. }) => StoreError::Corrupt(e.to_string()),
+        other => StoreError::Unavailable(other.to_string()),
+    }
+}
+
+/// A timestamp as stored: unix microseconds.
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn opt_micros(t: Option<DateTime<Utc>>) -> Option<i64> {
+    t.map(micros)
+}
+
+/// A list of ids as one bind parameter, for `IN (SELECT value FROM json_each(?))`.
+fn id_list<T: AsRef<str>>(ids: &[T]) -> String {
+    let mut out = String::with_capacity(ids.len() * 32 + 2);
+    out.push('[');
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        // Ids are validated `prefix_[a-z0-9]+`, but quote properly anyway.
+        out.push_str(&serde_json::Value::from(id.as_ref()).to_string());
+    }
+    out.push(']');
+    out
+}
+
+/// Rows per multi-row statement with `columns` binds per row.
+fn rows_per_statement(columns: usize) -> usize {
+    (MAX_BINDS / columns).min(1000)
+}
+
+/// Encodes a value for a JSON column; the domain types always serialize.
+fn to_json<T: serde::Serialize>(value: &T, what: &str) -> StoreResult<String> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode {what}: {e}")))
+}
+
+/// Limits a page request to what a list serves.
+fn page_limit(limit: u32) -> u32 {
+    limit.min(ferry_core::page::MAX_LIMIT)
+}
+
+#[cfg(test)]
+mod tests {
+    use ferry_core::delivery::DeliveryStatus::{self, *};
+    use ferry_core::state::Transition;
+
+    /// The SQL names statuses literally; these are the sets it uses.
+    #[test]
+    fn status_sets_in_sql_match_the_state_machine() {
+        let sources = DeliveryStatus::sources_of;
+        // Leasing takes `pending`/`retrying` (`deliveries_due*` indexes).
+        assert_eq!(sources(Transition::Lease), [Pending, Retrying]);
+        // Release, expiry and takeover give back `delivering`.
+        assert_eq!(sources(Transition::Release), [Delivering]);
+        // Deleting a destination abandons these.
+        assert_eq!(sources(Transition::Abandon), [Pending, Delivering, Retrying]);
+        // An operator requeues these.
+        assert_eq!(sources(Transition::Requeue), [Delivered, Failed, Dead]);
+        // A completion moves `delivering` to one of these.
+        let targets: Vec<_> = [Transition::Succeed, Transition::ScheduleRetry, Transition::Kill]
+            .into_iter()
+            .map(|t| Delivering.apply(t).unwrap())
+            .collect();
+        assert_eq!(targets, super::queue::COMPLETION_TARGETS);
+    }
+
+    #[test]
+    fn id_lists_are_json_arrays() {
+        assert_eq!(super::id_list::<&str>(&[]), "[]");
+        assert_eq!(super::id_list(&["evt_a", "evt_b"]), r#"["evt_a","evt_b"]"#);
+    }
+}

@@ -1,0 +1,184 @@
+//! The conformance suite of the `Store` and `Queue` ports. Every case is a
+//! generic function over a `Fixture` (where a backend lives) and talks to
+//! the backend only through `Arc<dyn Store>` / `Arc<dyn Queue>`;
+//! `conformance!` turns the cases into one test each for a backend. A new
+//! backend adds a fixture and one `conformance!` line. Checks that only make
+//! sense for one backend (SQLite's file bytes) follow at the end.
+
+#[path = "conformance/queue.rs"]
+mod queue;
+#[path = "conformance/state.rs"]
+mod state;
+#[path = "conformance/support.rs"]
+mod support;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ferry_core::StoreError;
+use ferry_core::crypto::Cipher;
+use ferry_core::ports::Store;
+use ferry_store::SqliteStore;
+use support::{Backend, Fixture};
+
+macro_rules! conformance {
+    ($backend:ident, $fixture:expr) => {
+        mod $backend {
+            use super::*;
+            conformance!(@cases $fixture;
+                state::insert_events_reports_duplicates,
+                state::large_batches_commit_whole,
+                state::organizations_are_isolated,
+                state::lists_page_newest_first,
+                state::api_keys,
+                state::destinations_round_trip,
+                state::requeue_moves_terminal_deliveries_back,
+                state::deleting_a_destination_fails_its_deliveries,
+                state::filters_select_what_they_name,
+                state::committed_data_survives_reopening,
+                queue::claim_takes_only_pending,
+                queue::lease_due_takes_oldest_due_first,
+                queue::lease_due_respects_limit_and_shares_events,
+                queue::lease_destination_ignores_due_time,
+                queue::complete_records_attempts_and_moves_on,
+                queue::a_lost_lease_records_but_does_not_move,
+                queue::release_gives_leases_back,
+                queue::reclaim_takes_back_expired_and_foreign_leases,
+            );
+        }
+    };
+    (@cases $fixture:expr; $($module:ident :: $case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let fixture = $fixture;
+                super::$module::$case(&fixture).await;
+            }
+        )*
+    };
+}
+
+/// A SQLite database file in its own temporary directory.
+struct SqliteFixture {
+    dir: tempfile::TempDir,
+    key: [u8; 32],
+}
+
+impl SqliteFixture {
+    fn new() -> Self {
+        Self { dir: tempfile::tempdir().unwrap(), key: Cipher::generate_key() }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("ferry.db")
+    }
+
+    async fn open_sqlite(&self) -> SqliteStore {
+        SqliteStore::open(&self.path(), Cipher::new(&self.key).unwrap()).await.unwrap()
+    }
+}
+
+impl Fixture for SqliteFixture {
+    async fn open(&self) -> Backend {
+        let store = self.open_sqlite().await;
+        Backend { store: Arc::new(store.clone()), queue: Arc::new(store) }
+    }
+}
+
+conformance!(sqlite, SqliteFixture::new());
+
+/// The bytes SQLite keeps on disk for the database: the file and its WAL.
+fn bytes_on_disk(fixture: &SqliteFixture) -> Vec<u8> {
+    let mut bytes = std::fs::read(fixture.path()).unwrap();
+    if let Ok(wal) = std::fs::read(fixture.dir.path().join("ferry.db-wal")) {
+        bytes.extend(wal);
+    }
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn sqlite_keeps_destination_secrets_sealed() {
+    let fixture = SqliteFixture::new();
+    let b = fixture.open().await;
+    let org = support::org(&b).await;
+    let token = "plaintext-bearer-token-0123456789";
+    let d = support::destination_value(&org, "sealed", token);
+    let signing = d.secrets.signing.secrets[0].secret.expose().to_owned();
+    b.store.insert_destination(&d, &support::audit(&org, "d", "x")).await.unwrap();
+
+    let stored = b.store.get_destination(&org, &d.id).await.unwrap().unwrap();
+    assert_eq!(stored.secrets, d.secrets, "readable through the store");
+    let on_disk = bytes_on_disk(&fixture);
+    assert!(contains(&on_disk, "https://receiver.test/hook"), "the check reads the right bytes");
+    assert!(!contains(&on_disk, token), "bearer token in plaintext on disk");
+    assert!(!contains(&on_disk, &signing), "signing secret in plaintext on disk");
+    assert!(!contains(&on_disk, "whsec_"), "signing secret prefix on disk");
+}
+
+#[tokio::test]
+async fn sqlite_with_the_wrong_master_key_reports_corruption() {
+    let fixture = SqliteFixture::new();
+    let (org, dst) = {
+        let b = fixture.open().await;
+        let org = support::org(&b).await;
+        (org.clone(), support::destination(&b, &org, "a").await)
+    };
+    let wrong = Cipher::new(&Cipher::generate_key()).unwrap();
+    let store = SqliteStore::open(&fixture.path(), wrong).await.unwrap();
+    let err = store.get_destination(&org, &dst).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    assert!(!err.to_string().contains("token-for-tests"));
+    assert!(store.get_org(&org).await.unwrap().is_some(), "the rest stays readable");
+}
+
+#[tokio::test]
+async fn sqlite_that_cannot_open_is_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing-dir").join("ferry.db");
+    let err = SqliteStore::open(&path, Cipher::new(&Cipher::generate_key()).unwrap()).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn sqlite_closed_store_is_unavailable() {
+    let fixture = SqliteFixture::new();
+    let store = fixture.open_sqlite().await;
+    store.close().await;
+    assert!(matches!(store.ping().await, Err(StoreError::Unavailable(_))));
+    assert!(matches!(store.append_audit(&[support::audit(&ferry_core::ids::OrgId::generate(), "e", "a")]).await, Err(StoreError::Unavailable(_))));
+}
+
+#[tokio::test]
+async fn sqlite_concurrent_writers_do_not_collide() {
+    let fixture = SqliteFixture::new();
+    let b = fixture.open().await;
+    let org = support::org(&b).await;
+    let dst = support::destination(&b, &org, "a").await;
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let b = b.clone();
+            let (org, dst) = (org.clone(), dst.clone());
+            tokio::spawn(async move {
+                let batch: Vec<_> = (0..50).map(|_| support::new_event(&org, &[&dst])).collect();
+                support::ingest(&b, &batch).await;
+                let leased = b.queue.lease_due(20, &support::lease("w", support::now()), &[]).await.unwrap();
+                let ends: Vec<_> = leased
+                    .iter()
+                    .map(|l| support::completion(l, "w", ferry_core::delivery::DeliveryStatus::Delivered, None, false))
+                    .collect();
+                b.queue.complete(&ends).await.unwrap();
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let counts = b.store.delivery_counts().await.unwrap();
+    let total: u64 = counts.iter().map(|(_, n)| n).sum();
+    assert_eq!(total, 800);
+    assert!(counts.contains(&(ferry_core::delivery::DeliveryStatus::Delivered, 320)), "{counts:?}");
+}

@@ -1,0 +1,283 @@
+//! The `ferry` command line apart from `serve`: client commands over the HTTP
+//! API (`send`, `status`, `deliveries`, `dlq`, `replay`, `destinations`) with
+//! tables by default and `--json` for scripts, and the `loadtest` tool.
+//!
+//! Exit codes: 0 success, 1 the API refused or a check failed, 2 a usage
+//! mistake (bad arguments, no API key).
+
+mod args;
+mod client;
+mod commands;
+mod loadtest;
+mod render;
+mod table;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+pub use self::loadtest::{LoadtestArgs, run_loadtest};
+
+use self::client::{ApiClient, ApiError, DEFAULT_URL, UsageError, usage};
+use self::commands::Ctx;
+use self::commands::deliveries::{DeliveriesArgs, DlqArgs};
+use self::commands::destinations::DestinationsArgs;
+use self::commands::replay::ReplayArgs;
+use self::commands::send::SendArgs;
+use self::commands::status::StatusArgs;
+
+/// Client commands (everything except `serve`), as clap subcommands.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum ClientCommand {
+    /// Send an event (POST /v1/events).
+    Send(SendArgs),
+    /// Show an event and its deliveries, or a delivery and its attempts.
+    Status(StatusArgs),
+    /// List deliveries, or retry one.
+    Deliveries(DeliveriesArgs),
+    /// The dead-letter queue: list it, or requeue it.
+    Dlq(DlqArgs),
+    /// Replay an event with the same webhook-id (POST /v1/events/{id}/replay).
+    Replay(ReplayArgs),
+    /// Create, list and test destinations.
+    Destinations(DestinationsArgs),
+}
+
+/// How to reach the server, and how to print. Global: accepted before or after
+/// the subcommand.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ClientOpts {
+    /// Ferry server URL [env: FERRY_URL] [default: http://127.0.0.1:8080].
+    // Not a clap `env`/default: `loadtest --url` shares this id and must see
+    // only a URL given on the command line (else it starts its own server).
+    #[arg(long, global = true, value_name = "URL")]
+    pub url: Option<String>,
+    /// API key (fk_…).
+    #[arg(long, env = "FERRY_API_KEY", hide_env_values = true, global = true, value_name = "KEY")]
+    pub api_key: Option<String>,
+    /// Print the raw JSON response (for scripts).
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+impl ClientOpts {
+    /// `--url`, else `FERRY_URL`, else the default.
+    pub fn resolved_url(&self) -> String {
+        self.url
+            .clone()
+            .or_else(|| std::env::var("FERRY_URL").ok().filter(|u| !u.trim().is_empty()))
+            .unwrap_or_else(|| DEFAULT_URL.to_owned())
+    }
+}
+
+/// Runs one client command; errors are printed here and turned into the exit code.
+pub async fn run_client(opts: ClientOpts, cmd: ClientCommand) -> anyhow::Result<ExitCode> {
+    match execute(&opts, cmd).await {
+        Ok(output) => {
+            print_stdout(&output.text);
+            Ok(if output.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Err(e) => {
+            // Scripts get the API's error document too.
+            if opts.json
+                && let Some(body) = e.downcast_ref::<ApiError>().and_then(|a| a.body.as_ref())
+            {
+                print_stdout(&render::pretty(body));
+            }
+            Ok(report_error(&e))
+        }
+    }
+}
+
+async fn execute(opts: &ClientOpts, cmd: ClientCommand) -> anyhow::Result<commands::Output> {
+    let api_key = opts
+        .api_key
+        .as_deref()
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| usage("no API key: set FERRY_API_KEY or pass --api-key"))?;
+    let ctx = Ctx {
+        api: ApiClient::new(&opts.resolved_url(), api_key)?,
+        json: opts.json,
+    };
+    match cmd {
+        ClientCommand::Send(args) => commands::send::run(&ctx, args).await,
+        ClientCommand::Status(args) => commands::status::run(&ctx, args).await,
+        ClientCommand::Deliveries(args) => commands::deliveries::run(&ctx, args).await,
+        ClientCommand::Dlq(args) => commands::deliveries::run_dlq(&ctx, args).await,
+        ClientCommand::Replay(args) => commands::replay::run(&ctx, args).await,
+        ClientCommand::Destinations(args) => commands::destinations::run(&ctx, args).await,
+    }
+}
+
+/// Prints `error: …` on stderr; exit code 2 for usage mistakes, else 1.
+fn report_error(e: &anyhow::Error) -> ExitCode {
+    if let Some(u) = e.downcast_ref::<UsageError>() {
+        eprintln!("error: {u}");
+        return ExitCode::from(2);
+    }
+    if let Some(api) = e.downcast_ref::<ApiError>() {
+        // The API's message is the useful part; the context is what we tried.
+        let context = e.chain().next().filter(|c| c.downcast_ref::<ApiError>().is_none());
+        match context {
+            Some(ctx) => eprintln!("error: {ctx}: {api}"),
+            None => eprintln!("error: {api}"),
+        }
+        return ExitCode::FAILURE;
+    }
+    eprintln!("error: {e:#}");
+    ExitCode::FAILURE
+}
+
+/// Writes to stdout, ignoring a closed pipe (`ferry deliveries list | head`).
+fn print_stdout(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory as _, Parser};
+
+    /// The shape `main.rs` wires: client options flattened at the top level.
+    #[derive(Debug, Parser)]
+    #[command(name = "ferry")]
+    struct Cli {
+        #[command(flatten)]
+        client: ClientOpts,
+        #[command(subcommand)]
+        command: Command,
+    }
+
+    #[derive(Debug, clap::Subcommand)]
+    enum Command {
+        #[command(flatten)]
+        Client(ClientCommand),
+        Loadtest(LoadtestArgs),
+    }
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("ferry").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_options_go_before_or_after_the_subcommand() {
+        let cli = parse(&["--url", "http://a:1", "deliveries", "list", "--json", "--limit", "5"]);
+        assert_eq!(cli.client.url.as_deref(), Some("http://a:1"));
+        assert!(cli.client.json);
+        let cli = parse(&["send", "order.created", "--api-key", "fk_1", "--url", "http://b:2"]);
+        assert_eq!(cli.client.url.as_deref(), Some("http://b:2"));
+        assert_eq!(cli.client.api_key.as_deref(), Some("fk_1"));
+    }
+
+    #[test]
+    fn loadtest_starts_its_own_server_unless_given_a_url() {
+        let Command::Loadtest(args) = parse(&["loadtest", "-n", "10"]).command else {
+            panic!("not loadtest");
+        };
+        assert_eq!(args.url, None);
+        assert_eq!((args.events, args.concurrency), (10, 100));
+        for argv in [
+            &["loadtest", "--url", "http://c:3"][..],
+            &["--url", "http://c:3", "loadtest"][..],
+        ] {
+            let Command::Loadtest(args) = parse(argv).command else {
+                panic!("not loadtest");
+            };
+            assert_eq!(args.url.as_deref(), Some("http://c:3"), "{argv:?}");
+        }
+        let Command::Loadtest(args) = parse(&["loadtest", "--json", "--mode", "ingest"]).command
+        else {
+            panic!("not loadtest");
+        };
+        assert!(args.json);
+    }
+
+    #[test]
+    fn destination_create_keeps_the_server_url_apart() {
+        let cli = parse(&[
+            "--url", "http://ferry:8080", "destinations", "create", "--name", "n",
+            "--webhook-url", "https://hook", "--header", "X-A=1", "--event-type", "a.*",
+        ]);
+        assert_eq!(cli.client.url.as_deref(), Some("http://ferry:8080"));
+        let Command::Client(ClientCommand::Destinations(d)) = cli.command else {
+            panic!("not destinations");
+        };
+        let commands::destinations::DestinationsCommand::Create(create) = d.command else {
+            panic!("not create");
+        };
+        assert_eq!(create.webhook_url.as_deref(), Some("https://hook"));
+    }
+
+    #[test]
+    fn usage_mistakes_are_rejected_by_clap() {
+        for argv in [
+            &["status"][..],
+            &["replay", "dlv_1"][..],
+            &["deliveries", "list", "--status", "lost"][..],
+            &["deliveries", "list", "--limit", "0"][..],
+            &["deliveries", "list", "--since", "yesterday"][..],
+            &["destinations", "create", "--name", "n"][..],
+            &["destinations", "create", "--from-file", "x.json", "--name", "n"][..],
+            &["destinations", "create"][..],
+            &["send", "t", "--destination", "evt_1"][..],
+            &["loadtest", "--batch", "1001"][..],
+        ] {
+            let full = std::iter::once("ferry").chain(argv.iter().copied());
+            assert!(Cli::try_parse_from(full).is_err(), "{argv:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn usage_errors_exit_2_and_api_errors_exit_1() {
+        assert_eq!(report_error(&usage("bad")), ExitCode::from(2));
+        let api = ApiError::from_response(
+            reqwest::StatusCode::NOT_FOUND,
+            &reqwest::header::HeaderMap::new(),
+            br#"{"error":"not_found","message":"No such event."}"#,
+        );
+        assert_eq!(report_error(&api.into()), ExitCode::FAILURE);
+    }
+
+    #[tokio::test]
+    async fn a_missing_key_names_the_variable() {
+        let opts = ClientOpts {
+            url: Some("http://127.0.0.1:9".into()),
+            ..ClientOpts::default()
+        };
+        let cmd = ClientCommand::Status(StatusArgs { id: "evt_1".into() });
+        let e = execute(&opts, cmd).await.unwrap_err();
+        assert!(e.to_string().contains("FERRY_API_KEY"), "{e}");
+        assert!(e.downcast_ref::<UsageError>().is_some());
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_is_named() {
+        // A port nobody listens on: bind, read the port, close.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let opts = ClientOpts {
+            url: Some(url.clone()),
+            api_key: Some("fk_test".into()),
+            json: false,
+        };
+        let cmd = ClientCommand::Status(StatusArgs { id: "evt_1".into() });
+        let e = execute(&opts, cmd).await.unwrap_err();
+        assert!(e.to_string().starts_with(&format!("cannot reach Ferry at {url}/")), "{e}");
+    }
+}

@@ -1,0 +1,134 @@
+//! `ferry serve`: loads the layered configuration (defaults → `ferry.toml`
+//! → `FERRY_*` env → flags), starts the server and stops it gracefully on
+//! SIGTERM or SIGINT.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use ferry_server::Config;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Where the embedded store lives (default ./ferry-data).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Address of the HTTP API (default 127.0.0.1:8080).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Configuration file (default ./ferry.toml when it exists).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+/// Every configuration key, as the env provider names them (`dispatch.max_in_flight`).
+fn known_keys() -> BTreeSet<String> {
+    fn walk(prefix: &str, value: &serde_json::Value, out: &mut BTreeSet<String>) {
+        if let serde_json::Value::Object(map) = value {
+            for (k, v) in map {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                if v.is_object() {
+                    walk(&key, v, out);
+                } else {
+                    out.insert(key);
+                }
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk("", &serde_json::to_value(Config::default()).unwrap_or_default(), &mut out);
+    out
+}
+
+pub fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    match &args.config {
+        Some(path) => {
+            if !path.exists() {
+                anyhow::bail!("configuration file {} does not exist", path.display());
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        None => figment = figment.merge(Toml::file("ferry.toml")),
+    }
+    let known = known_keys();
+    // `FERRY_URL`/`FERRY_API_KEY` belong to the CLI client: only keys that
+    // name a setting are read here. Nested settings use `__`:
+    // `FERRY_DISPATCH__MAX_IN_FLIGHT=256`.
+    figment = figment.merge(Env::prefixed("FERRY_").split("__").filter(move |k| known.contains(k.as_str())));
+    let mut config: Config = figment.extract().context("invalid configuration")?;
+    if let Some(dir) = &args.data_dir {
+        config.data_dir = dir.clone();
+    }
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    config.validate().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    Ok(config)
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
+    let config = load_config(&args)?;
+    let data_dir = config.data_dir.clone();
+    let running = ferry_server::start(config).await?;
+    if let Some(key) = &running.generated_admin_key {
+        println!("Ferry created its data directory at {}.", data_dir.display());
+        println!("Admin API key (shown once, keep it safe):\n\n    {}\n", key.expose());
+    }
+    println!("Ferry is listening on http://{}", running.addr);
+    let token = running.shutdown_token();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        token.cancel();
+    });
+    running.wait().await?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_layers_env_over_file_and_flags_over_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ferry.toml");
+        std::fs::write(&file, "max_payload_bytes = 2048\n[dispatch]\nmax_in_flight = 7\n").unwrap();
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("FERRY_DISPATCH__MAX_IN_FLIGHT", "9");
+            jail.set_env("FERRY_URL", "http://ignored");
+            jail.set_env("FERRY_ALLOW_PRIVATE_NETWORKS", "true");
+            let args = ServeArgs { data_dir: None, listen: Some("127.0.0.1:9999".parse().unwrap()), config: Some(file.clone()) };
+            let c = load_config(&args).unwrap();
+            assert_eq!(c.max_payload_bytes, 2048);
+            assert_eq!(c.dispatch.max_in_flight, 9);
+            assert!(c.allow_private_networks);
+            assert_eq!(c.listen.port(), 9999);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ferry.toml");
+        std::fs::write(&file, "max_payload_bytes = 0\n").unwrap();
+        let args = ServeArgs { data_dir: None, listen: None, config: Some(file) };
+        assert!(load_config(&args).unwrap_err().to_string().contains("max_payload_bytes"));
+    }
+}
