@@ -66,7 +66,10 @@ struct SqliteFixture {
 
 impl SqliteFixture {
     fn new() -> Self {
-        Self { dir: tempfile::tempdir().unwrap(), key: Cipher::generate_key() }
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            key: Cipher::generate_key(),
+        }
     }
 
     fn path(&self) -> PathBuf {
@@ -74,14 +77,19 @@ impl SqliteFixture {
     }
 
     async fn open_sqlite(&self) -> SqliteStore {
-        SqliteStore::open(&self.path(), Cipher::new(&self.key).unwrap()).await.unwrap()
+        SqliteStore::open(&self.path(), Cipher::new(&self.key).unwrap())
+            .await
+            .unwrap()
     }
 }
 
 impl Fixture for SqliteFixture {
     async fn open(&self) -> Backend {
         let store = self.open_sqlite().await;
-        Backend { store: Arc::new(store.clone()), queue: Arc::new(store) }
+        Backend {
+            store: Arc::new(store.clone()),
+            queue: Arc::new(store),
+        }
     }
 }
 
@@ -97,7 +105,9 @@ fn bytes_on_disk(fixture: &SqliteFixture) -> Vec<u8> {
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
 
 #[tokio::test]
@@ -108,15 +118,30 @@ async fn sqlite_keeps_destination_secrets_sealed() {
     let token = "plaintext-bearer-token-0123456789";
     let d = support::destination_value(&org, "sealed", token);
     let signing = d.secrets.signing.secrets[0].secret.expose().to_owned();
-    b.store.insert_destination(&d, &support::audit(&org, "d", "x")).await.unwrap();
+    b.store
+        .insert_destination(&d, &support::audit(&org, "d", "x"))
+        .await
+        .unwrap();
 
     let stored = b.store.get_destination(&org, &d.id).await.unwrap().unwrap();
     assert_eq!(stored.secrets, d.secrets, "readable through the store");
     let on_disk = bytes_on_disk(&fixture);
-    assert!(contains(&on_disk, "https://receiver.test/hook"), "the check reads the right bytes");
-    assert!(!contains(&on_disk, token), "bearer token in plaintext on disk");
-    assert!(!contains(&on_disk, &signing), "signing secret in plaintext on disk");
-    assert!(!contains(&on_disk, "whsec_"), "signing secret prefix on disk");
+    assert!(
+        contains(&on_disk, "https://receiver.test/hook"),
+        "the check reads the right bytes"
+    );
+    assert!(
+        !contains(&on_disk, token),
+        "bearer token in plaintext on disk"
+    );
+    assert!(
+        !contains(&on_disk, &signing),
+        "signing secret in plaintext on disk"
+    );
+    assert!(
+        !contains(&on_disk, "whsec_"),
+        "signing secret prefix on disk"
+    );
 }
 
 #[tokio::test]
@@ -132,14 +157,19 @@ async fn sqlite_with_the_wrong_master_key_reports_corruption() {
     let err = store.get_destination(&org, &dst).await.unwrap_err();
     assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
     assert!(!err.to_string().contains("token-for-tests"));
-    assert!(store.get_org(&org).await.unwrap().is_some(), "the rest stays readable");
+    assert!(
+        store.get_org(&org).await.unwrap().is_some(),
+        "the rest stays readable"
+    );
 }
 
 #[tokio::test]
 async fn sqlite_that_cannot_open_is_unavailable() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("missing-dir").join("ferry.db");
-    let err = SqliteStore::open(&path, Cipher::new(&Cipher::generate_key()).unwrap()).await.unwrap_err();
+    let err = SqliteStore::open(&path, Cipher::new(&Cipher::generate_key()).unwrap())
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
 }
 
@@ -148,8 +178,20 @@ async fn sqlite_closed_store_is_unavailable() {
     let fixture = SqliteFixture::new();
     let store = fixture.open_sqlite().await;
     store.close().await;
-    assert!(matches!(store.ping().await, Err(StoreError::Unavailable(_))));
-    assert!(matches!(store.append_audit(&[support::audit(&ferry_core::ids::OrgId::generate(), "e", "a")]).await, Err(StoreError::Unavailable(_))));
+    assert!(matches!(
+        store.ping().await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(matches!(
+        store
+            .append_audit(&[support::audit(
+                &ferry_core::ids::OrgId::generate(),
+                "e",
+                "a"
+            )])
+            .await,
+        Err(StoreError::Unavailable(_))
+    ));
 }
 
 #[tokio::test]
@@ -165,10 +207,22 @@ async fn sqlite_concurrent_writers_do_not_collide() {
             tokio::spawn(async move {
                 let batch: Vec<_> = (0..50).map(|_| support::new_event(&org, &[&dst])).collect();
                 support::ingest(&b, &batch).await;
-                let leased = b.queue.lease_due(20, &support::lease("w", support::now()), &[]).await.unwrap();
+                let leased = b
+                    .queue
+                    .lease_due(20, &support::lease("w", support::now()), &[])
+                    .await
+                    .unwrap();
                 let ends: Vec<_> = leased
                     .iter()
-                    .map(|l| support::completion(l, "w", ferry_core::delivery::DeliveryStatus::Delivered, None, false))
+                    .map(|l| {
+                        support::completion(
+                            l,
+                            "w",
+                            ferry_core::delivery::DeliveryStatus::Delivered,
+                            None,
+                            false,
+                        )
+                    })
                     .collect();
                 b.queue.complete(&ends).await.unwrap();
             })
@@ -180,5 +234,8 @@ async fn sqlite_concurrent_writers_do_not_collide() {
     let counts = b.store.delivery_counts().await.unwrap();
     let total: u64 = counts.iter().map(|(_, n)| n).sum();
     assert_eq!(total, 800);
-    assert!(counts.contains(&(ferry_core::delivery::DeliveryStatus::Delivered, 320)), "{counts:?}");
+    assert!(
+        counts.contains(&(ferry_core::delivery::DeliveryStatus::Delivered, 320)),
+        "{counts:?}"
+    );
 }

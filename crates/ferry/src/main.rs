@@ -1,7 +1,8 @@
-//! The `ferry` binary: client commands over the HTTP API and the load tool
-//! (see [`cli`]).
+//! The `ferry` binary: `serve` runs the gateway; the other commands are
+//! clients of its HTTP API (see [`cli`]) and the load tool.
 
 mod cli;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -19,6 +20,8 @@ struct Cli {
 
 #[derive(clap::Subcommand)]
 enum Command {
+    /// Run Ferry (API, dispatcher) on the embedded store.
+    Serve(serve::ServeArgs),
     #[command(flatten)]
     Client(cli::ClientCommand),
     /// Measure ingest rate, acknowledgement latency and delivery throughput.
@@ -29,6 +32,10 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => {
+            init_logging();
+            serve::run(args).await
+        }
         Command::Client(cmd) => cli::run_client(cli.client, cmd).await,
         Command::Loadtest(args) => cli::run_loadtest(args).await,
     };
@@ -36,4 +43,11 @@ async fn main() -> ExitCode {
         eprintln!("error: {e:#}");
         ExitCode::FAILURE
     })
+}
+
+/// Logs to stderr; `RUST_LOG` filters (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn,sqlx=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }

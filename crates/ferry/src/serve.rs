@@ -58,7 +58,7 @@ pub fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
     // `FERRY_URL`/`FERRY_API_KEY` belong to the CLI client: only keys that
     // name a setting are read here. Nested settings use `__`:
     // `FERRY_DISPATCH__MAX_IN_FLIGHT=256`.
-    figment = figment.merge(Env::prefixed("FERRY_").split("__").filter(move |k| known.contains(k.as_str())));
+    figment = figment.merge(Env::prefixed("FERRY_").split("__").filter(move |k| known.contains(&k.as_str().to_ascii_lowercase())));
     let mut config: Config = figment.extract().context("invalid configuration")?;
     if let Some(dir) = &args.data_dir {
         config.data_dir = dir.clone();

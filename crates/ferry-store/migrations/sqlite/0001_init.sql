@@ -104,23 +104,6 @@ INSERT INTO delivery_counts (status, n) VALUES
     ('pending', 0), ('delivering', 0), ('retrying', 0),
     ('delivered', 0), ('failed', 0), ('dead', 0);
 
-CREATE TRIGGER deliveries_count_insert AFTER INSERT ON deliveries
-BEGIN
-    UPDATE delivery_counts SET n = n + 1 WHERE status = NEW.status;
-END;
-
-CREATE TRIGGER deliveries_count_update AFTER UPDATE OF status ON deliveries
-    WHEN OLD.status <> NEW.status
-BEGIN
-    UPDATE delivery_counts SET n = n - 1 WHERE status = OLD.status;
-    UPDATE delivery_counts SET n = n + 1 WHERE status = NEW.status;
-END;
-
-CREATE TRIGGER deliveries_count_delete AFTER DELETE ON deliveries
-BEGIN
-    UPDATE delivery_counts SET n = n - 1 WHERE status = OLD.status;
-END;
-
 CREATE TABLE attempts (
     seq          INTEGER PRIMARY KEY,
     delivery_id  TEXT    NOT NULL REFERENCES deliveries (id),

@@ -20,8 +20,16 @@ pub(super) async fn insert_rows(
     for chunk in records.chunks(rows_per_statement(COLUMNS)) {
         let mut encoded = Vec::with_capacity(chunk.len());
         for r in chunk {
-            let before = r.before.as_ref().map(|v| to_json(v, "audit before")).transpose()?;
-            let after = r.after.as_ref().map(|v| to_json(v, "audit after")).transpose()?;
+            let before = r
+                .before
+                .as_ref()
+                .map(|v| to_json(v, "audit before"))
+                .transpose()?;
+            let after = r
+                .after
+                .as_ref()
+                .map(|v| to_json(v, "audit after"))
+                .transpose()?;
             encoded.push((*r, before, after));
         }
         let mut qb = QueryBuilder::<Sqlite>::new(
@@ -39,7 +47,11 @@ pub(super) async fn insert_rows(
                 .push_bind(before)
                 .push_bind(after);
         });
-        qb.build().persistent(false).execute(&mut *conn).await.map_err(db_error)?;
+        qb.build()
+            .persistent(false)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
     }
     Ok(())
 }
@@ -82,8 +94,16 @@ pub(super) async fn list(
     if let Some(until) = filter.until {
         qb.push(" AND at < ").push_bind(micros(until));
     }
-    qb.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(limit) + 1);
-    let rows = qb.build().fetch_all(store.reader()).await.map_err(db_error)?;
-    let rows = rows.iter().map(rows::audit).collect::<StoreResult<Vec<_>>>()?;
+    qb.push(" ORDER BY seq DESC LIMIT ")
+        .push_bind(i64::from(limit) + 1);
+    let rows = qb
+        .build()
+        .fetch_all(store.reader())
+        .await
+        .map_err(db_error)?;
+    let rows = rows
+        .iter()
+        .map(rows::audit)
+        .collect::<StoreResult<Vec<_>>>()?;
     Ok(Page::from_rows(rows, limit))
 }

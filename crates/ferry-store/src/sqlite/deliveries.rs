@@ -9,6 +9,7 @@ use ferry_core::error::StoreResult;
 use ferry_core::ids::{DeliveryId, OrgId};
 use ferry_core::page::{Page, PageRequest};
 use ferry_core::ports::RequeueSelector;
+use ferry_core::state::Transition;
 use serde_json::json;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
@@ -98,7 +99,10 @@ pub(super) async fn get(
     .fetch_all(store.reader())
     .await
     .map_err(db_error)?;
-    let attempts = rows.iter().map(rows::attempt).collect::<StoreResult<Vec<_>>>()?;
+    let attempts = rows
+        .iter()
+        .map(rows::attempt)
+        .collect::<StoreResult<Vec<_>>>()?;
     Ok(Some((delivery, attempts)))
 }
 
@@ -106,7 +110,8 @@ pub(super) async fn get(
 /// `deliveries`.
 fn push_filter(qb: &mut QueryBuilder<Sqlite>, filter: &DeliveryFilter) {
     if let Some(destination_id) = &filter.destination_id {
-        qb.push(" AND destination_id = ").push_bind(destination_id.as_str());
+        qb.push(" AND destination_id = ")
+            .push_bind(destination_id.as_str());
     }
     if let Some(event_type) = &filter.event_type {
         qb.push(
@@ -144,9 +149,17 @@ pub(super) async fn list(
         qb.push(" AND status = ").push_bind(status.as_str());
     }
     push_filter(&mut qb, filter);
-    qb.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(limit) + 1);
-    let rows = qb.build().fetch_all(store.reader()).await.map_err(db_error)?;
-    let rows = rows.iter().map(rows::delivery).collect::<StoreResult<Vec<_>>>()?;
+    qb.push(" ORDER BY seq DESC LIMIT ")
+        .push_bind(i64::from(limit) + 1);
+    let rows = qb
+        .build()
+        .fetch_all(store.reader())
+        .await
+        .map_err(db_error)?;
+    let rows = rows
+        .iter()
+        .map(rows::delivery)
+        .collect::<StoreResult<Vec<_>>>()?;
     Ok(Page::from_rows(rows, limit))
 }
 
@@ -166,6 +179,16 @@ pub(super) async fn counts(store: &SqliteStore) -> StoreResult<Vec<(DeliveryStat
     Ok(counts)
 }
 
+/// `AND status IN (…)` with the statuses an operator requeue moves.
+fn push_requeue_sources(qb: &mut QueryBuilder<Sqlite>) {
+    qb.push(" AND status IN (");
+    let mut list = qb.separated(", ");
+    for status in DeliveryStatus::sources_of(Transition::Requeue) {
+        list.push_bind(status.as_str());
+    }
+    qb.push(")");
+}
+
 /// The audit action of an operator requeue.
 pub(super) const REQUEUED: &str = "delivery.requeued";
 
@@ -176,20 +199,23 @@ pub(super) async fn requeue(
     actor: &str,
 ) -> StoreResult<Vec<Delivery>> {
     let now = Utc::now();
-    // Which deliveries, with their status before. Only terminal ones move
-    // (the sources of `Transition::Requeue`, checked by a unit test), and
-    // only while their destination exists: a deleted destination's
-    // deliveries could never be attempted again.
-    let mut qb = QueryBuilder::<Sqlite>::new("SELECT seq, id, status FROM deliveries WHERE org_id = ");
+    // Which deliveries, with their status before: those the state machine
+    // lets an operator requeue, and only while their destination exists (a
+    // deleted destination's deliveries could never be attempted again).
+    let mut qb =
+        QueryBuilder::<Sqlite>::new("SELECT seq, id, status FROM deliveries WHERE org_id = ");
     qb.push_bind(org.as_str());
     match selector {
         RequeueSelector::Delivery(id) => {
-            qb.push(" AND status IN ('delivered', 'failed', 'dead') AND id = ")
-                .push_bind(id.as_str());
+            push_requeue_sources(&mut qb);
+            qb.push(" AND id = ").push_bind(id.as_str());
         }
-        RequeueSelector::Event { event_id, destinations } => {
-            qb.push(" AND status IN ('delivered', 'failed', 'dead') AND event_id = ")
-                .push_bind(event_id.as_str());
+        RequeueSelector::Event {
+            event_id,
+            destinations,
+        } => {
+            push_requeue_sources(&mut qb);
+            qb.push(" AND event_id = ").push_bind(event_id.as_str());
             if let Some(destinations) = destinations {
                 qb.push(" AND destination_id IN (SELECT value FROM json_each(")
                     .push_bind(id_list(destinations))
@@ -228,7 +254,10 @@ pub(super) async fn requeue(
     .fetch_all(&mut *tx)
     .await
     .map_err(db_error)?;
-    let mut updated = rows.iter().map(rows::delivery).collect::<StoreResult<Vec<_>>>()?;
+    let mut updated = rows
+        .iter()
+        .map(rows::delivery)
+        .collect::<StoreResult<Vec<_>>>()?;
     updated.sort_by_key(|(seq, _)| *seq);
 
     let records: Vec<AuditRecord> = before

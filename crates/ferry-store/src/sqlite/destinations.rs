@@ -22,9 +22,8 @@ struct Encoded {
 }
 
 fn encode(store: &SqliteStore, d: &Destination) -> StoreResult<Encoded> {
-    let secrets = serde_json::to_vec(&d.secrets).map_err(|_| {
-        ferry_core::StoreError::Corrupt("cannot encode destination secrets".into())
-    })?;
+    let secrets = serde_json::to_vec(&d.secrets)
+        .map_err(|_| ferry_core::StoreError::Corrupt("cannot encode destination secrets".into()))?;
     Ok(Encoded {
         config: to_json(&d.config, "destination config")?,
         filter: to_json(&d.filter, "destination filter")?,
@@ -82,20 +81,25 @@ pub(super) async fn get(
     .fetch_optional(store.reader())
     .await
     .map_err(db_error)?;
-    row.map(|r| rows::destination(&r, store.cipher()).map(|(_, d)| d)).transpose()
+    row.map(|r| rows::destination(&r, store.cipher()).map(|(_, d)| d))
+        .transpose()
 }
 
 pub(super) async fn by_id(
     store: &SqliteStore,
     id: &DestinationId,
 ) -> StoreResult<Option<Destination>> {
-    let row =
-        sqlx::query(concat!("SELECT ", destination_columns!(), " FROM destinations WHERE id = ?"))
-            .bind(id.as_str())
-            .fetch_optional(store.reader())
-            .await
-            .map_err(db_error)?;
-    row.map(|r| rows::destination(&r, store.cipher()).map(|(_, d)| d)).transpose()
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        destination_columns!(),
+        " FROM destinations WHERE id = ?"
+    ))
+    .bind(id.as_str())
+    .fetch_optional(store.reader())
+    .await
+    .map_err(db_error)?;
+    row.map(|r| rows::destination(&r, store.cipher()).map(|(_, d)| d))
+        .transpose()
 }
 
 pub(super) async fn of_org(store: &SqliteStore, org: &OrgId) -> StoreResult<Vec<Destination>> {
@@ -108,7 +112,9 @@ pub(super) async fn of_org(store: &SqliteStore, org: &OrgId) -> StoreResult<Vec<
     .fetch_all(store.reader())
     .await
     .map_err(db_error)?;
-    rows.iter().map(|r| rows::destination(r, store.cipher()).map(|(_, d)| d)).collect()
+    rows.iter()
+        .map(|r| rows::destination(r, store.cipher()).map(|(_, d)| d))
+        .collect()
 }
 
 pub(super) async fn list(
@@ -128,8 +134,10 @@ pub(super) async fn list(
     .fetch_all(store.reader())
     .await
     .map_err(db_error)?;
-    let rows =
-        rows.iter().map(|r| rows::destination(r, store.cipher())).collect::<StoreResult<_>>()?;
+    let rows = rows
+        .iter()
+        .map(|r| rows::destination(r, store.cipher()))
+        .collect::<StoreResult<_>>()?;
     Ok(Page::from_rows(rows, limit))
 }
 

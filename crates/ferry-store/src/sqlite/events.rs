@@ -51,8 +51,11 @@ pub(super) async fn insert(
                 .push_bind(micros(e.created_at));
         });
         qb.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
-        let ids: Vec<String> =
-            qb.build_query_scalar().fetch_all(&mut *tx).await.map_err(db_error)?;
+        let ids: Vec<String> = qb
+            .build_query_scalar()
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_error)?;
         inserted.extend(ids);
     }
 
@@ -90,7 +93,11 @@ pub(super) async fn insert(
     // Only deliveries of the caller's own organization are ever reported
     // (ids derived per organization cannot collide, but never leak).
     let same_org = |deliveries: &[Delivery], org: &OrgId| -> Vec<Delivery> {
-        deliveries.iter().filter(|d| &d.org_id == org).cloned().collect()
+        deliveries
+            .iter()
+            .filter(|d| &d.org_id == org)
+            .cloned()
+            .collect()
     };
     Ok(batch
         .iter()
@@ -118,13 +125,16 @@ pub(super) async fn get(
     org: &OrgId,
     id: &EventId,
 ) -> StoreResult<Option<(Event, Vec<Delivery>)>> {
-    let Some(row) =
-        sqlx::query(concat!("SELECT ", event_columns!(), " FROM events WHERE org_id = ? AND id = ?"))
-            .bind(org.as_str())
-            .bind(id.as_str())
-            .fetch_optional(store.reader())
-            .await
-            .map_err(db_error)?
+    let Some(row) = sqlx::query(concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM events WHERE org_id = ? AND id = ?"
+    ))
+    .bind(org.as_str())
+    .bind(id.as_str())
+    .fetch_optional(store.reader())
+    .await
+    .map_err(db_error)?
     else {
         return Ok(None);
     };
@@ -157,5 +167,7 @@ pub(super) async fn by_ids(store: &SqliteStore, ids: &[&str]) -> StoreResult<Vec
     .fetch_all(store.reader())
     .await
     .map_err(db_error)?;
-    rows.iter().map(|r| rows::event(r).map(|(_, e)| e)).collect()
+    rows.iter()
+        .map(|r| rows::event(r).map(|(_, e)| e))
+        .collect()
 }

@@ -36,11 +36,15 @@ pub(super) async fn create_org(store: &SqliteStore, org: &Org) -> StoreResult<()
 }
 
 pub(super) async fn get_org(store: &SqliteStore, id: &OrgId) -> StoreResult<Option<Org>> {
-    let row = sqlx::query(concat!("SELECT ", org_columns!(), " FROM orgs WHERE id = ?"))
-        .bind(id.as_str())
-        .fetch_optional(store.reader())
-        .await
-        .map_err(db_error)?;
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        org_columns!(),
+        " FROM orgs WHERE id = ?"
+    ))
+    .bind(id.as_str())
+    .fetch_optional(store.reader())
+    .await
+    .map_err(db_error)?;
     row.map(|r| rows::org(&r).map(|(_, o)| o)).transpose()
 }
 
@@ -56,7 +60,10 @@ pub(super) async fn list_orgs(store: &SqliteStore, page: PageRequest) -> StoreRe
     .fetch_all(store.reader())
     .await
     .map_err(db_error)?;
-    let rows = rows.iter().map(rows::org).collect::<StoreResult<Vec<_>>>()?;
+    let rows = rows
+        .iter()
+        .map(rows::org)
+        .collect::<StoreResult<Vec<_>>>()?;
     Ok(Page::from_rows(rows, limit))
 }
 
@@ -90,11 +97,15 @@ pub(super) async fn api_key_by_hash(
     store: &SqliteStore,
     hash: &[u8; 32],
 ) -> StoreResult<Option<ApiKey>> {
-    let row = sqlx::query(concat!("SELECT ", api_key_columns!(), " FROM api_keys WHERE hash = ?"))
-        .bind(&hash[..])
-        .fetch_optional(store.reader())
-        .await
-        .map_err(db_error)?;
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        api_key_columns!(),
+        " FROM api_keys WHERE hash = ?"
+    ))
+    .bind(&hash[..])
+    .fetch_optional(store.reader())
+    .await
+    .map_err(db_error)?;
     row.map(|r| rows::api_key(&r).map(|(_, k)| k)).transpose()
 }
 
@@ -115,7 +126,10 @@ pub(super) async fn list_api_keys(
     .fetch_all(store.reader())
     .await
     .map_err(db_error)?;
-    let rows = rows.iter().map(rows::api_key).collect::<StoreResult<Vec<_>>>()?;
+    let rows = rows
+        .iter()
+        .map(rows::api_key)
+        .collect::<StoreResult<Vec<_>>>()?;
     Ok(Page::from_rows(rows, limit))
 }
 

@@ -23,8 +23,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::rows::{self, delivery_columns};
 use super::{
-    SqliteStore, audit, db_error, events, id_list, micros, opt_micros, rows_per_statement,
-    to_json,
+    SqliteStore, audit, db_error, events, id_list, micros, opt_micros, rows_per_statement, to_json,
 };
 
 pub(super) async fn claim(
@@ -155,7 +154,10 @@ async fn with_events(
     store: &SqliteStore,
     rows: Vec<sqlx::sqlite::SqliteRow>,
 ) -> StoreResult<Vec<Leased>> {
-    let mut leased = rows.iter().map(rows::delivery).collect::<StoreResult<Vec<_>>>()?;
+    let mut leased = rows
+        .iter()
+        .map(rows::delivery)
+        .collect::<StoreResult<Vec<_>>>()?;
     leased.sort_by_key(|(seq, d)| (d.next_attempt_at, *seq));
     let mut ids: Vec<&str> = leased.iter().map(|(_, d)| d.event_id.as_str()).collect();
     ids.sort_unstable();
@@ -178,8 +180,11 @@ async fn with_events(
 }
 
 /// Where a completion may move a delivery.
-pub(super) const COMPLETION_TARGETS: [DeliveryStatus; 3] =
-    [DeliveryStatus::Delivered, DeliveryStatus::Retrying, DeliveryStatus::Dead];
+pub(super) const COMPLETION_TARGETS: [DeliveryStatus; 3] = [
+    DeliveryStatus::Delivered,
+    DeliveryStatus::Retrying,
+    DeliveryStatus::Dead,
+];
 
 /// Binds per row of the completion update.
 const UPDATE_COLUMNS: usize = 7;
@@ -195,7 +200,10 @@ pub(super) async fn complete(store: &SqliteStore, batch: &[Completion]) -> Store
     }
     // An attempt ends in `Succeed`, `ScheduleRetry` or `Kill` (the targets
     // are checked against the state machine by a unit test).
-    if let Some(c) = batch.iter().find(|c| !COMPLETION_TARGETS.contains(&c.status)) {
+    if let Some(c) = batch
+        .iter()
+        .find(|c| !COMPLETION_TARGETS.contains(&c.status))
+    {
         return Err(StoreError::Conflict(format!(
             "a completion cannot move a delivery to {}",
             c.status
@@ -204,9 +212,18 @@ pub(super) async fn complete(store: &SqliteStore, batch: &[Completion]) -> Store
     let captures = batch
         .iter()
         .map(|c| {
-            let request = c.attempt.request.as_ref().map(|r| to_json(r, "request")).transpose()?;
-            let response =
-                c.attempt.response.as_ref().map(|r| to_json(r, "response")).transpose()?;
+            let request = c
+                .attempt
+                .request
+                .as_ref()
+                .map(|r| to_json(r, "request"))
+                .transpose()?;
+            let response = c
+                .attempt
+                .response
+                .as_ref()
+                .map(|r| to_json(r, "response"))
+                .transpose()?;
             Ok((request, response))
         })
         .collect::<StoreResult<Vec<Captures>>>()?;
@@ -239,8 +256,11 @@ pub(super) async fn complete(store: &SqliteStore, batch: &[Completion]) -> Store
             ") AS v WHERE deliveries.id = v.column1 AND deliveries.status = 'delivering' \
              AND deliveries.lease_owner = v.column2 RETURNING deliveries.id",
         );
-        let ids: Vec<String> =
-            qb.build_query_scalar().fetch_all(&mut *tx).await.map_err(db_error)?;
+        let ids: Vec<String> = qb
+            .build_query_scalar()
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_error)?;
         moved.extend(ids);
     }
 
@@ -361,5 +381,6 @@ pub(super) async fn next_due_at(
     }
     .map_err(db_error)?;
     let due: Option<i64> = row.try_get("due").map_err(db_error)?;
-    due.map(|v| rows::from_micros(v, "next_attempt_at")).transpose()
+    due.map(|v| rows::from_micros(v, "next_attempt_at"))
+        .transpose()
 }

@@ -94,7 +94,9 @@ pub(super) fn time(row: &SqliteRow, column: &str) -> StoreResult<DateTime<Utc>> 
 }
 
 fn opt_time(row: &SqliteRow, column: &str) -> StoreResult<Option<DateTime<Utc>>> {
-    get::<Option<i64>>(row, column)?.map(|v| from_micros(v, column)).transpose()
+    get::<Option<i64>>(row, column)?
+        .map(|v| from_micros(v, column))
+        .transpose()
 }
 
 pub(super) fn from_micros(v: i64, column: &str) -> StoreResult<DateTime<Utc>> {
@@ -124,13 +126,19 @@ pub(super) fn seq(row: &SqliteRow) -> StoreResult<i64> {
 pub(super) fn org(row: &SqliteRow) -> StoreResult<(i64, Org)> {
     Ok((
         seq(row)?,
-        Org { id: parsed(row, "id")?, name: get(row, "name")?, created_at: time(row, "created_at")? },
+        Org {
+            id: parsed(row, "id")?,
+            name: get(row, "name")?,
+            created_at: time(row, "created_at")?,
+        },
     ))
 }
 
 pub(super) fn api_key(row: &SqliteRow) -> StoreResult<(i64, ApiKey)> {
     let hash: &[u8] = get(row, "hash")?;
-    let hash: [u8; 32] = hash.try_into().map_err(|_| corrupt("hash", "not 32 bytes"))?;
+    let hash: [u8; 32] = hash
+        .try_into()
+        .map_err(|_| corrupt("hash", "not 32 bytes"))?;
     Ok((
         seq(row)?,
         ApiKey {
@@ -209,7 +217,9 @@ pub(super) fn delivery(row: &SqliteRow) -> StoreResult<(i64, Delivery)> {
 
 /// Decodes every row as a delivery, dropping the sequence numbers.
 pub(super) fn deliveries(rows: &[SqliteRow]) -> StoreResult<Vec<Delivery>> {
-    rows.iter().map(|row| delivery(row).map(|(_, d)| d)).collect()
+    rows.iter()
+        .map(|row| delivery(row).map(|(_, d)| d))
+        .collect()
 }
 
 pub(super) fn attempt(row: &SqliteRow) -> StoreResult<Attempt> {

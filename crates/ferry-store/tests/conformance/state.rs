@@ -14,6 +14,7 @@ use ferry_core::page::PageRequest;
 use ferry_core::ports::{Reclaim, RequeueSelector};
 use ferry_core::secret::Secret;
 use ferry_core::signing::SigningSecret;
+use ferry_core::state::Transition;
 use serde_json::json;
 
 use crate::support::*;
@@ -21,7 +22,10 @@ use crate::support::*;
 pub async fn insert_events_reports_duplicates<F: Fixture>(fixture: &F) {
     let b = fixture.open().await;
     let org = org(&b).await;
-    let (d1, d2) = (destination(&b, &org, "a").await, destination(&b, &org, "b").await);
+    let (d1, d2) = (
+        destination(&b, &org, "a").await,
+        destination(&b, &org, "b").await,
+    );
 
     assert!(b.store.insert_events(&[]).await.unwrap().is_empty());
 
@@ -30,7 +34,11 @@ pub async fn insert_events_reports_duplicates<F: Fixture>(fixture: &F) {
     let e2 = new_event(&org, &[&d1]);
     let mut e1_again = new_event(&org, &[&d1]);
     e1_again.event = e1.event.clone();
-    let out = b.store.insert_events(&[e1.clone(), e2.clone(), e1_again.clone()]).await.unwrap();
+    let out = b
+        .store
+        .insert_events(&[e1.clone(), e2.clone(), e1_again.clone()])
+        .await
+        .unwrap();
     assert_eq!(out.len(), 3);
     assert!(matches!(out[0], InsertOutcome::Inserted));
     assert!(matches!(out[1], InsertOutcome::Inserted));
@@ -41,18 +49,35 @@ pub async fn insert_events_reports_duplicates<F: Fixture>(fixture: &F) {
 
     // Across batches: the stored deliveries are reported, nothing is added.
     let e3 = new_event(&org, &[&d2]);
-    let out = b.store.insert_events(&[e1_again.clone(), e3.clone()]).await.unwrap();
+    let out = b
+        .store
+        .insert_events(&[e1_again.clone(), e3.clone()])
+        .await
+        .unwrap();
     match &out[0] {
         InsertOutcome::Duplicate(original) => assert_eq!(original, &e1.deliveries),
         other => panic!("expected a duplicate, got {other:?}"),
     }
     assert!(matches!(out[1], InsertOutcome::Inserted));
 
-    let (event, deliveries) = b.store.get_event(&org, &e1.event.id).await.unwrap().unwrap();
+    let (event, deliveries) = b
+        .store
+        .get_event(&org, &e1.event.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(event, e1.event);
     assert_eq!(deliveries, e1.deliveries);
-    let all = b.store.list_deliveries(&org, &DeliveryFilter::default(), page(100)).await.unwrap();
-    assert_eq!(all.items.len(), 4, "e1 ×2, e2, e3; no delivery of a duplicate");
+    let all = b
+        .store
+        .list_deliveries(&org, &DeliveryFilter::default(), page(100))
+        .await
+        .unwrap();
+    assert_eq!(
+        all.items.len(),
+        4,
+        "e1 ×2, e2, e3; no delivery of a duplicate"
+    );
 
     // All or nothing: a conflicting delivery id aborts the whole batch.
     let e4 = new_event(&org, &[&d1]);
@@ -60,12 +85,23 @@ pub async fn insert_events_reports_duplicates<F: Fixture>(fixture: &F) {
     e5.deliveries[0].id = e2.deliveries[0].id.clone();
     let err = b.store.insert_events(&[e4.clone(), e5]).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
-    assert!(b.store.get_event(&org, &e4.event.id).await.unwrap().is_none());
+    assert!(
+        b.store
+            .get_event(&org, &e4.event.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // An event without deliveries is stored too.
     let lonely = new_event(&org, &[]);
     ingest(&b, std::slice::from_ref(&lonely)).await;
-    let (_, none) = b.store.get_event(&org, &lonely.event.id).await.unwrap().unwrap();
+    let (_, none) = b
+        .store
+        .get_event(&org, &lonely.event.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(none.is_empty());
 }
 
@@ -76,9 +112,15 @@ pub async fn large_batches_commit_whole<F: Fixture>(fixture: &F) {
     let batch: Vec<NewEvent> = (0..2500).map(|_| new_event(&org, &[&d, &d])).collect();
     ingest(&b, &batch).await;
     let counts = b.store.delivery_counts().await.unwrap();
-    assert!(counts.contains(&(DeliveryStatus::Pending, 5000)), "{counts:?}");
+    assert!(
+        counts.contains(&(DeliveryStatus::Pending, 5000)),
+        "{counts:?}"
+    );
     let out = b.store.insert_events(&batch).await.unwrap();
-    assert!(out.iter().all(|o| matches!(o, InsertOutcome::Duplicate(d) if d.len() == 2)));
+    assert!(
+        out.iter()
+            .all(|o| matches!(o, InsertOutcome::Duplicate(d) if d.len() == 2))
+    );
 }
 
 pub async fn organizations_are_isolated<F: Fixture>(fixture: &F) {
@@ -89,37 +131,94 @@ pub async fn organizations_are_isolated<F: Fixture>(fixture: &F) {
     ingest(&b, std::slice::from_ref(&e)).await;
     let dlv = e.deliveries[0].id.clone();
     let key = api_key(&a, [7; 32]);
-    b.store.insert_api_key(&key, &audit(&a, key.id.as_str(), "api_key.created")).await.unwrap();
+    b.store
+        .insert_api_key(&key, &audit(&a, key.id.as_str(), "api_key.created"))
+        .await
+        .unwrap();
 
     let s = &b.store;
     assert!(s.get_destination(&other, &dst).await.unwrap().is_none());
     assert!(s.org_destinations(&other).await.unwrap().is_empty());
-    assert!(s.list_destinations(&other, page(10)).await.unwrap().items.is_empty());
+    assert!(
+        s.list_destinations(&other, page(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
     assert!(s.get_event(&other, &e.event.id).await.unwrap().is_none());
     assert!(s.get_delivery(&other, &dlv).await.unwrap().is_none());
-    assert!(s.list_deliveries(&other, &DeliveryFilter::default(), page(10)).await.unwrap().items.is_empty());
-    assert!(s.list_api_keys(&other, page(10)).await.unwrap().items.is_empty());
-    assert!(s.list_audit(&other, &AuditFilter::default(), page(10)).await.unwrap().items.is_empty());
-    assert!(!s.delete_api_key(&other, &key.id, &audit(&other, "k", "x")).await.unwrap());
+    assert!(
+        s.list_deliveries(&other, &DeliveryFilter::default(), page(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(
+        s.list_api_keys(&other, page(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(
+        s.list_audit(&other, &AuditFilter::default(), page(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(
+        !s.delete_api_key(&other, &key.id, &audit(&other, "k", "x"))
+            .await
+            .unwrap()
+    );
     let mut stolen = s.get_destination(&a, &dst).await.unwrap().unwrap();
     stolen.org_id = other.clone();
     stolen.name = "stolen".into();
-    assert!(!s.update_destination(&stolen, &audit(&other, "d", "x")).await.unwrap());
-    assert!(!s.delete_destination(&other, &dst, &audit(&other, "d", "x")).await.unwrap());
+    assert!(
+        !s.update_destination(&stolen, &audit(&other, "d", "x"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.delete_destination(&other, &dst, &audit(&other, "d", "x"))
+            .await
+            .unwrap()
+    );
 
     // Terminal in `a`, still not reachable from `other`.
-    let leased = b.queue.lease_due(10, &lease("w", now()), &[]).await.unwrap();
+    let leased = b
+        .queue
+        .lease_due(10, &lease("w", now()), &[])
+        .await
+        .unwrap();
     let done = completion(&leased[0], "w", DeliveryStatus::Dead, None, true);
     b.queue.complete(&[done]).await.unwrap();
-    assert!(s.requeue(&other, &RequeueSelector::Delivery(dlv.clone()), "k").await.unwrap().is_empty());
+    assert!(
+        s.requeue(&other, &RequeueSelector::Delivery(dlv.clone()), "k")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let dead = RequeueSelector::Dead(DeliveryFilter::default());
     assert!(s.requeue(&other, &dead, "k").await.unwrap().is_empty());
 
     // Nothing changed in `a`.
-    assert_eq!(s.get_destination(&a, &dst).await.unwrap().unwrap().name, "a");
+    assert_eq!(
+        s.get_destination(&a, &dst).await.unwrap().unwrap().name,
+        "a"
+    );
     assert_eq!(delivery(&b, &a, &dlv).await.status, DeliveryStatus::Dead);
-    assert!(s.destination_by_id(&dst).await.unwrap().is_some(), "the engine's lookup spans orgs");
-    assert_eq!(s.api_key_by_hash(&[7; 32]).await.unwrap().unwrap().org_id, a);
+    assert!(
+        s.destination_by_id(&dst).await.unwrap().is_some(),
+        "the engine's lookup spans orgs"
+    );
+    assert_eq!(
+        s.api_key_by_hash(&[7; 32]).await.unwrap().unwrap().org_id,
+        a
+    );
 }
 
 fn page(limit: u32) -> PageRequest {
@@ -161,9 +260,19 @@ pub async fn lists_page_newest_first<F: Fixture>(fixture: &F) {
     for name in ["d1", "d2", "d3"] {
         dsts.push(destination(&b, org, name).await);
     }
-    let oldest_first: Vec<_> = s.org_destinations(org).await.unwrap().into_iter().map(|d| d.id).collect();
+    let oldest_first: Vec<_> = s
+        .org_destinations(org)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
     assert_eq!(oldest_first, dsts);
-    let pages = walk(2, |p| async move { s.list_destinations(org, p).await.unwrap() }).await;
+    let pages = walk(
+        2,
+        |p| async move { s.list_destinations(org, p).await.unwrap() },
+    )
+    .await;
     let newest_first: Vec<_> = pages.concat().into_iter().map(|d| d.id).collect();
     assert_eq!(newest_first, dsts.iter().rev().cloned().collect::<Vec<_>>());
 
@@ -177,7 +286,11 @@ pub async fn lists_page_newest_first<F: Fixture>(fixture: &F) {
     .await;
     assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [3, 3, 1]);
     let listed: Vec<DeliveryId> = pages.concat().into_iter().map(|d| d.id).collect();
-    let expected: Vec<DeliveryId> = batch.iter().rev().map(|e| e.deliveries[0].id.clone()).collect();
+    let expected: Vec<DeliveryId> = batch
+        .iter()
+        .rev()
+        .map(|e| e.deliveries[0].id.clone())
+        .collect();
     assert_eq!(listed, expected);
 
     // Exactly a page's worth: no next cursor.
@@ -186,7 +299,9 @@ pub async fn lists_page_newest_first<F: Fixture>(fixture: &F) {
 
     for i in 0..3 {
         let key = api_key(org, [i; 32]);
-        s.insert_api_key(&key, &audit(org, key.id.as_str(), "api_key.created")).await.unwrap();
+        s.insert_api_key(&key, &audit(org, key.id.as_str(), "api_key.created"))
+            .await
+            .unwrap();
     }
     let pages = walk(2, |p| async move { s.list_api_keys(org, p).await.unwrap() }).await;
     assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [2, 1]);
@@ -219,29 +334,62 @@ pub async fn api_keys<F: Fixture>(fixture: &F) {
     let s = &b.store;
     let org = org(&b).await;
     let key = api_key(&org, [1; 32]);
-    s.insert_api_key(&key, &audit(&org, key.id.as_str(), "api_key.created")).await.unwrap();
-    assert_eq!(s.api_key_by_hash(&[1; 32]).await.unwrap(), Some(key.clone()));
+    s.insert_api_key(&key, &audit(&org, key.id.as_str(), "api_key.created"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.api_key_by_hash(&[1; 32]).await.unwrap(),
+        Some(key.clone())
+    );
     assert_eq!(s.api_key_by_hash(&[2; 32]).await.unwrap(), None);
 
     let same_hash = api_key(&org, [1; 32]);
-    let err = s.insert_api_key(&same_hash, &audit(&org, "k", "x")).await.unwrap_err();
+    let err = s
+        .insert_api_key(&same_hash, &audit(&org, "k", "x"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
 
     let t = now();
     s.touch_api_keys(&[(key.id.clone(), t)]).await.unwrap();
-    s.touch_api_keys(&[(key.id.clone(), t - secs(60))]).await.unwrap();
+    s.touch_api_keys(&[(key.id.clone(), t - secs(60))])
+        .await
+        .unwrap();
     let touched = s.api_key_by_hash(&[1; 32]).await.unwrap().unwrap();
     assert_eq!(touched.last_used_at, Some(t), "never moves backwards");
 
-    assert!(s.delete_api_key(&org, &key.id, &audit(&org, key.id.as_str(), "api_key.deleted")).await.unwrap());
+    assert!(
+        s.delete_api_key(
+            &org,
+            &key.id,
+            &audit(&org, key.id.as_str(), "api_key.deleted")
+        )
+        .await
+        .unwrap()
+    );
     assert!(s.api_key_by_hash(&[1; 32]).await.unwrap().is_none());
-    assert!(!s.delete_api_key(&org, &key.id, &audit(&org, "k", "x")).await.unwrap());
-    let log = s.list_audit(&org, &AuditFilter::default(), page(10)).await.unwrap().items;
+    assert!(
+        !s.delete_api_key(&org, &key.id, &audit(&org, "k", "x"))
+            .await
+            .unwrap()
+    );
+    let log = s
+        .list_audit(&org, &AuditFilter::default(), page(10))
+        .await
+        .unwrap()
+        .items;
     let actions: Vec<&str> = log.iter().map(|r| r.action.as_str()).collect();
     assert_eq!(actions, ["api_key.deleted", "api_key.created"]);
 
-    let org_again = Org { id: org.clone(), name: "dup".into(), created_at: now() };
-    assert!(matches!(s.create_org(&org_again).await, Err(StoreError::Conflict(_))));
+    let org_again = Org {
+        id: org.clone(),
+        name: "dup".into(),
+        created_at: now(),
+    };
+    assert!(matches!(
+        s.create_org(&org_again).await,
+        Err(StoreError::Conflict(_))
+    ));
     assert_eq!(s.get_org(&org).await.unwrap().unwrap().name, "acme");
     s.ping().await.unwrap();
 }
@@ -251,22 +399,43 @@ pub async fn destinations_round_trip<F: Fixture>(fixture: &F) {
     let s = &b.store;
     let org = org(&b).await;
     let mut d = destination_value(&org, "billing", "bearer-token");
-    d.secrets.auth = Auth::Basic { username: "u".into(), password: Secret::new("p".into()) };
-    s.insert_destination(&d, &audit(&org, d.id.as_str(), "destination.created")).await.unwrap();
-    assert_eq!(s.get_destination(&org, &d.id).await.unwrap(), Some(d.clone()));
+    d.secrets.auth = Auth::Basic {
+        username: "u".into(),
+        password: Secret::new("p".into()),
+    };
+    s.insert_destination(&d, &audit(&org, d.id.as_str(), "destination.created"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_destination(&org, &d.id).await.unwrap(),
+        Some(d.clone())
+    );
     assert_eq!(s.destination_by_id(&d.id).await.unwrap(), Some(d.clone()));
 
     // Rotate the secret, rename, disable.
     let old = d.secrets.signing.secrets[0].secret.clone();
     d.secrets.signing.secrets = vec![
-        SigningKey { secret: SigningSecret::generate(), expires_at: None },
-        SigningKey { secret: old, expires_at: Some(now() + secs(86_400)) },
+        SigningKey {
+            secret: SigningSecret::generate(),
+            expires_at: None,
+        },
+        SigningKey {
+            secret: old,
+            expires_at: Some(now() + secs(86_400)),
+        },
     ];
     d.name = "billing v2".into();
     d.enabled = false;
     d.updated_at = now();
-    assert!(s.update_destination(&d, &audit(&org, d.id.as_str(), "destination.updated")).await.unwrap());
-    assert_eq!(s.get_destination(&org, &d.id).await.unwrap(), Some(d.clone()));
+    assert!(
+        s.update_destination(&d, &audit(&org, d.id.as_str(), "destination.updated"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.get_destination(&org, &d.id).await.unwrap(),
+        Some(d.clone())
+    );
 
     let health = Health {
         consecutive_failures: 3,
@@ -277,7 +446,9 @@ pub async fn destinations_round_trip<F: Fixture>(fixture: &F) {
         probe_backoff_ms: 5000,
         ..Health::default()
     };
-    s.save_health(&[(d.id.clone(), health.clone())]).await.unwrap();
+    s.save_health(&[(d.id.clone(), health.clone())])
+        .await
+        .unwrap();
     let stored = s.get_destination(&org, &d.id).await.unwrap().unwrap();
     assert_eq!(stored.health, health);
     assert_eq!(stored.name, "billing v2");
@@ -287,7 +458,10 @@ pub async fn requeue_moves_terminal_deliveries_back<F: Fixture>(fixture: &F) {
     let b = fixture.open().await;
     let s = &b.store;
     let org = org(&b).await;
-    let (d1, d2) = (destination(&b, &org, "a").await, destination(&b, &org, "b").await);
+    let (d1, d2) = (
+        destination(&b, &org, "a").await,
+        destination(&b, &org, "b").await,
+    );
     let t = now();
     let paid = new_event_at(&org, "order.paid", &[&d1, &d2], t - secs(10));
     let shipped = new_event_at(&org, "order.shipped", &[&d1], t - secs(9));
@@ -300,7 +474,11 @@ pub async fn requeue_moves_terminal_deliveries_back<F: Fixture>(fixture: &F) {
     let ends: Vec<_> = leased
         .iter()
         .map(|l| {
-            let status = if l.event.id == shipped.event.id { DeliveryStatus::Delivered } else { DeliveryStatus::Dead };
+            let status = if l.event.id == shipped.event.id {
+                DeliveryStatus::Delivered
+            } else {
+                DeliveryStatus::Dead
+            };
             completion(l, "w", status, None, true)
         })
         .collect();
@@ -308,7 +486,12 @@ pub async fn requeue_moves_terminal_deliveries_back<F: Fixture>(fixture: &F) {
 
     // Not terminal: nothing to do.
     let pending = open.deliveries[0].id.clone();
-    assert!(s.requeue(&org, &RequeueSelector::Delivery(pending), "key_op").await.unwrap().is_empty());
+    assert!(
+        s.requeue(&org, &RequeueSelector::Delivery(pending), "key_op")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // DLQ replay honours the filter and touches only dead deliveries.
     let filter = DeliveryFilter {
@@ -316,57 +499,148 @@ pub async fn requeue_moves_terminal_deliveries_back<F: Fixture>(fixture: &F) {
         destination_id: Some(d1.clone()),
         ..DeliveryFilter::default()
     };
-    let requeued = s.requeue(&org, &RequeueSelector::Dead(filter), "key_op").await.unwrap();
+    let requeued = s
+        .requeue(&org, &RequeueSelector::Dead(filter), "key_op")
+        .await
+        .unwrap();
     assert_eq!(requeued.len(), 1);
     let r = &requeued[0];
-    assert_eq!((r.id.clone(), r.status), (paid.deliveries[0].id.clone(), DeliveryStatus::Pending));
+    assert_eq!(
+        (r.id.clone(), r.status),
+        (paid.deliveries[0].id.clone(), DeliveryStatus::Pending)
+    );
     assert_eq!((r.attempt_count, r.failures_counted), (1, 0));
     assert_eq!(r.last_error.as_deref(), Some("HTTP 400"), "last error kept");
     assert!(r.next_attempt_at.unwrap() <= micros(Utc::now()));
     assert_eq!(delivery(&b, &org, &r.id).await, *r);
 
     let log = s
-        .list_audit(&org, &AuditFilter { action: Some("delivery.requeued".into()), ..AuditFilter::default() }, page(10))
+        .list_audit(
+            &org,
+            &AuditFilter {
+                action: Some("delivery.requeued".into()),
+                ..AuditFilter::default()
+            },
+            page(10),
+        )
         .await
         .unwrap()
         .items;
     assert_eq!(log.len(), 1);
-    assert_eq!((log[0].actor.as_str(), log[0].entity_type.as_str()), ("key_op", "delivery"));
+    assert_eq!(
+        (log[0].actor.as_str(), log[0].entity_type.as_str()),
+        ("key_op", "delivery")
+    );
     assert_eq!(log[0].entity_id, r.id.to_string());
     assert_eq!(log[0].before, Some(json!({"status": "dead"})));
     assert_eq!(log[0].after, Some(json!({"status": "pending"})));
 
     // By event type, then time window.
-    let by_type = DeliveryFilter { event_type: Some("order.shipped".into()), ..DeliveryFilter::default() };
-    assert!(s.requeue(&org, &RequeueSelector::Dead(by_type), "k").await.unwrap().is_empty(), "delivered, not dead");
-    let window = DeliveryFilter { since: Some(t - secs(11)), until: Some(t - secs(10)), ..DeliveryFilter::default() };
-    assert!(s.requeue(&org, &RequeueSelector::Dead(window), "k").await.unwrap().is_empty(), "until is exclusive");
-    let window = DeliveryFilter { since: Some(t - secs(10)), until: Some(t), ..DeliveryFilter::default() };
-    let again = s.requeue(&org, &RequeueSelector::Dead(window), "k").await.unwrap();
-    assert_eq!(again.iter().map(|d| &d.id).collect::<Vec<_>>(), [&paid.deliveries[1].id]);
+    let by_type = DeliveryFilter {
+        event_type: Some("order.shipped".into()),
+        ..DeliveryFilter::default()
+    };
+    assert!(
+        s.requeue(&org, &RequeueSelector::Dead(by_type), "k")
+            .await
+            .unwrap()
+            .is_empty(),
+        "delivered, not dead"
+    );
+    let window = DeliveryFilter {
+        since: Some(t - secs(11)),
+        until: Some(t - secs(10)),
+        ..DeliveryFilter::default()
+    };
+    assert!(
+        s.requeue(&org, &RequeueSelector::Dead(window), "k")
+            .await
+            .unwrap()
+            .is_empty(),
+        "until is exclusive"
+    );
+    let window = DeliveryFilter {
+        since: Some(t - secs(10)),
+        until: Some(t),
+        ..DeliveryFilter::default()
+    };
+    let again = s
+        .requeue(&org, &RequeueSelector::Dead(window), "k")
+        .await
+        .unwrap();
+    assert_eq!(
+        again.iter().map(|d| &d.id).collect::<Vec<_>>(),
+        [&paid.deliveries[1].id]
+    );
 
     // Replay of an event: its terminal deliveries, optionally some.
-    let only_d2 = RequeueSelector::Event { event_id: shipped.event.id.clone(), destinations: Some(vec![d2.clone()]) };
+    let only_d2 = RequeueSelector::Event {
+        event_id: shipped.event.id.clone(),
+        destinations: Some(vec![d2.clone()]),
+    };
     assert!(s.requeue(&org, &only_d2, "k").await.unwrap().is_empty());
-    let replay = RequeueSelector::Event { event_id: shipped.event.id.clone(), destinations: None };
+    let replay = RequeueSelector::Event {
+        event_id: shipped.event.id.clone(),
+        destinations: None,
+    };
     let replayed = s.requeue(&org, &replay, "k").await.unwrap();
     assert_eq!(replayed.len(), 1);
     assert_eq!(replayed[0].status, DeliveryStatus::Pending);
-    assert_eq!(b.queue.lease_due(10, &lease("w", now()), &[]).await.unwrap().len(), 3);
+    let leased = b
+        .queue
+        .lease_due(10, &lease("w", now()), &[])
+        .await
+        .unwrap();
+    assert_eq!(leased.len(), 3);
+
+    // A delivery waiting for its retry can be retried now if the state
+    // machine allows it (`sources_of(Requeue)`).
+    let backoff = completion(
+        &leased[0],
+        "w",
+        DeliveryStatus::Retrying,
+        Some(t + secs(3600)),
+        true,
+    );
+    b.queue.complete(&[backoff]).await.unwrap();
+    let retry_now = RequeueSelector::Delivery(leased[0].delivery.id.clone());
+    let moved = s.requeue(&org, &retry_now, "k").await.unwrap();
+    if DeliveryStatus::sources_of(Transition::Requeue).contains(&DeliveryStatus::Retrying) {
+        assert_eq!(moved.len(), 1);
+        assert_eq!(
+            (moved[0].status, moved[0].failures_counted),
+            (DeliveryStatus::Pending, 0)
+        );
+        assert!(moved[0].next_attempt_at.unwrap() < t + secs(3600));
+    } else {
+        assert!(moved.is_empty());
+    }
 }
 
 pub async fn deleting_a_destination_fails_its_deliveries<F: Fixture>(fixture: &F) {
     let b = fixture.open().await;
     let s = &b.store;
     let org = org(&b).await;
-    let (gone, kept) = (destination(&b, &org, "gone").await, destination(&b, &org, "kept").await);
+    let (gone, kept) = (
+        destination(&b, &org, "gone").await,
+        destination(&b, &org, "kept").await,
+    );
     let t = now();
     let done = new_event_at(&org, "order.created", &[&gone], t - secs(3));
     let inflight = new_event_at(&org, "order.created", &[&gone], t - secs(2));
     let waiting = new_event_at(&org, "order.created", &[&gone, &kept], t + secs(60));
     ingest(&b, &[done.clone(), inflight.clone(), waiting.clone()]).await;
     let first = b.queue.lease_due(1, &lease("w", t), &[]).await.unwrap();
-    b.queue.complete(&[completion(&first[0], "w", DeliveryStatus::Delivered, None, false)]).await.unwrap();
+    b.queue
+        .complete(&[completion(
+            &first[0],
+            "w",
+            DeliveryStatus::Delivered,
+            None,
+            false,
+        )])
+        .await
+        .unwrap();
     let second = b.queue.lease_due(1, &lease("w", t), &[]).await.unwrap();
     assert_eq!(second[0].delivery.id, inflight.deliveries[0].id);
 
@@ -380,20 +654,56 @@ pub async fn deleting_a_destination_fails_its_deliveries<F: Fixture>(fixture: &F
         assert_eq!(d.status, DeliveryStatus::Failed);
         assert_eq!(d.last_error.as_deref(), Some("destination deleted"));
     }
-    assert_eq!(delivery(&b, &org, &done.deliveries[0].id).await.status, DeliveryStatus::Delivered);
-    assert_eq!(delivery(&b, &org, &waiting.deliveries[1].id).await.status, DeliveryStatus::Pending);
+    assert_eq!(
+        delivery(&b, &org, &done.deliveries[0].id).await.status,
+        DeliveryStatus::Delivered
+    );
+    assert_eq!(
+        delivery(&b, &org, &waiting.deliveries[1].id).await.status,
+        DeliveryStatus::Pending
+    );
 
     // The in-flight attempt still lands in the history, without a move.
-    b.queue.complete(&[completion(&second[0], "w", DeliveryStatus::Delivered, None, false)]).await.unwrap();
-    let (d, attempts) = s.get_delivery(&org, &inflight.deliveries[0].id).await.unwrap().unwrap();
+    b.queue
+        .complete(&[completion(
+            &second[0],
+            "w",
+            DeliveryStatus::Delivered,
+            None,
+            false,
+        )])
+        .await
+        .unwrap();
+    let (d, attempts) = s
+        .get_delivery(&org, &inflight.deliveries[0].id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((d.status, attempts.len()), (DeliveryStatus::Failed, 1));
-    assert_eq!(b.queue.reclaim(&Reclaim::NotOwnedBy("other".into())).await.unwrap(), 0);
+    assert_eq!(
+        b.queue
+            .reclaim(&Reclaim::NotOwnedBy("other".into()))
+            .await
+            .unwrap(),
+        0
+    );
 
     // Failed for lack of a destination: no retry can help.
     let retry = RequeueSelector::Delivery(inflight.deliveries[0].id.clone());
     assert!(s.requeue(&org, &retry, "k").await.unwrap().is_empty());
 
-    let log = s.list_audit(&org, &AuditFilter { entity_id: Some(gone.to_string()), ..AuditFilter::default() }, page(10)).await.unwrap().items;
+    let log = s
+        .list_audit(
+            &org,
+            &AuditFilter {
+                entity_id: Some(gone.to_string()),
+                ..AuditFilter::default()
+            },
+            page(10),
+        )
+        .await
+        .unwrap()
+        .items;
     let actions: Vec<&str> = log.iter().map(|r| r.action.as_str()).collect();
     assert_eq!(actions, ["destination.deleted", "destination.created"]);
 }
@@ -402,44 +712,126 @@ pub async fn filters_select_what_they_name<F: Fixture>(fixture: &F) {
     let b = fixture.open().await;
     let s = &b.store;
     let org = org(&b).await;
-    let (d1, d2) = (destination(&b, &org, "a").await, destination(&b, &org, "b").await);
+    let (d1, d2) = (
+        destination(&b, &org, "a").await,
+        destination(&b, &org, "b").await,
+    );
     let t = now();
     let a = new_event_at(&org, "order.created", &[&d1, &d2], t - secs(20));
     let c = new_event_at(&org, "invoice.sent", &[&d2], t - secs(10));
     ingest(&b, &[a.clone(), c.clone()]).await;
     let leased = b.queue.lease_due(1, &lease("w", t), &[]).await.unwrap();
-    b.queue.complete(&[completion(&leased[0], "w", DeliveryStatus::Delivered, None, false)]).await.unwrap();
+    b.queue
+        .complete(&[completion(
+            &leased[0],
+            "w",
+            DeliveryStatus::Delivered,
+            None,
+            false,
+        )])
+        .await
+        .unwrap();
 
     let org = &org;
     let list = |filter: DeliveryFilter| async move {
-        s.list_deliveries(org, &filter, page(100)).await.unwrap().items.into_iter().map(|d| d.id).collect::<Vec<_>>()
+        s.list_deliveries(org, &filter, page(100))
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|d| d.id)
+            .collect::<Vec<_>>()
     };
     let f = DeliveryFilter::default;
-    assert_eq!(list(DeliveryFilter { status: Some(DeliveryStatus::Delivered), ..f() }).await, [a.deliveries[0].id.clone()]);
-    assert_eq!(list(DeliveryFilter { destination_id: Some(d2.clone()), ..f() }).await, [c.deliveries[0].id.clone(), a.deliveries[1].id.clone()]);
-    assert_eq!(list(DeliveryFilter { event_type: Some("invoice.sent".into()), ..f() }).await, [c.deliveries[0].id.clone()]);
-    assert_eq!(list(DeliveryFilter { since: Some(t - secs(10)), ..f() }).await, [c.deliveries[0].id.clone()]);
-    assert_eq!(list(DeliveryFilter { until: Some(t - secs(10)), ..f() }).await.len(), 2);
-    let none = DeliveryFilter { status: Some(DeliveryStatus::Pending), event_type: Some("order.created".into()), destination_id: Some(d1.clone()), ..f() };
+    assert_eq!(
+        list(DeliveryFilter {
+            status: Some(DeliveryStatus::Delivered),
+            ..f()
+        })
+        .await,
+        [a.deliveries[0].id.clone()]
+    );
+    assert_eq!(
+        list(DeliveryFilter {
+            destination_id: Some(d2.clone()),
+            ..f()
+        })
+        .await,
+        [c.deliveries[0].id.clone(), a.deliveries[1].id.clone()]
+    );
+    assert_eq!(
+        list(DeliveryFilter {
+            event_type: Some("invoice.sent".into()),
+            ..f()
+        })
+        .await,
+        [c.deliveries[0].id.clone()]
+    );
+    assert_eq!(
+        list(DeliveryFilter {
+            since: Some(t - secs(10)),
+            ..f()
+        })
+        .await,
+        [c.deliveries[0].id.clone()]
+    );
+    assert_eq!(
+        list(DeliveryFilter {
+            until: Some(t - secs(10)),
+            ..f()
+        })
+        .await
+        .len(),
+        2
+    );
+    let none = DeliveryFilter {
+        status: Some(DeliveryStatus::Pending),
+        event_type: Some("order.created".into()),
+        destination_id: Some(d1.clone()),
+        ..f()
+    };
     assert!(list(none).await.is_empty());
 
-    let (_, attempts) = s.get_delivery(org, &a.deliveries[0].id).await.unwrap().unwrap();
+    let (_, attempts) = s
+        .get_delivery(org, &a.deliveries[0].id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(attempts.len(), 1);
     assert_eq!(attempts[0].response.as_ref().unwrap().body, "ünïcode ok");
 
     let mut old = audit(org, "thing_1", "thing.made");
     old.at = t - secs(100);
-    s.append_audit(&[old.clone(), audit(org, "thing_2", "thing.made")]).await.unwrap();
+    s.append_audit(&[old.clone(), audit(org, "thing_2", "thing.made")])
+        .await
+        .unwrap();
     let audit_list = |filter: AuditFilter| async move {
         s.list_audit(org, &filter, page(100)).await.unwrap().items
     };
-    let by_entity = audit_list(AuditFilter { entity_id: Some("thing_1".into()), ..AuditFilter::default() }).await;
+    let by_entity = audit_list(AuditFilter {
+        entity_id: Some("thing_1".into()),
+        ..AuditFilter::default()
+    })
+    .await;
     assert_eq!(by_entity, [old.clone()]);
-    let by_action = audit_list(AuditFilter { action: Some("thing.made".into()), ..AuditFilter::default() }).await;
+    let by_action = audit_list(AuditFilter {
+        action: Some("thing.made".into()),
+        ..AuditFilter::default()
+    })
+    .await;
     assert_eq!(by_action.len(), 2);
-    let recent = audit_list(AuditFilter { since: Some(t - secs(50)), action: Some("thing.made".into()), ..AuditFilter::default() }).await;
+    let recent = audit_list(AuditFilter {
+        since: Some(t - secs(50)),
+        action: Some("thing.made".into()),
+        ..AuditFilter::default()
+    })
+    .await;
     assert_eq!(recent.len(), 1);
-    let early = audit_list(AuditFilter { until: Some(t - secs(50)), ..AuditFilter::default() }).await;
+    let early = audit_list(AuditFilter {
+        until: Some(t - secs(50)),
+        ..AuditFilter::default()
+    })
+    .await;
     assert_eq!(early, [old]);
 }
 
@@ -450,17 +842,43 @@ pub async fn committed_data_survives_reopening<F: Fixture>(fixture: &F) {
         let dst = destination(&b, &org, "a").await;
         let e = new_event(&org, &[&dst]);
         ingest(&b, std::slice::from_ref(&e)).await;
-        let leased = b.queue.lease_due(10, &lease("w", now()), &[]).await.unwrap();
-        b.queue.complete(&[completion(&leased[0], "w", DeliveryStatus::Retrying, Some(now()), true)]).await.unwrap();
+        let leased = b
+            .queue
+            .lease_due(10, &lease("w", now()), &[])
+            .await
+            .unwrap();
+        b.queue
+            .complete(&[completion(
+                &leased[0],
+                "w",
+                DeliveryStatus::Retrying,
+                Some(now()),
+                true,
+            )])
+            .await
+            .unwrap();
         (org, e, dst)
     };
     let b = fixture.open().await;
     let (event, deliveries) = b.store.get_event(&org, &e.event.id).await.unwrap().unwrap();
     assert_eq!(event, e.event);
     assert_eq!(deliveries.len(), 1);
-    assert_eq!((deliveries[0].status, deliveries[0].failures_counted), (DeliveryStatus::Retrying, 1));
+    assert_eq!(
+        (deliveries[0].status, deliveries[0].failures_counted),
+        (DeliveryStatus::Retrying, 1)
+    );
     assert!(b.store.get_destination(&org, &dst).await.unwrap().is_some());
     let counts = b.store.delivery_counts().await.unwrap();
-    assert!(counts.contains(&(DeliveryStatus::Retrying, 1)), "{counts:?}");
-    assert_eq!(b.queue.lease_due(10, &lease("w", now()), &[]).await.unwrap().len(), 1);
+    assert!(
+        counts.contains(&(DeliveryStatus::Retrying, 1)),
+        "{counts:?}"
+    );
+    assert_eq!(
+        b.queue
+            .lease_due(10, &lease("w", now()), &[])
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }

@@ -48,7 +48,11 @@ pub fn secs(n: i64) -> Duration {
 }
 
 pub async fn org(b: &Backend) -> OrgId {
-    let org = Org { id: OrgId::generate(), name: "acme".into(), created_at: now() };
+    let org = Org {
+        id: OrgId::generate(),
+        name: "acme".into(),
+        created_at: now(),
+    };
     b.store.create_org(&org).await.unwrap();
     org.id
 }
@@ -67,15 +71,25 @@ pub fn destination_value(org: &OrgId, name: &str, token: &str) -> Destination {
         name: name.into(),
         kind: DestinationKind::Webhook,
         config: json!({"url": "https://receiver.test/hook", "timeout_ms": 10000}),
-        filter: Filter { event_types: vec!["order.*".into()] },
-        retry: RetryPolicy { multiplier: 1.5, ..RetryPolicy::default() },
+        filter: Filter {
+            event_types: vec!["order.*".into()],
+        },
+        retry: RetryPolicy {
+            multiplier: 1.5,
+            ..RetryPolicy::default()
+        },
         is_default: false,
         enabled: true,
         max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         secrets: DestinationSecrets {
-            auth: Auth::Bearer { token: Secret::new(token.into()) },
+            auth: Auth::Bearer {
+                token: Secret::new(token.into()),
+            },
             signing: Signing {
-                secrets: vec![SigningKey { secret: SigningSecret::generate(), expires_at: None }],
+                secrets: vec![SigningKey {
+                    secret: SigningSecret::generate(),
+                    expires_at: None,
+                }],
             },
         },
         health: Health::default(),
@@ -86,7 +100,10 @@ pub fn destination_value(org: &OrgId, name: &str, token: &str) -> Destination {
 
 pub async fn destination(b: &Backend, org: &OrgId, name: &str) -> DestinationId {
     let d = destination_value(org, name, "token-for-tests");
-    b.store.insert_destination(&d, &audit(org, d.id.as_str(), "destination.created")).await.unwrap();
+    b.store
+        .insert_destination(&d, &audit(org, d.id.as_str(), "destination.created"))
+        .await
+        .unwrap();
     d.id
 }
 
@@ -111,7 +128,10 @@ pub fn new_event_at(
     at: DateTime<Utc>,
 ) -> NewEvent {
     let event = event_at(org, event_type, at);
-    let deliveries = destinations.iter().map(|d| Delivery::new(&event, (*d).clone())).collect();
+    let deliveries = destinations
+        .iter()
+        .map(|d| Delivery::new(&event, (*d).clone()))
+        .collect();
     NewEvent { event, deliveries }
 }
 
@@ -122,11 +142,19 @@ pub fn new_event(org: &OrgId, destinations: &[&DestinationId]) -> NewEvent {
 /// Stores the events; panics unless all are new.
 pub async fn ingest(b: &Backend, batch: &[NewEvent]) {
     let outcomes = b.store.insert_events(batch).await.unwrap();
-    assert!(outcomes.iter().all(|o| matches!(o, ferry_core::event::InsertOutcome::Inserted)));
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, ferry_core::event::InsertOutcome::Inserted))
+    );
 }
 
 pub fn lease(owner: &str, now: DateTime<Utc>) -> Lease {
-    Lease { owner: owner.into(), now, until: now + secs(30) }
+    Lease {
+        owner: owner.into(),
+        now,
+        until: now + secs(30),
+    }
 }
 
 /// The end of an attempt on a leased delivery.
@@ -165,8 +193,14 @@ pub fn completion(
             outcome,
             status_code: Some(code),
             error: error.map(str::to_owned),
-            request: Some(Captured { headers: headers.clone(), body: r#"{"id":"x"}"#.into() }),
-            response: Some(Captured { headers, body: "ünïcode ok".into() }),
+            request: Some(Captured {
+                headers: headers.clone(),
+                body: r#"{"id":"x"}"#.into(),
+            }),
+            response: Some(Captured {
+                headers,
+                body: "ünïcode ok".into(),
+            }),
         },
         status,
         next_attempt_at,
@@ -178,7 +212,12 @@ pub fn completion(
 
 /// A delivery as the store has it now.
 pub async fn delivery(b: &Backend, org: &OrgId, id: &DeliveryId) -> Delivery {
-    b.store.get_delivery(org, id).await.unwrap().expect("delivery exists").0
+    b.store
+        .get_delivery(org, id)
+        .await
+        .unwrap()
+        .expect("delivery exists")
+        .0
 }
 
 pub fn ids(leased: &[Leased]) -> Vec<DeliveryId> {

@@ -52,7 +52,11 @@ pub fn parse_header(raw: &str) -> Result<(String, String), String> {
         .or_else(|| raw.split_once(':'))
         .ok_or_else(|| format!("expected NAME=VALUE, got {raw:?}"))?;
     let name = name.trim();
-    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)) {
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+    {
         return Err(format!("invalid header name {name:?}"));
     }
     Ok((name.to_owned(), value.trim().to_owned()))
@@ -67,10 +71,14 @@ pub fn parse_time(raw: &str) -> Result<String, String> {
 fn parse_time_at(raw: &str, now: DateTime<Utc>) -> Result<String, String> {
     let raw = raw.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
-        return Ok(t.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::AutoSi, true));
+        return Ok(t
+            .with_timezone(&Utc)
+            .to_rfc3339_opts(SecondsFormat::AutoSi, true));
     }
     let invalid = || format!("expected an RFC 3339 time or an age like 15m, 2h, 7d; got {raw:?}");
-    let split = raw.find(|c: char| !c.is_ascii_digit()).ok_or_else(invalid)?;
+    let split = raw
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(invalid)?;
     let (number, unit) = raw.split_at(split);
     let n: i64 = number.parse().map_err(|_| invalid())?;
     let age = match unit {
@@ -193,13 +201,27 @@ mod tests {
     #[test]
     fn bad_json_and_missing_files_are_usage_errors() {
         let e = read_json_arg_from("--data", "{oops", &mut no_stdin()).unwrap_err();
-        assert!(e.to_string().starts_with("--data: the argument is not valid JSON"), "{e}");
-        assert!(e.downcast_ref::<super::super::client::UsageError>().is_some());
+        assert!(
+            e.to_string()
+                .starts_with("--data: the argument is not valid JSON"),
+            "{e}"
+        );
+        assert!(
+            e.downcast_ref::<super::super::client::UsageError>()
+                .is_some()
+        );
         let e = read_json_arg_from("--data", "@/nonexistent/x.json", &mut no_stdin()).unwrap_err();
-        assert!(e.to_string().contains("cannot read /nonexistent/x.json"), "{e}");
+        assert!(
+            e.to_string().contains("cannot read /nonexistent/x.json"),
+            "{e}"
+        );
         let mut stdin = std::io::Cursor::new(b"".to_vec());
         let e = read_json_arg_from("--metadata", "-", &mut stdin).unwrap_err();
-        assert!(e.to_string().starts_with("--metadata: stdin is not valid JSON"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("--metadata: stdin is not valid JSON"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -63,14 +63,21 @@ impl ApiError {
             .and_then(|j| j.get("error"))
             .and_then(Value::as_str)
             .map(str::to_owned);
-        let message = match json.as_ref().and_then(|j| j.get("message")).and_then(Value::as_str) {
+        let message = match json
+            .as_ref()
+            .and_then(|j| j.get("message"))
+            .and_then(Value::as_str)
+        {
             Some(m) => m.to_owned(),
             None if code.is_some() => String::new(),
             None => {
                 let text = String::from_utf8_lossy(body);
                 let text = text.trim();
                 if text.is_empty() {
-                    status.canonical_reason().unwrap_or("no reason given").to_owned()
+                    status
+                        .canonical_reason()
+                        .unwrap_or("no reason given")
+                        .to_owned()
                 } else {
                     crate::cli::table::truncate(text, 300)
                 }
@@ -110,6 +117,15 @@ impl fmt::Display for ApiError {
             None => write!(f, "HTTP {}: {}", self.status.as_u16(), self.message)?,
         }
         for (field, message) in &self.details {
+            let line = if field.is_empty() {
+                message.clone()
+            } else {
+                format!("{field}: {message}")
+            };
+            if self.message.contains(&line) {
+                // The message already says it (a single-field error).
+                continue;
+            }
             match (field.is_empty(), message.is_empty()) {
                 (true, _) => write!(f, "\n  {message}")?,
                 (false, true) => write!(f, "\n  {field}")?,
@@ -179,11 +195,13 @@ impl ApiClient {
     }
 
     pub async fn get(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<ApiResponse> {
-        self.send(Method::GET, self.url(path, query), None, &[]).await
+        self.send(Method::GET, self.url(path, query), None, &[])
+            .await
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<ApiResponse> {
-        self.send(Method::POST, self.url(path, &[]), Some(body), &[]).await
+        self.send(Method::POST, self.url(path, &[]), Some(body), &[])
+            .await
     }
 
     pub async fn post_with_headers(
@@ -192,11 +210,13 @@ impl ApiClient {
         body: &Value,
         headers: &[(&str, String)],
     ) -> anyhow::Result<ApiResponse> {
-        self.send(Method::POST, self.url(path, &[]), Some(body), headers).await
+        self.send(Method::POST, self.url(path, &[]), Some(body), headers)
+            .await
     }
 
     pub async fn delete(&self, path: &str) -> anyhow::Result<ApiResponse> {
-        self.send(Method::DELETE, self.url(path, &[]), None, &[]).await
+        self.send(Method::DELETE, self.url(path, &[]), None, &[])
+            .await
     }
 
     async fn send(
@@ -228,9 +248,8 @@ impl ApiClient {
         let body = if bytes.iter().all(u8::is_ascii_whitespace) {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).with_context(|| {
-                format!("Ferry answered {status} with a body that is not JSON")
-            })?
+            serde_json::from_slice(&bytes)
+                .with_context(|| format!("Ferry answered {status} with a body that is not JSON"))?
         };
         Ok(ApiResponse { body })
     }
@@ -244,6 +263,7 @@ impl ApiClient {
 /// `cannot reach Ferry at URL: …` or `Ferry at URL did not answer within …`.
 pub fn describe_transport_error(base: &Url, error: reqwest::Error) -> anyhow::Error {
     let cause = root_cause(&error);
+    let base = base.as_str().trim_end_matches('/');
     if error.is_timeout() {
         anyhow::anyhow!(
             "Ferry at {base} did not answer within {} s",
@@ -284,15 +304,20 @@ pub async fn read_bounded(
 
 /// Checks that the base URL is `http(s)://host[:port][/prefix]`.
 pub fn parse_base_url(raw: &str) -> anyhow::Result<Url> {
-    let url = Url::parse(raw.trim())
-        .map_err(|e| usage(format!("invalid Ferry URL {raw:?}: {e} (set --url or FERRY_URL)")))?;
+    let url = Url::parse(raw.trim()).map_err(|e| {
+        usage(format!(
+            "invalid Ferry URL {raw:?}: {e} (set --url or FERRY_URL)"
+        ))
+    })?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(usage(format!(
             "invalid Ferry URL {raw:?}: expected http://host:port (set --url or FERRY_URL)"
         )));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(usage(format!("invalid Ferry URL {raw:?}: no query or fragment allowed")));
+        return Err(usage(format!(
+            "invalid Ferry URL {raw:?}: no query or fragment allowed"
+        )));
     }
     Ok(url)
 }
@@ -326,9 +351,28 @@ mod tests {
     }
 
     #[test]
+    fn a_detail_already_in_the_message_is_not_repeated() {
+        let body = json!({
+            "error": "validation_failed",
+            "message": "config.url: must be an http:// or https:// URL",
+            "details": [{"field": "config.url", "message": "must be an http:// or https:// URL"}]
+        });
+        assert_eq!(
+            api_error(422, &body.to_string()).to_string(),
+            "validation_failed: config.url: must be an http:// or https:// URL"
+        );
+    }
+
+    #[test]
     fn non_json_errors_keep_the_status_and_text() {
-        assert_eq!(api_error(502, "bad gateway\n").to_string(), "HTTP 502: bad gateway");
-        assert_eq!(api_error(500, "").to_string(), "HTTP 500: Internal Server Error");
+        assert_eq!(
+            api_error(502, "bad gateway\n").to_string(),
+            "HTTP 502: bad gateway"
+        );
+        assert_eq!(
+            api_error(500, "").to_string(),
+            "HTTP 500: Internal Server Error"
+        );
     }
 
     #[test]
@@ -346,7 +390,10 @@ mod tests {
     #[test]
     fn urls_join_paths_and_encode_queries() {
         let c = ApiClient::new("http://127.0.0.1:8080/ferry/", "fk_x").unwrap();
-        let url = c.url("/v1/deliveries", &[("event_type", "order.*".into()), ("x", "a b&c".into())]);
+        let url = c.url(
+            "/v1/deliveries",
+            &[("event_type", "order.*".into()), ("x", "a b&c".into())],
+        );
         assert_eq!(
             url.as_str(),
             "http://127.0.0.1:8080/ferry/v1/deliveries?event_type=order.*&x=a+b%26c"

@@ -52,7 +52,13 @@ pub struct ClientOpts {
     #[arg(long, global = true, value_name = "URL")]
     pub url: Option<String>,
     /// API key (fk_…).
-    #[arg(long, env = "FERRY_API_KEY", hide_env_values = true, global = true, value_name = "KEY")]
+    #[arg(
+        long,
+        env = "FERRY_API_KEY",
+        hide_env_values = true,
+        global = true,
+        value_name = "KEY"
+    )]
     pub api_key: Option<String>,
     /// Print the raw JSON response (for scripts).
     #[arg(long, global = true)]
@@ -64,7 +70,11 @@ impl ClientOpts {
     pub fn resolved_url(&self) -> String {
         self.url
             .clone()
-            .or_else(|| std::env::var("FERRY_URL").ok().filter(|u| !u.trim().is_empty()))
+            .or_else(|| {
+                std::env::var("FERRY_URL")
+                    .ok()
+                    .filter(|u| !u.trim().is_empty())
+            })
             .unwrap_or_else(|| DEFAULT_URL.to_owned())
     }
 }
@@ -121,7 +131,10 @@ fn report_error(e: &anyhow::Error) -> ExitCode {
     }
     if let Some(api) = e.downcast_ref::<ApiError>() {
         // The API's message is the useful part; the context is what we tried.
-        let context = e.chain().next().filter(|c| c.downcast_ref::<ApiError>().is_none());
+        let context = e
+            .chain()
+            .next()
+            .filter(|c| c.downcast_ref::<ApiError>().is_none());
         match context {
             Some(ctx) => eprintln!("error: {ctx}: {api}"),
             None => eprintln!("error: {api}"),
@@ -173,10 +186,25 @@ mod tests {
 
     #[test]
     fn global_options_go_before_or_after_the_subcommand() {
-        let cli = parse(&["--url", "http://a:1", "deliveries", "list", "--json", "--limit", "5"]);
+        let cli = parse(&[
+            "--url",
+            "http://a:1",
+            "deliveries",
+            "list",
+            "--json",
+            "--limit",
+            "5",
+        ]);
         assert_eq!(cli.client.url.as_deref(), Some("http://a:1"));
         assert!(cli.client.json);
-        let cli = parse(&["send", "order.created", "--api-key", "fk_1", "--url", "http://b:2"]);
+        let cli = parse(&[
+            "send",
+            "order.created",
+            "--api-key",
+            "fk_1",
+            "--url",
+            "http://b:2",
+        ]);
         assert_eq!(cli.client.url.as_deref(), Some("http://b:2"));
         assert_eq!(cli.client.api_key.as_deref(), Some("fk_1"));
     }
@@ -207,8 +235,18 @@ mod tests {
     #[test]
     fn destination_create_keeps_the_server_url_apart() {
         let cli = parse(&[
-            "--url", "http://ferry:8080", "destinations", "create", "--name", "n",
-            "--webhook-url", "https://hook", "--header", "X-A=1", "--event-type", "a.*",
+            "--url",
+            "http://ferry:8080",
+            "destinations",
+            "create",
+            "--name",
+            "n",
+            "--webhook-url",
+            "https://hook",
+            "--header",
+            "X-A=1",
+            "--event-type",
+            "a.*",
         ]);
         assert_eq!(cli.client.url.as_deref(), Some("http://ferry:8080"));
         let Command::Client(ClientCommand::Destinations(d)) = cli.command else {
@@ -229,7 +267,14 @@ mod tests {
             &["deliveries", "list", "--limit", "0"][..],
             &["deliveries", "list", "--since", "yesterday"][..],
             &["destinations", "create", "--name", "n"][..],
-            &["destinations", "create", "--from-file", "x.json", "--name", "n"][..],
+            &[
+                "destinations",
+                "create",
+                "--from-file",
+                "x.json",
+                "--name",
+                "n",
+            ][..],
             &["destinations", "create"][..],
             &["send", "t", "--destination", "evt_1"][..],
             &["loadtest", "--batch", "1001"][..],
@@ -278,6 +323,10 @@ mod tests {
         };
         let cmd = ClientCommand::Status(StatusArgs { id: "evt_1".into() });
         let e = execute(&opts, cmd).await.unwrap_err();
-        assert!(e.to_string().starts_with(&format!("cannot reach Ferry at {url}/")), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("cannot reach Ferry at {url}: ")),
+            "{e}"
+        );
     }
 }

@@ -41,7 +41,10 @@ pub fn time(v: &Value, ptr: &str) -> String {
 
 pub fn short_time(raw: &str) -> String {
     match DateTime::parse_from_rfc3339(raw) {
-        Ok(t) => t.with_timezone(&Utc).format("%Y-%m-%d %H:%M:%S").to_string(),
+        Ok(t) => t
+            .with_timezone(&Utc)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string(),
         Err(_) => raw.to_owned(),
     }
 }
@@ -132,7 +135,10 @@ pub fn find_count(body: &Value, keys: &[&str]) -> Option<u64> {
         return Some(n);
     }
     let obj = body.as_object()?;
-    if let Some(n) = keys.iter().find_map(|k| obj.get(*k).and_then(Value::as_u64)) {
+    if let Some(n) = keys
+        .iter()
+        .find_map(|k| obj.get(*k).and_then(Value::as_u64))
+    {
         return Some(n);
     }
     let mut numbers = obj.values().filter_map(Value::as_u64);
@@ -161,8 +167,14 @@ mod tests {
 
     #[test]
     fn timestamps_are_shortened_to_utc() {
-        assert_eq!(short_time("2026-11-02T10:11:12.123456Z"), "2026-11-02 10:11:12");
-        assert_eq!(short_time("2026-11-02T12:11:12+02:00"), "2026-11-02 10:11:12");
+        assert_eq!(
+            short_time("2026-11-02T10:11:12.123456Z"),
+            "2026-11-02 10:11:12"
+        );
+        assert_eq!(
+            short_time("2026-11-02T12:11:12+02:00"),
+            "2026-11-02 10:11:12"
+        );
         assert_eq!(short_time("soon"), "soon");
     }
 
@@ -199,8 +211,14 @@ mod tests {
 
     #[test]
     fn counts_are_found_by_name_or_alone() {
-        assert_eq!(find_count(&json!({"requeued": 4, "x": 1}), &["requeued"]), Some(4));
-        assert_eq!(find_count(&json!({"count": 7, "ok": true}), &["requeued"]), Some(7));
+        assert_eq!(
+            find_count(&json!({"requeued": 4, "x": 1}), &["requeued"]),
+            Some(4)
+        );
+        assert_eq!(
+            find_count(&json!({"count": 7, "ok": true}), &["requeued"]),
+            Some(7)
+        );
         assert_eq!(find_count(&json!({"a": 1, "b": 2}), &["requeued"]), None);
         assert_eq!(find_count(&json!(3), &[]), Some(3));
     }

@@ -17,6 +17,7 @@ pub struct Table {
     rows: Vec<Vec<String>>,
     hide_empty: bool,
     max_cell: usize,
+    empty: &'static str,
 }
 
 impl Table {
@@ -30,6 +31,7 @@ impl Table {
             rows: Vec::new(),
             hide_empty: false,
             max_cell: DEFAULT_MAX_CELL,
+            empty: "-",
         }
     }
 
@@ -54,6 +56,12 @@ impl Table {
         self
     }
 
+    /// Shows empty cells as `text` instead of `-`.
+    pub fn empty_as(mut self, text: &'static str) -> Self {
+        self.empty = text;
+        self
+    }
+
     /// Cuts cells longer than `chars` characters.
     pub fn max_cell(mut self, chars: usize) -> Self {
         self.max_cell = chars.max(2);
@@ -68,7 +76,7 @@ impl Table {
         let cell = |row: &[String], col: usize| -> String {
             let text = &row[col];
             if text.is_empty() {
-                "-".to_owned()
+                self.empty.to_owned()
             } else {
                 truncate(text, self.max_cell)
             }
@@ -128,7 +136,11 @@ fn clean(text: &str) -> String {
 
 /// Aligned `key  value` lines, for one record shown vertically.
 pub fn key_values(pairs: &[(&str, String)]) -> String {
-    let width = pairs.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+    let width = pairs
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0);
     let mut out = String::new();
     for (key, value) in pairs {
         let value = if value.is_empty() { "-" } else { value };
@@ -160,6 +172,14 @@ mod tests {
         t.row(["1", "", "x"]);
         t.row(["22", "", ""]);
         assert_eq!(t.render(), "A   C\n1   x\n22  -\n");
+    }
+
+    #[test]
+    fn empty_cells_can_be_blank() {
+        let mut t = Table::new(["a", "b"]).empty_as("");
+        t.row(["x", "1"]);
+        t.row(["", "2"]);
+        assert_eq!(t.render(), "A  B\nx  1\n   2\n");
     }
 
     #[test]

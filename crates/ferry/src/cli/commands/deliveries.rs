@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 
 use super::{Ctx, Output};
 use crate::cli::args::{DELIVERY_STATES, Filters, Paging};
-use crate::cli::render::{count_of, deliveries_table, find_count, list_footer, list_items, pretty, text};
+use crate::cli::render::{
+    count_of, deliveries_table, find_count, list_footer, list_items, pretty, text,
+};
 
 /// Deliveries: list them, retry one.
 #[derive(Debug, Clone, clap::Args)]
@@ -76,7 +78,9 @@ pub async fn run(ctx: &Ctx, args: DeliveriesArgs) -> anyhow::Result<Output> {
             query.extend(list.filters.pairs());
             query.extend(list.paging.pairs());
             let answer = ctx.api.get("/v1/deliveries", &query).await?;
-            Ok(Output::render(ctx.json, &answer.body, |b| render_list(b, "deliveries")))
+            Ok(Output::render(ctx.json, &answer.body, |b| {
+                render_list(b, "deliveries")
+            }))
         }
         DeliveriesCommand::Retry { id } => {
             let answer = ctx
@@ -128,7 +132,10 @@ pub fn render_list(body: &Value, what: &str) -> String {
 /// `Requeued N dead deliveries.`, whatever the count field is called.
 pub fn render_replayed(body: &Value) -> String {
     match find_count(body, &["requeued", "count", "replayed"]) {
-        Some(n) => format!("Requeued {}.\n", count_of(n, ("dead delivery", "dead deliveries"))),
+        Some(n) => format!(
+            "Requeued {}.\n",
+            count_of(n, ("dead delivery", "dead deliveries"))
+        ),
         None => format!("Requeued dead deliveries:\n{}", pretty(body)),
     }
 }
@@ -149,13 +156,22 @@ mod tests {
              1 delivery.\nMore: add --cursor c2\n"
         );
         let empty = json!({"data": [], "next_cursor": null});
-        assert_eq!(render_list(&empty, "dead-letter queue"), "No deliveries in the dead-letter queue match.\n");
+        assert_eq!(
+            render_list(&empty, "dead-letter queue"),
+            "No deliveries in the dead-letter queue match.\n"
+        );
     }
 
     #[test]
     fn replay_counts_are_found() {
-        assert_eq!(render_replayed(&json!({"requeued": 12})), "Requeued 12 dead deliveries.\n");
-        assert_eq!(render_replayed(&json!({"count": 1})), "Requeued 1 dead delivery.\n");
+        assert_eq!(
+            render_replayed(&json!({"requeued": 12})),
+            "Requeued 12 dead deliveries.\n"
+        );
+        assert_eq!(
+            render_replayed(&json!({"count": 1})),
+            "Requeued 1 dead delivery.\n"
+        );
         assert!(render_replayed(&json!({"a": 1, "b": 2})).contains("\"a\": 1"));
     }
 }

@@ -88,7 +88,11 @@ impl CreateArgs {
     /// The request body: the spec file, or a webhook destination built from the flags.
     pub fn body(&self) -> anyhow::Result<Value> {
         if let Some(file) = &self.from_file {
-            let raw = if file == "-" { "-".to_owned() } else { format!("@{file}") };
+            let raw = if file == "-" {
+                "-".to_owned()
+            } else {
+                format!("@{file}")
+            };
             let spec = read_json_arg("--from-file", &raw)?;
             if !spec.is_object() {
                 return Err(usage("--from-file must hold a JSON object"));
@@ -101,8 +105,11 @@ impl CreateArgs {
         let mut config = Map::new();
         config.insert("url".into(), json!(url));
         if !self.headers.is_empty() {
-            let headers: Map<String, Value> =
-                self.headers.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+            let headers: Map<String, Value> = self
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), json!(v)))
+                .collect();
             config.insert("headers".into(), Value::Object(headers));
         }
         if let Some(t) = self.timeout_ms {
@@ -146,7 +153,11 @@ pub async fn run(ctx: &Ctx, args: DestinationsArgs) -> anyhow::Result<Output> {
                 .api
                 .post(&format!("/v1/destinations/{id}/test"), &json!({}))
                 .await?;
-            let ok = answer.body.get("ok").and_then(Value::as_bool).unwrap_or(false);
+            let ok = answer
+                .body
+                .get("ok")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             let mut output = Output::render(ctx.json, &answer.body, |b| render_test(&id, b));
             output.ok = ok;
             Ok(output)
@@ -156,10 +167,19 @@ pub async fn run(ctx: &Ctx, args: DestinationsArgs) -> anyhow::Result<Output> {
 
 /// The new id, and the signing secret with the warning that it is shown once.
 pub fn render_created(body: &Value) -> String {
-    let d = body.get("destination").filter(|d| d.is_object()).unwrap_or(body);
+    let d = body
+        .get("destination")
+        .filter(|d| d.is_object())
+        .unwrap_or(body);
     let mut out = String::new();
     let target = text_any(d, &["/config/url", "/url"]);
-    let _ = write!(out, "Created destination {} ({:?}, {}", text(d, "/id"), text(d, "/name"), text(d, "/kind"));
+    let _ = write!(
+        out,
+        "Created destination {} ({:?}, {}",
+        text(d, "/id"),
+        text(d, "/name"),
+        text(d, "/kind")
+    );
     if !target.is_empty() {
         let _ = write!(out, " → {target}");
     }
@@ -181,9 +201,17 @@ pub fn render_list(body: &Value) -> String {
     if items.is_empty() && cursor.is_none() {
         return "No destinations yet: create one with `ferry destinations create`.\n".to_owned();
     }
-    let mut t = Table::new(["id", "name", "kind", "target", "event types", "default", "state"])
-        .hide_empty_columns()
-        .max_cell(60);
+    let mut t = Table::new([
+        "id",
+        "name",
+        "kind",
+        "target",
+        "event types",
+        "default",
+        "state",
+    ])
+    .hide_empty_columns()
+    .max_cell(60);
     for d in items {
         let mut state = text_any(d, &["/state", "/health/state", "/status"]);
         if state.is_empty() {
@@ -208,7 +236,12 @@ pub fn render_list(body: &Value) -> String {
         ]);
     }
     let mut out = t.render();
-    list_footer(&mut out, items.len(), ("destination", "destinations"), cursor);
+    list_footer(
+        &mut out,
+        items.len(),
+        ("destination", "destinations"),
+        cursor,
+    );
     out
 }
 
@@ -280,7 +313,10 @@ mod tests {
             from_file: Some(path.display().to_string()),
             ..CreateArgs::default()
         };
-        assert_eq!(args.body().unwrap(), json!({"name": "q", "kind": "amqp", "config": {}}));
+        assert_eq!(
+            args.body().unwrap(),
+            json!({"name": "q", "kind": "amqp", "config": {}})
+        );
         std::fs::write(&path, "[]").unwrap();
         assert!(args.body().is_err());
     }
@@ -290,8 +326,14 @@ mod tests {
         let body = json!({"id": "dst_1", "name": "hook", "kind": "webhook",
                           "config": {"url": "https://x/h"}, "signing_secret": "whsec_abc"});
         let text = render_created(&body);
-        assert!(text.starts_with("Created destination dst_1 (\"hook\", webhook → https://x/h).\n"), "{text}");
-        assert!(text.contains("Signing secret: whsec_abc\nIt is shown only this once"), "{text}");
+        assert!(
+            text.starts_with("Created destination dst_1 (\"hook\", webhook → https://x/h).\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Signing secret: whsec_abc\nIt is shown only this once"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -301,7 +343,7 @@ mod tests {
             "default": false, "enabled": true}], "next_cursor": null});
         assert_eq!(
             render_list(&body),
-            "ID     NAME  KIND     TARGET      EVENT TYPES  STATE\n\
+            "ID     NAME  KIND     TARGET       EVENT TYPES  STATE\n\
              dst_1  hook  webhook  https://x/h  a.*,b        enabled\n\
              1 destination.\n"
         );

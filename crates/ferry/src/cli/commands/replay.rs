@@ -38,7 +38,9 @@ pub async fn run(ctx: &Ctx, args: ReplayArgs) -> anyhow::Result<Output> {
         .post(&format!("/v1/events/{}/replay", args.event), &args.body())
         .await?;
     let event = args.event.clone();
-    Ok(Output::render(ctx.json, &answer.body, |b| render(&event, b)))
+    Ok(Output::render(ctx.json, &answer.body, |b| {
+        render(&event, b)
+    }))
 }
 
 /// The replayed deliveries as a table when the answer lists them, else their count.
@@ -54,7 +56,11 @@ pub fn render(event: &EventId, body: &Value) -> String {
         let _ = writeln!(out, "Replaying event {event}: {n} queued.\n");
         out.push_str(&deliveries_table(deliveries).render());
     } else if let Some(n) = find_count(body, &["replayed", "requeued", "count"]) {
-        let _ = writeln!(out, "Replaying event {event}: {} queued.", count_of(n, DELIVERIES));
+        let _ = writeln!(
+            out,
+            "Replaying event {event}: {} queued.",
+            count_of(n, DELIVERIES)
+        );
     } else if body.is_null() || body.as_object().is_some_and(|o| o.is_empty()) {
         let _ = writeln!(out, "Replaying event {event}.");
     } else {
@@ -74,7 +80,8 @@ mod tests {
             destinations: vec![],
         };
         assert_eq!(args.body(), json!({}));
-        args.destinations.push(DestinationId::parse("dst_1").unwrap());
+        args.destinations
+            .push(DestinationId::parse("dst_1").unwrap());
         assert_eq!(args.body(), json!({"destinations": ["dst_1"]}));
     }
 
@@ -82,7 +89,9 @@ mod tests {
     fn render_handles_lists_and_counts() {
         let event = EventId::parse("evt_1").unwrap();
         let body = json!({"deliveries": [{"id": "dlv_1", "destination_id": "dst_1", "status": "pending"}]});
-        assert!(render(&event, &body).starts_with("Replaying event evt_1: 1 delivery queued.\n\nID"));
+        assert!(
+            render(&event, &body).starts_with("Replaying event evt_1: 1 delivery queued.\n\nID")
+        );
         assert_eq!(
             render(&event, &json!({"replayed": 2})),
             "Replaying event evt_1: 2 deliveries queued.\n"

@@ -71,7 +71,10 @@ pub async fn run(ctx: &Ctx, args: SendArgs) -> anyhow::Result<Output> {
         .iter()
         .map(|k| ("Idempotency-Key", k.clone()))
         .collect();
-    let answer = ctx.api.post_with_headers("/v1/events", &body, &headers).await?;
+    let answer = ctx
+        .api
+        .post_with_headers("/v1/events", &body, &headers)
+        .await?;
     Ok(Output::render(ctx.json, &answer.body, render))
 }
 
@@ -79,7 +82,10 @@ pub async fn run(ctx: &Ctx, args: SendArgs) -> anyhow::Result<Output> {
 pub fn render(body: &Value) -> String {
     let mut out = String::new();
     let id = text(body, "/id");
-    let duplicate = body.get("duplicate").and_then(Value::as_bool).unwrap_or(false);
+    let duplicate = body
+        .get("duplicate")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let deliveries = body
         .get("deliveries")
         .and_then(Value::as_array)
@@ -95,7 +101,10 @@ pub fn render(body: &Value) -> String {
     }
     if deliveries.is_empty() {
         if !duplicate {
-            let _ = writeln!(out, "No destination matched: the event is stored with no deliveries.");
+            let _ = writeln!(
+                out,
+                "No destination matched: the event is stored with no deliveries."
+            );
         }
     } else {
         out.push('\n');
@@ -121,7 +130,9 @@ mod tests {
 
     #[test]
     fn body_has_the_api_fields() {
-        let body = args(Some(r#"{"total": 5}"#), Some(r#"{"source": "cli"}"#)).body().unwrap();
+        let body = args(Some(r#"{"total": 5}"#), Some(r#"{"source": "cli"}"#))
+            .body()
+            .unwrap();
         assert_eq!(
             body,
             json!({"type": "order.created", "data": {"total": 5}, "id": "ord-1",

@@ -96,7 +96,10 @@ pub fn render_event(body: &Value) -> String {
 
 /// The delivery's fields, then one row per attempt.
 pub fn render_delivery(body: &Value) -> String {
-    let d = body.get("delivery").filter(|e| e.is_object()).unwrap_or(body);
+    let d = body
+        .get("delivery")
+        .filter(|e| e.is_object())
+        .unwrap_or(body);
     let attempts = d
         .get("attempts")
         .or_else(|| body.get("attempts"))
@@ -111,7 +114,11 @@ pub fn render_delivery(body: &Value) -> String {
         ("status", text(d, "/status")),
         (
             "attempts",
-            if count.is_empty() { attempts.len().to_string() } else { count },
+            if count.is_empty() {
+                attempts.len().to_string()
+            } else {
+                count
+            },
         ),
         ("next attempt", time(d, "/next_attempt_at")),
         ("last error", text(d, "/last_error")),
@@ -130,7 +137,11 @@ pub fn render_delivery(body: &Value) -> String {
             t.row([
                 text(a, "/number"),
                 time(a, "/started_at"),
-                if duration.is_empty() { duration } else { format!("{duration} ms") },
+                if duration.is_empty() {
+                    duration
+                } else {
+                    format!("{duration} ms")
+                },
                 text(a, "/outcome"),
                 text_any(a, &["/status_code", "/response/status"]),
                 text(a, "/error"),
@@ -149,8 +160,14 @@ mod tests {
 
     #[test]
     fn the_prefix_chooses_the_endpoint() {
-        assert!(matches!(parse_target("evt_01abc").unwrap(), Target::Event(_)));
-        assert!(matches!(parse_target("dlv_01abc").unwrap(), Target::Delivery(_)));
+        assert!(matches!(
+            parse_target("evt_01abc").unwrap(),
+            Target::Event(_)
+        ));
+        assert!(matches!(
+            parse_target("dlv_01abc").unwrap(),
+            Target::Delivery(_)
+        ));
         for bad in ["dst_01abc", "evt_", "order-1", "dlv_ABC"] {
             assert!(parse_target(bad).is_err(), "{bad}");
         }
@@ -165,12 +182,21 @@ mod tests {
                             "attempt_count": 6, "last_error": "HTTP 500"}]
         });
         let text = render_event(&body);
-        assert!(text.starts_with("event    evt_1\ntype     order.created\n"), "{text}");
+        assert!(
+            text.starts_with("event    evt_1\ntype     order.created\n"),
+            "{text}"
+        );
         assert!(text.contains("created  2026-11-02 10:00:00\n"), "{text}");
         assert!(text.contains("data     {\"total\":5}\n"), "{text}");
         assert!(!text.contains("metadata"), "{text}");
-        assert!(text.contains("Deliveries (1):\nID     DESTINATION  STATUS  ATTEMPTS  LAST ERROR\n"), "{text}");
-        assert!(text.contains("dlv_1  dst_1        dead    6         HTTP 500\n"), "{text}");
+        assert!(
+            text.contains("Deliveries (1):\nID     DESTINATION  STATUS  ATTEMPTS  LAST ERROR\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("dlv_1  dst_1        dead    6         HTTP 500\n"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -195,7 +221,10 @@ mod tests {
         let text = render_delivery(&body);
         assert!(text.contains("status        retrying\n"), "{text}");
         assert!(text.contains("next attempt  -\n"), "{text}");
-        assert!(text.contains("link          http://x/ui/deliveries/dlv_1\n"), "{text}");
+        assert!(
+            text.contains("link          http://x/ui/deliveries/dlv_1\n"),
+            "{text}"
+        );
         assert!(
             text.contains(
                 "#  STARTED              DURATION  OUTCOME    HTTP  ERROR\n\

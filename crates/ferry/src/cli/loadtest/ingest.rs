@@ -144,7 +144,11 @@ async fn worker(
     bar: ProgressBar,
 ) -> IngestResult {
     let step = cfg.batch.max(1) as u64;
-    let path = if cfg.batch > 0 { "v1/events/batch" } else { "v1/events" };
+    let path = if cfg.batch > 0 {
+        "v1/events/batch"
+    } else {
+        "v1/events"
+    };
     let url = join(&cfg.base_url, path);
     let pad = "x".repeat(cfg.payload_bytes.saturating_sub(DATA_OVERHEAD));
     let mut out = IngestResult {
@@ -335,7 +339,10 @@ mod tests {
     #[test]
     fn single_acks_by_status() {
         let body = br#"{"id":"evt_1","duplicate":false,"deliveries":[]}"#;
-        assert_eq!(classify_single(202, body), Ack::Accepted(Some("evt_1".into())));
+        assert_eq!(
+            classify_single(202, body),
+            Ack::Accepted(Some("evt_1".into()))
+        );
         let body = br#"{"id":"evt_1","duplicate":true,"deliveries":[]}"#;
         assert_eq!(classify_single(200, body), Ack::Duplicate);
         assert_eq!(classify_single(202, b""), Ack::Accepted(None));
@@ -360,10 +367,16 @@ mod tests {
                 Ack::Error("item missing".into()),
             ]
         );
-        assert_eq!(classify_batch(503, b"", 2), vec![Ack::Error("503".into()); 2]);
+        assert_eq!(
+            classify_batch(503, b"", 2),
+            vec![Ack::Error("503".into()); 2]
+        );
         assert_eq!(classify_batch(200, b"{}", 2), vec![Ack::Accepted(None); 2]);
         let bare = br#"[{"event": {"id": "evt_9"}}]"#;
-        assert_eq!(classify_batch(200, bare, 1), vec![Ack::Accepted(Some("evt_9".into()))]);
+        assert_eq!(
+            classify_batch(200, bare, 1),
+            vec![Ack::Accepted(Some("evt_9".into()))]
+        );
     }
 
     #[test]
@@ -379,8 +392,14 @@ mod tests {
     #[test]
     fn urls_keep_the_base_path() {
         let base = Url::parse("http://127.0.0.1:1/ferry/").unwrap();
-        assert_eq!(join(&base, "v1/events").as_str(), "http://127.0.0.1:1/ferry/v1/events");
+        assert_eq!(
+            join(&base, "v1/events").as_str(),
+            "http://127.0.0.1:1/ferry/v1/events"
+        );
         let base = Url::parse("http://127.0.0.1:1").unwrap();
-        assert_eq!(join(&base, "v1/events").as_str(), "http://127.0.0.1:1/v1/events");
+        assert_eq!(
+            join(&base, "v1/events").as_str(),
+            "http://127.0.0.1:1/v1/events"
+        );
     }
 }

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use serde_json::{Value, json};
 
 use self::ingest::{IngestConfig, IngestResult};
@@ -65,7 +65,12 @@ impl Mode {
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoadtestArgs {
     /// Events to send.
-    #[arg(short = 'n', long = "events", value_name = "N", default_value_t = 20_000)]
+    #[arg(
+        short = 'n',
+        long = "events",
+        value_name = "N",
+        default_value_t = 20_000
+    )]
     pub events: u64,
     /// Concurrent clients.
     #[arg(
@@ -81,7 +86,12 @@ pub struct LoadtestArgs {
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
     /// API key for --url.
-    #[arg(long, env = "FERRY_API_KEY", hide_env_values = true, value_name = "KEY")]
+    #[arg(
+        long,
+        env = "FERRY_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
     pub api_key: Option<String>,
     /// What to measure.
     #[arg(long, value_enum, default_value_t = Mode::Both)]
@@ -172,14 +182,15 @@ async fn run(args: &LoadtestArgs) -> anyhow::Result<Summary> {
         .build()
         .context("cannot build the HTTP client")?;
 
-    let progress = MultiProgress::with_draw_target(if args.json || !std::io::stderr().is_terminal() {
-        ProgressDrawTarget::hidden()
-    } else {
-        ProgressDrawTarget::stderr()
-    });
+    let progress =
+        MultiProgress::with_draw_target(if args.json || !std::io::stderr().is_terminal() {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        });
     let note = |msg: String| {
         if !args.json {
-            let _ = progress.println(msg);
+            progress.suspend(|| eprintln!("{msg}"));
         }
     };
 
@@ -241,9 +252,15 @@ async fn measure(
     };
 
     let style = ProgressStyle::with_template(
-        "{prefix:>10} [{bar:40}] {pos}/{len} {per_sec:>12} eta {eta} {msg}",
+        "{prefix:>10} [{bar:40}] {pos}/{len} {rate:>9} eta {eta} {msg}",
     )
     .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .with_key(
+        "rate",
+        |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:.0}/s", state.per_sec());
+        },
+    )
     .progress_chars("=> ");
     let sends = progress.add(ProgressBar::new(args.events));
     sends.set_style(style.clone());
@@ -260,7 +277,12 @@ async fn measure(
     let cfg = IngestConfig {
         base_url: api.base_url().clone(),
         api_key: target.api_key().to_owned(),
-        event_type: if args.mode.delivers() { ROUTED_TYPE } else { UNROUTED_TYPE }.to_owned(),
+        event_type: if args.mode.delivers() {
+            ROUTED_TYPE
+        } else {
+            UNROUTED_TYPE
+        }
+        .to_owned(),
         events: args.events,
         concurrency: args.concurrency as usize,
         batch: usize::from(args.batch),
@@ -295,7 +317,7 @@ async fn measure(
         if let Err(e) = api.delete(&format!("/v1/destinations/{id}")).await
             && !args.json
         {
-            let _ = progress.println(format!("warning: could not delete destination {id}: {e}"));
+            progress.suspend(|| eprintln!("warning: could not delete destination {id}: {e}"));
         }
     }
 
@@ -382,7 +404,11 @@ async fn wait_for_deliveries(
     bar.set_position(received);
     bar.finish();
     let complete = received >= expected;
-    let end = if complete { last.unwrap_or(ingested.finished) } else { Instant::now() };
+    let end = if complete {
+        last.unwrap_or(ingested.finished)
+    } else {
+        Instant::now()
+    };
     let elapsed = end.saturating_duration_since(ingested.started);
     E2eSummary {
         seconds: report::round3(elapsed.as_secs_f64()),
@@ -393,7 +419,8 @@ async fn wait_for_deliveries(
         receiver_requests: receiver.requests(),
         without_webhook_id: receiver.without_id(),
         drain_after_ingest_s: report::round3(
-            end.saturating_duration_since(ingested.finished).as_secs_f64(),
+            end.saturating_duration_since(ingested.finished)
+                .as_secs_f64(),
         ),
         complete,
     }

@@ -98,7 +98,11 @@ pub fn percentiles(h: &Histogram<u64>) -> Percentiles {
 /// `count` per second over `elapsed` (0 when no time passed).
 pub fn rate(count: u64, elapsed: Duration) -> f64 {
     let s = elapsed.as_secs_f64();
-    if s <= 0.0 { 0.0 } else { round3(count as f64 / s) }
+    if s <= 0.0 {
+        0.0
+    } else {
+        round3(count as f64 / s)
+    }
 }
 
 /// Rounded to 3 decimals, for readable JSON.
@@ -129,7 +133,7 @@ impl Summary {
             "Ferry load test: {} events, {} clients, {requests}, {} B of data, server {}\n\n",
             self.events, self.concurrency, self.payload_bytes, self.server
         );
-        let mut t = Table::new(["phase", "metric", "value"]);
+        let mut t = Table::new(["phase", "metric", "value"]).empty_as("");
         if let Some(i) = &self.ingest {
             t.row(["ingest", "time", &format!("{:.2} s", i.seconds)]);
             t.row(["", "throughput", &format!("{:.0} events/s", i.events_per_s)]);
@@ -163,7 +167,11 @@ impl Summary {
         }
         if let Some(e) = &self.e2e {
             t.row(["e2e", "time", &format!("{:.2} s", e.seconds)]);
-            t.row(["", "throughput", &format!("{:.0} deliveries/s", e.deliveries_per_s)]);
+            t.row([
+                "",
+                "throughput",
+                &format!("{:.0} deliveries/s", e.deliveries_per_s),
+            ]);
             let received = if e.complete {
                 format!("{}/{}", e.received, e.expected)
             } else {
@@ -174,7 +182,11 @@ impl Summary {
             if e.without_webhook_id > 0 {
                 t.row(["", "without webhook-id", &e.without_webhook_id.to_string()]);
             }
-            t.row(["", "drain after ingest", &format!("{:.2} s", e.drain_after_ingest_s)]);
+            t.row([
+                "",
+                "drain after ingest",
+                &format!("{:.2} s", e.drain_after_ingest_s),
+            ]);
         }
         if let Some(mb) = self.server_peak_rss_mb {
             t.row(["server", "peak RSS", &format!("{mb:.1} MB")]);
@@ -267,13 +279,33 @@ mod tests {
             ok: true,
         };
         let v: serde_json::Value = serde_json::from_str(&s.to_json()).unwrap();
-        for key in ["events", "concurrency", "ingest", "e2e", "server_peak_rss_mb"] {
+        for key in [
+            "events",
+            "concurrency",
+            "ingest",
+            "e2e",
+            "server_peak_rss_mb",
+        ] {
             assert!(v.get(key).is_some(), "{key}");
         }
-        for key in ["seconds", "events_per_s", "p50_ms", "p90_ms", "p99_ms", "max_ms", "errors"] {
+        for key in [
+            "seconds",
+            "events_per_s",
+            "p50_ms",
+            "p90_ms",
+            "p99_ms",
+            "max_ms",
+            "errors",
+        ] {
             assert!(v["ingest"].get(key).is_some(), "ingest.{key}");
         }
-        for key in ["seconds", "deliveries_per_s", "received", "duplicates", "drain_after_ingest_s"] {
+        for key in [
+            "seconds",
+            "deliveries_per_s",
+            "received",
+            "duplicates",
+            "drain_after_ingest_s",
+        ] {
             assert!(v["e2e"].get(key).is_some(), "e2e.{key}");
         }
         let text = s.render();

@@ -214,6 +214,10 @@ mod tests {
         let (a, b) = (random_api_key(), random_api_key());
         assert_ne!(a, b);
         assert_eq!(a.len(), 3 + 64);
-        assert!(a[3..].bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(
+            a[3..]
+                .bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
     }
 }

@@ -1,0 +1,150 @@
+//! The crash test: `kill -9` in the middle of a load with a slow receiver,
+//! restart on the same data dir, and every acknowledged event arrives.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use ferry_testkit::{Behavior, Receiver};
+use serde_json::{Value, json};
+
+use crate::process::{ADMIN_KEY, FerryProcess};
+
+const EVENTS: usize = 2_000;
+const CLIENTS: usize = 50;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_event_is_delivered_after_a_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start().await;
+    receiver.set_behavior(Behavior::Delay(Duration::from_millis(50)));
+    let ferry = FerryProcess::start(dir.path()).await;
+    let http = reqwest::Client::new();
+    let created: Value = http
+        .post(format!("{}/v1/destinations", ferry.base))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"name": "slow", "kind": "webhook", "config": {"url": receiver.url()},
+                      "filter": {"event_types": ["crash.*"]}, "max_in_flight": 32}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(created["id"].is_string(), "{created}");
+
+    // Many clients send; the process is killed once half are acknowledged.
+    let acked = Arc::new(Mutex::new(HashSet::new()));
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut clients = Vec::new();
+    for _ in 0..CLIENTS {
+        let (http, base, acked, next) = (http.clone(), ferry.base.clone(), acked.clone(), next.clone());
+        clients.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= EVENTS {
+                    break;
+                }
+                let resp = http
+                    .post(format!("{base}/v1/events"))
+                    .bearer_auth(ADMIN_KEY)
+                    .json(&json!({"type": "crash.test", "id": format!("crash-{i}"), "data": {"i": i}}))
+                    .send()
+                    .await;
+                match resp {
+                    Ok(r) if r.status().as_u16() == 202 => {
+                        let body: Value = r.json().await.unwrap();
+                        acked.lock().unwrap().insert(body["id"].as_str().unwrap().to_owned());
+                    }
+                    // The server died under us: this event was never acknowledged.
+                    _ => break,
+                }
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acked.lock().unwrap().len() < EVENTS / 2 {
+        assert!(Instant::now() < deadline, "ingest too slow");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let in_flight_before_kill = receiver.count();
+    ferry.kill_9();
+    for c in clients {
+        c.await.unwrap();
+    }
+    let acked: HashSet<String> = acked.lock().unwrap().clone();
+    assert!(acked.len() >= EVENTS / 2);
+    assert!(in_flight_before_kill < acked.len(), "the kill must land while deliveries are outstanding");
+
+    // Restart on the same data dir: everything acknowledged arrives.
+    receiver.set_behavior(Behavior::Ok);
+    let ferry = FerryProcess::start(dir.path()).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let received = receiver.distinct_ids();
+        let missing = acked.iter().filter(|id| !received.contains(*id)).count();
+        if missing == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{missing} acknowledged events never arrived");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Nothing is left waiting.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for status in ["pending", "delivering", "retrying", "dead"] {
+        loop {
+            let list: Value = http
+                .get(format!("{}/v1/deliveries?status={status}&limit=10", ferry.base))
+                .bearer_auth(ADMIN_KEY)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if list["data"].as_array().unwrap().is_empty() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "deliveries left {status}: {list}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    assert!(log.contains("Took back deliveries leased by a previous run"), "restart should reclaim the killed run's leases");
+}
+
+#[tokio::test]
+async fn sigterm_stops_gracefully_and_nothing_is_left_leased() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start().await;
+    receiver.set_behavior(Behavior::Delay(Duration::from_millis(300)));
+    let ferry = FerryProcess::start(dir.path()).await;
+    let http = reqwest::Client::new();
+    http.post(format!("{}/v1/destinations", ferry.base))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"name": "d", "kind": "webhook", "config": {"url": receiver.url()}, "filter": {"event_types": ["*"]}}))
+        .send()
+        .await
+        .unwrap();
+    for i in 0..20 {
+        let r = http
+            .post(format!("{}/v1/events", ferry.base))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({"type": "t", "data": {"i": i}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 202);
+    }
+    receiver.wait_for(1, Duration::from_secs(10)).await.unwrap();
+    let status = ferry.terminate();
+    assert!(status.success(), "graceful stop exits 0, got {status}");
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    assert!(log.contains("Dispatcher stopped"), "{log}");
+    // In-flight deliveries finished within the grace period.
+    let ferry = FerryProcess::start(dir.path()).await;
+    receiver.set_behavior(Behavior::Ok);
+    receiver.wait_for_distinct(20, Duration::from_secs(30)).await.unwrap();
+    drop(ferry);
+}
