@@ -34,7 +34,8 @@ impl Cipher {
         if master_key.len() != MASTER_KEY_LEN {
             return Err(CryptoError::BadKey);
         }
-        let aead = XChaCha20Poly1305::new_from_slice(master_key).map_err(|_| CryptoError::BadKey)?;
+        let aead =
+            XChaCha20Poly1305::new_from_slice(master_key).map_err(|_| CryptoError::BadKey)?;
         Ok(Self { aead })
     }
 
@@ -65,7 +66,9 @@ impl Cipher {
             return Err(CryptoError::Open);
         }
         let (nonce, ciphertext) = sealed[1..].split_at(NONCE_LEN);
-        self.aead.decrypt(XNonce::from_slice(nonce), ciphertext).map_err(|_| CryptoError::Open)
+        self.aead
+            .decrypt(XNonce::from_slice(nonce), ciphertext)
+            .map_err(|_| CryptoError::Open)
     }
 }
 

@@ -55,7 +55,12 @@ impl Delivery {
     /// destination that had none).
     pub fn new_now(event: &Event, destination_id: DestinationId) -> Self {
         let now = chrono::Utc::now();
-        Self { next_attempt_at: Some(now), created_at: now, updated_at: now, ..Self::new(event, destination_id) }
+        Self {
+            next_attempt_at: Some(now),
+            created_at: now,
+            updated_at: now,
+            ..Self::new(event, destination_id)
+        }
     }
 }
 

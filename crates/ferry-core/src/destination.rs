@@ -40,7 +40,9 @@ impl FromStr for DestinationKind {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "webhook" => Ok(DestinationKind::Webhook),
-            other => Err(format!("unknown destination kind `{other}` (supported: webhook)")),
+            other => Err(format!(
+                "unknown destination kind `{other}` (supported: webhook)"
+            )),
         }
     }
 }
@@ -91,7 +93,9 @@ impl Filter {
     /// Whether the filter names `event_type`. An empty filter names nothing
     /// (such a destination gets events listed explicitly or as a default).
     pub fn matches(&self, event_type: &str) -> bool {
-        self.event_types.iter().any(|p| glob::matches(p, event_type))
+        self.event_types
+            .iter()
+            .any(|p| glob::matches(p, event_type))
     }
 }
 

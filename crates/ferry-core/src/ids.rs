@@ -152,7 +152,10 @@ impl EventId {
         let digest = hasher.finalize();
         let mut bytes = [0u8; 16];
         bytes.copy_from_slice(&digest[..16]);
-        Self(format!("evt_{}", Ulid::from_bytes(bytes).to_string().to_lowercase()))
+        Self(format!(
+            "evt_{}",
+            Ulid::from_bytes(bytes).to_string().to_lowercase()
+        ))
     }
 }
 
@@ -170,7 +173,15 @@ mod tests {
 
     #[test]
     fn malformed_ids_are_rejected() {
-        for bad in ["", "evt_", "evt", "evt_ABC", "evt_a-b", "dst_abc", &format!("evt_{}", "a".repeat(65))] {
+        for bad in [
+            "",
+            "evt_",
+            "evt",
+            "evt_ABC",
+            "evt_a-b",
+            "dst_abc",
+            &format!("evt_{}", "a".repeat(65)),
+        ] {
             assert!(EventId::parse(bad).is_err(), "{bad}");
         }
     }
@@ -179,9 +190,18 @@ mod tests {
     fn derived_ids_are_stable_and_scoped_by_org() {
         let a = OrgId::parse("org_a").unwrap();
         let b = OrgId::parse("org_b").unwrap();
-        assert_eq!(EventId::from_caller_key(&a, "k1"), EventId::from_caller_key(&a, "k1"));
-        assert_ne!(EventId::from_caller_key(&a, "k1"), EventId::from_caller_key(&b, "k1"));
-        assert_ne!(EventId::from_caller_key(&a, "k1"), EventId::from_content(&a, "k1", ""));
+        assert_eq!(
+            EventId::from_caller_key(&a, "k1"),
+            EventId::from_caller_key(&a, "k1")
+        );
+        assert_ne!(
+            EventId::from_caller_key(&a, "k1"),
+            EventId::from_caller_key(&b, "k1")
+        );
+        assert_ne!(
+            EventId::from_caller_key(&a, "k1"),
+            EventId::from_content(&a, "k1", "")
+        );
         assert!(EventId::parse(EventId::from_content(&a, "t", "{}").as_str()).is_ok());
     }
 }

@@ -80,7 +80,9 @@ impl ApiKey {
     /// `manage` implies `read`.
     pub fn allows(&self, needed: Scope) -> bool {
         self.scopes.iter().any(|&have| {
-            have == needed || have == Scope::Admin || (have == Scope::Manage && needed == Scope::Read)
+            have == needed
+                || have == Scope::Admin
+                || (have == Scope::Manage && needed == Scope::Read)
         })
     }
 }
@@ -137,6 +139,9 @@ mod tests {
     fn key_secrets_are_long_and_hash_stably() {
         let NewKeySecret(secret) = generate_key_secret();
         assert!(secret.expose().starts_with("fk_") && secret.expose().len() > 40);
-        assert_eq!(hash_key_secret(secret.expose()), hash_key_secret(secret.expose()));
+        assert_eq!(
+            hash_key_secret(secret.expose()),
+            hash_key_secret(secret.expose())
+        );
     }
 }

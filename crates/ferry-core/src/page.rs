@@ -14,7 +14,10 @@ pub struct PageRequest {
 
 impl Default for PageRequest {
     fn default() -> Self {
-        Self { limit: DEFAULT_LIMIT, after: None }
+        Self {
+            limit: DEFAULT_LIMIT,
+            after: None,
+        }
     }
 }
 
@@ -31,7 +34,14 @@ impl<T> Page<T> {
     pub fn from_rows(mut rows: Vec<(i64, T)>, limit: u32) -> Self {
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
-        let next = if more { rows.last().map(|(seq, _)| *seq) } else { None };
-        Self { items: rows.into_iter().map(|(_, item)| item).collect(), next }
+        let next = if more {
+            rows.last().map(|(seq, _)| *seq)
+        } else {
+            None
+        };
+        Self {
+            items: rows.into_iter().map(|(_, item)| item).collect(),
+            next,
+        }
     }
 }

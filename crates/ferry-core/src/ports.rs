@@ -11,7 +11,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::audit::{AuditFilter, AuditRecord};
-use crate::delivery::{Attempt, Captured, Delivery, DeliveryFilter, DeliveryStatus, Envelope, Leased};
+use crate::delivery::{
+    Attempt, Captured, Delivery, DeliveryFilter, DeliveryStatus, Envelope, Leased,
+};
 use crate::destination::{Auth, Destination, DestinationKind, Health};
 use crate::error::{FieldError, StoreResult};
 use crate::event::{Event, InsertOutcome, NewEvent};
@@ -26,7 +28,10 @@ pub enum RequeueSelector {
     Delivery(DeliveryId),
     /// The deliveries of an event, optionally only to some destinations
     /// (`POST /v1/events/{id}/replay`).
-    Event { event_id: EventId, destinations: Option<Vec<DestinationId>> },
+    Event {
+        event_id: EventId,
+        destinations: Option<Vec<DestinationId>>,
+    },
     /// Dead deliveries matching a filter (`POST /v1/dlq/replay`); the
     /// filter's `status` is ignored.
     Dead(DeliveryFilter),
@@ -46,20 +51,38 @@ pub trait Store: Send + Sync + 'static {
     async fn api_key_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<ApiKey>>;
     async fn list_api_keys(&self, org: &OrgId, page: PageRequest) -> StoreResult<Page<ApiKey>>;
     /// Revokes a key; `false` when the org has no such key.
-    async fn delete_api_key(&self, org: &OrgId, id: &ApiKeyId, audit: &AuditRecord) -> StoreResult<bool>;
+    async fn delete_api_key(
+        &self,
+        org: &OrgId,
+        id: &ApiKeyId,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool>;
     /// Records when keys were last used (batched by the caller).
     async fn touch_api_keys(&self, used: &[(ApiKeyId, DateTime<Utc>)]) -> StoreResult<()>;
 
     // Destinations (secrets are sealed at rest by the adapter).
     async fn insert_destination(&self, d: &Destination, audit: &AuditRecord) -> StoreResult<()>;
-    async fn get_destination(&self, org: &OrgId, id: &DestinationId) -> StoreResult<Option<Destination>>;
+    async fn get_destination(
+        &self,
+        org: &OrgId,
+        id: &DestinationId,
+    ) -> StoreResult<Option<Destination>>;
     /// Every destination of the org, oldest first (routing reads this).
     async fn org_destinations(&self, org: &OrgId) -> StoreResult<Vec<Destination>>;
-    async fn list_destinations(&self, org: &OrgId, page: PageRequest) -> StoreResult<Page<Destination>>;
+    async fn list_destinations(
+        &self,
+        org: &OrgId,
+        page: PageRequest,
+    ) -> StoreResult<Page<Destination>>;
     /// Replaces the destination's row; `false` when the org has no such one.
     async fn update_destination(&self, d: &Destination, audit: &AuditRecord) -> StoreResult<bool>;
     /// Deletes it and moves its unfinished deliveries to `failed`.
-    async fn delete_destination(&self, org: &OrgId, id: &DestinationId, audit: &AuditRecord) -> StoreResult<bool>;
+    async fn delete_destination(
+        &self,
+        org: &OrgId,
+        id: &DestinationId,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool>;
     /// The engine's destination lookup, across orgs (ids are unique).
     async fn destination_by_id(&self, id: &DestinationId) -> StoreResult<Option<Destination>>;
     /// Persists breaker/health counters.
@@ -70,12 +93,24 @@ pub trait Store: Send + Sync + 'static {
     /// durable transaction. Known ids store nothing and report the original
     /// deliveries. Either all of the batch is committed or none of it.
     async fn insert_events(&self, batch: &[NewEvent]) -> StoreResult<Vec<InsertOutcome>>;
-    async fn get_event(&self, org: &OrgId, id: &EventId) -> StoreResult<Option<(Event, Vec<Delivery>)>>;
+    async fn get_event(
+        &self,
+        org: &OrgId,
+        id: &EventId,
+    ) -> StoreResult<Option<(Event, Vec<Delivery>)>>;
     /// Adds deliveries to existing events (replay to a new destination).
-    async fn insert_deliveries(&self, deliveries: &[Delivery], audit: &[AuditRecord]) -> StoreResult<()>;
+    async fn insert_deliveries(
+        &self,
+        deliveries: &[Delivery],
+        audit: &[AuditRecord],
+    ) -> StoreResult<()>;
 
     // Deliveries.
-    async fn get_delivery(&self, org: &OrgId, id: &DeliveryId) -> StoreResult<Option<(Delivery, Vec<Attempt>)>>;
+    async fn get_delivery(
+        &self,
+        org: &OrgId,
+        id: &DeliveryId,
+    ) -> StoreResult<Option<(Delivery, Vec<Attempt>)>>;
     /// Newest first.
     async fn list_deliveries(
         &self,
@@ -86,14 +121,24 @@ pub trait Store: Send + Sync + 'static {
     /// Moves the selected deliveries that allow a requeue (`retrying` or
     /// terminal, see `DeliveryStatus::sources_of`) back to `pending`, due now,
     /// with a fresh retry budget; appends one audit record each with `actor`.
-    async fn requeue(&self, org: &OrgId, selector: &RequeueSelector, actor: &str) -> StoreResult<Vec<Delivery>>;
+    async fn requeue(
+        &self,
+        org: &OrgId,
+        selector: &RequeueSelector,
+        actor: &str,
+    ) -> StoreResult<Vec<Delivery>>;
     /// Deliveries per status, across orgs (queue-depth metrics).
     async fn delivery_counts(&self) -> StoreResult<Vec<(DeliveryStatus, u64)>>;
 
     // Audit.
     async fn append_audit(&self, records: &[AuditRecord]) -> StoreResult<()>;
     /// Newest first.
-    async fn list_audit(&self, org: &OrgId, filter: &AuditFilter, page: PageRequest) -> StoreResult<Page<AuditRecord>>;
+    async fn list_audit(
+        &self,
+        org: &OrgId,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<AuditRecord>>;
 }
 
 /// A lease taken by a worker: the deliveries are its own until `until`.
@@ -140,10 +185,20 @@ pub trait Queue: Send + Sync + 'static {
     async fn claim(&self, ids: &[DeliveryId], lease: &Lease) -> StoreResult<Vec<DeliveryId>>;
     /// Leases up to `limit` due deliveries (`pending`/`retrying`, due at
     /// `lease.now`), oldest due first, skipping the excluded destinations.
-    async fn lease_due(&self, limit: u32, lease: &Lease, exclude: &[DestinationId]) -> StoreResult<Vec<Leased>>;
+    async fn lease_due(
+        &self,
+        limit: u32,
+        lease: &Lease,
+        exclude: &[DestinationId],
+    ) -> StoreResult<Vec<Leased>>;
     /// Leases up to `limit` waiting deliveries of one destination whether
     /// due or not (the breaker's probe).
-    async fn lease_destination(&self, id: &DestinationId, limit: u32, lease: &Lease) -> StoreResult<Vec<Leased>>;
+    async fn lease_destination(
+        &self,
+        id: &DestinationId,
+        limit: u32,
+        lease: &Lease,
+    ) -> StoreResult<Vec<Leased>>;
     /// Records attempts and moves deliveries on, in one transaction.
     async fn complete(&self, batch: &[Completion]) -> StoreResult<()>;
     /// Gives leased deliveries back (`pending`, due now) without an attempt.
@@ -158,11 +213,18 @@ pub trait Queue: Send + Sync + 'static {
 /// How one attempt ended, as the destination classified it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Delivered { receipt: Option<String> },
+    Delivered {
+        receipt: Option<String>,
+    },
     /// Network errors, timeouts, 408, 425, 429, 5xx, broker unavailable.
-    Retryable { error: String, retry_after: Option<Duration> },
+    Retryable {
+        error: String,
+        retry_after: Option<Duration>,
+    },
     /// Anything a retry cannot fix (other 4xx, bad credentials …).
-    Permanent { error: String },
+    Permanent {
+        error: String,
+    },
 }
 
 /// What a deliverer reports of one attempt.

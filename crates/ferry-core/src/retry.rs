@@ -19,7 +19,12 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_retries: 5, initial_backoff_ms: 1_000, multiplier: 2.0, max_backoff_ms: 3_600_000 }
+        Self {
+            max_retries: 5,
+            initial_backoff_ms: 1_000,
+            multiplier: 2.0,
+            max_backoff_ms: 3_600_000,
+        }
     }
 }
 
@@ -41,7 +46,10 @@ impl RetryPolicy {
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();
         if self.max_retries > MAX_RETRIES {
-            errors.push(FieldError::new("retry.max_retries", format!("must be at most {MAX_RETRIES}")));
+            errors.push(FieldError::new(
+                "retry.max_retries",
+                format!("must be at most {MAX_RETRIES}"),
+            ));
         }
         if self.initial_backoff_ms == 0 || self.initial_backoff_ms > MAX_BACKOFF_MS {
             errors.push(FieldError::new(
@@ -50,7 +58,10 @@ impl RetryPolicy {
             ));
         }
         if !(self.multiplier.is_finite() && (1.0..=10.0).contains(&self.multiplier)) {
-            errors.push(FieldError::new("retry.multiplier", "must be between 1.0 and 10.0"));
+            errors.push(FieldError::new(
+                "retry.multiplier",
+                "must be between 1.0 and 10.0",
+            ));
         }
         if self.max_backoff_ms < self.initial_backoff_ms || self.max_backoff_ms > MAX_BACKOFF_MS {
             errors.push(FieldError::new(
@@ -58,7 +69,11 @@ impl RetryPolicy {
                 format!("must be between initial_backoff_ms and {MAX_BACKOFF_MS}"),
             ));
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 
     /// The delay before retry number `retry` (1-based), without jitter:
@@ -66,7 +81,11 @@ impl RetryPolicy {
     pub fn base_delay(&self, retry: u32) -> Duration {
         let exp = retry.saturating_sub(1).min(1_000) as i32;
         let ms = self.initial_backoff_ms as f64 * self.multiplier.powi(exp);
-        let capped = if ms.is_finite() { ms.min(self.max_backoff_ms as f64) } else { self.max_backoff_ms as f64 };
+        let capped = if ms.is_finite() {
+            ms.min(self.max_backoff_ms as f64)
+        } else {
+            self.max_backoff_ms as f64
+        };
         Duration::from_millis(capped as u64)
     }
 
@@ -80,7 +99,9 @@ impl RetryPolicy {
         let cap = Duration::from_millis(self.max_backoff_ms);
         let delay = match retry_after {
             Some(asked) => asked.min(cap),
-            None => self.base_delay(failures).mul_f64(1.0 - JITTER * jitter.clamp(0.0, 1.0)),
+            None => self
+                .base_delay(failures)
+                .mul_f64(1.0 - JITTER * jitter.clamp(0.0, 1.0)),
         };
         NextStep::RetryAfter(delay)
     }
@@ -108,15 +129,33 @@ mod tests {
 
     #[test]
     fn retry_after_is_honoured_but_capped() {
-        let p = RetryPolicy { max_backoff_ms: 10_000, ..RetryPolicy::default() };
-        assert_eq!(p.next_step(1, Some(Duration::from_secs(3)), 0.5), NextStep::RetryAfter(Duration::from_secs(3)));
-        assert_eq!(p.next_step(1, Some(Duration::from_secs(99)), 0.5), NextStep::RetryAfter(Duration::from_secs(10)));
+        let p = RetryPolicy {
+            max_backoff_ms: 10_000,
+            ..RetryPolicy::default()
+        };
+        assert_eq!(
+            p.next_step(1, Some(Duration::from_secs(3)), 0.5),
+            NextStep::RetryAfter(Duration::from_secs(3))
+        );
+        assert_eq!(
+            p.next_step(1, Some(Duration::from_secs(99)), 0.5),
+            NextStep::RetryAfter(Duration::from_secs(10))
+        );
     }
 
     #[test]
     fn invalid_policies_name_their_fields() {
-        let p = RetryPolicy { multiplier: 0.5, initial_backoff_ms: 0, ..RetryPolicy::default() };
-        let fields: Vec<_> = p.validate().unwrap_err().into_iter().map(|e| e.field).collect();
+        let p = RetryPolicy {
+            multiplier: 0.5,
+            initial_backoff_ms: 0,
+            ..RetryPolicy::default()
+        };
+        let fields: Vec<_> = p
+            .validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
         assert_eq!(fields, ["retry.initial_backoff_ms", "retry.multiplier"]);
     }
 

@@ -45,7 +45,10 @@ impl SigningSecret {
         let mut key = vec![0u8; GENERATED_LEN];
         rand::rng().fill_bytes(&mut key);
         let text = format!("{PREFIX}{}", STANDARD.encode(&key));
-        Self { text: Secret::new(text), key: Secret::new(key) }
+        Self {
+            text: Secret::new(text),
+            key: Secret::new(key),
+        }
     }
 
     pub fn parse(text: &str) -> Result<Self, SecretError> {
@@ -54,7 +57,10 @@ impl SigningSecret {
         if !(MIN_LEN..=MAX_LEN).contains(&key.len()) {
             return Err(SecretError::Length);
         }
-        Ok(Self { text: Secret::new(text.to_owned()), key: Secret::new(key) })
+        Ok(Self {
+            text: Secret::new(text.to_owned()),
+            key: Secret::new(key),
+        })
     }
 
     /// The `whsec_…` text, to show once at creation.
@@ -65,7 +71,8 @@ impl SigningSecret {
     /// `v1,<signature>` of one message.
     pub fn sign(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
         // Invariant: HMAC accepts keys of any length.
-        let mut mac = Hmac::<Sha256>::new_from_slice(self.key.expose()).expect("HMAC takes any key length");
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(self.key.expose()).expect("HMAC takes any key length");
         mac.update(msg_id.as_bytes());
         mac.update(b".");
         mac.update(timestamp.to_string().as_bytes());
@@ -95,7 +102,11 @@ pub fn signature_header<'a>(
     timestamp: i64,
     body: &[u8],
 ) -> String {
-    secrets.into_iter().map(|s| s.sign(msg_id, timestamp, body)).collect::<Vec<_>>().join(" ")
+    secrets
+        .into_iter()
+        .map(|s| s.sign(msg_id, timestamp, body))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -106,7 +117,11 @@ mod tests {
     #[test]
     fn specification_test_vector() {
         let secret = SigningSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
-        let sig = secret.sign("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, br#"{"test": 2432232314}"#);
+        let sig = secret.sign(
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            br#"{"test": 2432232314}"#,
+        );
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 

@@ -74,7 +74,10 @@ impl DeliveryStatus {
 
     /// No further attempt will happen without an operator.
     pub fn is_terminal(self) -> bool {
-        matches!(self, DeliveryStatus::Delivered | DeliveryStatus::Failed | DeliveryStatus::Dead)
+        matches!(
+            self,
+            DeliveryStatus::Delivered | DeliveryStatus::Failed | DeliveryStatus::Dead
+        )
     }
 
     /// The status after `transition`, or why it is not allowed.
@@ -96,7 +99,10 @@ impl DeliveryStatus {
 
     /// Statuses from which `transition` is allowed (for set-based updates).
     pub fn sources_of(transition: Transition) -> Vec<DeliveryStatus> {
-        Self::ALL.into_iter().filter(|s| s.apply(transition).is_ok()).collect()
+        Self::ALL
+            .into_iter()
+            .filter(|s| s.apply(transition).is_ok())
+            .collect()
     }
 }
 
@@ -145,7 +151,10 @@ mod tests {
     #[test]
     fn in_flight_deliveries_cannot_be_requeued() {
         assert!(Delivering.apply(Requeue).is_err());
-        assert_eq!(DeliveryStatus::sources_of(Requeue), vec![Retrying, Delivered, Failed, Dead]);
+        assert_eq!(
+            DeliveryStatus::sources_of(Requeue),
+            vec![Retrying, Delivered, Failed, Dead]
+        );
     }
 
     proptest::proptest! {

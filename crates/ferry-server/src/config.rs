@@ -77,7 +77,10 @@ impl Default for Config {
 
 impl Default for IngestConfig {
     fn default() -> Self {
-        Self { max_batch: 1_000, queue_capacity: 20_000 }
+        Self {
+            max_batch: 1_000,
+            queue_capacity: 20_000,
+        }
     }
 }
 
@@ -103,7 +106,9 @@ impl Config {
     /// Checks values that defaults cannot make wrong but a config file can.
     pub fn validate(&self) -> Result<(), String> {
         if self.max_payload_bytes == 0 || self.max_payload_bytes > MAX_PAYLOAD_LIMIT {
-            return Err(format!("max_payload_bytes must be between 1 and {MAX_PAYLOAD_LIMIT}"));
+            return Err(format!(
+                "max_payload_bytes must be between 1 and {MAX_PAYLOAD_LIMIT}"
+            ));
         }
         let d = &self.dispatch;
         if d.max_in_flight == 0 || d.completion_batch == 0 || self.ingest.max_batch == 0 {
@@ -114,15 +119,22 @@ impl Config {
         }
         // The longest destination timeout is 300 s: a lease must outlive it.
         if d.lease_secs <= 300 {
-            return Err("dispatch.lease_secs must exceed 300 (the longest destination timeout)".into());
+            return Err(
+                "dispatch.lease_secs must exceed 300 (the longest destination timeout)".into(),
+            );
         }
-        if d.breaker_threshold == 0 || d.probe_initial_ms == 0 || d.probe_max_ms < d.probe_initial_ms {
+        if d.breaker_threshold == 0
+            || d.probe_initial_ms == 0
+            || d.probe_max_ms < d.probe_initial_ms
+        {
             return Err("dispatch.breaker_threshold and probe delays must be positive, probe_max_ms ≥ probe_initial_ms".into());
         }
         Ok(())
     }
 
     pub fn public_url(&self) -> String {
-        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen))
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
     }
 }

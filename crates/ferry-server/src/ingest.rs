@@ -35,7 +35,8 @@ impl IngestHandle {
             .send(Job { new, reply })
             .await
             .map_err(|_| StoreError::Unavailable("the ingest writer has stopped".into()))?;
-        rx.await.map_err(|_| StoreError::Unavailable("the ingest writer has stopped".into()))?
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the ingest writer has stopped".into()))?
     }
 
     /// Stores many events; they usually share one commit.
@@ -50,7 +51,9 @@ impl IngestHandle {
         for (sent, rx) in waits {
             let result = match (sent, rx.await) {
                 (true, Ok(result)) => result,
-                _ => Err(StoreError::Unavailable("the ingest writer has stopped".into())),
+                _ => Err(StoreError::Unavailable(
+                    "the ingest writer has stopped".into(),
+                )),
             };
             out.push(result);
         }
@@ -71,10 +74,16 @@ pub fn spawn_writer(
     (IngestHandle { tx }, task)
 }
 
-async fn run(store: Arc<dyn Store>, dispatch: DispatchHandle, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+async fn run(
+    store: Arc<dyn Store>,
+    dispatch: DispatchHandle,
+    mut rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+) {
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
-        let (events, replies): (Vec<NewEvent>, Vec<_>) = jobs.drain(..).map(|j| (j.new, j.reply)).unzip();
+        let (events, replies): (Vec<NewEvent>, Vec<_>) =
+            jobs.drain(..).map(|j| (j.new, j.reply)).unzip();
         metrics::histogram!(m::COMMIT_BATCH).record(events.len() as f64);
         match store.insert_events(&events).await {
             Ok(outcomes) => {
@@ -99,7 +108,8 @@ async fn run(store: Arc<dyn Store>, dispatch: DispatchHandle, mut rx: mpsc::Rece
             }
             Err(error) => {
                 warn!(%error, events = replies.len(), "Ingest commit failed; answering 503.");
-                metrics::counter!(m::INGEST_EVENTS, "outcome" => "unavailable").increment(replies.len() as u64);
+                metrics::counter!(m::INGEST_EVENTS, "outcome" => "unavailable")
+                    .increment(replies.len() as u64);
                 let message = error.to_string();
                 for reply in replies {
                     let _ = reply.send(Err(StoreError::Unavailable(message.clone())));

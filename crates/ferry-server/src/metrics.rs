@@ -13,8 +13,9 @@ pub const QUEUE_DEPTH: &str = "ferry_queue_depth";
 pub const IN_FLIGHT: &str = "ferry_deliveries_in_flight";
 pub const COMMIT_BATCH: &str = "ferry_ingest_commit_batch_size";
 
-const LATENCY_BUCKETS: &[f64] =
-    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0];
 
 /// The process-wide Prometheus recorder (installed once, shared by every
@@ -25,7 +26,9 @@ pub fn handle() -> PrometheusHandle {
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
-                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(COMMIT_BATCH.into()), BATCH_BUCKETS));
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Full(COMMIT_BATCH.into()), BATCH_BUCKETS)
+                });
             let recorder = match builder {
                 Ok(b) => b.build_recorder(),
                 // Invariant: the bucket lists above are non-empty.

@@ -24,17 +24,29 @@ pub struct Route {
 
 impl From<&Destination> for Route {
     fn from(d: &Destination) -> Self {
-        Self { id: d.id.clone(), enabled: d.enabled, is_default: d.is_default, filter: d.filter.clone() }
+        Self {
+            id: d.id.clone(),
+            enabled: d.enabled,
+            is_default: d.is_default,
+            filter: d.filter.clone(),
+        }
     }
 }
 
+/// An organization's routes and when they were read.
+type Cached = (Arc<Vec<Route>>, Instant);
+
 #[derive(Default)]
 pub struct RouteCache {
-    orgs: RwLock<HashMap<OrgId, (Arc<Vec<Route>>, Instant)>>,
+    orgs: RwLock<HashMap<OrgId, Cached>>,
 }
 
 impl RouteCache {
-    pub async fn routes(&self, store: &dyn Store, org: &OrgId) -> Result<Arc<Vec<Route>>, StoreError> {
+    pub async fn routes(
+        &self,
+        store: &dyn Store,
+        org: &OrgId,
+    ) -> Result<Arc<Vec<Route>>, StoreError> {
         {
             let map = self.orgs.read().unwrap_or_else(|e| e.into_inner());
             if let Some((routes, at)) = map.get(org)
@@ -43,15 +55,24 @@ impl RouteCache {
                 return Ok(routes.clone());
             }
         }
-        let routes: Arc<Vec<Route>> =
-            Arc::new(store.org_destinations(org).await?.iter().map(Route::from).collect());
+        let routes: Arc<Vec<Route>> = Arc::new(
+            store
+                .org_destinations(org)
+                .await?
+                .iter()
+                .map(Route::from)
+                .collect(),
+        );
         let mut map = self.orgs.write().unwrap_or_else(|e| e.into_inner());
         map.insert(org.clone(), (routes.clone(), Instant::now()));
         Ok(routes)
     }
 
     pub fn invalidate(&self, org: &OrgId) {
-        self.orgs.write().unwrap_or_else(|e| e.into_inner()).remove(org);
+        self.orgs
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(org);
     }
 }
 
@@ -66,12 +87,19 @@ pub fn resolve(
         let mut chosen: Vec<DestinationId> = Vec::with_capacity(listed.len());
         for (i, id) in listed.iter().enumerate() {
             if !routes.iter().any(|r| &r.id == id) {
-                errors.push(FieldError::new(format!("destinations[{i}]"), format!("unknown destination {id}")));
+                errors.push(FieldError::new(
+                    format!("destinations[{i}]"),
+                    format!("unknown destination {id}"),
+                ));
             } else if !chosen.contains(id) {
                 chosen.push(id.clone());
             }
         }
-        return if errors.is_empty() { Ok(chosen) } else { Err(errors) };
+        return if errors.is_empty() {
+            Ok(chosen)
+        } else {
+            Err(errors)
+        };
     }
     let matched: Vec<DestinationId> = routes
         .iter()
@@ -81,7 +109,11 @@ pub fn resolve(
     if !matched.is_empty() {
         return Ok(matched);
     }
-    Ok(routes.iter().filter(|r| r.enabled && r.is_default).map(|r| r.id.clone()).collect())
+    Ok(routes
+        .iter()
+        .filter(|r| r.enabled && r.is_default)
+        .map(|r| r.id.clone())
+        .collect())
 }
 
 #[cfg(test)]
@@ -93,7 +125,9 @@ mod tests {
             id: DestinationId::parse(id).unwrap(),
             enabled,
             is_default: default,
-            filter: Filter { event_types: types.iter().map(|s| s.to_string()).collect() },
+            filter: Filter {
+                event_types: types.iter().map(|s| s.to_string()).collect(),
+            },
         }
     }
 
@@ -105,12 +139,31 @@ mod tests {
             route("dst_c", &["order.created"], false, false),
         ];
         let ids = |v: Vec<DestinationId>| v.into_iter().map(|d| d.to_string()).collect::<Vec<_>>();
-        assert_eq!(ids(resolve(&routes, "order.created", None).unwrap()), ["dst_a"]);
-        assert_eq!(ids(resolve(&routes, "user.created", None).unwrap()), ["dst_b"]);
-        let listed = [DestinationId::parse("dst_c").unwrap(), DestinationId::parse("dst_c").unwrap()];
-        assert_eq!(ids(resolve(&routes, "x", Some(&listed)).unwrap()), ["dst_c"]);
+        assert_eq!(
+            ids(resolve(&routes, "order.created", None).unwrap()),
+            ["dst_a"]
+        );
+        assert_eq!(
+            ids(resolve(&routes, "user.created", None).unwrap()),
+            ["dst_b"]
+        );
+        let listed = [
+            DestinationId::parse("dst_c").unwrap(),
+            DestinationId::parse("dst_c").unwrap(),
+        ];
+        assert_eq!(
+            ids(resolve(&routes, "x", Some(&listed)).unwrap()),
+            ["dst_c"]
+        );
         let unknown = [DestinationId::parse("dst_zzz").unwrap()];
-        assert_eq!(resolve(&routes, "x", Some(&unknown)).unwrap_err()[0].field, "destinations[0]");
-        assert!(resolve(&[route("dst_a", &["a"], false, true)], "b", None).unwrap().is_empty());
+        assert_eq!(
+            resolve(&routes, "x", Some(&unknown)).unwrap_err()[0].field,
+            "destinations[0]"
+        );
+        assert!(
+            resolve(&[route("dst_a", &["a"], false, true)], "b", None)
+                .unwrap()
+                .is_empty()
+        );
     }
 }

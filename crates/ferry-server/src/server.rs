@@ -54,17 +54,21 @@ impl Running {
 
 /// Starts everything on the embedded store in `config.data_dir`.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
-    config.validate().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    config
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     let lock: File = bootstrap::lock_data_dir(&config.data_dir)?;
     let cipher = bootstrap::master_key(&config.data_dir, config.master_key.as_deref())?;
     let db = config.data_dir.join("ferry.db");
-    let sqlite = SqliteStore::open(&db, cipher)
+    let busy = Duration::from_millis(config.store_busy_timeout_ms);
+    let sqlite = SqliteStore::open_with(&db, cipher, busy)
         .await
         .with_context(|| format!("cannot open the store at {}", db.display()))?;
     let store: Arc<dyn Store> = Arc::new(sqlite.clone());
     let queue: Arc<dyn Queue> = Arc::new(sqlite);
     let org = bootstrap::default_org(store.as_ref()).await?;
-    let generated_admin_key = bootstrap::admin_key(store.as_ref(), &org, config.bootstrap_admin_key.as_deref()).await?;
+    let generated_admin_key =
+        bootstrap::admin_key(store.as_ref(), &org, config.bootstrap_admin_key.as_deref()).await?;
 
     let catalog = Arc::new(Catalog::new(CatalogOptions {
         allow_private_networks: config.allow_private_networks,
@@ -82,12 +86,20 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         },
         dispatcher_stop.clone(),
     );
-    let (ingest, _writer) =
-        ingest::spawn_writer(store.clone(), dispatch.clone(), config.ingest.max_batch, config.ingest.queue_capacity);
+    let (ingest, _writer) = ingest::spawn_writer(
+        store.clone(),
+        dispatch.clone(),
+        config.ingest.max_batch,
+        config.ingest.queue_capacity,
+    );
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let mut config = config;
+    if config.public_url.is_none() {
+        config.public_url = Some(format!("http://{addr}"));
+    }
     let state = AppState::new(InnerParts {
         config,
         store: store.clone(),
@@ -109,7 +121,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             http_state.begin_shutdown();
             info!("Shutting down: intake closed, finishing in-flight work.");
         };
-        let served = axum::serve(listener, app).with_graceful_shutdown(graceful).await;
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(graceful)
+            .await;
         drop(state);
         dispatcher_stop.cancel();
         if let Err(error) = dispatcher.await {
@@ -119,7 +133,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         info!("Ferry stopped.");
         served.context("HTTP server failed")
     });
-    Ok(Running { addr, generated_admin_key, shutdown, task })
+    Ok(Running {
+        addr,
+        generated_admin_key,
+        shutdown,
+        task,
+    })
 }
 
 /// Writes API keys' `last_used_at` every few seconds, not per request.

@@ -1,15 +1,20 @@
 //! A manual timing check of the SQLite store's hot paths, with printed
-//! figures (never a timed assertion): ingest's group commit
-//! (`insert_events` of 1000 events × 1 delivery per transaction), then the
-//! dispatcher's loop (`lease_due` + `complete` in batches) draining them.
+//! figures (never a timed assertion):
+//!
+//! 1. ingest's group commit: `insert_events` of 1000 events × 1 delivery
+//!    per transaction;
+//! 2. the dispatcher's loop, `lease_due` + `complete` in batches, draining
+//!    those deliveries while a paused destination's older backlog (half as
+//!    many deliveries, all due first) is excluded — the case the per-
+//!    destination leasing path exists for.
 //!
 //! `cargo run --release -p ferry-store --example bench_insert [batches] [dir]`
-//! (the database goes to a temporary directory unless `dir` is given; use a
-//! directory on the disk you care about, since every commit is fsync'd).
+//! (the database goes to a temporary directory unless `dir` is given; every
+//! commit is fsync'd, so the disk under `dir` matters).
 
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use ferry_core::audit::{AuditRecord, SYSTEM_ACTOR};
 use ferry_core::crypto::Cipher;
 use ferry_core::delivery::{Attempt, AttemptOutcome, Captured, Delivery, DeliveryStatus};
@@ -17,7 +22,7 @@ use ferry_core::destination::{
     Auth, DEFAULT_MAX_IN_FLIGHT, Destination, DestinationKind, DestinationSecrets, Filter, Health,
 };
 use ferry_core::event::{Event, NewEvent};
-use ferry_core::ids::{DestinationId, EventId, OrgId};
+use ferry_core::ids::{DeliveryId, DestinationId, EventId, OrgId};
 use ferry_core::org::Org;
 use ferry_core::ports::{Completion, Lease, Queue, Store};
 use ferry_core::retry::RetryPolicy;
@@ -37,7 +42,9 @@ async fn main() -> anyhow::Result<()> {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| tmp.path().to_owned());
     let path = dir.join("bench.db");
-    let _ = std::fs::remove_file(&path);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
     let store = SqliteStore::open(&path, Cipher::new(&Cipher::generate_key())?).await?;
 
     let org = Org {
@@ -46,32 +53,33 @@ async fn main() -> anyhow::Result<()> {
         created_at: Utc::now(),
     };
     store.create_org(&org).await?;
-    let dst = destination(&org.id);
-    store
-        .insert_destination(
-            &dst,
-            &AuditRecord::new(
-                org.id.clone(),
-                "bench",
-                "destination",
-                dst.id.as_str(),
-                "destination.created",
-            ),
-        )
-        .await?;
+    let live = destination(&store, &org.id, "live").await?;
+    let paused = destination(&store, &org.id, "paused").await?;
 
-    // Ingest: one transaction per batch of BATCH events.
+    // 1. Ingest: one transaction per batch of BATCH events.
     let mut times = Vec::with_capacity(batches);
     for _ in 0..batches {
-        let batch: Vec<NewEvent> = (0..BATCH).map(|_| new_event(&org.id, &dst.id)).collect();
+        let batch: Vec<NewEvent> = (0..BATCH)
+            .map(|_| new_event(&org.id, &live, Utc::now()))
+            .collect();
         let started = Instant::now();
         store.insert_events(&batch).await?;
         times.push(started.elapsed());
     }
     report("insert_events", &times, BATCH);
 
-    // Dispatch: lease LEASE due deliveries, complete them as delivered.
-    let (mut times, mut lease_times, mut complete_times) = (Vec::new(), Vec::new(), Vec::new());
+    // The paused destination's backlog, due an hour before everything else.
+    let hour_ago = Utc::now() - chrono::Duration::hours(1);
+    for _ in 0..batches.div_ceil(2) {
+        let batch: Vec<NewEvent> = (0..BATCH)
+            .map(|_| new_event(&org.id, &paused, hour_ago))
+            .collect();
+        store.insert_events(&batch).await?;
+    }
+
+    // 2. Dispatch: lease LEASE due deliveries, complete them as delivered.
+    let exclude = [paused];
+    let (mut leasing, mut completing, mut both) = (Vec::new(), Vec::new(), Vec::new());
     let mut done = 0;
     loop {
         let started = Instant::now();
@@ -81,22 +89,26 @@ async fn main() -> anyhow::Result<()> {
             now,
             until: now + chrono::Duration::seconds(30),
         };
-        let leased = store.lease_due(LEASE, &lease, &[]).await?;
+        let leased = store.lease_due(LEASE, &lease, &exclude).await?;
         if leased.is_empty() {
             break;
         }
-        lease_times.push(started.elapsed());
+        leasing.push(started.elapsed());
         let ends: Vec<Completion> = leased.iter().map(|l| completion(&l.delivery)).collect();
-        let completing = Instant::now();
+        let completed = Instant::now();
         store.complete(&ends).await?;
-        complete_times.push(completing.elapsed());
-        times.push(started.elapsed());
+        completing.push(completed.elapsed());
+        both.push(started.elapsed());
         done += leased.len();
     }
-    report("lease_due", &lease_times, LEASE as usize);
-    report("complete", &complete_times, LEASE as usize);
-    report("lease_due + complete", &times, LEASE as usize);
-    println!("delivered {done} of {}", batches * BATCH);
+    report("lease_due (excluding a backlog)", &leasing, LEASE as usize);
+    report("complete", &completing, LEASE as usize);
+    report("lease_due + complete", &both, LEASE as usize);
+    println!(
+        "delivered {done} of {}; the paused backlog stayed put",
+        batches * BATCH
+    );
+    println!("counts: {:?}", store.delivery_counts().await?);
     println!(
         "database file: {} MiB",
         std::fs::metadata(&path)?.len() / 1024 / 1024
@@ -111,7 +123,8 @@ fn report(what: &str, times: &[Duration], per_batch: usize) {
     let total: Duration = times.iter().sum();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
-        "{what}: {} batches of {per_batch}: median {:.1} ms, min {:.1} ms, max {:.1} ms; {:.0} rows/s",
+        "{what}: {} batches of {per_batch}: median {:.1} ms, min {:.1} ms, max {:.1} ms; \
+         {:.0} rows/s",
         times.len(),
         ms(sorted[sorted.len() / 2]),
         ms(sorted[0]),
@@ -120,12 +133,16 @@ fn report(what: &str, times: &[Duration], per_batch: usize) {
     );
 }
 
-fn destination(org: &OrgId) -> Destination {
+async fn destination(
+    store: &SqliteStore,
+    org: &OrgId,
+    name: &str,
+) -> anyhow::Result<DestinationId> {
     let now = Utc::now();
-    Destination {
+    let d = Destination {
         id: DestinationId::generate(),
         org_id: org.clone(),
-        name: "bench".into(),
+        name: name.into(),
         kind: DestinationKind::Webhook,
         config: json!({"url": "http://127.0.0.1:9/hook"}),
         filter: Filter::default(),
@@ -140,11 +157,20 @@ fn destination(org: &OrgId) -> Destination {
         health: Health::default(),
         created_at: now,
         updated_at: now,
-    }
+    };
+    let audit = AuditRecord::new(
+        org.clone(),
+        "bench",
+        "destination",
+        d.id.as_str(),
+        "created",
+    );
+    store.insert_destination(&d, &audit).await?;
+    Ok(d.id)
 }
 
-fn new_event(org: &OrgId, dst: &DestinationId) -> NewEvent {
-    let key = ferry_core::ids::DeliveryId::generate().to_string();
+fn new_event(org: &OrgId, dst: &DestinationId, at: DateTime<Utc>) -> NewEvent {
+    let key = DeliveryId::generate().to_string();
     let event = Event {
         id: EventId::from_caller_key(org, &key),
         org_id: org.clone(),
@@ -153,13 +179,20 @@ fn new_event(org: &OrgId, dst: &DestinationId) -> NewEvent {
                      "items": [{"sku": "A-1", "qty": 2, "price": 9.99}], "total": 19.98}),
         metadata: json!({}),
         idempotency_key: Some(key),
-        created_at: Utc::now(),
+        created_at: at,
     };
     let deliveries = vec![Delivery::new(&event, dst.clone())];
     NewEvent { event, deliveries }
 }
 
 fn completion(d: &Delivery) -> Completion {
+    let audit = AuditRecord::new(
+        d.org_id.clone(),
+        SYSTEM_ACTOR,
+        "delivery",
+        d.id.as_str(),
+        "delivered",
+    );
     Completion {
         delivery_id: d.id.clone(),
         owner: "bench".into(),
@@ -184,12 +217,6 @@ fn completion(d: &Delivery) -> Completion {
         next_attempt_at: None,
         counted: false,
         last_error: None,
-        audit: AuditRecord::new(
-            d.org_id.clone(),
-            SYSTEM_ACTOR,
-            "delivery",
-            d.id.as_str(),
-            "delivery.delivered",
-        ),
+        audit,
     }
 }

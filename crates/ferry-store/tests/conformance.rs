@@ -5,6 +5,8 @@
 //! backend adds a fixture and one `conformance!` line. Checks that only make
 //! sense for one backend (SQLite's file bytes) follow at the end.
 
+#[path = "conformance/operator.rs"]
+mod operator;
 #[path = "conformance/queue.rs"]
 mod queue;
 #[path = "conformance/state.rs"]
@@ -32,10 +34,10 @@ macro_rules! conformance {
                 state::lists_page_newest_first,
                 state::api_keys,
                 state::destinations_round_trip,
-                state::requeue_moves_terminal_deliveries_back,
-                state::deleting_a_destination_fails_its_deliveries,
-                state::filters_select_what_they_name,
-                state::committed_data_survives_reopening,
+                operator::requeue_moves_terminal_deliveries_back,
+                operator::deleting_a_destination_fails_its_deliveries,
+                operator::filters_select_what_they_name,
+                operator::committed_data_survives_reopening,
                 queue::claim_takes_only_pending,
                 queue::lease_due_takes_oldest_due_first,
                 queue::lease_due_respects_limit_and_shares_events,

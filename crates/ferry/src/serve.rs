@@ -29,7 +29,11 @@ fn known_keys() -> BTreeSet<String> {
     fn walk(prefix: &str, value: &serde_json::Value, out: &mut BTreeSet<String>) {
         if let serde_json::Value::Object(map) = value {
             for (k, v) in map {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 if v.is_object() {
                     walk(&key, v, out);
                 } else {
@@ -39,7 +43,11 @@ fn known_keys() -> BTreeSet<String> {
         }
     }
     let mut out = BTreeSet::new();
-    walk("", &serde_json::to_value(Config::default()).unwrap_or_default(), &mut out);
+    walk(
+        "",
+        &serde_json::to_value(Config::default()).unwrap_or_default(),
+        &mut out,
+    );
     out
 }
 
@@ -58,7 +66,11 @@ pub fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
     // `FERRY_URL`/`FERRY_API_KEY` belong to the CLI client: only keys that
     // name a setting are read here. Nested settings use `__`:
     // `FERRY_DISPATCH__MAX_IN_FLIGHT=256`.
-    figment = figment.merge(Env::prefixed("FERRY_").split("__").filter(move |k| known.contains(&k.as_str().to_ascii_lowercase())));
+    figment = figment.merge(
+        Env::prefixed("FERRY_")
+            .split("__")
+            .filter(move |k| known.contains(&k.as_str().to_ascii_lowercase())),
+    );
     let mut config: Config = figment.extract().context("invalid configuration")?;
     if let Some(dir) = &args.data_dir {
         config.data_dir = dir.clone();
@@ -66,7 +78,9 @@ pub fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    config.validate().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    config
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     Ok(config)
 }
 
@@ -75,8 +89,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
     let data_dir = config.data_dir.clone();
     let running = ferry_server::start(config).await?;
     if let Some(key) = &running.generated_admin_key {
-        println!("Ferry created its data directory at {}.", data_dir.display());
-        println!("Admin API key (shown once, keep it safe):\n\n    {}\n", key.expose());
+        println!(
+            "Ferry created its data directory at {}.",
+            data_dir.display()
+        );
+        println!(
+            "Admin API key (shown once, keep it safe):\n\n    {}\n",
+            key.expose()
+        );
     }
     println!("Ferry is listening on http://{}", running.addr);
     let token = running.shutdown_token();
@@ -105,15 +125,25 @@ mod tests {
     use super::*;
 
     #[test]
+    // figment's own test helper decides the closure's error type.
+    #[allow(clippy::result_large_err)]
     fn config_layers_env_over_file_and_flags_over_env() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("ferry.toml");
-        std::fs::write(&file, "max_payload_bytes = 2048\n[dispatch]\nmax_in_flight = 7\n").unwrap();
+        std::fs::write(
+            &file,
+            "max_payload_bytes = 2048\n[dispatch]\nmax_in_flight = 7\n",
+        )
+        .unwrap();
         figment::Jail::expect_with(|jail| {
             jail.set_env("FERRY_DISPATCH__MAX_IN_FLIGHT", "9");
             jail.set_env("FERRY_URL", "http://ignored");
             jail.set_env("FERRY_ALLOW_PRIVATE_NETWORKS", "true");
-            let args = ServeArgs { data_dir: None, listen: Some("127.0.0.1:9999".parse().unwrap()), config: Some(file.clone()) };
+            let args = ServeArgs {
+                data_dir: None,
+                listen: Some("127.0.0.1:9999".parse().unwrap()),
+                config: Some(file.clone()),
+            };
             let c = load_config(&args).unwrap();
             assert_eq!(c.max_payload_bytes, 2048);
             assert_eq!(c.dispatch.max_in_flight, 9);
@@ -128,7 +158,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("ferry.toml");
         std::fs::write(&file, "max_payload_bytes = 0\n").unwrap();
-        let args = ServeArgs { data_dir: None, listen: None, config: Some(file) };
-        assert!(load_config(&args).unwrap_err().to_string().contains("max_payload_bytes"));
+        let args = ServeArgs {
+            data_dir: None,
+            listen: None,
+            config: Some(file),
+        };
+        assert!(
+            load_config(&args)
+                .unwrap_err()
+                .to_string()
+                .contains("max_payload_bytes")
+        );
     }
 }

@@ -49,14 +49,24 @@ impl Breaker {
     }
 
     /// A retryable failure (outage, timeout, 5xx …).
-    pub fn on_retryable(&self, h: &mut Health, now: DateTime<Utc>, error: &str, probe: bool) -> Change {
+    pub fn on_retryable(
+        &self,
+        h: &mut Health,
+        now: DateTime<Utc>,
+        error: &str,
+        probe: bool,
+    ) -> Change {
         h.failure_count += 1;
         h.last_failure_at = Some(now);
         h.last_error = Some(error.to_owned());
         h.consecutive_failures = h.consecutive_failures.saturating_add(1);
         if Self::is_paused(h) {
             if probe {
-                h.probe_backoff_ms = next_probe_backoff(h.probe_backoff_ms, self.probe_initial_ms, self.probe_max_ms);
+                h.probe_backoff_ms = next_probe_backoff(
+                    h.probe_backoff_ms,
+                    self.probe_initial_ms,
+                    self.probe_max_ms,
+                );
                 h.next_probe_at = Some(now + Duration::milliseconds(h.probe_backoff_ms as i64));
             }
             Change::None
@@ -85,7 +95,11 @@ impl Breaker {
 mod tests {
     use super::*;
 
-    const B: Breaker = Breaker { threshold: 3, probe_initial_ms: 1_000, probe_max_ms: 4_000 };
+    const B: Breaker = Breaker {
+        threshold: 3,
+        probe_initial_ms: 1_000,
+        probe_max_ms: 4_000,
+    };
 
     #[test]
     fn pauses_at_threshold_probes_with_capped_backoff_and_resumes() {
@@ -105,7 +119,10 @@ mod tests {
             assert_eq!(h.next_probe_at, Some(now + Duration::seconds(expected)));
         }
         assert_eq!(B.on_success(&mut h, now), Change::Resumed);
-        assert_eq!((h.consecutive_failures, h.next_probe_at, h.probe_backoff_ms), (0, None, 0));
+        assert_eq!(
+            (h.consecutive_failures, h.next_probe_at, h.probe_backoff_ms),
+            (0, None, 0)
+        );
     }
 
     #[test]

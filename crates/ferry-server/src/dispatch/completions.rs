@@ -11,7 +11,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::warn;
 
-pub fn spawn(queue: Arc<dyn Queue>, max_batch: usize) -> (mpsc::Sender<Completion>, JoinHandle<()>) {
+pub fn spawn(
+    queue: Arc<dyn Queue>,
+    max_batch: usize,
+) -> (mpsc::Sender<Completion>, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(max_batch * 8);
     (tx, tokio::spawn(run(queue, rx, max_batch)))
 }

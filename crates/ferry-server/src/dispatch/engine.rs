@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 
 use super::breaker::{Breaker, Change};
 use super::outcome::{Attempted, complete};
-use super::{Control, DispatchHandle, Handoff, HANDOFF_CAPACITY, completions};
+use super::{Control, DispatchHandle, HANDOFF_CAPACITY, Handoff, completions};
 use crate::config::DispatchConfig;
 use crate::metrics as m;
 
@@ -43,7 +43,10 @@ pub struct Dispatcher;
 
 impl Dispatcher {
     /// Starts the dispatcher; it stops gracefully when `shutdown` fires.
-    pub fn spawn(parts: DispatcherParts, shutdown: CancellationToken) -> (DispatchHandle, JoinHandle<()>) {
+    pub fn spawn(
+        parts: DispatcherParts,
+        shutdown: CancellationToken,
+    ) -> (DispatchHandle, JoinHandle<()>) {
         let (handoff_tx, handoff_rx) = mpsc::channel(HANDOFF_CAPACITY);
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let wake = Arc::new(Notify::new());
@@ -54,7 +57,8 @@ impl Dispatcher {
             wake: wake.clone(),
             health: health.clone(),
         };
-        let (completions, writer) = completions::spawn(parts.queue.clone(), parts.config.completion_batch);
+        let (completions, writer) =
+            completions::spawn(parts.queue.clone(), parts.config.completion_batch);
         let owner = format!("w_{}", ulid_lower());
         let engine = Engine {
             breaker: Breaker {
@@ -84,7 +88,10 @@ impl Dispatcher {
 }
 
 fn ulid_lower() -> String {
-    ferry_core::AuditId::generate().as_str().trim_start_matches("aud_").to_owned()
+    ferry_core::AuditId::generate()
+        .as_str()
+        .trim_start_matches("aud_")
+        .to_owned()
 }
 
 struct Dest {
@@ -154,15 +161,23 @@ impl Engine {
         shutdown: CancellationToken,
         writer: JoinHandle<()>,
     ) {
-        let which = if self.exclusive { Reclaim::NotOwnedBy(self.owner.clone()) } else { Reclaim::ExpiredBefore(Utc::now()) };
+        let which = if self.exclusive {
+            Reclaim::NotOwnedBy(self.owner.clone())
+        } else {
+            Reclaim::ExpiredBefore(Utc::now())
+        };
         match self.queue.reclaim(&which).await {
             Ok(0) => {}
-            Ok(n) => info!(deliveries = n, "Took back deliveries leased by a previous run."),
+            Ok(n) => info!(
+                deliveries = n,
+                "Took back deliveries leased by a previous run."
+            ),
             Err(error) => warn!(%error, "Could not take back earlier leases; they will expire."),
         }
         let poll_every = Duration::from_millis(self.cfg.poll_interval_ms);
         let mut last_poll = Instant::now() - poll_every;
-        let (mut last_flush, mut last_reclaim, mut last_depth) = (Instant::now(), Instant::now(), Instant::now() - DEPTH_EVERY);
+        let (mut last_flush, mut last_reclaim, mut last_depth) =
+            (Instant::now(), Instant::now(), Instant::now() - DEPTH_EVERY);
         loop {
             let deadline = self.next_deadline(last_poll + poll_every);
             tokio::select! {
@@ -189,7 +204,11 @@ impl Engine {
             }
             if last_reclaim.elapsed() >= RECLAIM_EVERY {
                 last_reclaim = Instant::now();
-                if let Err(error) = self.queue.reclaim(&Reclaim::ExpiredBefore(Utc::now())).await {
+                if let Err(error) = self
+                    .queue
+                    .reclaim(&Reclaim::ExpiredBefore(Utc::now()))
+                    .await
+                {
                     warn!(%error, "Reclaiming expired leases failed.");
                 }
             }
@@ -212,13 +231,24 @@ impl Engine {
             .filter(|d| d.probe_candidate())
             .filter_map(|d| d.health.next_probe_at)
             .min()
-            .map(|at| Instant::now() + Duration::from_millis((at - Utc::now()).num_milliseconds().max(0) as u64));
-        [Some(poll_at), retry_at, probe_at].into_iter().flatten().min().unwrap_or(poll_at)
+            .map(|at| {
+                Instant::now()
+                    + Duration::from_millis((at - Utc::now()).num_milliseconds().max(0) as u64)
+            });
+        [Some(poll_at), retry_at, probe_at]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(poll_at)
     }
 
     fn lease(&self) -> Lease {
         let now = Utc::now();
-        Lease { owner: self.owner.clone(), now, until: now + chrono::Duration::seconds(self.cfg.lease_secs as i64) }
+        Lease {
+            owner: self.owner.clone(),
+            now,
+            until: now + chrono::Duration::seconds(self.cfg.lease_secs as i64),
+        }
     }
 
     fn free(&self) -> usize {
@@ -262,7 +292,15 @@ impl Engine {
                 let health = dest.health.clone();
                 self.dests.insert(
                     id.clone(),
-                    Dest { dest: Arc::new(dest), deliverer, active: 0, waiting: VecDeque::new(), probing: false, health, stale: false },
+                    Dest {
+                        dest: Arc::new(dest),
+                        deliverer,
+                        active: 0,
+                        waiting: VecDeque::new(),
+                        probing: false,
+                        health,
+                        stale: false,
+                    },
                 );
             }
         }
@@ -307,7 +345,11 @@ impl Engine {
             if !self.ensure_dest(&h.delivery.destination_id).await {
                 continue;
             }
-            if self.dests.get(&h.delivery.destination_id).is_some_and(Dest::blocked) {
+            if self
+                .dests
+                .get(&h.delivery.destination_id)
+                .is_some_and(Dest::blocked)
+            {
                 continue;
             }
             take.push(h);
@@ -328,7 +370,13 @@ impl Engine {
             if claimed.contains(&h.delivery.id) {
                 let mut delivery = h.delivery;
                 delivery.status = DeliveryStatus::Delivering;
-                self.start(Leased { delivery, event: h.event }, false);
+                self.start(
+                    Leased {
+                        delivery,
+                        event: h.event,
+                    },
+                    false,
+                );
             }
         }
     }
@@ -348,7 +396,11 @@ impl Engine {
             .filter(|(_, d)| d.blocked() || d.saturated())
             .map(|(id, _)| id.clone())
             .collect();
-        let leased = match self.queue.lease_due(limit as u32, &self.lease(), &exclude).await {
+        let leased = match self
+            .queue
+            .lease_due(limit as u32, &self.lease(), &exclude)
+            .await
+        {
             Ok(leased) => leased,
             Err(error) => {
                 warn!(%error, "Leasing due deliveries failed; will poll again.");
@@ -374,10 +426,8 @@ impl Engine {
             self.backlog = true;
             self.wake_at = None;
         } else {
-            self.wake_at = match self.queue.next_due_at(&exclude).await {
-                Ok(at) => at,
-                Err(_) => None,
-            };
+            // On an error the regular poll interval applies.
+            self.wake_at = self.queue.next_due_at(&exclude).await.unwrap_or_default();
         }
     }
 
@@ -410,8 +460,11 @@ impl Engine {
                 Err(error) => {
                     warn!(destination_id = %id, %error, "Leasing a probe failed; trying later.");
                     if let Some(d) = self.dests.get_mut(&id) {
-                        d.health.next_probe_at =
-                            Some(now + chrono::Duration::milliseconds(self.breaker.probe_initial_ms as i64));
+                        d.health.next_probe_at = Some(
+                            now + chrono::Duration::milliseconds(
+                                self.breaker.probe_initial_ms as i64,
+                            ),
+                        );
                     }
                 }
             }
@@ -423,7 +476,9 @@ impl Engine {
     fn start(&mut self, leased: Leased, probe: bool) {
         self.leased += 1;
         let id = leased.delivery.destination_id.clone();
-        let Some(d) = self.dests.get_mut(&id) else { return };
+        let Some(d) = self.dests.get_mut(&id) else {
+            return;
+        };
         if d.active >= d.dest.max_in_flight && !probe {
             d.waiting.push_back((leased, probe));
             return;
@@ -432,7 +487,9 @@ impl Engine {
     }
 
     fn spawn_attempt(&mut self, id: &DestinationId, leased: Leased, probe: bool) {
-        let Some(d) = self.dests.get_mut(id) else { return };
+        let Some(d) = self.dests.get_mut(id) else {
+            return;
+        };
         d.active += 1;
         let deliverer = d.deliverer.clone();
         let delivery_id = leased.delivery.id.clone();
@@ -448,7 +505,9 @@ impl Engine {
             let report = match deliverer {
                 Ok(deliverer) => deliverer.deliver(&envelope).await,
                 Err(error) => AttemptReport {
-                    outcome: Outcome::Permanent { error: format!("destination configuration cannot be used: {error}") },
+                    outcome: Outcome::Permanent {
+                        error: format!("destination configuration cannot be used: {error}"),
+                    },
                     status_code: None,
                     request: None,
                     response: None,
@@ -456,13 +515,22 @@ impl Engine {
             };
             let elapsed = clock.elapsed();
             metrics::histogram!(m::ATTEMPT_DURATION, "kind" => kind).record(elapsed.as_secs_f64());
-            Finished { leased, report, started_at, duration_ms: elapsed.as_millis() as u64, probe }
+            Finished {
+                leased,
+                report,
+                started_at,
+                duration_ms: elapsed.as_millis() as u64,
+                probe,
+            }
         });
         self.task_ids.insert(task.id(), (delivery_id, id.clone()));
         metrics::gauge!(m::IN_FLIGHT).set(self.task_ids.len() as f64);
     }
 
-    async fn joined(&mut self, joined: Result<(tokio::task::Id, Finished), tokio::task::JoinError>) {
+    async fn joined(
+        &mut self,
+        joined: Result<(tokio::task::Id, Finished), tokio::task::JoinError>,
+    ) {
         match joined {
             Ok((task, finished)) => {
                 self.task_ids.remove(&task);
@@ -482,11 +550,16 @@ impl Engine {
     async fn finish(&mut self, f: Finished) {
         let dest_id = f.leased.delivery.destination_id.clone();
         let now = Utc::now();
-        let Some(d) = self.dests.get_mut(&dest_id) else { return };
+        let Some(d) = self.dests.get_mut(&dest_id) else {
+            return;
+        };
         let change = match &f.report.outcome {
             Outcome::Delivered { .. } => self.breaker.on_success(&mut d.health, now),
             Outcome::Permanent { error } => self.breaker.on_permanent(&mut d.health, now, error),
-            Outcome::Retryable { error, .. } => self.breaker.on_retryable(&mut d.health, now, error, f.probe),
+            Outcome::Retryable { error, .. } => {
+                self.breaker
+                    .on_retryable(&mut d.health, now, error, f.probe)
+            }
         };
         let kind = d.dest.kind.as_str();
         let outcome_label = match f.report.outcome {
@@ -496,7 +569,9 @@ impl Engine {
         };
         metrics::counter!(m::DELIVERIES, "kind" => kind, "outcome" => outcome_label).increment(1);
         match change {
-            Change::Paused => warn!(destination_id = %dest_id, failures = d.health.consecutive_failures, "Destination paused after consecutive failures; probing."),
+            Change::Paused => {
+                warn!(destination_id = %dest_id, failures = d.health.consecutive_failures, "Destination paused after consecutive failures; probing.")
+            }
             Change::Resumed => {
                 info!(destination_id = %dest_id, "Destination answered again; resuming its deliveries.");
                 self.backlog = true;
@@ -535,7 +610,9 @@ impl Engine {
         if let Some(tx) = &self.completions
             && tx.send(completion).await.is_err()
         {
-            warn!("Completion writer stopped; the lease will expire and the delivery will be retried.");
+            warn!(
+                "Completion writer stopped; the lease will expire and the delivery will be retried."
+            );
         }
         self.slot_freed(&dest_id, f.probe);
     }
@@ -547,7 +624,11 @@ impl Engine {
             if probe {
                 d.probing = false;
             }
-            if !d.blocked() && d.active < d.dest.max_in_flight { d.waiting.pop_front() } else { None }
+            if !d.blocked() && d.active < d.dest.max_in_flight {
+                d.waiting.pop_front()
+            } else {
+                None
+            }
         });
         if let Some((next, next_probe)) = next {
             // `start` counts it again.
@@ -561,7 +642,10 @@ impl Engine {
     fn worth_polling(&self) -> bool {
         let min_batch = (self.cfg.max_in_flight / 8).clamp(1, 64);
         let now = Utc::now();
-        let probe_ready = self.dests.values().any(|d| d.probe_candidate() && Breaker::probe_due(&d.health, now));
+        let probe_ready = self
+            .dests
+            .values()
+            .any(|d| d.probe_candidate() && Breaker::probe_due(&d.health, now));
         self.backlog && (self.free() >= min_batch || self.tasks.is_empty() || probe_ready)
     }
 
@@ -595,14 +679,18 @@ impl Engine {
         }
         if let Err(error) = self.store.save_health(&updates).await {
             warn!(%error, "Saving destination health failed; will retry.");
-            self.health_dirty.extend(updates.into_iter().map(|(id, _)| id));
+            self.health_dirty
+                .extend(updates.into_iter().map(|(id, _)| id));
         }
     }
 
     async fn record_depth(&self) {
         if let Ok(counts) = self.store.delivery_counts().await {
             for status in DeliveryStatus::ALL {
-                let n = counts.iter().find(|(s, _)| *s == status).map_or(0, |(_, n)| *n);
+                let n = counts
+                    .iter()
+                    .find(|(s, _)| *s == status)
+                    .map_or(0, |(_, n)| *n);
                 metrics::gauge!(m::QUEUE_DEPTH, "status" => status.as_str()).set(n as f64);
             }
         }
@@ -617,7 +705,10 @@ impl Engine {
         for d in self.dests.values_mut() {
             release.extend(d.waiting.drain(..).map(|(l, _)| l.delivery.id));
         }
-        info!(in_flight = self.tasks.len(), "Dispatcher stopping; waiting for in-flight deliveries.");
+        info!(
+            in_flight = self.tasks.len(),
+            "Dispatcher stopping; waiting for in-flight deliveries."
+        );
         while !self.tasks.is_empty() {
             tokio::select! {
                 Some(joined) = self.tasks.join_next_with_id() => self.joined(joined).await,
@@ -628,13 +719,20 @@ impl Engine {
         release.extend(self.task_ids.drain().map(|(_, (id, _))| id));
         if !release.is_empty() {
             match self.queue.release(&release, &self.owner).await {
-                Ok(n) => info!(deliveries = n, "Released unfinished deliveries for the next run."),
-                Err(error) => warn!(%error, "Releasing deliveries failed; they are taken back at the next start."),
+                Ok(n) => info!(
+                    deliveries = n,
+                    "Released unfinished deliveries for the next run."
+                ),
+                Err(error) => {
+                    warn!(%error, "Releasing deliveries failed; they are taken back at the next start.")
+                }
             }
         }
         self.completions = None;
         if tokio::time::timeout(grace, writer).await.is_err() {
-            warn!("Attempt records were not all written; those deliveries will be attempted again.");
+            warn!(
+                "Attempt records were not all written; those deliveries will be attempted again."
+            );
         }
         self.flush_health().await;
         info!("Dispatcher stopped.");

@@ -13,10 +13,10 @@ mod outcome;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use ferry_core::DestinationId;
 use ferry_core::delivery::Delivery;
 use ferry_core::destination::Health;
 use ferry_core::event::Event;
-use ferry_core::DestinationId;
 use tokio::sync::{Notify, mpsc};
 
 pub use breaker::Breaker;
@@ -33,7 +33,10 @@ pub struct Handoff {
 #[derive(Debug)]
 pub(crate) enum Control {
     /// A destination changed: reload it; `reset_health` after an enable.
-    Reload { id: DestinationId, reset_health: bool },
+    Reload {
+        id: DestinationId,
+        reset_health: bool,
+    },
 }
 
 /// How the rest of the server talks to the dispatcher. Cheap to clone. A
@@ -52,7 +55,12 @@ const HANDOFF_CAPACITY: usize = 4_096;
 
 impl DispatchHandle {
     pub fn detached() -> Self {
-        Self { handoff: None, control: None, wake: Arc::default(), health: Arc::default() }
+        Self {
+            handoff: None,
+            control: None,
+            wake: Arc::default(),
+            health: Arc::default(),
+        }
     }
 
     /// Hands committed deliveries over. Never blocks: if the dispatcher is
@@ -76,13 +84,20 @@ impl DispatchHandle {
     /// A destination was changed through the API.
     pub fn destination_changed(&self, id: &DestinationId, reset_health: bool) {
         if let Some(tx) = &self.control {
-            let _ = tx.send(Control::Reload { id: id.clone(), reset_health });
+            let _ = tx.send(Control::Reload {
+                id: id.clone(),
+                reset_health,
+            });
         }
         self.wake.notify_one();
     }
 
     /// The dispatcher's live view of a destination's health, if it has one.
     pub fn health(&self, id: &DestinationId) -> Option<Health> {
-        self.health.read().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
+        self.health
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
     }
 }

@@ -20,22 +20,56 @@ pub struct Attempted<'a> {
     pub paused_until: Option<DateTime<Utc>>,
 }
 
-pub fn complete(a: Attempted<'_>, policy: &RetryPolicy, now: DateTime<Utc>, jitter: f64) -> Completion {
+pub fn complete(
+    a: Attempted<'_>,
+    policy: &RetryPolicy,
+    now: DateTime<Utc>,
+    jitter: f64,
+) -> Completion {
     let delivery = &a.leased.delivery;
     let number = delivery.attempt_count + 1;
     let (outcome, status, next_attempt_at, counted, error) = match &a.report.outcome {
-        Outcome::Delivered { .. } => (AttemptOutcome::Delivered, DeliveryStatus::Delivered, None, false, None),
-        Outcome::Permanent { error } => {
-            (AttemptOutcome::Permanent, DeliveryStatus::Dead, None, true, Some(error.clone()))
-        }
+        Outcome::Delivered { .. } => (
+            AttemptOutcome::Delivered,
+            DeliveryStatus::Delivered,
+            None,
+            false,
+            None,
+        ),
+        Outcome::Permanent { error } => (
+            AttemptOutcome::Permanent,
+            DeliveryStatus::Dead,
+            None,
+            true,
+            Some(error.clone()),
+        ),
         Outcome::Retryable { error, retry_after } => match a.paused_until {
-            Some(until) => (AttemptOutcome::Retryable, DeliveryStatus::Retrying, Some(until), false, Some(error.clone())),
+            Some(until) => (
+                AttemptOutcome::Retryable,
+                DeliveryStatus::Retrying,
+                Some(until),
+                false,
+                Some(error.clone()),
+            ),
             None => match policy.next_step(delivery.failures_counted + 1, *retry_after, jitter) {
                 NextStep::RetryAfter(delay) => {
-                    let at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
-                    (AttemptOutcome::Retryable, DeliveryStatus::Retrying, Some(at), true, Some(error.clone()))
+                    let at =
+                        now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+                    (
+                        AttemptOutcome::Retryable,
+                        DeliveryStatus::Retrying,
+                        Some(at),
+                        true,
+                        Some(error.clone()),
+                    )
                 }
-                NextStep::GiveUp => (AttemptOutcome::Retryable, DeliveryStatus::Dead, None, true, Some(error.clone())),
+                NextStep::GiveUp => (
+                    AttemptOutcome::Retryable,
+                    DeliveryStatus::Dead,
+                    None,
+                    true,
+                    Some(error.clone()),
+                ),
             },
         },
     };
@@ -44,15 +78,21 @@ pub fn complete(a: Attempted<'_>, policy: &RetryPolicy, now: DateTime<Utc>, jitt
         DeliveryStatus::Retrying => "delivery.retrying",
         _ => "delivery.dead",
     };
-    let audit = AuditRecord::new(delivery.org_id.clone(), SYSTEM_ACTOR, "delivery", delivery.id.to_string(), action)
-        .before(json!({"status": DeliveryStatus::Delivering}))
-        .after(json!({
-            "status": status,
-            "attempt": number,
-            "status_code": a.report.status_code,
-            "error": error,
-            "next_attempt_at": next_attempt_at,
-        }));
+    let audit = AuditRecord::new(
+        delivery.org_id.clone(),
+        SYSTEM_ACTOR,
+        "delivery",
+        delivery.id.to_string(),
+        action,
+    )
+    .before(json!({"status": DeliveryStatus::Delivering}))
+    .after(json!({
+        "status": status,
+        "attempt": number,
+        "status_code": a.report.status_code,
+        "error": error,
+        "next_attempt_at": next_attempt_at,
+    }));
     Completion {
         delivery_id: delivery.id.clone(),
         owner: a.owner.to_owned(),
@@ -99,42 +139,81 @@ mod tests {
         let mut delivery = Delivery::new(&event, DestinationId::generate());
         delivery.failures_counted = failures;
         delivery.attempt_count = failures;
-        Leased { delivery, event: Arc::new(event) }
+        Leased {
+            delivery,
+            event: Arc::new(event),
+        }
     }
 
     fn attempt(l: &Leased, outcome: Outcome, paused_until: Option<DateTime<Utc>>) -> Completion {
-        let report = AttemptReport { outcome, status_code: Some(503), request: None, response: None };
-        let a = Attempted { leased: l, report, started_at: Utc::now(), duration_ms: 1, owner: "w", paused_until };
+        let report = AttemptReport {
+            outcome,
+            status_code: Some(503),
+            request: None,
+            response: None,
+        };
+        let a = Attempted {
+            leased: l,
+            report,
+            started_at: Utc::now(),
+            duration_ms: 1,
+            owner: "w",
+            paused_until,
+        };
         complete(a, &RetryPolicy::default(), Utc::now(), 0.0)
     }
 
     fn retryable() -> Outcome {
-        Outcome::Retryable { error: "HTTP 503".into(), retry_after: None }
+        Outcome::Retryable {
+            error: "HTTP 503".into(),
+            retry_after: None,
+        }
     }
 
     #[test]
     fn retryable_failures_retry_until_the_budget_is_spent() {
         let c = attempt(&leased(0), retryable(), None);
-        assert_eq!((c.status, c.counted, c.attempt.number), (DeliveryStatus::Retrying, true, 1));
+        assert_eq!(
+            (c.status, c.counted, c.attempt.number),
+            (DeliveryStatus::Retrying, true, 1)
+        );
         let c = attempt(&leased(5), retryable(), None);
-        assert_eq!((c.status, c.last_error.as_deref()), (DeliveryStatus::Dead, Some("HTTP 503")));
+        assert_eq!(
+            (c.status, c.last_error.as_deref()),
+            (DeliveryStatus::Dead, Some("HTTP 503"))
+        );
     }
 
     #[test]
     fn permanent_failures_die_at_once_and_probes_spend_nothing() {
-        let c = attempt(&leased(0), Outcome::Permanent { error: "HTTP 400".into() }, None);
+        let c = attempt(
+            &leased(0),
+            Outcome::Permanent {
+                error: "HTTP 400".into(),
+            },
+            None,
+        );
         assert_eq!(c.status, DeliveryStatus::Dead);
         let until = Utc::now() + chrono::Duration::seconds(5);
         let c = attempt(&leased(5), retryable(), Some(until));
-        assert_eq!((c.status, c.counted, c.next_attempt_at), (DeliveryStatus::Retrying, false, Some(until)));
+        assert_eq!(
+            (c.status, c.counted, c.next_attempt_at),
+            (DeliveryStatus::Retrying, false, Some(until))
+        );
     }
 
     #[test]
     fn retry_after_sets_the_next_attempt() {
-        let outcome = Outcome::Retryable { error: "429".into(), retry_after: Some(Duration::from_secs(7)) };
+        let outcome = Outcome::Retryable {
+            error: "429".into(),
+            retry_after: Some(Duration::from_secs(7)),
+        };
         let before = Utc::now();
         let c = attempt(&leased(0), outcome, None);
         let at = c.next_attempt_at.unwrap();
-        assert!(at >= before + chrono::Duration::seconds(7) && at <= Utc::now() + chrono::Duration::seconds(7));
+        assert!(
+            at >= before + chrono::Duration::seconds(7)
+                && at <= Utc::now() + chrono::Duration::seconds(7)
+        );
     }
 }

@@ -6,7 +6,9 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use chrono::Utc;
 use ferry_core::audit::{AuditFilter, AuditRecord};
-use ferry_core::org::{ApiKey, NewKeySecret, Org, Scope, generate_key_secret, hash_key_secret, key_prefix};
+use ferry_core::org::{
+    ApiKey, NewKeySecret, Org, Scope, generate_key_secret, hash_key_secret, key_prefix,
+};
 use ferry_core::{ApiKeyId, OrgId};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -32,31 +34,64 @@ struct OrgInput {
     name: String,
 }
 
-async fn create_org(State(state): State<AppState>, caller: Caller, ApiJson(input): ApiJson<OrgInput>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create_org(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(input): ApiJson<OrgInput>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     caller.require(Scope::Admin)?;
     if input.name.trim().is_empty() || input.name.len() > 200 {
-        return Err(ApiError::validation(vec![ferry_core::FieldError::new("name", "must be 1 to 200 characters")]));
+        return Err(ApiError::validation(vec![ferry_core::FieldError::new(
+            "name",
+            "must be 1 to 200 characters",
+        )]));
     }
-    let org = Org { id: OrgId::generate(), name: input.name, created_at: Utc::now() };
+    let org = Org {
+        id: OrgId::generate(),
+        name: input.name,
+        created_at: Utc::now(),
+    };
     state.store().create_org(&org).await?;
-    let audit = AuditRecord::new(org.id.clone(), caller.actor(), "org", org.id.to_string(), "org.created").after(views::org(&org));
+    let audit = AuditRecord::new(
+        org.id.clone(),
+        caller.actor(),
+        "org",
+        org.id.to_string(),
+        "org.created",
+    )
+    .after(views::org(&org));
     state.store().append_audit(&[audit]).await?;
     Ok((StatusCode::CREATED, Json(views::org(&org))))
 }
 
-async fn list_orgs(State(state): State<AppState>, caller: Caller, ApiQuery(p): ApiQuery<PageParams>) -> ApiResult<Json<Value>> {
+async fn list_orgs(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(p): ApiQuery<PageParams>,
+) -> ApiResult<Json<Value>> {
     caller.require(Scope::Admin)?;
     let page = state.store().list_orgs(p.page()?).await?;
-    Ok(Json(list_body(page.items.iter().map(views::org).collect(), page.next)))
+    Ok(Json(list_body(
+        page.items.iter().map(views::org).collect(),
+        page.next,
+    )))
 }
 
-async fn show_org(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn show_org(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     caller.require(Scope::Read)?;
     let id = OrgId::parse(&id).map_err(|_| ApiError::NotFound("organization"))?;
     if &id != caller.org() && !caller.key.allows(Scope::Admin) {
         return Err(ApiError::NotFound("organization"));
     }
-    let org = state.store().get_org(&id).await?.ok_or(ApiError::NotFound("organization"))?;
+    let org = state
+        .store()
+        .get_org(&id)
+        .await?
+        .ok_or(ApiError::NotFound("organization"))?;
     Ok(Json(views::org(&org)))
 }
 
@@ -68,11 +103,18 @@ struct KeyInput {
     org_id: Option<String>,
 }
 
-async fn create_key(State(state): State<AppState>, caller: Caller, ApiJson(input): ApiJson<KeyInput>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(input): ApiJson<KeyInput>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     caller.require(Scope::Manage)?;
     let mut errors = Vec::new();
     if input.name.trim().is_empty() || input.name.len() > 200 {
-        errors.push(ferry_core::FieldError::new("name", "must be 1 to 200 characters"));
+        errors.push(ferry_core::FieldError::new(
+            "name",
+            "must be 1 to 200 characters",
+        ));
     }
     let mut scopes = Vec::new();
     for (i, s) in input.scopes.iter().enumerate() {
@@ -83,7 +125,10 @@ async fn create_key(State(state): State<AppState>, caller: Caller, ApiJson(input
         }
     }
     if input.scopes.is_empty() {
-        errors.push(ferry_core::FieldError::new("scopes", "must name at least one scope"));
+        errors.push(ferry_core::FieldError::new(
+            "scopes",
+            "must name at least one scope",
+        ));
     }
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
@@ -98,12 +143,18 @@ async fn create_key(State(state): State<AppState>, caller: Caller, ApiJson(input
             if !is_admin {
                 return Err(ApiError::Forbidden("admin"));
             }
-            let id = OrgId::parse(&s).map_err(|_| ApiError::validation(vec![ferry_core::FieldError::new("org_id", "unknown organization")]))?;
-            state
-                .store()
-                .get_org(&id)
-                .await?
-                .ok_or_else(|| ApiError::validation(vec![ferry_core::FieldError::new("org_id", "unknown organization")]))?;
+            let id = OrgId::parse(&s).map_err(|_| {
+                ApiError::validation(vec![ferry_core::FieldError::new(
+                    "org_id",
+                    "unknown organization",
+                )])
+            })?;
+            state.store().get_org(&id).await?.ok_or_else(|| {
+                ApiError::validation(vec![ferry_core::FieldError::new(
+                    "org_id",
+                    "unknown organization",
+                )])
+            })?;
             id
         }
     };
@@ -118,25 +169,52 @@ async fn create_key(State(state): State<AppState>, caller: Caller, ApiJson(input
         created_at: Utc::now(),
         last_used_at: None,
     };
-    let audit = AuditRecord::new(key.org_id.clone(), caller.actor(), "api_key", key.id.to_string(), "api_key.created")
-        .after(views::api_key(&key));
+    let audit = AuditRecord::new(
+        key.org_id.clone(),
+        caller.actor(),
+        "api_key",
+        key.id.to_string(),
+        "api_key.created",
+    )
+    .after(views::api_key(&key));
     state.store().insert_api_key(&key, &audit).await?;
     let mut body = views::api_key(&key);
     body["key"] = json!(secret.expose());
     Ok((StatusCode::CREATED, Json(body)))
 }
 
-async fn list_keys(State(state): State<AppState>, caller: Caller, ApiQuery(p): ApiQuery<PageParams>) -> ApiResult<Json<Value>> {
+async fn list_keys(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(p): ApiQuery<PageParams>,
+) -> ApiResult<Json<Value>> {
     caller.require(Scope::Manage)?;
     let page = state.store().list_api_keys(caller.org(), p.page()?).await?;
-    Ok(Json(list_body(page.items.iter().map(views::api_key).collect(), page.next)))
+    Ok(Json(list_body(
+        page.items.iter().map(views::api_key).collect(),
+        page.next,
+    )))
 }
 
-async fn delete_key(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     caller.require(Scope::Manage)?;
     let id = ApiKeyId::parse(&id).map_err(|_| ApiError::NotFound("API key"))?;
-    let audit = AuditRecord::new(caller.org().clone(), caller.actor(), "api_key", id.to_string(), "api_key.revoked");
-    if !state.store().delete_api_key(caller.org(), &id, &audit).await? {
+    let audit = AuditRecord::new(
+        caller.org().clone(),
+        caller.actor(),
+        "api_key",
+        id.to_string(),
+        "api_key.revoked",
+    );
+    if !state
+        .store()
+        .delete_api_key(caller.org(), &id, &audit)
+        .await?
+    {
         return Err(ApiError::NotFound("API key"));
     }
     state.inner().keys.clear();
@@ -154,7 +232,11 @@ struct AuditParams {
     cursor: Option<String>,
 }
 
-async fn list_audit(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<AuditParams>) -> ApiResult<Json<Value>> {
+async fn list_audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<AuditParams>,
+) -> ApiResult<Json<Value>> {
     caller.require(Scope::Read)?;
     let filter = AuditFilter {
         entity_id: q.entity_id,
@@ -162,7 +244,14 @@ async fn list_audit(State(state): State<AppState>, caller: Caller, ApiQuery(q): 
         since: views::parse_time("since", q.since.as_deref())?,
         until: views::parse_time("until", q.until.as_deref())?,
     };
-    let page = PageParams { limit: q.limit, cursor: q.cursor }.page()?;
-    let page = state.store().list_audit(caller.org(), &filter, page).await?;
+    let page = PageParams {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .page()?;
+    let page = state
+        .store()
+        .list_audit(caller.org(), &filter, page)
+        .await?;
     Ok(Json(list_body(page.items, page.next)))
 }

@@ -27,7 +27,11 @@ pub struct Caller {
 
 impl Caller {
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
-        if self.key.allows(scope) { Ok(()) } else { Err(ApiError::Forbidden(scope.as_str())) }
+        if self.key.allows(scope) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(scope.as_str()))
+        }
     }
 
     pub fn org(&self) -> &OrgId {
@@ -44,11 +48,17 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts.headers.get(AUTHORIZATION).ok_or(ApiError::Unauthorized)?;
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or(ApiError::Unauthorized)?;
         let token = header
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::Unauthorized)?;
@@ -57,7 +67,11 @@ impl FromRequestParts<AppState> for Caller {
         let key = match keys.get(&hash) {
             Some(key) => key,
             None => {
-                let key = state.store().api_key_by_hash(&hash).await?.ok_or(ApiError::Unauthorized)?;
+                let key = state
+                    .store()
+                    .api_key_by_hash(&hash)
+                    .await?
+                    .ok_or(ApiError::Unauthorized)?;
                 // The store looked the key up by its hash; compare once more
                 // in constant time so that no index shortcut can leak timing.
                 if !bool::from(key.hash.ct_eq(&hash)) {
@@ -82,7 +96,9 @@ pub struct KeyCache {
 impl KeyCache {
     fn get(&self, hash: &[u8; 32]) -> Option<ApiKey> {
         let map = self.verified.read().unwrap_or_else(|e| e.into_inner());
-        map.get(hash).filter(|(_, at)| at.elapsed() < CACHE_TTL).map(|(k, _)| k.clone())
+        map.get(hash)
+            .filter(|(_, at)| at.elapsed() < CACHE_TTL)
+            .map(|(k, _)| k.clone())
     }
 
     fn put(&self, hash: [u8; 32], key: ApiKey) {
@@ -100,7 +116,10 @@ impl KeyCache {
 
     /// Forgets every verified key (after a revocation).
     pub fn clear(&self) {
-        self.verified.write().unwrap_or_else(|e| e.into_inner()).clear();
+        self.verified
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// Takes the keys used since the last call.

@@ -45,12 +45,18 @@ impl FilterParams {
         let status = self
             .status
             .as_deref()
-            .map(|s| s.parse::<DeliveryStatus>().map_err(|e| ApiError::invalid("status", e)))
+            .map(|s| {
+                s.parse::<DeliveryStatus>()
+                    .map_err(|e| ApiError::invalid("status", e))
+            })
             .transpose()?;
         let destination_id = self
             .destination_id
             .as_deref()
-            .map(|s| DestinationId::parse(s).map_err(|_| ApiError::invalid("destination_id", "is not a destination id")))
+            .map(|s| {
+                DestinationId::parse(s)
+                    .map_err(|_| ApiError::invalid("destination_id", "is not a destination id"))
+            })
             .transpose()?;
         Ok(DeliveryFilter {
             status,
@@ -62,33 +68,70 @@ impl FilterParams {
     }
 
     fn page(&self) -> PageParams {
-        PageParams { limit: self.limit, cursor: self.cursor.clone() }
+        PageParams {
+            limit: self.limit,
+            cursor: self.cursor.clone(),
+        }
     }
 }
 
-async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<FilterParams>) -> ApiResult<Json<Value>> {
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<FilterParams>,
+) -> ApiResult<Json<Value>> {
     caller.require(Scope::Read)?;
-    let page = state.store().list_deliveries(caller.org(), &q.filter()?, q.page().page()?).await?;
-    Ok(Json(list_body(page.items.iter().map(views::delivery).collect(), page.next)))
+    let page = state
+        .store()
+        .list_deliveries(caller.org(), &q.filter()?, q.page().page()?)
+        .await?;
+    Ok(Json(list_body(
+        page.items.iter().map(views::delivery).collect(),
+        page.next,
+    )))
 }
 
-async fn dlq(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<FilterParams>) -> ApiResult<Json<Value>> {
+async fn dlq(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<FilterParams>,
+) -> ApiResult<Json<Value>> {
     caller.require(Scope::Read)?;
     let mut filter = q.filter()?;
     if filter.status.is_some_and(|s| s != DeliveryStatus::Dead) {
-        return Err(ApiError::invalid("status", "the dead-letter queue only holds dead deliveries"));
+        return Err(ApiError::invalid(
+            "status",
+            "the dead-letter queue only holds dead deliveries",
+        ));
     }
     filter.status = Some(DeliveryStatus::Dead);
-    let page = state.store().list_deliveries(caller.org(), &filter, q.page().page()?).await?;
-    Ok(Json(list_body(page.items.iter().map(views::delivery).collect(), page.next)))
+    let page = state
+        .store()
+        .list_deliveries(caller.org(), &filter, q.page().page()?)
+        .await?;
+    Ok(Json(list_body(
+        page.items.iter().map(views::delivery).collect(),
+        page.next,
+    )))
 }
 
-async fn show(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     caller.require(Scope::Read)?;
     let id = DeliveryId::parse(&id).map_err(|_| ApiError::NotFound("delivery"))?;
-    let (delivery, attempts) =
-        state.store().get_delivery(caller.org(), &id).await?.ok_or(ApiError::NotFound("delivery"))?;
-    Ok(Json(views::delivery_detail(&delivery, &attempts, &state.config().public_url())))
+    let (delivery, attempts) = state
+        .store()
+        .get_delivery(caller.org(), &id)
+        .await?
+        .ok_or(ApiError::NotFound("delivery"))?;
+    Ok(Json(views::delivery_detail(
+        &delivery,
+        &attempts,
+        &state.config().public_url(),
+    )))
 }
 
 async fn retry(
@@ -99,14 +142,23 @@ async fn retry(
     caller.require(Scope::Manage)?;
     let id = DeliveryId::parse(&id).map_err(|_| ApiError::NotFound("delivery"))?;
     let store = state.store();
-    let requeued = store.requeue(caller.org(), &RequeueSelector::Delivery(id.clone()), &caller.actor()).await?;
+    let requeued = store
+        .requeue(
+            caller.org(),
+            &RequeueSelector::Delivery(id.clone()),
+            &caller.actor(),
+        )
+        .await?;
     match requeued.first() {
         Some(d) => {
             state.inner().dispatch.wake();
             Ok((StatusCode::ACCEPTED, Json(views::delivery(d))))
         }
         None => {
-            let (d, _) = store.get_delivery(caller.org(), &id).await?.ok_or(ApiError::NotFound("delivery"))?;
+            let (d, _) = store
+                .get_delivery(caller.org(), &id)
+                .await?
+                .ok_or(ApiError::NotFound("delivery"))?;
             Err(ApiError::Conflict(format!(
                 "delivery is {}; only retrying, delivered, failed or dead deliveries can be retried",
                 d.status
@@ -124,9 +176,17 @@ struct ReplayFilter {
     until: Option<String>,
 }
 
-async fn dlq_replay(State(state): State<AppState>, caller: Caller, body: Bytes) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn dlq_replay(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     caller.require(Scope::Manage)?;
-    let input: ReplayFilter = if body.iter().all(u8::is_ascii_whitespace) { ReplayFilter::default() } else { parse_json(&body)? };
+    let input: ReplayFilter = if body.iter().all(u8::is_ascii_whitespace) {
+        ReplayFilter::default()
+    } else {
+        parse_json(&body)?
+    };
     let params = FilterParams {
         destination_id: input.destination_id,
         event_type: input.event_type,
@@ -135,9 +195,19 @@ async fn dlq_replay(State(state): State<AppState>, caller: Caller, body: Bytes) 
         ..FilterParams::default()
     };
     let filter = params.filter()?;
-    let requeued = state.store().requeue(caller.org(), &RequeueSelector::Dead(filter), &caller.actor()).await?;
+    let requeued = state
+        .store()
+        .requeue(
+            caller.org(),
+            &RequeueSelector::Dead(filter),
+            &caller.actor(),
+        )
+        .await?;
     if !requeued.is_empty() {
         state.inner().dispatch.wake();
     }
-    Ok((StatusCode::ACCEPTED, Json(json!({"requeued": requeued.len()}))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"requeued": requeued.len()})),
+    ))
 }

@@ -10,7 +10,8 @@ use axum::routing::{get, post};
 use chrono::{Duration, Utc};
 use ferry_core::audit::AuditRecord;
 use ferry_core::destination::{
-    Auth, DEFAULT_MAX_IN_FLIGHT, Destination, DestinationKind, DestinationSecrets, Filter, Health, Signing, SigningKey,
+    Auth, DEFAULT_MAX_IN_FLIGHT, Destination, DestinationKind, DestinationSecrets, Filter, Health,
+    Signing, SigningKey,
 };
 use ferry_core::org::Scope;
 use ferry_core::retry::RetryPolicy;
@@ -33,7 +34,10 @@ const MAX_GRACE_S: u64 = 30 * 86_400;
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/v1/destinations", get(list).post(create))
-        .route("/v1/destinations/{id}", get(show).patch(update).delete(remove))
+        .route(
+            "/v1/destinations/{id}",
+            get(show).patch(update).delete(remove),
+        )
         .route("/v1/destinations/{id}/test", post(test))
         .route("/v1/destinations/{id}/rotate-secret", post(rotate_secret))
         .route("/v1/destinations/{id}/enable", post(enable))
@@ -72,7 +76,11 @@ impl Errors {
         self.0.push(FieldError::new(field, message));
     }
 
-    fn typed<T: serde::de::DeserializeOwned + Default>(&mut self, field: &str, v: Option<Value>) -> Option<T> {
+    fn typed<T: serde::de::DeserializeOwned + Default>(
+        &mut self,
+        field: &str,
+        v: Option<Value>,
+    ) -> Option<T> {
         match v {
             None | Some(Value::Null) => None,
             Some(v) => match serde_json::from_value(v) {
@@ -86,14 +94,23 @@ impl Errors {
     }
 
     fn finish(self) -> ApiResult<()> {
-        if self.0.is_empty() { Ok(()) } else { Err(ApiError::validation(self.0)) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::validation(self.0))
+        }
     }
 }
 
 /// Applies `input` over `base` (a new destination or the stored one) and
 /// validates the result. Returns the destination and a newly made signing
 /// secret to show once, if any.
-fn apply(state: &AppState, mut d: Destination, input: DestinationInput, creating: bool) -> ApiResult<(Destination, Option<SigningSecret>)> {
+fn apply(
+    state: &AppState,
+    mut d: Destination,
+    input: DestinationInput,
+    creating: bool,
+) -> ApiResult<(Destination, Option<SigningSecret>)> {
     let mut errors = Errors::default();
     if let Some(name) = input.name {
         if name.trim().is_empty() || name.len() > MAX_NAME {
@@ -109,7 +126,9 @@ fn apply(state: &AppState, mut d: Destination, input: DestinationInput, creating
             Err(e) => errors.add("kind", e),
         },
         (None, true) => errors.add("kind", "is required"),
-        (Some(kind), false) if kind != d.kind.as_str() => errors.add("kind", "cannot be changed; create a new destination"),
+        (Some(kind), false) if kind != d.kind.as_str() => {
+            errors.add("kind", "cannot be changed; create a new destination")
+        }
         _ => {}
     }
     if let Some(auth) = input.auth {
@@ -121,7 +140,10 @@ fn apply(state: &AppState, mut d: Destination, input: DestinationInput, creating
     if let Some(filter) = errors.typed::<Filter>("filter", input.filter) {
         for (i, p) in filter.event_types.iter().enumerate() {
             if p.is_empty() || p.len() > 256 {
-                errors.add(&format!("filter.event_types[{i}]"), "must be 1 to 256 characters");
+                errors.add(
+                    &format!("filter.event_types[{i}]"),
+                    "must be 1 to 256 characters",
+                );
             }
         }
         d.filter = filter;
@@ -140,34 +162,66 @@ fn apply(state: &AppState, mut d: Destination, input: DestinationInput, creating
     }
     if let Some(n) = input.max_in_flight {
         if n == 0 || n > MAX_IN_FLIGHT_LIMIT {
-            errors.add("max_in_flight", format!("must be between 1 and {MAX_IN_FLIGHT_LIMIT}"));
+            errors.add(
+                "max_in_flight",
+                format!("must be between 1 and {MAX_IN_FLIGHT_LIMIT}"),
+            );
         }
         d.max_in_flight = n;
     }
     let mut shown = None;
     match input.signing {
-        Some(SigningInput { scheme: Some(scheme), .. }) if scheme != "v1" && scheme != "hmac-sha256" => {
-            errors.add("signing.scheme", format!("`{scheme}` is not supported yet (supported: v1)"));
+        Some(SigningInput {
+            scheme: Some(scheme),
+            ..
+        }) if scheme != "v1" && scheme != "hmac-sha256" => {
+            errors.add(
+                "signing.scheme",
+                format!("`{scheme}` is not supported yet (supported: v1)"),
+            );
         }
-        Some(SigningInput { secret: Some(secret), .. }) => match SigningSecret::parse(&secret) {
-            Ok(s) => d.secrets.signing = Signing { secrets: vec![SigningKey { secret: s, expires_at: None }] },
+        Some(SigningInput {
+            secret: Some(secret),
+            ..
+        }) => match SigningSecret::parse(&secret) {
+            Ok(s) => {
+                d.secrets.signing = Signing {
+                    secrets: vec![SigningKey {
+                        secret: s,
+                        expires_at: None,
+                    }],
+                }
+            }
             Err(e) => errors.add("signing.secret", e.to_string()),
         },
         _ if creating => {
             let secret = SigningSecret::generate();
-            d.secrets.signing = Signing { secrets: vec![SigningKey { secret: secret.clone(), expires_at: None }] };
+            d.secrets.signing = Signing {
+                secrets: vec![SigningKey {
+                    secret: secret.clone(),
+                    expires_at: None,
+                }],
+            };
             shown = Some(secret);
         }
         _ => {}
     }
     match input.config {
-        Some(config) => match state.inner().catalog.validate(d.kind, &config, &d.secrets.auth) {
+        Some(config) => match state
+            .inner()
+            .catalog
+            .validate(d.kind, &config, &d.secrets.auth)
+        {
             Ok(normalized) => d.config = normalized,
             Err(e) => errors.0.extend(e),
         },
         None if creating => errors.add("config", "is required"),
         None => {
-            if let Err(e) = state.inner().catalog.validate(d.kind, &d.config, &d.secrets.auth) {
+            if let Err(e) = state
+                .inner()
+                .catalog
+                .validate(d.kind, &d.config, &d.secrets.auth)
+            {
                 errors.0.extend(e);
             }
         }
@@ -201,8 +255,14 @@ async fn create(
     };
     let (d, secret) = apply(&state, blank, input, true)?;
     let view = views::destination(&d);
-    let audit = AuditRecord::new(d.org_id.clone(), caller.actor(), "destination", d.id.to_string(), "destination.created")
-        .after(view.clone());
+    let audit = AuditRecord::new(
+        d.org_id.clone(),
+        caller.actor(),
+        "destination",
+        d.id.to_string(),
+        "destination.created",
+    )
+    .after(view.clone());
     state.store().insert_destination(&d, &audit).await?;
     state.inner().routes.invalidate(&d.org_id);
     let mut body = view;
@@ -212,34 +272,67 @@ async fn create(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
-async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(p): ApiQuery<PageParams>) -> ApiResult<Json<Value>> {
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(p): ApiQuery<PageParams>,
+) -> ApiResult<Json<Value>> {
     caller.require(Scope::Read)?;
-    let page = state.store().list_destinations(caller.org(), p.page()?).await?;
-    Ok(Json(list_body(page.items.iter().map(views::destination).collect(), page.next)))
+    let page = state
+        .store()
+        .list_destinations(caller.org(), p.page()?)
+        .await?;
+    Ok(Json(list_body(
+        page.items.iter().map(views::destination).collect(),
+        page.next,
+    )))
 }
 
 async fn load(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Destination> {
     let id = DestinationId::parse(id).map_err(|_| ApiError::NotFound("destination"))?;
-    state.store().get_destination(caller.org(), &id).await?.ok_or(ApiError::NotFound("destination"))
+    state
+        .store()
+        .get_destination(caller.org(), &id)
+        .await?
+        .ok_or(ApiError::NotFound("destination"))
 }
 
-async fn show(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     caller.require(Scope::Read)?;
     Ok(Json(views::destination(&load(&state, &caller, &id).await?)))
 }
 
 /// Stores a changed destination with its audit record and tells the
 /// dispatcher and the router.
-async fn save(state: &AppState, caller: &Caller, before: &Destination, mut after: Destination, action: &str) -> ApiResult<Destination> {
+async fn save(
+    state: &AppState,
+    caller: &Caller,
+    before: &Destination,
+    mut after: Destination,
+    action: &str,
+) -> ApiResult<Destination> {
     after.updated_at = Utc::now();
-    let audit = AuditRecord::new(after.org_id.clone(), caller.actor(), "destination", after.id.to_string(), action)
-        .before(views::destination(before))
-        .after(views::destination(&after));
+    let audit = AuditRecord::new(
+        after.org_id.clone(),
+        caller.actor(),
+        "destination",
+        after.id.to_string(),
+        action,
+    )
+    .before(views::destination(before))
+    .after(views::destination(&after));
     if !state.store().update_destination(&after, &audit).await? {
         return Err(ApiError::NotFound("destination"));
     }
     state.inner().routes.invalidate(&after.org_id);
-    state.inner().dispatch.destination_changed(&after.id, action == "destination.enabled");
+    state
+        .inner()
+        .dispatch
+        .destination_changed(&after.id, action == "destination.enabled");
     Ok(after)
 }
 
@@ -256,12 +349,26 @@ async fn update(
     Ok(Json(views::destination(&after)))
 }
 
-async fn remove(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     caller.require(Scope::Manage)?;
     let d = load(&state, &caller, &id).await?;
-    let audit = AuditRecord::new(d.org_id.clone(), caller.actor(), "destination", d.id.to_string(), "destination.deleted")
-        .before(views::destination(&d));
-    if !state.store().delete_destination(caller.org(), &d.id, &audit).await? {
+    let audit = AuditRecord::new(
+        d.org_id.clone(),
+        caller.actor(),
+        "destination",
+        d.id.to_string(),
+        "destination.deleted",
+    )
+    .before(views::destination(&d));
+    if !state
+        .store()
+        .delete_destination(caller.org(), &d.id, &audit)
+        .await?
+    {
         return Err(ApiError::NotFound("destination"));
     }
     state.inner().routes.invalidate(&d.org_id);
@@ -269,12 +376,19 @@ async fn remove(State(state): State<AppState>, caller: Caller, Path(id): Path<St
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn test(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn test(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     caller.require(Scope::Manage)?;
     let d = load(&state, &caller, &id).await?;
     let report = match state.inner().catalog.build(&d) {
         Ok(deliverer) => deliverer.check().await,
-        Err(error) => ferry_core::ports::CheckReport { ok: false, message: error },
+        Err(error) => ferry_core::ports::CheckReport {
+            ok: false,
+            message: error,
+        },
     };
     Ok(Json(json!({"ok": report.ok, "message": report.message})))
 }
@@ -293,13 +407,21 @@ async fn rotate_secret(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     caller.require(Scope::Manage)?;
-    let input: RotateInput = if body.iter().all(u8::is_ascii_whitespace) { RotateInput::default() } else { parse_json(&body)? };
+    let input: RotateInput = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateInput::default()
+    } else {
+        parse_json(&body)?
+    };
     let grace = input.grace_period_s.unwrap_or(DEFAULT_GRACE_S);
     if grace > MAX_GRACE_S {
-        return Err(ApiError::validation(vec![FieldError::new("grace_period_s", format!("must be at most {MAX_GRACE_S}"))]));
+        return Err(ApiError::validation(vec![FieldError::new(
+            "grace_period_s",
+            format!("must be at most {MAX_GRACE_S}"),
+        )]));
     }
     let new_secret = match input.secret {
-        Some(s) => SigningSecret::parse(&s).map_err(|e| ApiError::validation(vec![FieldError::new("secret", e.to_string())]))?,
+        Some(s) => SigningSecret::parse(&s)
+            .map_err(|e| ApiError::validation(vec![FieldError::new("secret", e.to_string())]))?,
         None => SigningSecret::generate(),
     };
     let before = load(&state, &caller, &id).await?;
@@ -320,18 +442,42 @@ async fn rotate_secret(
         })
         .filter(|k| grace > 0 || k.expires_at.is_none())
         .collect();
-    keys.insert(0, SigningKey { secret: new_secret.clone(), expires_at: None });
+    keys.insert(
+        0,
+        SigningKey {
+            secret: new_secret.clone(),
+            expires_at: None,
+        },
+    );
     after.secrets.signing = Signing { secrets: keys };
-    save(&state, &caller, &before, after, "destination.secret_rotated").await?;
-    Ok(Json(json!({"signing_secret": new_secret.expose(), "previous_secret_expires_at": expires_at})))
+    save(
+        &state,
+        &caller,
+        &before,
+        after,
+        "destination.secret_rotated",
+    )
+    .await?;
+    Ok(Json(
+        json!({"signing_secret": new_secret.expose(), "previous_secret_expires_at": expires_at}),
+    ))
 }
 
-async fn set_enabled(state: AppState, caller: Caller, id: String, enabled: bool) -> ApiResult<Json<Value>> {
+async fn set_enabled(
+    state: AppState,
+    caller: Caller,
+    id: String,
+    enabled: bool,
+) -> ApiResult<Json<Value>> {
     caller.require(Scope::Manage)?;
     let before = load(&state, &caller, &id).await?;
     let mut after = before.clone();
     after.enabled = enabled;
-    let action = if enabled { "destination.enabled" } else { "destination.disabled" };
+    let action = if enabled {
+        "destination.enabled"
+    } else {
+        "destination.disabled"
+    };
     if enabled {
         after.health.consecutive_failures = 0;
         after.health.next_probe_at = None;
@@ -341,15 +487,27 @@ async fn set_enabled(state: AppState, caller: Caller, id: String, enabled: bool)
     Ok(Json(views::destination(&after)))
 }
 
-async fn enable(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn enable(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     set_enabled(state, caller, id, true).await
 }
 
-async fn disable(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn disable(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     set_enabled(state, caller, id, false).await
 }
 
-async fn health(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn health(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     caller.require(Scope::Read)?;
     let d = load(&state, &caller, &id).await?;
     let live = state.inner().dispatch.health(&d.id);

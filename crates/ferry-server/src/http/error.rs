@@ -12,7 +12,10 @@ pub enum ApiError {
     #[error("{0}")]
     InvalidJson(String),
     #[error("{message}")]
-    InvalidRequest { message: String, details: Vec<FieldError> },
+    InvalidRequest {
+        message: String,
+        details: Vec<FieldError>,
+    },
     #[error("missing or unknown API key")]
     Unauthorized,
     #[error("this API key lacks the `{0}` scope")]
@@ -24,7 +27,10 @@ pub enum ApiError {
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("{message}")]
-    Validation { message: String, details: Vec<FieldError> },
+    Validation {
+        message: String,
+        details: Vec<FieldError>,
+    },
     #[error("storage is unavailable; nothing was accepted, retry later")]
     Unavailable { retry_after_s: u64 },
     #[error("Ferry is shutting down; nothing was accepted, retry later")]
@@ -112,7 +118,9 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         if let Some(secs) = retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

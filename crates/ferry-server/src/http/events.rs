@@ -12,7 +12,9 @@ use axum::routing::{get, post};
 use chrono::Utc;
 use ferry_core::audit::AuditRecord;
 use ferry_core::delivery::Delivery;
-use ferry_core::event::{Event, InsertOutcome, MAX_KEY_LEN, MAX_TYPE_LEN, NewEvent, canonical_json};
+use ferry_core::event::{
+    Event, InsertOutcome, MAX_KEY_LEN, MAX_TYPE_LEN, NewEvent, canonical_json,
+};
 use ferry_core::org::Scope;
 use ferry_core::ports::RequeueSelector;
 use ferry_core::{DestinationId, EventId, FieldError, OrgId};
@@ -81,15 +83,28 @@ fn idempotency_header(headers: &HeaderMap) -> ApiResult<Option<String>> {
 }
 
 /// Validates an event, decides its id and its deliveries.
-async fn prepare(state: &AppState, org: &OrgId, input: EventInput, header_key: Option<String>) -> ApiResult<NewEvent> {
+async fn prepare(
+    state: &AppState,
+    org: &OrgId,
+    input: EventInput,
+    header_key: Option<String>,
+) -> ApiResult<NewEvent> {
     let event_type = match input.event_type {
         None => return Err(ApiError::invalid("type", "is required")),
-        Some(t) if t.trim().is_empty() => return Err(ApiError::invalid("type", "must not be empty")),
+        Some(t) if t.trim().is_empty() => {
+            return Err(ApiError::invalid("type", "must not be empty"));
+        }
         Some(t) if t.len() > MAX_TYPE_LEN => {
-            return Err(ApiError::invalid("type", format!("must be at most {MAX_TYPE_LEN} bytes")));
+            return Err(ApiError::invalid(
+                "type",
+                format!("must be at most {MAX_TYPE_LEN} bytes"),
+            ));
         }
         Some(t) if t.chars().any(char::is_control) => {
-            return Err(ApiError::invalid("type", "must not contain control characters"));
+            return Err(ApiError::invalid(
+                "type",
+                "must not contain control characters",
+            ));
         }
         Some(t) => t,
     };
@@ -102,7 +117,10 @@ async fn prepare(state: &AppState, org: &OrgId, input: EventInput, header_key: O
     if let Some(k) = &key
         && (k.is_empty() || k.len() > MAX_KEY_LEN)
     {
-        return Err(ApiError::invalid("id", format!("must be 1 to {MAX_KEY_LEN} bytes")));
+        return Err(ApiError::invalid(
+            "id",
+            format!("must be 1 to {MAX_KEY_LEN} bytes"),
+        ));
     }
     let listed = input
         .destinations
@@ -110,7 +128,12 @@ async fn prepare(state: &AppState, org: &OrgId, input: EventInput, header_key: O
             ids.iter()
                 .enumerate()
                 .map(|(i, s)| {
-                    DestinationId::parse(s).map_err(|_| FieldError::new(format!("destinations[{i}]"), format!("unknown destination {s}")))
+                    DestinationId::parse(s).map_err(|_| {
+                        FieldError::new(
+                            format!("destinations[{i}]"),
+                            format!("unknown destination {s}"),
+                        )
+                    })
                 })
                 .collect::<Result<Vec<_>, _>>()
         })
@@ -120,8 +143,13 @@ async fn prepare(state: &AppState, org: &OrgId, input: EventInput, header_key: O
         Some(k) => EventId::from_caller_key(org, k),
         None => EventId::from_content(org, &event_type, &canonical_json(&input.data)),
     };
-    let routes = state.inner().routes.routes(state.store().as_ref(), org).await?;
-    let targets = routing::resolve(&routes, &event_type, listed.as_deref()).map_err(ApiError::validation)?;
+    let routes = state
+        .inner()
+        .routes
+        .routes(state.store().as_ref(), org)
+        .await?;
+    let targets =
+        routing::resolve(&routes, &event_type, listed.as_deref()).map_err(ApiError::validation)?;
     let event = Event {
         id,
         org_id: org.clone(),
@@ -131,7 +159,10 @@ async fn prepare(state: &AppState, org: &OrgId, input: EventInput, header_key: O
         idempotency_key: key,
         created_at: Utc::now(),
     };
-    let deliveries = targets.into_iter().map(|d| Delivery::new(&event, d)).collect();
+    let deliveries = targets
+        .into_iter()
+        .map(|d| Delivery::new(&event, d))
+        .collect();
     Ok(NewEvent { event, deliveries })
 }
 
@@ -173,7 +204,10 @@ async fn create_batch(
         return Err(ApiError::ShuttingDown);
     }
     if input.events.is_empty() || input.events.len() > MAX_BATCH {
-        return Err(ApiError::invalid("events", format!("must hold 1 to {MAX_BATCH} events")));
+        return Err(ApiError::invalid(
+            "events",
+            format!("must hold 1 to {MAX_BATCH} events"),
+        ));
     }
     let mut results: Vec<Option<Value>> = vec![None; input.events.len()];
     let mut ready = Vec::new();
@@ -187,9 +221,15 @@ async fn create_batch(
             Err(error) => results[i] = Some(item_error(&error)),
         }
     }
-    let meta: Vec<(usize, EventId, Vec<Delivery>)> =
-        ready.iter().map(|(i, n)| (*i, n.event.id.clone(), n.deliveries.clone())).collect();
-    let outcomes = state.inner().ingest.submit_many(ready.into_iter().map(|(_, n)| n).collect()).await;
+    let meta: Vec<(usize, EventId, Vec<Delivery>)> = ready
+        .iter()
+        .map(|(i, n)| (*i, n.event.id.clone(), n.deliveries.clone()))
+        .collect();
+    let outcomes = state
+        .inner()
+        .ingest
+        .submit_many(ready.into_iter().map(|(_, n)| n).collect())
+        .await;
     for ((i, id, deliveries), outcome) in meta.into_iter().zip(outcomes) {
         results[i] = Some(match outcome {
             Ok(outcome) => {
@@ -209,10 +249,18 @@ fn item_error(error: &ApiError) -> Value {
     body
 }
 
-async fn show(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     caller.require(Scope::Read)?;
     let id = EventId::parse(&id).map_err(|_| ApiError::NotFound("event"))?;
-    let (event, deliveries) = state.store().get_event(caller.org(), &id).await?.ok_or(ApiError::NotFound("event"))?;
+    let (event, deliveries) = state
+        .store()
+        .get_event(caller.org(), &id)
+        .await?
+        .ok_or(ApiError::NotFound("event"))?;
     Ok(Json(views::event(&event, &deliveries)))
 }
 
@@ -229,10 +277,17 @@ async fn replay(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     caller.require(Scope::Manage)?;
-    let input: ReplayInput = if body.iter().all(u8::is_ascii_whitespace) { ReplayInput::default() } else { parse_json(&body)? };
+    let input: ReplayInput = if body.iter().all(u8::is_ascii_whitespace) {
+        ReplayInput::default()
+    } else {
+        parse_json(&body)?
+    };
     let id = EventId::parse(&id).map_err(|_| ApiError::NotFound("event"))?;
     let store = state.store();
-    let (event, existing) = store.get_event(caller.org(), &id).await?.ok_or(ApiError::NotFound("event"))?;
+    let (event, existing) = store
+        .get_event(caller.org(), &id)
+        .await?
+        .ok_or(ApiError::NotFound("event"))?;
     let listed = match input.destinations {
         None => None,
         Some(ids) => {
@@ -245,7 +300,10 @@ async fn replay(
                 };
                 match found {
                     Some(d) => parsed.push(d),
-                    None => errors.push(FieldError::new(format!("destinations[{i}]"), format!("unknown destination {s}"))),
+                    None => errors.push(FieldError::new(
+                        format!("destinations[{i}]"),
+                        format!("unknown destination {s}"),
+                    )),
                 }
             }
             if !errors.is_empty() {
@@ -255,7 +313,10 @@ async fn replay(
         }
     };
     let actor = caller.actor();
-    let selector = RequeueSelector::Event { event_id: id.clone(), destinations: listed.clone() };
+    let selector = RequeueSelector::Event {
+        event_id: id.clone(),
+        destinations: listed.clone(),
+    };
     let mut requeued = store.requeue(caller.org(), &selector, &actor).await?;
     // A listed destination that never had a delivery of this event gets one.
     let fresh: Vec<Delivery> = listed
@@ -275,8 +336,14 @@ async fn replay(
         store.insert_deliveries(&fresh, &audits).await?;
         requeued.extend(fresh);
     }
-    let audit = AuditRecord::new(caller.org().clone(), &actor, "event", id.to_string(), "event.replayed")
-        .after(json!({"deliveries": requeued.iter().map(|d| &d.id).collect::<Vec<_>>()}));
+    let audit = AuditRecord::new(
+        caller.org().clone(),
+        &actor,
+        "event",
+        id.to_string(),
+        "event.replayed",
+    )
+    .after(json!({"deliveries": requeued.iter().map(|d| &d.id).collect::<Vec<_>>()}));
     store.append_audit(&[audit]).await?;
     state.inner().dispatch.wake();
     Ok((

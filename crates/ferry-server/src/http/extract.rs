@@ -21,7 +21,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| body_error(e, state))?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| body_error(e, state))?;
         parse_json(&bytes).map(ApiJson)
     }
 }
@@ -36,13 +38,16 @@ fn body_error(rejection: BytesRejection, state: &AppState) -> ApiError {
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.is_empty() {
-        return Err(ApiError::InvalidJson("the request body is empty; expected JSON".into()));
+        return Err(ApiError::InvalidJson(
+            "the request body is empty; expected JSON".into(),
+        ));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de);
     match value {
         Ok(v) => {
-            de.end().map_err(|e| ApiError::InvalidJson(format!("invalid JSON: {e}")))?;
+            de.end()
+                .map_err(|e| ApiError::InvalidJson(format!("invalid JSON: {e}")))?;
             Ok(v)
         }
         Err(err) => {
@@ -83,12 +88,17 @@ impl PageParams {
     pub fn page(&self) -> Result<PageRequest, ApiError> {
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if limit == 0 || limit > MAX_LIMIT {
-            return Err(ApiError::invalid("limit", format!("must be between 1 and {MAX_LIMIT}")));
+            return Err(ApiError::invalid(
+                "limit",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            ));
         }
         let after = match &self.cursor {
             None => None,
             Some(c) if c.is_empty() => None,
-            Some(c) => Some(decode_cursor(c).ok_or_else(|| ApiError::invalid("cursor", "is not a cursor from a previous page"))?),
+            Some(c) => Some(decode_cursor(c).ok_or_else(|| {
+                ApiError::invalid("cursor", "is not a cursor from a previous page")
+            })?),
         };
         Ok(PageRequest { limit, after })
     }
@@ -100,7 +110,11 @@ pub fn encode_cursor(seq: i64) -> String {
 
 fn decode_cursor(cursor: &str) -> Option<i64> {
     let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
-    std::str::from_utf8(&bytes).ok()?.strip_prefix("v1:")?.parse().ok()
+    std::str::from_utf8(&bytes)
+        .ok()?
+        .strip_prefix("v1:")?
+        .parse()
+        .ok()
 }
 
 /// A list response: `{"data": [...], "next_cursor": ...}`.
@@ -116,7 +130,10 @@ mod tests {
     fn cursors_round_trip_and_garbage_is_rejected() {
         assert_eq!(decode_cursor(&encode_cursor(42)), Some(42));
         assert_eq!(decode_cursor("garbage"), None);
-        let bad = PageParams { limit: Some(5000), cursor: None };
+        let bad = PageParams {
+            limit: Some(5000),
+            cursor: None,
+        };
         assert!(bad.page().is_err());
     }
 
@@ -127,9 +144,21 @@ mod tests {
         struct T {
             n: u32,
         }
-        assert!(matches!(parse_json::<T>(b"{"), Err(ApiError::InvalidJson(_))));
-        assert!(matches!(parse_json::<T>(b"{\"n\": \"x\"}"), Err(ApiError::InvalidRequest { .. })));
-        assert!(matches!(parse_json::<T>(b"{\"n\": 1} x"), Err(ApiError::InvalidJson(_))));
-        assert!(matches!(parse_json::<T>(b""), Err(ApiError::InvalidJson(_))));
+        assert!(matches!(
+            parse_json::<T>(b"{"),
+            Err(ApiError::InvalidJson(_))
+        ));
+        assert!(matches!(
+            parse_json::<T>(b"{\"n\": \"x\"}"),
+            Err(ApiError::InvalidRequest { .. })
+        ));
+        assert!(matches!(
+            parse_json::<T>(b"{\"n\": 1} x"),
+            Err(ApiError::InvalidJson(_))
+        ));
+        assert!(matches!(
+            parse_json::<T>(b""),
+            Err(ApiError::InvalidJson(_))
+        ));
     }
 }

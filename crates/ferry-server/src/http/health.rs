@@ -11,7 +11,10 @@ use serde_json::json;
 use crate::state::AppState;
 
 pub fn router() -> axum::Router<AppState> {
-    axum::Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
+    axum::Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -20,17 +23,26 @@ async fn healthz() -> impl IntoResponse {
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if state.is_shutting_down() {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "shutting_down"})));
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "shutting_down"})),
+        );
     }
     match state.store().ping().await {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
         Err(error) => {
             tracing::warn!(%error, "Readiness check failed.");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "storage_unavailable"})))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "storage_unavailable"})),
+            )
         }
     }
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.inner().metrics.render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.inner().metrics.render(),
+    )
 }

@@ -28,7 +28,8 @@ pub fn delivery(d: &Delivery) -> Value {
 pub fn delivery_detail(d: &Delivery, attempts: &[Attempt], public_url: &str) -> Value {
     let mut v = delivery(d);
     v["attempts"] = attempts.iter().map(attempt).collect();
-    v["links"] = json!({"ui": format!("{}/ui/deliveries/{}", public_url.trim_end_matches('/'), d.id)});
+    v["links"] =
+        json!({"ui": format!("{}/ui/deliveries/{}", public_url.trim_end_matches('/'), d.id)});
     v
 }
 
@@ -78,7 +79,11 @@ pub fn destination(d: &Destination) -> Value {
 
 pub fn health(d: &Destination, h: &Health) -> Value {
     let total = h.success_count + h.failure_count;
-    let rate = if total == 0 { None } else { Some(h.success_count as f64 / total as f64) };
+    let rate = if total == 0 {
+        None
+    } else {
+        Some(h.success_count as f64 / total as f64)
+    };
     let state = if !d.enabled {
         "disabled"
     } else if h.next_probe_at.is_some() {
@@ -117,12 +122,20 @@ pub fn org(o: &Org) -> Value {
 }
 
 /// Parses an optional RFC 3339 time of a filter.
-pub fn parse_time(field: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, super::error::ApiError> {
+pub fn parse_time(
+    field: &str,
+    value: Option<&str>,
+) -> Result<Option<DateTime<Utc>>, super::error::ApiError> {
     value
         .map(|v| {
             DateTime::parse_from_rfc3339(v)
                 .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| super::error::ApiError::invalid(field, "must be an RFC 3339 time, e.g. 2026-01-31T12:00:00Z"))
+                .map_err(|_| {
+                    super::error::ApiError::invalid(
+                        field,
+                        "must be an RFC 3339 time, e.g. 2026-01-31T12:00:00Z",
+                    )
+                })
         })
         .transpose()
 }

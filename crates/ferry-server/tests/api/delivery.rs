@@ -16,31 +16,45 @@ async fn deliveries_are_signed_and_verify_with_the_reference_library() {
     let server = TestServer::start().await;
     let receiver = Receiver::start().await;
     let (dst, secret) = server.webhook(&receiver.url(), json!({})).await;
-    let accepted = server.send(json!({"type": "order.created", "data": {"n": 1}, "id": "order-1"})).await;
+    let accepted = server
+        .send(json!({"type": "order.created", "data": {"n": 1}, "id": "order-1"}))
+        .await;
     assert_eq!(accepted["duplicate"], false);
     assert_eq!(accepted["deliveries"][0]["destination_id"], dst.as_str());
     receiver.wait_for(1, WAIT).await.unwrap();
     let req = &receiver.requests()[0];
     let wh = standardwebhooks::Webhook::new(&secret).unwrap();
-    wh.verify(&req.body, &req.header_map()).expect("signature verifies");
+    wh.verify(&req.body, &req.header_map())
+        .expect("signature verifies");
     let id = accepted["id"].as_str().unwrap();
     assert_eq!(req.header("webhook-id"), Some(id));
     assert_eq!(req.header("idempotency-key"), Some(id));
     assert_eq!(req.header("ferry-attempt"), Some("1"));
     let body = req.json();
-    assert_eq!((body["id"].as_str(), body["type"].as_str()), (Some(id), Some("order.created")));
+    assert_eq!(
+        (body["id"].as_str(), body["type"].as_str()),
+        (Some(id), Some("order.created"))
+    );
     assert_eq!(body["data"], json!({"n": 1}));
     let dlv = accepted["deliveries"][0]["id"].as_str().unwrap();
     let detail = server.wait_status(dlv, "delivered", WAIT).await;
     assert_eq!(detail["attempts"][0]["status_code"], 200);
-    assert!(detail["attempts"][0]["request"]["body"].as_str().unwrap().contains("order.created"));
+    assert!(
+        detail["attempts"][0]["request"]["body"]
+            .as_str()
+            .unwrap()
+            .contains("order.created")
+    );
 }
 
 #[tokio::test]
 async fn a_failing_receiver_is_retried_with_the_same_webhook_id_until_it_succeeds() {
     let server = TestServer::start().await;
     let receiver = Receiver::start().await;
-    receiver.set_behavior(Behavior::FailTimes { times: 2, status: 503 });
+    receiver.set_behavior(Behavior::FailTimes {
+        times: 2,
+        status: 503,
+    });
     server.webhook(&receiver.url(), fast_retry(5)).await;
     let accepted = server.send(json!({"type": "t", "data": {}})).await;
     let dlv = accepted["deliveries"][0]["id"].as_str().unwrap();
@@ -52,7 +66,11 @@ async fn a_failing_receiver_is_retried_with_the_same_webhook_id_until_it_succeed
     assert_eq!(attempts[2]["outcome"], "delivered");
     let ids = receiver.distinct_ids();
     assert_eq!((receiver.count(), ids.len()), (3, 1));
-    let attempts: Vec<_> = receiver.requests().iter().map(|r| r.header("ferry-attempt").unwrap().to_owned()).collect();
+    let attempts: Vec<_> = receiver
+        .requests()
+        .iter()
+        .map(|r| r.header("ferry-attempt").unwrap().to_owned())
+        .collect();
     assert_eq!(attempts, ["1", "2", "3"]);
 }
 
@@ -85,14 +103,23 @@ async fn exhausted_retries_die_and_dlq_replay_delivers_with_the_same_webhook_id(
     assert_eq!(dlq["data"][0]["id"], dlv);
 
     receiver.set_behavior(Behavior::Ok);
-    let (status, replay) = server.post("/v1/dlq/replay", json!({"destination_id": dst})).await;
-    assert_eq!((status, replay["requeued"].as_u64()), (StatusCode::ACCEPTED, Some(1)));
+    let (status, replay) = server
+        .post("/v1/dlq/replay", json!({"destination_id": dst}))
+        .await;
+    assert_eq!(
+        (status, replay["requeued"].as_u64()),
+        (StatusCode::ACCEPTED, Some(1))
+    );
     let detail = server.wait_status(dlv, "delivered", WAIT).await;
     assert_eq!(detail["attempt_count"], 4);
     assert_eq!(receiver.distinct_ids().len(), 1);
     let (_, dlq) = server.get("/v1/dlq").await;
     assert!(dlq["data"].as_array().unwrap().is_empty());
-    let (_, audit) = server.get(&format!("/v1/audit?entity_id={dlv}&action=delivery.requeued")).await;
+    let (_, audit) = server
+        .get(&format!(
+            "/v1/audit?entity_id={dlv}&action=delivery.requeued"
+        ))
+        .await;
     assert_eq!(audit["data"].as_array().unwrap().len(), 1, "{audit}");
 }
 
@@ -100,15 +127,23 @@ async fn exhausted_retries_die_and_dlq_replay_delivers_with_the_same_webhook_id(
 async fn retry_after_is_honoured() {
     let server = TestServer::start().await;
     let receiver = Receiver::start().await;
-    receiver.set_behavior(Behavior::RetryAfter { status: 429, seconds: 1, times: 1 });
-    let retry = json!({"retry": {"max_retries": 3, "initial_backoff_ms": 20, "max_backoff_ms": 5000}});
+    receiver.set_behavior(Behavior::RetryAfter {
+        status: 429,
+        seconds: 1,
+        times: 1,
+    });
+    let retry =
+        json!({"retry": {"max_retries": 3, "initial_backoff_ms": 20, "max_backoff_ms": 5000}});
     server.webhook(&receiver.url(), retry).await;
     let accepted = server.send(json!({"type": "t", "data": {"ra": 1}})).await;
     let dlv = accepted["deliveries"][0]["id"].as_str().unwrap();
     server.wait_status(dlv, "delivered", WAIT).await;
     let reqs = receiver.requests();
     let gap = reqs[1].received_at - reqs[0].received_at;
-    assert!(gap >= Duration::from_millis(900), "retried after {gap:?}, before Retry-After");
+    assert!(
+        gap >= Duration::from_millis(900),
+        "retried after {gap:?}, before Retry-After"
+    );
 }
 
 #[tokio::test]
@@ -120,16 +155,34 @@ async fn event_replay_and_manual_retry_send_again_with_the_same_webhook_id() {
     let id = accepted["id"].as_str().unwrap();
     let dlv = accepted["deliveries"][0]["id"].as_str().unwrap();
     server.wait_status(dlv, "delivered", WAIT).await;
-    let (status, v) = server.post(&format!("/v1/events/{id}/replay"), json!({})).await;
-    assert_eq!((status, v["requeued"].as_u64()), (StatusCode::ACCEPTED, Some(1)));
+    let (status, v) = server
+        .post(&format!("/v1/events/{id}/replay"), json!({}))
+        .await;
+    assert_eq!(
+        (status, v["requeued"].as_u64()),
+        (StatusCode::ACCEPTED, Some(1))
+    );
     receiver.wait_for(2, WAIT).await.unwrap();
     server.wait_status(dlv, "delivered", WAIT).await;
-    let (status, _) = server.post(&format!("/v1/deliveries/{dlv}/retry"), json!({})).await;
+    let (status, _) = server
+        .post(&format!("/v1/deliveries/{dlv}/retry"), json!({}))
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED);
     receiver.wait_for(3, WAIT).await.unwrap();
-    assert_eq!(receiver.distinct_ids().into_iter().collect::<Vec<_>>(), [id.to_owned()]);
-    let (_, audit) = server.get(&format!("/v1/audit?entity_id={id}&action=event.replayed")).await;
-    assert_eq!(audit["data"][0]["actor"].as_str().unwrap().len() > 4, true);
+    assert_eq!(
+        receiver.distinct_ids().into_iter().collect::<Vec<_>>(),
+        [id.to_owned()]
+    );
+    let (_, audit) = server
+        .get(&format!("/v1/audit?entity_id={id}&action=event.replayed"))
+        .await;
+    assert!(
+        audit["data"][0]["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("key_"),
+        "{audit}"
+    );
 }
 
 #[tokio::test]
@@ -137,15 +190,26 @@ async fn rotated_secrets_both_verify_during_the_grace_period() {
     let server = TestServer::start().await;
     let receiver = Receiver::start().await;
     let (dst, old) = server.webhook(&receiver.url(), json!({})).await;
-    let (status, v) = server.post(&format!("/v1/destinations/{dst}/rotate-secret"), json!({"grace_period_s": 3600})).await;
+    let (status, v) = server
+        .post(
+            &format!("/v1/destinations/{dst}/rotate-secret"),
+            json!({"grace_period_s": 3600}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{v}");
     let new = v["signing_secret"].as_str().unwrap().to_owned();
     assert_ne!(new, old);
     server.send(json!({"type": "t", "data": {"rot": 1}})).await;
     receiver.wait_for(1, WAIT).await.unwrap();
     let req = &receiver.requests()[0];
-    assert_eq!(req.header("webhook-signature").unwrap().split(' ').count(), 2);
+    assert_eq!(
+        req.header("webhook-signature").unwrap().split(' ').count(),
+        2
+    );
     for secret in [&old, &new] {
-        standardwebhooks::Webhook::new(secret).unwrap().verify(&req.body, &req.header_map()).unwrap();
+        standardwebhooks::Webhook::new(secret)
+            .unwrap()
+            .verify(&req.body, &req.header_map())
+            .unwrap();
     }
 }

@@ -18,11 +18,13 @@ pub struct TestServer {
 }
 
 pub fn test_config(dir: &TempDir) -> Config {
-    let mut config = Config::default();
-    config.data_dir = dir.path().to_path_buf();
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.allow_private_networks = true;
-    config.bootstrap_admin_key = Some(ADMIN_KEY.to_owned());
+    let mut config = Config {
+        data_dir: dir.path().to_path_buf(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        allow_private_networks: true,
+        bootstrap_admin_key: Some(ADMIN_KEY.to_owned()),
+        ..Config::default()
+    };
     config.dispatch.poll_interval_ms = 200;
     config.dispatch.shutdown_grace_ms = 2_000;
     config
@@ -41,9 +43,17 @@ impl TestServer {
     }
 
     pub async fn start_in(dir: TempDir, config: Config) -> Self {
-        let running = ferry_server::start(config.clone()).await.expect("server starts");
+        let running = ferry_server::start(config.clone())
+            .await
+            .expect("server starts");
         let base = format!("http://{}", running.addr);
-        Self { running: Some(running), base, http: reqwest::Client::new(), dir, config }
+        Self {
+            running: Some(running),
+            base,
+            http: reqwest::Client::new(),
+            dir,
+            config,
+        }
     }
 
     /// Stops gracefully and starts again on the same data dir.
@@ -53,7 +63,13 @@ impl TestServer {
         Self::start_in(self.dir, config).await
     }
 
-    pub async fn call(&self, method: Method, path: &str, key: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(key) = key {
             req = req.bearer_auth(key);
@@ -64,7 +80,11 @@ impl TestServer {
         let resp = req.send().await.unwrap();
         let status = resp.status();
         let text = resp.text().await.unwrap();
-        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         (status, value)
     }
 
@@ -73,7 +93,8 @@ impl TestServer {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, path, Some(ADMIN_KEY), Some(body)).await
+        self.call(Method::POST, path, Some(ADMIN_KEY), Some(body))
+            .await
     }
 
     /// Creates a webhook destination; returns (id, signing secret).
@@ -82,7 +103,10 @@ impl TestServer {
         merge(&mut body, extra);
         let (status, v) = self.post("/v1/destinations", body).await;
         assert_eq!(status, StatusCode::CREATED, "{v}");
-        (v["id"].as_str().unwrap().to_owned(), v["signing_secret"].as_str().unwrap().to_owned())
+        (
+            v["id"].as_str().unwrap().to_owned(),
+            v["signing_secret"].as_str().unwrap().to_owned(),
+        )
     }
 
     pub async fn send(&self, body: Value) -> Value {
@@ -99,14 +123,19 @@ impl TestServer {
             if v["status"] == status {
                 return v;
             }
-            assert!(Instant::now() < deadline, "delivery {delivery} did not become {status}: {v}");
+            assert!(
+                Instant::now() < deadline,
+                "delivery {delivery} did not become {status}: {v}"
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 
     /// Counts deliveries with a status (up to 1000).
     pub async fn count(&self, status: &str) -> usize {
-        let (_, v) = self.get(&format!("/v1/deliveries?status={status}&limit=1000")).await;
+        let (_, v) = self
+            .get(&format!("/v1/deliveries?status={status}&limit=1000"))
+            .await;
         v["data"].as_array().unwrap().len()
     }
 }

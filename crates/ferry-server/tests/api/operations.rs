@@ -10,28 +10,70 @@ async fn destinations_can_be_read_changed_tested_disabled_and_deleted_with_an_au
     let server = TestServer::start().await;
     let receiver = ferry_testkit::Receiver::start().await;
     let (dst, secret) = server
-        .webhook(&receiver.url(), json!({"auth": {"type": "bearer", "token": "tok-secret-123"}}))
+        .webhook(
+            &receiver.url(),
+            json!({"auth": {"type": "bearer", "token": "tok-secret-123"}}),
+        )
         .await;
     let (_, v) = server.get(&format!("/v1/destinations/{dst}")).await;
     assert_eq!(v["auth"]["token"], "***");
     assert!(!v.to_string().contains("tok-secret-123") && !v.to_string().contains(&secret));
-    let (status, v) = server.call(Method::PATCH, &format!("/v1/destinations/{dst}"), Some(ADMIN_KEY), Some(json!({"name": "renamed"}))).await;
-    assert_eq!((status, v["name"].as_str()), (StatusCode::OK, Some("renamed")));
-    let (_, v) = server.post(&format!("/v1/destinations/{dst}/test"), json!({})).await;
+    let (status, v) = server
+        .call(
+            Method::PATCH,
+            &format!("/v1/destinations/{dst}"),
+            Some(ADMIN_KEY),
+            Some(json!({"name": "renamed"})),
+        )
+        .await;
+    assert_eq!(
+        (status, v["name"].as_str()),
+        (StatusCode::OK, Some("renamed"))
+    );
+    let (_, v) = server
+        .post(&format!("/v1/destinations/{dst}/test"), json!({}))
+        .await;
     assert_eq!(v["ok"], true, "{v}");
-    assert_eq!(receiver.requests()[0].header("authorization"), Some("Bearer tok-secret-123"));
-    let (_, v) = server.post(&format!("/v1/destinations/{dst}/disable"), json!({})).await;
+    assert_eq!(
+        receiver.requests()[0].header("authorization"),
+        Some("Bearer tok-secret-123")
+    );
+    let (_, v) = server
+        .post(&format!("/v1/destinations/{dst}/disable"), json!({}))
+        .await;
     assert_eq!(v["state"], "disabled");
     let (_, h) = server.get(&format!("/v1/destinations/{dst}/health")).await;
     assert_eq!(h["state"], "disabled");
-    let (status, _) = server.call(Method::DELETE, &format!("/v1/destinations/{dst}"), Some(ADMIN_KEY), None).await;
+    let (status, _) = server
+        .call(
+            Method::DELETE,
+            &format!("/v1/destinations/{dst}"),
+            Some(ADMIN_KEY),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = server.get(&format!("/v1/destinations/{dst}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (_, audit) = server.get(&format!("/v1/audit?entity_id={dst}&limit=100")).await;
-    let actions: Vec<_> = audit["data"].as_array().unwrap().iter().map(|r| r["action"].as_str().unwrap().to_owned()).collect();
-    for expected in ["destination.created", "destination.updated", "destination.disabled", "destination.deleted"] {
-        assert!(actions.contains(&expected.to_owned()), "{expected} missing from {actions:?}");
+    let (_, audit) = server
+        .get(&format!("/v1/audit?entity_id={dst}&limit=100"))
+        .await;
+    let actions: Vec<_> = audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap().to_owned())
+        .collect();
+    for expected in [
+        "destination.created",
+        "destination.updated",
+        "destination.disabled",
+        "destination.deleted",
+    ] {
+        assert!(
+            actions.contains(&expected.to_owned()),
+            "{expected} missing from {actions:?}"
+        );
     }
     assert!(!audit.to_string().contains("tok-secret-123"));
 }
@@ -41,13 +83,21 @@ async fn a_disabled_destination_keeps_its_deliveries_until_enabled() {
     let server = TestServer::start().await;
     let receiver = ferry_testkit::Receiver::start().await;
     let (dst, _) = server.webhook(&receiver.url(), json!({})).await;
-    server.post(&format!("/v1/destinations/{dst}/disable"), json!({})).await;
-    let v = server.send(json!({"type": "t", "data": {}, "destinations": [dst]})).await;
+    server
+        .post(&format!("/v1/destinations/{dst}/disable"), json!({}))
+        .await;
+    let v = server
+        .send(json!({"type": "t", "data": {}, "destinations": [dst]}))
+        .await;
     let dlv = v["deliveries"][0]["id"].as_str().unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(receiver.count(), 0);
-    server.post(&format!("/v1/destinations/{dst}/enable"), json!({})).await;
-    server.wait_status(dlv, "delivered", std::time::Duration::from_secs(10)).await;
+    server
+        .post(&format!("/v1/destinations/{dst}/enable"), json!({}))
+        .await;
+    server
+        .wait_status(dlv, "delivered", std::time::Duration::from_secs(10))
+        .await;
 }
 
 #[tokio::test]
@@ -56,9 +106,20 @@ async fn health_and_metrics_endpoints_answer() {
     let (status, _) = server.call(Method::GET, "/healthz", None, None).await;
     assert_eq!(status, StatusCode::OK);
     let (status, v) = server.call(Method::GET, "/readyz", None, None).await;
-    assert_eq!((status, v["status"].as_str()), (StatusCode::OK, Some("ready")));
+    assert_eq!(
+        (status, v["status"].as_str()),
+        (StatusCode::OK, Some("ready"))
+    );
     server.send(json!({"type": "m", "data": {}})).await;
-    let text = server.http.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
+    let text = server
+        .http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for name in ["ferry_ingest_events_total", "ferry_ingest_latency_seconds"] {
         assert!(text.contains(name), "{name} missing from metrics");
     }

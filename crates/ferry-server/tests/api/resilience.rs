@@ -39,9 +39,16 @@ async fn a_down_destination_pauses_without_spending_retries_and_drains_when_back
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(server.count("dead").await, 0, "a paused destination must not fill the DLQ");
+    assert_eq!(
+        server.count("dead").await,
+        0,
+        "a paused destination must not fill the DLQ"
+    );
     let attempts_while_down = receiver.count();
-    assert!(attempts_while_down < 20, "deliveries kept being attempted while paused: {attempts_while_down}");
+    assert!(
+        attempts_while_down < 20,
+        "deliveries kept being attempted while paused: {attempts_while_down}"
+    );
 
     receiver.set_behavior(Behavior::Ok);
     receiver.wait_for_distinct(20, WAIT).await.unwrap();
@@ -66,14 +73,36 @@ async fn a_store_that_cannot_write_answers_503_and_keeps_nothing() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(blocker.stdout.as_mut().unwrap()), &mut line).unwrap();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(blocker.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
     assert_eq!(line.trim(), "locked");
-    let (status, v) = server.post("/v1/events", json!({"type": "t", "data": {}, "id": "while-locked"})).await;
-    assert_eq!((status, v["error"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")), "{v}");
+    let (status, v) = server
+        .post(
+            "/v1/events",
+            json!({"type": "t", "data": {}, "id": "while-locked"}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")),
+        "{v}"
+    );
     drop(blocker.stdin.take());
     blocker.wait().unwrap();
-    let (status, v) = server.post("/v1/events", json!({"type": "t", "data": {}, "id": "while-locked"})).await;
-    assert_eq!((status, v["duplicate"].as_bool()), (StatusCode::ACCEPTED, Some(false)), "the failed attempt must have stored nothing");
+    let (status, v) = server
+        .post(
+            "/v1/events",
+            json!({"type": "t", "data": {}, "id": "while-locked"}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["duplicate"].as_bool()),
+        (StatusCode::ACCEPTED, Some(false)),
+        "the failed attempt must have stored nothing"
+    );
 }
 
 #[tokio::test]
@@ -84,7 +113,12 @@ async fn graceful_shutdown_finishes_or_releases_in_flight_work_and_a_restart_del
     server.webhook(&receiver.url(), json!({})).await;
     let mut ids = Vec::new();
     for i in 0..30 {
-        ids.push(server.send(json!({"type": "t", "data": {"i": i}})).await["id"].as_str().unwrap().to_owned());
+        ids.push(
+            server.send(json!({"type": "t", "data": {"i": i}})).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     receiver.wait_for(1, WAIT).await.unwrap();
     let server = server.restart().await;
@@ -95,7 +129,10 @@ async fn graceful_shutdown_finishes_or_releases_in_flight_work_and_a_restart_del
     assert!(ids.iter().all(|id| received.contains(id)));
     let deadline = std::time::Instant::now() + WAIT;
     while server.count("delivered").await < 30 {
-        assert!(std::time::Instant::now() < deadline, "not all delivered after restart");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not all delivered after restart"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

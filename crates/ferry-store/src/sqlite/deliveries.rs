@@ -50,7 +50,11 @@ pub(super) async fn insert_rows(
                 .push_bind(micros(d.created_at))
                 .push_bind(micros(d.updated_at));
         });
-        qb.build().execute(&mut *conn).await.map_err(db_error)?;
+        qb.build()
+            .persistent(false)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
     }
     Ok(())
 }

@@ -53,6 +53,7 @@ pub(super) async fn insert(
         qb.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
         let ids: Vec<String> = qb
             .build_query_scalar()
+            .persistent(false)
             .fetch_all(&mut *tx)
             .await
             .map_err(db_error)?;

@@ -10,6 +10,11 @@
 //!   own; WAL lets them run while a write is in progress.
 //! - Timestamps are INTEGER unix microseconds, so they compare in SQL.
 //!   Filters take `since` inclusive and `until` exclusive.
+//! - Batches are written with multi-row statements (`push_values`), chunked
+//!   below SQLite's bind-variable limit. Their SQL text varies with the batch
+//!   size, so they are not kept in the statement cache (`persistent(false)`):
+//!   preparing one costs little next to running it, and caching every size
+//!   would fill the cache with large programs.
 //! - Lists of ids are bound as one JSON array and expanded with
 //!   `json_each`, which keeps the SQL text fixed and far from SQLite's
 //!   bind-variable limit.
@@ -41,12 +46,12 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// How long a statement waits for SQLite's file lock (another process, or a
 /// checkpoint) before failing with "database is locked".
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a caller waits for a connection (writers queue here) before the
 /// store reports itself unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Read connections. Two cores serve the target machine; more readers than
-/// that only wait on each other.
+/// Read connections: a few, since reads are short and WAL lets them run
+/// beside the writer.
 const READERS: u32 = 4;
 /// SQLite's default limit on bind variables in one statement.
 const MAX_BINDS: usize = 32_766;
@@ -81,10 +86,20 @@ impl SqliteStore {
     /// means durable), foreign keys on, a busy timeout; runs the migrations.
     /// Destination secrets are sealed with `cipher`.
     pub async fn open(path: &Path, cipher: Cipher) -> StoreResult<Self> {
+        Self::open_with(path, cipher, DEFAULT_BUSY_TIMEOUT).await
+    }
+
+    /// `open` with how long a statement waits for a database locked by
+    /// another process before the store reports itself unavailable.
+    pub async fn open_with(
+        path: &Path,
+        cipher: Cipher,
+        busy_timeout: Duration,
+    ) -> StoreResult<Self> {
         let base = SqliteConnectOptions::new()
             .filename(path)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT)
+            .busy_timeout(busy_timeout)
             .synchronous(SqliteSynchronous::Full)
             .pragma("temp_store", "memory");
 
@@ -130,11 +145,26 @@ impl SqliteStore {
         self.inner.writer.close().await;
     }
 
-    /// Starts a write transaction on the single writer connection.
+    /// Starts a durable write transaction on the single writer connection:
+    /// its commit is fsync'd before it returns.
     async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
         self.inner
             .writer
-            .begin_with("BEGIN IMMEDIATE")
+            .begin_with("PRAGMA synchronous = FULL; BEGIN IMMEDIATE")
+            .await
+            .map_err(db_error)
+    }
+
+    /// Starts a write transaction whose commit is not fsync'd by itself:
+    /// for queue bookkeeping (leases, attempt records) that a crash may lose
+    /// without breaking a promise. A process crash loses nothing (the WAL is
+    /// in the OS cache); a power loss may forget the last leases or attempt
+    /// outcomes, which only means another attempt (at-least-once). The next
+    /// durable commit fsyncs the WAL, and these frames with it.
+    async fn write_relaxed(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        self.inner
+            .writer
+            .begin_with("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE")
             .await
             .map_err(db_error)
     }
@@ -185,6 +215,8 @@ pub(crate) fn db_error(e: sqlx::Error) -> StoreError {
                 | (ErrorKind::ForeignKeyViolation, _)
                 | (ErrorKind::NotNullViolation, _)
                 | (ErrorKind::CheckViolation, _) => StoreError::Conflict(db.message().to_owned()),
+                // Any other SQLITE_CONSTRAINT.
+                (_, 19) => StoreError::Conflict(db.message().to_owned()),
                 // SQLITE_CORRUPT, SQLITE_NOTADB
                 (_, 11 | 26) => StoreError::Corrupt(db.message().to_owned()),
                 // BUSY, LOCKED, NOMEM, READONLY, IOERR, FULL, CANTOPEN,
@@ -272,6 +304,112 @@ mod tests {
         .map(|t| Delivering.apply(t).unwrap())
         .collect();
         assert_eq!(targets, super::queue::COMPLETION_TARGETS);
+    }
+
+    /// The queue's statements run on every dispatch: each must find its rows
+    /// through an index, never by scanning the deliveries table.
+    #[tokio::test]
+    async fn queue_statements_use_their_indexes() {
+        use super::queue::sql::*;
+        use sqlx::Row;
+
+        let dir = tempfile::tempdir().unwrap();
+        let cipher = ferry_core::crypto::Cipher::new(&[7; 32]).unwrap();
+        let store = super::SqliteStore::open(&dir.path().join("plan.db"), cipher)
+            .await
+            .unwrap();
+        let statements = [
+            ("claim", CLAIM, 4, "sqlite_autoindex_deliveries_1"),
+            ("lease_due", LEASE_DUE, 4, "deliveries_due "),
+            (
+                "lease_due excluding",
+                LEASE_DUE_EXCLUDING,
+                5,
+                "deliveries_due_by_destination",
+            ),
+            (
+                "lease_destination",
+                LEASE_DESTINATION,
+                5,
+                "deliveries_due_by_destination",
+            ),
+            ("release", RELEASE, 3, "sqlite_autoindex_deliveries_1"),
+            ("reclaim expired", RECLAIM_EXPIRED, 2, "deliveries_leased"),
+            ("reclaim foreign", RECLAIM_FOREIGN, 2, "deliveries_leased"),
+            ("next due", NEXT_DUE, 0, "deliveries_due"),
+            (
+                "next due excluding",
+                NEXT_DUE_EXCLUDING,
+                1,
+                "deliveries_due_by_destination",
+            ),
+        ];
+        for (name, sql, binds, index) in statements {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")));
+            for _ in 0..binds {
+                query = query.bind(None::<i64>);
+            }
+            let rows = query.fetch_all(store.reader()).await.unwrap();
+            let plan: Vec<String> = rows.iter().map(|r| r.get("detail")).collect();
+            assert!(
+                plan.iter().any(|step| step.contains(index)),
+                "{name}: {plan:#?}"
+            );
+            let full_scan = plan.iter().find(|step| {
+                step.starts_with("SCAN ")
+                    && !step.contains(" USING ")
+                    && !step.contains("VIRTUAL TABLE")
+            });
+            assert!(full_scan.is_none(), "{name} scans a table: {plan:#?}");
+        }
+    }
+
+    /// Databases made before migration 0002 had no count triggers: opening
+    /// one recounts, and the counts follow every change from then on.
+    #[tokio::test]
+    async fn counts_are_rebuilt_for_databases_older_than_the_triggers() {
+        use ferry_core::ports::Store;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let cipher = ferry_core::crypto::Cipher::new(&[7; 32]).unwrap();
+        let store = super::SqliteStore::open(&path, cipher.clone())
+            .await
+            .unwrap();
+        for sql in [
+            "INSERT INTO orgs (id, name, created_at) VALUES ('org_a', 'a', 0)",
+            "INSERT INTO events (id, org_id, event_type, data, metadata, created_at) \
+             VALUES ('evt_a', 'org_a', 't', '{}', '{}', 0)",
+            "INSERT INTO deliveries (id, org_id, event_id, destination_id, status, \
+             attempt_count, failures_counted, next_attempt_at, created_at, updated_at) VALUES \
+             ('dlv_a', 'org_a', 'evt_a', 'dst_a', 'pending', 0, 0, 0, 0, 0), \
+             ('dlv_b', 'org_a', 'evt_a', 'dst_a', 'dead', 1, 1, NULL, 0, 0)",
+            // What a database from before 0002 looks like.
+            "DROP TRIGGER deliveries_count_insert",
+            "DROP TRIGGER deliveries_count_update",
+            "DROP TRIGGER deliveries_count_delete",
+            "UPDATE delivery_counts SET n = 0",
+            "DELETE FROM _sqlx_migrations WHERE version = 2",
+        ] {
+            sqlx::query(sql).execute(&store.inner.writer).await.unwrap();
+        }
+        store.close().await;
+
+        let store = super::SqliteStore::open(&path, cipher).await.unwrap();
+        let counts = store.delivery_counts().await.unwrap();
+        assert!(
+            counts.contains(&(Pending, 1)) && counts.contains(&(Dead, 1)),
+            "{counts:?}"
+        );
+        sqlx::query("UPDATE deliveries SET status = 'delivering' WHERE id = 'dlv_a'")
+            .execute(&store.inner.writer)
+            .await
+            .unwrap();
+        let counts = store.delivery_counts().await.unwrap();
+        assert!(
+            counts.contains(&(Pending, 0)) && counts.contains(&(Delivering, 1)),
+            "{counts:?}"
+        );
     }
 
     #[test]

@@ -26,6 +26,80 @@ use super::{
     SqliteStore, audit, db_error, events, id_list, micros, opt_micros, rows_per_statement, to_json,
 };
 
+/// The queue's statements, named so that a test can check their query plans.
+pub(super) mod sql {
+    use super::delivery_columns;
+
+    /// Sets the lease on the rows the statement's WHERE clause picks.
+    macro_rules! lease_set {
+        () => {
+            "UPDATE deliveries SET status = 'delivering', lease_owner = ?1, \
+             lease_expires_at = ?2, updated_at = ?3 "
+        };
+    }
+
+    /// Gives leases back, due at the earlier of their due time and ?1.
+    macro_rules! give_back {
+        () => {
+            "UPDATE deliveries SET status = 'pending', \
+             next_attempt_at = MIN(COALESCE(next_attempt_at, ?1), ?1), lease_owner = NULL, \
+             lease_expires_at = NULL, updated_at = ?1 WHERE status = 'delivering' "
+        };
+    }
+
+    pub const CLAIM: &str = concat!(
+        lease_set!(),
+        "WHERE id IN (SELECT value FROM json_each(?4)) AND status = 'pending' RETURNING id"
+    );
+
+    pub const LEASE_DUE: &str = concat!(
+        lease_set!(),
+        "WHERE seq IN (SELECT seq FROM deliveries \
+             WHERE status IN ('pending', 'retrying') AND next_attempt_at <= ?3 \
+             ORDER BY next_attempt_at LIMIT ?4) \
+         RETURNING ",
+        delivery_columns!()
+    );
+
+    pub const LEASE_DUE_EXCLUDING: &str = concat!(
+        lease_set!(),
+        "WHERE seq IN (SELECT d.seq FROM destinations t JOIN deliveries d ON d.seq IN ( \
+                 SELECT x.seq FROM deliveries x WHERE x.destination_id = t.id \
+                 AND x.status IN ('pending', 'retrying') AND x.next_attempt_at <= ?3 \
+                 ORDER BY x.next_attempt_at LIMIT ?4) \
+             WHERE t.id NOT IN (SELECT value FROM json_each(?5)) \
+             ORDER BY d.next_attempt_at LIMIT ?4) \
+         RETURNING ",
+        delivery_columns!()
+    );
+
+    pub const LEASE_DESTINATION: &str = concat!(
+        lease_set!(),
+        "WHERE seq IN (SELECT seq FROM deliveries \
+             WHERE destination_id = ?4 AND status IN ('pending', 'retrying') \
+             ORDER BY next_attempt_at LIMIT ?5) \
+         RETURNING ",
+        delivery_columns!()
+    );
+
+    pub const RELEASE: &str = concat!(
+        give_back!(),
+        "AND id IN (SELECT value FROM json_each(?2)) AND lease_owner = ?3"
+    );
+
+    pub const RECLAIM_EXPIRED: &str = concat!(give_back!(), "AND lease_expires_at < ?2");
+
+    pub const RECLAIM_FOREIGN: &str = concat!(give_back!(), "AND lease_owner IS NOT ?2");
+
+    pub const NEXT_DUE: &str = "SELECT MIN(next_attempt_at) AS due FROM deliveries \
+         WHERE status IN ('pending', 'retrying')";
+
+    pub const NEXT_DUE_EXCLUDING: &str = "SELECT MIN((SELECT MIN(d.next_attempt_at) \
+             FROM deliveries d \
+             WHERE d.destination_id = t.id AND d.status IN ('pending', 'retrying'))) AS due \
+         FROM destinations t WHERE t.id NOT IN (SELECT value FROM json_each(?1))";
+}
+
 pub(super) async fn claim(
     store: &SqliteStore,
     ids: &[DeliveryId],
@@ -34,19 +108,15 @@ pub(super) async fn claim(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut tx = store.write().await?;
-    let claimed: Vec<String> = sqlx::query_scalar(
-        "UPDATE deliveries SET status = 'delivering', lease_owner = ?1, lease_expires_at = ?2, \
-         updated_at = ?3 \
-         WHERE id IN (SELECT value FROM json_each(?4)) AND status = 'pending' RETURNING id",
-    )
-    .bind(lease.owner.as_str())
-    .bind(micros(lease.until))
-    .bind(micros(lease.now))
-    .bind(id_list(ids))
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db_error)?;
+    let mut tx = store.write_relaxed().await?;
+    let claimed: Vec<String> = sqlx::query_scalar(sql::CLAIM)
+        .bind(lease.owner.as_str())
+        .bind(micros(lease.until))
+        .bind(micros(lease.now))
+        .bind(id_list(ids))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
     tx.commit().await.map_err(db_error)?;
     let claimed: HashSet<String> = claimed.into_iter().collect();
     // In the caller's order, each id once.
@@ -73,43 +143,24 @@ pub(super) async fn lease_due(
     if limit == 0 {
         return Ok(Vec::new());
     }
-    let mut tx = store.write().await?;
+    let mut tx = store.write_relaxed().await?;
     let rows = if exclude.is_empty() {
-        sqlx::query(concat!(
-            "UPDATE deliveries SET status = 'delivering', lease_owner = ?1, \
-             lease_expires_at = ?2, updated_at = ?3 \
-             WHERE seq IN (SELECT seq FROM deliveries \
-                 WHERE status IN ('pending', 'retrying') AND next_attempt_at <= ?3 \
-                 ORDER BY next_attempt_at LIMIT ?4) \
-             RETURNING ",
-            delivery_columns!()
-        ))
-        .bind(lease.owner.as_str())
-        .bind(micros(lease.until))
-        .bind(micros(lease.now))
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await
+        sqlx::query(sql::LEASE_DUE)
+            .bind(lease.owner.as_str())
+            .bind(micros(lease.until))
+            .bind(micros(lease.now))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await
     } else {
-        sqlx::query(concat!(
-            "UPDATE deliveries SET status = 'delivering', lease_owner = ?1, \
-             lease_expires_at = ?2, updated_at = ?3 \
-             WHERE seq IN (SELECT d.seq FROM destinations t JOIN deliveries d ON d.seq IN ( \
-                     SELECT x.seq FROM deliveries x WHERE x.destination_id = t.id \
-                     AND x.status IN ('pending', 'retrying') AND x.next_attempt_at <= ?3 \
-                     ORDER BY x.next_attempt_at LIMIT ?4) \
-                 WHERE t.id NOT IN (SELECT value FROM json_each(?5)) \
-                 ORDER BY d.next_attempt_at LIMIT ?4) \
-             RETURNING ",
-            delivery_columns!()
-        ))
-        .bind(lease.owner.as_str())
-        .bind(micros(lease.until))
-        .bind(micros(lease.now))
-        .bind(i64::from(limit))
-        .bind(id_list(exclude))
-        .fetch_all(&mut *tx)
-        .await
+        sqlx::query(sql::LEASE_DUE_EXCLUDING)
+            .bind(lease.owner.as_str())
+            .bind(micros(lease.until))
+            .bind(micros(lease.now))
+            .bind(i64::from(limit))
+            .bind(id_list(exclude))
+            .fetch_all(&mut *tx)
+            .await
     }
     .map_err(db_error)?;
     tx.commit().await.map_err(db_error)?;
@@ -125,31 +176,24 @@ pub(super) async fn lease_destination(
     if limit == 0 {
         return Ok(Vec::new());
     }
-    let mut tx = store.write().await?;
-    let rows = sqlx::query(concat!(
-        "UPDATE deliveries SET status = 'delivering', lease_owner = ?1, lease_expires_at = ?2, \
-         updated_at = ?3 \
-         WHERE seq IN (SELECT seq FROM deliveries \
-             WHERE destination_id = ?4 AND status IN ('pending', 'retrying') \
-             ORDER BY next_attempt_at LIMIT ?5) \
-         RETURNING ",
-        delivery_columns!()
-    ))
-    .bind(lease.owner.as_str())
-    .bind(micros(lease.until))
-    .bind(micros(lease.now))
-    .bind(id.as_str())
-    .bind(i64::from(limit))
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db_error)?;
+    let mut tx = store.write_relaxed().await?;
+    let rows = sqlx::query(sql::LEASE_DESTINATION)
+        .bind(lease.owner.as_str())
+        .bind(micros(lease.until))
+        .bind(micros(lease.now))
+        .bind(id.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
     tx.commit().await.map_err(db_error)?;
     with_events(store, rows).await
 }
 
 /// Pairs freshly leased rows with their events (one shared `Arc` per
 /// event), oldest due first. Events are immutable, so they are read after
-/// the lease committed, on a read connection, keeping the writer free.
+/// the lease committed, on a read connection, keeping the writer free; if
+/// that read fails, the leases simply expire and are reclaimed.
 async fn with_events(
     store: &SqliteStore,
     rows: Vec<sqlx::sqlite::SqliteRow>,
@@ -228,7 +272,7 @@ pub(super) async fn complete(store: &SqliteStore, batch: &[Completion]) -> Store
         })
         .collect::<StoreResult<Vec<Captures>>>()?;
 
-    let mut tx = store.write().await?;
+    let mut tx = store.write_relaxed().await?;
     // Move the deliveries whose lease is still held by the completing owner.
     let mut moved: HashSet<String> = HashSet::with_capacity(batch.len());
     for chunk in batch.chunks(rows_per_statement(UPDATE_COLUMNS)) {
@@ -258,6 +302,7 @@ pub(super) async fn complete(store: &SqliteStore, batch: &[Completion]) -> Store
         );
         let ids: Vec<String> = qb
             .build_query_scalar()
+            .persistent(false)
             .fetch_all(&mut *tx)
             .await
             .map_err(db_error)?;
@@ -286,7 +331,11 @@ pub(super) async fn complete(store: &SqliteStore, batch: &[Completion]) -> Store
                 .push_bind(request.as_deref())
                 .push_bind(response.as_deref());
         });
-        qb.build().execute(&mut *tx).await.map_err(db_error)?;
+        qb.build()
+            .persistent(false)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
     }
 
     // The audit tells what changed: only completions that moved a delivery.
@@ -307,44 +356,32 @@ pub(super) async fn release(
     if ids.is_empty() {
         return Ok(0);
     }
-    let mut tx = store.write().await?;
-    let released = sqlx::query(
-        "UPDATE deliveries SET status = 'pending', \
-         next_attempt_at = MIN(COALESCE(next_attempt_at, ?1), ?1), lease_owner = NULL, \
-         lease_expires_at = NULL, updated_at = ?1 \
-         WHERE id IN (SELECT value FROM json_each(?2)) AND status = 'delivering' \
-         AND lease_owner = ?3",
-    )
-    .bind(micros(Utc::now()))
-    .bind(id_list(ids))
-    .bind(owner)
-    .execute(&mut *tx)
-    .await
-    .map_err(db_error)?
-    .rows_affected();
+    let mut tx = store.write_relaxed().await?;
+    let released = sqlx::query(sql::RELEASE)
+        .bind(micros(Utc::now()))
+        .bind(id_list(ids))
+        .bind(owner)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?
+        .rows_affected();
     tx.commit().await.map_err(db_error)?;
     Ok(released)
 }
 
 pub(super) async fn reclaim(store: &SqliteStore, which: &Reclaim) -> StoreResult<u64> {
-    macro_rules! give_back {
-        () => {
-            "UPDATE deliveries SET status = 'pending', \
-             next_attempt_at = MIN(COALESCE(next_attempt_at, ?1), ?1), lease_owner = NULL, \
-             lease_expires_at = NULL, updated_at = ?1 WHERE status = 'delivering' "
-        };
-    }
-    let mut tx = store.write().await?;
+    let mut tx = store.write_relaxed().await?;
     let result = match which {
+        // The caller's clock says when: expired leases are due from then.
         Reclaim::ExpiredBefore(at) => {
-            sqlx::query(concat!(give_back!(), "AND lease_expires_at < ?2"))
+            sqlx::query(sql::RECLAIM_EXPIRED)
                 .bind(micros(*at))
                 .bind(micros(*at))
                 .execute(&mut *tx)
                 .await
         }
         Reclaim::NotOwnedBy(owner) => {
-            sqlx::query(concat!(give_back!(), "AND lease_owner IS NOT ?2"))
+            sqlx::query(sql::RECLAIM_FOREIGN)
                 .bind(micros(Utc::now()))
                 .bind(owner.as_str())
                 .execute(&mut *tx)
@@ -363,21 +400,12 @@ pub(super) async fn next_due_at(
     // As in `lease_due`: with exclusions, one index seek per destination
     // instead of a walk over the excluded destinations' backlog.
     let row = if exclude.is_empty() {
-        sqlx::query(
-            "SELECT MIN(next_attempt_at) AS due FROM deliveries \
-             WHERE status IN ('pending', 'retrying')",
-        )
-        .fetch_one(store.reader())
-        .await
+        sqlx::query(sql::NEXT_DUE).fetch_one(store.reader()).await
     } else {
-        sqlx::query(
-            "SELECT MIN((SELECT MIN(d.next_attempt_at) FROM deliveries d \
-                 WHERE d.destination_id = t.id AND d.status IN ('pending', 'retrying'))) AS due \
-             FROM destinations t WHERE t.id NOT IN (SELECT value FROM json_each(?))",
-        )
-        .bind(id_list(exclude))
-        .fetch_one(store.reader())
-        .await
+        sqlx::query(sql::NEXT_DUE_EXCLUDING)
+            .bind(id_list(exclude))
+            .fetch_one(store.reader())
+            .await
     }
     .map_err(db_error)?;
     let due: Option<i64> = row.try_get("due").map_err(db_error)?;

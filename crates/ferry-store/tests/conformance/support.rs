@@ -13,8 +13,9 @@ use ferry_core::destination::{
     Signing, SigningKey,
 };
 use ferry_core::event::{Event, NewEvent};
-use ferry_core::ids::{DeliveryId, DestinationId, OrgId};
-use ferry_core::org::Org;
+use ferry_core::ids::{ApiKeyId, DeliveryId, DestinationId, OrgId};
+use ferry_core::org::{ApiKey, Org, Scope};
+use ferry_core::page::PageRequest;
 use ferry_core::ports::{Completion, Lease, Queue, Store};
 use ferry_core::retry::RetryPolicy;
 use ferry_core::secret::Secret;
@@ -222,4 +223,21 @@ pub async fn delivery(b: &Backend, org: &OrgId, id: &DeliveryId) -> Delivery {
 
 pub fn ids(leased: &[Leased]) -> Vec<DeliveryId> {
     leased.iter().map(|l| l.delivery.id.clone()).collect()
+}
+
+pub fn page(limit: u32) -> PageRequest {
+    PageRequest { limit, after: None }
+}
+
+pub fn api_key(org: &OrgId, hash: [u8; 32]) -> ApiKey {
+    ApiKey {
+        id: ApiKeyId::generate(),
+        org_id: org.clone(),
+        name: "ci".into(),
+        prefix: "fk_abcdefg".into(),
+        hash,
+        scopes: vec![Scope::Ingest, Scope::Read],
+        created_at: now(),
+        last_used_at: None,
+    }
 }

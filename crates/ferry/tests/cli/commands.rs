@@ -17,8 +17,13 @@ fn ferry(base: &str, args: &[&str]) -> Output {
 }
 
 fn json(out: &Output) -> Value {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 // The CLI runs as a blocking child process: a second worker thread keeps
@@ -31,17 +36,47 @@ async fn a_user_can_create_a_destination_send_and_follow_an_event() {
     let receiver = Receiver::start().await;
     let url = receiver.url();
 
-    let created = json(&ferry(&base, &["--json", "destinations", "create", "--name", "cli", "--webhook-url", &url, "--event-type", "cli.*"]));
+    let created = json(&ferry(
+        &base,
+        &[
+            "--json",
+            "destinations",
+            "create",
+            "--name",
+            "cli",
+            "--webhook-url",
+            &url,
+            "--event-type",
+            "cli.*",
+        ],
+    ));
     let dst = created["id"].as_str().unwrap().to_owned();
-    assert!(created["signing_secret"].as_str().unwrap().starts_with("whsec_"));
+    assert!(
+        created["signing_secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("whsec_")
+    );
     let out = ferry(&base, &["destinations", "list"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains(&dst));
     let tested = json(&ferry(&base, &["--json", "destinations", "test", &dst]));
     assert_eq!(tested["ok"], true);
 
-    let sent = json(&ferry(&base, &["--json", "send", "cli.hello", "--data", r#"{"hello":"world"}"#]));
+    let sent = json(&ferry(
+        &base,
+        &[
+            "--json",
+            "send",
+            "cli.hello",
+            "--data",
+            r#"{"hello":"world"}"#,
+        ],
+    ));
     let id = sent["id"].as_str().unwrap().to_owned();
-    receiver.wait_for_distinct(2, std::time::Duration::from_secs(10)).await.unwrap(); // the test ping and the event
+    receiver
+        .wait_for_distinct(2, std::time::Duration::from_secs(10))
+        .await
+        .unwrap(); // the test ping and the event
     assert!(receiver.distinct_ids().contains(&id));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
@@ -50,27 +85,54 @@ async fn a_user_can_create_a_destination_send_and_follow_an_event() {
         if text.contains("delivered") {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "status never showed delivered: {text}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "status never showed delivered: {text}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let listed = json(&ferry(&base, &["--json", "deliveries", "list", "--status", "delivered"]));
+    let listed = json(&ferry(
+        &base,
+        &["--json", "deliveries", "list", "--status", "delivered"],
+    ));
     assert_eq!(listed["data"].as_array().unwrap().len(), 1);
     let dlq = json(&ferry(&base, &["--json", "dlq", "list"]));
     assert!(dlq["data"].as_array().unwrap().is_empty());
     let replayed = json(&ferry(&base, &["--json", "replay", &id]));
     assert_eq!(replayed["requeued"], 1);
-    receiver.wait_for(3, std::time::Duration::from_secs(10)).await.unwrap();
+    receiver
+        .wait_for(3, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn errors_are_clear_and_exit_non_zero() {
     let dir = tempfile::tempdir().unwrap();
     let ferry_proc = FerryProcess::start(dir.path()).await;
-    let out = ferry(&ferry_proc.base, &["destinations", "create", "--name", "bad", "--webhook-url", "ftp://nope"]);
+    let out = ferry(
+        &ferry_proc.base,
+        &[
+            "destinations",
+            "create",
+            "--name",
+            "bad",
+            "--webhook-url",
+            "ftp://nope",
+        ],
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("validation_failed") && err.contains("config.url"), "{err}");
-    let out = Command::new(env!("CARGO_BIN_EXE_ferry")).args(["status", "evt_x"]).env("FERRY_URL", &ferry_proc.base).env_remove("FERRY_API_KEY").output().unwrap();
+    assert!(
+        err.contains("validation_failed") && err.contains("config.url"),
+        "{err}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["status", "evt_x"])
+        .env("FERRY_URL", &ferry_proc.base)
+        .env_remove("FERRY_API_KEY")
+        .output()
+        .unwrap();
     assert_ne!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("FERRY_API_KEY"));
     let out = ferry("http://127.0.0.1:9", &["status", "evt_x"]);

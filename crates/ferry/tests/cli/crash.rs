@@ -2,8 +2,8 @@
 //! restart on the same data dir, and every acknowledged event arrives.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferry_testkit::{Behavior, Receiver};
@@ -24,8 +24,10 @@ async fn every_acknowledged_event_is_delivered_after_a_kill_9() {
     let created: Value = http
         .post(format!("{}/v1/destinations", ferry.base))
         .bearer_auth(ADMIN_KEY)
-        .json(&json!({"name": "slow", "kind": "webhook", "config": {"url": receiver.url()},
-                      "filter": {"event_types": ["crash.*"]}, "max_in_flight": 32}))
+        .json(
+            &json!({"name": "slow", "kind": "webhook", "config": {"url": receiver.url()},
+                      "filter": {"event_types": ["crash.*"]}, "max_in_flight": 32}),
+        )
         .send()
         .await
         .unwrap()
@@ -39,7 +41,12 @@ async fn every_acknowledged_event_is_delivered_after_a_kill_9() {
     let next = Arc::new(AtomicUsize::new(0));
     let mut clients = Vec::new();
     for _ in 0..CLIENTS {
-        let (http, base, acked, next) = (http.clone(), ferry.base.clone(), acked.clone(), next.clone());
+        let (http, base, acked, next) = (
+            http.clone(),
+            ferry.base.clone(),
+            acked.clone(),
+            next.clone(),
+        );
         clients.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
@@ -75,7 +82,10 @@ async fn every_acknowledged_event_is_delivered_after_a_kill_9() {
     }
     let acked: HashSet<String> = acked.lock().unwrap().clone();
     assert!(acked.len() >= EVENTS / 2);
-    assert!(in_flight_before_kill < acked.len(), "the kill must land while deliveries are outstanding");
+    assert!(
+        in_flight_before_kill < acked.len(),
+        "the kill must land while deliveries are outstanding"
+    );
 
     // Restart on the same data dir: everything acknowledged arrives.
     receiver.set_behavior(Behavior::Ok);
@@ -87,7 +97,10 @@ async fn every_acknowledged_event_is_delivered_after_a_kill_9() {
         if missing == 0 {
             break;
         }
-        assert!(Instant::now() < deadline, "{missing} acknowledged events never arrived");
+        assert!(
+            Instant::now() < deadline,
+            "{missing} acknowledged events never arrived"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Nothing is left waiting.
@@ -95,7 +108,10 @@ async fn every_acknowledged_event_is_delivered_after_a_kill_9() {
     for status in ["pending", "delivering", "retrying", "dead"] {
         loop {
             let list: Value = http
-                .get(format!("{}/v1/deliveries?status={status}&limit=10", ferry.base))
+                .get(format!(
+                    "{}/v1/deliveries?status={status}&limit=10",
+                    ferry.base
+                ))
                 .bearer_auth(ADMIN_KEY)
                 .send()
                 .await
@@ -106,12 +122,18 @@ async fn every_acknowledged_event_is_delivered_after_a_kill_9() {
             if list["data"].as_array().unwrap().is_empty() {
                 break;
             }
-            assert!(Instant::now() < deadline, "deliveries left {status}: {list}");
+            assert!(
+                Instant::now() < deadline,
+                "deliveries left {status}: {list}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
     let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
-    assert!(log.contains("Took back deliveries leased by a previous run"), "restart should reclaim the killed run's leases");
+    assert!(
+        log.contains("Took back deliveries leased by a previous run"),
+        "restart should reclaim the killed run's leases"
+    );
 }
 
 #[tokio::test]
@@ -145,6 +167,9 @@ async fn sigterm_stops_gracefully_and_nothing_is_left_leased() {
     // In-flight deliveries finished within the grace period.
     let ferry = FerryProcess::start(dir.path()).await;
     receiver.set_behavior(Behavior::Ok);
-    receiver.wait_for_distinct(20, Duration::from_secs(30)).await.unwrap();
+    receiver
+        .wait_for_distinct(20, Duration::from_secs(30))
+        .await
+        .unwrap();
     drop(ferry);
 }

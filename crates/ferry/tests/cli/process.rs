@@ -15,7 +15,11 @@ impl FerryProcess {
     /// Starts `ferry serve` on `dir` and waits until it is ready.
     pub async fn start(dir: &Path) -> Self {
         let port = ferry_testkit::free_port();
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("server.log")).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("server.log"))
+            .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_ferry"))
             .args(["serve", "--data-dir"])
             .arg(dir.join("data"))
@@ -37,7 +41,11 @@ impl FerryProcess {
             {
                 break;
             }
-            assert!(Instant::now() < deadline, "ferry did not become ready; see {}", dir.join("server.log").display());
+            assert!(
+                Instant::now() < deadline,
+                "ferry did not become ready; see {}",
+                dir.join("server.log").display()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Self { child, base }
@@ -51,7 +59,11 @@ impl FerryProcess {
 
     /// SIGTERM, then wait for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
         self.child.wait().unwrap()
     }
 }
