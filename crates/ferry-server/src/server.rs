@@ -115,23 +115,37 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
         let _lock = lock;
-        let http_state = state.clone();
-        let graceful = async move {
-            stop.cancelled().await;
-            http_state.begin_shutdown();
-            info!("Shutting down: intake closed, finishing in-flight work.");
+        // The HTTP server outlives the dispatcher's drain so that intake can
+        // answer 503 (and readiness fail) while in-flight deliveries finish.
+        let http_stop = CancellationToken::new();
+        let http_stopped = http_stop.clone();
+        let mut server = tokio::spawn(
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { http_stopped.cancelled().await })
+                .into_future(),
+        );
+        let early = tokio::select! {
+            () = stop.cancelled() => None,
+            served = &mut server => Some(served),
         };
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(graceful)
-            .await;
-        drop(state);
+        stop.cancel();
+        state.begin_shutdown();
+        info!("Shutting down: intake answers 503, finishing in-flight deliveries.");
         dispatcher_stop.cancel();
         if let Err(error) = dispatcher.await {
             warn!(%error, "Dispatcher task failed.");
         }
+        http_stop.cancel();
+        let served = match early {
+            Some(served) => served,
+            None => server.await,
+        };
+        drop(state);
         let _ = key_flush.await;
         info!("Ferry stopped.");
-        served.context("HTTP server failed")
+        served
+            .context("HTTP server task failed")?
+            .context("HTTP server failed")
     });
     Ok(Running {
         addr,

@@ -8,6 +8,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc: the server allocates many short-lived buffers per request and
+/// per delivery across threads, where it is markedly faster than glibc's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Ferry: the event and export delivery gateway.
 #[derive(Parser)]
 #[command(name = "ferry", version, about)]

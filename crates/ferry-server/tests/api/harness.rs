@@ -58,7 +58,9 @@ impl TestServer {
 
     /// Stops gracefully and starts again on the same data dir.
     pub async fn restart(mut self) -> Self {
-        self.running.take().unwrap().stop().await.unwrap();
+        let running = self.running.take().unwrap();
+        running.shutdown();
+        running.wait().await.unwrap();
         let config = self.config.clone();
         Self::start_in(self.dir, config).await
     }

@@ -136,3 +136,39 @@ async fn graceful_shutdown_finishes_or_releases_in_flight_work_and_a_restart_del
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn while_stopping_intake_answers_503_and_in_flight_deliveries_finish() {
+    let server = TestServer::start_with(|c| c.dispatch.shutdown_grace_ms = 5_000).await;
+    let receiver = Receiver::start().await;
+    receiver.set_behavior(Behavior::Delay(Duration::from_millis(1_500)));
+    server.webhook(&receiver.url(), json!({})).await;
+    let v = server.send(json!({"type": "t", "data": {"slow": 1}})).await;
+    let dlv = v["deliveries"][0]["id"].as_str().unwrap().to_owned();
+    receiver.wait_for(1, WAIT).await.unwrap();
+    server.running.as_ref().unwrap().shutdown();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, v) = server
+            .post("/v1/events", json!({"type": "t", "data": {"late": 1}}))
+            .await;
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(v["error"], "unavailable");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "intake kept accepting while stopping: {status}"
+        );
+    }
+    let (status, _) = server
+        .call(reqwest::Method::GET, "/readyz", None, None)
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    // The in-flight delivery finished within the grace period: after a
+    // restart it is delivered, not attempted again.
+    let server = server.restart().await;
+    let detail = server.wait_status(&dlv, "delivered", WAIT).await;
+    assert_eq!(detail["attempt_count"], 1);
+    assert_eq!(receiver.count(), 1);
+}
