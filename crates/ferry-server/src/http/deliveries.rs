@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiQuery, PageParams, list_body, parse_json};
+use super::extract::{ApiQuery, PageParams, list_body, parse_optional_json};
 use super::views;
 use crate::state::AppState;
 
@@ -182,11 +182,7 @@ async fn dlq_replay(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     caller.require(Scope::Manage)?;
-    let input: ReplayFilter = if body.iter().all(u8::is_ascii_whitespace) {
-        ReplayFilter::default()
-    } else {
-        parse_json(&body)?
-    };
+    let input: ReplayFilter = parse_optional_json(&body)?;
     let params = FilterParams {
         destination_id: input.destination_id,
         event_type: input.event_type,

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiQuery, PageParams, list_body, parse_json};
+use super::extract::{ApiJson, ApiQuery, PageParams, list_body, parse_optional_json};
 use super::views;
 use crate::state::AppState;
 
@@ -407,11 +407,7 @@ async fn rotate_secret(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     caller.require(Scope::Manage)?;
-    let input: RotateInput = if body.iter().all(u8::is_ascii_whitespace) {
-        RotateInput::default()
-    } else {
-        parse_json(&body)?
-    };
+    let input: RotateInput = parse_optional_json(&body)?;
     let grace = input.grace_period_s.unwrap_or(DEFAULT_GRACE_S);
     if grace > MAX_GRACE_S {
         return Err(ApiError::validation(vec![FieldError::new(

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, parse_json};
+use super::extract::{ApiJson, parse_optional_json};
 use super::views;
 use crate::metrics as m;
 use crate::routing;
@@ -277,11 +277,7 @@ async fn replay(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     caller.require(Scope::Manage)?;
-    let input: ReplayInput = if body.iter().all(u8::is_ascii_whitespace) {
-        ReplayInput::default()
-    } else {
-        parse_json(&body)?
-    };
+    let input: ReplayInput = parse_optional_json(&body)?;
     let id = EventId::parse(&id).map_err(|_| ApiError::NotFound("event"))?;
     let store = state.store();
     let (event, existing) = store
