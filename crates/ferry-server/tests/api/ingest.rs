@@ -288,3 +288,71 @@ async fn lists_paginate_with_cursors() {
     let (status, _) = server.get("/v1/deliveries?cursor=garbage").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn another_organizations_ids_are_not_found() {
+    let server = TestServer::start().await;
+    let (status, org) = server.post("/v1/orgs", json!({"name": "other"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{org}");
+    let (status, k) = server
+        .post(
+            "/v1/api-keys",
+            json!({"name": "b", "scopes": ["manage", "ingest"], "org_id": org["id"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{k}");
+    let other = k["key"].as_str().unwrap().to_owned();
+    let (dst, _) = server.webhook("http://127.0.0.1:9/a", json!({})).await;
+    let mine = server
+        .send(json!({"type": "t", "data": {"org": "a"}}))
+        .await;
+    let (evt, dlv) = (
+        mine["id"].as_str().unwrap(),
+        mine["deliveries"][0]["id"].as_str().unwrap(),
+    );
+    for path in [
+        format!("/v1/events/{evt}"),
+        format!("/v1/deliveries/{dlv}"),
+        format!("/v1/destinations/{dst}"),
+    ] {
+        let (status, v) = server.call(Method::GET, &path, Some(&other), None).await;
+        assert_eq!(
+            (status, v["error"].as_str()),
+            (StatusCode::NOT_FOUND, Some("not_found")),
+            "{path}"
+        );
+    }
+    let (status, _) = server
+        .call(
+            Method::POST,
+            &format!("/v1/deliveries/{dlv}/retry"),
+            Some(&other),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = server
+        .call(
+            Method::POST,
+            &format!("/v1/events/{evt}/replay"),
+            Some(&other),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // The same caller id in another organization is another event.
+    let (status, theirs) = server
+        .call(
+            Method::POST,
+            "/v1/events",
+            Some(&other),
+            Some(json!({"type": "t", "data": {"org": "a"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_ne!(theirs["id"], mine["id"]);
+    assert!(
+        theirs["deliveries"].as_array().unwrap().is_empty(),
+        "routing must not reach another org's destinations"
+    );
+}
