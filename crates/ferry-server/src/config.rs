@@ -36,6 +36,11 @@ pub struct IngestConfig {
     pub max_batch: usize,
     /// Events waiting for the writer; when full, callers wait (back-pressure).
     pub queue_capacity: usize,
+    /// Events per second one API key may send (0: unlimited). Past it the
+    /// key gets `429` with `Retry-After`.
+    pub rate_limit_per_s: u32,
+    /// Events a key may send at once above its rate (0: one second's worth).
+    pub rate_limit_burst: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -80,6 +85,8 @@ impl Default for IngestConfig {
         Self {
             max_batch: 1_000,
             queue_capacity: 20_000,
+            rate_limit_per_s: 0,
+            rate_limit_burst: 0,
         }
     }
 }

@@ -10,6 +10,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use crate::config::Config;
 use crate::dispatch::DispatchHandle;
 use crate::http::auth::KeyCache;
+use crate::http::rate_limit::IngestLimiter;
 use crate::ingest::IngestHandle;
 use crate::routing::RouteCache;
 
@@ -24,12 +25,14 @@ pub struct Inner {
     pub dispatch: DispatchHandle,
     pub routes: RouteCache,
     pub keys: KeyCache,
+    pub limiter: IngestLimiter,
     pub metrics: PrometheusHandle,
     shutting_down: AtomicBool,
 }
 
 impl AppState {
     pub fn new(inner: InnerParts) -> Self {
+        let limiter = IngestLimiter::new(&inner.config.ingest);
         Self(Arc::new(Inner {
             config: inner.config,
             store: inner.store,
@@ -38,6 +41,7 @@ impl AppState {
             dispatch: inner.dispatch,
             routes: RouteCache::default(),
             keys: KeyCache::default(),
+            limiter,
             metrics: inner.metrics,
             shutting_down: AtomicBool::new(false),
         }))

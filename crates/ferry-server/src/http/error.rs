@@ -31,6 +31,8 @@ pub enum ApiError {
         message: String,
         details: Vec<FieldError>,
     },
+    #[error("{message}")]
+    RateLimited { message: String, retry_after_s: u64 },
     #[error("storage is unavailable; nothing was accepted, retry later")]
     Unavailable { retry_after_s: u64 },
     #[error("Ferry is shutting down; nothing was accepted, retry later")]
@@ -68,6 +70,7 @@ impl ApiError {
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Unavailable { .. } | ApiError::ShuttingDown => {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
             }
@@ -113,7 +116,8 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let mut response = (status, Json(self.body())).into_response();
         let retry_after = match self {
-            ApiError::Unavailable { retry_after_s } => Some(retry_after_s),
+            ApiError::Unavailable { retry_after_s }
+            | ApiError::RateLimited { retry_after_s, .. } => Some(retry_after_s),
             ApiError::ShuttingDown => Some(1),
             _ => None,
         };

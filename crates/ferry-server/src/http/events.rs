@@ -63,6 +63,7 @@ async fn create(
     if state.is_shutting_down() {
         return Err(ApiError::ShuttingDown);
     }
+    state.inner().limiter.check(&caller.key.id, 1)?;
     let key = idempotency_header(&headers)?;
     let new = prepare(&state, caller.org(), input, key).await?;
     let response = accept(&state, new).await;
@@ -209,6 +210,10 @@ async fn create_batch(
             format!("must hold 1 to {MAX_BATCH} events"),
         ));
     }
+    state
+        .inner()
+        .limiter
+        .check(&caller.key.id, input.events.len())?;
     let mut results: Vec<Option<Value>> = vec![None; input.events.len()];
     let mut ready = Vec::new();
     for (i, item) in input.events.into_iter().enumerate() {

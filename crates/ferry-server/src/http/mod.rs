@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod health;
+pub mod rate_limit;
 pub mod views;
 
 use axum::Router;

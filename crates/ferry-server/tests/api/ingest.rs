@@ -356,3 +356,50 @@ async fn another_organizations_ids_are_not_found() {
         "routing must not reach another org's destinations"
     );
 }
+
+#[tokio::test]
+async fn a_key_past_its_rate_limit_gets_429_with_retry_after() {
+    let server = TestServer::start_with(|c| {
+        c.ingest.rate_limit_per_s = 1;
+        c.ingest.rate_limit_burst = 5;
+    })
+    .await;
+    for i in 0..5 {
+        server.send(json!({"type": "t", "data": {"i": i}})).await;
+    }
+    let resp = server
+        .http
+        .post(format!("{}/v1/events", server.base))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"type": "t", "data": {"i": 5}, "id": "over-the-limit"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    assert_eq!(
+        resp.json::<serde_json::Value>().await.unwrap()["error"],
+        "rate_limited"
+    );
+    let (status, _) = server
+        .get(&format!(
+            "/v1/events/{}",
+            ferry_core::EventId::from_caller_key(&org_of(&server).await, "over-the-limit")
+        ))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a refused event is not stored"
+    );
+}
+
+async fn org_of(server: &TestServer) -> ferry_core::OrgId {
+    let (_, orgs) = server.get("/v1/orgs").await;
+    ferry_core::OrgId::parse(orgs["data"][0]["id"].as_str().unwrap()).unwrap()
+}

@@ -1,0 +1,279 @@
+//! The PostgreSQL backend (scale-out): connecting, the connection pool, and
+//! the helpers every query module shares (error mapping, timestamps).
+//!
+//! - Many Ferry processes on many hosts share one schema and meet only
+//!   here. Every statement is written for concurrent writers: leases are
+//!   taken with `FOR UPDATE SKIP LOCKED` (two workers never lease the same
+//!   delivery), duplicates are resolved by `ON CONFLICT (id) DO NOTHING`,
+//!   and completions move a delivery only while the completing owner still
+//!   holds its lease.
+//! - Durable writes (ingest, operator actions) commit with the server's
+//!   `synchronous_commit` (on by default: flushed before the commit
+//!   returns). Queue bookkeeping (leases, attempt records, give-backs)
+//!   commits with `synchronous_commit = off`: a server crash may forget the
+//!   last few, which only means another attempt (at-least-once), as with
+//!   SQLite's relaxed writes.
+//! - Timestamps are BIGINT unix microseconds, as on SQLite, so that the two
+//!   adapters share their SQL's reasoning; filters take `since` inclusive and
+//!   `until` exclusive.
+//! - Batches and id lists are bound as arrays and expanded with `UNNEST`
+//!   (`= ANY($n)` for id lists): one fixed SQL text per statement whatever
+//!   the batch size (so statements stay in the prepared-statement cache) and
+//!   no limit on binds; `WITH ORDINALITY` keeps the caller's row order, and
+//!   with it the order of `seq`.
+//! - The schema is the first one of the connection's `search_path`
+//!   ([`PgOptions::schema`]); migrations run there when the store connects
+//!   (sqlx serializes concurrent migrators with an advisory lock).
+
+mod audit;
+mod deliveries;
+mod destinations;
+mod events;
+mod orgs;
+mod ports;
+mod queue;
+mod rows;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ferry_core::StoreError;
+use ferry_core::crypto::Cipher;
+use ferry_core::error::StoreResult;
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection, Postgres, Transaction};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How the store connects, beyond the URL.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// Connections in the pool.
+    pub max_connections: u32,
+    /// How long a caller waits for a connection (or a new connection for a
+    /// handshake) before the store reports itself unavailable.
+    pub acquire_timeout: Duration,
+    /// The schema that holds Ferry's tables, created if missing and put
+    /// first in every connection's `search_path`. `None` keeps the
+    /// server's `search_path` (normally `public`).
+    pub schema: Option<String>,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 12,
+            acquire_timeout: Duration::from_secs(10),
+            schema: None,
+        }
+    }
+}
+
+/// The scale-out store: state and delivery queue in PostgreSQL, shared by
+/// any number of Ferry processes. Cheap to clone (the pool and the cipher
+/// are shared).
+#[derive(Clone)]
+pub struct PgStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    cipher: Cipher,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user@host:port/db`) with the default
+    /// [`PgOptions`] and runs the migrations. Destination secrets are sealed
+    /// with `cipher`.
+    pub async fn connect(url: &str, cipher: Cipher) -> StoreResult<Self> {
+        Self::connect_with(url, cipher, &PgOptions::default()).await
+    }
+
+    /// `connect` with explicit options (pool size, schema).
+    pub async fn connect_with(url: &str, cipher: Cipher, options: &PgOptions) -> StoreResult<Self> {
+        let mut connect = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("invalid PostgreSQL URL: {e}")))?
+            .application_name("ferry");
+        if let Some(schema) = &options.schema {
+            create_schema(&connect, schema).await?;
+            connect = connect.options([("search_path", quote_ident(schema))]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(|e| connect_error(url, e))?;
+        MIGRATOR.run(&pool).await.map_err(migrate_error)?;
+        Ok(Self {
+            inner: Arc::new(Inner { pool, cipher }),
+        })
+    }
+
+    /// Closes every connection. Later calls fail with
+    /// `StoreError::Unavailable`.
+    pub async fn close(&self) {
+        self.inner.pool.close().await;
+    }
+
+    /// Starts a durable transaction: its commit is flushed before it returns.
+    async fn write(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        self.inner.pool.begin().await.map_err(db_error)
+    }
+
+    /// Starts a transaction whose commit is not flushed by itself: for queue
+    /// bookkeeping that a server crash may lose without breaking a promise.
+    async fn write_relaxed(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        self.inner
+            .pool
+            .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
+            .await
+            .map_err(db_error)
+    }
+
+    fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    fn cipher(&self) -> &Cipher {
+        &self.inner.cipher
+    }
+}
+
+/// Creates the schema if it is missing, on a connection of its own (before
+/// the pool exists, since the pool's connections name it in `search_path`).
+async fn create_schema(connect: &PgConnectOptions, schema: &str) -> StoreResult<()> {
+    let mut conn = sqlx::PgConnection::connect_with(connect)
+        .await
+        .map_err(|e| connect_error(&describe(connect), e))?;
+    let sql = format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema));
+    let created = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await;
+    // Best effort: the connection is dropped either way.
+    let _ = conn.close().await;
+    match created {
+        Ok(_) => Ok(()),
+        // Two stores creating the same schema at once: one of them wins.
+        Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("23505") => Ok(()),
+        Err(e) => Err(db_error(e)),
+    }
+}
+
+fn describe(connect: &PgConnectOptions) -> String {
+    format!("{}:{}", connect.get_host(), connect.get_port())
+}
+
+/// An SQL identifier, quoted (schema names come from configuration).
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Names where the store failed to connect, without the URL's password.
+fn connect_error(url: &str, e: sqlx::Error) -> StoreError {
+    let place = match PgConnectOptions::from_str(url) {
+        Ok(o) => describe(&o),
+        Err(_) => url.split('@').next_back().unwrap_or_default().to_owned(),
+    };
+    match db_error(e) {
+        StoreError::Unavailable(msg) => {
+            StoreError::Unavailable(format!("cannot connect to PostgreSQL at {place}: {msg}"))
+        }
+        other => other,
+    }
+}
+
+fn migrate_error(e: MigrateError) -> StoreError {
+    match e {
+        MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => db_error(e),
+        e @ (MigrateError::VersionMissing(_)
+        | MigrateError::VersionMismatch(_)
+        | MigrateError::VersionNotPresent(_)
+        | MigrateError::VersionTooOld(..)
+        | MigrateError::VersionTooNew(..)
+        | MigrateError::Dirty(_)) => {
+            StoreError::Corrupt(format!("database schema does not match this Ferry: {e}"))
+        }
+        other => StoreError::Unavailable(format!("migrations failed: {other}")),
+    }
+}
+
+/// Maps a driver error onto the ports' error by SQLSTATE. PostgreSQL's
+/// messages name constraints and columns; bound values only appear in the
+/// `detail` field, which is not used here.
+pub(crate) fn db_error(e: sqlx::Error) -> StoreError {
+    use sqlx::error::ErrorKind;
+    match e {
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            match db.kind() {
+                ErrorKind::UniqueViolation
+                | ErrorKind::ForeignKeyViolation
+                | ErrorKind::NotNullViolation
+                | ErrorKind::CheckViolation => StoreError::Conflict(db.message().to_owned()),
+                // Any other integrity constraint violation.
+                _ if code.starts_with("23") => StoreError::Conflict(db.message().to_owned()),
+                // data_corrupted, index_corrupted; data exceptions (a stored
+                // value that does not fit what it is read as).
+                _ if code.starts_with("XX00") || code.starts_with("22") => {
+                    StoreError::Corrupt(db.message().to_owned())
+                }
+                // Connection failures (08), serialization failures and
+                // deadlocks (40), insufficient resources (53), operator
+                // intervention such as a shutdown (57), read-only (25006) and
+                // anything else: storage cannot serve this now.
+                _ => StoreError::Unavailable(format!("{} ({code})", db.message())),
+            }
+        }
+        e @ (sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::ColumnNotFound(_)
+        | sqlx::Error::ColumnIndexOutOfBounds { .. }
+        | sqlx::Error::TypeNotFound { .. }) => StoreError::Corrupt(e.to_string()),
+        other => StoreError::Unavailable(other.to_string()),
+    }
+}
+
+/// A timestamp as stored: unix microseconds.
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn opt_micros(t: Option<DateTime<Utc>>) -> Option<i64> {
+    t.map(micros)
+}
+
+/// Ids as one array bind (`= ANY($n)`, `UNNEST($n)`).
+fn id_array<T: AsRef<str>>(ids: &[T]) -> Vec<&str> {
+    ids.iter().map(AsRef::as_ref).collect()
+}
+
+/// Encodes a value for a JSON column; the domain types always serialize.
+fn to_json<T: serde::Serialize>(value: &T, what: &str) -> StoreResult<String> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode {what}: {e}")))
+}
+
+/// Limits a page request to what a list serves.
+fn page_limit(limit: u32) -> u32 {
+    limit.min(ferry_core::page::MAX_LIMIT)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(super::quote_ident("ferry"), "\"ferry\"");
+        assert_eq!(super::quote_ident("a\"b"), "\"a\"\"b\"");
+    }
+}
