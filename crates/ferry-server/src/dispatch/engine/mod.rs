@@ -1,15 +1,20 @@
 //! The dispatcher's event loop. One task owns all dispatch state (no locks):
 //! it takes handoffs, polls for due deliveries, starts attempts as tasks,
 //! and turns their results into completions for the batch writer.
+//! Attempts (starting, finishing, per-destination slots) live in
+//! `attempts`; health flushing and the graceful stop in `lifecycle`.
+
+mod attempts;
+mod lifecycle;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use ferry_core::delivery::{DeliveryStatus, Envelope, Leased};
+use ferry_core::delivery::{DeliveryStatus, Leased};
 use ferry_core::destination::{Destination, Health};
-use ferry_core::ports::{AttemptReport, Deliverer, Lease, Outcome, Queue, Reclaim, Store};
+use ferry_core::ports::{AttemptReport, Deliverer, Lease, Queue, Reclaim, Store};
 use ferry_core::{DeliveryId, DestinationId};
 use ferry_destinations::Catalog;
 use tokio::sync::{Notify, mpsc};
@@ -17,11 +22,9 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::breaker::{Breaker, Change};
-use super::outcome::{Attempted, complete};
+use super::breaker::Breaker;
 use super::{Control, DispatchHandle, HANDOFF_CAPACITY, Handoff, completions};
 use crate::config::DispatchConfig;
-use crate::metrics as m;
 
 /// Most deliveries leased by one poll.
 const LEASE_CHUNK: usize = 512;
@@ -471,172 +474,6 @@ impl Engine {
         }
     }
 
-    /// Takes a leased delivery: starts it, or queues it behind the
-    /// destination's concurrency limit.
-    fn start(&mut self, leased: Leased, probe: bool) {
-        self.leased += 1;
-        let id = leased.delivery.destination_id.clone();
-        let Some(d) = self.dests.get_mut(&id) else {
-            return;
-        };
-        if d.active >= d.dest.max_in_flight && !probe {
-            d.waiting.push_back((leased, probe));
-            return;
-        }
-        self.spawn_attempt(&id, leased, probe);
-    }
-
-    fn spawn_attempt(&mut self, id: &DestinationId, leased: Leased, probe: bool) {
-        let Some(d) = self.dests.get_mut(id) else {
-            return;
-        };
-        d.active += 1;
-        let deliverer = d.deliverer.clone();
-        let delivery_id = leased.delivery.id.clone();
-        let kind = d.dest.kind.as_str();
-        let task = self.tasks.spawn(async move {
-            let envelope = Envelope {
-                delivery_id: leased.delivery.id.clone(),
-                event: leased.event.clone(),
-                attempt: leased.delivery.attempt_count + 1,
-            };
-            let started_at = Utc::now();
-            let clock = Instant::now();
-            let report = match deliverer {
-                Ok(deliverer) => deliverer.deliver(&envelope).await,
-                Err(error) => AttemptReport {
-                    outcome: Outcome::Permanent {
-                        error: format!("destination configuration cannot be used: {error}"),
-                    },
-                    status_code: None,
-                    request: None,
-                    response: None,
-                },
-            };
-            let elapsed = clock.elapsed();
-            metrics::histogram!(m::ATTEMPT_DURATION, "kind" => kind).record(elapsed.as_secs_f64());
-            Finished {
-                leased,
-                report,
-                started_at,
-                duration_ms: elapsed.as_millis() as u64,
-                probe,
-            }
-        });
-        self.task_ids.insert(task.id(), (delivery_id, id.clone()));
-        metrics::gauge!(m::IN_FLIGHT).set(self.task_ids.len() as f64);
-    }
-
-    async fn joined(
-        &mut self,
-        joined: Result<(tokio::task::Id, Finished), tokio::task::JoinError>,
-    ) {
-        match joined {
-            Ok((task, finished)) => {
-                self.task_ids.remove(&task);
-                self.finish(finished).await;
-            }
-            Err(error) => {
-                // A deliverer panicked: the lease expires and another attempt follows.
-                if let Some((delivery_id, dest_id)) = self.task_ids.remove(&error.id()) {
-                    warn!(%delivery_id, "Delivery attempt panicked; its lease will expire.");
-                    self.slot_freed(&dest_id, false);
-                }
-            }
-        }
-        metrics::gauge!(m::IN_FLIGHT).set(self.task_ids.len() as f64);
-    }
-
-    async fn finish(&mut self, f: Finished) {
-        let dest_id = f.leased.delivery.destination_id.clone();
-        let now = Utc::now();
-        let Some(d) = self.dests.get_mut(&dest_id) else {
-            return;
-        };
-        let change = match &f.report.outcome {
-            Outcome::Delivered { .. } => self.breaker.on_success(&mut d.health, now),
-            Outcome::Permanent { error } => self.breaker.on_permanent(&mut d.health, now, error),
-            Outcome::Retryable { error, .. } => {
-                self.breaker
-                    .on_retryable(&mut d.health, now, error, f.probe)
-            }
-        };
-        let kind = d.dest.kind.as_str();
-        let outcome_label = match f.report.outcome {
-            Outcome::Delivered { .. } => "delivered",
-            Outcome::Retryable { .. } => "retryable",
-            Outcome::Permanent { .. } => "permanent",
-        };
-        metrics::counter!(m::DELIVERIES, "kind" => kind, "outcome" => outcome_label).increment(1);
-        match change {
-            Change::Paused => {
-                warn!(destination_id = %dest_id, failures = d.health.consecutive_failures, "Destination paused after consecutive failures; probing.")
-            }
-            Change::Resumed => {
-                info!(destination_id = %dest_id, "Destination answered again; resuming its deliveries.");
-                self.backlog = true;
-            }
-            Change::None => {}
-        }
-        let paused_until = d.health.next_probe_at;
-        let retry = d.dest.retry.clone();
-        self.health_dirty.insert(dest_id.clone());
-        self.publish_health(&dest_id);
-        let completion = complete(
-            Attempted {
-                leased: &f.leased,
-                report: f.report,
-                started_at: f.started_at,
-                duration_ms: f.duration_ms,
-                owner: &self.owner,
-                paused_until,
-            },
-            &retry,
-            now,
-            rand::random::<f64>(),
-        );
-        match completion.status {
-            DeliveryStatus::Retrying if paused_until.is_none() => {
-                if let Some(at) = completion.next_attempt_at {
-                    self.wake_at = Some(self.wake_at.map_or(at, |w| w.min(at)));
-                }
-                debug!(delivery_id = %completion.delivery_id, error = completion.last_error.as_deref().unwrap_or(""), "Delivery failed; will retry.");
-            }
-            DeliveryStatus::Dead => {
-                warn!(delivery_id = %completion.delivery_id, error = completion.last_error.as_deref().unwrap_or(""), "Delivery is dead; it waits in the dead-letter queue.");
-            }
-            _ => {}
-        }
-        if let Some(tx) = &self.completions
-            && tx.send(completion).await.is_err()
-        {
-            warn!(
-                "Completion writer stopped; the lease will expire and the delivery will be retried."
-            );
-        }
-        self.slot_freed(&dest_id, f.probe);
-    }
-
-    fn slot_freed(&mut self, dest_id: &DestinationId, probe: bool) {
-        self.leased = self.leased.saturating_sub(1);
-        let next = self.dests.get_mut(dest_id).and_then(|d| {
-            d.active = d.active.saturating_sub(1);
-            if probe {
-                d.probing = false;
-            }
-            if !d.blocked() && d.active < d.dest.max_in_flight {
-                d.waiting.pop_front()
-            } else {
-                None
-            }
-        });
-        if let Some((next, next_probe)) = next {
-            // `start` counts it again.
-            self.leased = self.leased.saturating_sub(1);
-            self.start(next, next_probe);
-        }
-    }
-
     /// Polling for a single free slot at a time would query the store once
     /// per completion under load; wait for a useful number of free slots.
     fn worth_polling(&self) -> bool {
@@ -647,94 +484,5 @@ impl Engine {
             .values()
             .any(|d| d.probe_candidate() && Breaker::probe_due(&d.health, now));
         self.backlog && (self.free() >= min_batch || self.tasks.is_empty() || probe_ready)
-    }
-
-    async fn flush_health(&mut self) {
-        if self.health_dirty.is_empty() {
-            return;
-        }
-        let updates: Vec<(DestinationId, Health)> = self
-            .health_dirty
-            .drain()
-            .filter_map(|id| self.dests.get(&id).map(|d| (id, d.health.clone())))
-            .collect();
-        {
-            let mut view = self.health_view.write().unwrap_or_else(|e| e.into_inner());
-            for (id, h) in &updates {
-                view.insert(id.clone(), h.clone());
-            }
-        }
-        // Release deliveries waiting behind a destination that became blocked.
-        let mut release = Vec::new();
-        for d in self.dests.values_mut() {
-            if d.blocked() && !d.waiting.is_empty() {
-                release.extend(d.waiting.drain(..).map(|(l, _)| l.delivery.id));
-            }
-        }
-        if !release.is_empty() {
-            self.leased = self.leased.saturating_sub(release.len());
-            if let Err(error) = self.queue.release(&release, &self.owner).await {
-                warn!(%error, "Releasing waiting deliveries failed; their leases will expire.");
-            }
-        }
-        if let Err(error) = self.store.save_health(&updates).await {
-            warn!(%error, "Saving destination health failed; will retry.");
-            self.health_dirty
-                .extend(updates.into_iter().map(|(id, _)| id));
-        }
-    }
-
-    async fn record_depth(&self) {
-        if let Ok(counts) = self.store.delivery_counts().await {
-            for status in DeliveryStatus::ALL {
-                let n = counts
-                    .iter()
-                    .find(|(s, _)| *s == status)
-                    .map_or(0, |(_, n)| *n);
-                metrics::gauge!(m::QUEUE_DEPTH, "status" => status.as_str()).set(n as f64);
-            }
-        }
-    }
-
-    /// Graceful stop: no new leases; in-flight attempts get the grace
-    /// period; whatever is left is released for the next run.
-    async fn stop(mut self, writer: JoinHandle<()>) {
-        let grace = Duration::from_millis(self.cfg.shutdown_grace_ms);
-        let deadline = tokio::time::Instant::now() + grace;
-        let mut release: Vec<DeliveryId> = Vec::new();
-        for d in self.dests.values_mut() {
-            release.extend(d.waiting.drain(..).map(|(l, _)| l.delivery.id));
-        }
-        info!(
-            in_flight = self.tasks.len(),
-            "Dispatcher stopping; waiting for in-flight deliveries."
-        );
-        while !self.tasks.is_empty() {
-            tokio::select! {
-                Some(joined) = self.tasks.join_next_with_id() => self.joined(joined).await,
-                () = tokio::time::sleep_until(deadline) => break,
-            }
-        }
-        self.tasks.abort_all();
-        release.extend(self.task_ids.drain().map(|(_, (id, _))| id));
-        if !release.is_empty() {
-            match self.queue.release(&release, &self.owner).await {
-                Ok(n) => info!(
-                    deliveries = n,
-                    "Released unfinished deliveries for the next run."
-                ),
-                Err(error) => {
-                    warn!(%error, "Releasing deliveries failed; they are taken back at the next start.")
-                }
-            }
-        }
-        self.completions = None;
-        if tokio::time::timeout(grace, writer).await.is_err() {
-            warn!(
-                "Attempt records were not all written; those deliveries will be attempted again."
-            );
-        }
-        self.flush_health().await;
-        info!("Dispatcher stopped.");
     }
 }

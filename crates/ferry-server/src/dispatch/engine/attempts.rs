@@ -1,0 +1,184 @@
+//! Running attempts: starting leased deliveries within the global and
+//! per-destination limits, and turning each result into a completion, a
+//! breaker update and metrics.
+
+use std::time::Instant;
+
+use chrono::Utc;
+use ferry_core::DestinationId;
+use ferry_core::delivery::{DeliveryStatus, Envelope, Leased};
+use ferry_core::ports::{AttemptReport, Outcome};
+use tracing::{debug, info, warn};
+
+use super::super::breaker::Change;
+use super::super::outcome::{Attempted, complete};
+use super::{Engine, Finished};
+use crate::metrics as m;
+
+impl Engine {
+    /// Takes a leased delivery: starts it, or queues it behind the
+    /// destination's concurrency limit.
+    pub(super) fn start(&mut self, leased: Leased, probe: bool) {
+        self.leased += 1;
+        let id = leased.delivery.destination_id.clone();
+        let Some(d) = self.dests.get_mut(&id) else {
+            return;
+        };
+        if d.active >= d.dest.max_in_flight && !probe {
+            d.waiting.push_back((leased, probe));
+            return;
+        }
+        self.spawn_attempt(&id, leased, probe);
+    }
+
+    pub(super) fn spawn_attempt(&mut self, id: &DestinationId, leased: Leased, probe: bool) {
+        let Some(d) = self.dests.get_mut(id) else {
+            return;
+        };
+        d.active += 1;
+        let deliverer = d.deliverer.clone();
+        let delivery_id = leased.delivery.id.clone();
+        let kind = d.dest.kind.as_str();
+        let task = self.tasks.spawn(async move {
+            let envelope = Envelope {
+                delivery_id: leased.delivery.id.clone(),
+                event: leased.event.clone(),
+                attempt: leased.delivery.attempt_count + 1,
+            };
+            let started_at = Utc::now();
+            let clock = Instant::now();
+            let report = match deliverer {
+                Ok(deliverer) => deliverer.deliver(&envelope).await,
+                Err(error) => AttemptReport {
+                    outcome: Outcome::Permanent {
+                        error: format!("destination configuration cannot be used: {error}"),
+                    },
+                    status_code: None,
+                    request: None,
+                    response: None,
+                },
+            };
+            let elapsed = clock.elapsed();
+            metrics::histogram!(m::ATTEMPT_DURATION, "kind" => kind).record(elapsed.as_secs_f64());
+            Finished {
+                leased,
+                report,
+                started_at,
+                duration_ms: elapsed.as_millis() as u64,
+                probe,
+            }
+        });
+        self.task_ids.insert(task.id(), (delivery_id, id.clone()));
+        metrics::gauge!(m::IN_FLIGHT).set(self.task_ids.len() as f64);
+    }
+
+    pub(super) async fn joined(
+        &mut self,
+        joined: Result<(tokio::task::Id, Finished), tokio::task::JoinError>,
+    ) {
+        match joined {
+            Ok((task, finished)) => {
+                self.task_ids.remove(&task);
+                self.finish(finished).await;
+            }
+            Err(error) => {
+                // A deliverer panicked: the lease expires and another attempt follows.
+                if let Some((delivery_id, dest_id)) = self.task_ids.remove(&error.id()) {
+                    warn!(%delivery_id, "Delivery attempt panicked; its lease will expire.");
+                    self.slot_freed(&dest_id, false);
+                }
+            }
+        }
+        metrics::gauge!(m::IN_FLIGHT).set(self.task_ids.len() as f64);
+    }
+
+    pub(super) async fn finish(&mut self, f: Finished) {
+        let dest_id = f.leased.delivery.destination_id.clone();
+        let now = Utc::now();
+        let Some(d) = self.dests.get_mut(&dest_id) else {
+            return;
+        };
+        let change = match &f.report.outcome {
+            Outcome::Delivered { .. } => self.breaker.on_success(&mut d.health, now),
+            Outcome::Permanent { error } => self.breaker.on_permanent(&mut d.health, now, error),
+            Outcome::Retryable { error, .. } => {
+                self.breaker
+                    .on_retryable(&mut d.health, now, error, f.probe)
+            }
+        };
+        let kind = d.dest.kind.as_str();
+        let outcome_label = match f.report.outcome {
+            Outcome::Delivered { .. } => "delivered",
+            Outcome::Retryable { .. } => "retryable",
+            Outcome::Permanent { .. } => "permanent",
+        };
+        metrics::counter!(m::DELIVERIES, "kind" => kind, "outcome" => outcome_label).increment(1);
+        match change {
+            Change::Paused => {
+                warn!(destination_id = %dest_id, failures = d.health.consecutive_failures, "Destination paused after consecutive failures; probing.")
+            }
+            Change::Resumed => {
+                info!(destination_id = %dest_id, "Destination answered again; resuming its deliveries.");
+                self.backlog = true;
+            }
+            Change::None => {}
+        }
+        let paused_until = d.health.next_probe_at;
+        let retry = d.dest.retry.clone();
+        self.health_dirty.insert(dest_id.clone());
+        self.publish_health(&dest_id);
+        let completion = complete(
+            Attempted {
+                leased: &f.leased,
+                report: f.report,
+                started_at: f.started_at,
+                duration_ms: f.duration_ms,
+                owner: &self.owner,
+                paused_until,
+            },
+            &retry,
+            now,
+            rand::random::<f64>(),
+        );
+        match completion.status {
+            DeliveryStatus::Retrying if paused_until.is_none() => {
+                if let Some(at) = completion.next_attempt_at {
+                    self.wake_at = Some(self.wake_at.map_or(at, |w| w.min(at)));
+                }
+                debug!(delivery_id = %completion.delivery_id, error = completion.last_error.as_deref().unwrap_or(""), "Delivery failed; will retry.");
+            }
+            DeliveryStatus::Dead => {
+                warn!(delivery_id = %completion.delivery_id, error = completion.last_error.as_deref().unwrap_or(""), "Delivery is dead; it waits in the dead-letter queue.");
+            }
+            _ => {}
+        }
+        if let Some(tx) = &self.completions
+            && tx.send(completion).await.is_err()
+        {
+            warn!(
+                "Completion writer stopped; the lease will expire and the delivery will be retried."
+            );
+        }
+        self.slot_freed(&dest_id, f.probe);
+    }
+
+    pub(super) fn slot_freed(&mut self, dest_id: &DestinationId, probe: bool) {
+        self.leased = self.leased.saturating_sub(1);
+        let next = self.dests.get_mut(dest_id).and_then(|d| {
+            d.active = d.active.saturating_sub(1);
+            if probe {
+                d.probing = false;
+            }
+            if !d.blocked() && d.active < d.dest.max_in_flight {
+                d.waiting.pop_front()
+            } else {
+                None
+            }
+        });
+        if let Some((next, next_probe)) = next {
+            // `start` counts it again.
+            self.leased = self.leased.saturating_sub(1);
+            self.start(next, next_probe);
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Keeping state visible and stopping well: health flushes, queue-depth
+//! gauges, and the graceful stop that finishes or releases in-flight work.
+
+use std::time::Duration;
+
+use ferry_core::delivery::DeliveryStatus;
+use ferry_core::destination::Health;
+use ferry_core::{DeliveryId, DestinationId};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use super::Engine;
+use crate::metrics as m;
+
+impl Engine {
+    pub(super) async fn flush_health(&mut self) {
+        if self.health_dirty.is_empty() {
+            return;
+        }
+        let updates: Vec<(DestinationId, Health)> = self
+            .health_dirty
+            .drain()
+            .filter_map(|id| self.dests.get(&id).map(|d| (id, d.health.clone())))
+            .collect();
+        {
+            let mut view = self.health_view.write().unwrap_or_else(|e| e.into_inner());
+            for (id, h) in &updates {
+                view.insert(id.clone(), h.clone());
+            }
+        }
+        // Release deliveries waiting behind a destination that became blocked.
+        let mut release = Vec::new();
+        for d in self.dests.values_mut() {
+            if d.blocked() && !d.waiting.is_empty() {
+                release.extend(d.waiting.drain(..).map(|(l, _)| l.delivery.id));
+            }
+        }
+        if !release.is_empty() {
+            self.leased = self.leased.saturating_sub(release.len());
+            if let Err(error) = self.queue.release(&release, &self.owner).await {
+                warn!(%error, "Releasing waiting deliveries failed; their leases will expire.");
+            }
+        }
+        if let Err(error) = self.store.save_health(&updates).await {
+            warn!(%error, "Saving destination health failed; will retry.");
+            self.health_dirty
+                .extend(updates.into_iter().map(|(id, _)| id));
+        }
+    }
+
+    pub(super) async fn record_depth(&self) {
+        if let Ok(counts) = self.store.delivery_counts().await {
+            for status in DeliveryStatus::ALL {
+                let n = counts
+                    .iter()
+                    .find(|(s, _)| *s == status)
+                    .map_or(0, |(_, n)| *n);
+                metrics::gauge!(m::QUEUE_DEPTH, "status" => status.as_str()).set(n as f64);
+            }
+        }
+    }
+
+    /// Graceful stop: no new leases; in-flight attempts get the grace
+    /// period; whatever is left is released for the next run.
+    pub(super) async fn stop(mut self, writer: JoinHandle<()>) {
+        let grace = Duration::from_millis(self.cfg.shutdown_grace_ms);
+        let deadline = tokio::time::Instant::now() + grace;
+        let mut release: Vec<DeliveryId> = Vec::new();
+        for d in self.dests.values_mut() {
+            release.extend(d.waiting.drain(..).map(|(l, _)| l.delivery.id));
+        }
+        info!(
+            in_flight = self.tasks.len(),
+            "Dispatcher stopping; waiting for in-flight deliveries."
+        );
+        while !self.tasks.is_empty() {
+            tokio::select! {
+                Some(joined) = self.tasks.join_next_with_id() => self.joined(joined).await,
+                () = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        self.tasks.abort_all();
+        release.extend(self.task_ids.drain().map(|(_, (id, _))| id));
+        if !release.is_empty() {
+            match self.queue.release(&release, &self.owner).await {
+                Ok(n) => info!(
+                    deliveries = n,
+                    "Released unfinished deliveries for the next run."
+                ),
+                Err(error) => {
+                    warn!(%error, "Releasing deliveries failed; they are taken back at the next start.")
+                }
+            }
+        }
+        self.completions = None;
+        if tokio::time::timeout(grace, writer).await.is_err() {
+            warn!(
+                "Attempt records were not all written; those deliveries will be attempted again."
+            );
+        }
+        self.flush_health().await;
+        info!("Dispatcher stopped.");
+    }
+}
