@@ -18,6 +18,7 @@ pub mod ports;
 pub mod retry;
 pub mod secret;
 pub mod signing;
+pub mod source;
 pub mod state;
 
 pub use error::{FieldError, StoreError, StoreResult};

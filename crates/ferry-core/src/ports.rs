@@ -17,9 +17,10 @@ use crate::delivery::{
 use crate::destination::{Auth, Destination, DestinationKind, Health};
 use crate::error::{FieldError, StoreResult};
 use crate::event::{Event, InsertOutcome, NewEvent};
-use crate::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId};
+use crate::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId, SourceId};
 use crate::org::{ApiKey, Org};
 use crate::page::{Page, PageRequest};
+use crate::source::Source;
 
 /// Which terminal deliveries an operator sends back to `pending`.
 #[derive(Debug, Clone)]
@@ -139,6 +140,24 @@ pub trait Store: Send + Sync + 'static {
         filter: &AuditFilter,
         page: PageRequest,
     ) -> StoreResult<Page<AuditRecord>>;
+}
+
+/// Inbound sources: a capability of its own, so that a backend can add it
+/// separately. Verification secrets are sealed at rest by the adapter.
+#[async_trait]
+pub trait SourceStore: Send + Sync + 'static {
+    async fn insert_source(&self, source: &Source, audit: &AuditRecord) -> StoreResult<()>;
+    async fn get_source(&self, org: &OrgId, id: &SourceId) -> StoreResult<Option<Source>>;
+    /// The public endpoint's lookup, across orgs (ids are unique).
+    async fn source_by_id(&self, id: &SourceId) -> StoreResult<Option<Source>>;
+    /// Newest first.
+    async fn list_sources(&self, org: &OrgId, page: PageRequest) -> StoreResult<Page<Source>>;
+    async fn delete_source(
+        &self,
+        org: &OrgId,
+        id: &SourceId,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool>;
 }
 
 /// A lease taken by a worker: the deliveries are its own until `until`.

@@ -68,6 +68,11 @@ impl SigningSecret {
         self.text.expose()
     }
 
+    /// The raw HMAC key.
+    pub(crate) fn key_bytes(&self) -> &[u8] {
+        self.key.expose()
+    }
+
     /// `v1,<signature>` of one message.
     pub fn sign(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
         // Invariant: HMAC accepts keys of any length.

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ferry_core::ports::Store;
+use ferry_core::ports::{SourceStore, Store};
 use ferry_destinations::Catalog;
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::dispatch::DispatchHandle;
 use crate::http::auth::KeyCache;
 use crate::http::rate_limit::IngestLimiter;
+use crate::http::sources::SourceCache;
 use crate::ingest::IngestHandle;
 use crate::routing::RouteCache;
 
@@ -20,6 +21,8 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub config: Config,
     pub store: Arc<dyn Store>,
+    pub sources: Arc<dyn SourceStore>,
+    pub source_cache: SourceCache,
     pub catalog: Arc<Catalog>,
     pub ingest: IngestHandle,
     pub dispatch: DispatchHandle,
@@ -36,6 +39,8 @@ impl AppState {
         Self(Arc::new(Inner {
             config: inner.config,
             store: inner.store,
+            sources: inner.sources,
+            source_cache: SourceCache::default(),
             catalog: inner.catalog,
             ingest: inner.ingest,
             dispatch: inner.dispatch,
@@ -73,6 +78,7 @@ impl AppState {
 pub struct InnerParts {
     pub config: Config,
     pub store: Arc<dyn Store>,
+    pub sources: Arc<dyn SourceStore>,
     pub catalog: Arc<Catalog>,
     pub ingest: IngestHandle,
     pub dispatch: DispatchHandle,

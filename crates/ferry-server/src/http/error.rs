@@ -18,6 +18,9 @@ pub enum ApiError {
     },
     #[error("missing or unknown API key")]
     Unauthorized,
+    /// An inbound request's signature was refused, with the reason.
+    #[error("{0}")]
+    Signature(String),
     #[error("this API key lacks the `{0}` scope")]
     Forbidden(&'static str),
     #[error("{0} not found")]
@@ -65,6 +68,7 @@ impl ApiError {
             ApiError::InvalidJson(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
             ApiError::InvalidRequest { .. } => (StatusCode::BAD_REQUEST, "invalid_request"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Signature(_) => (StatusCode::UNAUTHORIZED, "invalid_signature"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),

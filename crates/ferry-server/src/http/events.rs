@@ -42,14 +42,14 @@ pub fn router() -> axum::Router<AppState> {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EventInput {
+pub(crate) struct EventInput {
     #[serde(rename = "type")]
-    event_type: Option<String>,
+    pub event_type: Option<String>,
     #[serde(default)]
-    data: Value,
-    id: Option<String>,
-    destinations: Option<Vec<String>>,
-    metadata: Option<Value>,
+    pub data: Value,
+    pub id: Option<String>,
+    pub destinations: Option<Vec<String>>,
+    pub metadata: Option<Value>,
 }
 
 async fn create(
@@ -84,7 +84,7 @@ fn idempotency_header(headers: &HeaderMap) -> ApiResult<Option<String>> {
 }
 
 /// Validates an event, decides its id and its deliveries.
-async fn prepare(
+pub(crate) async fn prepare(
     state: &AppState,
     org: &OrgId,
     input: EventInput,
@@ -169,7 +169,7 @@ async fn prepare(
 
 /// Submits to the group-commit writer; `202` once durable, `200` for a
 /// known id.
-async fn accept(state: &AppState, new: NewEvent) -> ApiResult<(StatusCode, Value)> {
+pub(crate) async fn accept(state: &AppState, new: NewEvent) -> ApiResult<(StatusCode, Value)> {
     let id = new.event.id.clone();
     let deliveries = new.deliveries.clone();
     let outcome = state.inner().ingest.submit(new).await?;

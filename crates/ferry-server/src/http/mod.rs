@@ -10,6 +10,7 @@ pub mod events;
 pub mod extract;
 pub mod health;
 pub mod rate_limit;
+pub mod sources;
 pub mod views;
 
 use axum::Router;
@@ -25,6 +26,7 @@ pub fn app(state: AppState) -> Router {
         .merge(deliveries::router())
         .merge(destinations::router())
         .merge(admin::router())
+        .merge(sources::router())
         .merge(health::router())
         .fallback(|| async { error::ApiError::NotFound("route") })
         .layer(DefaultBodyLimit::max(limit))

@@ -7,3 +7,4 @@ mod delivery;
 mod ingest;
 mod operations;
 mod resilience;
+mod sources;
