@@ -18,17 +18,26 @@ use ferry_core::destination::{Auth, Destination, DestinationKind};
 use ferry_core::ports::{Deliverer, DestinationAdapter};
 use serde_json::Value;
 
+pub mod net_guard;
 #[cfg(feature = "webhook")]
 pub mod webhook;
+
+pub use net_guard::{IpCidr, NetworkPolicy, parse_cidrs};
 
 /// Settings shared by every destination kind of a process.
 #[derive(Debug, Clone)]
 pub struct CatalogOptions {
-    /// Whether destinations may target private, loopback and link-local
-    /// addresses. **Not enforced yet**: the SSRF guard (a DNS resolver hook on
-    /// the shared HTTP client) comes later; until then every address is
-    /// reachable, loopback included.
+    /// Whether destinations may target loopback, private, link-local,
+    /// unique-local and other reserved addresses (see [`net_guard`]). When
+    /// false (the default) the SSRF guard refuses them when a destination is
+    /// created (IP-literal and `localhost` URLs) and at connect time (the
+    /// shared HTTP client's DNS resolver drops refused addresses, so DNS
+    /// rebinding cannot reach them either).
     pub allow_private_networks: bool,
+    /// Networks reachable even though the guard refuses them otherwise,
+    /// e.g. `10.20.0.0/16` or `fd00::/8` (a bare address is one host).
+    /// Checked by [`Catalog::try_new`]; see [`parse_cidrs`].
+    pub allowed_cidrs: Vec<String>,
     /// `User-Agent` of outbound HTTP requests (a destination's own
     /// `User-Agent` header, if configured, wins).
     pub user_agent: String,
@@ -45,6 +54,7 @@ impl Default for CatalogOptions {
     fn default() -> Self {
         Self {
             allow_private_networks: false,
+            allowed_cidrs: Vec::new(),
             user_agent: concat!("ferry/", env!("CARGO_PKG_VERSION")).to_owned(),
             pool_max_idle_per_host: 1024,
             connect_timeout: Duration::from_secs(5),
@@ -67,15 +77,46 @@ impl std::fmt::Debug for Catalog {
     }
 }
 
+impl CatalogOptions {
+    /// The SSRF guard's policy these options describe; an error naming
+    /// every invalid entry of `allowed_cidrs`.
+    pub fn network_policy(&self) -> Result<NetworkPolicy, String> {
+        Ok(NetworkPolicy {
+            allow_private: self.allow_private_networks,
+            allowed: parse_cidrs(&self.allowed_cidrs)?,
+        })
+    }
+}
+
 impl Catalog {
-    /// Registers every kind compiled in, building their shared clients.
+    /// Registers every kind compiled in, building their shared clients; an
+    /// error when the options are invalid (an `allowed_cidrs` entry that is
+    /// not a CIDR).
+    pub fn try_new(options: CatalogOptions) -> Result<Self, String> {
+        let policy = options.network_policy()?;
+        Ok(Self::with_policy(&options, policy))
+    }
+
+    /// Like [`Catalog::try_new`], but never fails: invalid options fail
+    /// closed — the error is logged and the SSRF guard then refuses every
+    /// private address (no allowlist, `allow_private_networks` ignored).
     pub fn new(options: CatalogOptions) -> Self {
+        match options.network_policy() {
+            Ok(policy) => Self::with_policy(&options, policy),
+            Err(error) => {
+                tracing::error!(%error, "Invalid destination options; refusing every private network.");
+                Self::with_policy(&options, NetworkPolicy::default())
+            }
+        }
+    }
+
+    fn with_policy(options: &CatalogOptions, policy: NetworkPolicy) -> Self {
         let compiled_in: Vec<Arc<dyn DestinationAdapter>> = vec![
             #[cfg(feature = "webhook")]
-            Arc::new(webhook::WebhookAdapter::new(&options)),
+            Arc::new(webhook::WebhookAdapter::new(options, policy.clone())),
         ];
         // Kinds compiled out leave the options unused.
-        let _ = &options;
+        let _ = (options, policy);
         let adapters = compiled_in.into_iter().map(|a| (a.kind(), a)).collect();
         Self { adapters }
     }

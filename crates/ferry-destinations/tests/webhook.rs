@@ -450,3 +450,230 @@ async fn a_connection_closed_without_an_answer_is_retryable() {
     let (error, _) = retryable_error(&report);
     assert!(error.contains("connection"), "{error}");
 }
+
+// The SSRF guard (`allow_private_networks: false`, the default).
+
+const HOW_TO_ALLOW: &str =
+    "private networks are refused (set FERRY_ALLOW_PRIVATE_NETWORKS=true or allow a CIDR)";
+
+fn guarded(allowed_cidrs: &[&str]) -> Catalog {
+    Catalog::try_new(CatalogOptions {
+        allowed_cidrs: allowed_cidrs.iter().map(|c| c.to_string()).collect(),
+        ..CatalogOptions::default()
+    })
+    .unwrap()
+}
+
+/// The `config.url` error of creating a webhook to `url`.
+fn url_error(catalog: &Catalog, url: &str) -> String {
+    let errors = catalog
+        .validate(
+            DestinationKind::Webhook,
+            &json!({ "url": url }),
+            &Auth::None,
+        )
+        .unwrap_err();
+    assert_eq!(errors.len(), 1, "{url}: {errors:?}");
+    assert_eq!(errors[0].field, "config.url", "{url}");
+    errors[0].message.clone()
+}
+
+/// A stored destination built without the creation check: what a name
+/// that was public when created and now resolves elsewhere (DNS rebinding),
+/// or a destination created under another policy, looks like.
+fn stored(catalog: &Catalog, url: &str) -> Arc<dyn Deliverer> {
+    let config = json!({"url": url, "headers": {}, "timeout_ms": 5000});
+    catalog
+        .build(&destination(config, Auth::None, vec![]))
+        .unwrap()
+}
+
+fn permanent_error(report: &AttemptReport) -> &str {
+    match &report.outcome {
+        Outcome::Permanent { error } => error,
+        other => panic!("expected a permanent outcome, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_guard_refuses_private_targets_at_creation_with_a_clear_error() {
+    let catalog = guarded(&[]);
+    let cases = [
+        ("http://127.0.0.1", "127.0.0.1 is a loopback address"),
+        ("http://[::1]/hook", "::1 is a loopback address"),
+        ("http://10.0.0.1", "10.0.0.1 is a private address"),
+        (
+            "http://169.254.169.254/latest/meta-data/",
+            "169.254.169.254 is a link-local address (the cloud metadata service)",
+        ),
+        ("http://localhost:1234", "localhost is a loopback name"),
+        ("http://LOCALHOST.:1234", "localhost. is a loopback name"),
+        ("https://api.localhost/", "api.localhost is a loopback name"),
+        (
+            "http://[::ffff:127.0.0.1]",
+            "::ffff:127.0.0.1 embeds 127.0.0.1, which is a loopback address",
+        ),
+        ("http://2130706433/", "127.0.0.1 is a loopback address"),
+        (
+            "http://192.168.1.10:8080/",
+            "192.168.1.10 is a private address",
+        ),
+        ("http://[fd00::1]/", "fd00::1 is a unique-local address"),
+        ("http://[fe80::1]/", "fe80::1 is a link-local address"),
+        (
+            "http://100.64.0.1/",
+            "100.64.0.1 is a carrier-grade NAT (shared) address",
+        ),
+        ("http://0.0.0.0:80/", "0.0.0.0 is the unspecified address"),
+    ];
+    for (url, reason) in cases {
+        assert_eq!(
+            url_error(&catalog, url),
+            format!("{reason}; {HOW_TO_ALLOW}"),
+            "{url}"
+        );
+    }
+    // Other names are checked when they are looked up, at connect time.
+    for url in [
+        "https://example.com/hook",
+        "http://8.8.8.8/",
+        "http://hooks.internal/",
+    ] {
+        assert!(
+            catalog
+                .validate(
+                    DestinationKind::Webhook,
+                    &json!({ "url": url }),
+                    &Auth::None
+                )
+                .is_ok(),
+            "{url}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_name_resolving_to_loopback_is_refused_at_delivery_as_permanent() {
+    let receiver = Receiver::start().await;
+    let catalog = guarded(&[]);
+    let url = format!("http://localhost:{}/hook", receiver.addr().port());
+    let deliverer = stored(&catalog, &url);
+
+    let report = deliverer.deliver(&envelope(1)).await;
+    let error = permanent_error(&report);
+    assert!(
+        error.starts_with("localhost resolves only to private addresses (")
+            && error.contains("127.0.0.1")
+            && error.ends_with(&format!("): refused; {HOW_TO_ALLOW}")),
+        "{error}"
+    );
+    assert_eq!(report.status_code, None);
+
+    let check = deliverer.check().await;
+    assert!(!check.ok);
+    assert_eq!(check.message, error);
+    assert_eq!(receiver.count(), 0);
+}
+
+#[tokio::test]
+async fn a_refused_ip_literal_is_refused_at_delivery_as_permanent() {
+    // reqwest connects to IP literals without a lookup: the deliverer
+    // checks them itself.
+    let receiver = Receiver::start().await;
+    let catalog = guarded(&[]);
+    let deliverer = stored(&catalog, &receiver.url());
+    let report = deliverer.deliver(&envelope(1)).await;
+    assert_eq!(
+        permanent_error(&report),
+        format!("127.0.0.1 is a loopback address; {HOW_TO_ALLOW}")
+    );
+    assert!(report.request.is_none(), "nothing was sent");
+    let check = deliverer.check().await;
+    assert!(!check.ok);
+    assert!(
+        check.message.starts_with("127.0.0.1 is a loopback address"),
+        "{}",
+        check.message
+    );
+
+    let mapped = format!("http://[::ffff:127.0.0.1]:{}/hook", receiver.addr().port());
+    let report = stored(&catalog, &mapped).deliver(&envelope(1)).await;
+    assert!(permanent_error(&report).contains("embeds 127.0.0.1"));
+    assert_eq!(receiver.count(), 0);
+}
+
+#[tokio::test]
+async fn an_allowed_cidr_reaches_a_loopback_receiver() {
+    let receiver = Receiver::start().await;
+    let catalog = guarded(&["127.0.0.0/8"]);
+    let by_name = format!("http://localhost:{}/hook", receiver.addr().port());
+    for url in [receiver.url(), by_name] {
+        let config = catalog
+            .validate(
+                DestinationKind::Webhook,
+                &json!({ "url": url }),
+                &Auth::None,
+            )
+            .unwrap();
+        let deliverer = catalog
+            .build(&destination(config, Auth::None, vec![]))
+            .unwrap();
+        let report = deliverer.deliver(&envelope(1)).await;
+        assert!(
+            matches!(report.outcome, Outcome::Delivered { .. }),
+            "{url}: {report:?}"
+        );
+        assert!(deliverer.check().await.ok, "{url}");
+    }
+    assert_eq!(receiver.count(), 4);
+    // Only the allowed network: IPv6 loopback and the rest stay refused.
+    assert!(url_error(&catalog, "http://[::1]/").starts_with("::1 is a loopback address"));
+    assert!(url_error(&catalog, "http://10.0.0.1/").starts_with("10.0.0.1 is a private"));
+}
+
+#[test]
+fn allowing_private_networks_allows_every_target() {
+    let catalog = catalog();
+    for url in [
+        "http://127.0.0.1",
+        "http://[::1]",
+        "http://10.0.0.1",
+        "http://169.254.169.254",
+        "http://localhost:1234",
+        "http://[::ffff:127.0.0.1]",
+    ] {
+        assert!(
+            catalog
+                .validate(
+                    DestinationKind::Webhook,
+                    &json!({ "url": url }),
+                    &Auth::None
+                )
+                .is_ok(),
+            "{url}"
+        );
+    }
+}
+
+#[test]
+fn invalid_allowed_cidrs_are_refused_and_new_fails_closed() {
+    let options = CatalogOptions {
+        allow_private_networks: true,
+        allowed_cidrs: vec!["10.0.0.0/8".into(), "nope".into(), "10.1.2.3/8".into()],
+        ..CatalogOptions::default()
+    };
+    let error = Catalog::try_new(options.clone()).unwrap_err();
+    assert!(
+        error.starts_with("allowed CIDRs: `nope` is not a CIDR"),
+        "{error}"
+    );
+    assert!(error.contains("did you mean 10.0.0.0/8?"), "{error}");
+    assert_eq!(
+        ferry_destinations::parse_cidrs(&options.allowed_cidrs).unwrap_err(),
+        error
+    );
+    // `new` never panics: it logs and refuses every private address.
+    let catalog = Catalog::new(options);
+    assert!(url_error(&catalog, "http://127.0.0.1/").starts_with("127.0.0.1 is a loopback"));
+    assert!(url_error(&catalog, "http://10.0.0.1/").starts_with("10.0.0.1 is a private"));
+}

@@ -19,6 +19,8 @@ pub struct Config {
     pub max_payload_bytes: usize,
     /// Allow destinations on loopback and private networks.
     pub allow_private_networks: bool,
+    /// Private networks allowed anyway, as CIDRs (`["10.1.0.0/16"]`).
+    pub allowed_networks: Vec<String>,
     /// The first admin API key, instead of a generated one (`FERRY_BOOTSTRAP_ADMIN_KEY`).
     pub bootstrap_admin_key: Option<String>,
     /// The master key (64 hex chars) instead of the key file (`FERRY_MASTER_KEY`).
@@ -71,6 +73,7 @@ impl Default for Config {
             public_url: None,
             max_payload_bytes: 1024 * 1024,
             allow_private_networks: false,
+            allowed_networks: Vec::new(),
             bootstrap_admin_key: None,
             master_key: None,
             store_busy_timeout_ms: 5_000,

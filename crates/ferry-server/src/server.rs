@@ -71,10 +71,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let generated_admin_key =
         bootstrap::admin_key(store.as_ref(), &org, config.bootstrap_admin_key.as_deref()).await?;
 
-    let catalog = Arc::new(Catalog::new(CatalogOptions {
+    let catalog = Catalog::try_new(CatalogOptions {
         allow_private_networks: config.allow_private_networks,
+        allowed_cidrs: config.allowed_networks.clone(),
         ..CatalogOptions::default()
-    }));
+    })
+    .map_err(|e| anyhow::anyhow!("invalid allowed_networks: {e}"))?;
+    let catalog = Arc::new(catalog);
     let shutdown = CancellationToken::new();
     let dispatcher_stop = CancellationToken::new();
     let (dispatch, dispatcher) = Dispatcher::spawn(

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use url::Url;
 
+use crate::net_guard::NetworkPolicy;
+
 /// Default per-request timeout.
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 /// Largest accepted per-request timeout (five minutes).
@@ -79,7 +81,24 @@ impl WebhookConfig {
 /// defaults filled in (`headers: {}`, `timeout_ms: 10000`), or one error per
 /// invalid field (`config.url`, `config.timeout_ms`, `config.headers.<name>`,
 /// `auth.token`, `auth.header` …). Error messages never contain secrets.
+///
+/// This checks the form only and lets any host through; creating a
+/// destination uses [`validate_with_policy`], which applies the SSRF guard
+/// too. (Stored configs are re-read with this one: a destination created
+/// under another policy is refused when it connects, not when it is built.)
 pub fn validate(config: &Value, auth: &Auth) -> Result<Value, Vec<FieldError>> {
+    validate_with_policy(config, auth, &NetworkPolicy::allow_all())
+}
+
+/// [`validate`], plus the SSRF guard's check of the URL's host without a
+/// lookup: an IP literal the policy refuses (`http://10.0.0.1`,
+/// `http://[::ffff:127.0.0.1]`) or a `localhost` name is a `config.url`
+/// error saying why. Other host names are checked at connect time.
+pub fn validate_with_policy(
+    config: &Value,
+    auth: &Auth,
+    policy: &NetworkPolicy,
+) -> Result<Value, Vec<FieldError>> {
     let mut errors = Vec::new();
     validate_auth(auth, &mut errors);
     let Some(fields) = config.as_object() else {
@@ -100,7 +119,7 @@ pub fn validate(config: &Value, auth: &Auth) -> Result<Value, Vec<FieldError>> {
             errors.push(FieldError::new("config.url", "is required"));
             None
         }
-        Some(Value::String(url)) => match check_url(url) {
+        Some(Value::String(url)) => match check_url(url, policy) {
             Ok(()) => Some(url.clone()),
             Err(message) => {
                 errors.push(FieldError::new("config.url", message));
@@ -155,7 +174,7 @@ pub fn validate(config: &Value, auth: &Auth) -> Result<Value, Vec<FieldError>> {
     }
 }
 
-fn check_url(text: &str) -> Result<(), String> {
+fn check_url(text: &str, policy: &NetworkPolicy) -> Result<(), String> {
     if text.len() > MAX_URL_LEN {
         return Err(format!("must be at most {MAX_URL_LEN} characters"));
     }
@@ -169,7 +188,7 @@ fn check_url(text: &str) -> Result<(), String> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err("must not contain credentials; use `auth` instead".to_owned());
     }
-    Ok(())
+    policy.check_url_host(&url)
 }
 
 fn check_headers(headers: &Map<String, Value>, auth: &Auth, errors: &mut Vec<FieldError>) {

@@ -20,7 +20,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::config::{self, WebhookConfig};
+use super::resolver::GuardedResolver;
 use crate::CatalogOptions;
+use crate::net_guard::{NetworkPolicy, ResolvedToRefused};
 
 /// What a captured secret header value is replaced with.
 const REDACTED: &str = "***";
@@ -36,24 +38,32 @@ const FERRY_ATTEMPT: HeaderName = HeaderName::from_static("ferry-attempt");
 
 /// The `webhook` kind. Owns the HTTP client shared by every webhook
 /// destination of the process (pooled keep-alive connections, rustls, no
-/// redirects followed, no proxy from the environment).
+/// redirects followed, no proxy from the environment, the SSRF guard in its
+/// DNS resolver) and the guard's policy.
 pub struct WebhookAdapter {
     /// An error when the client could not be built (reported by `build`).
     client: Result<reqwest::Client, String>,
     user_agent: HeaderValue,
     connect_timeout: Duration,
+    policy: Arc<NetworkPolicy>,
 }
 
 impl WebhookAdapter {
-    pub fn new(options: &CatalogOptions) -> Self {
+    /// The kind with its shared client; `policy` is applied by `validate`,
+    /// by the client's resolver and to IP-literal URLs before each request.
+    pub fn new(options: &CatalogOptions, policy: NetworkPolicy) -> Self {
+        let policy = Arc::new(policy);
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(options.pool_max_idle_per_host)
             .tcp_nodelay(true)
             .connect_timeout(options.connect_timeout)
-            // A proxy from the environment would bypass the (coming) SSRF
-            // guard, which sits in the client's DNS resolver.
+            // A proxy from the environment would bypass the SSRF guard,
+            // which sits in the client's DNS resolver.
             .no_proxy()
+            .dns_resolver(Arc::new(GuardedResolver {
+                policy: Arc::clone(&policy),
+            }))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {}", describe_chain(&e)));
         if let Err(error) = &client {
@@ -69,6 +79,7 @@ impl WebhookAdapter {
             client,
             user_agent,
             connect_timeout: options.connect_timeout,
+            policy,
         }
     }
 }
@@ -79,7 +90,7 @@ impl DestinationAdapter for WebhookAdapter {
     }
 
     fn validate(&self, config: &Value, auth: &Auth) -> Result<Value, Vec<FieldError>> {
-        config::validate(config, auth)
+        config::validate_with_policy(config, auth, &self.policy)
     }
 
     fn build(&self, destination: &Destination) -> Result<Arc<dyn Deliverer>, String> {
@@ -129,6 +140,7 @@ impl DestinationAdapter for WebhookAdapter {
             url,
             timeout: Duration::from_millis(config.timeout_ms),
             connect_timeout: self.connect_timeout,
+            policy: Arc::clone(&self.policy),
             fixed,
             signing: destination.secrets.signing.clone(),
         }))
@@ -170,6 +182,7 @@ pub struct WebhookDeliverer {
     url: reqwest::Url,
     timeout: Duration,
     connect_timeout: Duration,
+    policy: Arc<NetworkPolicy>,
     fixed: Fixed,
     signing: Signing,
 }
@@ -236,6 +249,12 @@ impl WebhookDeliverer {
         payload: &Payload<'_>,
         extra: &[(HeaderName, String)],
     ) -> (Option<Captured>, Result<Answer, Failure>) {
+        // reqwest connects to an IP literal without asking the resolver, so
+        // the guard checks it here (the policy may have changed since the
+        // destination was created).
+        if let Err(refusal) = self.policy.check_ip_literal(&self.url) {
+            return (None, Err(Failure::permanent(refusal.to_string())));
+        }
         let body = match serde_json::to_vec(payload) {
             Ok(body) => body,
             Err(e) => {
@@ -309,6 +328,11 @@ impl WebhookDeliverer {
         let error = error.without_url();
         if error.is_builder() {
             return Failure::permanent(format!("invalid request: {}", describe_chain(&error)));
+        }
+        // The SSRF guard refused every address of the host: retrying cannot
+        // change a policy.
+        if let Some(refused) = find_cause::<ResolvedToRefused>(&error) {
+            return Failure::permanent(refused.to_string());
         }
         Failure {
             error: describe_transport_error(&error, self.timeout, self.connect_timeout),
@@ -499,6 +523,20 @@ fn describe_transport_error(
     } else {
         detail
     }
+}
+
+/// The first error of type `T` in an error's source chain (itself included).
+fn find_cause<'a, T: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut current = Some(error);
+    while let Some(cause) = current {
+        if let Some(found) = cause.downcast_ref::<T>() {
+            return Some(found);
+        }
+        current = cause.source();
+    }
+    None
 }
 
 /// The most useful message in an error's source chain: the kind of the

@@ -6,14 +6,20 @@
 //! `ferry-attempt`, plus the destination's own headers and auth.
 //!
 //! All webhook destinations share one pooled HTTP client (rustls, keep-alive,
-//! no redirects followed). A 2xx answer is delivered; network errors,
+//! no redirects followed, no proxy) whose DNS resolver applies the SSRF
+//! guard ([`crate::net_guard`]): a name that resolves only to refused
+//! addresses, or an IP-literal URL the guard refuses, is a permanent
+//! failure. A 2xx answer is delivered; network errors,
 //! timeouts, 408, 425, 429 and 5xx are retried (honouring `Retry-After`);
 //! other answers, redirects included, are permanent failures.
 
 mod config;
 mod deliverer;
+mod resolver;
 
-pub use config::{DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, WebhookConfig, validate};
+pub use config::{
+    DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, WebhookConfig, validate, validate_with_policy,
+};
 pub use deliverer::{WebhookAdapter, WebhookDeliverer, classify, parse_retry_after};
 
 #[cfg(test)]

@@ -124,3 +124,45 @@ async fn health_and_metrics_endpoints_answer() {
         assert!(text.contains(name), "{name} missing from metrics");
     }
 }
+
+#[tokio::test]
+async fn private_targets_are_refused_unless_allowed() {
+    let guarded = TestServer::start_with(|c| c.allow_private_networks = false).await;
+    for url in [
+        "http://127.0.0.1:9/x",
+        "http://[::1]/x",
+        "http://10.0.0.1/x",
+        "http://169.254.169.254/latest",
+        "http://localhost:8080/",
+    ] {
+        let (status, v) = guarded
+            .post(
+                "/v1/destinations",
+                json!({"name": "x", "kind": "webhook", "config": {"url": url}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {v}");
+        assert_eq!(v["details"][0]["field"], "config.url", "{v}");
+    }
+    let allowed = TestServer::start_with(|c| {
+        c.allow_private_networks = false;
+        c.allowed_networks = vec!["127.0.0.0/8".into()];
+    })
+    .await;
+    let receiver = ferry_testkit::Receiver::start().await;
+    allowed.webhook(&receiver.url(), json!({})).await;
+    allowed.send(json!({"type": "t", "data": {}})).await;
+    receiver
+        .wait_for(1, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::harness::test_config(&dir);
+    config.allowed_networks = vec!["10.0.0.1/8".into()];
+    let error = ferry_server::start(config)
+        .await
+        .err()
+        .expect("a bad CIDR stops the start")
+        .to_string();
+    assert!(error.contains("allowed_networks"), "{error}");
+}
