@@ -160,6 +160,14 @@ pub trait SourceStore: Send + Sync + 'static {
     ) -> StoreResult<bool>;
 }
 
+/// Which organization owns an id, whatever its kind (`evt_`, `dlv_`, `dst_`,
+/// `src_`, `key_`): lets the API notice a key probing another organization's
+/// objects (it still answers 404, and audits the attempt).
+#[async_trait]
+pub trait Ownership: Send + Sync + 'static {
+    async fn owner_of(&self, id: &str) -> StoreResult<Option<OrgId>>;
+}
+
 /// A lease taken by a worker: the deliveries are its own until `until`.
 #[derive(Debug, Clone)]
 pub struct Lease {

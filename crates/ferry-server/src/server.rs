@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use ferry_core::ports::{Queue, SourceStore, Store};
+use ferry_core::ports::{Ownership, Queue, SourceStore, Store};
 use ferry_core::secret::Secret;
 use ferry_destinations::{Catalog, CatalogOptions};
 use ferry_store::SqliteStore;
@@ -66,6 +66,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .with_context(|| format!("cannot open the store at {}", db.display()))?;
     let store: Arc<dyn Store> = Arc::new(sqlite.clone());
     let sources: Arc<dyn SourceStore> = Arc::new(sqlite.clone());
+    let ownership: Arc<dyn Ownership> = Arc::new(sqlite.clone());
     let queue: Arc<dyn Queue> = Arc::new(sqlite);
     let org = bootstrap::default_org(store.as_ref()).await?;
     let generated_admin_key =
@@ -108,6 +109,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         config,
         store: store.clone(),
         sources,
+        ownership,
         catalog,
         ingest,
         dispatch,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ferry_core::ports::{SourceStore, Store};
+use ferry_core::ports::{Ownership, SourceStore, Store};
 use ferry_destinations::Catalog;
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -22,6 +22,7 @@ pub struct Inner {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub sources: Arc<dyn SourceStore>,
+    pub ownership: Arc<dyn Ownership>,
     pub source_cache: SourceCache,
     pub catalog: Arc<Catalog>,
     pub ingest: IngestHandle,
@@ -40,6 +41,7 @@ impl AppState {
             config: inner.config,
             store: inner.store,
             sources: inner.sources,
+            ownership: inner.ownership,
             source_cache: SourceCache::default(),
             catalog: inner.catalog,
             ingest: inner.ingest,
@@ -79,6 +81,7 @@ pub struct InnerParts {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub sources: Arc<dyn SourceStore>,
+    pub ownership: Arc<dyn Ownership>,
     pub catalog: Arc<Catalog>,
     pub ingest: IngestHandle,
     pub dispatch: DispatchHandle,

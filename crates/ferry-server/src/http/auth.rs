@@ -52,38 +52,37 @@ impl FromRequestParts<AppState> for Caller {
             .headers
             .get(AUTHORIZATION)
             .ok_or(ApiError::Unauthorized)?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(ApiError::Unauthorized)?;
-        let hash = hash_key_secret(token);
-        let keys = &state.inner().keys;
-        let key = match keys.get(&hash) {
-            Some(key) => key,
-            None => {
-                let key = state
-                    .store()
-                    .api_key_by_hash(&hash)
-                    .await?
-                    .ok_or(ApiError::Unauthorized)?;
-                // The store looked the key up by its hash; compare once more
-                // in constant time so that no index shortcut can leak timing.
-                if !bool::from(key.hash.ct_eq(&hash)) {
-                    return Err(ApiError::Unauthorized);
-                }
-                keys.put(hash, key.clone());
-                key
-            }
-        };
-        keys.mark_used(&key.id);
+        let key = authenticate(state, header.to_str().unwrap_or_default()).await?;
+        state.inner().keys.mark_used(&key.id);
         Ok(Caller { key })
     }
+}
+
+/// The API key of an `Authorization: Bearer …` header value.
+pub async fn authenticate(state: &AppState, header: &str) -> Result<ApiKey, ApiError> {
+    let token = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError::Unauthorized)?;
+    let hash = hash_key_secret(token);
+    let keys = &state.inner().keys;
+    if let Some(key) = keys.get(&hash) {
+        return Ok(key);
+    }
+    let key = state
+        .store()
+        .api_key_by_hash(&hash)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    // The store looked the key up by its hash; compare once more in constant
+    // time so that no index shortcut can leak timing.
+    if !bool::from(key.hash.ct_eq(&hash)) {
+        return Err(ApiError::Unauthorized);
+    }
+    keys.put(hash, key.clone());
+    Ok(key)
 }
 
 /// Verified keys by hash, and when each was last used (flushed in batches).

@@ -10,6 +10,7 @@ pub mod events;
 pub mod extract;
 pub mod health;
 pub mod rate_limit;
+pub mod security;
 pub mod sources;
 pub mod views;
 
@@ -29,6 +30,10 @@ pub fn app(state: AppState) -> Router {
         .merge(sources::router())
         .merge(health::router())
         .fallback(|| async { error::ApiError::NotFound("route") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security::audit_cross_org,
+        ))
         .layer(DefaultBodyLimit::max(limit))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -340,6 +340,33 @@ async fn another_organizations_ids_are_not_found() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // The owner's audit log tells who tried what (written off the request path).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, audit) = server
+            .get("/v1/audit?action=security.cross_org_denied&limit=100")
+            .await;
+        let records = audit["data"].as_array().unwrap();
+        if records.len() >= 5 {
+            let on_event = records
+                .iter()
+                .find(|r| r["entity_id"] == evt)
+                .expect("the event probe is recorded");
+            assert_eq!(on_event["actor"], k["id"]);
+            assert!(
+                records
+                    .iter()
+                    .any(|r| r["after"]["path"] == format!("/v1/events/{evt}")),
+                "{audit}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "missing security.cross_org_denied records: {audit}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     // The same caller id in another organization is another event.
     let (status, theirs) = server
         .call(

@@ -1,5 +1,6 @@
-//! Inbound sources. Their verification settings hold the partner's secrets,
-//! so they are sealed with the master key like destination secrets.
+//! Inbound sources (their verification settings hold the partner's secrets,
+//! so they are sealed with the master key like destination secrets), and the
+//! ownership lookup of any id.
 
 use async_trait::async_trait;
 use ferry_core::StoreError;
@@ -7,7 +8,7 @@ use ferry_core::audit::AuditRecord;
 use ferry_core::error::StoreResult;
 use ferry_core::ids::{DestinationId, OrgId, SourceId};
 use ferry_core::page::{Page, PageRequest};
-use ferry_core::ports::SourceStore;
+use ferry_core::ports::{Ownership, SourceStore};
 use ferry_core::source::{Extractor, Source, Verification};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -147,5 +148,27 @@ impl SourceStore for SqliteStore {
         audit::insert_rows(&mut tx, &[audit_record]).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(true)
+    }
+}
+
+#[async_trait]
+impl Ownership for SqliteStore {
+    async fn owner_of(&self, id: &str) -> StoreResult<Option<OrgId>> {
+        let sql = match id.split_once('_').map(|(prefix, _)| prefix) {
+            Some("evt") => "SELECT org_id FROM events WHERE id = ?",
+            Some("dlv") => "SELECT org_id FROM deliveries WHERE id = ?",
+            Some("dst") => "SELECT org_id FROM destinations WHERE id = ?",
+            Some("src") => "SELECT org_id FROM sources WHERE id = ?",
+            Some("key") => "SELECT org_id FROM api_keys WHERE id = ?",
+            _ => return Ok(None),
+        };
+        let owner: Option<String> = sqlx::query_scalar(sql)
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db_error)?;
+        owner
+            .map(|o| OrgId::parse(&o).map_err(|_| corrupt("org_id")))
+            .transpose()
     }
 }
