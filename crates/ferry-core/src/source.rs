@@ -261,8 +261,10 @@ impl Verification {
                             .split_whitespace()
                             .any(|entry| match (&key, entry.split_once(',')) {
                                 (StandardKey::Hmac(secret), Some(("v1", sig))) => {
-                                    STANDARD.decode(sig).is_ok_and(|sig| {
-                                        hmac_verify(Algo::Sha256, secret.key_bytes(), &signed, &sig)
+                                    secret.hmac_key().is_some_and(|key| {
+                                        STANDARD.decode(sig).is_ok_and(|sig| {
+                                            hmac_verify(Algo::Sha256, key, &signed, &sig)
+                                        })
                                     })
                                 }
                                 (StandardKey::Ed25519(public), Some(("v1a", sig))) => STANDARD
@@ -333,9 +335,14 @@ fn standard_key(text: &str) -> Result<StandardKey, String> {
             .map(StandardKey::Ed25519)
             .map_err(|_| "not an Ed25519 public key".to_owned())
     } else {
-        SigningSecret::parse(text)
-            .map(StandardKey::Hmac)
-            .map_err(|e| format!("{e} (or `whpk_` for Ed25519)"))
+        match SigningSecret::parse(text) {
+            Ok(secret) if secret.hmac_key().is_some() => Ok(StandardKey::Hmac(secret)),
+            Ok(_) => Err(
+                "a partner's Ed25519 key is its public `whpk_` key, not a `whsk_` secret"
+                    .to_owned(),
+            ),
+            Err(e) => Err(format!("{e} (or `whpk_` for Ed25519)")),
+        }
     }
 }
 

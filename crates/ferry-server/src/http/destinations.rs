@@ -170,41 +170,53 @@ fn apply(
         d.max_in_flight = n;
     }
     let mut shown = None;
-    match input.signing {
-        Some(SigningInput {
-            scheme: Some(scheme),
-            ..
-        }) if scheme != "v1" && scheme != "hmac-sha256" => {
-            errors.add(
-                "signing.scheme",
-                format!("`{scheme}` is not supported yet (supported: v1)"),
-            );
-        }
-        Some(SigningInput {
-            secret: Some(secret),
-            ..
-        }) => match SigningSecret::parse(&secret) {
-            Ok(s) => {
-                d.secrets.signing = Signing {
-                    secrets: vec![SigningKey {
-                        secret: s,
-                        expires_at: None,
-                    }],
-                }
+    if let Some(signing) = input.signing {
+        let asymmetric = match signing.scheme.as_deref() {
+            None => None,
+            Some("v1" | "hmac-sha256") => Some(false),
+            Some("v1a" | "ed25519") => Some(true),
+            Some(other) => {
+                errors.add(
+                    "signing.scheme",
+                    format!("`{other}` is unknown (supported: v1, ed25519)"),
+                );
+                None
             }
-            Err(e) => errors.add("signing.secret", e.to_string()),
-        },
-        _ if creating => {
-            let secret = SigningSecret::generate();
+        };
+        let secret = match signing.secret {
+            Some(text) => match SigningSecret::parse(&text) {
+                Ok(s) if asymmetric.is_some_and(|a| a != (s.scheme() == "v1a")) => {
+                    errors.add("signing.secret", "does not match signing.scheme");
+                    None
+                }
+                Ok(s) => Some(s),
+                Err(e) => {
+                    errors.add("signing.secret", e.to_string());
+                    None
+                }
+            },
+            None if asymmetric == Some(true) => {
+                Some(SigningSecret::generate_ed25519()).inspect(|s| shown = Some(s.clone()))
+            }
+            None => Some(SigningSecret::generate()).inspect(|s| shown = Some(s.clone())),
+        };
+        if let Some(secret) = secret {
             d.secrets.signing = Signing {
                 secrets: vec![SigningKey {
-                    secret: secret.clone(),
+                    secret,
                     expires_at: None,
                 }],
             };
-            shown = Some(secret);
         }
-        _ => {}
+    } else if creating {
+        let secret = SigningSecret::generate();
+        d.secrets.signing = Signing {
+            secrets: vec![SigningKey {
+                secret: secret.clone(),
+                expires_at: None,
+            }],
+        };
+        shown = Some(secret);
     }
     match input.config {
         Some(config) => match state
@@ -267,9 +279,18 @@ async fn create(
     state.inner().routes.invalidate(&d.org_id);
     let mut body = view;
     if let Some(secret) = secret {
-        body["signing_secret"] = json!(secret.expose());
+        show_once(&mut body, &secret);
     }
     Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// A new signing secret is shown once: an HMAC secret itself (the receiver
+/// needs it), an Ed25519 key only by its public half (Ferry keeps the rest).
+fn show_once(body: &mut Value, secret: &SigningSecret) {
+    match secret.public_key() {
+        Some(public) => body["signing_public_key"] = json!(public),
+        None => body["signing_secret"] = json!(secret.expose()),
+    }
 }
 
 async fn list(
@@ -415,12 +436,19 @@ async fn rotate_secret(
             format!("must be at most {MAX_GRACE_S}"),
         )]));
     }
-    let new_secret = match input.secret {
-        Some(s) => SigningSecret::parse(&s)
-            .map_err(|e| ApiError::validation(vec![FieldError::new("secret", e.to_string())]))?,
-        None => SigningSecret::generate(),
-    };
+    let new_secret =
+        match input.secret {
+            Some(s) => Some(SigningSecret::parse(&s).map_err(|e| {
+                ApiError::validation(vec![FieldError::new("secret", e.to_string())])
+            })?),
+            None => None,
+        };
     let before = load(&state, &caller, &id).await?;
+    let new_secret = match (new_secret, before.secrets.signing.secrets.first()) {
+        (Some(s), _) => s,
+        (None, Some(current)) => current.secret.generate_like(),
+        (None, None) => SigningSecret::generate(),
+    };
     let now = Utc::now();
     let expires_at = now + Duration::seconds(grace as i64);
     let mut after = before.clone();
@@ -454,9 +482,9 @@ async fn rotate_secret(
         "destination.secret_rotated",
     )
     .await?;
-    Ok(Json(
-        json!({"signing_secret": new_secret.expose(), "previous_secret_expires_at": expires_at}),
-    ))
+    let mut body = json!({"previous_secret_expires_at": expires_at});
+    show_once(&mut body, &new_secret);
+    Ok(Json(body))
 }
 
 async fn set_enabled(

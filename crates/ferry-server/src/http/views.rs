@@ -71,7 +71,13 @@ pub fn destination(d: &Destination) -> Value {
         "enabled": d.enabled,
         "max_in_flight": d.max_in_flight,
         "state": d.state(),
-        "signing": {"secrets": d.secrets.signing.secrets.iter().map(|k| json!({"expires_at": k.expires_at})).collect::<Vec<_>>()},
+        "signing": {
+            "scheme": d.secrets.signing.secrets.first().map(|k| k.secret.scheme()),
+            "public_key": d.secrets.signing.secrets.first().and_then(|k| k.secret.public_key()),
+            "secrets": d.secrets.signing.secrets.iter()
+                .map(|k| json!({"scheme": k.secret.scheme(), "public_key": k.secret.public_key(), "expires_at": k.expires_at}))
+                .collect::<Vec<_>>(),
+        },
         "created_at": d.created_at,
         "updated_at": d.updated_at,
     })

@@ -213,3 +213,103 @@ async fn rotated_secrets_both_verify_during_the_grace_period() {
             .unwrap();
     }
 }
+
+/// Verifies an Ed25519 signature with the `openssl` command, an independent
+/// implementation.
+fn openssl_ed25519_verify(public_key: &str, message: &[u8], signature_b64: &str) -> bool {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let dir = tempfile::tempdir().unwrap();
+    let mut der = vec![
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+    ];
+    der.extend(b64.decode(public_key.trim_start_matches("whpk_")).unwrap());
+    std::fs::write(dir.path().join("pub.der"), der).unwrap();
+    std::fs::write(dir.path().join("msg"), message).unwrap();
+    std::fs::write(dir.path().join("sig"), b64.decode(signature_b64).unwrap()).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["pkeyutl", "-verify", "-pubin", "-keyform", "DER", "-rawin"])
+        .arg("-inkey")
+        .arg(dir.path().join("pub.der"))
+        .arg("-in")
+        .arg(dir.path().join("msg"))
+        .arg("-sigfile")
+        .arg(dir.path().join("sig"))
+        .output()
+        .unwrap();
+    out.status.success()
+}
+
+#[tokio::test]
+async fn ed25519_destinations_sign_v1a_verifiable_with_the_public_key() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    let (status, created) = server
+        .post("/v1/destinations", json!({"name": "asym", "kind": "webhook", "config": {"url": receiver.url()},
+                                          "filter": {"event_types": ["*"]}, "signing": {"scheme": "ed25519"}}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert!(
+        created.get("signing_secret").is_none(),
+        "the private key stays in Ferry"
+    );
+    let public = created["signing_public_key"].as_str().unwrap().to_owned();
+    assert!(public.starts_with("whpk_"));
+    let dst = created["id"].as_str().unwrap();
+    let (_, shown) = server.get(&format!("/v1/destinations/{dst}")).await;
+    assert_eq!(shown["signing"]["public_key"], public.as_str());
+    assert!(!shown.to_string().contains("whsk_"));
+
+    server.send(json!({"type": "t", "data": {"asym": 1}})).await;
+    receiver.wait_for(1, WAIT).await.unwrap();
+    let req = &receiver.requests()[0];
+    let signed = format!(
+        "{}.{}.{}",
+        req.header("webhook-id").unwrap(),
+        req.header("webhook-timestamp").unwrap(),
+        String::from_utf8_lossy(&req.body)
+    );
+    let sig = req
+        .header("webhook-signature")
+        .unwrap()
+        .strip_prefix("v1a,")
+        .unwrap();
+    assert!(openssl_ed25519_verify(&public, signed.as_bytes(), sig));
+    assert!(!openssl_ed25519_verify(
+        &public,
+        format!("{signed} ").as_bytes(),
+        sig
+    ));
+
+    // Rotation keeps the scheme; both keys sign during the grace period.
+    let (_, rotated) = server
+        .post(&format!("/v1/destinations/{dst}/rotate-secret"), json!({}))
+        .await;
+    let new_public = rotated["signing_public_key"].as_str().unwrap().to_owned();
+    assert_ne!(new_public, public);
+    server.send(json!({"type": "t", "data": {"asym": 2}})).await;
+    receiver.wait_for(2, WAIT).await.unwrap();
+    let req = &receiver.requests()[1];
+    let signed = format!(
+        "{}.{}.{}",
+        req.header("webhook-id").unwrap(),
+        req.header("webhook-timestamp").unwrap(),
+        String::from_utf8_lossy(&req.body)
+    );
+    let sigs: Vec<&str> = req
+        .header("webhook-signature")
+        .unwrap()
+        .split(' ')
+        .collect();
+    assert_eq!(sigs.len(), 2);
+    assert!(openssl_ed25519_verify(
+        &new_public,
+        signed.as_bytes(),
+        sigs[0].strip_prefix("v1a,").unwrap()
+    ));
+    assert!(openssl_ed25519_verify(
+        &public,
+        signed.as_bytes(),
+        sigs[1].strip_prefix("v1a,").unwrap()
+    ));
+}
