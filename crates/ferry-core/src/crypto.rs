@@ -1,5 +1,10 @@
 //! Secrets at rest: XChaCha20-Poly1305 under the master key. A sealed value is
 //! `version(1) || nonce(24) || ciphertext+tag`.
+//!
+//! During a master-key rotation the cipher holds a key ring: it seals with
+//! the new key and opens with either, until every secret is re-sealed.
+
+use std::sync::{Arc, RwLock};
 
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -17,10 +22,16 @@ pub enum CryptoError {
     Open,
 }
 
-/// Seals and opens secrets with the master key. Cheap to clone.
+/// Seals and opens secrets with the master key. Cheap to clone; clones
+/// share the key ring, so a rotation is seen by every holder.
 #[derive(Clone)]
 pub struct Cipher {
-    aead: XChaCha20Poly1305,
+    ring: Arc<RwLock<Ring>>,
+}
+
+struct Ring {
+    primary: XChaCha20Poly1305,
+    older: Vec<XChaCha20Poly1305>,
 }
 
 impl std::fmt::Debug for Cipher {
@@ -29,14 +40,42 @@ impl std::fmt::Debug for Cipher {
     }
 }
 
+fn aead(key: &[u8]) -> Result<XChaCha20Poly1305, CryptoError> {
+    if key.len() != MASTER_KEY_LEN {
+        return Err(CryptoError::BadKey);
+    }
+    XChaCha20Poly1305::new_from_slice(key).map_err(|_| CryptoError::BadKey)
+}
+
 impl Cipher {
     pub fn new(master_key: &[u8]) -> Result<Self, CryptoError> {
-        if master_key.len() != MASTER_KEY_LEN {
-            return Err(CryptoError::BadKey);
-        }
-        let aead =
-            XChaCha20Poly1305::new_from_slice(master_key).map_err(|_| CryptoError::BadKey)?;
-        Ok(Self { aead })
+        let ring = Ring {
+            primary: aead(master_key)?,
+            older: Vec::new(),
+        };
+        Ok(Self {
+            ring: Arc::new(RwLock::new(ring)),
+        })
+    }
+
+    /// Starts a rotation: seals with `new_key` from now on, and still opens
+    /// what the previous keys sealed.
+    pub fn rotate(&self, new_key: &[u8]) -> Result<(), CryptoError> {
+        let new = aead(new_key)?;
+        let mut ring = self.ring.write().unwrap_or_else(|e| e.into_inner());
+        let old = std::mem::replace(&mut ring.primary, new);
+        ring.older.push(old);
+        Ok(())
+    }
+
+    /// Ends a rotation once everything is re-sealed: only the current key
+    /// opens secrets from now on.
+    pub fn forget_older_keys(&self) {
+        self.ring
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .older
+            .clear();
     }
 
     pub fn generate_key() -> [u8; MASTER_KEY_LEN] {
@@ -48,8 +87,9 @@ impl Cipher {
     pub fn seal(&self, plaintext: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
-        let ciphertext = self
-            .aead
+        let ring = self.ring.read().unwrap_or_else(|e| e.into_inner());
+        let ciphertext = ring
+            .primary
             .encrypt(XNonce::from_slice(&nonce), plaintext)
             // Invariant: encryption only fails for plaintexts larger than
             // 256 GiB, far beyond any secret.
@@ -66,15 +106,39 @@ impl Cipher {
             return Err(CryptoError::Open);
         }
         let (nonce, ciphertext) = sealed[1..].split_at(NONCE_LEN);
-        self.aead
-            .decrypt(XNonce::from_slice(nonce), ciphertext)
-            .map_err(|_| CryptoError::Open)
+        let ring = self.ring.read().unwrap_or_else(|e| e.into_inner());
+        std::iter::once(&ring.primary)
+            .chain(ring.older.iter().rev())
+            .find_map(|key| key.decrypt(XNonce::from_slice(nonce), ciphertext).ok())
+            .ok_or(CryptoError::Open)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rotation_opens_old_secrets_until_the_old_key_is_forgotten() {
+        let cipher = Cipher::new(&[1; 32]).unwrap();
+        let old = cipher.seal(b"old");
+        let shared = cipher.clone();
+        shared.rotate(&[2; 32]).unwrap();
+        let new = cipher.seal(b"new");
+        assert_eq!(cipher.open(&old).unwrap(), b"old");
+        assert_eq!(cipher.open(&new).unwrap(), b"new");
+        assert!(
+            Cipher::new(&[1; 32]).unwrap().open(&new).is_err(),
+            "new secrets use the new key"
+        );
+        let resealed = cipher.seal(&cipher.open(&old).unwrap());
+        cipher.forget_older_keys();
+        assert!(cipher.open(&old).is_err());
+        assert_eq!(
+            Cipher::new(&[2; 32]).unwrap().open(&resealed).unwrap(),
+            b"old"
+        );
+    }
 
     #[test]
     fn seal_then_open_round_trips_and_tampering_is_detected() {

@@ -168,6 +168,14 @@ pub trait Ownership: Send + Sync + 'static {
     async fn owner_of(&self, id: &str) -> StoreResult<Option<OrgId>>;
 }
 
+/// Re-sealing every secret at rest with the cipher's current key (the
+/// master-key rotation). One transaction: all of them or none.
+#[async_trait]
+pub trait Resealing: Send + Sync + 'static {
+    /// Returns how many sealed values were rewritten.
+    async fn reseal_secrets(&self) -> StoreResult<u64>;
+}
+
 /// A lease taken by a worker: the deliveries are its own until `until`.
 #[derive(Debug, Clone)]
 pub struct Lease {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use ferry_core::ports::{Ownership, Queue, SourceStore, Store};
+use ferry_core::ports::{Ownership, Queue, Resealing, SourceStore, Store};
 use ferry_core::secret::Secret;
 use ferry_destinations::{Catalog, CatalogOptions};
 use ferry_store::SqliteStore;
@@ -58,7 +58,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .validate()
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     let lock: File = bootstrap::lock_data_dir(&config.data_dir)?;
-    let cipher = bootstrap::master_key(&config.data_dir, config.master_key.as_deref())?;
+    let master = bootstrap::master_key(&config.data_dir, config.master_key.as_deref())?;
+    let cipher = master.cipher.clone();
     let db = config.data_dir.join("ferry.db");
     let busy = Duration::from_millis(config.store_busy_timeout_ms);
     let sqlite = SqliteStore::open_with(&db, cipher, busy)
@@ -67,6 +68,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let store: Arc<dyn Store> = Arc::new(sqlite.clone());
     let sources: Arc<dyn SourceStore> = Arc::new(sqlite.clone());
     let ownership: Arc<dyn Ownership> = Arc::new(sqlite.clone());
+    let resealing: Arc<dyn Resealing> = Arc::new(sqlite.clone());
+    if master.pending_rotation {
+        let n = bootstrap::finish_rotation(&master, resealing.as_ref()).await?;
+        info!(secrets = n, "Finished an interrupted master key rotation.");
+    }
     let queue: Arc<dyn Queue> = Arc::new(sqlite);
     let org = bootstrap::default_org(store.as_ref()).await?;
     let generated_admin_key =
@@ -110,6 +116,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         store: store.clone(),
         sources,
         ownership,
+        master: Arc::new(bootstrap::MasterKeyControl::new(master, resealing)),
         catalog,
         ingest,
         dispatch,

@@ -7,6 +7,7 @@ use ferry_core::ports::{Ownership, SourceStore, Store};
 use ferry_destinations::Catalog;
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::bootstrap::MasterKeyControl;
 use crate::config::Config;
 use crate::dispatch::DispatchHandle;
 use crate::http::auth::KeyCache;
@@ -23,6 +24,7 @@ pub struct Inner {
     pub store: Arc<dyn Store>,
     pub sources: Arc<dyn SourceStore>,
     pub ownership: Arc<dyn Ownership>,
+    pub master: Arc<MasterKeyControl>,
     pub source_cache: SourceCache,
     pub catalog: Arc<Catalog>,
     pub ingest: IngestHandle,
@@ -42,6 +44,7 @@ impl AppState {
             store: inner.store,
             sources: inner.sources,
             ownership: inner.ownership,
+            master: inner.master,
             source_cache: SourceCache::default(),
             catalog: inner.catalog,
             ingest: inner.ingest,
@@ -82,6 +85,7 @@ pub struct InnerParts {
     pub store: Arc<dyn Store>,
     pub sources: Arc<dyn SourceStore>,
     pub ownership: Arc<dyn Ownership>,
+    pub master: Arc<MasterKeyControl>,
     pub catalog: Arc<Catalog>,
     pub ingest: IngestHandle,
     pub dispatch: DispatchHandle,

@@ -26,6 +26,10 @@ pub fn router() -> axum::Router<AppState> {
         .route("/v1/api-keys", get(list_keys).post(create_key))
         .route("/v1/api-keys/{id}", delete(delete_key))
         .route("/v1/audit", get(list_audit))
+        .route(
+            "/v1/admin/rotate-master-key",
+            axum::routing::post(rotate_master_key),
+        )
 }
 
 #[derive(Debug, Deserialize)]
@@ -254,4 +258,49 @@ async fn list_audit(
         .list_audit(caller.org(), &filter, page)
         .await?;
     Ok(Json(list_body(page.items, page.next)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotateKeyInput {
+    /// 64 hex characters; required when the key comes from FERRY_MASTER_KEY.
+    new_key: Option<String>,
+}
+
+/// Re-seals every secret at rest under a new master key, without downtime.
+async fn rotate_master_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    caller.require(Scope::Admin)?;
+    let input: RotateKeyInput = super::extract::parse_optional_json(&body)?;
+    let master = &state.inner().master;
+    if master.from_env() && input.new_key.is_none() {
+        return Err(ApiError::Conflict(
+            "the master key comes from FERRY_MASTER_KEY: pass new_key (64 hex characters) and set it in the environment before the next start".into(),
+        ));
+    }
+    let (resealed, file) = master
+        .rotate(input.new_key.as_deref())
+        .await
+        .map_err(|error| {
+            tracing::error!(error = %format!("{error:#}"), "Master key rotation failed.");
+            ApiError::validation(vec![ferry_core::FieldError::new(
+                "new_key",
+                format!("{error:#}"),
+            )])
+        })?;
+    let audit = AuditRecord::new(
+        caller.org().clone(),
+        caller.actor(),
+        "master_key",
+        "master_key",
+        "master_key.rotated",
+    )
+    .after(json!({"resealed": resealed}));
+    state.store().append_audit(&[audit]).await?;
+    Ok(Json(
+        json!({"resealed": resealed, "key_file": file.map(|f| f.display().to_string())}),
+    ))
 }

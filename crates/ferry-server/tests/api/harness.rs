@@ -65,6 +65,14 @@ impl TestServer {
         Self::start_in(self.dir, config).await
     }
 
+    /// Stops gracefully and hands back the data dir.
+    pub async fn stop_and_keep(mut self) -> TempDir {
+        let running = self.running.take().unwrap();
+        running.shutdown();
+        running.wait().await.unwrap();
+        self.dir
+    }
+
     pub async fn call(
         &self,
         method: Method,

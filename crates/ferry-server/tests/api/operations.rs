@@ -166,3 +166,110 @@ async fn private_targets_are_refused_unless_allowed() {
         .to_string();
     assert!(error.contains("allowed_networks"), "{error}");
 }
+
+#[tokio::test]
+async fn the_master_key_rotates_without_downtime_and_secrets_keep_working() {
+    let server = TestServer::start().await;
+    let receiver = ferry_testkit::Receiver::start().await;
+    let (dst, secret) = server
+        .webhook(
+            &receiver.url(),
+            json!({"auth": {"type": "bearer", "token": "tok-rotate-1"}}),
+        )
+        .await;
+    let (status, _) = server
+        .post("/v1/sources", json!({"name": "s", "verification": {"scheme": "hmac-sha256", "header": "x-sig", "secrets": ["src-secret"]}}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let key_file = server.dir.path().join("master.key");
+    let old_key = std::fs::read_to_string(&key_file).unwrap();
+
+    let (status, v) = server.post("/v1/admin/rotate-master-key", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["resealed"], 2);
+    let new_key = std::fs::read_to_string(&key_file).unwrap();
+    assert_ne!(new_key, old_key);
+    assert!(!server.dir.path().join("master.key.next").exists());
+    let (_, audit) = server.get("/v1/audit?action=master_key.rotated").await;
+    assert_eq!(audit["data"].as_array().unwrap().len(), 1);
+
+    // Deliveries keep their secrets, now and after a restart on the new key.
+    server
+        .send(json!({"type": "t", "data": {"after": "rotation"}}))
+        .await;
+    receiver
+        .wait_for(1, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    let server = server.restart().await;
+    server
+        .post(&format!("/v1/destinations/{dst}/test"), json!({}))
+        .await;
+    receiver
+        .wait_for(2, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    for req in receiver.requests() {
+        assert_eq!(req.header("authorization"), Some("Bearer tok-rotate-1"));
+        standardwebhooks::Webhook::new(&secret)
+            .unwrap()
+            .verify(&req.body, &req.header_map())
+            .unwrap();
+    }
+    let (status, _) = server
+        .post("/v1/admin/rotate-master-key", json!({"new_key": "nothex"}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The old key opens nothing any more.
+    let dir = server.stop_and_keep().await;
+    let old = ferry_core::crypto::Cipher::new(&hex_decode(old_key.trim())).unwrap();
+    let store = ferry_store::SqliteStore::open(&dir.path().join("ferry.db"), old)
+        .await
+        .unwrap();
+    use ferry_core::ports::Store;
+    let orgs = store
+        .list_orgs(ferry_core::page::PageRequest::default())
+        .await
+        .unwrap();
+    let org = &orgs.items[0].id;
+    assert!(
+        store.org_destinations(org).await.is_err(),
+        "the old key must not open re-sealed secrets"
+    );
+}
+
+#[tokio::test]
+async fn an_interrupted_rotation_is_finished_at_the_next_start() {
+    let server = TestServer::start().await;
+    let receiver = ferry_testkit::Receiver::start().await;
+    let (_, secret) = server.webhook(&receiver.url(), json!({})).await;
+    let dir = server.stop_and_keep().await;
+    // A crash right after the new key was written, before anything was re-sealed.
+    let next = "ab".repeat(32);
+    std::fs::write(dir.path().join("master.key.next"), &next).unwrap();
+    let config = crate::harness::test_config(&dir);
+    let server = TestServer::start_in(dir, config).await;
+    assert_eq!(
+        std::fs::read_to_string(server.dir.path().join("master.key")).unwrap(),
+        next
+    );
+    assert!(!server.dir.path().join("master.key.next").exists());
+    server.send(json!({"type": "t", "data": {}})).await;
+    receiver
+        .wait_for(1, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    let req = &receiver.requests()[0];
+    standardwebhooks::Webhook::new(&secret)
+        .unwrap()
+        .verify(&req.body, &req.header_map())
+        .unwrap();
+}
+
+fn hex_decode(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}

@@ -27,6 +27,7 @@ mod orgs;
 mod ports;
 mod queue;
 mod rows;
+mod secrets;
 mod sources;
 
 use std::path::Path;

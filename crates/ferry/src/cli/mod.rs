@@ -1,5 +1,6 @@
 //! The `ferry` command line apart from `serve`: client commands over the HTTP
-//! API (`send`, `status`, `deliveries`, `dlq`, `replay`, `destinations`) with
+//! API (`send`, `status`, `deliveries`, `dlq`, `replay`, `destinations`,
+//! `admin`) with
 //! tables by default and `--json` for scripts, and the `loadtest` tool.
 //!
 //! Exit codes: 0 success, 1 the API refused or a check failed, 2 a usage
@@ -19,6 +20,7 @@ pub use self::loadtest::{LoadtestArgs, run_loadtest};
 
 use self::client::{ApiClient, ApiError, DEFAULT_URL, UsageError, usage};
 use self::commands::Ctx;
+use self::commands::admin::AdminArgs;
 use self::commands::deliveries::{DeliveriesArgs, DlqArgs};
 use self::commands::destinations::DestinationsArgs;
 use self::commands::replay::ReplayArgs;
@@ -40,6 +42,8 @@ pub enum ClientCommand {
     Replay(ReplayArgs),
     /// Create, list and test destinations.
     Destinations(DestinationsArgs),
+    /// Operator actions: `rotate-master-key`.
+    Admin(AdminArgs),
 }
 
 /// How to reach the server, and how to print. Global: accepted before or after
@@ -120,6 +124,7 @@ async fn execute(opts: &ClientOpts, cmd: ClientCommand) -> anyhow::Result<comman
         ClientCommand::Dlq(args) => commands::deliveries::run_dlq(&ctx, args).await,
         ClientCommand::Replay(args) => commands::replay::run(&ctx, args).await,
         ClientCommand::Destinations(args) => commands::destinations::run(&ctx, args).await,
+        ClientCommand::Admin(args) => commands::admin::run(&ctx, args).await,
     }
 }
 

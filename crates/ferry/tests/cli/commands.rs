@@ -98,6 +98,9 @@ async fn a_user_can_create_a_destination_send_and_follow_an_event() {
     assert_eq!(listed["data"].as_array().unwrap().len(), 1);
     let dlq = json(&ferry(&base, &["--json", "dlq", "list"]));
     assert!(dlq["data"].as_array().unwrap().is_empty());
+    let rotated = ferry(&base, &["admin", "rotate-master-key"]);
+    assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
+    assert!(String::from_utf8_lossy(&rotated.stdout).contains("Re-sealed 1 secrets"));
     let replayed = json(&ferry(&base, &["--json", "replay", &id]));
     assert_eq!(replayed["requeued"], 1);
     receiver

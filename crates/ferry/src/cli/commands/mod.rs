@@ -2,6 +2,7 @@
 //! its [`Output`]: the text for stdout (a table, or the raw JSON with `--json`)
 //! and whether it succeeded.
 
+pub mod admin;
 pub mod deliveries;
 pub mod destinations;
 pub mod replay;
