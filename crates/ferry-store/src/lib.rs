@@ -3,10 +3,14 @@
 //! [`SqliteStore`] is the embedded backend: one SQLite file in WAL mode,
 //! durable on every commit, holding both the state (organizations, keys,
 //! destinations, events, deliveries, attempts, audit) and the delivery queue
-//! (the deliveries table). Migrations live as `.sql` files under
-//! `migrations/<backend>/` and run when the store opens. Every backend runs
-//! the conformance suite in `tests/conformance.rs`.
+//! (the deliveries table). [`PgStore`] is the scale-out backend: the same
+//! tables in a PostgreSQL schema shared by any number of Ferry processes,
+//! which lease deliveries with `FOR UPDATE SKIP LOCKED`. Migrations live as
+//! `.sql` files under `migrations/<backend>/` and run when the store opens.
+//! Every backend runs the conformance suite in `tests/conformance.rs`.
 
+mod postgres;
 mod sqlite;
 
+pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;

@@ -3,10 +3,14 @@
 //! the backend only through `Arc<dyn Store>` / `Arc<dyn Queue>`;
 //! `conformance!` turns the cases into one test each for a backend. A new
 //! backend adds a fixture and one `conformance!` line. Checks that only make
-//! sense for one backend (SQLite's file bytes) follow at the end.
+//! sense for one backend follow: SQLite's (file bytes) at the end of this
+//! file, PostgreSQL's (several processes on one schema) in `postgres.rs`
+//! with its fixture.
 
 #[path = "conformance/operator.rs"]
 mod operator;
+#[path = "conformance/postgres.rs"]
+mod pg;
 #[path = "conformance/queue.rs"]
 mod queue;
 #[path = "conformance/state.rs"]
@@ -96,6 +100,7 @@ impl Fixture for SqliteFixture {
 }
 
 conformance!(sqlite, SqliteFixture::new());
+conformance!(postgres, pg::PgFixture::new());
 
 /// The bytes SQLite keeps on disk for the database: the file and its WAL.
 fn bytes_on_disk(fixture: &SqliteFixture) -> Vec<u8> {

@@ -17,7 +17,7 @@ use super::auth::authenticate;
 use crate::state::AppState;
 
 /// Id prefixes whose owner can be looked up.
-const OWNED: [&str; 5] = ["evt_", "dlv_", "dst_", "src_", "key_"];
+const OWNED: [&str; 6] = ["evt_", "dlv_", "dst_", "src_", "key_", "org_"];
 
 pub async fn audit_cross_org(
     State(state): State<AppState>,

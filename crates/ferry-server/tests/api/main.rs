@@ -7,4 +7,5 @@ mod delivery;
 mod ingest;
 mod operations;
 mod resilience;
+mod security;
 mod sources;

@@ -160,6 +160,7 @@ impl Ownership for SqliteStore {
             Some("dst") => "SELECT org_id FROM destinations WHERE id = ?",
             Some("src") => "SELECT org_id FROM sources WHERE id = ?",
             Some("key") => "SELECT org_id FROM api_keys WHERE id = ?",
+            Some("org") => "SELECT id FROM orgs WHERE id = ?",
             _ => return Ok(None),
         };
         let owner: Option<String> = sqlx::query_scalar(sql)

@@ -99,7 +99,11 @@ async fn a_user_can_create_a_destination_send_and_follow_an_event() {
     let dlq = json(&ferry(&base, &["--json", "dlq", "list"]));
     assert!(dlq["data"].as_array().unwrap().is_empty());
     let rotated = ferry(&base, &["admin", "rotate-master-key"]);
-    assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
     assert!(String::from_utf8_lossy(&rotated.stdout).contains("Re-sealed 1 secrets"));
     let replayed = json(&ferry(&base, &["--json", "replay", &id]));
     assert_eq!(replayed["requeued"], 1);
@@ -141,4 +145,62 @@ async fn errors_are_clear_and_exit_non_zero() {
     let out = ferry("http://127.0.0.1:9", &["status", "evt_x"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach Ferry"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_reach_the_log_or_the_database_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let ferry_proc = FerryProcess::start_logging(dir.path(), "debug").await;
+    let base = ferry_proc.base.clone();
+    let receiver = Receiver::start().await;
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        http.post(format!("{base}{path}"))
+            .bearer_auth(ADMIN_KEY)
+            .json(&body)
+            .send()
+    };
+    let token = "tok-never-logged-4242";
+    let created: Value = post(
+        "/v1/destinations",
+        serde_json::json!({"name": "d", "kind": "webhook", "config": {"url": receiver.url()}, "filter": {"event_types": ["*"]},
+                           "auth": {"type": "basic", "username": "u", "password": token}}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let signing = created["signing_secret"].as_str().unwrap().to_owned();
+    let source_secret = "src-secret-never-logged-77";
+    post("/v1/sources", serde_json::json!({"name": "s", "verification": {"scheme": "hmac-sha256", "header": "x-sig", "secrets": [source_secret]}}))
+        .await
+        .unwrap();
+    post("/v1/events", serde_json::json!({"type": "t", "data": {}}))
+        .await
+        .unwrap();
+    receiver
+        .wait_for(1, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    // A failing check logs its error too.
+    post(
+        &format!("/v1/destinations/{}/test", created["id"].as_str().unwrap()),
+        serde_json::json!({}),
+    )
+    .await
+    .unwrap();
+    drop(ferry_proc);
+    let mut everything = std::fs::read(dir.path().join("server.log")).unwrap();
+    for file in ["ferry.db", "ferry.db-wal"] {
+        everything.extend(std::fs::read(dir.path().join("data").join(file)).unwrap_or_default());
+    }
+    for secret in [token, signing.as_str(), source_secret, ADMIN_KEY] {
+        assert!(
+            !everything
+                .windows(secret.len())
+                .any(|w| w == secret.as_bytes()),
+            "{secret} leaked"
+        );
+    }
 }

@@ -14,6 +14,11 @@ pub struct FerryProcess {
 impl FerryProcess {
     /// Starts `ferry serve` on `dir` and waits until it is ready.
     pub async fn start(dir: &Path) -> Self {
+        Self::start_logging(dir, "info").await
+    }
+
+    /// Starts with `RUST_LOG` set to `filter`.
+    pub async fn start_logging(dir: &Path, filter: &str) -> Self {
         let port = ferry_testkit::free_port();
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -26,7 +31,7 @@ impl FerryProcess {
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .env("FERRY_BOOTSTRAP_ADMIN_KEY", ADMIN_KEY)
             .env("FERRY_ALLOW_PRIVATE_NETWORKS", "true")
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", filter)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

@@ -1,0 +1,445 @@
+//! The delivery queue, kept in the deliveries table and shared by every
+//! worker process: leasing (claim after ingest, due deliveries, one
+//! destination's probe), completing attempts in batches, and giving leases
+//! back (release, expiry, takeover).
+//!
+//! A lease is `status = 'delivering'` with `lease_owner` and
+//! `lease_expires_at`. Leasing picks its rows with `FOR UPDATE SKIP LOCKED`:
+//! concurrent workers each take rows the others have not locked, so no
+//! delivery is leased twice and no worker waits for another. A claim names
+//! its rows and re-checks `status = 'pending'` after any concurrent change,
+//! so of two claimers only one wins. A completion moves a delivery only
+//! while its lease is still held by the completing owner; the attempt is
+//! recorded either way. A delivery given back (released or reclaimed) is
+//! due at the earlier of its previous due time and now, so it keeps its
+//! place in the queue.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use ferry_core::StoreError;
+use ferry_core::audit::AuditRecord;
+use ferry_core::delivery::{DeliveryStatus, Leased};
+use ferry_core::error::StoreResult;
+use ferry_core::event::Event;
+use ferry_core::ids::{DeliveryId, DestinationId, EventId};
+use ferry_core::ports::{Completion, Lease, Reclaim};
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+
+use super::rows::{self, delivery_columns};
+use super::{PgStore, audit, db_error, deliveries, events, id_array, micros, opt_micros, to_json};
+
+/// The queue's statements.
+mod sql {
+    use super::delivery_columns;
+
+    /// Sets the lease on the rows the statement's WHERE clause picks. The
+    /// leasing statements pick them as `seq = ANY(ARRAY(subquery))`: the
+    /// subquery runs once and the update finds its rows by primary key.
+    /// Written as `seq IN (subquery)`, a generic plan (sqlx prepares its
+    /// statements, and PostgreSQL switches to a generic plan after five
+    /// runs) does not know the LIMIT and may hash-join the subquery against
+    /// a scan of the whole table.
+    macro_rules! lease_set {
+        () => {
+            "UPDATE deliveries SET status = 'delivering', lease_owner = $1, \
+             lease_expires_at = $2, updated_at = $3 "
+        };
+    }
+
+    /// Gives leases back, due at the earlier of their due time and $1.
+    macro_rules! give_back {
+        () => {
+            "UPDATE deliveries SET status = 'pending', \
+             next_attempt_at = LEAST(COALESCE(next_attempt_at, $1), $1), lease_owner = NULL, \
+             lease_expires_at = NULL, updated_at = $1 WHERE status = 'delivering' "
+        };
+    }
+
+    pub const CLAIM: &str = concat!(
+        lease_set!(),
+        "WHERE id = ANY($4) AND status = 'pending' RETURNING id"
+    );
+
+    pub const LEASE_DUE: &str = concat!(
+        lease_set!(),
+        "WHERE seq = ANY(ARRAY(SELECT seq FROM deliveries \
+             WHERE status IN ('pending', 'retrying') AND next_attempt_at <= $3 \
+             ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED)) \
+         RETURNING ",
+        delivery_columns!()
+    );
+
+    /// With exclusions, an ordered walk of the due index would step over
+    /// every due delivery of an excluded (paused or saturated) destination,
+    /// however long its backlog. Instead each other destination offers its
+    /// own oldest `$4` due deliveries (index seeks, no locks) and the oldest
+    /// `$4` of those that no other worker has locked are leased: the same
+    /// answer at a cost bounded by destinations × limit. (A worker racing
+    /// another over the same candidates may get fewer than it could; it
+    /// never gets one twice.) Deliveries whose destination is gone are
+    /// `failed` anyway.
+    ///
+    /// `destination_id` is matched as a range of one value, ordered by
+    /// `(destination_id, next_attempt_at)`: written as an equality, the
+    /// planner assumes deliveries spread evenly over destinations and walks
+    /// `deliveries_due` filtering by destination, which on a skewed backlog
+    /// (the usual case when a destination is paused) reads all of it; the
+    /// range makes `deliveries_due_by_destination` the only index that
+    /// yields this order.
+    pub const LEASE_DUE_EXCLUDING: &str = concat!(
+        lease_set!(),
+        "WHERE seq = ANY(ARRAY(SELECT d.seq FROM deliveries d \
+             WHERE d.seq IN (SELECT c.seq FROM destinations t CROSS JOIN LATERAL ( \
+                     SELECT x.seq FROM deliveries x \
+                     WHERE x.destination_id >= t.id AND x.destination_id <= t.id \
+                     AND x.status IN ('pending', 'retrying') AND x.next_attempt_at <= $3 \
+                     ORDER BY x.destination_id, x.next_attempt_at LIMIT $4) AS c \
+                 WHERE t.id <> ALL($5)) \
+             AND d.status IN ('pending', 'retrying') AND d.next_attempt_at <= $3 \
+             ORDER BY d.next_attempt_at LIMIT $4 FOR UPDATE OF d SKIP LOCKED)) \
+         RETURNING ",
+        delivery_columns!()
+    );
+
+    pub const LEASE_DESTINATION: &str = concat!(
+        lease_set!(),
+        "WHERE seq = ANY(ARRAY(SELECT seq FROM deliveries \
+             WHERE destination_id = $4 AND status IN ('pending', 'retrying') \
+             ORDER BY next_attempt_at LIMIT $5 FOR UPDATE SKIP LOCKED)) \
+         RETURNING ",
+        delivery_columns!()
+    );
+
+    pub const RELEASE: &str = concat!(give_back!(), "AND id = ANY($2) AND lease_owner = $3");
+
+    pub const RECLAIM_EXPIRED: &str = concat!(give_back!(), "AND lease_expires_at < $2");
+
+    pub const RECLAIM_FOREIGN: &str = concat!(give_back!(), "AND lease_owner IS DISTINCT FROM $2");
+
+    pub const NEXT_DUE: &str = "SELECT MIN(next_attempt_at) AS due FROM deliveries \
+         WHERE status IN ('pending', 'retrying')";
+
+    /// As in `LEASE_DUE_EXCLUDING`: one index seek per destination instead
+    /// of a walk over the excluded destinations' backlog.
+    pub const NEXT_DUE_EXCLUDING: &str = "SELECT MIN(c.due) AS due \
+         FROM destinations t CROSS JOIN LATERAL ( \
+             SELECT x.next_attempt_at AS due FROM deliveries x \
+             WHERE x.destination_id >= t.id AND x.destination_id <= t.id \
+             AND x.status IN ('pending', 'retrying') \
+             ORDER BY x.destination_id, x.next_attempt_at LIMIT 1) AS c \
+         WHERE t.id <> ALL($1)";
+
+    /// Moves the deliveries whose lease the completing owner still holds.
+    pub const COMPLETE: &str = "UPDATE deliveries SET status = v.status, \
+         next_attempt_at = v.next_attempt_at, last_error = v.last_error, \
+         attempt_count = attempt_count + 1, failures_counted = failures_counted + v.counted, \
+         lease_owner = NULL, lease_expires_at = NULL, updated_at = v.at \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::int8[], \
+                     $7::int8[]) AS v (id, owner, status, next_attempt_at, last_error, counted, at) \
+         WHERE deliveries.id = v.id AND deliveries.status = 'delivering' \
+         AND deliveries.lease_owner = v.owner RETURNING deliveries.id";
+
+    /// Records attempts (also those whose lease was lost), in order.
+    pub const ATTEMPTS: &str = "INSERT INTO attempts (delivery_id, org_id, number, started_at, \
+         duration_ms, outcome, status_code, error, request, response) \
+         SELECT v.delivery_id, (SELECT d.org_id FROM deliveries d WHERE d.id = v.delivery_id), \
+         v.number, v.started_at, v.duration_ms, v.outcome, v.status_code, v.error, v.request, \
+         v.response \
+         FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::text[], $6::int8[], \
+                     $7::text[], $8::text[], $9::text[]) WITH ORDINALITY \
+              AS v (delivery_id, number, started_at, duration_ms, outcome, status_code, error, \
+                    request, response, ord) \
+         ORDER BY v.ord";
+}
+
+pub(super) async fn claim(
+    store: &PgStore,
+    ids: &[DeliveryId],
+    lease: &Lease,
+) -> StoreResult<Vec<DeliveryId>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut tx = store.write_relaxed().await?;
+    let claimed: Vec<String> = sqlx::query_scalar(sql::CLAIM)
+        .bind(lease.owner.as_str())
+        .bind(micros(lease.until))
+        .bind(micros(lease.now))
+        .bind(id_array(ids))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    tx.commit().await.map_err(db_error)?;
+    let claimed: HashSet<String> = claimed.into_iter().collect();
+    // In the caller's order, each id once.
+    let mut seen = HashSet::with_capacity(claimed.len());
+    Ok(ids
+        .iter()
+        .filter(|id| claimed.contains(id.as_str()) && seen.insert(id.as_str()))
+        .cloned()
+        .collect())
+}
+
+pub(super) async fn lease_due(
+    store: &PgStore,
+    limit: u32,
+    lease: &Lease,
+    exclude: &[DestinationId],
+) -> StoreResult<Vec<Leased>> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let mut tx = store.write_relaxed().await?;
+    let rows = if exclude.is_empty() {
+        sqlx::query(sql::LEASE_DUE)
+            .bind(lease.owner.as_str())
+            .bind(micros(lease.until))
+            .bind(micros(lease.now))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await
+    } else {
+        sqlx::query(sql::LEASE_DUE_EXCLUDING)
+            .bind(lease.owner.as_str())
+            .bind(micros(lease.until))
+            .bind(micros(lease.now))
+            .bind(i64::from(limit))
+            .bind(id_array(exclude))
+            .fetch_all(&mut *tx)
+            .await
+    }
+    .map_err(db_error)?;
+    tx.commit().await.map_err(db_error)?;
+    with_events(store, rows).await
+}
+
+pub(super) async fn lease_destination(
+    store: &PgStore,
+    id: &DestinationId,
+    limit: u32,
+    lease: &Lease,
+) -> StoreResult<Vec<Leased>> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let mut tx = store.write_relaxed().await?;
+    let rows = sqlx::query(sql::LEASE_DESTINATION)
+        .bind(lease.owner.as_str())
+        .bind(micros(lease.until))
+        .bind(micros(lease.now))
+        .bind(id.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    tx.commit().await.map_err(db_error)?;
+    with_events(store, rows).await
+}
+
+/// Pairs freshly leased rows with their events (one shared `Arc` per
+/// event), oldest due first. Events are immutable, so they are read after
+/// the lease committed; if that read fails, the leases simply expire and
+/// are reclaimed.
+async fn with_events(store: &PgStore, rows: Vec<PgRow>) -> StoreResult<Vec<Leased>> {
+    let mut leased = rows
+        .iter()
+        .map(rows::delivery)
+        .collect::<StoreResult<Vec<_>>>()?;
+    leased.sort_by_key(|(seq, d)| (d.next_attempt_at, *seq));
+    let mut ids: Vec<&str> = leased.iter().map(|(_, d)| d.event_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let events: HashMap<EventId, Arc<Event>> = events::by_ids(store, &ids)
+        .await?
+        .into_iter()
+        .map(|e| (e.id.clone(), Arc::new(e)))
+        .collect();
+    leased
+        .into_iter()
+        .map(|(_, delivery)| {
+            // Invariant kept by the foreign key on deliveries.event_id.
+            let event = events.get(&delivery.event_id).cloned().ok_or_else(|| {
+                StoreError::Corrupt(format!("delivery {} has no event", delivery.id))
+            })?;
+            Ok(Leased { delivery, event })
+        })
+        .collect()
+}
+
+/// Where a completion may move a delivery.
+pub(super) const COMPLETION_TARGETS: [DeliveryStatus; 3] = [
+    DeliveryStatus::Delivered,
+    DeliveryStatus::Retrying,
+    DeliveryStatus::Dead,
+];
+
+pub(super) async fn complete(store: &PgStore, batch: &[Completion]) -> StoreResult<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    if let Some(c) = batch
+        .iter()
+        .find(|c| !COMPLETION_TARGETS.contains(&c.status))
+    {
+        return Err(StoreError::Conflict(format!(
+            "a completion cannot move a delivery to {}",
+            c.status
+        )));
+    }
+    let n = batch.len();
+    // The delivery updates.
+    let mut ids = Vec::with_capacity(n);
+    let mut owners = Vec::with_capacity(n);
+    let mut statuses = Vec::with_capacity(n);
+    let mut nexts = Vec::with_capacity(n);
+    let mut errors = Vec::with_capacity(n);
+    let mut counted = Vec::with_capacity(n);
+    let mut ats = Vec::with_capacity(n);
+    // The attempt rows.
+    let mut numbers = Vec::with_capacity(n);
+    let mut started = Vec::with_capacity(n);
+    let mut durations = Vec::with_capacity(n);
+    let mut outcomes = Vec::with_capacity(n);
+    let mut codes = Vec::with_capacity(n);
+    let mut attempt_errors = Vec::with_capacity(n);
+    let mut requests = Vec::with_capacity(n);
+    let mut responses = Vec::with_capacity(n);
+    let mut attempt_ids = Vec::with_capacity(n);
+    for c in batch {
+        // A retry always has a due time.
+        let next = match c.status {
+            DeliveryStatus::Retrying => Some(c.next_attempt_at.unwrap_or(c.audit.at)),
+            _ => c.next_attempt_at,
+        };
+        ids.push(c.delivery_id.as_str());
+        owners.push(c.owner.as_str());
+        statuses.push(c.status.as_str());
+        nexts.push(opt_micros(next));
+        errors.push(c.last_error.as_deref());
+        counted.push(i64::from(c.counted));
+        ats.push(micros(c.audit.at));
+
+        let a = &c.attempt;
+        attempt_ids.push(a.delivery_id.as_str());
+        numbers.push(i64::from(a.number));
+        started.push(micros(a.started_at));
+        durations.push(i64::try_from(a.duration_ms).unwrap_or(i64::MAX));
+        outcomes.push(rows::outcome_str(a.outcome));
+        codes.push(a.status_code.map(i64::from));
+        attempt_errors.push(a.error.as_deref());
+        requests.push(
+            a.request
+                .as_ref()
+                .map(|r| to_json(r, "request"))
+                .transpose()?,
+        );
+        responses.push(
+            a.response
+                .as_ref()
+                .map(|r| to_json(r, "response"))
+                .transpose()?,
+        );
+    }
+
+    let mut tx = store.write_relaxed().await?;
+    let moved: Vec<String> = sqlx::query_scalar(sql::COMPLETE)
+        .bind(ids)
+        .bind(owners)
+        .bind(statuses)
+        .bind(nexts)
+        .bind(errors)
+        .bind(counted)
+        .bind(ats)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    let moved: HashSet<String> = moved.into_iter().collect();
+
+    sqlx::query(sql::ATTEMPTS)
+        .bind(attempt_ids)
+        .bind(numbers)
+        .bind(started)
+        .bind(durations)
+        .bind(outcomes)
+        .bind(codes)
+        .bind(attempt_errors)
+        .bind(requests)
+        .bind(responses)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+
+    // The audit tells what changed: only completions that moved a delivery.
+    let records: Vec<&AuditRecord> = batch
+        .iter()
+        .filter(|c| moved.contains(c.delivery_id.as_str()))
+        .map(|c| &c.audit)
+        .collect();
+    audit::insert_rows(&mut tx, &records).await?;
+    tx.commit().await.map_err(db_error)
+}
+
+pub(super) async fn release(store: &PgStore, ids: &[DeliveryId], owner: &str) -> StoreResult<u64> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let mut tx = store.write_relaxed().await?;
+    let released = sqlx::query(sql::RELEASE)
+        .bind(micros(Utc::now()))
+        .bind(id_array(ids))
+        .bind(owner)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?
+        .rows_affected();
+    tx.commit().await.map_err(db_error)?;
+    Ok(released)
+}
+
+/// Takes leases back; also folds the delivery count deltas, since every
+/// worker calls this periodically (see `deliveries::compact_counts`).
+pub(super) async fn reclaim(store: &PgStore, which: &Reclaim) -> StoreResult<u64> {
+    let mut tx = store.write_relaxed().await?;
+    let result = match which {
+        // The caller's clock says when: expired leases are due from then.
+        Reclaim::ExpiredBefore(at) => {
+            sqlx::query(sql::RECLAIM_EXPIRED)
+                .bind(micros(*at))
+                .bind(micros(*at))
+                .execute(&mut *tx)
+                .await
+        }
+        Reclaim::NotOwnedBy(owner) => {
+            sqlx::query(sql::RECLAIM_FOREIGN)
+                .bind(micros(Utc::now()))
+                .bind(owner.as_str())
+                .execute(&mut *tx)
+                .await
+        }
+    }
+    .map_err(db_error)?;
+    tx.commit().await.map_err(db_error)?;
+    deliveries::compact_counts(store).await?;
+    Ok(result.rows_affected())
+}
+
+pub(super) async fn next_due_at(
+    store: &PgStore,
+    exclude: &[DestinationId],
+) -> StoreResult<Option<DateTime<Utc>>> {
+    let row = if exclude.is_empty() {
+        sqlx::query(sql::NEXT_DUE).fetch_one(store.pool()).await
+    } else {
+        sqlx::query(sql::NEXT_DUE_EXCLUDING)
+            .bind(id_array(exclude))
+            .fetch_one(store.pool())
+            .await
+    }
+    .map_err(db_error)?;
+    let due: Option<i64> = row.try_get("due").map_err(db_error)?;
+    due.map(|v| rows::from_micros(v, "next_attempt_at"))
+        .transpose()
+}
