@@ -161,7 +161,7 @@ pub trait SourceStore: Send + Sync + 'static {
 }
 
 /// Which organization owns an id, whatever its kind (`evt_`, `dlv_`, `dst_`,
-/// `src_`, `key_`): lets the API notice a key probing another organization's
+/// `src_`, `key_`; an organization owns itself): lets the API notice a key probing another organization's
 /// objects (it still answers 404, and audits the attempt).
 #[async_trait]
 pub trait Ownership: Send + Sync + 'static {
