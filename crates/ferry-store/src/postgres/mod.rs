@@ -34,6 +34,8 @@ mod orgs;
 mod ports;
 mod queue;
 mod rows;
+mod secrets;
+mod sources;
 
 use std::str::FromStr;
 use std::sync::Arc;
