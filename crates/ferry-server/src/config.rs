@@ -27,8 +27,38 @@ pub struct Config {
     pub master_key: Option<String>,
     /// How long a write may wait for a locked database before answering 503.
     pub store_busy_timeout_ms: u64,
+    /// PostgreSQL instead of the embedded store (`FERRY_DATABASE_URL`):
+    /// many processes on many hosts then share the state and the queue.
+    pub database_url: Option<String>,
+    /// The PostgreSQL schema holding Ferry's tables (default: `public`).
+    pub database_schema: Option<String>,
+    /// What this process does: `all` (default), `ingest` (the API, no
+    /// deliveries), `worker` (deliveries; only health and metrics over HTTP)
+    /// or `scheduler` (reserved for scheduled work; health and metrics).
+    pub role: Role,
     pub ingest: IngestConfig,
     pub dispatch: DispatchConfig,
+}
+
+/// What one process does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    #[default]
+    All,
+    Ingest,
+    Worker,
+    Scheduler,
+}
+
+impl Role {
+    pub fn serves_api(self) -> bool {
+        matches!(self, Role::All | Role::Ingest)
+    }
+
+    pub fn delivers(self) -> bool {
+        matches!(self, Role::All | Role::Worker)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -77,6 +107,9 @@ impl Default for Config {
             bootstrap_admin_key: None,
             master_key: None,
             store_busy_timeout_ms: 5_000,
+            database_url: None,
+            database_schema: None,
+            role: Role::All,
             ingest: IngestConfig::default(),
             dispatch: DispatchConfig::default(),
         }
@@ -132,6 +165,12 @@ impl Config {
             return Err(
                 "dispatch.lease_secs must exceed 300 (the longest destination timeout)".into(),
             );
+        }
+        if self.database_url.is_none() && self.role != Role::All {
+            return Err("separate roles need a shared store: set FERRY_DATABASE_URL (the embedded store serves one process)".into());
+        }
+        if self.database_url.is_some() && self.master_key.is_none() {
+            return Err("with FERRY_DATABASE_URL every process must share the master key: set FERRY_MASTER_KEY (64 hex characters)".into());
         }
         if d.breaker_threshold == 0
             || d.probe_initial_ms == 0

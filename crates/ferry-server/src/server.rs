@@ -10,13 +10,13 @@ use anyhow::Context;
 use ferry_core::ports::{Ownership, Queue, Resealing, SourceStore, Store};
 use ferry_core::secret::Secret;
 use ferry_destinations::{Catalog, CatalogOptions};
-use ferry_store::SqliteStore;
+use ferry_store::{PgOptions, PgStore, SqliteStore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::dispatch::{Dispatcher, DispatcherParts};
+use crate::dispatch::{DispatchHandle, Dispatcher, DispatcherParts};
 use crate::state::{AppState, InnerParts};
 use crate::{bootstrap, http, ingest, metrics};
 
@@ -52,28 +52,26 @@ impl Running {
     }
 }
 
-/// Starts everything on the embedded store in `config.data_dir`.
+/// Starts the server: on the embedded store in `config.data_dir`, or on
+/// PostgreSQL with `database_url`, doing what `config.role` says.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     config
         .validate()
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-    let lock: File = bootstrap::lock_data_dir(&config.data_dir)?;
-    let master = bootstrap::master_key(&config.data_dir, config.master_key.as_deref())?;
-    let cipher = master.cipher.clone();
-    let db = config.data_dir.join("ferry.db");
-    let busy = Duration::from_millis(config.store_busy_timeout_ms);
-    let sqlite = SqliteStore::open_with(&db, cipher, busy)
-        .await
-        .with_context(|| format!("cannot open the store at {}", db.display()))?;
-    let store: Arc<dyn Store> = Arc::new(sqlite.clone());
-    let sources: Arc<dyn SourceStore> = Arc::new(sqlite.clone());
-    let ownership: Arc<dyn Ownership> = Arc::new(sqlite.clone());
-    let resealing: Arc<dyn Resealing> = Arc::new(sqlite.clone());
+    let backend = open_backend(&config).await?;
+    let master = backend.master;
+    let (store, queue, sources, ownership, resealing) = (
+        backend.store,
+        backend.queue,
+        backend.sources,
+        backend.ownership,
+        backend.resealing,
+    );
+    let lock = backend.lock;
     if master.pending_rotation {
         let n = bootstrap::finish_rotation(&master, resealing.as_ref()).await?;
         info!(secrets = n, "Finished an interrupted master key rotation.");
     }
-    let queue: Arc<dyn Queue> = Arc::new(sqlite);
     let org = bootstrap::default_org(store.as_ref()).await?;
     let generated_admin_key =
         bootstrap::admin_key(store.as_ref(), &org, config.bootstrap_admin_key.as_deref()).await?;
@@ -87,16 +85,23 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let catalog = Arc::new(catalog);
     let shutdown = CancellationToken::new();
     let dispatcher_stop = CancellationToken::new();
-    let (dispatch, dispatcher) = Dispatcher::spawn(
-        DispatcherParts {
-            store: store.clone(),
-            queue,
-            catalog: catalog.clone(),
-            config: config.dispatch.clone(),
-            exclusive: true,
-        },
-        dispatcher_stop.clone(),
-    );
+    let (dispatch, dispatcher) = if config.role.delivers() {
+        let (handle, task) = Dispatcher::spawn(
+            DispatcherParts {
+                store: store.clone(),
+                queue,
+                catalog: catalog.clone(),
+                config: config.dispatch.clone(),
+                // Only the embedded store guarantees that no other process
+                // holds leases: there every earlier lease is taken back.
+                exclusive: lock.is_some(),
+            },
+            dispatcher_stop.clone(),
+        );
+        (handle, Some(task))
+    } else {
+        (DispatchHandle::detached(), None)
+    };
     let (ingest, _writer) = ingest::spawn_writer(
         store.clone(),
         dispatch.clone(),
@@ -123,7 +128,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         metrics: metrics::handle(),
     });
     let key_flush = spawn_key_flush(state.clone(), shutdown.clone());
-    let app = http::app(state.clone());
+    let app = if config_role_serves_api(&state) {
+        http::app(state.clone())
+    } else {
+        http::operations_app(state.clone())
+    };
     info!(%addr, "Ferry is listening.");
 
     let stop = shutdown.clone();
@@ -146,7 +155,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         state.begin_shutdown();
         info!("Shutting down: intake answers 503, finishing in-flight deliveries.");
         dispatcher_stop.cancel();
-        if let Err(error) = dispatcher.await {
+        if let Some(dispatcher) = dispatcher
+            && let Err(error) = dispatcher.await
+        {
             warn!(%error, "Dispatcher task failed.");
         }
         http_stop.cancel();
@@ -166,6 +177,60 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         generated_admin_key,
         shutdown,
         task,
+    })
+}
+
+fn config_role_serves_api(state: &AppState) -> bool {
+    state.config().role.serves_api()
+}
+
+/// The opened store with every capability the server uses.
+struct Backend {
+    master: bootstrap::MasterKey,
+    store: Arc<dyn Store>,
+    queue: Arc<dyn Queue>,
+    sources: Arc<dyn SourceStore>,
+    ownership: Arc<dyn Ownership>,
+    resealing: Arc<dyn Resealing>,
+    /// The data-dir lock of the embedded store.
+    lock: Option<File>,
+}
+
+async fn open_backend(config: &Config) -> anyhow::Result<Backend> {
+    if let Some(url) = &config.database_url {
+        let master = bootstrap::master_key(&config.data_dir, config.master_key.as_deref())?;
+        let options = PgOptions {
+            schema: config.database_schema.clone(),
+            ..PgOptions::default()
+        };
+        let pg = PgStore::connect_with(url, master.cipher.clone(), &options)
+            .await
+            .context("cannot open the PostgreSQL store")?;
+        return Ok(Backend {
+            master,
+            store: Arc::new(pg.clone()),
+            queue: Arc::new(pg.clone()),
+            sources: Arc::new(pg.clone()),
+            ownership: Arc::new(pg.clone()),
+            resealing: Arc::new(pg),
+            lock: None,
+        });
+    }
+    let lock = bootstrap::lock_data_dir(&config.data_dir)?;
+    let master = bootstrap::master_key(&config.data_dir, config.master_key.as_deref())?;
+    let db = config.data_dir.join("ferry.db");
+    let busy = Duration::from_millis(config.store_busy_timeout_ms);
+    let sqlite = SqliteStore::open_with(&db, master.cipher.clone(), busy)
+        .await
+        .with_context(|| format!("cannot open the store at {}", db.display()))?;
+    Ok(Backend {
+        master,
+        store: Arc::new(sqlite.clone()),
+        queue: Arc::new(sqlite.clone()),
+        sources: Arc::new(sqlite.clone()),
+        ownership: Arc::new(sqlite.clone()),
+        resealing: Arc::new(sqlite),
+        lock: Some(lock),
     })
 }
 

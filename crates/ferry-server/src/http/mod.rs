@@ -20,6 +20,15 @@ use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
 
+/// Health, readiness and metrics only: what a worker or scheduler process
+/// serves (it never accepts events).
+pub fn operations_app(state: AppState) -> Router {
+    Router::new()
+        .merge(health::router())
+        .fallback(|| async { error::ApiError::NotFound("route") })
+        .with_state(state)
+}
+
 pub fn app(state: AppState) -> Router {
     let limit = state.config().max_payload_bytes;
     Router::new()

@@ -15,6 +15,7 @@ pub struct TestServer {
     pub http: reqwest::Client,
     pub dir: TempDir,
     pub config: Config,
+    schema: Option<SchemaGuard>,
 }
 
 pub fn test_config(dir: &TempDir) -> Config {
@@ -25,9 +26,50 @@ pub fn test_config(dir: &TempDir) -> Config {
         bootstrap_admin_key: Some(ADMIN_KEY.to_owned()),
         ..Config::default()
     };
+    if crate::POSTGRES {
+        config.database_url = Some(database_url());
+        config.database_schema = Some(format!(
+            "ferry_api_{}",
+            ferry_core::ApiKeyId::generate()
+                .as_str()
+                .trim_start_matches("key_")
+        ));
+        config.master_key = Some("5a".repeat(32));
+    }
     config.dispatch.poll_interval_ms = 200;
     config.dispatch.shutdown_grace_ms = 2_000;
     config
+}
+
+/// The PostgreSQL server the `api_postgres` tests use.
+pub fn database_url() -> String {
+    std::env::var("FERRY_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A test's own PostgreSQL schema, dropped with the guard (best effort: a
+/// leftover schema only takes space).
+pub struct SchemaGuard {
+    url: String,
+    schema: String,
+}
+
+impl Drop for SchemaGuard {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("psql")
+            .arg(&self.url)
+            .args([
+                "-q",
+                "-c",
+                &format!(
+                    "SET lock_timeout = '2s'; DROP SCHEMA IF EXISTS {} CASCADE",
+                    self.schema
+                ),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
 }
 
 impl TestServer {
@@ -43,6 +85,19 @@ impl TestServer {
     }
 
     pub async fn start_in(dir: TempDir, config: Config) -> Self {
+        let schema = match (&config.database_url, &config.database_schema) {
+            (Some(url), Some(schema)) => Some(SchemaGuard {
+                url: url.clone(),
+                schema: schema.clone(),
+            }),
+            _ => None,
+        };
+        let mut server = Self::launch(dir, config).await;
+        server.schema = schema;
+        server
+    }
+
+    async fn launch(dir: TempDir, config: Config) -> Self {
         let running = ferry_server::start(config.clone())
             .await
             .expect("server starts");
@@ -53,6 +108,7 @@ impl TestServer {
             http: reqwest::Client::new(),
             dir,
             config,
+            schema: None,
         }
     }
 
@@ -62,7 +118,10 @@ impl TestServer {
         running.shutdown();
         running.wait().await.unwrap();
         let config = self.config.clone();
-        Self::start_in(self.dir, config).await
+        // The same schema (PostgreSQL) or data dir (SQLite) again.
+        let mut next = Self::launch(self.dir, config).await;
+        next.schema = self.schema.take();
+        next
     }
 
     /// Stops gracefully and hands back the data dir.

@@ -1,9 +1,14 @@
-//! Integration tests of the whole server: the real HTTP API on port 0, the
-//! embedded store in a temp dir, and a real HTTP receiver.
+//! Integration tests of the whole server on the embedded store: the real
+//! HTTP API on port 0, SQLite in a temp dir, and a real HTTP receiver. The
+//! same modules (but `embedded`) run on PostgreSQL in `api_postgres`.
+
+/// Which store the harness starts servers on.
+pub const POSTGRES: bool = false;
 
 mod harness;
 
 mod delivery;
+mod embedded;
 mod ingest;
 mod operations;
 mod resilience;

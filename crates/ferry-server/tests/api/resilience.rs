@@ -60,52 +60,6 @@ async fn a_down_destination_pauses_without_spending_retries_and_drains_when_back
 }
 
 #[tokio::test]
-async fn a_store_that_cannot_write_answers_503_and_keeps_nothing() {
-    let server = TestServer::start_with(|c| c.store_busy_timeout_ms = 200).await;
-    // Another process takes the database's write lock, as a backup tool might.
-    let db = server.dir.path().join("ferry.db");
-    let mut blocker = std::process::Command::new("python3")
-        .arg("-c")
-        .arg("import sqlite3,sys,time\nc=sqlite3.connect(sys.argv[1],isolation_level=None)\nc.execute('BEGIN EXCLUSIVE')\nprint('locked',flush=True)\nsys.stdin.read()")
-        .arg(&db)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(blocker.stdout.as_mut().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line.trim(), "locked");
-    let (status, v) = server
-        .post(
-            "/v1/events",
-            json!({"type": "t", "data": {}, "id": "while-locked"}),
-        )
-        .await;
-    assert_eq!(
-        (status, v["error"].as_str()),
-        (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")),
-        "{v}"
-    );
-    drop(blocker.stdin.take());
-    blocker.wait().unwrap();
-    let (status, v) = server
-        .post(
-            "/v1/events",
-            json!({"type": "t", "data": {}, "id": "while-locked"}),
-        )
-        .await;
-    assert_eq!(
-        (status, v["duplicate"].as_bool()),
-        (StatusCode::ACCEPTED, Some(false)),
-        "the failed attempt must have stored nothing"
-    );
-}
-
-#[tokio::test]
 async fn graceful_shutdown_finishes_or_releases_in_flight_work_and_a_restart_delivers_the_rest() {
     let server = TestServer::start_with(|c| c.dispatch.shutdown_grace_ms = 300).await;
     let receiver = Receiver::start().await;

@@ -1,0 +1,22 @@
+//! The server's API tests again, on PostgreSQL (each server in a schema of
+//! its own in `FERRY_TEST_DATABASE_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/test`).
+
+/// Which store the harness starts servers on.
+pub const POSTGRES: bool = true;
+
+#[path = "../api/harness.rs"]
+mod harness;
+
+#[path = "../api/delivery.rs"]
+mod delivery;
+#[path = "../api/ingest.rs"]
+mod ingest;
+#[path = "../api/operations.rs"]
+mod operations;
+#[path = "../api/resilience.rs"]
+mod resilience;
+#[path = "../api/security.rs"]
+mod security;
+#[path = "../api/sources.rs"]
+mod sources;
