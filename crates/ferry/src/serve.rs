@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use ferry_server::Config;
+use ferry_server::config::Role;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 
@@ -22,6 +23,29 @@ pub struct ServeArgs {
     /// Configuration file (default ./ferry.toml when it exists).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// What this process does: all, ingest, worker or scheduler (separate
+    /// roles need FERRY_DATABASE_URL).
+    #[arg(long, value_enum)]
+    pub role: Option<RoleArg>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RoleArg {
+    All,
+    Ingest,
+    Worker,
+    Scheduler,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Role {
+        match r {
+            RoleArg::All => Role::All,
+            RoleArg::Ingest => Role::Ingest,
+            RoleArg::Worker => Role::Worker,
+            RoleArg::Scheduler => Role::Scheduler,
+        }
+    }
 }
 
 /// Every configuration key, as the env provider names them (`dispatch.max_in_flight`).
@@ -77,6 +101,9 @@ pub fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     if let Some(listen) = args.listen {
         config.listen = listen;
+    }
+    if let Some(role) = args.role {
+        config.role = role.into();
     }
     config
         .validate()
@@ -143,6 +170,7 @@ mod tests {
                 data_dir: None,
                 listen: Some("127.0.0.1:9999".parse().unwrap()),
                 config: Some(file.clone()),
+                role: None,
             };
             let c = load_config(&args).unwrap();
             assert_eq!(c.max_payload_bytes, 2048);
@@ -158,16 +186,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("ferry.toml");
         std::fs::write(&file, "max_payload_bytes = 0\n").unwrap();
-        let args = ServeArgs {
+        let mut args = ServeArgs {
             data_dir: None,
             listen: None,
-            config: Some(file),
+            config: Some(file.clone()),
+            role: None,
         };
-        assert!(
-            load_config(&args)
-                .unwrap_err()
-                .to_string()
-                .contains("max_payload_bytes")
-        );
+        let error = format!("{:#}", load_config(&args).unwrap_err());
+        assert!(error.contains("max_payload_bytes"), "{error}");
+        std::fs::write(&file, "").unwrap();
+        args.role = Some(RoleArg::Worker);
+        let error = format!("{:#}", load_config(&args).unwrap_err());
+        assert!(error.contains("FERRY_DATABASE_URL"), "{error}");
     }
 }
