@@ -48,6 +48,8 @@ pub trait Store: Send + Sync + 'static {
     async fn create_org(&self, org: &Org) -> StoreResult<()>;
     async fn get_org(&self, id: &OrgId) -> StoreResult<Option<Org>>;
     async fn list_orgs(&self, page: PageRequest) -> StoreResult<Page<Org>>;
+    /// Saves an organization's changed name; `false` when there is none.
+    async fn update_org(&self, org: &Org, audit: &AuditRecord) -> StoreResult<bool>;
     async fn insert_api_key(&self, key: &ApiKey, audit: &AuditRecord) -> StoreResult<()>;
     async fn api_key_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<ApiKey>>;
     async fn list_api_keys(&self, org: &OrgId, page: PageRequest) -> StoreResult<Page<ApiKey>>;

@@ -22,7 +22,7 @@ use crate::state::AppState;
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/v1/orgs", get(list_orgs).post(create_org))
-        .route("/v1/orgs/{id}", get(show_org))
+        .route("/v1/orgs/{id}", get(show_org).patch(update_org))
         .route("/v1/api-keys", get(list_keys).post(create_key))
         .route("/v1/api-keys/{id}", delete(delete_key))
         .route("/v1/audit", get(list_audit))
@@ -97,6 +97,44 @@ async fn show_org(
         .await?
         .ok_or(ApiError::NotFound("organization"))?;
     Ok(Json(views::org(&org)))
+}
+
+async fn update_org(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<OrgInput>,
+) -> ApiResult<Json<Value>> {
+    caller.require(Scope::Admin)?;
+    if input.name.trim().is_empty() || input.name.len() > 200 {
+        return Err(ApiError::validation(vec![ferry_core::FieldError::new(
+            "name",
+            "must be 1 to 200 characters",
+        )]));
+    }
+    let id = OrgId::parse(&id).map_err(|_| ApiError::NotFound("organization"))?;
+    let before = state
+        .store()
+        .get_org(&id)
+        .await?
+        .ok_or(ApiError::NotFound("organization"))?;
+    let after = Org {
+        name: input.name,
+        ..before.clone()
+    };
+    let audit = AuditRecord::new(
+        id.clone(),
+        caller.actor(),
+        "org",
+        id.to_string(),
+        "org.updated",
+    )
+    .before(views::org(&before))
+    .after(views::org(&after));
+    if !state.store().update_org(&after, &audit).await? {
+        return Err(ApiError::NotFound("organization"));
+    }
+    Ok(Json(views::org(&after)))
 }
 
 #[derive(Debug, Deserialize)]

@@ -294,6 +294,18 @@ async fn another_organizations_ids_are_not_found() {
     let server = TestServer::start().await;
     let (status, org) = server.post("/v1/orgs", json!({"name": "other"})).await;
     assert_eq!(status, StatusCode::CREATED, "{org}");
+    let (status, renamed) = server
+        .call(
+            Method::PATCH,
+            &format!("/v1/orgs/{}", org["id"].as_str().unwrap()),
+            Some(ADMIN_KEY),
+            Some(json!({"name": "partner"})),
+        )
+        .await;
+    assert_eq!(
+        (status, renamed["name"].as_str()),
+        (StatusCode::OK, Some("partner"))
+    );
     let (status, k) = server
         .post(
             "/v1/api-keys",

@@ -30,6 +30,27 @@ pub(super) async fn create_org(store: &PgStore, org: &Org) -> StoreResult<()> {
     Ok(())
 }
 
+pub(super) async fn update_org(
+    store: &PgStore,
+    org: &Org,
+    audit_record: &AuditRecord,
+) -> StoreResult<bool> {
+    let mut tx = store.write().await?;
+    let changed = sqlx::query("UPDATE orgs SET name = $1 WHERE id = $2")
+        .bind(org.name.as_str())
+        .bind(org.id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?
+        .rows_affected();
+    if changed == 0 {
+        return Ok(false);
+    }
+    super::audit::insert_rows(&mut tx, &[audit_record]).await?;
+    tx.commit().await.map_err(db_error)?;
+    Ok(true)
+}
+
 pub(super) async fn get_org(store: &PgStore, id: &OrgId) -> StoreResult<Option<Org>> {
     let row = sqlx::query(concat!(
         "SELECT ",

@@ -29,6 +29,10 @@ impl Store for PgStore {
         orgs::get_org(self, id).await
     }
 
+    async fn update_org(&self, org: &Org, audit: &AuditRecord) -> StoreResult<bool> {
+        orgs::update_org(self, org, audit).await
+    }
+
     async fn list_orgs(&self, page: PageRequest) -> StoreResult<Page<Org>> {
         orgs::list_orgs(self, page).await
     }
