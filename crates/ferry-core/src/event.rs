@@ -84,6 +84,18 @@ fn write_canonical(value: &Value, out: &mut String) {
 mod tests {
     use super::*;
 
+    /// Found by the `event_json` fuzz target: numbers must survive a round
+    /// trip exactly (serde_json's `float_roundtrip`), or an event's data
+    /// would change between ingest and delivery.
+    #[test]
+    fn numbers_survive_the_round_trip() {
+        for text in ["2222222222222222222222222222222222", "0.1", "1e-7", "-3.141592653589793"] {
+            let v: Value = serde_json::from_str(text).unwrap();
+            let again: Value = serde_json::from_str(&canonical_json(&v)).unwrap();
+            assert_eq!(again, v, "{text}");
+        }
+    }
+
     #[test]
     fn canonical_json_ignores_key_order() {
         let a: Value = serde_json::from_str(r#"{"b":[1,{"y":1,"x":2}],"a":"s"}"#).unwrap();
