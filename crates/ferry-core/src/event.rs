@@ -89,7 +89,12 @@ mod tests {
     /// would change between ingest and delivery.
     #[test]
     fn numbers_survive_the_round_trip() {
-        for text in ["2222222222222222222222222222222222", "0.1", "1e-7", "-3.141592653589793"] {
+        for text in [
+            "2222222222222222222222222222222222",
+            "0.1",
+            "1e-7",
+            "-3.141592653589793",
+        ] {
             let v: Value = serde_json::from_str(text).unwrap();
             let again: Value = serde_json::from_str(&canonical_json(&v)).unwrap();
             assert_eq!(again, v, "{text}");

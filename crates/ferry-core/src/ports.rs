@@ -238,6 +238,10 @@ pub trait Queue: Send + Sync + 'static {
     ) -> StoreResult<Vec<Leased>>;
     /// Records attempts and moves deliveries on, in one transaction.
     async fn complete(&self, batch: &[Completion]) -> StoreResult<()>;
+    /// Extends leases still held by `lease.owner` to `lease.until` (a live
+    /// worker renews its leases, so they can be short and a crashed worker's
+    /// deliveries come back soon); returns how many were extended.
+    async fn extend_leases(&self, ids: &[DeliveryId], lease: &Lease) -> StoreResult<u64>;
     /// Gives leased deliveries back (`pending`, due now) without an attempt.
     async fn release(&self, ids: &[DeliveryId], owner: &str) -> StoreResult<u64>;
     /// Takes back leases of crashed or previous workers; returns how many.

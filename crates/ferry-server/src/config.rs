@@ -80,7 +80,9 @@ pub struct IngestConfig {
 pub struct DispatchConfig {
     /// Deliveries in flight at once, across destinations.
     pub max_in_flight: usize,
-    /// How long a leased delivery stays ours; must exceed any destination timeout.
+    /// How long a lease lasts without renewal. A worker renews its leases
+    /// every third of this, so a crashed worker's deliveries are taken back
+    /// by another worker soon after this long.
     pub lease_secs: u64,
     /// Safety-net poll for due deliveries (new ones are handed over in memory).
     pub poll_interval_ms: u64,
@@ -131,7 +133,7 @@ impl Default for DispatchConfig {
     fn default() -> Self {
         Self {
             max_in_flight: 1_024,
-            lease_secs: 330,
+            lease_secs: 30,
             poll_interval_ms: 1_000,
             breaker_threshold: 5,
             probe_initial_ms: 1_000,
@@ -160,10 +162,10 @@ impl Config {
         if self.ingest.queue_capacity == 0 {
             return Err("ingest.queue_capacity must be positive".into());
         }
-        // The longest destination timeout is 300 s: a lease must outlive it.
-        if d.lease_secs <= 300 {
+        if d.lease_secs < 3 {
             return Err(
-                "dispatch.lease_secs must exceed 300 (the longest destination timeout)".into(),
+                "dispatch.lease_secs must be at least 3 (leases are renewed every third of it)"
+                    .into(),
             );
         }
         if self.database_url.is_none() && self.role != Role::All {

@@ -50,6 +50,7 @@ macro_rules! conformance {
                 queue::a_lost_lease_records_but_does_not_move,
                 queue::release_gives_leases_back,
                 queue::reclaim_takes_back_expired_and_foreign_leases,
+                queue::a_renewed_lease_outlives_its_first_expiry,
             );
         }
     };

@@ -126,3 +126,26 @@ async fn while_stopping_intake_answers_503_and_in_flight_deliveries_finish() {
     assert_eq!(detail["attempt_count"], 1);
     assert_eq!(receiver.count(), 1);
 }
+
+#[tokio::test]
+async fn a_delivery_longer_than_its_lease_is_attempted_once() {
+    let server = TestServer::start_with(|c| c.dispatch.lease_secs = 3).await;
+    let receiver = Receiver::start().await;
+    receiver.set_behavior(Behavior::Delay(Duration::from_millis(4_500)));
+    server
+        .webhook(
+            &receiver.url(),
+            json!({"config": {"url": receiver.url(), "timeout_ms": 20_000}}),
+        )
+        .await;
+    let v = server
+        .send(json!({"type": "t", "data": {"slow": true}}))
+        .await;
+    let dlv = v["deliveries"][0]["id"].as_str().unwrap();
+    let detail = server.wait_status(dlv, "delivered", WAIT).await;
+    // The lease was renewed while the receiver took its time: no second try.
+    assert_eq!(
+        (detail["attempt_count"].as_u64(), receiver.count()),
+        (Some(1), 1)
+    );
+}

@@ -199,6 +199,10 @@ impl Queue for SqliteStore {
         queue::complete(self, batch).await
     }
 
+    async fn extend_leases(&self, ids: &[DeliveryId], lease: &Lease) -> StoreResult<u64> {
+        queue::extend_leases(self, ids, lease).await
+    }
+
     async fn release(&self, ids: &[DeliveryId], owner: &str) -> StoreResult<u64> {
         queue::release(self, ids, owner).await
     }

@@ -369,6 +369,27 @@ pub(super) async fn release(
     Ok(released)
 }
 
+pub(super) async fn extend_leases(
+    store: &SqliteStore,
+    ids: &[DeliveryId],
+    lease: &Lease,
+) -> StoreResult<u64> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let mut tx = store.write_relaxed().await?;
+    let extended = sqlx::query("UPDATE deliveries SET lease_expires_at = ?1 WHERE status = 'delivering' AND id IN (SELECT value FROM json_each(?2)) AND lease_owner = ?3")
+        .bind(micros(lease.until))
+        .bind(id_list(ids))
+        .bind(lease.owner.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?
+        .rows_affected();
+    tx.commit().await.map_err(db_error)?;
+    Ok(extended)
+}
+
 pub(super) async fn reclaim(store: &SqliteStore, which: &Reclaim) -> StoreResult<u64> {
     let mut tx = store.write_relaxed().await?;
     let result = match which {

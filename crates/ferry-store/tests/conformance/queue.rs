@@ -483,3 +483,57 @@ pub async fn reclaim_takes_back_expired_and_foreign_leases<F: Fixture>(fixture: 
     assert_eq!(count(DeliveryStatus::Delivering), Some(1));
     assert_eq!(count(DeliveryStatus::Dead), Some(0));
 }
+
+pub async fn a_renewed_lease_outlives_its_first_expiry<F: Fixture>(fixture: &F) {
+    let b = fixture.open().await;
+    let org = org(&b).await;
+    let dst = destination(&b, &org, "a").await;
+    let t = now();
+    ingest(
+        &b,
+        &[new_event_at(&org, "order.created", &[&dst], t - secs(1))],
+    )
+    .await;
+    let leased = b.queue.lease_due(1, &lease("w", t), &[]).await.unwrap();
+    let ids: Vec<DeliveryId> = leased.iter().map(|l| l.delivery.id.clone()).collect();
+    assert_eq!(ids.len(), 1);
+    // Only the owner renews; the renewal moves the expiry to t+60.
+    assert_eq!(
+        b.queue
+            .extend_leases(&ids, &lease("intruder", t + secs(30)))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        b.queue
+            .extend_leases(&ids, &lease("w", t + secs(30)))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        b.queue
+            .reclaim(&Reclaim::ExpiredBefore(t + secs(45)))
+            .await
+            .unwrap(),
+        0,
+        "renewed"
+    );
+    assert_eq!(
+        b.queue
+            .reclaim(&Reclaim::ExpiredBefore(t + secs(61)))
+            .await
+            .unwrap(),
+        1,
+        "expired at last"
+    );
+    assert_eq!(
+        b.queue
+            .extend_leases(&ids, &lease("w", t + secs(61)))
+            .await
+            .unwrap(),
+        0,
+        "a lost lease stays lost"
+    );
+}

@@ -181,8 +181,16 @@ impl Engine {
         let mut last_poll = Instant::now() - poll_every;
         let (mut last_flush, mut last_reclaim, mut last_depth) =
             (Instant::now(), Instant::now(), Instant::now() - DEPTH_EVERY);
+        // Leases are short and renewed while held: a third of the lease
+        // between renewals, and expired ones are looked for twice a lease.
+        let lease = Duration::from_secs(self.cfg.lease_secs);
+        let renew_every = lease / 3;
+        let reclaim_every = (lease / 2).min(RECLAIM_EVERY);
+        let mut last_renew = Instant::now();
         loop {
-            let deadline = self.next_deadline(last_poll + poll_every);
+            let deadline = self
+                .next_deadline(last_poll + poll_every)
+                .min(last_renew + renew_every);
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
@@ -205,7 +213,11 @@ impl Engine {
                 last_flush = Instant::now();
                 self.flush_health().await;
             }
-            if last_reclaim.elapsed() >= RECLAIM_EVERY {
+            if last_renew.elapsed() >= renew_every {
+                last_renew = Instant::now();
+                self.renew_leases().await;
+            }
+            if last_reclaim.elapsed() >= reclaim_every {
                 last_reclaim = Instant::now();
                 if let Err(error) = self
                     .queue
@@ -243,6 +255,21 @@ impl Engine {
             .flatten()
             .min()
             .unwrap_or(poll_at)
+    }
+
+    /// Extends the leases of everything this worker holds (in flight or
+    /// waiting for a destination slot).
+    async fn renew_leases(&mut self) {
+        let mut held: Vec<DeliveryId> = self.task_ids.values().map(|(id, _)| id.clone()).collect();
+        for d in self.dests.values() {
+            held.extend(d.waiting.iter().map(|(l, _)| l.delivery.id.clone()));
+        }
+        if held.is_empty() {
+            return;
+        }
+        if let Err(error) = self.queue.extend_leases(&held, &self.lease()).await {
+            warn!(%error, held = held.len(), "Renewing leases failed; another worker may attempt them too.");
+        }
     }
 
     fn lease(&self) -> Lease {
