@@ -1,7 +1,9 @@
 //! Tests of the `ferry` binary as a user runs it: as a child process on a
-//! temp data dir, killed with SIGKILL mid-load, and driven by its CLI.
+//! temp data dir, killed with SIGKILL mid-load, driven by its CLI, and as
+//! separate ingest and worker processes on PostgreSQL.
 
 mod process;
 
 mod commands;
 mod crash;
+mod scale;

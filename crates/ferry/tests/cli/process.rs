@@ -19,7 +19,18 @@ impl FerryProcess {
 
     /// Starts with `RUST_LOG` set to `filter`.
     pub async fn start_logging(dir: &Path, filter: &str) -> Self {
+        Self::start_with(dir, filter, &[], &[]).await
+    }
+
+    /// Starts with extra arguments and environment; `dir` holds the log.
+    pub async fn start_with(
+        dir: &Path,
+        filter: &str,
+        args: &[&str],
+        envs: &[(&str, String)],
+    ) -> Self {
         let port = ferry_testkit::free_port();
+        std::fs::create_dir_all(dir).unwrap();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -32,6 +43,8 @@ impl FerryProcess {
             .env("FERRY_BOOTSTRAP_ADMIN_KEY", ADMIN_KEY)
             .env("FERRY_ALLOW_PRIVATE_NETWORKS", "true")
             .env("RUST_LOG", filter)
+            .args(args)
+            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

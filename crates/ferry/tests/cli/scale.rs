@@ -1,0 +1,209 @@
+//! Scale-out on PostgreSQL: separate ingest and worker processes that meet
+//! only in the database. Two ingest and two workers take 10,000 events; one
+//! worker is killed with SIGKILL midway; every acknowledged event still
+//! arrives, nothing is left waiting, and a duplicate sent to both ingest
+//! processes at once is one event.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ferry_testkit::{Behavior, Receiver};
+use serde_json::{Value, json};
+
+use crate::process::{ADMIN_KEY, FerryProcess};
+
+const EVENTS: usize = 10_000;
+const CLIENTS: usize = 50;
+
+fn database_url() -> String {
+    std::env::var("FERRY_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// Drops the test's schema at the end (best effort).
+struct Schema(String);
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("psql")
+            .arg(database_url())
+            .args([
+                "-q",
+                "-c",
+                &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_ingest_and_two_workers_lose_nothing_when_a_worker_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = Schema(format!("ferry_scale_{}", std::process::id()));
+    let env = vec![
+        ("FERRY_DATABASE_URL", database_url()),
+        ("FERRY_DATABASE_SCHEMA", schema.0.clone()),
+        ("FERRY_MASTER_KEY", "7e".repeat(32)),
+        ("FERRY_DISPATCH__LEASE_SECS", "3".to_owned()),
+        ("FERRY_DISPATCH__POLL_INTERVAL_MS", "200".to_owned()),
+    ];
+    let start = |name: &str, role: &str| {
+        let (dir, env) = (dir.path().join(name), env.clone());
+        let role = role.to_owned();
+        async move { FerryProcess::start_with(&dir, "info", &["--role", &role], &env).await }
+    };
+    // One at a time: the first start creates the organization and the key.
+    let ingest_a = start("ingest-a", "ingest").await;
+    let ingest_b = start("ingest-b", "ingest").await;
+    let worker_1 = start("worker-1", "worker").await;
+    let worker_2 = start("worker-2", "worker").await;
+
+    let receiver = Receiver::start().await;
+    receiver.set_behavior(Behavior::Delay(Duration::from_millis(20)));
+    let http = reqwest::Client::new();
+    let created: Value = http
+        .post(format!("{}/v1/destinations", ingest_a.base))
+        .bearer_auth(ADMIN_KEY)
+        .json(
+            &json!({"name": "r", "kind": "webhook", "config": {"url": receiver.url()},
+                      "filter": {"event_types": ["scale.*"]}, "max_in_flight": 64}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(created["id"].is_string(), "{created}");
+    // Workers never accept events.
+    let refused = http
+        .post(format!("{}/v1/events", worker_1.base))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"type": "scale.x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 404);
+
+    let acked = Arc::new(Mutex::new(HashSet::new()));
+    let next = Arc::new(AtomicUsize::new(0));
+    let bases = [ingest_a.base.clone(), ingest_b.base.clone()];
+    let mut clients = Vec::new();
+    for c in 0..CLIENTS {
+        let (http, base, acked, next) = (
+            http.clone(),
+            bases[c % 2].clone(),
+            acked.clone(),
+            next.clone(),
+        );
+        clients.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= EVENTS {
+                    break;
+                }
+                let r = http
+                    .post(format!("{base}/v1/events"))
+                    .bearer_auth(ADMIN_KEY)
+                    .json(&json!({"type": "scale.test", "id": format!("scale-{i}"), "data": {"i": i}}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status().as_u16(), 202, "{}", r.text().await.unwrap_or_default());
+                let body: Value = r.json().await.unwrap();
+                acked.lock().unwrap().insert(body["id"].as_str().unwrap().to_owned());
+            }
+        }));
+    }
+    // Kill one worker while deliveries are under way.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while receiver.distinct_count() < 2_000 {
+        assert!(
+            Instant::now() < deadline,
+            "deliveries too slow: {}",
+            receiver.distinct_count()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    worker_1.kill_9();
+    for c in clients {
+        c.await.unwrap();
+    }
+    let acked: HashSet<String> = acked.lock().unwrap().clone();
+    assert_eq!(acked.len(), EVENTS);
+
+    // The same new event sent to both ingest processes at once is one event.
+    let mut pairs = Vec::new();
+    for i in 0..20 {
+        let body = json!({"type": "scale.dup", "id": format!("dup-{i}"), "data": {}});
+        let (a, b) = (
+            http.post(format!("{}/v1/events", ingest_a.base))
+                .bearer_auth(ADMIN_KEY)
+                .json(&body)
+                .send(),
+            http.post(format!("{}/v1/events", ingest_b.base))
+                .bearer_auth(ADMIN_KEY)
+                .json(&body)
+                .send(),
+        );
+        pairs.push(async move { tokio::join!(a, b) });
+    }
+    for (a, b) in futures::future::join_all(pairs).await {
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let (sa, sb) = (a.status().as_u16(), b.status().as_u16());
+        let (va, vb): (Value, Value) = (a.json().await.unwrap(), b.json().await.unwrap());
+        assert_eq!(va["id"], vb["id"]);
+        assert_eq!(
+            va["deliveries"][0]["id"], vb["deliveries"][0]["id"],
+            "one set of deliveries"
+        );
+        let mut statuses = [sa, sb];
+        statuses.sort();
+        assert_eq!(statuses, [200, 202], "exactly one is new");
+    }
+
+    // Everything acknowledged arrives; nothing is left waiting.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let received = receiver.distinct_ids();
+        let missing = acked.iter().filter(|id| !received.contains(*id)).count();
+        if missing == 0 && received.len() >= EVENTS + 20 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{missing} acknowledged events never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for status in ["pending", "delivering", "retrying", "dead"] {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let list: Value = http
+                .get(format!(
+                    "{}/v1/deliveries?status={status}&limit=5",
+                    ingest_b.base
+                ))
+                .bearer_auth(ADMIN_KEY)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if list["data"].as_array().unwrap().is_empty() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "deliveries left {status}: {list}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    drop((ingest_a, ingest_b, worker_2));
+}
