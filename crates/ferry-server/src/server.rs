@@ -10,7 +10,7 @@ use anyhow::Context;
 use ferry_core::ports::{Ownership, Queue, Resealing, SourceStore, Store};
 use ferry_core::secret::Secret;
 use ferry_destinations::{Catalog, CatalogOptions};
-use ferry_store::{PgOptions, PgStore, SqliteStore};
+use ferry_store::{PgOptions, PgStore, SqliteStore, WorkListener};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -68,6 +68,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         backend.resealing,
     );
     let lock = backend.lock;
+    let listener = backend.listener;
     if master.pending_rotation {
         let n = bootstrap::finish_rotation(&master, resealing.as_ref()).await?;
         info!(secrets = n, "Finished an interrupted master key rotation.");
@@ -102,6 +103,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     } else {
         (DispatchHandle::detached(), None)
     };
+    if let Some(listener) = listener {
+        spawn_work_listener(listener, dispatch.clone(), shutdown.clone());
+    }
     let (ingest, _writer) = ingest::spawn_writer(
         store.clone(),
         dispatch.clone(),
@@ -194,6 +198,8 @@ struct Backend {
     resealing: Arc<dyn Resealing>,
     /// The data-dir lock of the embedded store.
     lock: Option<File>,
+    /// PostgreSQL's wake-ups when other processes make work due.
+    listener: Option<WorkListener>,
 }
 
 async fn open_backend(config: &Config) -> anyhow::Result<Backend> {
@@ -206,6 +212,15 @@ async fn open_backend(config: &Config) -> anyhow::Result<Backend> {
         let pg = PgStore::connect_with(url, master.cipher.clone(), &options)
             .await
             .context("cannot open the PostgreSQL store")?;
+        let listener = if config.role.delivers() {
+            Some(
+                pg.listen_for_work()
+                    .await
+                    .context("cannot listen for work on PostgreSQL")?,
+            )
+        } else {
+            None
+        };
         return Ok(Backend {
             master,
             store: Arc::new(pg.clone()),
@@ -214,6 +229,7 @@ async fn open_backend(config: &Config) -> anyhow::Result<Backend> {
             ownership: Arc::new(pg.clone()),
             resealing: Arc::new(pg),
             lock: None,
+            listener,
         });
     }
     let lock = bootstrap::lock_data_dir(&config.data_dir)?;
@@ -231,7 +247,31 @@ async fn open_backend(config: &Config) -> anyhow::Result<Backend> {
         ownership: Arc::new(sqlite.clone()),
         resealing: Arc::new(sqlite),
         lock: Some(lock),
+        listener: None,
     })
+}
+
+/// Wakes the dispatcher whenever another process makes work due.
+fn spawn_work_listener(
+    mut listener: WorkListener,
+    dispatch: DispatchHandle,
+    stop: CancellationToken,
+) {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                next = listener.next() => match next {
+                    Ok(()) => dispatch.wake(),
+                    Err(error) => {
+                        warn!(%error, "Listening for work failed; polling meanwhile.");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        dispatch.wake();
+                    }
+                },
+            }
+        }
+    });
 }
 
 /// Writes API keys' `last_used_at` every few seconds, not per request.

@@ -12,5 +12,5 @@
 mod postgres;
 mod sqlite;
 
-pub use postgres::{PgOptions, PgStore};
+pub use postgres::{PgOptions, PgStore, WorkListener};
 pub use sqlite::SqliteStore;

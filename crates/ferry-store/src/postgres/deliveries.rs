@@ -97,6 +97,7 @@ pub(super) async fn insert(
     let mut tx = store.write().await?;
     insert_rows(&mut tx, &deliveries).await?;
     audit::insert_rows(&mut tx, &audit).await?;
+    store.signal_work(&mut tx).await?;
     tx.commit().await.map_err(db_error)
 }
 
@@ -336,6 +337,7 @@ pub(super) async fn requeue(
         .collect();
     let refs: Vec<&AuditRecord> = records.iter().collect();
     audit::insert_rows(&mut tx, &refs).await?;
+    store.signal_work(&mut tx).await?;
     tx.commit().await.map_err(db_error)?;
     Ok(updated.into_iter().map(|(_, d)| d).collect())
 }

@@ -107,6 +107,9 @@ pub(super) async fn insert(store: &PgStore, batch: &[NewEvent]) -> StoreResult<V
             originals.entry(d.event_id.clone()).or_default().push(d);
         }
     }
+    if batch.iter().any(|n| !n.deliveries.is_empty()) {
+        store.signal_work(&mut tx).await?;
+    }
     tx.commit().await.map_err(db_error)?;
 
     // Only deliveries of the caller's own organization are ever reported

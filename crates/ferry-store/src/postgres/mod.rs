@@ -46,6 +46,7 @@ use ferry_core::StoreError;
 use ferry_core::crypto::Cipher;
 use ferry_core::error::StoreResult;
 use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::postgres::PgListener;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres, Transaction};
 
@@ -86,6 +87,9 @@ pub struct PgStore {
 struct Inner {
     pool: PgPool,
     cipher: Cipher,
+    /// The NOTIFY channel of this schema: transactions that make work due
+    /// signal it, workers listen (see [`WorkListener`]).
+    channel: String,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -118,8 +122,16 @@ impl PgStore {
             .await
             .map_err(|e| connect_error(url, e))?;
         MIGRATOR.run(&pool).await.map_err(migrate_error)?;
+        let channel = format!(
+            "ferry_work_{}",
+            options.schema.as_deref().unwrap_or("public")
+        );
         Ok(Self {
-            inner: Arc::new(Inner { pool, cipher }),
+            inner: Arc::new(Inner {
+                pool,
+                cipher,
+                channel,
+            }),
         })
     }
 
@@ -144,12 +156,51 @@ impl PgStore {
             .map_err(db_error)
     }
 
+    /// Listens for work made due by other processes (new deliveries,
+    /// requeues, released or expired leases): a worker wakes at once instead
+    /// of waiting for its next poll.
+    pub async fn listen_for_work(&self) -> StoreResult<WorkListener> {
+        let mut listener = PgListener::connect_with(&self.inner.pool)
+            .await
+            .map_err(db_error)?;
+        listener
+            .listen(&self.inner.channel)
+            .await
+            .map_err(db_error)?;
+        Ok(WorkListener { listener })
+    }
+
+    /// Tells listening workers, when `tx` commits, that work may be due.
+    async fn signal_work(&self, tx: &mut Transaction<'static, Postgres>) -> StoreResult<()> {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(&self.inner.channel)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
     fn pool(&self) -> &PgPool {
         &self.inner.pool
     }
 
     fn cipher(&self) -> &Cipher {
         &self.inner.cipher
+    }
+}
+
+/// Notifications that work may be due. Spurious ones are harmless: the
+/// worker polls and finds nothing.
+pub struct WorkListener {
+    listener: PgListener,
+}
+
+impl WorkListener {
+    /// Waits for the next notification. After a lost connection it
+    /// reconnects by itself and reports one wake-up (work may have been
+    /// missed meanwhile).
+    pub async fn next(&mut self) -> StoreResult<()> {
+        self.listener.recv().await.map(|_| ()).map_err(db_error)
     }
 }
 

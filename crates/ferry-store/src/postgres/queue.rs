@@ -395,6 +395,9 @@ pub(super) async fn release(store: &PgStore, ids: &[DeliveryId], owner: &str) ->
         .await
         .map_err(db_error)?
         .rows_affected();
+    if released > 0 {
+        store.signal_work(&mut tx).await?;
+    }
     tx.commit().await.map_err(db_error)?;
     Ok(released)
 }
@@ -442,6 +445,9 @@ pub(super) async fn reclaim(store: &PgStore, which: &Reclaim) -> StoreResult<u64
         }
     }
     .map_err(db_error)?;
+    if result.rows_affected() > 0 {
+        store.signal_work(&mut tx).await?;
+    }
     tx.commit().await.map_err(db_error)?;
     deliveries::compact_counts(store).await?;
     Ok(result.rows_affected())

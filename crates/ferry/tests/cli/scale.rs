@@ -207,3 +207,54 @@ async fn two_ingest_and_two_workers_lose_nothing_when_a_worker_is_killed() {
     }
     drop((ingest_a, ingest_b, worker_2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_wakes_at_once_when_another_process_commits_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = Schema(format!("ferry_wake_{}", std::process::id()));
+    let env = vec![
+        ("FERRY_DATABASE_URL", database_url()),
+        ("FERRY_DATABASE_SCHEMA", schema.0.clone()),
+        ("FERRY_MASTER_KEY", "7e".repeat(32)),
+        // Polling alone would take ten minutes.
+        ("FERRY_DISPATCH__POLL_INTERVAL_MS", "600000".to_owned()),
+    ];
+    let ingest = FerryProcess::start_with(
+        &dir.path().join("ingest"),
+        "info",
+        &["--role", "ingest"],
+        &env,
+    )
+    .await;
+    let worker = FerryProcess::start_with(
+        &dir.path().join("worker"),
+        "info",
+        &["--role", "worker"],
+        &env,
+    )
+    .await;
+    let receiver = Receiver::start().await;
+    let http = reqwest::Client::new();
+    http.post(format!("{}/v1/destinations", ingest.base))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"name": "r", "kind": "webhook", "config": {"url": receiver.url()}, "filter": {"event_types": ["*"]}}))
+        .send()
+        .await
+        .unwrap();
+    // Let the worker finish its first poll, so only a wake-up can deliver.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = Instant::now();
+    let r = http
+        .post(format!("{}/v1/events", ingest.base))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"type": "wake.up", "data": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    // Without a wake-up the worker would find it at its next lease renewal
+    // (a third of the 30 s lease) at the earliest.
+    receiver.wait_for(1, Duration::from_secs(3)).await.unwrap();
+    assert!(sent.elapsed() < Duration::from_secs(3));
+    drop((ingest, worker));
+}
