@@ -16,7 +16,7 @@ use ferry_core::org::{
 use ferry_core::page::PageRequest;
 use ferry_core::ports::{Resealing, Store};
 use ferry_core::secret::Secret;
-use ferry_core::{ApiKeyId, OrgId};
+use ferry_core::{ApiKeyId, OrgId, StoreError};
 
 const MASTER_KEY_FILE: &str = "master.key";
 const NEXT_KEY_FILE: &str = "master.key.next";
@@ -219,13 +219,20 @@ pub async fn default_org(store: &dyn Store) -> anyhow::Result<Org> {
     if let Some(org) = first.items.into_iter().min_by_key(|o| o.created_at) {
         return Ok(org);
     }
+    // A fixed id: processes starting together on one database agree on it.
     let org = Org {
-        id: OrgId::generate(),
+        id: OrgId::parse("org_default").map_err(|e| anyhow::anyhow!("{e}"))?,
         name: "default".into(),
         created_at: Utc::now(),
     };
-    store.create_org(&org).await?;
-    Ok(org)
+    match store.create_org(&org).await {
+        Ok(()) => Ok(org),
+        Err(StoreError::Conflict(_)) => store
+            .get_org(&org.id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the default organization vanished")),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Makes sure an admin key exists. Returns a generated key to print once.
@@ -283,7 +290,12 @@ pub async fn admin_key(
         "api_key.created",
     )
     .after(serde_json::json!({"name": key.name, "scopes": key.scopes, "prefix": key.prefix}));
-    store.insert_api_key(&key, &audit).await?;
+    match store.insert_api_key(&key, &audit).await {
+        Ok(()) => {}
+        // Another process starting at the same time inserted the same key.
+        Err(StoreError::Conflict(_)) if !generated => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
     Ok(generated.then_some(secret))
 }
 
