@@ -8,13 +8,17 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::ids::{ApiKeyId, OrgId};
+use crate::ids::{ApiKeyId, DestinationId, OrgId};
 use crate::secret::Secret;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Org {
     pub id: OrgId,
     pub name: String,
+    /// Destinations that get the organization's alerts (a destination
+    /// paused by its breaker, and resumed).
+    #[serde(default)]
+    pub alert_destinations: Vec<DestinationId>,
     pub created_at: DateTime<Utc>,
 }
 

@@ -48,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
     let store = SqliteStore::open(&path, Cipher::new(&Cipher::generate_key())?).await?;
 
     let org = Org {
+        alert_destinations: Vec::new(),
         id: OrgId::generate(),
         name: "bench".into(),
         created_at: Utc::now(),

@@ -5,6 +5,7 @@
 //! New deliveries arrive in memory right after their commit (`hand_over`);
 //! polling for due deliveries and lease expiry are the safety net.
 
+mod alerts;
 mod breaker;
 mod completions;
 mod engine;

@@ -51,6 +51,7 @@ async fn create_org(
         )]));
     }
     let org = Org {
+        alert_destinations: Vec::new(),
         id: OrgId::generate(),
         name: input.name,
         created_at: Utc::now(),
@@ -99,29 +100,65 @@ async fn show_org(
     Ok(Json(views::org(&org)))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrgUpdate {
+    name: Option<String>,
+    alert_destinations: Option<Vec<String>>,
+}
+
+/// Renames an organization or sets its alert channels: `admin` for any
+/// organization, `manage` for the caller's own.
 async fn update_org(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    ApiJson(input): ApiJson<OrgInput>,
+    ApiJson(input): ApiJson<OrgUpdate>,
 ) -> ApiResult<Json<Value>> {
-    caller.require(Scope::Admin)?;
-    if input.name.trim().is_empty() || input.name.len() > 200 {
-        return Err(ApiError::validation(vec![ferry_core::FieldError::new(
-            "name",
-            "must be 1 to 200 characters",
-        )]));
-    }
     let id = OrgId::parse(&id).map_err(|_| ApiError::NotFound("organization"))?;
+    if &id == caller.org() {
+        caller.require(Scope::Manage)?;
+    } else {
+        caller.require(Scope::Admin)?;
+    }
     let before = state
         .store()
         .get_org(&id)
         .await?
         .ok_or(ApiError::NotFound("organization"))?;
-    let after = Org {
-        name: input.name,
-        ..before.clone()
-    };
+    let mut after = before.clone();
+    let mut errors = Vec::new();
+    if let Some(name) = input.name {
+        if name.trim().is_empty() || name.len() > 200 {
+            errors.push(ferry_core::FieldError::new(
+                "name",
+                "must be 1 to 200 characters",
+            ));
+        }
+        after.name = name;
+    }
+    if let Some(ids) = input.alert_destinations {
+        after.alert_destinations.clear();
+        for (i, text) in ids.iter().enumerate() {
+            let found = match ferry_core::DestinationId::parse(text) {
+                Ok(d) => state.store().get_destination(&id, &d).await?.map(|_| d),
+                Err(_) => None,
+            };
+            match found {
+                Some(d) if !after.alert_destinations.contains(&d) => {
+                    after.alert_destinations.push(d)
+                }
+                Some(_) => {}
+                None => errors.push(ferry_core::FieldError::new(
+                    format!("alert_destinations[{i}]"),
+                    format!("unknown destination {text}"),
+                )),
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
     let audit = AuditRecord::new(
         id.clone(),
         caller.actor(),

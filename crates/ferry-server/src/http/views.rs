@@ -124,7 +124,7 @@ pub fn api_key(k: &ApiKey) -> Value {
 }
 
 pub fn org(o: &Org) -> Value {
-    json!({"id": o.id, "name": o.name, "created_at": o.created_at})
+    json!({"id": o.id, "name": o.name, "alert_destinations": o.alert_destinations, "created_at": o.created_at})
 }
 
 /// Parses an optional RFC 3339 time of a filter.

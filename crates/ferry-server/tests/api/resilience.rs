@@ -149,3 +149,71 @@ async fn a_delivery_longer_than_its_lease_is_attempted_once() {
         (Some(1), 1)
     );
 }
+
+#[tokio::test]
+async fn the_organizations_alert_channel_hears_of_a_pause_and_the_resume() {
+    let server = TestServer::start_with(|c| {
+        c.dispatch.breaker_threshold = 2;
+        c.dispatch.probe_initial_ms = 100;
+        c.dispatch.probe_max_ms = 200;
+    })
+    .await;
+    let failing = Receiver::start().await;
+    failing.set_behavior(Behavior::Status(503));
+    let alerts = Receiver::start().await;
+    let (dst, _) = server
+        .webhook(&failing.url(), json!({"filter": {"event_types": []}, "retry": {"max_retries": 10, "initial_backoff_ms": 50, "max_backoff_ms": 100}}))
+        .await;
+    let (alert_dst, _) = server
+        .webhook(&alerts.url(), json!({"filter": {"event_types": []}}))
+        .await;
+    let (_, orgs) = server.get("/v1/orgs").await;
+    let org = orgs["data"][0]["id"].as_str().unwrap().to_owned();
+    let (status, v) = server
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/v1/orgs/{org}"),
+            Some(crate::harness::ADMIN_KEY),
+            Some(json!({"alert_destinations": [alert_dst]})),
+        )
+        .await;
+    assert_eq!(
+        (status, v["alert_destinations"][0].as_str()),
+        (StatusCode::OK, Some(alert_dst.as_str())),
+        "{v}"
+    );
+    let (status, _) = server
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/v1/orgs/{org}"),
+            Some(crate::harness::ADMIN_KEY),
+            Some(json!({"alert_destinations": ["dst_nope"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    for i in 0..3 {
+        server
+            .send(json!({"type": "t", "data": {"i": i}, "destinations": [dst]}))
+            .await;
+    }
+    alerts.wait_for(1, WAIT).await.unwrap();
+    let paused = alerts.requests()[0].json();
+    assert_eq!(paused["type"], "ferry.destination.paused");
+    assert_eq!(paused["data"]["destination_id"], dst.as_str());
+    assert!(
+        paused["data"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("503")
+    );
+
+    failing.set_behavior(Behavior::Ok);
+    alerts.wait_for(2, WAIT).await.unwrap();
+    let resumed = alerts.requests()[1].json();
+    assert_eq!(resumed["type"], "ferry.destination.resumed");
+    failing.wait_for_distinct(3, WAIT).await.unwrap();
+    // One alert per transition, not one per failed attempt.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(alerts.count(), 2);
+}

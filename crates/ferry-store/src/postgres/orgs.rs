@@ -20,13 +20,16 @@ pub(super) async fn ping(store: &PgStore) -> StoreResult<()> {
 }
 
 pub(super) async fn create_org(store: &PgStore, org: &Org) -> StoreResult<()> {
-    sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)")
-        .bind(org.id.as_str())
-        .bind(org.name.as_str())
-        .bind(micros(org.created_at))
-        .execute(store.pool())
-        .await
-        .map_err(db_error)?;
+    sqlx::query(
+        "INSERT INTO orgs (id, name, alert_destinations, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(org.id.as_str())
+    .bind(org.name.as_str())
+    .bind(to_json(&org.alert_destinations, "alert destinations")?)
+    .bind(micros(org.created_at))
+    .execute(store.pool())
+    .await
+    .map_err(db_error)?;
     Ok(())
 }
 
@@ -36,8 +39,9 @@ pub(super) async fn update_org(
     audit_record: &AuditRecord,
 ) -> StoreResult<bool> {
     let mut tx = store.write().await?;
-    let changed = sqlx::query("UPDATE orgs SET name = $1 WHERE id = $2")
+    let changed = sqlx::query("UPDATE orgs SET name = $1, alert_destinations = $2 WHERE id = $3")
         .bind(org.name.as_str())
+        .bind(to_json(&org.alert_destinations, "alert destinations")?)
         .bind(org.id.as_str())
         .execute(&mut *tx)
         .await

@@ -21,9 +21,10 @@ pub(super) async fn ping(store: &SqliteStore) -> StoreResult<()> {
 
 pub(super) async fn create_org(store: &SqliteStore, org: &Org) -> StoreResult<()> {
     let mut tx = store.write().await?;
-    sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES (?, ?, ?)")
+    sqlx::query("INSERT INTO orgs (id, name, alert_destinations, created_at) VALUES (?, ?, ?, ?)")
         .bind(org.id.as_str())
         .bind(org.name.as_str())
+        .bind(to_json(&org.alert_destinations, "alert destinations")?)
         .bind(micros(org.created_at))
         .execute(&mut *tx)
         .await
@@ -37,8 +38,9 @@ pub(super) async fn update_org(
     audit_record: &AuditRecord,
 ) -> StoreResult<bool> {
     let mut tx = store.write().await?;
-    let changed = sqlx::query("UPDATE orgs SET name = ? WHERE id = ?")
+    let changed = sqlx::query("UPDATE orgs SET name = ?, alert_destinations = ? WHERE id = ?")
         .bind(org.name.as_str())
+        .bind(to_json(&org.alert_destinations, "alert destinations")?)
         .bind(org.id.as_str())
         .execute(&mut *tx)
         .await

@@ -20,7 +20,7 @@ use sqlx::sqlite::SqliteRow;
 
 macro_rules! org_columns {
     () => {
-        "seq, id, name, created_at"
+        "seq, id, name, alert_destinations, created_at"
     };
 }
 
@@ -129,6 +129,7 @@ pub(super) fn org(row: &SqliteRow) -> StoreResult<(i64, Org)> {
         Org {
             id: parsed(row, "id")?,
             name: get(row, "name")?,
+            alert_destinations: json(row, "alert_destinations")?,
             created_at: time(row, "created_at")?,
         },
     ))

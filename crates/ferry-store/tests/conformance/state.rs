@@ -362,6 +362,7 @@ pub async fn api_keys<F: Fixture>(fixture: &F) {
     assert_eq!(actions, ["api_key.deleted", "api_key.created"]);
 
     let org_again = Org {
+        alert_destinations: Vec::new(),
         id: org.clone(),
         name: "dup".into(),
         created_at: now(),

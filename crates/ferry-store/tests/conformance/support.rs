@@ -50,6 +50,7 @@ pub fn secs(n: i64) -> Duration {
 
 pub async fn org(b: &Backend) -> OrgId {
     let org = Org {
+        alert_destinations: Vec::new(),
         id: OrgId::generate(),
         name: "acme".into(),
         created_at: now(),

@@ -10,6 +10,7 @@ use ferry_core::delivery::{DeliveryStatus, Envelope, Leased};
 use ferry_core::ports::{AttemptReport, Outcome};
 use tracing::{debug, info, warn};
 
+use super::super::alerts::{self, AlertKind};
 use super::super::breaker::Change;
 use super::super::outcome::{Attempted, complete};
 use super::{Engine, Finished};
@@ -115,10 +116,24 @@ impl Engine {
         metrics::counter!(m::DELIVERIES, "kind" => kind, "outcome" => outcome_label).increment(1);
         match change {
             Change::Paused => {
-                warn!(destination_id = %dest_id, failures = d.health.consecutive_failures, "Destination paused after consecutive failures; probing.")
+                warn!(destination_id = %dest_id, failures = d.health.consecutive_failures, "Destination paused after consecutive failures; probing.");
+                alerts::raise(
+                    self.store.clone(),
+                    self.wake.clone(),
+                    &d.dest,
+                    &d.health,
+                    AlertKind::Paused,
+                );
             }
             Change::Resumed => {
                 info!(destination_id = %dest_id, "Destination answered again; resuming its deliveries.");
+                alerts::raise(
+                    self.store.clone(),
+                    self.wake.clone(),
+                    &d.dest,
+                    &d.health,
+                    AlertKind::Resumed,
+                );
                 self.backlog = true;
             }
             Change::None => {}

@@ -84,6 +84,7 @@ impl Dispatcher {
             backlog: true,
             health_dirty: HashSet::new(),
             health_view: health,
+            wake: wake.clone(),
         };
         let task = tokio::spawn(engine.run(handoff_rx, control_rx, wake, shutdown, writer));
         (handle, task)
@@ -153,6 +154,8 @@ struct Engine {
     backlog: bool,
     health_dirty: HashSet<DestinationId>,
     health_view: Arc<RwLock<HashMap<DestinationId, Health>>>,
+    /// Wakes this loop (alerts raised in the background use it).
+    wake: Arc<Notify>,
 }
 
 impl Engine {
