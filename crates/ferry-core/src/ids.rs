@@ -17,6 +17,12 @@ pub struct IdError {
     pub expected: &'static str,
 }
 
+/// A fresh, time-ordered unique token (a lower-case ULID): the suffix of
+/// generated ids, and names such as a dispatcher's lease owner.
+pub fn unique_token() -> String {
+    Ulid::new().to_string().to_lowercase()
+}
+
 /// Longest accepted suffix after the prefix.
 const MAX_SUFFIX: usize = 64;
 
@@ -32,7 +38,7 @@ macro_rules! id_type {
 
             /// A new, time-ordered random id.
             pub fn generate() -> Self {
-                Self(format!(concat!($prefix, "_{}"), Ulid::new().to_string().to_lowercase()))
+                Self(format!(concat!($prefix, "_{}"), unique_token()))
             }
 
             pub fn parse(s: &str) -> Result<Self, IdError> {

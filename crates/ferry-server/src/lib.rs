@@ -2,6 +2,7 @@
 //! retries and the breaker, replay) and the HTTP API over them.
 
 pub mod bootstrap;
+pub mod cache;
 pub mod config;
 pub mod dispatch;
 pub mod http;

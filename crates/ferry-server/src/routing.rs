@@ -2,13 +2,14 @@
 //! destinations; else every enabled destination whose filter matches the
 //! type; else the organization's default destinations.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use ferry_core::destination::{Destination, Filter};
 use ferry_core::ports::Store;
 use ferry_core::{DestinationId, FieldError, OrgId, StoreError};
+
+use crate::cache::TtlCache;
 
 /// How long a cached route table is trusted (other processes may change
 /// destinations; this process invalidates on its own changes at once).
@@ -33,12 +34,13 @@ impl From<&Destination> for Route {
     }
 }
 
-/// An organization's routes and when they were read.
-type Cached = (Arc<Vec<Route>>, Instant);
+/// Each organization's routes.
+pub struct RouteCache(TtlCache<OrgId, Arc<Vec<Route>>>);
 
-#[derive(Default)]
-pub struct RouteCache {
-    orgs: RwLock<HashMap<OrgId, Cached>>,
+impl Default for RouteCache {
+    fn default() -> Self {
+        Self(TtlCache::new(TTL))
+    }
 }
 
 impl RouteCache {
@@ -47,13 +49,8 @@ impl RouteCache {
         store: &dyn Store,
         org: &OrgId,
     ) -> Result<Arc<Vec<Route>>, StoreError> {
-        {
-            let map = self.orgs.read().unwrap_or_else(|e| e.into_inner());
-            if let Some((routes, at)) = map.get(org)
-                && at.elapsed() < TTL
-            {
-                return Ok(routes.clone());
-            }
+        if let Some(routes) = self.0.get(org) {
+            return Ok(routes);
         }
         let routes: Arc<Vec<Route>> = Arc::new(
             store
@@ -63,16 +60,12 @@ impl RouteCache {
                 .map(Route::from)
                 .collect(),
         );
-        let mut map = self.orgs.write().unwrap_or_else(|e| e.into_inner());
-        map.insert(org.clone(), (routes.clone(), Instant::now()));
+        self.0.put(org.clone(), routes.clone());
         Ok(routes)
     }
 
     pub fn invalidate(&self, org: &OrgId) {
-        self.orgs
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(org);
+        self.0.forget(org);
     }
 }
 

@@ -132,7 +132,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         metrics: metrics::handle(),
     });
     let key_flush = spawn_key_flush(state.clone(), shutdown.clone());
-    let app = if config_role_serves_api(&state) {
+    let app = if state.config().role.serves_api() {
         http::app(state.clone())
     } else {
         http::operations_app(state.clone())
@@ -182,10 +182,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         shutdown,
         task,
     })
-}
-
-fn config_role_serves_api(state: &AppState) -> bool {
-    state.config().role.serves_api()
 }
 
 /// The opened store with every capability the server uses.

@@ -2,8 +2,8 @@
 //! short-lived cache of verified keys (revocation clears it).
 
 use std::collections::HashMap;
-use std::sync::{Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -14,6 +14,7 @@ use ferry_core::{ApiKeyId, OrgId};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
+use crate::cache::TtlCache;
 use crate::state::AppState;
 
 /// How long a verified key is trusted without reading the store again.
@@ -86,26 +87,27 @@ pub async fn authenticate(state: &AppState, header: &str) -> Result<ApiKey, ApiE
 }
 
 /// Verified keys by hash, and when each was last used (flushed in batches).
-#[derive(Default)]
 pub struct KeyCache {
-    verified: RwLock<HashMap<[u8; 32], (ApiKey, Instant)>>,
+    verified: TtlCache<[u8; 32], ApiKey>,
     used: Mutex<HashMap<ApiKeyId, DateTime<Utc>>>,
+}
+
+impl Default for KeyCache {
+    fn default() -> Self {
+        Self {
+            verified: TtlCache::new(CACHE_TTL),
+            used: Mutex::default(),
+        }
+    }
 }
 
 impl KeyCache {
     fn get(&self, hash: &[u8; 32]) -> Option<ApiKey> {
-        let map = self.verified.read().unwrap_or_else(|e| e.into_inner());
-        map.get(hash)
-            .filter(|(_, at)| at.elapsed() < CACHE_TTL)
-            .map(|(k, _)| k.clone())
+        self.verified.get(hash)
     }
 
     fn put(&self, hash: [u8; 32], key: ApiKey) {
-        let mut map = self.verified.write().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 10_000 {
-            map.clear();
-        }
-        map.insert(hash, (key, Instant::now()));
+        self.verified.put(hash, key);
     }
 
     fn mark_used(&self, id: &ApiKeyId) {
@@ -115,10 +117,7 @@ impl KeyCache {
 
     /// Forgets every verified key (after a revocation).
     pub fn clear(&self) {
-        self.verified
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.verified.clear();
     }
 
     /// Takes the keys used since the last call.

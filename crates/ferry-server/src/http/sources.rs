@@ -3,9 +3,8 @@
 //! checks the content and then ingests exactly like `POST /v1/events`. A
 //! rejected request stores nothing and says why.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -26,6 +25,7 @@ use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::events::{EventInput, accept, prepare};
 use super::extract::{ApiJson, ApiQuery, PageParams, list_body, parse_json};
+use crate::cache::TtlCache;
 use crate::state::AppState;
 
 const MAX_NAME: usize = 200;
@@ -312,38 +312,28 @@ async fn receive(
 }
 
 /// Sources by id for the public endpoint (read on every partner request).
-#[derive(Default)]
-pub struct SourceCache {
-    entries: RwLock<HashMap<SourceId, (Arc<Source>, Instant)>>,
+pub struct SourceCache(TtlCache<SourceId, Arc<Source>>);
+
+impl Default for SourceCache {
+    fn default() -> Self {
+        Self(TtlCache::new(CACHE_TTL))
+    }
 }
 
 impl SourceCache {
     async fn get(&self, state: &AppState, id: &SourceId) -> ApiResult<Option<Arc<Source>>> {
-        if let Some((source, at)) = self
-            .entries
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(id)
-            && at.elapsed() < CACHE_TTL
-        {
-            return Ok(Some(source.clone()));
+        if let Some(source) = self.0.get(id) {
+            return Ok(Some(source));
         }
         let Some(source) = state.inner().sources.source_by_id(id).await? else {
             return Ok(None);
         };
         let source = Arc::new(source);
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        if entries.len() > 10_000 {
-            entries.clear();
-        }
-        entries.insert(id.clone(), (source.clone(), Instant::now()));
+        self.0.put(id.clone(), source.clone());
         Ok(Some(source))
     }
 
     fn forget(&self, id: &SourceId) {
-        self.entries
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(id);
+        self.0.forget(id);
     }
 }

@@ -62,7 +62,8 @@ impl Dispatcher {
         };
         let (completions, writer) =
             completions::spawn(parts.queue.clone(), parts.config.completion_batch);
-        let owner = format!("w_{}", ulid_lower());
+        // A lease owner unique to this dispatcher run.
+        let owner = format!("w_{}", ferry_core::ids::unique_token());
         let engine = Engine {
             breaker: Breaker {
                 threshold: parts.config.breaker_threshold,
@@ -89,13 +90,6 @@ impl Dispatcher {
         let task = tokio::spawn(engine.run(handoff_rx, control_rx, wake, shutdown, writer));
         (handle, task)
     }
-}
-
-fn ulid_lower() -> String {
-    ferry_core::AuditId::generate()
-        .as_str()
-        .trim_start_matches("aud_")
-        .to_owned()
 }
 
 struct Dest {
