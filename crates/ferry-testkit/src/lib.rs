@@ -4,6 +4,7 @@
 //! Everything here talks over real sockets on 127.0.0.1; nothing is a fake
 //! of a component that exists for real.
 
+pub mod pg;
 mod receiver;
 
 pub use receiver::{Behavior, Receiver, Recorded};

@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use ferry_server::{Config, Running};
+use ferry_testkit::pg::{PgSchema, database_url};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -15,7 +16,7 @@ pub struct TestServer {
     pub http: reqwest::Client,
     pub dir: TempDir,
     pub config: Config,
-    schema: Option<SchemaGuard>,
+    schema: Option<PgSchema>,
 }
 
 pub fn test_config(dir: &TempDir) -> Config {
@@ -28,48 +29,12 @@ pub fn test_config(dir: &TempDir) -> Config {
     };
     if crate::POSTGRES {
         config.database_url = Some(database_url());
-        config.database_schema = Some(format!(
-            "ferry_api_{}",
-            ferry_core::ApiKeyId::generate()
-                .as_str()
-                .trim_start_matches("key_")
-        ));
+        config.database_schema = Some(format!("ferry_api_{}", ferry_core::ids::unique_token()));
         config.master_key = Some("5a".repeat(32));
     }
     config.dispatch.poll_interval_ms = 200;
     config.dispatch.shutdown_grace_ms = 2_000;
     config
-}
-
-/// The PostgreSQL server the `api_postgres` tests use.
-pub fn database_url() -> String {
-    std::env::var("FERRY_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-/// A test's own PostgreSQL schema, dropped with the guard (best effort: a
-/// leftover schema only takes space).
-pub struct SchemaGuard {
-    url: String,
-    schema: String,
-}
-
-impl Drop for SchemaGuard {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("psql")
-            .arg(&self.url)
-            .args([
-                "-q",
-                "-c",
-                &format!(
-                    "SET lock_timeout = '2s'; DROP SCHEMA IF EXISTS {} CASCADE",
-                    self.schema
-                ),
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
-    }
 }
 
 impl TestServer {
@@ -85,13 +50,7 @@ impl TestServer {
     }
 
     pub async fn start_in(dir: TempDir, config: Config) -> Self {
-        let schema = match (&config.database_url, &config.database_schema) {
-            (Some(url), Some(schema)) => Some(SchemaGuard {
-                url: url.clone(),
-                schema: schema.clone(),
-            }),
-            _ => None,
-        };
+        let schema = config.database_schema.clone().map(|name| PgSchema { name });
         let mut server = Self::launch(dir, config).await;
         server.schema = schema;
         server

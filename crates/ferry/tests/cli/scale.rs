@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ferry_testkit::pg::{PgSchema, database_url};
 use ferry_testkit::{Behavior, Receiver};
 use serde_json::{Value, json};
 
@@ -17,36 +18,13 @@ use crate::process::{ADMIN_KEY, FerryProcess};
 const EVENTS: usize = 10_000;
 const CLIENTS: usize = 50;
 
-fn database_url() -> String {
-    std::env::var("FERRY_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-/// Drops the test's schema at the end (best effort).
-struct Schema(String);
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("psql")
-            .arg(database_url())
-            .args([
-                "-q",
-                "-c",
-                &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0),
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_ingest_and_two_workers_lose_nothing_when_a_worker_is_killed() {
     let dir = tempfile::tempdir().unwrap();
-    let schema = Schema(format!("ferry_scale_{}", std::process::id()));
+    let schema = PgSchema::new("ferry_scale");
     let env = vec![
         ("FERRY_DATABASE_URL", database_url()),
-        ("FERRY_DATABASE_SCHEMA", schema.0.clone()),
+        ("FERRY_DATABASE_SCHEMA", schema.name.clone()),
         ("FERRY_MASTER_KEY", "7e".repeat(32)),
         ("FERRY_DISPATCH__LEASE_SECS", "3".to_owned()),
         ("FERRY_DISPATCH__POLL_INTERVAL_MS", "200".to_owned()),
@@ -211,10 +189,10 @@ async fn two_ingest_and_two_workers_lose_nothing_when_a_worker_is_killed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_wakes_at_once_when_another_process_commits_work() {
     let dir = tempfile::tempdir().unwrap();
-    let schema = Schema(format!("ferry_wake_{}", std::process::id()));
+    let schema = PgSchema::new("ferry_wake");
     let env = vec![
         ("FERRY_DATABASE_URL", database_url()),
-        ("FERRY_DATABASE_SCHEMA", schema.0.clone()),
+        ("FERRY_DATABASE_SCHEMA", schema.name.clone()),
         ("FERRY_MASTER_KEY", "7e".repeat(32)),
         // Polling alone would take ten minutes.
         ("FERRY_DISPATCH__POLL_INTERVAL_MS", "600000".to_owned()),
