@@ -6,61 +6,19 @@ use async_trait::async_trait;
 use ferry_core::StoreError;
 use ferry_core::audit::AuditRecord;
 use ferry_core::error::StoreResult;
-use ferry_core::ids::{DestinationId, OrgId, SourceId};
+use ferry_core::ids::{OrgId, SourceId};
 use ferry_core::page::{Page, PageRequest};
 use ferry_core::ports::{Ownership, SourceStore};
-use ferry_core::source::{Extractor, Source, Verification};
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use ferry_core::source::Source;
 
-use super::rows::{from_micros, seq};
-use super::{SqliteStore, audit, db_error, micros, page_limit, to_json};
+use crate::source_rows;
 
-macro_rules! source_columns {
-    () => {
-        "seq, id, org_id, name, verification, id_from, type_from, required, destinations, created_at"
-    };
-}
-
-fn corrupt(what: &str) -> StoreError {
-    StoreError::Corrupt(format!("stored source has an invalid {what}"))
-}
-
-fn decode(store: &SqliteStore, row: &SqliteRow) -> StoreResult<(i64, Source)> {
-    let text = |c: &str| row.try_get::<String, _>(c).map_err(db_error);
-    let sealed: Vec<u8> = row.try_get("verification").map_err(db_error)?;
-    let opened = store
-        .cipher()
-        .open(&sealed)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let verification: Verification =
-        serde_json::from_slice(&opened).map_err(|_| corrupt("verification"))?;
-    let id_from = row
-        .try_get::<Option<String>, _>("id_from")
-        .map_err(db_error)?
-        .map(|t| Extractor::parse(&t).map_err(|_| corrupt("id_from")))
-        .transpose()?;
-    let source = Source {
-        id: SourceId::parse(&text("id")?).map_err(|_| corrupt("id"))?,
-        org_id: OrgId::parse(&text("org_id")?).map_err(|_| corrupt("org_id"))?,
-        name: text("name")?,
-        verification,
-        id_from,
-        type_from: Extractor::parse(&text("type_from")?).map_err(|_| corrupt("type_from"))?,
-        required: serde_json::from_str(&text("required")?).map_err(|_| corrupt("required"))?,
-        destinations: serde_json::from_str::<Vec<DestinationId>>(&text("destinations")?)
-            .map_err(|_| corrupt("destinations"))?,
-        created_at: from_micros(row.try_get("created_at").map_err(db_error)?, "created_at")?,
-    };
-    Ok((seq(row)?, source))
-}
+use super::{SqliteStore, audit, db_error, micros, page_limit};
 
 #[async_trait]
 impl SourceStore for SqliteStore {
     async fn insert_source(&self, source: &Source, audit_record: &AuditRecord) -> StoreResult<()> {
-        let verification = serde_json::to_vec(&source.verification)
-            .map_err(|_| StoreError::Corrupt("cannot encode source verification".into()))?;
-        let sealed = self.cipher().seal(&verification);
+        let e = source_rows::encode(self.cipher(), source)?;
         let mut tx = self.write().await?;
         sqlx::query(
             "INSERT INTO sources (id, org_id, name, verification, id_from, type_from, required, \
@@ -69,11 +27,11 @@ impl SourceStore for SqliteStore {
         .bind(source.id.as_str())
         .bind(source.org_id.as_str())
         .bind(source.name.as_str())
-        .bind(sealed)
-        .bind(source.id_from.as_ref().map(Extractor::as_text))
-        .bind(source.type_from.as_text())
-        .bind(to_json(&source.required, "source required fields")?)
-        .bind(to_json(&source.destinations, "source destinations")?)
+        .bind(e.verification)
+        .bind(e.id_from)
+        .bind(e.type_from)
+        .bind(e.required)
+        .bind(e.destinations)
         .bind(micros(source.created_at))
         .execute(&mut *tx)
         .await
@@ -85,7 +43,7 @@ impl SourceStore for SqliteStore {
     async fn get_source(&self, org: &OrgId, id: &SourceId) -> StoreResult<Option<Source>> {
         let sql = concat!(
             "SELECT ",
-            source_columns!(),
+            source_rows::source_columns!(),
             " FROM sources WHERE org_id = ? AND id = ?"
         );
         let row = sqlx::query(sql)
@@ -94,24 +52,30 @@ impl SourceStore for SqliteStore {
             .fetch_optional(self.reader())
             .await
             .map_err(db_error)?;
-        row.map(|r| decode(self, &r).map(|(_, s)| s)).transpose()
+        row.map(|r| source_rows::decode(self.cipher(), &r).map(|(_, s)| s))
+            .transpose()
     }
 
     async fn source_by_id(&self, id: &SourceId) -> StoreResult<Option<Source>> {
-        let sql = concat!("SELECT ", source_columns!(), " FROM sources WHERE id = ?");
+        let sql = concat!(
+            "SELECT ",
+            source_rows::source_columns!(),
+            " FROM sources WHERE id = ?"
+        );
         let row = sqlx::query(sql)
             .bind(id.as_str())
             .fetch_optional(self.reader())
             .await
             .map_err(db_error)?;
-        row.map(|r| decode(self, &r).map(|(_, s)| s)).transpose()
+        row.map(|r| source_rows::decode(self.cipher(), &r).map(|(_, s)| s))
+            .transpose()
     }
 
     async fn list_sources(&self, org: &OrgId, page: PageRequest) -> StoreResult<Page<Source>> {
         let limit = page_limit(page.limit);
         let sql = concat!(
             "SELECT ",
-            source_columns!(),
+            source_rows::source_columns!(),
             " FROM sources WHERE org_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
         );
         let rows = sqlx::query(sql)
@@ -123,7 +87,7 @@ impl SourceStore for SqliteStore {
             .map_err(db_error)?;
         let rows = rows
             .iter()
-            .map(|r| decode(self, r))
+            .map(|r| source_rows::decode(self.cipher(), r))
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_rows(rows, limit))
     }
@@ -169,7 +133,10 @@ impl Ownership for SqliteStore {
             .await
             .map_err(db_error)?;
         owner
-            .map(|o| OrgId::parse(&o).map_err(|_| corrupt("org_id")))
+            .map(|o| {
+                OrgId::parse(&o)
+                    .map_err(|_| StoreError::Corrupt(format!("{id} has an invalid owner")))
+            })
             .transpose()
     }
 }
