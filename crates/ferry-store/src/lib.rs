@@ -10,6 +10,7 @@
 //! Every backend runs the conformance suite in `tests/conformance.rs`.
 
 mod postgres;
+mod rows;
 mod source_rows;
 mod sqlite;
 
