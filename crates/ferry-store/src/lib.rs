@@ -9,6 +9,7 @@
 //! `.sql` files under `migrations/<backend>/` and run when the store opens.
 //! Every backend runs the conformance suite in `tests/conformance.rs`.
 
+mod ports;
 mod postgres;
 mod rows;
 mod source_rows;
