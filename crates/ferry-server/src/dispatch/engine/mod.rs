@@ -31,6 +31,9 @@ const LEASE_CHUNK: usize = 512;
 const HEALTH_FLUSH: Duration = Duration::from_secs(1);
 const RECLAIM_EVERY: Duration = Duration::from_secs(30);
 const DEPTH_EVERY: Duration = Duration::from_secs(5);
+/// How often destinations are read again: changes made through another
+/// process (scale-out) reach this dispatcher within this time.
+const DEST_REFRESH: Duration = Duration::from_secs(5);
 
 pub struct DispatcherParts {
     pub store: Arc<dyn Store>,
@@ -184,6 +187,7 @@ impl Engine {
         let renew_every = lease / 3;
         let reclaim_every = (lease / 2).min(RECLAIM_EVERY);
         let mut last_renew = Instant::now();
+        let mut last_refresh = Instant::now();
         loop {
             let deadline = self
                 .next_deadline(last_poll + poll_every)
@@ -194,8 +198,10 @@ impl Engine {
                 Some(joined) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
                     self.joined(joined).await;
                 }
-                Some(batch) = handoffs.recv() => self.take_handoffs(batch).await,
+                // A destination change applies before deliveries that were
+                // committed after it (the order matters in a biased select).
                 Some(msg) = control.recv() => self.control(msg).await,
+                Some(batch) = handoffs.recv() => self.take_handoffs(batch).await,
                 () = wake.notified() => self.backlog = true,
                 () = tokio::time::sleep_until(deadline.into()) => {
                     last_poll = Instant::now();
@@ -222,6 +228,12 @@ impl Engine {
                     .await
                 {
                     warn!(%error, "Reclaiming expired leases failed.");
+                }
+            }
+            if last_refresh.elapsed() >= DEST_REFRESH {
+                last_refresh = Instant::now();
+                for d in self.dests.values_mut() {
+                    d.stale = true;
                 }
             }
             if last_depth.elapsed() >= DEPTH_EVERY {
