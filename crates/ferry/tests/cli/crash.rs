@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use ferry_testkit::{Behavior, Receiver};
 use serde_json::{Value, json};
 
-use crate::process::{ADMIN_KEY, FerryProcess};
+use crate::process::{ADMIN_KEY, FerryProcess, assert_nothing_waiting, wait_until_received};
 
 const EVENTS: usize = 2_000;
 const CLIENTS: usize = 50;
@@ -90,45 +90,8 @@ async fn every_acknowledged_event_is_delivered_after_a_kill_9() {
     // Restart on the same data dir: everything acknowledged arrives.
     receiver.set_behavior(Behavior::Ok);
     let ferry = FerryProcess::start(dir.path()).await;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let received = receiver.distinct_ids();
-        let missing = acked.iter().filter(|id| !received.contains(*id)).count();
-        if missing == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{missing} acknowledged events never arrived"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // Nothing is left waiting.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    for status in ["pending", "delivering", "retrying", "dead"] {
-        loop {
-            let list: Value = http
-                .get(format!(
-                    "{}/v1/deliveries?status={status}&limit=10",
-                    ferry.base
-                ))
-                .bearer_auth(ADMIN_KEY)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if list["data"].as_array().unwrap().is_empty() {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "deliveries left {status}: {list}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
+    wait_until_received(&receiver, &acked, Duration::from_secs(120)).await;
+    assert_nothing_waiting(&http, &ferry.base, Duration::from_secs(30)).await;
     let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
     assert!(
         log.contains("Took back deliveries leased by a previous run"),

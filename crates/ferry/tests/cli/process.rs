@@ -92,3 +92,51 @@ impl Drop for FerryProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Waits until the receiver has every one of `ids` (distinct `webhook-id`s).
+pub async fn wait_until_received(
+    receiver: &ferry_testkit::Receiver,
+    ids: &std::collections::HashSet<String>,
+    timeout: Duration,
+) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let received = receiver.distinct_ids();
+        let missing = ids.iter().filter(|id| !received.contains(*id)).count();
+        if missing == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{missing} acknowledged events never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Asserts that, within `timeout`, no delivery is left pending, in flight,
+/// waiting for a retry, or dead.
+pub async fn assert_nothing_waiting(http: &reqwest::Client, base: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    for status in ["pending", "delivering", "retrying", "dead"] {
+        loop {
+            let list: serde_json::Value = http
+                .get(format!("{base}/v1/deliveries?status={status}&limit=10"))
+                .bearer_auth(ADMIN_KEY)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if list["data"].as_array().unwrap().is_empty() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "deliveries left {status}: {list}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

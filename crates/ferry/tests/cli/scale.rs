@@ -13,7 +13,7 @@ use ferry_testkit::pg::{PgSchema, database_url};
 use ferry_testkit::{Behavior, Receiver};
 use serde_json::{Value, json};
 
-use crate::process::{ADMIN_KEY, FerryProcess};
+use crate::process::{ADMIN_KEY, FerryProcess, assert_nothing_waiting, wait_until_received};
 
 const EVENTS: usize = 10_000;
 const CLIENTS: usize = 50;
@@ -145,44 +145,12 @@ async fn two_ingest_and_two_workers_lose_nothing_when_a_worker_is_killed() {
     }
 
     // Everything acknowledged arrives; nothing is left waiting.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let received = receiver.distinct_ids();
-        let missing = acked.iter().filter(|id| !received.contains(*id)).count();
-        if missing == 0 && received.len() >= EVENTS + 20 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{missing} acknowledged events never arrived"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    for status in ["pending", "delivering", "retrying", "dead"] {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let list: Value = http
-                .get(format!(
-                    "{}/v1/deliveries?status={status}&limit=5",
-                    ingest_b.base
-                ))
-                .bearer_auth(ADMIN_KEY)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if list["data"].as_array().unwrap().is_empty() {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "deliveries left {status}: {list}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
+    wait_until_received(&receiver, &acked, Duration::from_secs(120)).await;
+    receiver
+        .wait_for_distinct(EVENTS + 20, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_nothing_waiting(&http, &ingest_b.base, Duration::from_secs(30)).await;
     drop((ingest_a, ingest_b, worker_2));
 }
 
