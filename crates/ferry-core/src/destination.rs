@@ -14,17 +14,53 @@ use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 use crate::signing::SigningSecret;
 
-/// The kinds of destination. Only kinds with an adapter are accepted.
+/// The kinds of destination. A kind is accepted only when its adapter is
+/// compiled in (the destination catalog says which).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DestinationKind {
     Webhook,
+    Amqp,
+    Nats,
+    Redis,
+    Mqtt,
+    Postgres,
+    Mysql,
+    S3,
+    Sftp,
+    Email,
+    File,
 }
 
 impl DestinationKind {
+    /// Every kind, in the order the documentation lists them.
+    pub const ALL: [DestinationKind; 11] = [
+        DestinationKind::Webhook,
+        DestinationKind::Amqp,
+        DestinationKind::Nats,
+        DestinationKind::Redis,
+        DestinationKind::Mqtt,
+        DestinationKind::Postgres,
+        DestinationKind::Mysql,
+        DestinationKind::S3,
+        DestinationKind::Sftp,
+        DestinationKind::Email,
+        DestinationKind::File,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             DestinationKind::Webhook => "webhook",
+            DestinationKind::Amqp => "amqp",
+            DestinationKind::Nats => "nats",
+            DestinationKind::Redis => "redis",
+            DestinationKind::Mqtt => "mqtt",
+            DestinationKind::Postgres => "postgres",
+            DestinationKind::Mysql => "mysql",
+            DestinationKind::S3 => "s3",
+            DestinationKind::Sftp => "sftp",
+            DestinationKind::Email => "email",
+            DestinationKind::File => "file",
         }
     }
 }
@@ -38,12 +74,16 @@ impl fmt::Display for DestinationKind {
 impl FromStr for DestinationKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "webhook" => Ok(DestinationKind::Webhook),
-            other => Err(format!(
-                "unknown destination kind `{other}` (supported: webhook)"
-            )),
-        }
+        DestinationKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
+            .ok_or_else(|| {
+                let known: Vec<_> = DestinationKind::ALL.iter().map(|k| k.as_str()).collect();
+                format!(
+                    "unknown destination kind `{s}` (known: {})",
+                    known.join(", ")
+                )
+            })
     }
 }
 
