@@ -18,7 +18,9 @@ use ferry_core::destination::{Auth, Destination, DestinationKind};
 use ferry_core::ports::{Deliverer, DestinationAdapter};
 use serde_json::Value;
 
+pub mod message;
 pub mod net_guard;
+pub mod template;
 #[cfg(feature = "webhook")]
 pub mod webhook;
 

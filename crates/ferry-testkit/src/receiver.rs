@@ -59,6 +59,9 @@ pub enum Behavior {
     /// 200 with a body of this many bytes, streamed in 64 KiB chunks and
     /// never held in memory whole; `usize::MAX` is practically endless.
     LargeBody(usize),
+    /// 200 when the `Authorization` header is exactly this value, 401
+    /// otherwise (a receiver that checks credentials).
+    RequireAuthorization(String),
 }
 
 /// One request as the receiver got it.
@@ -151,7 +154,7 @@ struct Plan {
 }
 
 impl Inner {
-    fn plan(&mut self) -> Plan {
+    fn plan(&mut self, authorization: Option<&str>) -> Plan {
         let n = self.answered;
         self.answered += 1;
         let plain = |status| Plan {
@@ -182,6 +185,13 @@ impl Inner {
                 body_len: Some(len),
                 ..plain(200)
             },
+            Behavior::RequireAuthorization(ref expected) => {
+                plain(if authorization == Some(expected.as_str()) {
+                    200
+                } else {
+                    401
+                })
+            }
         }
     }
 }
@@ -380,7 +390,8 @@ async fn handle(
     let webhook_id = headers.get("webhook-id").map(lossy);
     let plan = {
         let mut inner = shared.lock();
-        let plan = inner.plan();
+        let authorization = headers.get(header::AUTHORIZATION).map(lossy);
+        let plan = inner.plan(authorization.as_deref());
         inner.requests.push(Recorded {
             method: method.as_str().to_owned(),
             path: uri.path().to_owned(),

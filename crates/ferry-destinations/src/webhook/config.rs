@@ -200,9 +200,9 @@ fn check_headers(headers: &Map<String, Value>, auth: &Auth, errors: &mut Vec<Fie
         return;
     }
     let auth_header = match auth {
-        Auth::None => None,
         Auth::Bearer { .. } | Auth::Basic { .. } => Some("authorization".to_owned()),
         Auth::ApiKey { header, .. } => Some(header.to_ascii_lowercase()),
+        _ => None,
     };
     let mut seen = HashSet::new();
     for (name, value) in headers {
@@ -297,6 +297,13 @@ fn validate_auth(auth: &Auth, errors: &mut Vec<FieldError>) {
                 ));
             }
         }
+        other => errors.push(FieldError::new(
+            "auth.type",
+            format!(
+                "`{}` is not supported by webhook destinations (use none, bearer, basic or api_key)",
+                other.type_name()
+            ),
+        )),
     }
 }
 

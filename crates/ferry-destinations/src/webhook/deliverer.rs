@@ -9,19 +9,19 @@ use std::time::{Duration, Instant, SystemTime};
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use ferry_core::delivery::{Captured, Envelope, MAX_CAPTURED_BODY};
 use ferry_core::destination::{Auth, Destination, DestinationKind, Signing};
 use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter, Outcome};
 use ferry_core::signing::signature_header;
 use ferry_core::{EventId, FieldError};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use serde::Serialize;
 use serde_json::Value;
 
 use super::config::{self, WebhookConfig};
 use super::resolver::GuardedResolver;
 use crate::CatalogOptions;
+use crate::message::Payload;
 use crate::net_guard::{NetworkPolicy, ResolvedToRefused};
 
 /// What a captured secret header value is replaced with.
@@ -133,6 +133,12 @@ impl DestinationAdapter for WebhookAdapter {
                     .map_err(|_| "auth.header: not a valid header name".to_owned())?;
                 fixed.set(name, secret_value(value.expose(), "auth.value")?, true);
             }
+            other => {
+                return Err(format!(
+                    "auth `{}` is not supported by webhook destinations",
+                    other.type_name()
+                ));
+            }
         }
 
         Ok(Arc::new(WebhookDeliverer {
@@ -194,16 +200,6 @@ impl std::fmt::Debug for WebhookDeliverer {
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
-}
-
-/// The Standard Webhooks body.
-#[derive(Serialize)]
-struct Payload<'a> {
-    id: &'a str,
-    #[serde(rename = "type")]
-    event_type: &'a str,
-    timestamp: &'a DateTime<Utc>,
-    data: &'a Value,
 }
 
 /// A request that got no answer (or could not be sent).
@@ -350,12 +346,7 @@ impl Deliverer for WebhookDeliverer {
     async fn deliver(&self, envelope: &Envelope) -> AttemptReport {
         let event = &envelope.event;
         let id = event.id.as_str();
-        let payload = Payload {
-            id,
-            event_type: &event.event_type,
-            timestamp: &event.created_at,
-            data: &event.data,
-        };
+        let payload = Payload::of(event);
         let extra = [
             (FERRY_DELIVERY_ID, envelope.delivery_id.to_string()),
             (FERRY_ATTEMPT, envelope.attempt.to_string()),

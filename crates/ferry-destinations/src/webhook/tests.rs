@@ -325,3 +325,18 @@ fn error_chains_are_described_by_their_most_useful_cause() {
         "invalid peer certificate: UnknownIssuer"
     );
 }
+
+#[test]
+fn auth_types_of_other_kinds_are_refused_by_name() {
+    let sftp = Auth::Password {
+        username: "u".into(),
+        password: Secret::new("p".into()),
+    };
+    let errors = validate(&json!({"url": "https://example.com"}), &sftp).unwrap_err();
+    assert_eq!(errors[0].field, "auth.type");
+    assert!(
+        errors[0].message.contains("`password`"),
+        "{}",
+        errors[0].message
+    );
+}

@@ -2,8 +2,6 @@
 //! `ferry-testkit`; signatures are checked with the independent
 //! `standardwebhooks` crate.
 
-#![cfg(feature = "webhook")]
-
 use std::sync::Arc;
 use std::time::Duration;
 

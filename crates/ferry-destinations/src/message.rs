@@ -1,0 +1,52 @@
+//! What every kind carries for one event, so that a consumer sees the same
+//! thing whatever the transport: the Standard Webhooks body
+//! `{"id","type","timestamp","data"}` and metadata naming the event (the
+//! idempotency key receivers de-duplicate on) and the attempt.
+
+use chrono::{DateTime, Utc};
+use ferry_core::delivery::Envelope;
+use ferry_core::event::Event;
+use serde::Serialize;
+use serde_json::Value;
+
+/// The Standard Webhooks body of an event.
+#[derive(Debug, Serialize)]
+pub struct Payload<'a> {
+    pub id: &'a str,
+    #[serde(rename = "type")]
+    pub event_type: &'a str,
+    pub timestamp: &'a DateTime<Utc>,
+    pub data: &'a Value,
+}
+
+impl<'a> Payload<'a> {
+    pub fn of(event: &'a Event) -> Self {
+        Self {
+            id: event.id.as_str(),
+            event_type: &event.event_type,
+            timestamp: &event.created_at,
+            data: &event.data,
+        }
+    }
+
+    /// The body as JSON bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // A `Value` and plain strings always serialize.
+        serde_json::to_vec(self).expect("a payload serializes")
+    }
+}
+
+/// Metadata every non-HTTP kind attaches where its protocol has headers or
+/// properties: `webhook-id` and `idempotency-key` (both the event id, the
+/// same on every attempt and replay), `ferry-event-type`,
+/// `ferry-delivery-id` and `ferry-attempt`.
+pub fn metadata(envelope: &Envelope) -> [(&'static str, String); 5] {
+    let id = envelope.event.id.to_string();
+    [
+        ("webhook-id", id.clone()),
+        ("idempotency-key", id),
+        ("ferry-event-type", envelope.event.event_type.clone()),
+        ("ferry-delivery-id", envelope.delivery_id.to_string()),
+        ("ferry-attempt", envelope.attempt.to_string()),
+    ]
+}

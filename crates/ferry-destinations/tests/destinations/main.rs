@@ -1,0 +1,7 @@
+//! Ferry's destination kinds against the real systems they deliver to: one
+//! test binary for the crate. `compliance` is the suite every kind passes;
+//! the other modules test what is particular to one kind.
+
+mod compliance;
+#[cfg(feature = "webhook")]
+mod webhook;
