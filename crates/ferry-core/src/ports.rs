@@ -190,6 +190,7 @@ pub struct Lease {
 #[derive(Debug, Clone)]
 pub struct Completion {
     pub delivery_id: DeliveryId,
+    pub destination_id: DestinationId,
     /// The lease owner that made the attempt; the delivery's status changes
     /// only while that lease is still held.
     pub owner: String,
@@ -249,6 +250,15 @@ pub trait Queue: Send + Sync + 'static {
     /// When the earliest waiting delivery is due, skipping the excluded
     /// destinations (the dispatcher sleeps until then at most).
     async fn next_due_at(&self, exclude: &[DestinationId]) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Deliveries the store made waiting outside the queue (ingest, an
+    /// operator's requeue), called once they are committed. Queues kept in
+    /// the deliveries table have nothing to do; a queue kept elsewhere
+    /// (Redis Streams) adds them. An error loses nothing: the store stays
+    /// the source of truth and such a queue reconciles itself with it.
+    async fn enqueue(&self, deliveries: &[Delivery]) -> StoreResult<()> {
+        let _ = deliveries;
+        Ok(())
+    }
 }
 
 /// How one attempt ended, as the destination classified it.

@@ -196,6 +196,7 @@ fn completion(d: &Delivery) -> Completion {
     );
     Completion {
         delivery_id: d.id.clone(),
+        destination_id: d.destination_id.clone(),
         owner: "bench".into(),
         attempt: Attempt {
             delivery_id: d.id.clone(),

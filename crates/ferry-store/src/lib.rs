@@ -5,15 +5,18 @@
 //! destinations, events, deliveries, attempts, audit) and the delivery queue
 //! (the deliveries table). [`PgStore`] is the scale-out backend: the same
 //! tables in a PostgreSQL schema shared by any number of Ferry processes,
-//! which lease deliveries with `FOR UPDATE SKIP LOCKED`. Migrations live as
+//! which lease deliveries with `FOR UPDATE SKIP LOCKED`; with [`RedisQueue`]
+//! the queue moves to Redis Streams while PostgreSQL keeps the state. Migrations live as
 //! `.sql` files under `migrations/<backend>/` and run when the store opens.
 //! Every backend runs the conformance suite in `tests/conformance.rs`.
 
 mod ports;
 mod postgres;
+mod redis_queue;
 mod rows;
 mod source_rows;
 mod sqlite;
 
-pub use postgres::{PgOptions, PgStore, WorkListener};
+pub use postgres::{PgOptions, PgStore, Waiting, WorkListener};
+pub use redis_queue::{RedisOptions, RedisQueue};
 pub use sqlite::SqliteStore;

@@ -84,7 +84,7 @@ macro_rules! row_decoders {
         }
 
         /// A column parsed with `FromStr` (ids, statuses, kinds, outcomes).
-        fn parsed<T>(row: &$row, column: &str) -> StoreResult<T>
+        pub(super) fn parsed<T>(row: &$row, column: &str) -> StoreResult<T>
         where
             T: FromStr,
             T::Err: std::fmt::Display,

@@ -5,7 +5,9 @@
 //! backend adds a fixture and one `conformance!` line. Checks that only make
 //! sense for one backend follow: SQLite's (file bytes) at the end of this
 //! file, PostgreSQL's (several processes on one schema) in `postgres.rs`
-//! with its fixture.
+//! with its fixture. PostgreSQL with the Redis Streams queue runs the same
+//! cases (`redis.rs`), and its own checks (lost Redis data) in
+//! `redis_queue.rs`.
 
 #[path = "conformance/operator.rs"]
 mod operator;
@@ -13,6 +15,8 @@ mod operator;
 mod pg;
 #[path = "conformance/queue.rs"]
 mod queue;
+#[path = "conformance/redis.rs"]
+mod redis_fixture;
 #[path = "conformance/state.rs"]
 mod state;
 #[path = "conformance/support.rs"]
@@ -102,6 +106,7 @@ impl Fixture for SqliteFixture {
 
 conformance!(sqlite, SqliteFixture::new());
 conformance!(postgres, pg::PgFixture::new());
+conformance!(postgres_redis, redis_fixture::RedisFixture::new());
 
 /// The bytes SQLite keeps on disk for the database: the file and its WAL.
 fn bytes_on_disk(fixture: &SqliteFixture) -> Vec<u8> {

@@ -95,6 +95,7 @@ pub fn complete(
     }));
     Completion {
         delivery_id: delivery.id.clone(),
+        destination_id: delivery.destination_id.clone(),
         owner: a.owner.to_owned(),
         attempt: Attempt {
             delivery_id: delivery.id.clone(),

@@ -30,12 +30,15 @@ mod audit;
 mod deliveries;
 mod destinations;
 mod events;
+mod external_queue;
 mod orgs;
 mod ports;
 mod queue;
 mod rows;
 mod secrets;
 mod sources;
+
+pub use external_queue::Waiting;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -178,6 +181,10 @@ impl PgStore {
             .await
             .map_err(db_error)?;
         Ok(())
+    }
+
+    fn channel(&self) -> &str {
+        &self.inner.channel
     }
 
     fn pool(&self) -> &PgPool {

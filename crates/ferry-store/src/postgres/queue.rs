@@ -29,7 +29,9 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 
 use super::rows::{self, delivery_columns};
-use super::{PgStore, audit, db_error, deliveries, events, id_array, micros, opt_micros, to_json};
+use super::{
+    PgStore, Waiting, audit, db_error, deliveries, events, id_array, micros, opt_micros, to_json,
+};
 
 /// The queue's statements.
 mod sql {
@@ -113,11 +115,20 @@ mod sql {
         delivery_columns!()
     );
 
-    pub const RELEASE: &str = concat!(give_back!(), "AND id = ANY($2) AND lease_owner = $3");
+    pub const RELEASE: &str = concat!(
+        give_back!(),
+        "AND id = ANY($2) AND lease_owner = $3 RETURNING seq, id, destination_id, next_attempt_at"
+    );
 
-    pub const RECLAIM_EXPIRED: &str = concat!(give_back!(), "AND lease_expires_at < $2");
+    pub const RECLAIM_EXPIRED: &str = concat!(
+        give_back!(),
+        "AND lease_expires_at < $2 RETURNING seq, id, destination_id, next_attempt_at"
+    );
 
-    pub const RECLAIM_FOREIGN: &str = concat!(give_back!(), "AND lease_owner IS DISTINCT FROM $2");
+    pub const RECLAIM_FOREIGN: &str = concat!(
+        give_back!(),
+        "AND lease_owner IS DISTINCT FROM $2 RETURNING seq, id, destination_id, next_attempt_at"
+    );
 
     pub const NEXT_DUE: &str = "SELECT MIN(next_attempt_at) AS due FROM deliveries \
          WHERE status IN ('pending', 'retrying')";
@@ -243,7 +254,7 @@ pub(super) async fn lease_destination(
 /// event), oldest due first. Events are immutable, so they are read after
 /// the lease committed; if that read fails, the leases simply expire and
 /// are reclaimed.
-async fn with_events(store: &PgStore, rows: Vec<PgRow>) -> StoreResult<Vec<Leased>> {
+pub(super) async fn with_events(store: &PgStore, rows: Vec<PgRow>) -> StoreResult<Vec<Leased>> {
     let mut leased = rows
         .iter()
         .map(rows::delivery)
@@ -383,23 +394,31 @@ pub(super) async fn complete(store: &PgStore, batch: &[Completion]) -> StoreResu
 }
 
 pub(super) async fn release(store: &PgStore, ids: &[DeliveryId], owner: &str) -> StoreResult<u64> {
+    Ok(release_waiting(store, ids, owner).await?.len() as u64)
+}
+
+/// Gives leases back (see `release`) and returns the deliveries given back.
+pub(super) async fn release_waiting(
+    store: &PgStore,
+    ids: &[DeliveryId],
+    owner: &str,
+) -> StoreResult<Vec<Waiting>> {
     if ids.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let mut tx = store.write_relaxed().await?;
-    let released = sqlx::query(sql::RELEASE)
+    let rows = sqlx::query(sql::RELEASE)
         .bind(micros(Utc::now()))
         .bind(id_array(ids))
         .bind(owner)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
-        .map_err(db_error)?
-        .rows_affected();
-    if released > 0 {
+        .map_err(db_error)?;
+    if !rows.is_empty() {
         store.signal_work(&mut tx).await?;
     }
     tx.commit().await.map_err(db_error)?;
-    Ok(released)
+    rows.iter().map(waiting_row).collect()
 }
 
 /// Takes leases back; also folds the delivery count deltas, since every
@@ -426,31 +445,46 @@ pub(super) async fn extend_leases(
 }
 
 pub(super) async fn reclaim(store: &PgStore, which: &Reclaim) -> StoreResult<u64> {
+    Ok(reclaim_waiting(store, which).await?.len() as u64)
+}
+
+/// Takes leases back (see `reclaim`) and returns the deliveries given back.
+pub(super) async fn reclaim_waiting(store: &PgStore, which: &Reclaim) -> StoreResult<Vec<Waiting>> {
     let mut tx = store.write_relaxed().await?;
-    let result = match which {
+    let rows = match which {
         // The caller's clock says when: expired leases are due from then.
         Reclaim::ExpiredBefore(at) => {
             sqlx::query(sql::RECLAIM_EXPIRED)
                 .bind(micros(*at))
                 .bind(micros(*at))
-                .execute(&mut *tx)
+                .fetch_all(&mut *tx)
                 .await
         }
         Reclaim::NotOwnedBy(owner) => {
             sqlx::query(sql::RECLAIM_FOREIGN)
                 .bind(micros(Utc::now()))
                 .bind(owner.as_str())
-                .execute(&mut *tx)
+                .fetch_all(&mut *tx)
                 .await
         }
     }
     .map_err(db_error)?;
-    if result.rows_affected() > 0 {
+    if !rows.is_empty() {
         store.signal_work(&mut tx).await?;
     }
     tx.commit().await.map_err(db_error)?;
     deliveries::compact_counts(store).await?;
-    Ok(result.rows_affected())
+    rows.iter().map(waiting_row).collect()
+}
+
+/// A waiting delivery as the statements of this module return it.
+pub(super) fn waiting_row(row: &PgRow) -> StoreResult<Waiting> {
+    Ok(Waiting {
+        seq: rows::seq(row)?,
+        id: rows::parsed(row, "id")?,
+        destination_id: rows::parsed(row, "destination_id")?,
+        due_at: rows::time(row, "next_attempt_at")?,
+    })
 }
 
 pub(super) async fn next_due_at(

@@ -44,7 +44,7 @@ pub async fn requeue_moves_terminal_deliveries_back<F: Fixture>(fixture: &F) {
     // Not terminal: nothing to do.
     let pending = open.deliveries[0].id.clone();
     assert!(
-        s.requeue(&org, &RequeueSelector::Delivery(pending), "key_op")
+        requeue(&b, &org, &RequeueSelector::Delivery(pending), "key_op")
             .await
             .unwrap()
             .is_empty()
@@ -56,8 +56,7 @@ pub async fn requeue_moves_terminal_deliveries_back<F: Fixture>(fixture: &F) {
         destination_id: Some(d1.clone()),
         ..DeliveryFilter::default()
     };
-    let requeued = s
-        .requeue(&org, &RequeueSelector::Dead(filter), "key_op")
+    let requeued = requeue(&b, &org, &RequeueSelector::Dead(filter), "key_op")
         .await
         .unwrap();
     assert_eq!(requeued.len(), 1);
@@ -98,7 +97,7 @@ pub async fn requeue_moves_terminal_deliveries_back<F: Fixture>(fixture: &F) {
         ..DeliveryFilter::default()
     };
     assert!(
-        s.requeue(&org, &RequeueSelector::Dead(by_type), "k")
+        requeue(&b, &org, &RequeueSelector::Dead(by_type), "k")
             .await
             .unwrap()
             .is_empty(),
@@ -110,7 +109,7 @@ pub async fn requeue_moves_terminal_deliveries_back<F: Fixture>(fixture: &F) {
         ..DeliveryFilter::default()
     };
     assert!(
-        s.requeue(&org, &RequeueSelector::Dead(window), "k")
+        requeue(&b, &org, &RequeueSelector::Dead(window), "k")
             .await
             .unwrap()
             .is_empty(),
@@ -121,8 +120,7 @@ pub async fn requeue_moves_terminal_deliveries_back<F: Fixture>(fixture: &F) {
         until: Some(t),
         ..DeliveryFilter::default()
     };
-    let again = s
-        .requeue(&org, &RequeueSelector::Dead(window), "k")
+    let again = requeue(&b, &org, &RequeueSelector::Dead(window), "k")
         .await
         .unwrap();
     assert_eq!(
@@ -135,12 +133,12 @@ pub async fn requeue_moves_terminal_deliveries_back<F: Fixture>(fixture: &F) {
         event_id: shipped.event.id.clone(),
         destinations: Some(vec![d2.clone()]),
     };
-    assert!(s.requeue(&org, &only_d2, "k").await.unwrap().is_empty());
+    assert!(requeue(&b, &org, &only_d2, "k").await.unwrap().is_empty());
     let replay = RequeueSelector::Event {
         event_id: shipped.event.id.clone(),
         destinations: None,
     };
-    let replayed = s.requeue(&org, &replay, "k").await.unwrap();
+    let replayed = requeue(&b, &org, &replay, "k").await.unwrap();
     assert_eq!(replayed.len(), 1);
     assert_eq!(replayed[0].status, DeliveryStatus::Pending);
     let leased = b
@@ -161,7 +159,7 @@ pub async fn requeue_moves_terminal_deliveries_back<F: Fixture>(fixture: &F) {
     );
     b.queue.complete(&[backoff]).await.unwrap();
     let retry_now = RequeueSelector::Delivery(leased[0].delivery.id.clone());
-    let moved = s.requeue(&org, &retry_now, "k").await.unwrap();
+    let moved = requeue(&b, &org, &retry_now, "k").await.unwrap();
     if DeliveryStatus::sources_of(Transition::Requeue).contains(&DeliveryStatus::Retrying) {
         assert_eq!(moved.len(), 1);
         assert_eq!(
@@ -247,7 +245,7 @@ pub async fn deleting_a_destination_fails_its_deliveries<F: Fixture>(fixture: &F
 
     // Failed for lack of a destination: no retry can help.
     let retry = RequeueSelector::Delivery(inflight.deliveries[0].id.clone());
-    assert!(s.requeue(&org, &retry, "k").await.unwrap().is_empty());
+    assert!(requeue(&b, &org, &retry, "k").await.unwrap().is_empty());
 
     let log = s
         .list_audit(

@@ -194,13 +194,13 @@ pub async fn organizations_are_isolated<F: Fixture>(fixture: &F) {
     let done = completion(&leased[0], "w", DeliveryStatus::Dead, None, true);
     b.queue.complete(&[done]).await.unwrap();
     assert!(
-        s.requeue(&other, &RequeueSelector::Delivery(dlv.clone()), "k")
+        requeue(&b, &other, &RequeueSelector::Delivery(dlv.clone()), "k")
             .await
             .unwrap()
             .is_empty()
     );
     let dead = RequeueSelector::Dead(DeliveryFilter::default());
-    assert!(s.requeue(&other, &dead, "k").await.unwrap().is_empty());
+    assert!(requeue(&b, &other, &dead, "k").await.unwrap().is_empty());
 
     // Nothing changed in `a`.
     assert_eq!(

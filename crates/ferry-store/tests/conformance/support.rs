@@ -141,7 +141,8 @@ pub fn new_event(org: &OrgId, destinations: &[&DestinationId]) -> NewEvent {
     new_event_at(org, "order.created", destinations, now())
 }
 
-/// Stores the events; panics unless all are new.
+/// Stores the events and hands their deliveries to the queue, as ingest
+/// does; panics unless all are new.
 pub async fn ingest(b: &Backend, batch: &[NewEvent]) {
     let outcomes = b.store.insert_events(batch).await.unwrap();
     assert!(
@@ -149,6 +150,24 @@ pub async fn ingest(b: &Backend, batch: &[NewEvent]) {
             .iter()
             .all(|o| matches!(o, ferry_core::event::InsertOutcome::Inserted))
     );
+    let deliveries: Vec<Delivery> = batch
+        .iter()
+        .flat_map(|e| e.deliveries.iter().cloned())
+        .collect();
+    b.queue.enqueue(&deliveries).await.unwrap();
+}
+
+/// Requeues as an operator does through the API: the store moves the
+/// deliveries, then the queue is told.
+pub async fn requeue(
+    b: &Backend,
+    org: &OrgId,
+    selector: &ferry_core::ports::RequeueSelector,
+    actor: &str,
+) -> ferry_core::error::StoreResult<Vec<Delivery>> {
+    let moved = b.store.requeue(org, selector, actor).await?;
+    b.queue.enqueue(&moved).await?;
+    Ok(moved)
 }
 
 pub fn lease(owner: &str, now: DateTime<Utc>) -> Lease {
@@ -186,6 +205,7 @@ pub fn completion(
     audit.at = now();
     Completion {
         delivery_id: d.id.clone(),
+        destination_id: d.destination_id.clone(),
         owner: owner.into(),
         attempt: Attempt {
             delivery_id: d.id.clone(),

@@ -1,0 +1,154 @@
+//! What a queue kept outside PostgreSQL (the Redis Streams queue) needs
+//! from the deliveries table, which stays the source of truth: leasing
+//! deliveries by id, taking back expired leases with their ids, and finding
+//! the waiting deliveries that a queue which lost its entries must be given
+//! again.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use ferry_core::delivery::Leased;
+use ferry_core::error::StoreResult;
+use ferry_core::ids::{DeliveryId, DestinationId};
+use ferry_core::ports::{Lease, Reclaim};
+
+use super::{PgStore, db_error, id_array, micros, queue};
+
+/// A delivery waiting for an attempt (`pending` or `retrying`, not leased).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    /// Its position in the deliveries table (for paging).
+    pub seq: i64,
+    pub id: DeliveryId,
+    pub destination_id: DestinationId,
+    /// When it is due.
+    pub due_at: DateTime<Utc>,
+}
+
+mod sql {
+    use crate::rows::delivery_columns;
+
+    /// Waiting and due, or leased by a worker whose lease has expired.
+    pub const LEASE_NAMED: &str = concat!(
+        "UPDATE deliveries SET status = 'delivering', lease_owner = $1, \
+         lease_expires_at = $2, updated_at = $3 \
+         WHERE seq = ANY(ARRAY(SELECT seq FROM deliveries WHERE id = ANY($4) \
+             AND ((status IN ('pending', 'retrying') AND next_attempt_at <= $3) \
+                  OR (status = 'delivering' AND lease_expires_at < $3)) \
+             FOR UPDATE SKIP LOCKED)) \
+         RETURNING ",
+        delivery_columns!()
+    );
+
+    /// Waiting deliveries of destinations that are enabled and not paused
+    /// (a paused destination's deliveries are taken by its probe; they are
+    /// given to the queue again once it resumes).
+    pub const WAITING: &str = "SELECT d.seq, d.id, d.destination_id, d.next_attempt_at \
+         FROM deliveries d JOIN destinations t ON t.id = d.destination_id \
+         WHERE d.status IN ('pending', 'retrying') AND d.seq > $1 \
+         AND ($2::int8 IS NULL OR d.next_attempt_at <= $2) \
+         AND t.enabled AND (t.health::jsonb ->> 'next_probe_at') IS NULL \
+         ORDER BY d.seq LIMIT $3";
+
+    pub const BLOCKED: &str = "SELECT id FROM destinations WHERE id = ANY($1) \
+         AND (NOT enabled OR (health::jsonb ->> 'next_probe_at') IS NOT NULL)";
+
+    pub const EXISTING: &str = "SELECT id FROM destinations WHERE id = ANY($1)";
+}
+
+impl PgStore {
+    /// Leases the named deliveries that may be attempted now: waiting and
+    /// due, or leased by a worker whose lease expired. Deliveries another
+    /// transaction holds, that are leased, finished or not yet due are left
+    /// alone. Returned with their events, oldest due first.
+    pub async fn lease_named(&self, ids: &[DeliveryId], lease: &Lease) -> StoreResult<Vec<Leased>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.write_relaxed().await?;
+        let rows = sqlx::query(sql::LEASE_NAMED)
+            .bind(lease.owner.as_str())
+            .bind(micros(lease.until))
+            .bind(micros(lease.now))
+            .bind(id_array(ids))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        queue::with_events(self, rows).await
+    }
+
+    /// Takes leases back as `Queue::reclaim` does and returns the
+    /// deliveries given back.
+    pub async fn reclaim_waiting(&self, which: &Reclaim) -> StoreResult<Vec<Waiting>> {
+        queue::reclaim_waiting(self, which).await
+    }
+
+    /// Gives leases back as `Queue::release` does and returns the
+    /// deliveries given back.
+    pub async fn release_waiting(
+        &self,
+        ids: &[DeliveryId],
+        owner: &str,
+    ) -> StoreResult<Vec<Waiting>> {
+        queue::release_waiting(self, ids, owner).await
+    }
+
+    /// Tells listening workers that work may be due (after it was added to
+    /// a queue outside PostgreSQL).
+    pub async fn notify_work(&self) -> StoreResult<()> {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(self.channel())
+            .execute(self.pool())
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    /// Up to `limit` waiting deliveries after position `after` (in table
+    /// order), of destinations that are enabled and not paused; with
+    /// `due_before`, only those due by then.
+    pub async fn waiting(
+        &self,
+        due_before: Option<DateTime<Utc>>,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Waiting>> {
+        let rows = sqlx::query(sql::WAITING)
+            .bind(after)
+            .bind(due_before.map(micros))
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(queue::waiting_row).collect()
+    }
+
+    /// Which of these destinations cannot take deliveries now: disabled,
+    /// paused by the breaker, or deleted.
+    pub async fn blocked_destinations(
+        &self,
+        ids: &[DestinationId],
+    ) -> StoreResult<HashSet<DestinationId>> {
+        if ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let blocked: Vec<String> = sqlx::query_scalar(sql::BLOCKED)
+            .bind(id_array(ids))
+            .fetch_all(self.pool())
+            .await
+            .map_err(db_error)?;
+        let existing: Vec<String> = sqlx::query_scalar(sql::EXISTING)
+            .bind(id_array(ids))
+            .fetch_all(self.pool())
+            .await
+            .map_err(db_error)?;
+        let existing: HashSet<String> = existing.into_iter().collect();
+        let blocked: HashSet<String> = blocked.into_iter().collect();
+        Ok(ids
+            .iter()
+            .filter(|id| blocked.contains(id.as_str()) || !existing.contains(id.as_str()))
+            .cloned()
+            .collect())
+    }
+}
