@@ -17,6 +17,8 @@ mod pg;
 mod queue;
 #[path = "conformance/redis.rs"]
 mod redis_fixture;
+#[path = "conformance/redis_queue.rs"]
+mod redis_queue;
 #[path = "conformance/state.rs"]
 mod state;
 #[path = "conformance/support.rs"]

@@ -46,9 +46,6 @@ use crate::postgres::{PgStore, Waiting};
 /// Most reads of the stream per lease, when entries of excluded
 /// destinations take the place of others.
 const READ_ROUNDS: usize = 8;
-/// Due deliveries nobody leased for this long, while the stream has nothing
-/// left to read, have lost their entries.
-const STRANDED_AFTER: chrono::Duration = chrono::Duration::seconds(10);
 /// Most delayed retries moved to the stream per poll.
 const MOVE_CHUNK: usize = 1_000;
 /// Rows read per page when enqueuing waiting deliveries again.
@@ -67,6 +64,10 @@ pub struct RedisOptions {
     /// another worker takes it over: must exceed the longest delivery
     /// timeout (the server refuses to start otherwise).
     pub claim_idle: Duration,
+    /// Due deliveries nobody leased for this long, while the stream has
+    /// nothing left to read, have lost their entries and are enqueued
+    /// again. Longer than the time between a commit and its enqueue.
+    pub stranded_after: Duration,
 }
 
 impl Default for RedisOptions {
@@ -74,6 +75,7 @@ impl Default for RedisOptions {
         Self {
             prefix: "ferry".to_owned(),
             claim_idle: Duration::from_secs(330),
+            stranded_after: Duration::from_secs(10),
         }
     }
 }
@@ -88,6 +90,7 @@ struct Inner {
     pg: PgStore,
     streams: Streams,
     claim_idle: Duration,
+    stranded_after: chrono::Duration,
     /// Entries this process read and still works on, by delivery.
     held: Mutex<HashMap<DeliveryId, Vec<String>>>,
     /// Whether the last read found nothing left unread in the stream.
@@ -134,6 +137,8 @@ impl RedisQueue {
                 pg,
                 streams,
                 claim_idle: options.claim_idle,
+                stranded_after: chrono::Duration::from_std(options.stranded_after)
+                    .unwrap_or(chrono::Duration::MAX),
                 held: Mutex::new(HashMap::new()),
                 drained: Mutex::new(false),
                 last_takeover: Mutex::new(None),
@@ -164,7 +169,7 @@ impl RedisQueue {
             return Ok(0);
         }
         let n = self
-            .enqueue_waiting(Some(Utc::now() - STRANDED_AFTER), SWEEP_MAX)
+            .enqueue_waiting(Some(Utc::now() - self.inner.stranded_after), SWEEP_MAX)
             .await?;
         if n > 0 {
             warn!(

@@ -19,26 +19,30 @@ pub fn redis_url() -> String {
 pub struct RedisFixture {
     pub pg: PgFixture,
     pub prefix: String,
+    pub options: RedisOptions,
 }
 
 impl RedisFixture {
     pub fn new() -> Self {
-        Self {
-            pg: PgFixture::new(),
-            prefix: format!("ferry-test-{}", ferry_core::ids::unique_token()),
-        }
+        Self::with_options(Duration::from_secs(330), Duration::from_secs(10))
     }
 
-    pub fn options(&self) -> RedisOptions {
-        RedisOptions {
-            prefix: self.prefix.clone(),
-            claim_idle: Duration::from_secs(330),
+    pub fn with_options(claim_idle: Duration, stranded_after: Duration) -> Self {
+        let prefix = format!("ferry-test-{}", ferry_core::ids::unique_token());
+        Self {
+            pg: PgFixture::new(),
+            options: RedisOptions {
+                prefix: prefix.clone(),
+                claim_idle,
+                stranded_after,
+            },
+            prefix,
         }
     }
 
     pub async fn open_queue(&self) -> RedisQueue {
         let pg = self.pg.open_pg().await;
-        RedisQueue::connect(&redis_url(), pg, &self.options())
+        RedisQueue::connect(&redis_url(), pg, &self.options)
             .await
             .unwrap_or_else(|e| {
                 panic!(
