@@ -26,6 +26,11 @@ pub mod webhook;
 
 pub use net_guard::{IpCidr, NetworkPolicy, parse_cidrs};
 
+/// The longest a single delivery attempt may take, whatever the kind: no
+/// destination accepts a longer timeout. Queues whose entries can be taken
+/// over by another worker must wait longer than this.
+pub const MAX_DELIVERY_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// Settings shared by every destination kind of a process.
 #[derive(Debug, Clone)]
 pub struct CatalogOptions {

@@ -32,6 +32,17 @@ pub struct Config {
     pub database_url: Option<String>,
     /// The PostgreSQL schema holding Ferry's tables (default: `public`).
     pub database_schema: Option<String>,
+    /// Redis Streams as the delivery queue (`FERRY_QUEUE_URL`,
+    /// `redis://…` or `rediss://…`); needs `database_url`, which keeps
+    /// every delivery's state.
+    pub queue_url: Option<String>,
+    /// Prefix of the queue's Redis keys (default `ferry`): deployments
+    /// sharing one Redis need different prefixes.
+    pub queue_prefix: String,
+    /// How long a queue entry read by a worker that then crashed waits
+    /// before another worker takes it over. Must exceed the longest
+    /// delivery timeout (the server refuses to start otherwise).
+    pub queue_claim_idle_secs: u64,
     /// What this process does: `all` (default), `ingest` (the API, no
     /// deliveries), `worker` (deliveries; only health and metrics over HTTP)
     /// or `scheduler` (reserved for scheduled work; health and metrics).
@@ -111,6 +122,9 @@ impl Default for Config {
             store_busy_timeout_ms: 5_000,
             database_url: None,
             database_schema: None,
+            queue_url: None,
+            queue_prefix: "ferry".to_owned(),
+            queue_claim_idle_secs: 330,
             role: Role::All,
             ingest: IngestConfig::default(),
             dispatch: DispatchConfig::default(),
@@ -173,6 +187,20 @@ impl Config {
         }
         if self.database_url.is_some() && self.master_key.is_none() {
             return Err("with FERRY_DATABASE_URL every process must share the master key: set FERRY_MASTER_KEY (64 hex characters)".into());
+        }
+        if self.queue_url.is_some() && self.database_url.is_none() {
+            return Err("FERRY_QUEUE_URL needs FERRY_DATABASE_URL: the Redis queue keeps every delivery's state in PostgreSQL".into());
+        }
+        let longest = ferry_destinations::MAX_DELIVERY_TIMEOUT.as_secs();
+        if self.queue_url.is_some() && self.queue_claim_idle_secs <= longest {
+            return Err(format!(
+                "queue_claim_idle_secs ({}) must exceed the longest delivery timeout ({longest} s): \
+                 otherwise a worker still delivering could have its queue entries taken over",
+                self.queue_claim_idle_secs
+            ));
+        }
+        if self.queue_prefix.is_empty() {
+            return Err("queue_prefix must not be empty".into());
         }
         if d.breaker_threshold == 0
             || d.probe_initial_ms == 0

@@ -1,12 +1,14 @@
 //! Durable ingest with group commit: one writer task takes every waiting
 //! event, commits them with their deliveries in one transaction, answers each
 //! caller after the commit, then hands the new deliveries to the dispatcher
-//! in memory.
+//! in memory and, when the queue lives outside the store (Redis Streams),
+//! adds them to it.
 
 use std::sync::Arc;
 
+use ferry_core::delivery::Delivery;
 use ferry_core::event::{InsertOutcome, NewEvent};
-use ferry_core::ports::Store;
+use ferry_core::ports::{Queue, Store};
 use ferry_core::{StoreError, StoreResult};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -65,17 +67,39 @@ impl IngestHandle {
 /// queue is drained.
 pub fn spawn_writer(
     store: Arc<dyn Store>,
+    external_queue: Option<Arc<dyn Queue>>,
     dispatch: DispatchHandle,
     max_batch: usize,
     capacity: usize,
 ) -> (IngestHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(capacity);
-    let task = tokio::spawn(run(store, dispatch, rx, max_batch));
+    let enqueuer = external_queue.map(spawn_enqueuer);
+    let task = tokio::spawn(run(store, enqueuer, dispatch, rx, max_batch));
     (IngestHandle { tx }, task)
+}
+
+/// Batches of committed deliveries waiting to be added to an external queue.
+const ENQUEUE_BACKLOG: usize = 256;
+
+/// Adds committed deliveries to a queue outside the store, off the writer's
+/// path: a slow or unreachable queue never holds up acknowledgements. What
+/// it cannot add (an error, or more than `ENQUEUE_BACKLOG` batches behind)
+/// is still in the store, and the queue's reconciliation enqueues it.
+fn spawn_enqueuer(queue: Arc<dyn Queue>) -> mpsc::Sender<Vec<Delivery>> {
+    let (tx, mut rx) = mpsc::channel::<Vec<Delivery>>(ENQUEUE_BACKLOG);
+    tokio::spawn(async move {
+        while let Some(batch) = rx.recv().await {
+            if let Err(error) = queue.enqueue(&batch).await {
+                warn!(%error, deliveries = batch.len(), "Adding deliveries to the queue failed; its reconciliation will add them.");
+            }
+        }
+    });
+    tx
 }
 
 async fn run(
     store: Arc<dyn Store>,
+    enqueuer: Option<mpsc::Sender<Vec<Delivery>>>,
     dispatch: DispatchHandle,
     mut rx: mpsc::Receiver<Job>,
     max_batch: usize,
@@ -103,6 +127,14 @@ async fn run(
                     }
                     // The caller may have gone away; the event is stored anyway.
                     let _ = reply.send(Ok(outcome));
+                }
+                if let Some(enqueuer) = &enqueuer
+                    && !handoffs.is_empty()
+                {
+                    let batch = handoffs.iter().map(|h| h.delivery.clone()).collect();
+                    if enqueuer.try_send(batch).is_err() {
+                        warn!("The queue is behind; its reconciliation will add these deliveries.");
+                    }
                 }
                 dispatch.hand_over(handoffs);
             }

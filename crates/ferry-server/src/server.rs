@@ -10,7 +10,7 @@ use anyhow::Context;
 use ferry_core::ports::{Ownership, Queue, Resealing, SourceStore, Store};
 use ferry_core::secret::Secret;
 use ferry_destinations::{Catalog, CatalogOptions};
-use ferry_store::{PgOptions, PgStore, SqliteStore, WorkListener};
+use ferry_store::{PgOptions, PgStore, RedisOptions, RedisQueue, SqliteStore, WorkListener};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -69,6 +69,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     );
     let lock = backend.lock;
     let listener = backend.listener;
+    let external_queue = backend.external_queue;
     if master.pending_rotation {
         let n = bootstrap::finish_rotation(&master, resealing.as_ref()).await?;
         info!(secrets = n, "Finished an interrupted master key rotation.");
@@ -108,6 +109,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     }
     let (ingest, _writer) = ingest::spawn_writer(
         store.clone(),
+        external_queue.clone(),
         dispatch.clone(),
         config.ingest.max_batch,
         config.ingest.queue_capacity,
@@ -123,6 +125,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let state = AppState::new(InnerParts {
         config,
         store: store.clone(),
+        external_queue,
         sources,
         ownership,
         master: Arc::new(bootstrap::MasterKeyControl::new(master, resealing)),
@@ -196,6 +199,8 @@ struct Backend {
     lock: Option<File>,
     /// PostgreSQL's wake-ups when other processes make work due.
     listener: Option<WorkListener>,
+    /// The queue, when it lives outside the store (Redis Streams).
+    external_queue: Option<Arc<dyn Queue>>,
 }
 
 async fn open_backend(config: &Config) -> anyhow::Result<Backend> {
@@ -217,10 +222,29 @@ async fn open_backend(config: &Config) -> anyhow::Result<Backend> {
         } else {
             None
         };
+        let external_queue: Option<Arc<dyn Queue>> = match &config.queue_url {
+            Some(url) => {
+                let options = RedisOptions {
+                    prefix: config.queue_prefix.clone(),
+                    claim_idle: Duration::from_secs(config.queue_claim_idle_secs),
+                    ..RedisOptions::default()
+                };
+                let queue = RedisQueue::connect(url, pg.clone(), &options)
+                    .await
+                    .context("cannot open the Redis queue")?;
+                info!(prefix = %options.prefix, "Delivery queue on Redis Streams; state in PostgreSQL.");
+                Some(Arc::new(queue))
+            }
+            None => None,
+        };
+        let queue = external_queue
+            .clone()
+            .unwrap_or_else(|| Arc::new(pg.clone()) as Arc<dyn Queue>);
         return Ok(Backend {
             master,
             store: Arc::new(pg.clone()),
-            queue: Arc::new(pg.clone()),
+            queue,
+            external_queue,
             sources: Arc::new(pg.clone()),
             ownership: Arc::new(pg.clone()),
             resealing: Arc::new(pg),
@@ -244,6 +268,7 @@ async fn open_backend(config: &Config) -> anyhow::Result<Backend> {
         resealing: Arc::new(sqlite),
         lock: Some(lock),
         listener: None,
+        external_queue: None,
     })
 }
 

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ferry_core::ports::{Ownership, SourceStore, Store};
+use ferry_core::delivery::Delivery;
+use ferry_core::ports::{Ownership, Queue, SourceStore, Store};
 use ferry_destinations::Catalog;
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -22,6 +23,8 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub config: Config,
     pub store: Arc<dyn Store>,
+    /// The queue when it lives outside the store (Redis Streams).
+    pub external_queue: Option<Arc<dyn Queue>>,
     pub sources: Arc<dyn SourceStore>,
     pub ownership: Arc<dyn Ownership>,
     pub master: Arc<MasterKeyControl>,
@@ -42,6 +45,7 @@ impl AppState {
         Self(Arc::new(Inner {
             config: inner.config,
             store: inner.store,
+            external_queue: inner.external_queue,
             sources: inner.sources,
             ownership: inner.ownership,
             master: inner.master,
@@ -69,6 +73,19 @@ impl AppState {
         &self.0
     }
 
+    /// After deliveries were made waiting by an operator (retry, replay):
+    /// adds them to an external queue and wakes the dispatcher. A queue
+    /// error is logged, not returned: the deliveries are stored, and the
+    /// queue's reconciliation adds them.
+    pub async fn made_waiting(&self, deliveries: &[Delivery]) {
+        if let Some(queue) = &self.0.external_queue
+            && let Err(error) = queue.enqueue(deliveries).await
+        {
+            tracing::warn!(%error, deliveries = deliveries.len(), "Adding requeued deliveries to the queue failed; its reconciliation will add them.");
+        }
+        self.0.dispatch.wake();
+    }
+
     /// From now on intake answers 503.
     pub fn begin_shutdown(&self) {
         self.0.shutting_down.store(true, Ordering::SeqCst);
@@ -83,6 +100,7 @@ impl AppState {
 pub struct InnerParts {
     pub config: Config,
     pub store: Arc<dyn Store>,
+    pub external_queue: Option<Arc<dyn Queue>>,
     pub sources: Arc<dyn SourceStore>,
     pub ownership: Arc<dyn Ownership>,
     pub master: Arc<MasterKeyControl>,

@@ -6,6 +6,7 @@
 
 pub mod pg;
 mod receiver;
+pub mod redis;
 
 pub use receiver::{Behavior, Receiver, Recorded};
 

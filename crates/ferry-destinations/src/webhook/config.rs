@@ -15,7 +15,7 @@ use crate::net_guard::NetworkPolicy;
 /// Default per-request timeout.
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 /// Largest accepted per-request timeout (five minutes).
-pub const MAX_TIMEOUT_MS: u64 = 300_000;
+pub const MAX_TIMEOUT_MS: u64 = crate::MAX_DELIVERY_TIMEOUT.as_millis() as u64;
 const MAX_URL_LEN: usize = 4096;
 const MAX_HEADERS: usize = 64;
 const MAX_HEADER_VALUE_LEN: usize = 4096;

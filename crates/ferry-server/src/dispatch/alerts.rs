@@ -12,7 +12,7 @@ use ferry_core::EventId;
 use ferry_core::delivery::Delivery;
 use ferry_core::destination::{Destination, Health};
 use ferry_core::event::{Event, NewEvent};
-use ferry_core::ports::Store;
+use ferry_core::ports::{Queue, Store};
 use serde_json::json;
 use tokio::sync::Notify;
 use tracing::warn;
@@ -36,6 +36,7 @@ impl AlertKind {
 /// Raises an alert in the background.
 pub fn raise(
     store: Arc<dyn Store>,
+    queue: Arc<dyn Queue>,
     wake: Arc<Notify>,
     dest: &Destination,
     health: &Health,
@@ -82,13 +83,21 @@ pub fn raise(
             idempotency_key: Some(key),
             created_at: now,
         };
-        let deliveries = targets
+        let deliveries: Vec<Delivery> = targets
             .into_iter()
             .map(|d| Delivery::new(&event, d))
             .collect();
-        match store.insert_events(&[NewEvent { event, deliveries }]).await {
-            Ok(_) => wake.notify_one(),
-            Err(error) => warn!(%error, destination_id = %subject, "Could not store an alert."),
+        let new = NewEvent {
+            event,
+            deliveries: deliveries.clone(),
+        };
+        if let Err(error) = store.insert_events(&[new]).await {
+            warn!(%error, destination_id = %subject, "Could not store an alert.");
+            return;
         }
+        if let Err(error) = queue.enqueue(&deliveries).await {
+            warn!(%error, destination_id = %subject, "Could not queue an alert; it is delivered once the queue reconciles.");
+        }
+        wake.notify_one();
     });
 }

@@ -151,7 +151,7 @@ async fn retry(
         .await?;
     match requeued.first() {
         Some(d) => {
-            state.inner().dispatch.wake();
+            state.made_waiting(&requeued).await;
             Ok((StatusCode::ACCEPTED, Json(views::delivery(d))))
         }
         None => {
@@ -200,7 +200,7 @@ async fn dlq_replay(
         )
         .await?;
     if !requeued.is_empty() {
-        state.inner().dispatch.wake();
+        state.made_waiting(&requeued).await;
     }
     Ok((
         StatusCode::ACCEPTED,

@@ -346,7 +346,7 @@ async fn replay(
     )
     .after(json!({"deliveries": requeued.iter().map(|d| &d.id).collect::<Vec<_>>()}));
     store.append_audit(&[audit]).await?;
-    state.inner().dispatch.wake();
+    state.made_waiting(&requeued).await;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({

@@ -1,9 +1,11 @@
 //! Tests of the `ferry` binary as a user runs it: as a child process on a
 //! temp data dir, killed with SIGKILL mid-load, driven by its CLI, and as
-//! separate ingest and worker processes on PostgreSQL.
+//! separate ingest and worker processes on PostgreSQL, with the queue in
+//! PostgreSQL or on Redis Streams.
 
 mod process;
 
 mod commands;
 mod crash;
 mod scale;
+mod scale_redis;

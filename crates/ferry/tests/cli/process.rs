@@ -140,3 +140,72 @@ pub async fn assert_nothing_waiting(http: &reqwest::Client, base: &str, timeout:
         }
     }
 }
+
+/// Concurrent clients sending events (type `scale.test`, ids
+/// `{id_prefix}-{i}`) round-robin to several ingest processes; every one
+/// must be acknowledged with 202, and the acknowledged ids are kept.
+pub struct Load {
+    acked: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    pub fn start(bases: &[String], events: usize, clients: usize, id_prefix: &str) -> Self {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let http = reqwest::Client::new();
+        let acked = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+        let next = std::sync::Arc::new(AtomicUsize::new(0));
+        let tasks = (0..clients)
+            .map(|c| {
+                let (http, base, acked, next) = (
+                    http.clone(),
+                    bases[c % bases.len()].clone(),
+                    acked.clone(),
+                    next.clone(),
+                );
+                let id_prefix = id_prefix.to_owned();
+                tokio::spawn(async move {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        if i >= events {
+                            break;
+                        }
+                        let r = http
+                            .post(format!("{base}/v1/events"))
+                            .bearer_auth(ADMIN_KEY)
+                            .json(&serde_json::json!({"type": "scale.test", "id": format!("{id_prefix}-{i}"), "data": {"i": i}}))
+                            .send()
+                            .await
+                            .unwrap();
+                        assert_eq!(r.status().as_u16(), 202, "{}", r.text().await.unwrap_or_default());
+                        let body: serde_json::Value = r.json().await.unwrap();
+                        let id = body["id"].as_str().unwrap().to_owned();
+                        acked.lock().unwrap().insert(id);
+                    }
+                })
+            })
+            .collect();
+        Self { acked, tasks }
+    }
+
+    /// Waits for every client; the acknowledged event ids.
+    pub async fn finish(self) -> std::collections::HashSet<String> {
+        for task in self.tasks {
+            task.await.unwrap();
+        }
+        self.acked.lock().unwrap().clone()
+    }
+}
+
+/// Waits until the receiver has at least `n` distinct events.
+pub async fn wait_for_progress(receiver: &ferry_testkit::Receiver, n: usize, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while receiver.distinct_count() < n {
+        assert!(
+            Instant::now() < deadline,
+            "deliveries too slow: {} of {n}",
+            receiver.distinct_count()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -4,16 +4,15 @@
 //! arrives, nothing is left waiting, and a duplicate sent to both ingest
 //! processes at once is one event.
 
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferry_testkit::pg::{PgSchema, database_url};
 use ferry_testkit::{Behavior, Receiver};
 use serde_json::{Value, json};
 
-use crate::process::{ADMIN_KEY, FerryProcess, assert_nothing_waiting, wait_until_received};
+use crate::process::{
+    ADMIN_KEY, FerryProcess, Load, assert_nothing_waiting, wait_for_progress, wait_until_received,
+};
 
 const EVENTS: usize = 10_000;
 const CLIENTS: usize = 50;
@@ -67,51 +66,16 @@ async fn two_ingest_and_two_workers_lose_nothing_when_a_worker_is_killed() {
         .unwrap();
     assert_eq!(refused.status().as_u16(), 404);
 
-    let acked = Arc::new(Mutex::new(HashSet::new()));
-    let next = Arc::new(AtomicUsize::new(0));
-    let bases = [ingest_a.base.clone(), ingest_b.base.clone()];
-    let mut clients = Vec::new();
-    for c in 0..CLIENTS {
-        let (http, base, acked, next) = (
-            http.clone(),
-            bases[c % 2].clone(),
-            acked.clone(),
-            next.clone(),
-        );
-        clients.push(tokio::spawn(async move {
-            loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= EVENTS {
-                    break;
-                }
-                let r = http
-                    .post(format!("{base}/v1/events"))
-                    .bearer_auth(ADMIN_KEY)
-                    .json(&json!({"type": "scale.test", "id": format!("scale-{i}"), "data": {"i": i}}))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status().as_u16(), 202, "{}", r.text().await.unwrap_or_default());
-                let body: Value = r.json().await.unwrap();
-                acked.lock().unwrap().insert(body["id"].as_str().unwrap().to_owned());
-            }
-        }));
-    }
+    let load = Load::start(
+        &[ingest_a.base.clone(), ingest_b.base.clone()],
+        EVENTS,
+        CLIENTS,
+        "scale",
+    );
     // Kill one worker while deliveries are under way.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while receiver.distinct_count() < 2_000 {
-        assert!(
-            Instant::now() < deadline,
-            "deliveries too slow: {}",
-            receiver.distinct_count()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_progress(&receiver, 2_000, Duration::from_secs(120)).await;
     worker_1.kill_9();
-    for c in clients {
-        c.await.unwrap();
-    }
-    let acked: HashSet<String> = acked.lock().unwrap().clone();
+    let acked = load.finish().await;
     assert_eq!(acked.len(), EVENTS);
 
     // The same new event sent to both ingest processes at once is one event.

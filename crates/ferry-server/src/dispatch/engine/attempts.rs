@@ -119,6 +119,7 @@ impl Engine {
                 warn!(destination_id = %dest_id, failures = d.health.consecutive_failures, "Destination paused after consecutive failures; probing.");
                 alerts::raise(
                     self.store.clone(),
+                    self.queue.clone(),
                     self.wake.clone(),
                     &d.dest,
                     &d.health,
@@ -129,6 +130,7 @@ impl Engine {
                 info!(destination_id = %dest_id, "Destination answered again; resuming its deliveries.");
                 alerts::raise(
                     self.store.clone(),
+                    self.queue.clone(),
                     self.wake.clone(),
                     &d.dest,
                     &d.health,
