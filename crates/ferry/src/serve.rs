@@ -199,4 +199,32 @@ mod tests {
         let error = format!("{:#}", load_config(&args).unwrap_err());
         assert!(error.contains("FERRY_DATABASE_URL"), "{error}");
     }
+
+    #[test]
+    fn the_redis_queue_needs_postgres_and_a_claim_idle_above_the_delivery_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ferry.toml");
+        let args = ServeArgs {
+            data_dir: None,
+            listen: None,
+            config: Some(file.clone()),
+            role: None,
+        };
+        let pg = "database_url = \"postgres://db/ferry\"\nmaster_key = \"7e7e\"\n";
+        for (toml, expected) in [
+            ("queue_url = \"redis://r\"\n".to_owned(), "needs FERRY_DATABASE_URL"),
+            (
+                format!("{pg}queue_url = \"redis://r\"\nqueue_claim_idle_secs = 300\n"),
+                "must exceed the longest delivery timeout (300 s)",
+            ),
+        ] {
+            std::fs::write(&file, toml).unwrap();
+            let error = format!("{:#}", load_config(&args).unwrap_err());
+            assert!(error.contains(expected), "{error}");
+        }
+        std::fs::write(&file, format!("{pg}queue_url = \"redis://r\"\n")).unwrap();
+        let config = load_config(&args).unwrap();
+        assert_eq!(config.queue_claim_idle_secs, 330);
+        assert_eq!(config.queue_prefix, "ferry");
+    }
 }
