@@ -1,5 +1,6 @@
 //! Test helpers for Ferry's crates: a real recording HTTP receiver
-//! ([`Receiver`]) to deliver webhooks to, and small network helpers.
+//! ([`Receiver`]) to deliver webhooks to, PostgreSQL schemas and private
+//! PostgreSQL and Redis servers, and small network helpers.
 //!
 //! Everything here talks over real sockets on 127.0.0.1; nothing is a fake
 //! of a component that exists for real.

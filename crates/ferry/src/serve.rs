@@ -212,7 +212,10 @@ mod tests {
         };
         let pg = "database_url = \"postgres://db/ferry\"\nmaster_key = \"7e7e\"\n";
         for (toml, expected) in [
-            ("queue_url = \"redis://r\"\n".to_owned(), "needs FERRY_DATABASE_URL"),
+            (
+                "queue_url = \"redis://r\"\n".to_owned(),
+                "needs FERRY_DATABASE_URL",
+            ),
             (
                 format!("{pg}queue_url = \"redis://r\"\nqueue_claim_idle_secs = 300\n"),
                 "must exceed the longest delivery timeout (300 s)",

@@ -7,5 +7,6 @@ mod process;
 
 mod commands;
 mod crash;
+mod outage;
 mod scale;
 mod scale_redis;
