@@ -25,7 +25,8 @@ pub struct Config {
     pub bootstrap_admin_key: Option<String>,
     /// The master key (64 hex chars) instead of the key file (`FERRY_MASTER_KEY`).
     pub master_key: Option<String>,
-    /// How long a write may wait for a locked database before answering 503.
+    /// How long a write may wait for the database (a locked SQLite file, a
+    /// PostgreSQL connection) before answering 503.
     pub store_busy_timeout_ms: u64,
     /// PostgreSQL instead of the embedded store (`FERRY_DATABASE_URL`):
     /// many processes on many hosts then share the state and the queue.

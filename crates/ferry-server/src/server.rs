@@ -208,6 +208,7 @@ async fn open_backend(config: &Config) -> anyhow::Result<Backend> {
         let master = bootstrap::master_key(&config.data_dir, config.master_key.as_deref())?;
         let options = PgOptions {
             schema: config.database_schema.clone(),
+            acquire_timeout: Duration::from_millis(config.store_busy_timeout_ms),
             ..PgOptions::default()
         };
         let pg = PgStore::connect_with(url, master.cipher.clone(), &options)

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use ferry_testkit::{Behavior, Receiver};
 use serde_json::{Value, json};
 
-use crate::process::{ADMIN_KEY, FerryProcess, assert_nothing_waiting, wait_until_received};
+use crate::process::{
+    ADMIN_KEY, FerryProcess, assert_nothing_waiting, create_webhook, wait_until_received,
+};
 
 const EVENTS: usize = 2_000;
 const CLIENTS: usize = 50;
@@ -21,20 +23,7 @@ async fn every_acknowledged_event_is_delivered_after_a_kill_9() {
     receiver.set_behavior(Behavior::Delay(Duration::from_millis(50)));
     let ferry = FerryProcess::start(dir.path()).await;
     let http = reqwest::Client::new();
-    let created: Value = http
-        .post(format!("{}/v1/destinations", ferry.base))
-        .bearer_auth(ADMIN_KEY)
-        .json(
-            &json!({"name": "slow", "kind": "webhook", "config": {"url": receiver.url()},
-                      "filter": {"event_types": ["crash.*"]}, "max_in_flight": 32}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(created["id"].is_string(), "{created}");
+    create_webhook(&ferry.base, &receiver.url(), "crash.*", 32).await;
 
     // Many clients send; the process is killed once half are acknowledged.
     let acked = Arc::new(Mutex::new(HashSet::new()));

@@ -209,3 +209,38 @@ pub async fn wait_for_progress(receiver: &ferry_testkit::Receiver, n: usize, tim
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Creates a webhook destination to `url` for the event types matching
+/// `pattern`, with at most `max_in_flight` deliveries at once.
+pub async fn create_webhook(base: &str, url: &str, pattern: &str, max_in_flight: u32) {
+    let created: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/v1/destinations"))
+        .bearer_auth(ADMIN_KEY)
+        .json(
+            &serde_json::json!({"name": "receiver", "kind": "webhook", "config": {"url": url},
+                  "filter": {"event_types": [pattern]}, "max_in_flight": max_in_flight}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(created["id"].is_string(), "{created}");
+}
+
+/// Starts the processes of a scale-out topology, one at a time (the first
+/// creates the organization and the admin key): `(name, role)` each, under
+/// `dir`, with `env`.
+pub async fn start_roles(
+    dir: &Path,
+    roles: &[(&str, &str)],
+    env: &[(&str, String)],
+) -> Vec<FerryProcess> {
+    let mut started = Vec::with_capacity(roles.len());
+    for (name, role) in roles {
+        started
+            .push(FerryProcess::start_with(&dir.join(name), "info", &["--role", role], env).await);
+    }
+    started
+}

@@ -11,7 +11,8 @@ use ferry_testkit::{Behavior, Receiver};
 use serde_json::{Value, json};
 
 use crate::process::{
-    ADMIN_KEY, FerryProcess, Load, assert_nothing_waiting, wait_for_progress, wait_until_received,
+    ADMIN_KEY, FerryProcess, Load, assert_nothing_waiting, create_webhook, start_roles,
+    wait_for_progress, wait_until_received,
 };
 
 const EVENTS: usize = 10_000;
@@ -28,34 +29,24 @@ async fn two_ingest_and_two_workers_lose_nothing_when_a_worker_is_killed() {
         ("FERRY_DISPATCH__LEASE_SECS", "3".to_owned()),
         ("FERRY_DISPATCH__POLL_INTERVAL_MS", "200".to_owned()),
     ];
-    let start = |name: &str, role: &str| {
-        let (dir, env) = (dir.path().join(name), env.clone());
-        let role = role.to_owned();
-        async move { FerryProcess::start_with(&dir, "info", &["--role", &role], &env).await }
-    };
-    // One at a time: the first start creates the organization and the key.
-    let ingest_a = start("ingest-a", "ingest").await;
-    let ingest_b = start("ingest-b", "ingest").await;
-    let worker_1 = start("worker-1", "worker").await;
-    let worker_2 = start("worker-2", "worker").await;
+    let [ingest_a, ingest_b, worker_1, worker_2] = start_roles(
+        dir.path(),
+        &[
+            ("ingest-a", "ingest"),
+            ("ingest-b", "ingest"),
+            ("worker-1", "worker"),
+            ("worker-2", "worker"),
+        ],
+        &env,
+    )
+    .await
+    .try_into()
+    .unwrap_or_else(|_| unreachable!("four roles, four processes"));
 
     let receiver = Receiver::start().await;
     receiver.set_behavior(Behavior::Delay(Duration::from_millis(20)));
     let http = reqwest::Client::new();
-    let created: Value = http
-        .post(format!("{}/v1/destinations", ingest_a.base))
-        .bearer_auth(ADMIN_KEY)
-        .json(
-            &json!({"name": "r", "kind": "webhook", "config": {"url": receiver.url()},
-                      "filter": {"event_types": ["scale.*"]}, "max_in_flight": 64}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(created["id"].is_string(), "{created}");
+    create_webhook(&ingest_a.base, &receiver.url(), "scale.*", 64).await;
     // Workers never accept events.
     let refused = http
         .post(format!("{}/v1/events", worker_1.base))
