@@ -1,11 +1,13 @@
 //! Test helpers for Ferry's crates: a real recording HTTP receiver
-//! ([`Receiver`]) to deliver webhooks to, and small network helpers.
+//! ([`Receiver`]) to deliver webhooks to, the real S3, SFTP and SMTP
+//! servers of the storage kinds ([`services`]), and small network helpers.
 //!
 //! Everything here talks over real sockets on 127.0.0.1; nothing is a fake
 //! of a component that exists for real.
 
 pub mod pg;
 mod receiver;
+pub mod services;
 
 pub use receiver::{Behavior, Receiver, Recorded};
 

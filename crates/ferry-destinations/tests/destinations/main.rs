@@ -3,5 +3,9 @@
 //! the other modules test what is particular to one kind.
 
 mod compliance;
+#[cfg(feature = "file")]
+mod file;
+#[cfg(feature = "s3")]
+mod s3;
 #[cfg(feature = "webhook")]
 mod webhook;
