@@ -7,5 +7,7 @@ mod compliance;
 mod file;
 #[cfg(feature = "s3")]
 mod s3;
+#[cfg(feature = "sftp")]
+mod sftp;
 #[cfg(feature = "webhook")]
 mod webhook;

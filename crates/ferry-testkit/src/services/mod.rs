@@ -14,8 +14,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod s3;
+mod sftp;
 
 pub use s3::{S3Object, S3Server};
+pub use sftp::{SFTP_PASSWORD, SFTP_USER, SftpServer};
 
 /// How long a server may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(60);

@@ -61,6 +61,8 @@ macro_rules! compliance {
 mod file;
 #[cfg(feature = "s3")]
 pub mod s3;
+#[cfg(feature = "sftp")]
+pub mod sftp;
 #[cfg(feature = "webhook")]
 mod webhook;
 
