@@ -20,7 +20,9 @@ use ferry_core::ports::{Deliverer, DestinationAdapter};
 use serde_json::Value;
 
 mod config_reader;
-#[cfg(any(feature = "webhook", feature = "s3"))]
+#[cfg(feature = "email")]
+pub mod email;
+#[cfg(any(feature = "webhook", feature = "s3", feature = "email"))]
 mod error_chain;
 #[cfg(feature = "file")]
 pub mod file;
@@ -134,6 +136,8 @@ impl Catalog {
             Arc::new(s3::S3Adapter::new(options, policy.clone())),
             #[cfg(feature = "sftp")]
             Arc::new(sftp::SftpAdapter::new(options, policy.clone())),
+            #[cfg(feature = "email")]
+            Arc::new(email::EmailAdapter::new(options, policy.clone())),
             #[cfg(feature = "file")]
             Arc::new(file::FileAdapter::new(&options.file_roots)),
         ];

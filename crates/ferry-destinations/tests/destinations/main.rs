@@ -3,6 +3,8 @@
 //! the other modules test what is particular to one kind.
 
 mod compliance;
+#[cfg(feature = "email")]
+mod email;
 #[cfg(feature = "file")]
 mod file;
 #[cfg(feature = "s3")]

@@ -15,9 +15,11 @@ use std::time::{Duration, Instant};
 
 mod s3;
 mod sftp;
+mod smtp;
 
 pub use s3::{S3Object, S3Server};
 pub use sftp::{SFTP_PASSWORD, SFTP_USER, SftpServer};
+pub use smtp::SmtpServer;
 
 /// How long a server may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(60);

@@ -57,6 +57,8 @@ macro_rules! compliance {
     };
 }
 
+#[cfg(feature = "email")]
+pub mod email;
 #[cfg(feature = "file")]
 mod file;
 #[cfg(feature = "s3")]
