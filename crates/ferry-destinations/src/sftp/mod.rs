@@ -15,7 +15,8 @@
 //! The server's host key must match `host_key_fingerprint` (as
 //! `ssh-keygen -lf` prints it); unknown keys are refused unless
 //! `trust_on_first_use` is set, which accepts the first key seen and then
-//! holds the destination to it (the connection test shows the key to pin).
+//! holds the destination to it while the process runs (the connection test
+//! shows the key to pin).
 //! `file_name` (default `{id}.json`) must contain `{id}`; subdirectories are
 //! created. `timeout_ms` (default 30 s) bounds connecting and each upload.
 //!

@@ -153,3 +153,19 @@ async fn the_default_templates_name_the_event_and_show_its_data() {
     assert!(text.contains("\"order_id\": \"A-17\""), "{text}");
     assert!(message["attachments"].as_array().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn nothing_listening_is_retryable_and_names_the_connection_problem() {
+    let config = json!({
+        "host": "127.0.0.1",
+        "port": ferry_testkit::free_port(),
+        "tls": "none",
+        "from": "ferry@example.com",
+        "to": ["ops@example.com"],
+    });
+    let deliverer = deliverer(DestinationKind::Email, &config, &Auth::None);
+    match deliverer.deliver(&order()).await.outcome {
+        Outcome::Retryable { error, .. } => assert!(error.contains("onnection refused"), "{error}"),
+        other => panic!("expected a retryable failure, got {other:?}"),
+    }
+}

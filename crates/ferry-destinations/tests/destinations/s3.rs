@@ -121,3 +121,14 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+#[tokio::test]
+async fn nothing_listening_is_a_retryable_connection_refusal() {
+    let endpoint = format!("http://127.0.0.1:{}", ferry_testkit::free_port());
+    let config = json!({"endpoint": endpoint, "bucket": "ferry-any"});
+    let deliverer = deliverer(DestinationKind::S3, &config, &access_key());
+    match deliverer.deliver(&envelope(1, 1)).await.outcome {
+        Outcome::Retryable { error, .. } => assert_eq!(error, "connection refused"),
+        other => panic!("expected a retryable failure, got {other:?}"),
+    }
+}

@@ -198,3 +198,23 @@ async fn a_missing_directory_is_permanent_and_fails_the_check() {
         check.message
     );
 }
+
+#[tokio::test]
+async fn nothing_listening_is_a_retryable_connection_refusal() {
+    let config = json!({
+        "host": "127.0.0.1",
+        "port": ferry_testkit::free_port(),
+        "directory": "/tmp",
+        "trust_on_first_use": true,
+    });
+    let deliverer = deliverer(DestinationKind::Sftp, &config, &password(SFTP_PASSWORD));
+    match deliverer.deliver(&envelope(1, 1)).await.outcome {
+        Outcome::Retryable { error, .. } => {
+            assert_eq!(error, "could not connect: connection refused");
+        }
+        other => panic!("expected a retryable failure, got {other:?}"),
+    }
+    // Within the reconnect backoff the same failure comes back at once.
+    let check = deliverer.check().await;
+    assert_eq!(check.message, "could not connect: connection refused");
+}
