@@ -2,6 +2,12 @@
 //! the most useful sentence for an operator (a plain I/O error kind such as
 //! `connection refused`, else the innermost message).
 
+// A build with only some of the kinds uses only some of the helpers.
+#![cfg_attr(
+    not(all(feature = "webhook", feature = "s3", feature = "email")),
+    allow(dead_code)
+)]
+
 use std::io;
 
 /// The first error of type `T` in an error's source chain (itself included).

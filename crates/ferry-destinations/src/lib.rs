@@ -19,6 +19,7 @@ use ferry_core::destination::{Auth, Destination, DestinationKind};
 use ferry_core::ports::{Deliverer, DestinationAdapter};
 use serde_json::Value;
 
+#[cfg(any(feature = "file", feature = "s3", feature = "sftp", feature = "email"))]
 mod config_reader;
 #[cfg(feature = "email")]
 pub mod email;
