@@ -14,13 +14,13 @@ use ferry_core::FieldError;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Auth, Destination, DestinationKind};
 use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter, Outcome};
-use futures::FutureExt;
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::client::{HttpClient, HttpConnector, HttpError};
 use object_store::path::Path as ObjectPath;
 use object_store::{
     Attribute, Attributes, ClientOptions, ObjectStore, PutMultipartOptions, PutOptions, PutPayload,
-    RetryConfig, WriteMultipart,
+    RetryConfig,
 };
 use serde_json::Value;
 
@@ -36,6 +36,8 @@ use crate::template::Template;
 pub const MULTIPART_THRESHOLD: usize = 8 * 1024 * 1024;
 /// Size of each part of a multipart upload.
 const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Parts of one upload in flight at once.
+const PARALLEL_PARTS: usize = 4;
 
 /// The `s3` kind. Owns the HTTP client shared by every S3 destination
 /// (pooled connections, no proxy from the environment, the SSRF guard in
@@ -205,28 +207,45 @@ impl S3Deliverer {
             let put = self.store.put_opts(path, PutPayload::from(body), options);
             return self.deadline(self.timeout, put.map(|r| r.map(drop))).await;
         }
-        // Each part gets the per-request timeout.
-        let parts = size.div_ceil(PART_SIZE) as u32;
         let options = PutMultipartOptions {
             attributes,
             ..PutMultipartOptions::default()
         };
-        let upload = async {
-            let upload = self.store.put_multipart_opts(path, options).await?;
-            let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-            writer.write(&body);
-            writer.finish().await.map(drop)
+        let start = self.store.put_multipart_opts(path, options);
+        let mut upload = self.deadline(self.timeout, start).await?;
+        // Up to four parts go up at once; each part gets the per-request
+        // timeout.
+        let parts: Vec<_> = (0..size)
+            .step_by(PART_SIZE)
+            .map(|at| upload.put_part(PutPayload::from(body.slice(at..(at + PART_SIZE).min(size)))))
+            .collect();
+        let limit = self.timeout * (parts.len() as u32 + 1);
+        let uploaded = async {
+            futures::stream::iter(parts)
+                .buffer_unordered(PARALLEL_PARTS)
+                .try_collect::<Vec<()>>()
+                .await?;
+            upload.complete().await.map(drop)
         };
-        self.deadline(self.timeout * (parts + 1), upload).await
+        let result = self.deadline(limit, uploaded).await;
+        if result.is_err() {
+            // Parts of an unfinished upload are kept (and billed) until
+            // aborted.
+            let abort = upload.abort();
+            if let Err(error) = self.deadline(self.timeout, abort).await {
+                tracing::warn!(bucket = %self.bucket, ?error, "Could not abort a failed multipart upload.");
+            }
+        }
+        result
     }
 
-    async fn deadline(
+    async fn deadline<T>(
         &self,
         limit: Duration,
-        work: impl Future<Output = object_store::Result<()>>,
-    ) -> Result<(), Outcome> {
+        work: impl Future<Output = object_store::Result<T>>,
+    ) -> Result<T, Outcome> {
         match tokio::time::timeout(limit, work).await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(classify(&error, &self.bucket)),
             Err(_) => Err(Outcome::Retryable {
                 error: format!("timed out after {} ms", limit.as_millis()),
