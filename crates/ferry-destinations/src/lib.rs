@@ -10,6 +10,7 @@
 //! compiled in.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,8 +19,20 @@ use ferry_core::destination::{Auth, Destination, DestinationKind};
 use ferry_core::ports::{Deliverer, DestinationAdapter};
 use serde_json::Value;
 
+#[cfg(any(feature = "file", feature = "s3", feature = "sftp", feature = "email"))]
+mod config_reader;
+#[cfg(feature = "email")]
+pub mod email;
+#[cfg(any(feature = "webhook", feature = "s3", feature = "email"))]
+mod error_chain;
+#[cfg(feature = "file")]
+pub mod file;
 pub mod message;
 pub mod net_guard;
+#[cfg(feature = "s3")]
+pub mod s3;
+#[cfg(feature = "sftp")]
+pub mod sftp;
 pub mod template;
 #[cfg(feature = "webhook")]
 pub mod webhook;
@@ -55,6 +68,9 @@ pub struct CatalogOptions {
     /// Longest wait for a TCP (and TLS) connection to be established; a
     /// destination's own timeout, when shorter, applies too.
     pub connect_timeout: Duration,
+    /// Directories `file` destinations may write under (their `directory`
+    /// must be inside one); none by default, which disables the kind.
+    pub file_roots: Vec<PathBuf>,
 }
 
 impl Default for CatalogOptions {
@@ -65,6 +81,7 @@ impl Default for CatalogOptions {
             user_agent: concat!("ferry/", env!("CARGO_PKG_VERSION")).to_owned(),
             pool_max_idle_per_host: 1024,
             connect_timeout: Duration::from_secs(5),
+            file_roots: Vec::new(),
         }
     }
 }
@@ -121,6 +138,14 @@ impl Catalog {
         let compiled_in: Vec<Arc<dyn DestinationAdapter>> = vec![
             #[cfg(feature = "webhook")]
             Arc::new(webhook::WebhookAdapter::new(options, policy.clone())),
+            #[cfg(feature = "s3")]
+            Arc::new(s3::S3Adapter::new(options, policy.clone())),
+            #[cfg(feature = "sftp")]
+            Arc::new(sftp::SftpAdapter::new(options, policy.clone())),
+            #[cfg(feature = "email")]
+            Arc::new(email::EmailAdapter::new(options, policy.clone())),
+            #[cfg(feature = "file")]
+            Arc::new(file::FileAdapter::new(&options.file_roots)),
         ];
         // Kinds compiled out leave the options unused.
         let _ = (options, policy);

@@ -8,6 +8,7 @@
 //! renders the same name (object keys and file names stay idempotent).
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 use ferry_core::FieldError;
 use ferry_core::event::Event;
@@ -137,6 +138,56 @@ impl Template {
         }
         out
     }
+}
+
+/// A fresh event to render templates with when checking a config (each
+/// call has a new id, so two renderings tell whether a template uses it).
+pub fn sample_event() -> Event {
+    Event {
+        id: ferry_core::EventId::generate(),
+        org_id: ferry_core::OrgId::generate(),
+        event_type: "sample.event".into(),
+        data: serde_json::Value::Null,
+        metadata: serde_json::Value::Null,
+        idempotency_key: None,
+        created_at: chrono::Utc::now(),
+    }
+}
+
+/// Longest file name or directory accepted.
+pub const MAX_PATH_LEN: usize = 1024;
+
+/// Checks a rendered file name (file and SFTP destinations): relative, at
+/// most 1024 bytes, no empty, `.` or `..` part, no part starting with `.`
+/// (temporary files are hidden names), no control character.
+pub fn relative_path(name: &str) -> Result<PathBuf, String> {
+    if name.is_empty() || name.len() > MAX_PATH_LEN {
+        return Err(format!("must render to 1 to {MAX_PATH_LEN} bytes"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(format!(
+            "renders to `{}`, which contains control characters",
+            name.escape_debug()
+        ));
+    }
+    let path = Path::new(name);
+    if path.is_absolute() {
+        return Err(format!(
+            "renders to `{name}`, which is absolute (it is relative to `directory`)"
+        ));
+    }
+    // Split by hand: `Path::components` silently drops `.` parts.
+    for part in name.split('/') {
+        if part.is_empty() && name.ends_with('/') {
+            return Err(format!("renders to `{name}`, which names a directory"));
+        }
+        if part.is_empty() || part.starts_with('.') {
+            return Err(format!(
+                "renders to `{name}`, which has an empty, `.`, `..` or hidden part"
+            ));
+        }
+    }
+    Ok(path.to_path_buf())
 }
 
 impl fmt::Display for Template {

@@ -21,6 +21,9 @@ pub struct Config {
     pub allow_private_networks: bool,
     /// Private networks allowed anyway, as CIDRs (`["10.1.0.0/16"]`).
     pub allowed_networks: Vec<String>,
+    /// Directories `file` destinations may write under (`FERRY_FILE_ROOTS`);
+    /// empty means `<data_dir>/files`, created at start.
+    pub file_roots: Vec<PathBuf>,
     /// The first admin API key, instead of a generated one (`FERRY_BOOTSTRAP_ADMIN_KEY`).
     pub bootstrap_admin_key: Option<String>,
     /// The master key (64 hex chars) instead of the key file (`FERRY_MASTER_KEY`).
@@ -118,6 +121,7 @@ impl Default for Config {
             max_payload_bytes: 1024 * 1024,
             allow_private_networks: false,
             allowed_networks: Vec::new(),
+            file_roots: Vec::new(),
             bootstrap_admin_key: None,
             master_key: None,
             store_busy_timeout_ms: 5_000,
@@ -163,6 +167,16 @@ impl Default for DispatchConfig {
 pub const MAX_PAYLOAD_LIMIT: usize = 10 * 1024 * 1024;
 
 impl Config {
+    /// The directories `file` destinations may write under: `file_roots`,
+    /// or `<data_dir>/files` when none is configured.
+    pub fn file_roots(&self) -> Vec<PathBuf> {
+        if self.file_roots.is_empty() {
+            vec![self.data_dir.join("files")]
+        } else {
+            self.file_roots.clone()
+        }
+    }
+
     /// Checks values that defaults cannot make wrong but a config file can.
     pub fn validate(&self) -> Result<(), String> {
         if self.max_payload_bytes == 0 || self.max_payload_bytes > MAX_PAYLOAD_LIMIT {

@@ -78,9 +78,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let generated_admin_key =
         bootstrap::admin_key(store.as_ref(), &org, config.bootstrap_admin_key.as_deref()).await?;
 
+    if config.file_roots.is_empty() {
+        let default_root = config.data_dir.join("files");
+        std::fs::create_dir_all(&default_root)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", default_root.display()))?;
+    }
     let catalog = Catalog::try_new(CatalogOptions {
         allow_private_networks: config.allow_private_networks,
         allowed_cidrs: config.allowed_networks.clone(),
+        file_roots: config.file_roots(),
         ..CatalogOptions::default()
     })
     .map_err(|e| anyhow::anyhow!("invalid allowed_networks: {e}"))?;

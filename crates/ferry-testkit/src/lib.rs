@@ -1,6 +1,7 @@
 //! Test helpers for Ferry's crates: a real recording HTTP receiver
 //! ([`Receiver`]) to deliver webhooks to, PostgreSQL schemas and private
-//! PostgreSQL and Redis servers, and small network helpers.
+//! PostgreSQL and Redis servers, the real S3, SFTP and SMTP servers of the
+//! storage kinds ([`services`]), and small network helpers.
 //!
 //! Everything here talks over real sockets on 127.0.0.1; nothing is a fake
 //! of a component that exists for real.
@@ -8,6 +9,7 @@
 pub mod pg;
 mod receiver;
 pub mod redis;
+pub mod services;
 
 pub use receiver::{Behavior, Receiver, Recorded};
 

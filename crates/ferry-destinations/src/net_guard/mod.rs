@@ -444,5 +444,10 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     None
 }
 
+#[cfg(any(feature = "webhook", feature = "s3"))]
+mod resolver;
 #[cfg(test)]
 mod tests;
+
+#[cfg(any(feature = "webhook", feature = "s3"))]
+pub use resolver::GuardedResolver;

@@ -2,7 +2,6 @@
 //! `check`), and the pure classification of an HTTP answer.
 
 use std::collections::BTreeMap;
-use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -19,10 +18,10 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use serde_json::Value;
 
 use super::config::{self, WebhookConfig};
-use super::resolver::GuardedResolver;
 use crate::CatalogOptions;
+use crate::error_chain::{describe_chain, find_cause};
 use crate::message::Payload;
-use crate::net_guard::{NetworkPolicy, ResolvedToRefused};
+use crate::net_guard::{GuardedResolver, NetworkPolicy, ResolvedToRefused};
 
 /// What a captured secret header value is replaced with.
 const REDACTED: &str = "***";
@@ -514,52 +513,4 @@ fn describe_transport_error(
     } else {
         detail
     }
-}
-
-/// The first error of type `T` in an error's source chain (itself included).
-fn find_cause<'a, T: std::error::Error + 'static>(
-    error: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a T> {
-    let mut current = Some(error);
-    while let Some(cause) = current {
-        if let Some(found) = cause.downcast_ref::<T>() {
-            return Some(found);
-        }
-        current = cause.source();
-    }
-    None
-}
-
-/// The most useful message in an error's source chain: the kind of the
-/// first I/O error that has a plain name, else the innermost message.
-pub(super) fn describe_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut current = error.source();
-    while let Some(cause) = current {
-        if let Some(io) = cause.downcast_ref::<io::Error>()
-            && let Some(text) = io_kind_text(io.kind())
-        {
-            return text.to_owned();
-        }
-        message = cause.to_string();
-        current = cause.source();
-    }
-    message
-}
-
-fn io_kind_text(kind: io::ErrorKind) -> Option<&'static str> {
-    use io::ErrorKind::*;
-    Some(match kind {
-        ConnectionRefused => "connection refused",
-        ConnectionReset => "connection reset by peer",
-        ConnectionAborted => "connection aborted",
-        BrokenPipe => "connection closed by peer (broken pipe)",
-        UnexpectedEof => "connection closed before the answer was complete",
-        NotConnected => "not connected",
-        AddrNotAvailable => "address not available",
-        HostUnreachable => "host unreachable",
-        NetworkUnreachable => "network unreachable",
-        TimedOut => "timed out",
-        _ => return None,
-    })
 }

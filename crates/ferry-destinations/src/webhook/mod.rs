@@ -15,7 +15,6 @@
 
 mod config;
 mod deliverer;
-mod resolver;
 
 pub use config::{
     DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, WebhookConfig, validate, validate_with_policy,

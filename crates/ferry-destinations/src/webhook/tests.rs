@@ -8,8 +8,8 @@ use ferry_core::ports::Outcome;
 use ferry_core::secret::Secret;
 use serde_json::{Value, json};
 
-use super::deliverer::describe_chain;
 use super::{classify, parse_retry_after, validate};
+use crate::error_chain::describe_chain;
 
 fn fields(config: Value, auth: &Auth) -> Vec<String> {
     validate(&config, auth)

@@ -3,5 +3,13 @@
 //! the other modules test what is particular to one kind.
 
 mod compliance;
+#[cfg(feature = "email")]
+mod email;
+#[cfg(feature = "file")]
+mod file;
+#[cfg(feature = "s3")]
+mod s3;
+#[cfg(feature = "sftp")]
+mod sftp;
 #[cfg(feature = "webhook")]
 mod webhook;

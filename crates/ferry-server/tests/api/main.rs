@@ -9,6 +9,7 @@ mod harness;
 
 mod delivery;
 mod embedded;
+mod file_destination;
 mod ingest;
 mod operations;
 mod resilience;

@@ -1,6 +1,6 @@
-//! The shared HTTP client's DNS resolver: tokio's lookup, then the SSRF
-//! guard drops every refused address, so a name cannot reach a private
-//! network however its DNS answers change (DNS rebinding).
+//! The DNS resolver of the HTTP clients (webhooks, S3): tokio's lookup,
+//! then the SSRF guard drops every refused address, so a name cannot reach
+//! a private network however its DNS answers change (DNS rebinding).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,8 +14,8 @@ use crate::net_guard::NetworkPolicy;
 /// [`ResolvedToRefused`](crate::net_guard::ResolvedToRefused) when none is
 /// left. reqwest never calls it for IP-literal URLs: the deliverer checks
 /// those itself.
-pub(super) struct GuardedResolver {
-    pub(super) policy: Arc<NetworkPolicy>,
+pub struct GuardedResolver {
+    pub policy: Arc<NetworkPolicy>,
 }
 
 impl Resolve for GuardedResolver {

@@ -1,0 +1,171 @@
+//! The `email` kind against aiosmtpd: templates, the attachment, copies,
+//! refused mailboxes and missing template fields.
+
+use ferry_core::destination::{Auth, DestinationKind};
+use ferry_core::ports::Outcome;
+use ferry_testkit::services::SmtpServer;
+use serde_json::{Value, json};
+
+use crate::compliance::email::event_id;
+use crate::compliance::{deliverer, envelope, expected_payload};
+
+fn config(server: &SmtpServer, extra: Value) -> Value {
+    let mut config = json!({
+        "host": "127.0.0.1",
+        "port": server.port(),
+        "tls": "none",
+        "from": "Ferry <ferry@example.com>",
+        "to": ["ops@example.com"],
+    });
+    for (key, value) in extra.as_object().unwrap() {
+        config[key] = value.clone();
+    }
+    config
+}
+
+fn order() -> ferry_core::delivery::Envelope {
+    let mut envelope = envelope(1, 1);
+    let event = std::sync::Arc::make_mut(&mut envelope.event);
+    event.event_type = "order.paid".into();
+    event.data = json!({"order_id": "A-17", "total": 42.5, "customer": {"name": "Zoë"}});
+    envelope
+}
+
+#[tokio::test]
+async fn templates_render_event_fields_and_the_attachment_parses_back() {
+    let server = SmtpServer::start();
+    let config = config(
+        &server,
+        json!({
+            "cc": ["finance@example.com"],
+            "bcc": ["audit@example.com"],
+            "subject": "[{{ type }}] order {{ data.order_id }}",
+            "body": "Order {{ data.order_id }} for {{ data.customer.name }}: {{ data.total }} EUR.\n",
+            "attach_payload": true,
+        }),
+    );
+    let deliverer = deliverer(DestinationKind::Email, &config, &Auth::None);
+    let check = deliverer.check().await;
+    assert!(check.ok, "{}", check.message);
+    let sent = order();
+    let report = deliverer.deliver(&sent).await;
+    assert!(
+        matches!(report.outcome, Outcome::Delivered { .. }),
+        "{:?}",
+        report.outcome
+    );
+
+    let messages = server.messages();
+    assert_eq!(messages.len(), 1);
+    let message = &messages[0];
+    assert_eq!(message["headers"]["subject"], "[order.paid] order A-17");
+    // Mail text travels with CRLF line ends.
+    let text = message["text"].as_str().unwrap().replace("\r\n", "\n");
+    assert_eq!(text, "Order A-17 for Zoë: 42.5 EUR.\n");
+    assert_eq!(event_id(message), sent.event.id.as_str());
+    assert_eq!(message["headers"]["webhook-id"], sent.event.id.as_str());
+    assert_eq!(
+        message["headers"]["idempotency-key"],
+        sent.event.id.as_str()
+    );
+    assert_eq!(message["headers"]["cc"], "finance@example.com");
+    assert!(
+        message["headers"].get("bcc").is_none(),
+        "Bcc is not shown to recipients"
+    );
+    assert_eq!(
+        message["rcpt_tos"],
+        json!([
+            "ops@example.com",
+            "finance@example.com",
+            "audit@example.com"
+        ])
+    );
+    let attachment = &message["attachments"][0];
+    assert_eq!(attachment["filename"], format!("{}.json", sent.event.id));
+    assert_eq!(attachment["content_type"], "application/json");
+    let payload: Value = serde_json::from_str(attachment["content"].as_str().unwrap()).unwrap();
+    assert_eq!(payload, expected_payload(&sent));
+    let captured = report.request.unwrap();
+    assert_eq!(captured.headers["subject"], "[order.paid] order A-17");
+    assert_eq!(report.response.unwrap().headers["code"], "250");
+}
+
+#[tokio::test]
+async fn a_field_the_event_lacks_fails_permanently_naming_the_template() {
+    let server = SmtpServer::start();
+    let config = config(
+        &server,
+        json!({"subject": "order {{ data.missing_field }}"}),
+    );
+    let deliverer = deliverer(DestinationKind::Email, &config, &Auth::None);
+    match deliverer.deliver(&order()).await.outcome {
+        Outcome::Permanent { error } => {
+            assert!(
+                error.starts_with("config.subject: undefined value"),
+                "{error}"
+            );
+        }
+        other => panic!("expected a permanent failure, got {other:?}"),
+    }
+    assert!(server.messages().is_empty());
+}
+
+#[tokio::test]
+async fn a_rejected_mailbox_is_permanent() {
+    let server = SmtpServer::start();
+    let config = config(&server, json!({"to": ["nobody@example.com"]}));
+    let deliverer = deliverer(DestinationKind::Email, &config, &Auth::None);
+    match deliverer.deliver(&order()).await.outcome {
+        Outcome::Permanent { error } => {
+            assert!(
+                error.starts_with("the server rejected the message: "),
+                "{error}"
+            );
+            assert!(error.contains("mailbox unavailable"), "{error}");
+        }
+        other => panic!("expected a permanent failure, got {other:?}"),
+    }
+    assert!(server.messages().is_empty());
+}
+
+#[tokio::test]
+async fn the_default_templates_name_the_event_and_show_its_data() {
+    let server = SmtpServer::start();
+    let deliverer = deliverer(
+        DestinationKind::Email,
+        &config(&server, json!({})),
+        &Auth::None,
+    );
+    let sent = order();
+    let report = deliverer.deliver(&sent).await;
+    assert!(
+        matches!(report.outcome, Outcome::Delivered { .. }),
+        "{:?}",
+        report.outcome
+    );
+    let message = &server.messages()[0];
+    assert_eq!(
+        message["headers"]["subject"],
+        format!("order.paid {}", sent.event.id)
+    );
+    let text = message["text"].as_str().unwrap();
+    assert!(text.contains("\"order_id\": \"A-17\""), "{text}");
+    assert!(message["attachments"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn nothing_listening_is_retryable_and_names_the_connection_problem() {
+    let config = json!({
+        "host": "127.0.0.1",
+        "port": ferry_testkit::free_port(),
+        "tls": "none",
+        "from": "ferry@example.com",
+        "to": ["ops@example.com"],
+    });
+    let deliverer = deliverer(DestinationKind::Email, &config, &Auth::None);
+    match deliverer.deliver(&order()).await.outcome {
+        Outcome::Retryable { error, .. } => assert!(error.contains("onnection refused"), "{error}"),
+        other => panic!("expected a retryable failure, got {other:?}"),
+    }
+}

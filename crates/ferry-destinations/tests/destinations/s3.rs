@@ -1,0 +1,134 @@
+//! The `s3` kind against moto's server: what is particular to objects
+//! (attributes, multipart uploads, a missing bucket).
+
+use ferry_core::destination::DestinationKind;
+use ferry_core::ports::Outcome;
+use ferry_testkit::services::S3Server;
+use serde_json::json;
+
+use crate::compliance::s3::access_key;
+use crate::compliance::{deliverer, envelope, expected_payload};
+
+fn bucket() -> String {
+    format!("ferry-{}", ferry_core::ids::unique_token())
+}
+
+#[tokio::test]
+async fn a_missing_bucket_is_permanent_and_fails_the_check() {
+    // Stands for wrong credentials too: moto accepts any access key.
+    let server = S3Server::start();
+    let config = json!({"endpoint": server.endpoint(), "bucket": "ferry-no-such-bucket"});
+    let deliverer = deliverer(DestinationKind::S3, &config, &access_key());
+    let report = deliverer.deliver(&envelope(1, 1)).await;
+    match report.outcome {
+        Outcome::Permanent { error } => assert!(
+            error.starts_with("bucket ferry-no-such-bucket does not exist (HTTP 404)"),
+            "{error}"
+        ),
+        other => panic!("expected a permanent failure, got {other:?}"),
+    }
+    let check = deliverer.check().await;
+    assert!(!check.ok);
+    assert!(
+        check.message.contains("does not exist"),
+        "{}",
+        check.message
+    );
+}
+
+#[tokio::test]
+async fn an_object_over_16_mib_goes_up_in_parts_and_arrives_whole() {
+    let server = S3Server::start();
+    let bucket = bucket();
+    server.create_bucket(&bucket);
+    let config = json!({"endpoint": server.endpoint(), "bucket": bucket, "key": "{id}.json"});
+    let deliverer = deliverer(DestinationKind::S3, &config, &access_key());
+    let mut large = envelope(1, 1);
+    let event = std::sync::Arc::make_mut(&mut large.event);
+    event.data = json!({"blob": "x".repeat(17 * 1024 * 1024)});
+    let report = deliverer.deliver(&large).await;
+    assert!(
+        matches!(report.outcome, Outcome::Delivered { .. }),
+        "{:?}",
+        report.outcome
+    );
+
+    let objects = server.objects(&bucket);
+    assert_eq!(objects.len(), 1);
+    let body = ferry_destinations::message::Payload::of(&large.event).to_bytes();
+    assert_eq!(objects[0].size, body.len() as u64);
+    assert_eq!(objects[0].sha256, sha256_hex(&body));
+    // A multipart upload's ETag ends in `-<number of parts>`: 8 + 8 + 1 MiB.
+    assert!(objects[0].etag.ends_with("-3"), "{}", objects[0].etag);
+}
+
+#[tokio::test]
+async fn objects_carry_the_configured_attributes_and_the_event_metadata() {
+    let server = S3Server::start();
+    let bucket = bucket();
+    server.create_bucket(&bucket);
+    let config = json!({
+        "endpoint": server.endpoint(),
+        "bucket": bucket,
+        "key": "{org}/{date}/{id}.json",
+        "content_type": "application/vnd.ferry+json",
+        "storage_class": "STANDARD_IA",
+        "sse": "AES256",
+    });
+    let deliverer = deliverer(DestinationKind::S3, &config, &access_key());
+    assert!(deliverer.check().await.ok);
+    let sent = envelope(2, 3);
+    let report = deliverer.deliver(&sent).await;
+    assert!(
+        matches!(report.outcome, Outcome::Delivered { .. }),
+        "{:?}",
+        report.outcome
+    );
+
+    let objects = server.objects(&bucket);
+    assert_eq!(objects.len(), 1);
+    let object = &objects[0];
+    let event = &sent.event;
+    assert_eq!(
+        object.key,
+        format!(
+            "{}/{}/{}.json",
+            event.org_id,
+            event.created_at.format("%Y-%m-%d"),
+            event.id
+        )
+    );
+    assert_eq!(
+        object.content_type.as_deref(),
+        Some("application/vnd.ferry+json")
+    );
+    assert_eq!(object.storage_class.as_deref(), Some("STANDARD_IA"));
+    assert_eq!(object.server_side_encryption.as_deref(), Some("AES256"));
+    assert_eq!(object.metadata["webhook-id"], event.id.as_str());
+    assert_eq!(object.metadata["idempotency-key"], event.id.as_str());
+    assert_eq!(object.metadata["ferry-attempt"], "3");
+    let body: serde_json::Value = serde_json::from_str(object.body.as_deref().unwrap()).unwrap();
+    assert_eq!(body, expected_payload(&sent));
+    let captured = report.request.unwrap();
+    assert_eq!(captured.headers["key"], object.key);
+    assert!(!format!("{captured:?}").contains("ferry-test-secret"));
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn nothing_listening_is_a_retryable_connection_refusal() {
+    let endpoint = format!("http://127.0.0.1:{}", ferry_testkit::free_port());
+    let config = json!({"endpoint": endpoint, "bucket": "ferry-any"});
+    let deliverer = deliverer(DestinationKind::S3, &config, &access_key());
+    match deliverer.deliver(&envelope(1, 1)).await.outcome {
+        Outcome::Retryable { error, .. } => assert_eq!(error, "connection refused"),
+        other => panic!("expected a retryable failure, got {other:?}"),
+    }
+}
