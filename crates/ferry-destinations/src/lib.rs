@@ -18,9 +18,15 @@ use ferry_core::destination::{Auth, Destination, DestinationKind};
 use ferry_core::ports::{Deliverer, DestinationAdapter};
 use serde_json::Value;
 
+pub mod endpoint;
+pub mod fields;
+pub mod link;
 pub mod message;
 pub mod net_guard;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod template;
+pub mod tls;
 #[cfg(feature = "webhook")]
 pub mod webhook;
 
@@ -116,6 +122,8 @@ impl Catalog {
         let compiled_in: Vec<Arc<dyn DestinationAdapter>> = vec![
             #[cfg(feature = "webhook")]
             Arc::new(webhook::WebhookAdapter::new(options, policy.clone())),
+            #[cfg(feature = "redis")]
+            Arc::new(redis::RedisAdapter::new(options, policy.clone())),
         ];
         // Kinds compiled out leave the options unused.
         let _ = (options, policy);

@@ -3,5 +3,7 @@
 //! the other modules test what is particular to one kind.
 
 mod compliance;
+#[cfg(feature = "redis")]
+mod redis;
 #[cfg(feature = "webhook")]
 mod webhook;

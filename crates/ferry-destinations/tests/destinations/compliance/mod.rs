@@ -56,6 +56,8 @@ macro_rules! compliance {
     };
 }
 
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "webhook")]
 mod webhook;
 
@@ -137,6 +139,12 @@ pub fn deliverer(kind: DestinationKind, config: &Value, auth: &Auth) -> Arc<dyn 
     catalog
         .build(&destination)
         .unwrap_or_else(|e| panic!("{kind} destination did not build: {e}"))
+}
+
+/// A name no other test (or earlier run) uses: `<prefix>_<ulid>`, in
+/// lower case so that it is also a valid SQL, queue or topic name.
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}_{}", ulid::Ulid::new()).to_lowercase()
 }
 
 /// An event with a payload that exercises escaping and non-ASCII text.
