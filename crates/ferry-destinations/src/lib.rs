@@ -18,6 +18,8 @@ use ferry_core::destination::{Auth, Destination, DestinationKind};
 use ferry_core::ports::{Deliverer, DestinationAdapter};
 use serde_json::Value;
 
+#[cfg(feature = "amqp")]
+pub mod amqp;
 pub mod endpoint;
 pub mod fields;
 pub mod link;
@@ -122,6 +124,8 @@ impl Catalog {
         let compiled_in: Vec<Arc<dyn DestinationAdapter>> = vec![
             #[cfg(feature = "webhook")]
             Arc::new(webhook::WebhookAdapter::new(options, policy.clone())),
+            #[cfg(feature = "amqp")]
+            Arc::new(amqp::AmqpAdapter::new(options, policy.clone())),
             #[cfg(feature = "redis")]
             Arc::new(redis::RedisAdapter::new(options, policy.clone())),
         ];

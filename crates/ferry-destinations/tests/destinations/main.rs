@@ -2,6 +2,8 @@
 //! test binary for the crate. `compliance` is the suite every kind passes;
 //! the other modules test what is particular to one kind.
 
+#[cfg(feature = "amqp")]
+mod amqp;
 mod compliance;
 #[cfg(feature = "redis")]
 mod redis;

@@ -56,6 +56,8 @@ macro_rules! compliance {
     };
 }
 
+#[cfg(feature = "amqp")]
+pub mod amqp;
 #[cfg(feature = "redis")]
 pub mod redis;
 #[cfg(feature = "webhook")]
