@@ -25,8 +25,12 @@ pub mod fields;
 pub mod link;
 pub mod message;
 pub mod net_guard;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub mod sql;
 pub mod template;
 pub mod tls;
 #[cfg(feature = "webhook")]
@@ -126,6 +130,8 @@ impl Catalog {
             Arc::new(webhook::WebhookAdapter::new(options, policy.clone())),
             #[cfg(feature = "amqp")]
             Arc::new(amqp::AmqpAdapter::new(options, policy.clone())),
+            #[cfg(feature = "postgres")]
+            Arc::new(postgres::PostgresAdapter::new(options, policy.clone())),
             #[cfg(feature = "redis")]
             Arc::new(redis::RedisAdapter::new(options, policy.clone())),
         ];

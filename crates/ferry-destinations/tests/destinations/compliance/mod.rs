@@ -58,6 +58,8 @@ macro_rules! compliance {
 
 #[cfg(feature = "amqp")]
 pub mod amqp;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
 #[cfg(feature = "webhook")]
@@ -149,7 +151,9 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}_{}", ulid::Ulid::new()).to_lowercase()
 }
 
-/// An event with a payload that exercises escaping and non-ASCII text.
+/// An event with a payload that exercises escaping and non-ASCII text. Its
+/// timestamp has microsecond precision, as events read from the store have
+/// (and as SQL timestamp columns keep).
 pub fn envelope(n: usize, attempt: u32) -> Envelope {
     let event = Event {
         id: EventId::generate(),
@@ -158,7 +162,7 @@ pub fn envelope(n: usize, attempt: u32) -> Envelope {
         data: json!({"n": n, "note": "ünïcode \"quoted\" \n line", "items": [1.5, null, true]}),
         metadata: json!({}),
         idempotency_key: None,
-        created_at: Utc::now(),
+        created_at: chrono::DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap(),
     };
     Envelope {
         delivery_id: DeliveryId::generate(),
