@@ -24,6 +24,8 @@ pub mod endpoint;
 pub mod fields;
 pub mod link;
 pub mod message;
+#[cfg(feature = "mysql")]
+pub mod mysql;
 pub mod net_guard;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -130,6 +132,8 @@ impl Catalog {
             Arc::new(webhook::WebhookAdapter::new(options, policy.clone())),
             #[cfg(feature = "amqp")]
             Arc::new(amqp::AmqpAdapter::new(options, policy.clone())),
+            #[cfg(feature = "mysql")]
+            Arc::new(mysql::MysqlAdapter::new(options, policy.clone())),
             #[cfg(feature = "postgres")]
             Arc::new(postgres::PostgresAdapter::new(options, policy.clone())),
             #[cfg(feature = "redis")]

@@ -5,6 +5,8 @@
 #[cfg(feature = "amqp")]
 mod amqp;
 mod compliance;
+#[cfg(feature = "mysql")]
+mod mysql;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "redis")]

@@ -58,6 +58,8 @@ macro_rules! compliance {
 
 #[cfg(feature = "amqp")]
 pub mod amqp;
+#[cfg(feature = "mysql")]
+pub mod mysql;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "redis")]
