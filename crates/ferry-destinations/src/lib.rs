@@ -26,6 +26,8 @@ pub mod link;
 pub mod message;
 #[cfg(feature = "mysql")]
 pub mod mysql;
+#[cfg(feature = "nats")]
+pub mod nats;
 pub mod net_guard;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -134,6 +136,8 @@ impl Catalog {
             Arc::new(amqp::AmqpAdapter::new(options, policy.clone())),
             #[cfg(feature = "mysql")]
             Arc::new(mysql::MysqlAdapter::new(options, policy.clone())),
+            #[cfg(feature = "nats")]
+            Arc::new(nats::NatsAdapter::new(options, policy.clone())),
             #[cfg(feature = "postgres")]
             Arc::new(postgres::PostgresAdapter::new(options, policy.clone())),
             #[cfg(feature = "redis")]
