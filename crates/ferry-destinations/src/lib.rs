@@ -24,6 +24,8 @@ pub mod endpoint;
 pub mod fields;
 pub mod link;
 pub mod message;
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
 #[cfg(feature = "mysql")]
 pub mod mysql;
 #[cfg(feature = "nats")]
@@ -134,6 +136,8 @@ impl Catalog {
             Arc::new(webhook::WebhookAdapter::new(options, policy.clone())),
             #[cfg(feature = "amqp")]
             Arc::new(amqp::AmqpAdapter::new(options, policy.clone())),
+            #[cfg(feature = "mqtt")]
+            Arc::new(mqtt::MqttAdapter::new(options, policy.clone())),
             #[cfg(feature = "mysql")]
             Arc::new(mysql::MysqlAdapter::new(options, policy.clone())),
             #[cfg(feature = "nats")]

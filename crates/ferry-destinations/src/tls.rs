@@ -142,3 +142,43 @@ fn check_certificates(pem: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// TLS settings with the config's CA (or the system's roots) and the
+/// auth's client certificate.
+#[cfg(any(feature = "nats", feature = "mqtt"))]
+pub fn rustls_config(
+    ca: Option<&str>,
+    identity: Option<ClientIdentity>,
+) -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    match ca {
+        Some(pem) => {
+            for certificate in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+                let certificate = certificate.map_err(|_| "tls.ca_certificate: invalid PEM")?;
+                roots
+                    .add(certificate)
+                    .map_err(|e| format!("tls.ca_certificate: {e}"))?;
+            }
+        }
+        None => {
+            for certificate in rustls_native_certs::load_native_certs().certs {
+                // A system root rustls cannot use is skipped, as browsers do.
+                let _ = roots.add(certificate);
+            }
+        }
+    }
+    let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
+    match identity {
+        None => Ok(builder.with_no_client_auth()),
+        Some(identity) => {
+            let chain = CertificateDer::pem_slice_iter(identity.certificate.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| "auth.certificate: invalid PEM")?;
+            let key = PrivateKeyDer::from_pem_slice(identity.private_key.as_bytes())
+                .map_err(|_| "auth.private_key: invalid PEM key")?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|_| "auth: the certificate and private key do not match".to_owned())
+        }
+    }
+}

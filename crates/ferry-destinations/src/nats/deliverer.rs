@@ -12,8 +12,6 @@ use ferry_core::FieldError;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Auth, Destination, DestinationKind};
 use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter, Outcome};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::Value;
 
 use super::config::{self, NatsConfig, check_subject};
@@ -22,7 +20,7 @@ use crate::endpoint;
 use crate::link::{Failure, Link, timed};
 use crate::message::{Payload, metadata};
 use crate::net_guard::NetworkPolicy;
-use crate::tls::{self, ClientIdentity};
+use crate::tls;
 
 /// The JetStream de-duplication header.
 const MSG_ID: &str = "Nats-Msg-Id";
@@ -60,7 +58,7 @@ impl DestinationAdapter for NatsAdapter {
         let ca = config.tls.as_ref().and_then(|t| t.ca_certificate.clone());
         let identity = tls::identity(&auth);
         let tls = if ca.is_some() || identity.is_some() {
-            Some(rustls_config(ca.as_deref(), identity)?)
+            Some(tls::rustls_config(ca.as_deref(), identity)?)
         } else {
             None
         };
@@ -74,45 +72,6 @@ impl DestinationAdapter for NatsAdapter {
             config,
             link: Link::default(),
         }))
-    }
-}
-
-/// TLS settings with the config's CA (or the system's roots) and the
-/// auth's client certificate.
-fn rustls_config(
-    ca: Option<&str>,
-    identity: Option<ClientIdentity>,
-) -> Result<rustls::ClientConfig, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    match ca {
-        Some(pem) => {
-            for certificate in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-                let certificate = certificate.map_err(|_| "tls.ca_certificate: invalid PEM")?;
-                roots
-                    .add(certificate)
-                    .map_err(|e| format!("tls.ca_certificate: {e}"))?;
-            }
-        }
-        None => {
-            for certificate in rustls_native_certs::load_native_certs().certs {
-                // A system root rustls cannot use is skipped, as browsers do.
-                let _ = roots.add(certificate);
-            }
-        }
-    }
-    let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
-    match identity {
-        None => Ok(builder.with_no_client_auth()),
-        Some(identity) => {
-            let chain = CertificateDer::pem_slice_iter(identity.certificate.as_bytes())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| "auth.certificate: invalid PEM")?;
-            let key = PrivateKeyDer::from_pem_slice(identity.private_key.as_bytes())
-                .map_err(|_| "auth.private_key: invalid PEM key")?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|_| "auth: the certificate and private key do not match".to_owned())
-        }
     }
 }
 

@@ -5,6 +5,8 @@
 #[cfg(feature = "amqp")]
 mod amqp;
 mod compliance;
+#[cfg(feature = "mqtt")]
+mod mqtt;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "nats")]

@@ -58,6 +58,8 @@ macro_rules! compliance {
 
 #[cfg(feature = "amqp")]
 pub mod amqp;
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
 #[cfg(feature = "mysql")]
 pub mod mysql;
 #[cfg(feature = "nats")]
