@@ -153,6 +153,14 @@ pub fn deliverer(kind: DestinationKind, config: &Value, auth: &Auth) -> Arc<dyn 
 
 /// A name no other test (or earlier run) uses: `<prefix>_<ulid>`, in
 /// lower case so that it is also a valid SQL, queue or topic name.
+#[cfg(any(
+    feature = "redis",
+    feature = "amqp",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "nats",
+    feature = "mqtt"
+))]
 pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}_{}", ulid::Ulid::new()).to_lowercase()
 }
