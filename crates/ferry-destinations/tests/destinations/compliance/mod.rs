@@ -293,6 +293,32 @@ pub async fn wrong_credentials_are_permanent<T: Target>() {
     let check = deliverer.check().await;
     assert!(!check.ok, "{}: the connection test passed", T::KIND);
     assert!(target.received().await.is_empty(), "{}", T::KIND);
+    let shown = format!(
+        "{error} {} {:?} {:?}",
+        check.message, report.request, report.response
+    );
+    for secret in secrets_of(&auth) {
+        assert!(
+            !shown.contains(&secret),
+            "{}: a secret of the auth is shown: {shown}",
+            T::KIND
+        );
+    }
+}
+
+/// The secret values of an auth, which no error, check message or captured
+/// request may show.
+fn secrets_of(auth: &Auth) -> Vec<String> {
+    let value = serde_json::to_value(auth).unwrap();
+    let shown = auth.redacted();
+    let Value::Object(fields) = value else {
+        return Vec::new();
+    };
+    fields
+        .into_iter()
+        .filter(|(name, _)| shown.get(name) == Some(&json!("***")))
+        .filter_map(|(_, value)| value.as_str().map(str::to_owned))
+        .collect()
 }
 
 pub async fn unreachable_is_retryable_then_delivered<T: Target>() {

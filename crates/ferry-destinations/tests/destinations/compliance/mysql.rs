@@ -73,7 +73,7 @@ impl Target for MysqlTable {
     fn wrong_credentials(&self, config: &Value, _auth: &Auth) -> Option<(Value, Auth)> {
         let wrong = Auth::Basic {
             username: "root".into(),
-            password: Secret::new("wrong".into()),
+            password: Secret::new("wrong-s3cr3t".into()),
         };
         Some((config.clone(), wrong))
     }

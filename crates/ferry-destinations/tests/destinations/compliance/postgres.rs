@@ -70,7 +70,7 @@ impl Target for PostgresTable {
     fn wrong_credentials(&self, config: &Value, _auth: &Auth) -> Option<(Value, Auth)> {
         let wrong = Auth::Basic {
             username: "ferry_no_such_role".into(),
-            password: Secret::new("wrong".into()),
+            password: Secret::new("wrong-s3cr3t".into()),
         };
         Some((config.clone(), wrong))
     }

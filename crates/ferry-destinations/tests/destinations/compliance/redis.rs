@@ -67,7 +67,7 @@ impl Target for RedisStream {
     fn wrong_credentials(&self, config: &Value, _auth: &Auth) -> Option<(Value, Auth)> {
         let wrong = Auth::Basic {
             username: "ferry-no-such-user".into(),
-            password: Secret::new("wrong".into()),
+            password: Secret::new("wrong-s3cr3t".into()),
         };
         Some((config.clone(), wrong))
     }
