@@ -8,6 +8,13 @@
 //! (the adapter) and `tests.rs`. Each kind with a heavy client sits behind a
 //! cargo feature, all on by default. The [`Catalog`] registers every kind
 //! compiled in.
+//!
+//! What the broker and database kinds share: [`fields`] (reading a config
+//! with one error per field), [`tls`] (the `tls` object and client
+//! certificates), [`endpoint`] (the SSRF guard for hosts a client connects
+//! to itself), [`link`] (one reused connection, reconnected with backoff, and
+//! the [`link::Failure`] of an attempt) and `sql` (the postgres and mysql
+//! config, identifiers and SQLSTATE classification).
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -20,7 +20,7 @@ use serde_json::Value;
 use super::config::{self, Mode, RedisConfig};
 use crate::CatalogOptions;
 use crate::endpoint;
-use crate::link::{Connected, Failure, Link, timed};
+use crate::link::{Failure, Link, timed};
 use crate::message::{Payload, metadata};
 use crate::net_guard::NetworkPolicy;
 use crate::tls;
@@ -226,7 +226,7 @@ impl RedisDeliverer {
     /// Runs `cmd` on the shared connection, dropping the connection when
     /// the failure shows it broken.
     async fn run(&self, cmd: &redis::Cmd) -> Result<redis::Value, Failure> {
-        let connected: Connected<MultiplexedConnection> = self.link.get(|| self.connect()).await?;
+        let connected = self.link.get(|| self.connect()).await?;
         let mut conn = connected.conn.clone();
         match tokio::time::timeout(self.timeout, cmd.query_async(&mut conn)).await {
             Ok(Ok(answer)) => Ok(answer),
