@@ -8,6 +8,13 @@
 //! (the adapter) and `tests.rs`. Each kind with a heavy client sits behind a
 //! cargo feature, all on by default. The [`Catalog`] registers every kind
 //! compiled in.
+//!
+//! What the broker and database kinds share: [`fields`] (reading a config
+//! with one error per field), [`tls`] (the `tls` object and client
+//! certificates), [`endpoint`] (the SSRF guard for hosts a client connects
+//! to itself), [`link`] (one reused connection, reconnected with backoff, and
+//! the [`link::Failure`] of an attempt) and `sql` (the postgres and mysql
+//! config, identifiers and SQLSTATE classification).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -19,21 +26,39 @@ use ferry_core::destination::{Auth, Destination, DestinationKind};
 use ferry_core::ports::{Deliverer, DestinationAdapter};
 use serde_json::Value;
 
+#[cfg(feature = "amqp")]
+pub mod amqp;
 #[cfg(any(feature = "file", feature = "s3", feature = "sftp", feature = "email"))]
 mod config_reader;
 #[cfg(feature = "email")]
 pub mod email;
+pub mod endpoint;
 #[cfg(any(feature = "webhook", feature = "s3", feature = "email"))]
 mod error_chain;
+pub mod fields;
 #[cfg(feature = "file")]
 pub mod file;
+pub mod link;
 pub mod message;
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
+#[cfg(feature = "mysql")]
+pub mod mysql;
+#[cfg(feature = "nats")]
+pub mod nats;
 pub mod net_guard;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "s3")]
 pub mod s3;
 #[cfg(feature = "sftp")]
 pub mod sftp;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub mod sql;
 pub mod template;
+pub mod tls;
 #[cfg(feature = "webhook")]
 pub mod webhook;
 
@@ -146,6 +171,18 @@ impl Catalog {
             Arc::new(email::EmailAdapter::new(options, policy.clone())),
             #[cfg(feature = "file")]
             Arc::new(file::FileAdapter::new(&options.file_roots)),
+            #[cfg(feature = "amqp")]
+            Arc::new(amqp::AmqpAdapter::new(options, policy.clone())),
+            #[cfg(feature = "mqtt")]
+            Arc::new(mqtt::MqttAdapter::new(options, policy.clone())),
+            #[cfg(feature = "mysql")]
+            Arc::new(mysql::MysqlAdapter::new(options, policy.clone())),
+            #[cfg(feature = "nats")]
+            Arc::new(nats::NatsAdapter::new(options, policy.clone())),
+            #[cfg(feature = "postgres")]
+            Arc::new(postgres::PostgresAdapter::new(options, policy.clone())),
+            #[cfg(feature = "redis")]
+            Arc::new(redis::RedisAdapter::new(options, policy.clone())),
         ];
         // Kinds compiled out leave the options unused.
         let _ = (options, policy);

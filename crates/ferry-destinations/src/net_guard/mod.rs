@@ -16,7 +16,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
 /// How to open a refused address, appended to every refusal.
-const HOW_TO_ALLOW: &str =
+pub(crate) const HOW_TO_ALLOW: &str =
     "private networks are refused (set FERRY_ALLOW_PRIVATE_NETWORKS=true or allow a CIDR)";
 
 /// An IPv4 or IPv6 network, `10.0.0.0/8` or `fd00::/8`. A bare address is

@@ -2,11 +2,23 @@
 //! test binary for the crate. `compliance` is the suite every kind passes;
 //! the other modules test what is particular to one kind.
 
+#[cfg(feature = "amqp")]
+mod amqp;
 mod compliance;
 #[cfg(feature = "email")]
 mod email;
 #[cfg(feature = "file")]
 mod file;
+#[cfg(feature = "mqtt")]
+mod mqtt;
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "nats")]
+mod nats;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "redis")]
+mod redis;
 #[cfg(feature = "s3")]
 mod s3;
 #[cfg(feature = "sftp")]

@@ -8,6 +8,7 @@ pub const POSTGRES: bool = false;
 mod harness;
 
 mod delivery;
+mod destination_kinds;
 mod embedded;
 mod file_destination;
 mod ingest;

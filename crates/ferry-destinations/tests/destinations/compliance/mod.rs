@@ -57,10 +57,22 @@ macro_rules! compliance {
     };
 }
 
+#[cfg(feature = "amqp")]
+pub mod amqp;
 #[cfg(feature = "email")]
 pub mod email;
 #[cfg(feature = "file")]
 mod file;
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
+#[cfg(feature = "mysql")]
+pub mod mysql;
+#[cfg(feature = "nats")]
+pub mod nats;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "s3")]
 pub mod s3;
 #[cfg(feature = "sftp")]
@@ -154,7 +166,23 @@ pub fn deliverer(kind: DestinationKind, config: &Value, auth: &Auth) -> Arc<dyn 
         .unwrap_or_else(|e| panic!("{kind} destination did not build: {e}"))
 }
 
-/// An event with a payload that exercises escaping and non-ASCII text.
+/// A name no other test (or earlier run) uses: `<prefix>_<ulid>`, in
+/// lower case so that it is also a valid SQL, queue or topic name.
+#[cfg(any(
+    feature = "redis",
+    feature = "amqp",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "nats",
+    feature = "mqtt"
+))]
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}_{}", ulid::Ulid::new()).to_lowercase()
+}
+
+/// An event with a payload that exercises escaping and non-ASCII text. Its
+/// timestamp has microsecond precision, as events read from the store have
+/// (and as SQL timestamp columns keep).
 pub fn envelope(n: usize, attempt: u32) -> Envelope {
     let event = Event {
         id: EventId::generate(),
@@ -163,7 +191,7 @@ pub fn envelope(n: usize, attempt: u32) -> Envelope {
         data: json!({"n": n, "note": "ünïcode \"quoted\" \n line", "items": [1.5, null, true]}),
         metadata: json!({}),
         idempotency_key: None,
-        created_at: Utc::now(),
+        created_at: chrono::DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap(),
     };
     Envelope {
         delivery_id: DeliveryId::generate(),
@@ -280,6 +308,32 @@ pub async fn wrong_credentials_are_permanent<T: Target>() {
     let check = deliverer.check().await;
     assert!(!check.ok, "{}: the connection test passed", T::KIND);
     assert!(target.received().await.is_empty(), "{}", T::KIND);
+    let shown = format!(
+        "{error} {} {:?} {:?}",
+        check.message, report.request, report.response
+    );
+    for secret in secrets_of(&auth) {
+        assert!(
+            !shown.contains(&secret),
+            "{}: a secret of the auth is shown: {shown}",
+            T::KIND
+        );
+    }
+}
+
+/// The secret values of an auth, which no error, check message or captured
+/// request may show.
+fn secrets_of(auth: &Auth) -> Vec<String> {
+    let value = serde_json::to_value(auth).unwrap();
+    let shown = auth.redacted();
+    let Value::Object(fields) = value else {
+        return Vec::new();
+    };
+    fields
+        .into_iter()
+        .filter(|(name, _)| shown.get(name) == Some(&json!("***")))
+        .filter_map(|(_, value)| value.as_str().map(str::to_owned))
+        .collect()
 }
 
 pub async fn unreachable_is_retryable_then_delivered<T: Target>() {

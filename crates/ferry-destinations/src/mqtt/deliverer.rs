@@ -1,0 +1,471 @@
+//! The mqtt adapter (`validate`, `build`) and deliverer (`deliver`,
+//! `check`): one MQTT 5 connection per destination whose event loop runs in
+//! a task of its own and hands each publish its broker acknowledgement.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use ferry_core::FieldError;
+use ferry_core::delivery::{Captured, Envelope};
+use ferry_core::destination::{Auth, Destination, DestinationKind};
+use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter, Outcome};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::{
+    ConnectReturnCode, Packet, PubAckReason, PubRecReason, PublishProperties,
+};
+use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions};
+use rumqttc::{Outgoing, TlsConfiguration, Transport};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use super::config::{self, MqttConfig, check_topic};
+use crate::CatalogOptions;
+use crate::endpoint;
+use crate::link::{Failure, Link, timed};
+use crate::message::{Payload, metadata};
+use crate::net_guard::NetworkPolicy;
+use crate::tls;
+
+/// Requests queued to the event loop before `publish` waits.
+const REQUEST_CAPACITY: usize = 64;
+const KEEP_ALIVE: Duration = Duration::from_secs(30);
+
+/// The `mqtt` kind.
+pub struct MqttAdapter {
+    connect_timeout: Duration,
+    policy: Arc<NetworkPolicy>,
+}
+
+impl MqttAdapter {
+    pub fn new(options: &CatalogOptions, policy: NetworkPolicy) -> Self {
+        Self {
+            connect_timeout: options.connect_timeout,
+            policy: Arc::new(policy),
+        }
+    }
+}
+
+impl DestinationAdapter for MqttAdapter {
+    fn kind(&self) -> DestinationKind {
+        DestinationKind::Mqtt
+    }
+
+    fn validate(&self, config: &Value, auth: &Auth) -> Result<Value, Vec<FieldError>> {
+        config::validate(config, auth, &self.policy)
+    }
+
+    fn build(&self, destination: &Destination) -> Result<Arc<dyn Deliverer>, String> {
+        if destination.kind != DestinationKind::Mqtt {
+            return Err(format!("not an mqtt destination: {}", destination.kind));
+        }
+        let auth = destination.secrets.auth.clone();
+        let config = MqttConfig::from_stored(&destination.config, &auth)?;
+        let transport = if config.url.scheme() == "mqtts" {
+            let ca = config.tls.as_ref().and_then(|t| t.ca_certificate.clone());
+            let tls = tls::rustls_config(ca.as_deref(), tls::identity(&auth))?;
+            Some(Transport::tls_with_config(TlsConfiguration::Rustls(
+                Arc::new(tls),
+            )))
+        } else {
+            None
+        };
+        let timeout = Duration::from_millis(config.timeout_ms);
+        Ok(Arc::new(MqttDeliverer {
+            auth,
+            transport,
+            connect_timeout: self.connect_timeout.min(timeout),
+            timeout,
+            policy: Arc::clone(&self.policy),
+            config,
+            link: Link::default(),
+        }))
+    }
+}
+
+type AckSender = oneshot::Sender<Result<String, Failure>>;
+
+/// Publishes waiting for their packet id (in request order) and for their
+/// acknowledgement (by packet id).
+#[derive(Default)]
+struct Acks {
+    unassigned: VecDeque<AckSender>,
+    waiting: HashMap<u16, AckSender>,
+    /// Set when the connection ended: every later publish fails with it.
+    closed: Option<Failure>,
+}
+
+impl Acks {
+    fn resolve(&mut self, pkid: u16, result: Result<String, Failure>) {
+        if let Some(sender) = self.waiting.remove(&pkid) {
+            // The publisher may have given up (timeout): nothing to tell.
+            let _ = sender.send(result);
+        }
+    }
+
+    fn close(&mut self, failure: Failure) {
+        for sender in self
+            .unassigned
+            .drain(..)
+            .chain(self.waiting.drain().map(|(_, s)| s))
+        {
+            let _ = sender.send(Err(failure.clone()));
+        }
+        self.closed = Some(failure);
+    }
+}
+
+/// A live connection: the client, the acknowledgements its event loop
+/// hands out, and that loop's task (stopped when the session is dropped).
+struct Session {
+    client: AsyncClient,
+    acks: Arc<Mutex<Acks>>,
+    /// Keeps "queue the ack slot, then send the request" in one order.
+    order: tokio::sync::Mutex<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Runs the event loop: assigns packet ids to waiting publishes, resolves
+/// PUBACK / PUBREC / PUBCOMP, and fails everything waiting when the
+/// connection ends (the next delivery connects again).
+async fn drive(mut events: EventLoop, acks: Arc<Mutex<Acks>>, qos: QoS) {
+    loop {
+        let event = events.poll().await;
+        let mut acks = match acks.lock() {
+            Ok(acks) => acks,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match event {
+            Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
+                if let Some(sender) = acks.unassigned.pop_front() {
+                    acks.waiting.insert(pkid, sender);
+                }
+            }
+            Ok(Event::Incoming(Packet::PubAck(ack))) => {
+                let result = match puback_failure(&ack.reason) {
+                    Some(failure) => Err(failure),
+                    None => Ok("PUBACK".to_owned()),
+                };
+                acks.resolve(ack.pkid, result);
+            }
+            Ok(Event::Incoming(Packet::PubRec(rec))) => {
+                if let Some(failure) = pubrec_failure(&rec.reason) {
+                    acks.resolve(rec.pkid, Err(failure));
+                }
+            }
+            Ok(Event::Incoming(Packet::PubComp(comp))) if qos == QoS::ExactlyOnce => {
+                acks.resolve(comp.pkid, Ok("PUBCOMP".to_owned()));
+            }
+            Ok(_) => {}
+            Err(error) => {
+                acks.close(classify(&error).context("connection to the MQTT broker lost"));
+                return;
+            }
+        }
+    }
+}
+
+/// One mqtt destination, built.
+pub struct MqttDeliverer {
+    /// Holds the credentials; never shown.
+    auth: Auth,
+    transport: Option<Transport>,
+    connect_timeout: Duration,
+    timeout: Duration,
+    policy: Arc<NetworkPolicy>,
+    config: MqttConfig,
+    link: Link<Arc<Session>>,
+}
+
+/// A client id no other connection uses: `ferry-<pid>-<n>-<nanos>`.
+fn fresh_client_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!("ferry-{}-{n}-{nanos}", std::process::id())
+}
+
+impl MqttDeliverer {
+    fn qos(&self) -> QoS {
+        if self.config.qos == 2 {
+            QoS::ExactlyOnce
+        } else {
+            QoS::AtLeastOnce
+        }
+    }
+
+    /// Connects and waits for the broker's CONNACK, then hands the event
+    /// loop to a task of its own.
+    async fn connect(&self, client_id: String) -> Result<Arc<Session>, Failure> {
+        let host = self.config.url.host_str().unwrap_or_default().to_owned();
+        let tls = self.config.url.scheme() == "mqtts";
+        let port = self
+            .config
+            .url
+            .port()
+            .unwrap_or(if tls { 8883 } else { 1883 });
+        endpoint::resolve(&self.policy, &host, port, self.connect_timeout).await?;
+        let mut options = MqttOptions::new(client_id, endpoint::bare_host(&host), port);
+        options
+            .set_keep_alive(KEEP_ALIVE)
+            .set_clean_start(true)
+            .set_connection_timeout(self.connect_timeout.as_secs().max(1));
+        match &self.auth {
+            Auth::Basic { username, password } => {
+                options.set_credentials(username.clone(), password.expose().clone());
+            }
+            Auth::ClientCertificate {
+                username: Some(username),
+                password: Some(password),
+                ..
+            } => {
+                options.set_credentials(username.clone(), password.expose().clone());
+            }
+            _ => {}
+        }
+        if let Some(transport) = &self.transport {
+            options.set_transport(transport.clone());
+        }
+        let (client, mut events) = AsyncClient::new(options, REQUEST_CAPACITY);
+        timed(
+            "connecting to the MQTT broker",
+            self.connect_timeout + self.timeout,
+            async {
+                loop {
+                    match events.poll().await {
+                        Ok(Event::Incoming(Packet::ConnAck(_))) => return Ok(()),
+                        Ok(_) => {}
+                        Err(error) => return Err(classify(&error)),
+                    }
+                }
+            },
+        )
+        .await?;
+        let acks = Arc::new(Mutex::new(Acks::default()));
+        let task = tokio::spawn(drive(events, Arc::clone(&acks), self.qos()));
+        Ok(Arc::new(Session {
+            client,
+            acks,
+            order: tokio::sync::Mutex::new(()),
+            task,
+        }))
+    }
+
+    /// Publishes and waits for PUBACK (QoS 1) or PUBCOMP (QoS 2).
+    async fn publish(
+        &self,
+        session: &Session,
+        topic: String,
+        body: Vec<u8>,
+        properties: PublishProperties,
+    ) -> Result<String, Failure> {
+        let (sender, receiver) = oneshot::channel();
+        {
+            let _order = session.order.lock().await;
+            {
+                let mut acks = session
+                    .acks
+                    .lock()
+                    .map_err(|_| Failure::retryable("MQTT session state lost"))?;
+                if let Some(failure) = &acks.closed {
+                    return Err(failure.clone());
+                }
+                acks.unassigned.push_back(sender);
+            }
+            let sent = session
+                .client
+                .publish_with_properties(topic, self.qos(), self.config.retain, body, properties)
+                .await;
+            if let Err(error) = sent {
+                if let Ok(mut acks) = session.acks.lock() {
+                    acks.unassigned.pop_back();
+                }
+                return Err(Failure::permanent(format!(
+                    "the publish was refused by the client: {error}"
+                )));
+            }
+        }
+        receiver
+            .await
+            .map_err(|_| Failure::retryable("connection to the MQTT broker lost"))?
+    }
+}
+
+#[async_trait]
+impl Deliverer for MqttDeliverer {
+    /// One MQTT 5 publish (QoS 1 or 2) of the Standard Webhooks body (its
+    /// `id` is the event id) with the metadata as user properties;
+    /// delivered on PUBACK / PUBCOMP.
+    async fn deliver(&self, envelope: &Envelope) -> AttemptReport {
+        let topic = self.config.topic.render(&envelope.event);
+        let body = Payload::of(&envelope.event).to_bytes();
+        let user_properties: Vec<(String, String)> = metadata(envelope)
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect();
+        let mut shown: BTreeMap<String, String> = user_properties.iter().cloned().collect();
+        shown.insert("topic".into(), topic.clone());
+        shown.insert("qos".into(), self.config.qos.to_string());
+        let request = Some(Captured {
+            headers: shown,
+            body: Captured::body_from_bytes(&body),
+        });
+        let report = |outcome, response: Option<String>| AttemptReport {
+            outcome,
+            status_code: None,
+            request: request.clone(),
+            response: response.map(|body| Captured {
+                headers: BTreeMap::new(),
+                body,
+            }),
+        };
+        if let Err(message) = check_topic(&topic) {
+            let error = format!("the rendered topic `{topic}` {message}");
+            return report(Outcome::Permanent { error }, None);
+        }
+        let properties = PublishProperties {
+            payload_format_indicator: Some(1),
+            content_type: Some("application/json".into()),
+            user_properties,
+            ..PublishProperties::default()
+        };
+        let client_id = self
+            .config
+            .client_id
+            .clone()
+            .unwrap_or_else(fresh_client_id);
+        let session = match self.link.get(|| self.connect(client_id)).await {
+            Ok(session) => session,
+            Err(failure) => return report(failure.into_outcome(), None),
+        };
+        let what = if self.config.qos == 2 {
+            "the publish (waiting for PUBCOMP)"
+        } else {
+            "the publish (waiting for PUBACK)"
+        };
+        match timed(
+            what,
+            self.timeout,
+            self.publish(&session.conn, topic, body, properties),
+        )
+        .await
+        {
+            Ok(receipt) => report(
+                Outcome::Delivered {
+                    receipt: Some(receipt.clone()),
+                },
+                Some(receipt),
+            ),
+            Err(failure) => {
+                let closed = session
+                    .conn
+                    .acks
+                    .lock()
+                    .map(|a| a.closed.is_some())
+                    .unwrap_or(true);
+                if closed || !failure.permanent {
+                    self.link.reset(&session).await;
+                }
+                report(failure.into_outcome(), None)
+            }
+        }
+    }
+
+    /// Connects and authenticates on a fresh connection (with a client id
+    /// of its own, so as not to take the delivering connection's session
+    /// over), then disconnects.
+    async fn check(&self) -> CheckReport {
+        let started = Instant::now();
+        match self.connect(fresh_client_id()).await {
+            Ok(session) => {
+                let _ = session.client.disconnect().await;
+                CheckReport {
+                    ok: true,
+                    message: format!(
+                        "connected and authenticated in {} ms",
+                        started.elapsed().as_millis()
+                    ),
+                }
+            }
+            Err(failure) => CheckReport {
+                ok: false,
+                message: failure.error,
+            },
+        }
+    }
+}
+
+/// Classifies a connection error: refused credentials, a banned or invalid
+/// client id and TLS failures are permanent; I/O errors, timeouts and a
+/// busy or unavailable broker are retryable.
+pub fn classify(error: &ConnectionError) -> Failure {
+    match error {
+        ConnectionError::ConnectionRefused(code) => match code {
+            ConnectReturnCode::BadUserNamePassword
+            | ConnectReturnCode::NotAuthorized
+            | ConnectReturnCode::BadAuthenticationMethod
+            | ConnectReturnCode::Banned => Failure::permanent(format!(
+                "authentication failed: the MQTT broker refused the connection ({code:?}; check `auth`)"
+            )),
+            ConnectReturnCode::ServerUnavailable
+            | ConnectReturnCode::ServerBusy
+            | ConnectReturnCode::ConnectionRateExceeded
+            | ConnectReturnCode::QuotaExceeded
+            | ConnectReturnCode::UseAnotherServer
+            | ConnectReturnCode::ServerMoved => {
+                Failure::retryable(format!("the MQTT broker is unavailable ({code:?})"))
+            }
+            other => Failure::permanent(format!(
+                "the MQTT broker refused the connection ({other:?})"
+            )),
+        },
+        ConnectionError::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            Failure::retryable("the MQTT broker refused the connection (is it running?)")
+        }
+        ConnectionError::Tls(tls) => {
+            Failure::permanent(format!("TLS with the MQTT broker failed: {tls}"))
+        }
+        other => Failure::retryable(format!("MQTT connection failed: {other}")),
+    }
+}
+
+/// The failure a PUBACK reports, if any.
+fn puback_failure(reason: &PubAckReason) -> Option<Failure> {
+    match reason {
+        PubAckReason::Success | PubAckReason::NoMatchingSubscribers => None,
+        PubAckReason::QuotaExceeded
+        | PubAckReason::UnspecifiedError
+        | PubAckReason::PacketIdentifierInUse => Some(Failure::retryable(format!(
+            "the MQTT broker did not take the message ({reason:?})"
+        ))),
+        other => Some(Failure::permanent(format!(
+            "the MQTT broker rejected the message ({other:?})"
+        ))),
+    }
+}
+
+/// The failure a PUBREC reports, if any.
+fn pubrec_failure(reason: &PubRecReason) -> Option<Failure> {
+    match reason {
+        PubRecReason::Success | PubRecReason::NoMatchingSubscribers => None,
+        PubRecReason::QuotaExceeded
+        | PubRecReason::UnspecifiedError
+        | PubRecReason::PacketIdentifierInUse => Some(Failure::retryable(format!(
+            "the MQTT broker did not take the message ({reason:?})"
+        ))),
+        other => Some(Failure::permanent(format!(
+            "the MQTT broker rejected the message ({other:?})"
+        ))),
+    }
+}

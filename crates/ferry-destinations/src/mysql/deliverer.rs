@@ -1,0 +1,304 @@
+//! The mysql adapter (`validate`, `build`) and deliverer (`deliver`,
+//! `check`).
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use ferry_core::FieldError;
+use ferry_core::delivery::{Captured, Envelope};
+use ferry_core::destination::{Auth, Destination, DestinationKind};
+use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter, Outcome};
+use serde_json::Value;
+use sqlx::AssertSqlSafe;
+use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPool, MySqlPoolOptions};
+use sqlx::types::Json;
+
+use super::config;
+use crate::CatalogOptions;
+use crate::endpoint;
+use crate::link::{Failure, timed};
+use crate::message::metadata;
+use crate::net_guard::NetworkPolicy;
+use crate::sql::{self, Dialect, POOL_SIZE, SqlConfig};
+use crate::tls;
+
+/// The `mysql` kind.
+pub struct MysqlAdapter {
+    connect_timeout: Duration,
+    policy: Arc<NetworkPolicy>,
+}
+
+impl MysqlAdapter {
+    pub fn new(options: &CatalogOptions, policy: NetworkPolicy) -> Self {
+        Self {
+            connect_timeout: options.connect_timeout,
+            policy: Arc::new(policy),
+        }
+    }
+}
+
+impl DestinationAdapter for MysqlAdapter {
+    fn kind(&self) -> DestinationKind {
+        DestinationKind::Mysql
+    }
+
+    fn validate(&self, config: &Value, auth: &Auth) -> Result<Value, Vec<FieldError>> {
+        config::validate(config, auth, &self.policy)
+    }
+
+    fn build(&self, destination: &Destination) -> Result<Arc<dyn Deliverer>, String> {
+        if destination.kind != DestinationKind::Mysql {
+            return Err(format!("not a mysql destination: {}", destination.kind));
+        }
+        let auth = &destination.secrets.auth;
+        let config = SqlConfig::from_stored(Dialect::Mysql, &destination.config, auth)?;
+        let mut options = MySqlConnectOptions::from_str(config.url.as_str())
+            .map_err(|e| format!("config.url: {e}"))?;
+        match auth {
+            Auth::Basic { username, password } => {
+                options = options.username(username).password(password.expose());
+            }
+            Auth::ClientCertificate {
+                username, password, ..
+            } => {
+                if let Some(username) = username {
+                    options = options.username(username);
+                }
+                if let Some(password) = password {
+                    options = options.password(password.expose());
+                }
+            }
+            _ => {}
+        }
+        if let Some(identity) = tls::identity(auth) {
+            options = options
+                .ssl_client_cert_from_pem(identity.certificate)
+                .ssl_client_key_from_pem(identity.private_key);
+        }
+        if let Some(ca) = config.tls.as_ref().and_then(|t| t.ca_certificate.clone()) {
+            options = options.ssl_ca_from_pem(ca.into_bytes());
+        }
+        let timeout = Duration::from_millis(config.timeout_ms);
+        let connect_timeout = self.connect_timeout.min(timeout);
+        let pool = MySqlPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .min_connections(0)
+            .acquire_timeout(connect_timeout)
+            .idle_timeout(Duration::from_secs(300))
+            .test_before_acquire(false)
+            .connect_lazy_with(options.clone());
+        Ok(Arc::new(MysqlDeliverer {
+            insert: insert_statement(&config),
+            pool,
+            options,
+            timeout,
+            connect_timeout,
+            policy: Arc::clone(&self.policy),
+            config,
+        }))
+    }
+}
+
+/// ``INSERT INTO `db`.`table` (`id`, …) VALUES (?, …) ON DUPLICATE KEY
+/// UPDATE `id` = `id` ``, from validated identifiers only. Unlike `INSERT
+/// IGNORE`, which would also turn a bad value into a warning and a
+/// truncated row, this ignores only the duplicate key.
+pub(super) fn insert_statement(config: &SqlConfig) -> String {
+    let quote = |name: &str| Dialect::Mysql.quote(name);
+    let columns: Vec<String> = config.columns.iter().map(|(_, c)| quote(c)).collect();
+    let values = vec!["?"; columns.len()];
+    let id = quote(config.column("id").unwrap_or("id"));
+    format!(
+        "INSERT INTO {} ({}) VALUES ({}) ON DUPLICATE KEY UPDATE {id} = {id}",
+        config.table.quoted(Dialect::Mysql),
+        columns.join(", "),
+        values.join(", "),
+    )
+}
+
+/// One mysql destination, built: a small connection pool (at most
+/// [`POOL_SIZE`] connections, opened on demand) and its insert statement.
+pub struct MysqlDeliverer {
+    insert: String,
+    pool: MySqlPool,
+    /// Holds the password (from `auth`); never shown.
+    options: MySqlConnectOptions,
+    timeout: Duration,
+    connect_timeout: Duration,
+    policy: Arc<NetworkPolicy>,
+    config: SqlConfig,
+}
+
+impl MysqlDeliverer {
+    /// The SSRF guard's verdict on the host, before the pool opens its
+    /// first connection.
+    async fn guard(&self) -> Result<(), Failure> {
+        if self.pool.size() > 0 {
+            return Ok(());
+        }
+        endpoint::resolve(
+            &self.policy,
+            self.options.get_host(),
+            self.options.get_port(),
+            self.connect_timeout,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn insert(&self, envelope: &Envelope) -> Result<u64, Failure> {
+        self.guard().await?;
+        let event = &envelope.event;
+        // Built from checked, quoted identifiers only (`insert_statement`).
+        let mut query = sqlx::query(AssertSqlSafe(self.insert.as_str()));
+        for (field, _) in &self.config.columns {
+            query = match *field {
+                "id" => query.bind(event.id.as_str()),
+                "type" => query.bind(event.event_type.as_str()),
+                "timestamp" => query.bind(event.created_at),
+                _ => query.bind(Json(&event.data)),
+            };
+        }
+        let done = timed("the insert", self.connect_timeout + self.timeout, async {
+            query
+                .execute(&self.pool)
+                .await
+                .map_err(|e| pool_aware(&e, self.connect_timeout))
+        })
+        .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// [`classify`], naming the wait when no connection could be made.
+fn pool_aware(error: &sqlx::Error, connect_timeout: Duration) -> Failure {
+    match error {
+        sqlx::Error::PoolTimedOut => Failure::retryable(format!(
+            "could not connect to MySQL within {} ms (the server refused or did not answer)",
+            connect_timeout.as_millis()
+        )),
+        other => classify(other),
+    }
+}
+
+/// [`sql::classify`], with MySQL's error numbers where its SQLSTATE is the
+/// catch-all `HY000`: a value the column refuses (1292, 1364, 1366, 1406,
+/// 1264, 3140) is permanent; lock waits (1205), too many connections (1040)
+/// and a server shutting down or gone (1053, 2006, 2013) are retryable.
+pub fn classify(error: &sqlx::Error) -> Failure {
+    let number = match error {
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<MySqlDatabaseError>()
+            .map(|e| (e.number(), e.message().to_owned())),
+        _ => None,
+    };
+    match number {
+        Some((1264 | 1292 | 1364 | 1366 | 1406 | 3140, message)) => {
+            Failure::permanent(format!("the table rejected the row: {message}"))
+        }
+        Some((1040 | 1053 | 1205 | 2006 | 2013, message)) => {
+            Failure::retryable(format!("the database is unavailable: {message}"))
+        }
+        _ => sql::classify(error),
+    }
+}
+
+#[async_trait]
+impl Deliverer for MysqlDeliverer {
+    /// One committed insert of the event's row; a row already holding the
+    /// event id is left as it is (delivered: a replay creates no second
+    /// row).
+    async fn deliver(&self, envelope: &Envelope) -> AttemptReport {
+        let mut shown: BTreeMap<String, String> = metadata(envelope)
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect();
+        shown.insert("statement".into(), self.insert.clone());
+        let request = Captured {
+            headers: shown,
+            body: Captured::body_from_bytes(
+                &crate::message::Payload::of(&envelope.event).to_bytes(),
+            ),
+        };
+        let (outcome, response) = match self.insert(envelope).await {
+            Ok(rows) => {
+                // The connection reports matched rows (CLIENT_FOUND_ROWS),
+                // so a duplicate also counts 1: the receipt cannot tell.
+                let receipt = format!(
+                    "committed ({rows} row; a row with the same event id is left as it is)"
+                );
+                (
+                    Outcome::Delivered {
+                        receipt: Some(receipt.clone()),
+                    },
+                    Some(Captured {
+                        headers: BTreeMap::new(),
+                        body: receipt,
+                    }),
+                )
+            }
+            Err(failure) => (failure.into_outcome(), None),
+        };
+        AttemptReport {
+            outcome,
+            status_code: None,
+            request: Some(request),
+            response,
+        }
+    }
+
+    /// Connects and logs in, then checks that the table exists with every
+    /// configured column and that the id column is unique.
+    async fn check(&self) -> CheckReport {
+        let started = Instant::now();
+        let result = timed("the check", self.connect_timeout + self.timeout, async {
+            self.guard().await?;
+            let schema_filter = self.config.table.schema.clone();
+            let found: Vec<(String,)> = sqlx::query_as(
+                "SELECT CAST(column_name AS CHAR) FROM information_schema.columns \
+                 WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?",
+            )
+            .bind(schema_filter)
+            .bind(&self.config.table.name)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| pool_aware(&e, self.connect_timeout))?;
+            let found: Vec<String> = found.into_iter().map(|(c,)| c).collect();
+            sql::check_columns(&self.config, &found)?;
+            let unique: Option<(String,)> = sqlx::query_as(
+                "SELECT CAST(index_name AS CHAR) FROM information_schema.statistics \
+                 WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ? \
+                 AND non_unique = 0 GROUP BY index_name \
+                 HAVING COUNT(*) = 1 AND MAX(column_name) = ? LIMIT 1",
+            )
+            .bind(self.config.table.schema.clone())
+            .bind(&self.config.table.name)
+            .bind(self.config.column("id").unwrap_or("id"))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| classify(&e))?;
+            if unique.is_none() {
+                return Err(sql::missing_unique_id(&self.config));
+            }
+            Ok(())
+        })
+        .await;
+        let elapsed_ms = started.elapsed().as_millis();
+        match result {
+            Ok(()) => CheckReport {
+                ok: true,
+                message: format!(
+                    "connected, logged in and found table `{}` with its columns in {elapsed_ms} ms",
+                    self.config.table.as_text()
+                ),
+            },
+            Err(failure) => CheckReport {
+                ok: false,
+                message: failure.error,
+            },
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! The nats adapter (`validate`, `build`) and deliverer (`deliver`,
+//! `check`), and the classification of NATS errors.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::context::{PublishError, PublishErrorKind};
+use async_nats::{Client, ConnectErrorKind, ConnectOptions, HeaderMap};
+use async_trait::async_trait;
+use ferry_core::FieldError;
+use ferry_core::delivery::{Captured, Envelope};
+use ferry_core::destination::{Auth, Destination, DestinationKind};
+use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter, Outcome};
+use serde_json::Value;
+
+use super::config::{self, NatsConfig, check_subject};
+use crate::CatalogOptions;
+use crate::endpoint;
+use crate::link::{Failure, Link, timed};
+use crate::message::{Payload, metadata};
+use crate::net_guard::NetworkPolicy;
+use crate::tls;
+
+/// The JetStream de-duplication header.
+const MSG_ID: &str = "Nats-Msg-Id";
+
+/// The `nats` kind.
+pub struct NatsAdapter {
+    connect_timeout: Duration,
+    policy: Arc<NetworkPolicy>,
+}
+
+impl NatsAdapter {
+    pub fn new(options: &CatalogOptions, policy: NetworkPolicy) -> Self {
+        Self {
+            connect_timeout: options.connect_timeout,
+            policy: Arc::new(policy),
+        }
+    }
+}
+
+impl DestinationAdapter for NatsAdapter {
+    fn kind(&self) -> DestinationKind {
+        DestinationKind::Nats
+    }
+
+    fn validate(&self, config: &Value, auth: &Auth) -> Result<Value, Vec<FieldError>> {
+        config::validate(config, auth, &self.policy)
+    }
+
+    fn build(&self, destination: &Destination) -> Result<Arc<dyn Deliverer>, String> {
+        if destination.kind != DestinationKind::Nats {
+            return Err(format!("not a nats destination: {}", destination.kind));
+        }
+        let auth = destination.secrets.auth.clone();
+        let config = NatsConfig::from_stored(&destination.config, &auth)?;
+        let ca = config.tls.as_ref().and_then(|t| t.ca_certificate.clone());
+        let identity = tls::identity(&auth);
+        let tls = if ca.is_some() || identity.is_some() {
+            Some(tls::rustls_config(ca.as_deref(), identity)?)
+        } else {
+            None
+        };
+        let timeout = Duration::from_millis(config.timeout_ms);
+        Ok(Arc::new(NatsDeliverer {
+            auth,
+            tls,
+            connect_timeout: self.connect_timeout.min(timeout),
+            timeout,
+            policy: Arc::clone(&self.policy),
+            config,
+            link: Link::default(),
+        }))
+    }
+}
+
+/// One nats destination, built: one client (its own connection, which
+/// async-nats re-establishes in the background after a drop), shared by
+/// every delivery.
+pub struct NatsDeliverer {
+    /// Holds the credentials; never shown.
+    auth: Auth,
+    tls: Option<rustls::ClientConfig>,
+    connect_timeout: Duration,
+    timeout: Duration,
+    policy: Arc<NetworkPolicy>,
+    config: NatsConfig,
+    link: Link<Client>,
+}
+
+impl NatsDeliverer {
+    /// Connects and authenticates (the SSRF guard checks every server
+    /// first).
+    async fn connect(&self) -> Result<Client, Failure> {
+        for server in &self.config.servers {
+            let host = server.host_str().unwrap_or_default();
+            let port = server.port().unwrap_or(4222);
+            endpoint::resolve(&self.policy, host, port, self.connect_timeout).await?;
+        }
+        let mut options = ConnectOptions::new()
+            .connection_timeout(self.connect_timeout)
+            .request_timeout(Some(self.timeout))
+            .name("ferry");
+        options = match &self.auth {
+            Auth::Basic { username, password } => {
+                options.user_and_password(username.clone(), password.expose().clone())
+            }
+            Auth::Bearer { token } => options.token(token.expose().clone()),
+            Auth::ClientCertificate {
+                username: Some(username),
+                password: Some(password),
+                ..
+            } => options.user_and_password(username.clone(), password.expose().clone()),
+            _ => options,
+        };
+        if self.config.uses_tls() {
+            options = options.require_tls(true);
+        }
+        if let Some(tls) = &self.tls {
+            options = options.tls_client_config(tls.clone());
+        }
+        let servers: Vec<String> = self.config.servers.iter().map(|s| s.to_string()).collect();
+        let servers: Vec<async_nats::ServerAddr> =
+            servers.iter().filter_map(|s| s.parse().ok()).collect();
+        timed(
+            "connecting to NATS",
+            self.connect_timeout + self.timeout,
+            async {
+                options
+                    .connect(servers.as_slice())
+                    .await
+                    .map_err(|e| classify_connect(e.kind(), &e.to_string()))
+            },
+        )
+        .await
+    }
+
+    async fn publish(
+        &self,
+        client: &Client,
+        subject: String,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<String, Failure> {
+        match &self.config.stream {
+            Some(stream) => {
+                let jetstream = async_nats::jetstream::new(client.clone());
+                let ack = jetstream
+                    .publish_with_headers(subject.clone(), headers, body.into())
+                    .await
+                    .map_err(|e| classify_publish(&e, &subject))?
+                    .await
+                    .map_err(|e| classify_publish(&e, &subject))?;
+                if &ack.stream != stream {
+                    return Err(Failure::permanent(format!(
+                        "subject `{subject}` is captured by stream `{}`, not the configured `{stream}`",
+                        ack.stream
+                    )));
+                }
+                Ok(if ack.duplicate {
+                    format!(
+                        "JetStream ack: duplicate of sequence {} in `{}` (not stored again)",
+                        ack.sequence, ack.stream
+                    )
+                } else {
+                    format!(
+                        "JetStream ack: sequence {} in `{}`",
+                        ack.sequence, ack.stream
+                    )
+                })
+            }
+            None => {
+                client
+                    .publish_with_headers(subject, headers, body.into())
+                    .await
+                    .map_err(|e| Failure::retryable(format!("NATS publish failed: {e}")))?;
+                client
+                    .flush()
+                    .await
+                    .map_err(|e| Failure::retryable(format!("NATS publish failed: {e}")))?;
+                Ok("published (core NATS: no acknowledgement)".to_owned())
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Deliverer for NatsDeliverer {
+    /// One publish with `Nats-Msg-Id` = the event id (JetStream drops a
+    /// second message with the same id within the stream's duplicate
+    /// window) and the metadata headers; with a stream, delivered on its
+    /// publish ack.
+    async fn deliver(&self, envelope: &Envelope) -> AttemptReport {
+        let subject = self.config.subject.render(&envelope.event);
+        let body = Payload::of(&envelope.event).to_bytes();
+        let mut headers = HeaderMap::new();
+        let mut shown = BTreeMap::from([
+            ("subject".to_owned(), subject.clone()),
+            (MSG_ID.to_owned(), envelope.event.id.to_string()),
+        ]);
+        headers.insert(MSG_ID, envelope.event.id.as_str());
+        for (name, value) in metadata(envelope) {
+            headers.insert(name, value.as_str());
+            shown.insert(name.to_owned(), value);
+        }
+        let request = Some(Captured {
+            headers: shown,
+            body: Captured::body_from_bytes(&body),
+        });
+        let report = |outcome, response: Option<String>| AttemptReport {
+            outcome,
+            status_code: None,
+            request: request.clone(),
+            response: response.map(|body| Captured {
+                headers: BTreeMap::new(),
+                body,
+            }),
+        };
+        if let Err(message) = check_subject(&subject) {
+            let error = format!("the rendered subject `{subject}` {message}");
+            return report(Outcome::Permanent { error }, None);
+        }
+        let client = match self.link.get(|| self.connect()).await {
+            Ok(client) => client,
+            Err(failure) => return report(failure.into_outcome(), None),
+        };
+        let what = if self.config.stream.is_some() {
+            "the publish (waiting for the JetStream ack)"
+        } else {
+            "the publish"
+        };
+        match timed(
+            what,
+            self.timeout,
+            self.publish(&client.conn, subject, headers, body),
+        )
+        .await
+        {
+            Ok(receipt) => report(
+                Outcome::Delivered {
+                    receipt: Some(receipt.clone()),
+                },
+                Some(receipt),
+            ),
+            Err(failure) => report(failure.into_outcome(), None),
+        }
+    }
+
+    /// Connects and authenticates with a fresh client; with a stream,
+    /// checks that it exists.
+    async fn check(&self) -> CheckReport {
+        let started = Instant::now();
+        let result = async {
+            let client = self.connect().await?;
+            if let Some(stream) = &self.config.stream {
+                let jetstream = async_nats::jetstream::new(client);
+                timed("looking the stream up", self.timeout, async {
+                    jetstream.get_stream(stream).await.map(drop).map_err(|e| {
+                        Failure::permanent(format!(
+                            "JetStream stream `{stream}` is not available: {e}"
+                        ))
+                    })
+                })
+                .await?;
+            }
+            Ok::<_, Failure>(())
+        }
+        .await;
+        let elapsed_ms = started.elapsed().as_millis();
+        match result {
+            Ok(()) => CheckReport {
+                ok: true,
+                message: match &self.config.stream {
+                    Some(stream) => {
+                        format!("connected and found stream `{stream}` in {elapsed_ms} ms")
+                    }
+                    None => format!("connected in {elapsed_ms} ms"),
+                },
+            },
+            Err(failure) => CheckReport {
+                ok: false,
+                message: failure.error,
+            },
+        }
+    }
+}
+
+/// Classifies a failed connection: refused credentials and TLS failures
+/// are permanent; everything else (refused, timed out, DNS) is retryable.
+pub fn classify_connect(kind: ConnectErrorKind, detail: &str) -> Failure {
+    match kind {
+        ConnectErrorKind::Authentication | ConnectErrorKind::AuthorizationViolation => {
+            Failure::permanent(format!(
+                "authentication failed: the NATS server refused the credentials (check `auth`): {detail}"
+            ))
+        }
+        ConnectErrorKind::Tls => {
+            Failure::permanent(format!("TLS with the NATS server failed: {detail}"))
+        }
+        ConnectErrorKind::ServerParse => {
+            Failure::permanent(format!("invalid NATS server list: {detail}"))
+        }
+        _ => Failure::retryable(format!("could not connect to NATS: {detail}")),
+    }
+}
+
+/// Classifies a failed JetStream publish: no stream capturing the subject
+/// and a message over the server's size limit are permanent; timeouts and
+/// broken connections are retryable.
+fn classify_publish(error: &PublishError, subject: &str) -> Failure {
+    match error.kind() {
+        PublishErrorKind::StreamNotFound => {
+            Failure::permanent(format!("no JetStream stream captures subject `{subject}`"))
+        }
+        PublishErrorKind::MaxPayloadExceeded => Failure::permanent(format!(
+            "the NATS server rejected the message as too large: {error}"
+        )),
+        PublishErrorKind::TimedOut => Failure::retryable("JetStream did not acknowledge in time"),
+        _ => Failure::retryable(format!("JetStream publish failed: {error}")),
+    }
+}

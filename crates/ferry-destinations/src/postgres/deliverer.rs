@@ -1,0 +1,279 @@
+//! The postgres adapter (`validate`, `build`) and deliverer (`deliver`,
+//! `check`).
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use ferry_core::FieldError;
+use ferry_core::delivery::{Captured, Envelope};
+use ferry_core::destination::{Auth, Destination, DestinationKind};
+use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter, Outcome};
+use serde_json::Value;
+use sqlx::AssertSqlSafe;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::types::Json;
+
+use super::config;
+use crate::CatalogOptions;
+use crate::endpoint;
+use crate::link::{Failure, timed};
+use crate::message::metadata;
+use crate::net_guard::NetworkPolicy;
+use crate::sql::{self, Dialect, POOL_SIZE, SqlConfig};
+use crate::tls;
+
+/// The `postgres` kind.
+pub struct PostgresAdapter {
+    connect_timeout: Duration,
+    policy: Arc<NetworkPolicy>,
+}
+
+impl PostgresAdapter {
+    pub fn new(options: &CatalogOptions, policy: NetworkPolicy) -> Self {
+        Self {
+            connect_timeout: options.connect_timeout,
+            policy: Arc::new(policy),
+        }
+    }
+}
+
+impl DestinationAdapter for PostgresAdapter {
+    fn kind(&self) -> DestinationKind {
+        DestinationKind::Postgres
+    }
+
+    fn validate(&self, config: &Value, auth: &Auth) -> Result<Value, Vec<FieldError>> {
+        config::validate(config, auth, &self.policy)
+    }
+
+    fn build(&self, destination: &Destination) -> Result<Arc<dyn Deliverer>, String> {
+        if destination.kind != DestinationKind::Postgres {
+            return Err(format!("not a postgres destination: {}", destination.kind));
+        }
+        let auth = &destination.secrets.auth;
+        let config = SqlConfig::from_stored(Dialect::Postgres, &destination.config, auth)?;
+        let mut options = PgConnectOptions::from_str(config.url.as_str())
+            .map_err(|e| format!("config.url: {e}"))?;
+        match auth {
+            Auth::Basic { username, password } => {
+                options = options.username(username).password(password.expose());
+            }
+            Auth::ClientCertificate {
+                username, password, ..
+            } => {
+                if let Some(username) = username {
+                    options = options.username(username);
+                }
+                if let Some(password) = password {
+                    options = options.password(password.expose());
+                }
+            }
+            _ => {}
+        }
+        if let Some(identity) = tls::identity(auth) {
+            options = options
+                .ssl_client_cert_from_pem(identity.certificate)
+                .ssl_client_key_from_pem(identity.private_key);
+        }
+        if let Some(ca) = config.tls.as_ref().and_then(|t| t.ca_certificate.clone()) {
+            options = options.ssl_root_cert_from_pem(ca.into_bytes());
+        }
+        let timeout = Duration::from_millis(config.timeout_ms);
+        let connect_timeout = self.connect_timeout.min(timeout);
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .min_connections(0)
+            .acquire_timeout(connect_timeout)
+            .idle_timeout(Duration::from_secs(300))
+            .test_before_acquire(false)
+            .connect_lazy_with(options.clone());
+        Ok(Arc::new(PostgresDeliverer {
+            insert: insert_statement(&config),
+            pool,
+            options,
+            timeout,
+            connect_timeout,
+            policy: Arc::clone(&self.policy),
+            config,
+        }))
+    }
+}
+
+/// `INSERT INTO "schema"."table" ("id", …) VALUES ($1, …) ON CONFLICT
+/// ("id") DO NOTHING`, from validated identifiers only.
+fn insert_statement(config: &SqlConfig) -> String {
+    let quote = |name: &str| Dialect::Postgres.quote(name);
+    let columns: Vec<String> = config.columns.iter().map(|(_, c)| quote(c)).collect();
+    let values: Vec<String> = (1..=columns.len()).map(|n| format!("${n}")).collect();
+    format!(
+        "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO NOTHING",
+        config.table.quoted(Dialect::Postgres),
+        columns.join(", "),
+        values.join(", "),
+        quote(config.column("id").unwrap_or("id")),
+    )
+}
+
+/// One postgres destination, built: a small connection pool (at most
+/// [`POOL_SIZE`] connections, opened on demand) and its insert statement.
+pub struct PostgresDeliverer {
+    insert: String,
+    pool: PgPool,
+    /// Holds the password (from `auth`); never shown.
+    options: PgConnectOptions,
+    timeout: Duration,
+    connect_timeout: Duration,
+    policy: Arc<NetworkPolicy>,
+    config: SqlConfig,
+}
+
+impl PostgresDeliverer {
+    /// The SSRF guard's verdict on the host, before the pool opens its
+    /// first connection.
+    async fn guard(&self) -> Result<(), Failure> {
+        if self.pool.size() > 0 {
+            return Ok(());
+        }
+        endpoint::resolve(
+            &self.policy,
+            self.options.get_host(),
+            self.options.get_port(),
+            self.connect_timeout,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn insert(&self, envelope: &Envelope) -> Result<u64, Failure> {
+        self.guard().await?;
+        let event = &envelope.event;
+        // Built from checked, quoted identifiers only (`insert_statement`).
+        let mut query = sqlx::query(AssertSqlSafe(self.insert.as_str()));
+        for (field, _) in &self.config.columns {
+            query = match *field {
+                "id" => query.bind(event.id.as_str()),
+                "type" => query.bind(event.event_type.as_str()),
+                "timestamp" => query.bind(event.created_at),
+                _ => query.bind(Json(&event.data)),
+            };
+        }
+        let done = timed("the insert", self.connect_timeout + self.timeout, async {
+            query
+                .execute(&self.pool)
+                .await
+                .map_err(|e| pool_aware(&e, self.connect_timeout))
+        })
+        .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// [`sql::classify`], naming the wait when no connection could be made.
+fn pool_aware(error: &sqlx::Error, connect_timeout: Duration) -> Failure {
+    match error {
+        sqlx::Error::PoolTimedOut => Failure::retryable(format!(
+            "could not connect to PostgreSQL within {} ms (the server refused or did not answer)",
+            connect_timeout.as_millis()
+        )),
+        other => sql::classify(other),
+    }
+}
+
+#[async_trait]
+impl Deliverer for PostgresDeliverer {
+    /// One committed insert of the event's row; a row already holding the
+    /// event id is left as it is (delivered: a replay creates no second
+    /// row).
+    async fn deliver(&self, envelope: &Envelope) -> AttemptReport {
+        let mut shown: BTreeMap<String, String> = metadata(envelope)
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect();
+        shown.insert("statement".into(), self.insert.clone());
+        let request = Captured {
+            headers: shown,
+            body: Captured::body_from_bytes(
+                &crate::message::Payload::of(&envelope.event).to_bytes(),
+            ),
+        };
+        let (outcome, response) = match self.insert(envelope).await {
+            Ok(rows) => {
+                let receipt = if rows == 0 {
+                    "the row already exists (same event id); nothing inserted".to_owned()
+                } else {
+                    format!("inserted {rows} row")
+                };
+                (
+                    Outcome::Delivered {
+                        receipt: Some(receipt.clone()),
+                    },
+                    Some(Captured {
+                        headers: BTreeMap::new(),
+                        body: receipt,
+                    }),
+                )
+            }
+            Err(failure) => (failure.into_outcome(), None),
+        };
+        AttemptReport {
+            outcome,
+            status_code: None,
+            request: Some(request),
+            response,
+        }
+    }
+
+    /// Connects and logs in, then checks that the table exists with every
+    /// configured column and that the id column is unique.
+    async fn check(&self) -> CheckReport {
+        let started = Instant::now();
+        let result = timed("the check", self.connect_timeout + self.timeout, async {
+            self.guard().await?;
+            let schema_filter = self.config.table.schema.clone();
+            let found: Vec<(String,)> = sqlx::query_as(
+                "SELECT column_name::text FROM information_schema.columns \
+                 WHERE table_schema = COALESCE($1, current_schema()) AND table_name = $2",
+            )
+            .bind(schema_filter)
+            .bind(&self.config.table.name)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| pool_aware(&e, self.connect_timeout))?;
+            let found: Vec<String> = found.into_iter().map(|(c,)| c).collect();
+            sql::check_columns(&self.config, &found)?;
+            let unique: Option<(i32,)> = sqlx::query_as(
+                "SELECT 1 FROM pg_index i JOIN pg_attribute a \
+                 ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+                 WHERE i.indrelid = $1::regclass AND i.indisunique AND i.indnkeyatts = 1 \
+                 AND a.attname = $2 LIMIT 1",
+            )
+            .bind(self.config.table.quoted(Dialect::Postgres))
+            .bind(self.config.column("id").unwrap_or("id"))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| sql::classify(&e))?;
+            if unique.is_none() {
+                return Err(sql::missing_unique_id(&self.config));
+            }
+            Ok(())
+        })
+        .await;
+        let elapsed_ms = started.elapsed().as_millis();
+        match result {
+            Ok(()) => CheckReport {
+                ok: true,
+                message: format!(
+                    "connected, logged in and found table `{}` with its columns in {elapsed_ms} ms",
+                    self.config.table.as_text()
+                ),
+            },
+            Err(failure) => CheckReport {
+                ok: false,
+                message: failure.error,
+            },
+        }
+    }
+}
