@@ -8,7 +8,9 @@ use ferry_core::destination::{Auth, DestinationKind};
 use ferry_core::ports::Outcome;
 use serde_json::{Value, json};
 
-use crate::compliance::{deliverer, envelope, expected_payload};
+use ferry_destinations::{Catalog, CatalogOptions};
+
+use crate::compliance::{deliverer, deliverer_in, envelope, expected_payload};
 
 fn files_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<_> = std::fs::read_dir(dir)
@@ -150,11 +152,16 @@ async fn a_missing_or_unwritable_directory_is_permanent_and_fails_the_check() {
 
 #[tokio::test]
 async fn a_symbolic_link_out_of_the_roots_is_refused_at_delivery() {
+    // The only root is `dir`; `outside` is a sibling of it.
     let dir = tempfile::tempdir().unwrap();
-    let outside = tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap();
+    let outside = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(outside.path(), dir.path().join("escape")).unwrap();
+    let catalog = Catalog::new(CatalogOptions {
+        file_roots: vec![dir.path().to_owned()],
+        ..CatalogOptions::default()
+    });
     let config = json!({"directory": dir.path(), "file_name": "escape/{id}.json"});
-    let deliverer = deliverer(DestinationKind::File, &config, &Auth::None);
+    let deliverer = deliverer_in(&catalog, DestinationKind::File, &config, &Auth::None);
     let report = deliverer.deliver(&envelope(1, 1)).await;
     match report.outcome {
         Outcome::Permanent { error } => assert!(

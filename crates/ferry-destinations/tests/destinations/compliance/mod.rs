@@ -137,7 +137,16 @@ pub fn catalog() -> Catalog {
 /// A deliverer built as the API builds one: validated config, stored
 /// destination, catalog.
 pub fn deliverer(kind: DestinationKind, config: &Value, auth: &Auth) -> Arc<dyn Deliverer> {
-    let catalog = catalog();
+    deliverer_in(&catalog(), kind, config, auth)
+}
+
+/// As [`deliverer`], with the given catalog.
+pub fn deliverer_in(
+    catalog: &Catalog,
+    kind: DestinationKind,
+    config: &Value,
+    auth: &Auth,
+) -> Arc<dyn Deliverer> {
     let config = catalog
         .validate(kind, config, auth)
         .unwrap_or_else(|errors| panic!("{kind} config {config} refused: {errors:?}"));
