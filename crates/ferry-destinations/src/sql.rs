@@ -321,6 +321,21 @@ fn check_auth(auth: &Auth) -> Vec<FieldError> {
     }
 }
 
+/// The user name and password `auth` logs in with, where it has them
+/// (`basic`, or `client_certificate` with optional credentials).
+pub fn login(auth: &Auth) -> (Option<&str>, Option<&str>) {
+    match auth {
+        Auth::Basic { username, password } => (Some(username), Some(password.expose())),
+        Auth::ClientCertificate {
+            username, password, ..
+        } => (
+            username.as_deref(),
+            password.as_ref().map(|p| p.expose().as_str()),
+        ),
+        _ => (None, None),
+    }
+}
+
 /// Classifies an SQL error: I/O failures, pool timeouts, connection and
 /// resource errors, serialization failures, deadlocks and a server
 /// shutting down are retryable; refused credentials, an unknown database,

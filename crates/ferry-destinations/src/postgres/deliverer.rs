@@ -57,21 +57,12 @@ impl DestinationAdapter for PostgresAdapter {
         let config = SqlConfig::from_stored(Dialect::Postgres, &destination.config, auth)?;
         let mut options = PgConnectOptions::from_str(config.url.as_str())
             .map_err(|e| format!("config.url: {e}"))?;
-        match auth {
-            Auth::Basic { username, password } => {
-                options = options.username(username).password(password.expose());
-            }
-            Auth::ClientCertificate {
-                username, password, ..
-            } => {
-                if let Some(username) = username {
-                    options = options.username(username);
-                }
-                if let Some(password) = password {
-                    options = options.password(password.expose());
-                }
-            }
-            _ => {}
+        let (username, password) = sql::login(auth);
+        if let Some(username) = username {
+            options = options.username(username);
+        }
+        if let Some(password) = password {
+            options = options.password(password);
         }
         if let Some(identity) = tls::identity(auth) {
             options = options

@@ -50,10 +50,9 @@ mod sql {
          AND t.enabled AND (t.health::jsonb ->> 'next_probe_at') IS NULL \
          ORDER BY d.seq LIMIT $3";
 
-    pub const BLOCKED: &str = "SELECT id FROM destinations WHERE id = ANY($1) \
-         AND (NOT enabled OR (health::jsonb ->> 'next_probe_at') IS NOT NULL)";
-
-    pub const EXISTING: &str = "SELECT id FROM destinations WHERE id = ANY($1)";
+    /// Of the named destinations, those that can take deliveries.
+    pub const OPEN: &str = "SELECT id FROM destinations WHERE id = ANY($1) \
+         AND enabled AND (health::jsonb ->> 'next_probe_at') IS NULL";
 }
 
 impl PgStore {
@@ -133,21 +132,15 @@ impl PgStore {
         if ids.is_empty() {
             return Ok(HashSet::new());
         }
-        let blocked: Vec<String> = sqlx::query_scalar(sql::BLOCKED)
+        let open: Vec<String> = sqlx::query_scalar(sql::OPEN)
             .bind(id_array(ids))
             .fetch_all(self.pool())
             .await
             .map_err(db_error)?;
-        let existing: Vec<String> = sqlx::query_scalar(sql::EXISTING)
-            .bind(id_array(ids))
-            .fetch_all(self.pool())
-            .await
-            .map_err(db_error)?;
-        let existing: HashSet<String> = existing.into_iter().collect();
-        let blocked: HashSet<String> = blocked.into_iter().collect();
+        let open: HashSet<String> = open.into_iter().collect();
         Ok(ids
             .iter()
-            .filter(|id| blocked.contains(id.as_str()) || !existing.contains(id.as_str()))
+            .filter(|id| !open.contains(id.as_str()))
             .cloned()
             .collect())
     }
