@@ -22,6 +22,36 @@ pub fn bare_host(host: &str) -> &str {
         .unwrap_or(host)
 }
 
+/// A broker URL: one of `schemes` (else the error says it must be
+/// `expected`), a host the guard allows, and nothing but scheme, host and
+/// port. Credentials are refused: they belong in `auth`
+/// (of the types `auth_types` names), where they are sealed at rest.
+pub fn check_broker_url(
+    text: &str,
+    schemes: &[&str],
+    expected: &str,
+    auth_types: &str,
+    policy: &NetworkPolicy,
+) -> Result<url::Url, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("is not a valid URL ({e})"))?;
+    if !schemes.contains(&url.scheme()) {
+        return Err(format!("must be {expected}"));
+    }
+    let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
+        return Err("must name a host".to_owned());
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "must not contain credentials; use `auth` ({auth_types}), where they are encrypted at rest"
+        ));
+    }
+    if !matches!(url.path(), "" | "/") || url.query().is_some() {
+        return Err("must be only scheme, host and port".to_owned());
+    }
+    check_host(policy, host)?;
+    Ok(url)
+}
+
 /// Checks a host without a lookup: an IP literal against the policy, and
 /// `localhost` names (refused unless loopback is allowed). `url`'s parser
 /// keeps IPv4 literals of non-HTTP schemes as names, hence this check on

@@ -152,24 +152,13 @@ pub fn parse(
 }
 
 fn check_url(text: &str, policy: &NetworkPolicy) -> Result<Url, String> {
-    let url = Url::parse(text).map_err(|e| format!("is not a valid URL ({e})"))?;
-    if !matches!(url.scheme(), "mqtt" | "mqtts") {
-        return Err("must be an mqtt:// or mqtts:// URL".to_owned());
-    }
-    let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
-        return Err("must name a host".to_owned());
-    };
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(
-            "must not contain credentials; use `auth` (type basic), where they are encrypted at rest"
-                .to_owned(),
-        );
-    }
-    if !matches!(url.path(), "" | "/") || url.query().is_some() {
-        return Err("must be only scheme, host and port".to_owned());
-    }
-    endpoint::check_host(policy, host)?;
-    Ok(url)
+    endpoint::check_broker_url(
+        text,
+        &["mqtt", "mqtts"],
+        "an mqtt:// or mqtts:// URL",
+        "type basic",
+        policy,
+    )
 }
 
 /// A topic to publish to: not empty, no wildcards (`+`, `#`), no NUL.

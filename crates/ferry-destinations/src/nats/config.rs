@@ -152,24 +152,13 @@ fn read_servers(fields: &mut Fields<'_>, policy: &NetworkPolicy) -> Option<Vec<U
 }
 
 fn check_server(text: &str, policy: &NetworkPolicy) -> Result<Url, String> {
-    let url = Url::parse(text).map_err(|e| format!("is not a valid URL ({e})"))?;
-    if !matches!(url.scheme(), "nats" | "tls") {
-        return Err("must be a nats:// or tls:// URL".to_owned());
-    }
-    let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
-        return Err("must name a host".to_owned());
-    };
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(
-            "must not contain credentials; use `auth` (basic or bearer), where they are encrypted at rest"
-                .to_owned(),
-        );
-    }
-    if !matches!(url.path(), "" | "/") || url.query().is_some() {
-        return Err("must be only scheme, host and port".to_owned());
-    }
-    endpoint::check_host(policy, host)?;
-    Ok(url)
+    endpoint::check_broker_url(
+        text,
+        &["nats", "tls"],
+        "a nats:// or tls:// URL",
+        "basic or bearer",
+        policy,
+    )
 }
 
 /// A subject to publish on: dot-separated non-empty tokens, no whitespace,
