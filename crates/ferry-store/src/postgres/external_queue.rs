@@ -50,6 +50,11 @@ mod sql {
          AND t.enabled AND (t.health::jsonb ->> 'next_probe_at') IS NULL \
          ORDER BY d.seq LIMIT $3";
 
+    /// Of the named deliveries, those waiting but not due yet.
+    pub const NOT_DUE: &str = "SELECT seq, id, destination_id, next_attempt_at \
+         FROM deliveries WHERE id = ANY($1) \
+         AND status IN ('pending', 'retrying') AND next_attempt_at > $2";
+
     /// Of the named destinations, those that can take deliveries.
     pub const OPEN: &str = "SELECT id FROM destinations WHERE id = ANY($1) \
          AND enabled AND (health::jsonb ->> 'next_probe_at') IS NULL";
@@ -75,6 +80,26 @@ impl PgStore {
             .map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
         queue::with_events(self, rows).await
+    }
+
+    /// Of the named deliveries, those waiting for an attempt that is not due
+    /// at `now` (an entry read before its delivery's due time, as seen by
+    /// this host's clock).
+    pub async fn not_due(
+        &self,
+        ids: &[DeliveryId],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Waiting>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(sql::NOT_DUE)
+            .bind(id_array(ids))
+            .bind(micros(now))
+            .fetch_all(self.pool())
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(queue::waiting_row).collect()
     }
 
     /// Takes leases back as `Queue::reclaim` does and returns the

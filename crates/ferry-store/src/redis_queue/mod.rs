@@ -103,6 +103,16 @@ fn unavailable(error: redis::RedisError) -> StoreError {
     StoreError::Unavailable(format!("redis: {error}"))
 }
 
+/// `lease`, starting now unless it starts later.
+fn started_by_now(lease: &Lease) -> Lease {
+    let shift = (Utc::now() - lease.now).max(chrono::Duration::zero());
+    Lease {
+        owner: lease.owner.clone(),
+        now: lease.now + shift,
+        until: lease.until + shift,
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -283,8 +293,12 @@ impl RedisQueue {
     }
 
     /// Leases the deliveries of `entries` in PostgreSQL; acknowledges the
-    /// entries of deliveries that cannot be attempted now.
+    /// entries of deliveries that cannot be attempted now, after moving
+    /// those not due yet to the delayed set.
     async fn lease_entries(&self, entries: Vec<Entry>, lease: &Lease) -> StoreResult<Vec<Leased>> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut by_delivery: HashMap<DeliveryId, Vec<String>> = HashMap::new();
         for e in entries {
             by_delivery
@@ -292,6 +306,10 @@ impl RedisQueue {
                 .or_default()
                 .push(e.entry_id);
         }
+        // The entries may have been added after the caller took the time:
+        // the lease starts when they were read, so that a delivery committed
+        // in between counts as due.
+        let lease = &started_by_now(lease);
         let ids: Vec<DeliveryId> = by_delivery.keys().cloned().collect();
         let leased = self.inner.pg.lease_named(&ids, lease).await?;
         let mut done_with: Vec<String> = Vec::new();
@@ -307,6 +325,20 @@ impl RedisQueue {
                 }
             }
         }
+        // Deliveries due later than this host's clock says (an entry added
+        // by a host whose clock runs ahead, or a stale duplicate of a retry)
+        // wait in the delayed set; dropping their entries would strand them.
+        let unleased: Vec<DeliveryId> = by_delivery.keys().cloned().collect();
+        let later = self.inner.pg.not_due(&unleased, lease.now).await?;
+        let later: Vec<_> = later
+            .iter()
+            .map(|w| (&w.id, &w.destination_id, w.due_at))
+            .collect();
+        self.inner
+            .streams
+            .delay(&later)
+            .await
+            .map_err(unavailable)?;
         done_with.extend(by_delivery.into_values().flatten());
         self.inner
             .streams

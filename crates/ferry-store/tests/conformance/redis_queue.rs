@@ -231,3 +231,60 @@ async fn a_paused_destinations_entries_come_back_when_it_resumes() {
         .collect();
     assert_eq!(distinct(&resumed), expected);
 }
+
+#[tokio::test]
+async fn an_entry_added_after_the_lease_time_was_taken_is_leased() {
+    let fixture = RedisFixture::new();
+    let b = fixture.open().await;
+    let queue = fixture.open_queue().await;
+    let org = org(&b).await;
+    let dst = destination(&b, &org, "a").await;
+    // A worker takes the time, then reads: an event committed in between
+    // is due although it is younger than the lease's start.
+    let taken = now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let batch = [new_event(&org, &[&dst])];
+    ingest(&b, &batch).await;
+    let leased = queue.lease_due(10, &lease("w", taken), &[]).await.unwrap();
+    assert_eq!(ids(&leased), vec![batch[0].deliveries[0].id.clone()]);
+}
+
+#[tokio::test]
+async fn an_entry_read_before_its_delivery_is_due_waits_for_it() {
+    let fixture = RedisFixture::new();
+    let b = fixture.open().await;
+    let queue = fixture.open_queue().await;
+    let org = org(&b).await;
+    let dst = destination(&b, &org, "a").await;
+    // Added to the stream by a host whose clock runs two seconds ahead.
+    let t = now();
+    let event = new_event_at(&org, "order.created", &[&dst], t + secs(2));
+    let outcomes = b
+        .store
+        .insert_events(std::slice::from_ref(&event))
+        .await
+        .unwrap();
+    assert!(matches!(
+        outcomes[..],
+        [ferry_core::event::InsertOutcome::Inserted]
+    ));
+    let delivery = &event.deliveries[0];
+    let mut redis = fixture.redis().await;
+    let _: String = redis::cmd("XADD")
+        .arg(RedisQueue::stream_key(&fixture.prefix))
+        .arg("*")
+        .arg("d")
+        .arg(delivery.id.as_str())
+        .arg("t")
+        .arg(dst.as_str())
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+
+    assert!(lease_all(&queue, "w", t).await.is_empty(), "not due yet");
+    assert_eq!(
+        lease_all(&queue, "w", t + secs(3)).await,
+        vec![delivery.id.clone()],
+        "the early entry was dropped and its delivery stranded"
+    );
+}
