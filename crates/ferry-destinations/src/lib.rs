@@ -9,8 +9,8 @@
 //! cargo feature, all on by default. The [`Catalog`] registers every kind
 //! compiled in.
 //!
-//! What the broker and database kinds share: [`fields`] (reading a config
-//! with one error per field), [`tls`] (the `tls` object and client
+//! What the kinds share: [`fields`] (reading a config with one error per
+//! field), `host` (the server and login of email and sftp), [`tls`] (the `tls` object and client
 //! certificates), [`endpoint`] (the SSRF guard for hosts a client connects
 //! to itself), [`link`] (one reused connection, reconnected with backoff, and
 //! the [`link::Failure`] of an attempt) and `sql` (the postgres and mysql
@@ -28,7 +28,7 @@ use serde_json::Value;
 
 #[cfg(feature = "amqp")]
 pub mod amqp;
-#[cfg(any(feature = "file", feature = "s3", feature = "sftp", feature = "email"))]
+#[cfg(feature = "s3")]
 mod config_reader;
 #[cfg(feature = "email")]
 pub mod email;
@@ -38,6 +38,8 @@ mod error_chain;
 pub mod fields;
 #[cfg(feature = "file")]
 pub mod file;
+#[cfg(any(feature = "sftp", feature = "email"))]
+mod host;
 pub mod link;
 pub mod message;
 #[cfg(feature = "mqtt")]

@@ -59,7 +59,7 @@ impl DestinationAdapter for EmailAdapter {
         let auth = &destination.secrets.auth;
         let config = EmailConfig::from_stored(&destination.config, auth)?;
         let templates = Templates::new(&config.subject, &config.body)
-            .map_err(|errors| crate::config_reader::describe(&errors))?;
+            .map_err(|errors| crate::fields::join_errors(&errors))?;
         let credentials = match auth {
             Auth::Basic { username, password } => Some((
                 Credentials::new(username.clone(), password.expose().clone()),
