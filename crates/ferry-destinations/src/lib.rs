@@ -28,8 +28,6 @@ use serde_json::Value;
 
 #[cfg(feature = "amqp")]
 pub mod amqp;
-#[cfg(feature = "s3")]
-mod config_reader;
 #[cfg(feature = "email")]
 pub mod email;
 pub mod endpoint;

@@ -1,13 +1,16 @@
 //! The `s3` kind against moto's server: what is particular to objects
-//! (attributes, multipart uploads, a missing bucket).
+//! (attributes, multipart uploads, a missing bucket) and the credentials
+//! of the standard provider chain's profile files.
 
-use ferry_core::destination::DestinationKind;
-use ferry_core::ports::Outcome;
+use ferry_core::destination::{Auth, DestinationKind};
+use ferry_core::ports::{DestinationAdapter, Outcome};
+use ferry_destinations::s3::{AwsEnvironment, S3Adapter};
+use ferry_destinations::{CatalogOptions, NetworkPolicy};
 use ferry_testkit::services::S3Server;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::compliance::s3::access_key;
-use crate::compliance::{deliverer, envelope, expected_payload};
+use crate::compliance::{deliverer, envelope, expected_payload, stored};
 
 fn bucket() -> String {
     format!("ferry-{}", ferry_core::ids::unique_token())
@@ -131,4 +134,120 @@ async fn nothing_listening_is_a_retryable_connection_refusal() {
         Outcome::Retryable { error, .. } => assert_eq!(error, "connection refused"),
         other => panic!("expected a retryable failure, got {other:?}"),
     }
+}
+
+/// The kind with a provider chain that sees only `vars` and a home
+/// directory.
+fn chain_adapter(home: &std::path::Path, vars: &[(&str, &str)]) -> S3Adapter {
+    let home = ("HOME", home.to_str().unwrap());
+    let environment = AwsEnvironment::from_vars(vars.iter().copied().chain([home]));
+    S3Adapter::with_environment(
+        &CatalogOptions::default(),
+        NetworkPolicy::allow_all(),
+        environment,
+    )
+}
+
+fn build(
+    adapter: &S3Adapter,
+    config: &Value,
+) -> Result<std::sync::Arc<dyn ferry_core::ports::Deliverer>, String> {
+    let config = adapter.validate(config, &Auth::None).unwrap();
+    adapter.build(&stored(DestinationKind::S3, config, &Auth::None))
+}
+
+/// Why `build` refused the destination.
+fn build_error(adapter: &S3Adapter, config: &Value) -> String {
+    match build(adapter, config) {
+        Ok(_) => panic!("the destination built"),
+        Err(error) => error,
+    }
+}
+
+#[tokio::test]
+async fn without_auth_a_profile_file_alone_gives_the_credentials_and_region() {
+    let server = S3Server::start();
+    let bucket = bucket();
+    server.create_bucket(&bucket);
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join(".aws")).unwrap();
+    std::fs::write(
+        home.path().join(".aws/credentials"),
+        "[default]\naws_access_key_id = AKIADEFAULT\naws_secret_access_key = unused\n\
+         [archive]\naws_access_key_id = AKIAARCHIVE\naws_secret_access_key = archive-secret\n",
+    )
+    .unwrap();
+    std::fs::write(
+        home.path().join(".aws/config"),
+        "[profile archive]\nregion = eu-west-1\n",
+    )
+    .unwrap();
+    let vars = [("AWS_PROFILE", "archive")];
+    // What the chain resolves: the chosen profile's keys and region.
+    let resolved = ferry_destinations::s3::resolve(
+        &AwsEnvironment::from_vars(
+            vars.iter()
+                .copied()
+                .chain([("HOME", home.path().to_str().unwrap())]),
+        ),
+        None,
+    )
+    .unwrap();
+    match &resolved.credentials {
+        ferry_destinations::s3::Credentials::Profile(keys) => {
+            assert_eq!(keys.profile, "archive");
+            assert_eq!(keys.access_key_id, "AKIAARCHIVE");
+        }
+        other => panic!("expected the profile's keys, got {other:?}"),
+    }
+    assert_eq!(resolved.region, "eu-west-1");
+
+    let adapter = chain_adapter(home.path(), &vars);
+    let config = json!({"endpoint": server.endpoint(), "bucket": bucket, "key": "{id}.json"});
+    let deliverer = build(&adapter, &config).unwrap();
+    let check = deliverer.check().await;
+    assert!(check.ok, "{}", check.message);
+    let sent = envelope(1, 1);
+    let report = deliverer.deliver(&sent).await;
+    assert!(
+        matches!(report.outcome, Outcome::Delivered { .. }),
+        "{:?}",
+        report.outcome
+    );
+    let objects = server.objects(&bucket);
+    assert_eq!(objects.len(), 1);
+    assert_eq!(objects[0].key, format!("{}.json", sent.event.id));
+}
+
+#[tokio::test]
+async fn a_missing_profile_or_a_malformed_file_fails_the_build_clearly() {
+    let server = S3Server::start();
+    let config = json!({"endpoint": server.endpoint(), "bucket": "ferry-any"});
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join(".aws")).unwrap();
+    let credentials = home.path().join(".aws/credentials");
+    std::fs::write(
+        &credentials,
+        "[default]\naws_access_key_id = AKIA\naws_secret_access_key = s\n",
+    )
+    .unwrap();
+    let error = build_error(
+        &chain_adapter(home.path(), &[("AWS_PROFILE", "prod")]),
+        &config,
+    );
+    assert_eq!(
+        error,
+        format!(
+            "AWS_PROFILE names the profile `prod`, which neither {} nor {} has",
+            credentials.display(),
+            home.path().join(".aws/config").display()
+        )
+    );
+    std::fs::write(&credentials, "[default\naws_secret_access_key = s3cr3t\n").unwrap();
+    let error = build_error(&chain_adapter(home.path(), &[]), &config);
+    assert!(
+        error.ends_with("is malformed: line 1: a section name lacks its `]`"),
+        "{error}"
+    );
+    assert!(!error.contains("s3cr3t"));
 }
