@@ -10,11 +10,12 @@
 //! compiled in.
 //!
 //! What the kinds share: [`fields`] (reading a config with one error per
-//! field), `host` (the server and login of email and sftp), [`tls`] (the `tls` object and client
-//! certificates), [`endpoint`] (the SSRF guard for hosts a client connects
-//! to itself), [`link`] (one reused connection, reconnected with backoff, and
-//! the [`link::Failure`] of an attempt) and `sql` (the postgres and mysql
-//! config, identifiers and SQLSTATE classification).
+//! field), `host` (the server and login of email and sftp), [`tls`] (the
+//! `tls` object and client certificates), [`endpoint`] (the SSRF guard for
+//! hosts a client connects to itself), [`link`] (one reused connection,
+//! reconnected with backoff, and the [`link::Failure`] of an attempt) and
+//! `sql` (the postgres and mysql config, identifiers and SQLSTATE
+//! classification).
 
 use std::collections::HashMap;
 use std::path::PathBuf;

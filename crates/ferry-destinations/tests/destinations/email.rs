@@ -8,7 +8,7 @@ use ferry_testkit::services::SmtpServer;
 use serde_json::{Value, json};
 
 use crate::compliance::email::event_id;
-use crate::compliance::{deliverer, envelope, expected_payload};
+use crate::compliance::{check_and_deliver, deliverer, envelope, expected_payload};
 
 fn config(server: &SmtpServer, extra: Value) -> Value {
     let mut config = json!({
@@ -46,15 +46,8 @@ async fn templates_render_event_fields_and_the_attachment_parses_back() {
         }),
     );
     let deliverer = deliverer(DestinationKind::Email, &config, &Auth::None);
-    let check = deliverer.check().await;
-    assert!(check.ok, "{}", check.message);
     let sent = order();
-    let report = deliverer.deliver(&sent).await;
-    assert!(
-        matches!(report.outcome, Outcome::Delivered { .. }),
-        "{:?}",
-        report.outcome
-    );
+    let report = check_and_deliver(deliverer.as_ref(), &sent).await;
 
     let messages = server.messages();
     assert_eq!(messages.len(), 1);
@@ -188,19 +181,13 @@ async fn xoauth2_with_the_right_token_authenticates_and_delivers() {
     let auth = xoauth2(OAUTH_USER, OAUTH_TOKEN);
     let deliverer = deliverer(DestinationKind::Email, &config(&server, json!({})), &auth);
     let check = deliverer.check().await;
-    assert!(check.ok, "{}", check.message);
     assert!(
         check.message.contains("and authenticated"),
         "{}",
         check.message
     );
     let sent = order();
-    let report = deliverer.deliver(&sent).await;
-    assert!(
-        matches!(report.outcome, Outcome::Delivered { .. }),
-        "{:?}",
-        report.outcome
-    );
+    check_and_deliver(deliverer.as_ref(), &sent).await;
     let messages = server.messages();
     assert_eq!(messages.len(), 1);
     assert_eq!(event_id(&messages[0]), sent.event.id.as_str());

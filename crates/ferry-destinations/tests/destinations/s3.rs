@@ -10,7 +10,7 @@ use ferry_testkit::services::S3Server;
 use serde_json::{Value, json};
 
 use crate::compliance::s3::access_key;
-use crate::compliance::{deliverer, envelope, expected_payload, stored};
+use crate::compliance::{check_and_deliver, deliverer, envelope, expected_payload, stored};
 
 fn bucket() -> String {
     format!("ferry-{}", ferry_core::ids::unique_token())
@@ -79,14 +79,8 @@ async fn objects_carry_the_configured_attributes_and_the_event_metadata() {
         "sse": "AES256",
     });
     let deliverer = deliverer(DestinationKind::S3, &config, &access_key());
-    assert!(deliverer.check().await.ok);
     let sent = envelope(2, 3);
-    let report = deliverer.deliver(&sent).await;
-    assert!(
-        matches!(report.outcome, Outcome::Delivered { .. }),
-        "{:?}",
-        report.outcome
-    );
+    let report = check_and_deliver(deliverer.as_ref(), &sent).await;
 
     let objects = server.objects(&bucket);
     assert_eq!(objects.len(), 1);
@@ -205,15 +199,8 @@ async fn without_auth_a_profile_file_alone_gives_the_credentials_and_region() {
     let adapter = chain_adapter(home.path(), &vars);
     let config = json!({"endpoint": server.endpoint(), "bucket": bucket, "key": "{id}.json"});
     let deliverer = build(&adapter, &config).unwrap();
-    let check = deliverer.check().await;
-    assert!(check.ok, "{}", check.message);
     let sent = envelope(1, 1);
-    let report = deliverer.deliver(&sent).await;
-    assert!(
-        matches!(report.outcome, Outcome::Delivered { .. }),
-        "{:?}",
-        report.outcome
-    );
+    check_and_deliver(deliverer.as_ref(), &sent).await;
     let objects = server.objects(&bucket);
     assert_eq!(objects.len(), 1);
     assert_eq!(objects[0].key, format!("{}.json", sent.event.id));

@@ -155,6 +155,24 @@ pub fn deliverer_in(
         .unwrap_or_else(|e| panic!("{kind} destination did not build: {e}"))
 }
 
+/// Passes the connection test, then delivers `envelope`, which must be
+/// delivered; the attempt's report.
+#[cfg(any(feature = "email", feature = "s3"))]
+pub async fn check_and_deliver(
+    deliverer: &dyn Deliverer,
+    envelope: &Envelope,
+) -> ferry_core::ports::AttemptReport {
+    let check = deliverer.check().await;
+    assert!(check.ok, "{}", check.message);
+    let report = deliverer.deliver(envelope).await;
+    assert!(
+        matches!(report.outcome, Outcome::Delivered { .. }),
+        "{:?}",
+        report.outcome
+    );
+    report
+}
+
 /// A stored destination of `kind` with this validated config and auth.
 pub fn stored(kind: DestinationKind, config: Value, auth: &Auth) -> Destination {
     let now = Utc::now();
