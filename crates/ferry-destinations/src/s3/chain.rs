@@ -100,7 +100,6 @@ fn relevant(name: &str) -> bool {
 /// Static keys from a profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProfileKeys {
-    pub profile: String,
     pub access_key_id: String,
     pub secret_access_key: Secret<String>,
     pub session_token: Option<Secret<String>>,
@@ -256,7 +255,6 @@ fn profile_keys(name: &str, section: &Section) -> Result<Credentials, String> {
     let get = |key: &str| section.get(key).filter(|v| !v.is_empty());
     match (get("aws_access_key_id"), get("aws_secret_access_key")) {
         (Some(id), Some(secret)) => Ok(Credentials::Profile(ProfileKeys {
-            profile: name.to_owned(),
             access_key_id: id.clone(),
             secret_access_key: Secret::new(secret.clone()),
             session_token: get("aws_session_token").map(|t| Secret::new(t.clone())),

@@ -34,7 +34,7 @@ mod config;
 mod deliverer;
 mod ini;
 
-pub use chain::{AwsEnvironment, Credentials, ProfileKeys, Resolved, resolve};
+pub use chain::AwsEnvironment;
 pub use config::{DEFAULT_KEY, DEFAULT_REGION, S3Config, validate};
 pub use deliverer::{MULTIPART_THRESHOLD, S3Adapter, S3Deliverer, classify};
 

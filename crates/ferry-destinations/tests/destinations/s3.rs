@@ -18,7 +18,6 @@ fn bucket() -> String {
 
 #[tokio::test]
 async fn a_missing_bucket_is_permanent_and_fails_the_check() {
-    // Stands for wrong credentials too: moto accepts any access key.
     let server = S3Server::start();
     let config = json!({"endpoint": server.endpoint(), "bucket": "ferry-no-such-bucket"});
     let deliverer = deliverer(DestinationKind::S3, &config, &access_key());
@@ -160,15 +159,19 @@ fn build_error(adapter: &S3Adapter, config: &Value) -> String {
 
 #[tokio::test]
 async fn without_auth_a_profile_file_alone_gives_the_credentials_and_region() {
-    let server = S3Server::start();
+    // The server takes only its IAM user's key: the one in `[archive]`.
+    let server = S3Server::start_with_iam();
+    let (id, secret) = server.access_key().unwrap();
     let bucket = bucket();
     server.create_bucket(&bucket);
     let home = tempfile::tempdir().unwrap();
     std::fs::create_dir(home.path().join(".aws")).unwrap();
     std::fs::write(
         home.path().join(".aws/credentials"),
-        "[default]\naws_access_key_id = AKIADEFAULT\naws_secret_access_key = unused\n\
-         [archive]\naws_access_key_id = AKIAARCHIVE\naws_secret_access_key = archive-secret\n",
+        format!(
+            "[default]\naws_access_key_id = AKIAUNKNOWN\naws_secret_access_key = unknown\n\
+             [archive]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n"
+        ),
     )
     .unwrap();
     std::fs::write(
@@ -176,34 +179,26 @@ async fn without_auth_a_profile_file_alone_gives_the_credentials_and_region() {
         "[profile archive]\nregion = eu-west-1\n",
     )
     .unwrap();
-    let vars = [("AWS_PROFILE", "archive")];
-    // What the chain resolves: the chosen profile's keys and region.
-    let resolved = ferry_destinations::s3::resolve(
-        &AwsEnvironment::from_vars(
-            vars.iter()
-                .copied()
-                .chain([("HOME", home.path().to_str().unwrap())]),
-        ),
-        None,
-    )
-    .unwrap();
-    match &resolved.credentials {
-        ferry_destinations::s3::Credentials::Profile(keys) => {
-            assert_eq!(keys.profile, "archive");
-            assert_eq!(keys.access_key_id, "AKIAARCHIVE");
-        }
-        other => panic!("expected the profile's keys, got {other:?}"),
-    }
-    assert_eq!(resolved.region, "eu-west-1");
-
-    let adapter = chain_adapter(home.path(), &vars);
     let config = json!({"endpoint": server.endpoint(), "bucket": bucket, "key": "{id}.json"});
-    let deliverer = build(&adapter, &config).unwrap();
+
+    let archive = chain_adapter(home.path(), &[("AWS_PROFILE", "archive")]);
     let sent = envelope(1, 1);
-    check_and_deliver(deliverer.as_ref(), &sent).await;
+    check_and_deliver(build(&archive, &config).unwrap().as_ref(), &sent).await;
     let objects = server.objects(&bucket);
     assert_eq!(objects.len(), 1);
     assert_eq!(objects[0].key, format!("{}.json", sent.event.id));
+
+    // The default profile's key is refused: the chosen profile is the one
+    // whose key was sent.
+    let default = build(&chain_adapter(home.path(), &[]), &config).unwrap();
+    match default.deliver(&envelope(2, 1)).await.outcome {
+        Outcome::Permanent { error } => assert!(
+            error.starts_with("access denied to bucket") && error.contains("InvalidAccessKeyId"),
+            "{error}"
+        ),
+        other => panic!("expected a permanent failure, got {other:?}"),
+    }
+    assert_eq!(server.objects(&bucket).len(), 1);
 }
 
 #[tokio::test]
