@@ -134,6 +134,79 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A string of at most `max_len` bytes, not empty and without control
+    /// characters; `default` when absent (`None` and an error when required
+    /// and absent, or not such a string).
+    pub fn text(&mut self, name: &str, default: Option<&str>, max_len: usize) -> Option<String> {
+        let text = self.string(name, default)?;
+        let problem = if text.is_empty() {
+            Some("must not be empty".to_owned())
+        } else if text.len() > max_len {
+            Some(format!("must be at most {max_len} bytes"))
+        } else if text.chars().any(char::is_control) {
+            Some("must not contain control characters".to_owned())
+        } else {
+            None
+        };
+        match problem {
+            Some(problem) => {
+                self.error(name, problem);
+                None
+            }
+            None => Some(text),
+        }
+    }
+
+    /// An optional [`text`](Self::text): `Some(None)` when absent.
+    pub fn optional_text(&mut self, name: &str, max_len: usize) -> Option<Option<String>> {
+        match self.raw(name) {
+            None => Some(None),
+            Some(_) => self.text(name, None, max_len).map(Some),
+        }
+    }
+
+    /// One of `choices`; `default` when absent (`None`: required).
+    pub fn choice(
+        &mut self,
+        name: &str,
+        choices: &[&'static str],
+        default: Option<&'static str>,
+    ) -> Option<&'static str> {
+        let found = match self.raw(name) {
+            None => {
+                if default.is_none() {
+                    self.error(name, format!("is required (one of {})", choices.join(", ")));
+                }
+                return default;
+            }
+            Some(Value::String(text)) => choices
+                .iter()
+                .find(|c| **c == text.as_str())
+                .copied()
+                .ok_or_else(|| format!("`{text}` is not one of {}", choices.join(", "))),
+            Some(_) => Err(format!("must be one of {}", choices.join(", "))),
+        };
+        found.map_err(|message| self.error(name, message)).ok()
+    }
+
+    /// `value` when `check` accepts it; otherwise records `check`'s reason
+    /// on `name` and gives `None`.
+    pub fn checked<T>(
+        &mut self,
+        name: &str,
+        value: Option<T>,
+        check: impl FnOnce(&T) -> Result<(), String>,
+    ) -> Option<T> {
+        let value = value?;
+        match check(&value) {
+            Ok(()) => Some(value),
+            Err(message) => {
+                self.error(name, message);
+                None
+            }
+        }
+    }
+
     /// Whether no error was recorded so far.
     pub fn is_ok(&self) -> bool {
         self.errors.is_empty()
@@ -162,6 +235,24 @@ pub fn join_errors(errors: &[FieldError]) -> String {
         .map(|e| format!("{}: {}", e.field, e.message))
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// A config as stored, validated again by `validated` and read into its
+/// typed form; the errors joined into one line when it no longer
+/// validates.
+pub fn read_stored<T: serde::de::DeserializeOwned>(
+    validated: Result<Value, Vec<FieldError>>,
+) -> Result<T, String> {
+    let normalized = validated.map_err(|errors| join_errors(&errors))?;
+    serde_json::from_value(normalized).map_err(|e| format!("config: {e}"))
+}
+
+/// The error of an auth type a kind does not take.
+pub fn unsupported_auth(kind: &str, auth_type: &str, supported: &str) -> FieldError {
+    FieldError::new(
+        "auth.type",
+        format!("`{auth_type}` is not supported by {kind} destinations (use {supported})"),
+    )
 }
 
 /// Checks an SQL or broker identifier-like name: 1 to `max` characters of

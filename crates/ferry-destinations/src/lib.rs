@@ -9,12 +9,13 @@
 //! cargo feature, all on by default. The [`Catalog`] registers every kind
 //! compiled in.
 //!
-//! What the broker and database kinds share: [`fields`] (reading a config
-//! with one error per field), [`tls`] (the `tls` object and client
-//! certificates), [`endpoint`] (the SSRF guard for hosts a client connects
-//! to itself), [`link`] (one reused connection, reconnected with backoff, and
-//! the [`link::Failure`] of an attempt) and `sql` (the postgres and mysql
-//! config, identifiers and SQLSTATE classification).
+//! What the kinds share: [`fields`] (reading a config with one error per
+//! field), `host` (the server and login of email and sftp), [`tls`] (the
+//! `tls` object and client certificates), [`endpoint`] (the SSRF guard for
+//! hosts a client connects to itself), [`link`] (one reused connection,
+//! reconnected with backoff, and the [`link::Failure`] of an attempt) and
+//! `sql` (the postgres and mysql config, identifiers and SQLSTATE
+//! classification).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -28,8 +29,6 @@ use serde_json::Value;
 
 #[cfg(feature = "amqp")]
 pub mod amqp;
-#[cfg(any(feature = "file", feature = "s3", feature = "sftp", feature = "email"))]
-mod config_reader;
 #[cfg(feature = "email")]
 pub mod email;
 pub mod endpoint;
@@ -38,6 +37,8 @@ mod error_chain;
 pub mod fields;
 #[cfg(feature = "file")]
 pub mod file;
+#[cfg(any(feature = "sftp", feature = "email"))]
+mod host;
 pub mod link;
 pub mod message;
 #[cfg(feature = "mqtt")]

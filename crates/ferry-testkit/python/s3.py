@@ -1,7 +1,13 @@
 """Reads an S3 server back with boto3 for Ferry's destination tests.
 
-usage: s3.py ENDPOINT create-bucket BUCKET
-       s3.py ENDPOINT objects BUCKET   (prints a JSON list of objects)
+usage: s3.py ENDPOINT create-bucket BUCKET [ACCESS_KEY_ID SECRET_ACCESS_KEY]
+       s3.py ENDPOINT objects BUCKET [ACCESS_KEY_ID SECRET_ACCESS_KEY]
+           (prints a JSON list of objects)
+       s3.py ENDPOINT create-user NAME
+           (an IAM user allowed everything on S3; prints its new access key
+           as JSON {"access_key_id", "secret_access_key"})
+
+The keys default to `test`, which a server without authentication accepts.
 """
 import hashlib
 import json
@@ -10,14 +16,24 @@ import sys
 import boto3
 
 endpoint, command, bucket = sys.argv[1:4]
-s3 = boto3.client(
-    "s3",
-    endpoint_url=endpoint,
+key_id, secret = sys.argv[4:6] if len(sys.argv) > 5 else ("test", "test")
+session = boto3.Session(
     region_name="us-east-1",
-    aws_access_key_id="test",
-    aws_secret_access_key="test",
+    aws_access_key_id=key_id,
+    aws_secret_access_key=secret,
 )
-if command == "create-bucket":
+s3 = session.client("s3", endpoint_url=endpoint)
+if command == "create-user":
+    iam = session.client("iam", endpoint_url=endpoint)
+    iam.create_user(UserName=bucket)
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+    }
+    iam.put_user_policy(UserName=bucket, PolicyName="s3", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=bucket)["AccessKey"]
+    json.dump({"access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]}, sys.stdout)
+elif command == "create-bucket":
     s3.create_bucket(Bucket=bucket)
 elif command == "objects":
     found = []

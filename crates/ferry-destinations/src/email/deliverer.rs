@@ -59,7 +59,7 @@ impl DestinationAdapter for EmailAdapter {
         let auth = &destination.secrets.auth;
         let config = EmailConfig::from_stored(&destination.config, auth)?;
         let templates = Templates::new(&config.subject, &config.body)
-            .map_err(|errors| crate::config_reader::describe(&errors))?;
+            .map_err(|errors| crate::fields::join_errors(&errors))?;
         let credentials = match auth {
             Auth::Basic { username, password } => Some((
                 Credentials::new(username.clone(), password.expose().clone()),
@@ -301,9 +301,10 @@ impl Deliverer for EmailDeliverer {
     }
 }
 
-/// Classifies an SMTP failure: refused credentials (530, 534, 535) and
-/// other 5xx answers (a rejected mailbox or message) and client-side
-/// problems (no common auth mechanism) are permanent; 4xx answers,
+/// Classifies an SMTP failure: refused credentials (530, 534, 535, or an
+/// XOAUTH2 error challenge) and other 5xx answers (a rejected mailbox or
+/// message) and client-side problems (no common auth mechanism) are
+/// permanent; 4xx answers,
 /// timeouts, TLS and connection failures are retryable.
 pub fn classify(error: &lettre::transport::smtp::Error) -> Outcome {
     let code = error.status().map(|code| code.to_string());
@@ -317,6 +318,13 @@ pub fn classify(error: &lettre::transport::smtp::Error) -> Outcome {
         };
     }
     if error.is_client() {
+        // Servers refuse an XOAUTH2 token with an error challenge (334) that
+        // lettre does not answer.
+        if detail.contains("does not expect a challenge") {
+            return permanent(
+                "authentication failed: the server refused the XOAUTH2 token (it answered with an error challenge): check the user name and that the token is current".into(),
+            );
+        }
         return permanent(format!("cannot talk to the server: {detail}"));
     }
     if error.is_transient() {

@@ -71,13 +71,13 @@ fn every_bad_field_is_named() {
     assert_eq!(
         fields,
         [
+            "config.priority",
             "config.tls",
             "config.from",
             "config.to[1]",
             "config.cc[0]",
             "config.body",
             "config.attach_payload",
-            "config.priority",
         ],
         "{found:?}"
     );

@@ -8,10 +8,10 @@ use ferry_core::destination::Auth;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config_reader::{ConfigReader, unsupported_auth};
-use crate::template::{Template, relative_path, sample_event};
+use crate::fields::{Fields, read_stored, unsupported_auth};
+use crate::template::{MAX_PATH_LEN, Template, relative_path, sample_event};
 
-use crate::template::MAX_PATH_LEN;
+const KNOWN: &[&str] = &["format", "directory", "file_name"];
 
 /// How events are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,9 +48,7 @@ pub struct FileConfig {
 impl FileConfig {
     /// Reads a stored config, validating it again against `roots`.
     pub fn from_stored(config: &Value, roots: &[PathBuf]) -> Result<Self, String> {
-        let normalized = validate(config, &Auth::None, roots)
-            .map_err(|errors| crate::config_reader::describe(&errors))?;
-        serde_json::from_value(normalized).map_err(|e| format!("config: {e}"))
+        read_stored(validate(config, &Auth::None, roots))
     }
 }
 
@@ -61,47 +59,37 @@ impl FileConfig {
 /// `ndjson`) and, for `json`, name each event's own file (contain `{id}`).
 /// File destinations take no auth.
 pub fn validate(config: &Value, auth: &Auth, roots: &[PathBuf]) -> Result<Value, Vec<FieldError>> {
-    let mut reader = ConfigReader::new(config);
+    let mut fields = Fields::new(config, KNOWN);
     if !matches!(auth, Auth::None) {
-        reader
-            .errors
-            .push(unsupported_auth("file", auth.type_name(), "none"));
+        fields.extend([unsupported_auth("file", auth.type_name(), "none")]);
     }
-    let format = match reader.choice("format", &["json", "ndjson"], Some("json")) {
+    let format = match fields.choice("format", &["json", "ndjson"], Some("json")) {
         Some("ndjson") => Some(FileFormat::Ndjson),
         Some(_) => Some(FileFormat::Json),
         None => None,
     };
-    let directory = reader
-        .string("directory", None, MAX_PATH_LEN)
-        .and_then(|dir| match check_directory(Path::new(&dir), roots) {
-            Ok(()) => Some(dir),
-            Err(message) => {
-                reader.error("directory", message);
-                None
-            }
-        });
+    let directory = fields.text("directory", None, MAX_PATH_LEN);
+    let directory = fields.checked("directory", directory, |dir| {
+        check_directory(Path::new(dir), roots)
+    });
     let default_name = format.unwrap_or(FileFormat::Json).default_file_name();
-    let file_name = reader
-        .string("file_name", Some(default_name), MAX_PATH_LEN)
+    let file_name = fields
+        .text("file_name", Some(default_name), MAX_PATH_LEN)
         .and_then(|name| match check_file_name(&name, format) {
             Ok(()) => Some(name),
             Err(error) => {
-                reader.errors.push(error);
+                fields.extend([error]);
                 None
             }
         });
-    let errors = reader.finish();
-    match (directory, file_name, format) {
-        (Some(directory), Some(file_name), Some(format)) if errors.is_empty() => {
-            Ok(serde_json::json!({
-                "directory": directory,
-                "file_name": file_name,
-                "format": format,
-            }))
-        }
-        _ => Err(errors),
-    }
+    let config = (|| {
+        Some(serde_json::json!({
+            "directory": directory?,
+            "file_name": file_name?,
+            "format": format?,
+        }))
+    })();
+    fields.finish(config)
 }
 
 fn check_directory(dir: &Path, roots: &[PathBuf]) -> Result<(), String> {

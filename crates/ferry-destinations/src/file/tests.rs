@@ -97,9 +97,13 @@ fn file_names_must_stay_inside_and_name_each_event() {
 fn unknown_fields_wrong_types_and_auth_are_named() {
     let found = errors(json!({"directory": 7, "format": "xml", "mode": "0600"}));
     let fields: Vec<_> = found.iter().map(|(f, _)| f.as_str()).collect();
-    assert_eq!(fields, ["config.format", "config.directory", "config.mode"]);
-    assert!(found[1].1.contains("must be a string"));
-    assert!(found[0].1.contains("`xml` is not one of json, ndjson"));
+    assert_eq!(fields, ["config.mode", "config.format", "config.directory"]);
+    assert_eq!(
+        found[0].1,
+        "unknown field (expected format, directory, file_name)"
+    );
+    assert!(found[2].1.contains("must be a string"));
+    assert!(found[1].1.contains("`xml` is not one of json, ndjson"));
 
     let auth = Auth::Basic {
         username: "u".into(),

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use url::Url;
 
-use crate::config_reader::{ConfigReader, describe, unsupported_auth};
+use crate::fields::{Fields, read_stored, unsupported_auth};
 use crate::net_guard::NetworkPolicy;
 use crate::template::{Template, sample_event};
 
@@ -19,6 +19,18 @@ pub const DEFAULT_KEY: &str = "{org}/{type}/{date}/{id}.json";
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 const MAX_TIMEOUT_MS: u64 = 300_000;
 const MAX_KEY_LEN: usize = 1024;
+/// The region of a destination with an access key and no `region`.
+pub const DEFAULT_REGION: &str = "us-east-1";
+const KNOWN: &[&str] = &[
+    "endpoint",
+    "region",
+    "bucket",
+    "key",
+    "content_type",
+    "storage_class",
+    "sse",
+    "timeout_ms",
+];
 
 /// An S3 destination's `config`, as stored (after [`validate`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,7 +39,10 @@ pub struct S3Config {
     /// An S3-compatible store's URL; AWS's regional endpoint when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
-    pub region: String,
+    /// Absent only without `auth`: the standard provider chain then gives
+    /// the region (see `chain`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     pub bucket: String,
     /// Object key template; must contain `{id}`.
     pub key: String,
@@ -43,24 +58,103 @@ pub struct S3Config {
 impl S3Config {
     /// Reads a stored config, validating it again.
     pub fn from_stored(config: &Value, auth: &Auth) -> Result<Self, String> {
-        let normalized = validate(config, auth, &NetworkPolicy::allow_all())
-            .map_err(|errors| describe(&errors))?;
-        serde_json::from_value(normalized).map_err(|e| format!("config: {e}"))
+        read_stored(validate(config, auth, &NetworkPolicy::allow_all()))
     }
 }
 
-/// Checks an S3 config and its auth without I/O; fills in `region`
-/// (`us-east-1`), `key` (`{org}/{type}/{date}/{id}.json`), `content_type`
-/// (`application/json`) and `timeout_ms` (30000). The endpoint's host goes
-/// through the SSRF guard (IP literals and `localhost`). Auth is
-/// `access_key` or none (then the standard provider chain: environment,
-/// web identity, container and instance credentials).
+/// Checks an S3 config and its auth without I/O; fills in `key`
+/// (`{org}/{type}/{date}/{id}.json`), `content_type` (`application/json`),
+/// `timeout_ms` (30000) and, with an access key, `region` (`us-east-1`).
+/// The endpoint's host goes through the SSRF guard (IP literals and
+/// `localhost`). Auth is `access_key` or none (then the standard provider
+/// chain gives the credentials and, when `region` is absent, the region:
+/// see `chain`).
 pub fn validate(
     config: &Value,
     auth: &Auth,
     policy: &NetworkPolicy,
 ) -> Result<Value, Vec<FieldError>> {
-    let mut reader = ConfigReader::new(config);
+    let mut fields = Fields::new(config, KNOWN);
+    fields.extend(check_auth(auth));
+    let endpoint = fields.optional_text("endpoint", 2048);
+    let endpoint = fields
+        .checked("endpoint", endpoint, |endpoint| match endpoint {
+            Some(endpoint) => check_endpoint(endpoint, policy),
+            None => Ok(()),
+        })
+        .map(|endpoint| endpoint.map(|e| e.trim_end_matches('/').to_owned()));
+    let region = fields.optional_text("region", 64);
+    let region = fields
+        .checked("region", region, |region| match region {
+            Some(region)
+                if !region
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-') =>
+            {
+                Err("must be a region name such as eu-west-1".into())
+            }
+            _ => Ok(()),
+        })
+        .map(|region| match auth {
+            Auth::None => region,
+            _ => region.or_else(|| Some(DEFAULT_REGION.to_owned())),
+        });
+    let bucket = fields.text("bucket", None, 63);
+    let bucket = fields.checked("bucket", bucket, |bucket| match bucket_problem(bucket) {
+        Some(problem) => Err(problem.into()),
+        None => Ok(()),
+    });
+    let key = fields
+        .text("key", Some(DEFAULT_KEY), MAX_KEY_LEN)
+        .and_then(|key| match check_key(&key) {
+            Ok(()) => Some(key),
+            Err(error) => {
+                fields.extend([error]);
+                None
+            }
+        });
+    let content_type = fields.text("content_type", Some("application/json"), 255);
+    let content_type = fields.checked("content_type", content_type, |ct| {
+        if ct.contains('/') && ct.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
+            Ok(())
+        } else {
+            Err("must be a media type such as application/json".into())
+        }
+    });
+    let storage_class = fields.optional_text("storage_class", 64);
+    let storage_class = fields.checked("storage_class", storage_class, |class| match class {
+        Some(c) if !c.chars().all(|c| c.is_ascii_uppercase() || c == '_') => {
+            Err("must be a storage class such as STANDARD_IA or GLACIER_IR".into())
+        }
+        _ => Ok(()),
+    });
+    let sse = fields.optional_text("sse", 2048);
+    let sse = fields.checked("sse", sse, |sse| match sse {
+        Some(s) if !(s == "AES256" || s == "aws:kms" || s.starts_with("aws:kms:")) => {
+            Err("must be AES256, aws:kms or aws:kms:<key id or ARN>".into())
+        }
+        _ => Ok(()),
+    });
+    let timeout_ms = fields.u64_in("timeout_ms", 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
+    let config = (|| {
+        Some(S3Config {
+            endpoint: endpoint?,
+            region: region?,
+            bucket: bucket?,
+            key: key?,
+            content_type: content_type?,
+            storage_class: storage_class?,
+            sse: sse?,
+            timeout_ms: timeout_ms?,
+        })
+    })();
+    fields
+        .finish(config)
+        .map(|config| serde_json::to_value(config).expect("the config serializes"))
+}
+
+fn check_auth(auth: &Auth) -> Vec<FieldError> {
+    let mut errors = Vec::new();
     match auth {
         Auth::None => {}
         Auth::AccessKey {
@@ -69,130 +163,22 @@ pub fn validate(
             ..
         } => {
             if access_key_id.is_empty() || access_key_id.chars().any(|c| !c.is_ascii_graphic()) {
-                reader.errors.push(FieldError::new(
+                errors.push(FieldError::new(
                     "auth.access_key_id",
                     "is required (visible ASCII)",
                 ));
             }
             if secret_access_key.expose().is_empty() {
-                reader
-                    .errors
-                    .push(FieldError::new("auth.secret_access_key", "is required"));
+                errors.push(FieldError::new("auth.secret_access_key", "is required"));
             }
         }
-        other => reader.errors.push(unsupported_auth(
+        other => errors.push(unsupported_auth(
             "s3",
             other.type_name(),
             "access_key, or none for the standard credential chain",
         )),
     }
-    let endpoint = match reader.optional_string("endpoint", 2048) {
-        Ok(Some(endpoint)) => match check_endpoint(&endpoint, policy) {
-            Ok(()) => Ok(Some(endpoint.trim_end_matches('/').to_owned())),
-            Err(message) => {
-                reader.error("endpoint", message);
-                Err(())
-            }
-        },
-        other => other,
-    };
-    let region = reader
-        .string("region", Some("us-east-1"), 64)
-        .filter(|region| {
-            let ok = region
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-');
-            if !ok {
-                reader.error("region", "must be a region name such as eu-west-1");
-            }
-            ok
-        });
-    let bucket = reader.string("bucket", None, 63).filter(|bucket| {
-        let problem = bucket_problem(bucket);
-        if let Some(problem) = problem {
-            reader.error("bucket", problem);
-        }
-        problem.is_none()
-    });
-    let key = reader
-        .string("key", Some(DEFAULT_KEY), MAX_KEY_LEN)
-        .filter(|key| match check_key(key) {
-            Ok(()) => true,
-            Err(error) => {
-                reader.errors.push(error);
-                false
-            }
-        });
-    let content_type = reader
-        .string("content_type", Some("application/json"), 255)
-        .filter(|ct| {
-            let ok = ct.contains('/') && ct.chars().all(|c| c.is_ascii_graphic() || c == ' ');
-            if !ok {
-                reader.error(
-                    "content_type",
-                    "must be a media type such as application/json",
-                );
-            }
-            ok
-        });
-    let storage_class =
-        reader
-            .optional_string("storage_class", 64)
-            .and_then(|class| match &class {
-                Some(c) if !c.chars().all(|c| c.is_ascii_uppercase() || c == '_') => {
-                    reader.error(
-                        "storage_class",
-                        "must be a storage class such as STANDARD_IA or GLACIER_IR",
-                    );
-                    Err(())
-                }
-                _ => Ok(class),
-            });
-    let sse = reader
-        .optional_string("sse", 2048)
-        .and_then(|sse| match &sse {
-            Some(s) if !(s == "AES256" || s == "aws:kms" || s.starts_with("aws:kms:")) => {
-                reader.error("sse", "must be AES256, aws:kms or aws:kms:<key id or ARN>");
-                Err(())
-            }
-            _ => Ok(sse),
-        });
-    let timeout_ms = reader.integer("timeout_ms", Some(DEFAULT_TIMEOUT_MS), 1, MAX_TIMEOUT_MS);
-    let errors = reader.finish();
-    match (
-        endpoint,
-        region,
-        bucket,
-        key,
-        content_type,
-        storage_class,
-        sse,
-        timeout_ms,
-    ) {
-        (
-            Ok(endpoint),
-            Some(region),
-            Some(bucket),
-            Some(key),
-            Some(content_type),
-            Ok(storage_class),
-            Ok(sse),
-            Some(timeout_ms),
-        ) if errors.is_empty() => {
-            let config = S3Config {
-                endpoint,
-                region,
-                bucket,
-                key,
-                content_type,
-                storage_class,
-                sse,
-                timeout_ms,
-            };
-            Ok(serde_json::to_value(config).expect("the config serializes"))
-        }
-        _ => Err(errors),
-    }
+    errors
 }
 
 fn check_endpoint(text: &str, policy: &NetworkPolicy) -> Result<(), String> {

@@ -24,7 +24,8 @@ use object_store::{
 };
 use serde_json::Value;
 
-use super::config::{self, S3Config, object_key};
+use super::chain::{self, AwsEnvironment};
+use super::config::{self, DEFAULT_REGION, S3Config, object_key};
 use crate::CatalogOptions;
 use crate::error_chain::{describe_chain, find_cause};
 use crate::message::{Payload, metadata};
@@ -41,14 +42,25 @@ const PARALLEL_PARTS: usize = 4;
 
 /// The `s3` kind. Owns the HTTP client shared by every S3 destination
 /// (pooled connections, no proxy from the environment, the SSRF guard in
-/// its resolver).
+/// its resolver) and the environment of the standard provider chain.
 pub struct S3Adapter {
     client: Result<reqwest::Client, String>,
     policy: Arc<NetworkPolicy>,
+    environment: AwsEnvironment,
 }
 
 impl S3Adapter {
+    /// The kind, its provider chain reading the process's environment.
     pub fn new(options: &CatalogOptions, policy: NetworkPolicy) -> Self {
+        Self::with_environment(options, policy, AwsEnvironment::from_process())
+    }
+
+    /// The kind, its provider chain reading `environment`.
+    pub fn with_environment(
+        options: &CatalogOptions,
+        policy: NetworkPolicy,
+        environment: AwsEnvironment,
+    ) -> Self {
         let policy = Arc::new(policy);
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -64,7 +76,11 @@ impl S3Adapter {
         if let Err(error) = &client {
             tracing::error!(%error, "S3 destinations are unavailable.");
         }
-        Self { client, policy }
+        Self {
+            client,
+            policy,
+            environment,
+        }
     }
 }
 
@@ -101,17 +117,17 @@ impl DestinationAdapter for S3Adapter {
             } => {
                 let builder = AmazonS3Builder::new()
                     .with_access_key_id(access_key_id)
-                    .with_secret_access_key(secret_access_key.expose());
+                    .with_secret_access_key(secret_access_key.expose())
+                    .with_region(config.region.as_deref().unwrap_or(DEFAULT_REGION));
                 match session_token {
                     Some(token) => builder.with_token(token.expose()),
                     None => builder,
                 }
             }
             // The standard provider chain.
-            _ => AmazonS3Builder::from_env(),
+            _ => chain::builder(&self.environment, config.region.as_deref())?,
         };
         builder = builder
-            .with_region(&config.region)
             .with_bucket_name(&config.bucket)
             .with_http_connector(SharedClient(client))
             .with_retry(RetryConfig {

@@ -15,8 +15,11 @@
 //! `application/json`; `sse` is `AES256`, `aws:kms` or
 //! `aws:kms:<key id or ARN>`; `timeout_ms` bounds each request (default
 //! 30 s). Without `auth` the standard provider chain supplies credentials
-//! (environment, web identity, container and instance credentials; the
-//! instance metadata address must then be allowed by the SSRF guard).
+//! (environment, the `AWS_PROFILE` profile of `~/.aws/credentials` and
+//! `~/.aws/config`, web identity, container and instance credentials; the
+//! instance metadata address must then be allowed by the SSRF guard) and,
+//! when the config has no `region`, the region (`AWS_REGION`, the
+//! profile's, else `us-east-1`): see `chain`.
 //!
 //! The object's body is the event's `{"id","type","timestamp","data"}`; its
 //! user metadata carries `webhook-id`, `idempotency-key`, `ferry-event-type`,
@@ -26,10 +29,13 @@
 //! access or bad credentials are permanent failures; connection errors,
 //! timeouts, 408, 429 and 5xx are retried.
 
+mod chain;
 mod config;
 mod deliverer;
+mod ini;
 
-pub use config::{DEFAULT_KEY, S3Config, validate};
+pub use chain::AwsEnvironment;
+pub use config::{DEFAULT_KEY, DEFAULT_REGION, S3Config, validate};
 pub use deliverer::{MULTIPART_THRESHOLD, S3Adapter, S3Deliverer, classify};
 
 #[cfg(test)]

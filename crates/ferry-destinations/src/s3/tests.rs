@@ -30,10 +30,10 @@ fn defaults_are_filled_in() {
         &NetworkPolicy::default(),
     )
     .unwrap();
+    // Without auth the provider chain gives the region.
     assert_eq!(
         config,
         json!({
-            "region": "us-east-1",
             "bucket": "acme-events",
             "key": DEFAULT_KEY,
             "content_type": "application/json",
@@ -47,6 +47,10 @@ fn defaults_are_filled_in() {
     )
     .unwrap();
     assert_eq!(config["endpoint"], "http://127.0.0.1:9000");
+    assert_eq!(
+        config["region"], DEFAULT_REGION,
+        "an access key's default region"
+    );
     assert_eq!(config["sse"], "aws:kms:key-1");
 }
 
@@ -70,6 +74,7 @@ fn every_bad_field_is_named() {
     assert_eq!(
         fields,
         [
+            "config.acl",
             "config.endpoint",
             "config.region",
             "config.bucket",
@@ -78,11 +83,10 @@ fn every_bad_field_is_named() {
             "config.storage_class",
             "config.sse",
             "config.timeout_ms",
-            "config.acl",
         ],
         "{found:?}"
     );
-    assert!(found[3].1.contains("must contain {id}"), "{found:?}");
+    assert!(found[4].1.contains("must contain {id}"), "{found:?}");
     let missing = errors(json!({}), &keys());
     assert_eq!(
         missing,

@@ -2,20 +2,28 @@
 //! "host_key_fingerprint", "trust_on_first_use", "timeout_ms"}`, and its
 //! pure validation with the destination's auth.
 
-use std::net::IpAddr;
-
 use ferry_core::FieldError;
 use ferry_core::destination::Auth;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config_reader::{ConfigReader, describe, unsupported_auth};
-use crate::net_guard::{NetworkPolicy, is_localhost_name};
+use crate::fields::{Fields, read_stored, unsupported_auth};
+use crate::host::{check_username, read_host, read_port};
+use crate::net_guard::NetworkPolicy;
 use crate::template::{MAX_PATH_LEN, Template, relative_path, sample_event};
 
 /// Default per-operation timeout.
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 const MAX_TIMEOUT_MS: u64 = 300_000;
+const KNOWN: &[&str] = &[
+    "host",
+    "port",
+    "directory",
+    "file_name",
+    "host_key_fingerprint",
+    "trust_on_first_use",
+    "timeout_ms",
+];
 
 /// An SFTP destination's `config`, as stored (after [`validate`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,9 +46,7 @@ pub struct SftpConfig {
 impl SftpConfig {
     /// Reads a stored config, validating it again.
     pub fn from_stored(config: &Value, auth: &Auth) -> Result<Self, String> {
-        let normalized = validate(config, auth, &NetworkPolicy::allow_all())
-            .map_err(|errors| describe(&errors))?;
-        serde_json::from_value(normalized).map_err(|e| format!("config: {e}"))
+        read_stored(validate(config, auth, &NetworkPolicy::allow_all()))
     }
 }
 
@@ -55,91 +61,57 @@ pub fn validate(
     auth: &Auth,
     policy: &NetworkPolicy,
 ) -> Result<Value, Vec<FieldError>> {
-    let mut reader = ConfigReader::new(config);
-    validate_auth(auth, &mut reader.errors);
-    let host = reader
-        .string("host", None, 253)
-        .filter(|host| match check_host(host, policy) {
-            Ok(()) => true,
-            Err(message) => {
-                reader.error("host", message);
-                false
-            }
-        });
-    let port = reader.integer("port", Some(22), 1, u64::from(u16::MAX));
-    let directory = reader
-        .string("directory", None, MAX_PATH_LEN)
-        .filter(|dir| {
-            let ok = dir.starts_with('/') && dir.split('/').all(|part| part != "." && part != "..");
-            if !ok {
-                reader.error(
-                    "directory",
-                    "must be an absolute path without `.` or `..` parts",
-                );
-            }
-            ok
-        });
-    let file_name = reader
-        .string("file_name", Some("{id}.json"), MAX_PATH_LEN)
-        .filter(|name| match check_file_name(name) {
-            Ok(()) => true,
+    let mut fields = Fields::new(config, KNOWN);
+    fields.extend(check_auth(auth));
+    let host = read_host(&mut fields, policy, |_| Ok(()));
+    let port = read_port(&mut fields, 22);
+    let directory = fields.text("directory", None, MAX_PATH_LEN);
+    let directory = fields.checked("directory", directory, |dir| {
+        if dir.starts_with('/') && dir.split('/').all(|part| part != "." && part != "..") {
+            Ok(())
+        } else {
+            Err("must be an absolute path without `.` or `..` parts".into())
+        }
+    });
+    let file_name = fields
+        .text("file_name", Some("{id}.json"), MAX_PATH_LEN)
+        .and_then(|name| match check_file_name(&name) {
+            Ok(()) => Some(name),
             Err(error) => {
-                reader.errors.push(error);
-                false
+                fields.extend([error]);
+                None
             }
         });
-    let fingerprint = reader
-        .optional_string("host_key_fingerprint", 128)
-        .and_then(|fp| match &fp {
-            Some(text) if !is_fingerprint(text) => {
-                reader.error(
-                    "host_key_fingerprint",
-                    "must be a SHA256 fingerprint as `ssh-keygen -lf <key>` prints it (SHA256:<base64>)",
-                );
-                Err(())
-            }
-            _ => Ok(fp),
-        });
-    let tofu = reader.boolean("trust_on_first_use", false);
-    if matches!(fingerprint, Ok(None)) && tofu == Some(false) {
-        reader.error(
+    let fingerprint = fields.optional_text("host_key_fingerprint", 128);
+    let fingerprint = fields.checked("host_key_fingerprint", fingerprint, |fp| match fp {
+        Some(text) if !is_fingerprint(text) => Err(
+            "must be a SHA256 fingerprint as `ssh-keygen -lf <key>` prints it (SHA256:<base64>)"
+                .into(),
+        ),
+        _ => Ok(()),
+    });
+    let tofu = fields.bool_or("trust_on_first_use", false);
+    if matches!(fingerprint, Some(None)) && tofu == Some(false) {
+        fields.error(
             "host_key_fingerprint",
             "is required to authenticate the server (or set trust_on_first_use to accept the first key seen)",
         );
     }
-    let timeout_ms = reader.integer("timeout_ms", Some(DEFAULT_TIMEOUT_MS), 1, MAX_TIMEOUT_MS);
-    let errors = reader.finish();
-    match (
-        host,
-        port,
-        directory,
-        file_name,
-        fingerprint,
-        tofu,
-        timeout_ms,
-    ) {
-        (
-            Some(host),
-            Some(port),
-            Some(directory),
-            Some(file_name),
-            Ok(host_key_fingerprint),
-            Some(trust_on_first_use),
-            Some(timeout_ms),
-        ) if errors.is_empty() => {
-            let config = SftpConfig {
-                host,
-                port: port as u16,
-                directory: trim_directory(&directory),
-                file_name,
-                host_key_fingerprint,
-                trust_on_first_use,
-                timeout_ms,
-            };
-            Ok(serde_json::to_value(config).expect("the config serializes"))
-        }
-        _ => Err(errors),
-    }
+    let timeout_ms = fields.u64_in("timeout_ms", 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
+    let config = (|| {
+        Some(SftpConfig {
+            host: host?,
+            port: port?,
+            directory: trim_directory(&directory?),
+            file_name: file_name?,
+            host_key_fingerprint: fingerprint?,
+            trust_on_first_use: tofu?,
+            timeout_ms: timeout_ms?,
+        })
+    })();
+    fields
+        .finish(config)
+        .map(|config| serde_json::to_value(config).expect("the config serializes"))
 }
 
 /// `/upload/` → `/upload`, `/` stays `/`.
@@ -150,27 +122,6 @@ fn trim_directory(dir: &str) -> String {
     } else {
         trimmed.into()
     }
-}
-
-fn check_host(host: &str, policy: &NetworkPolicy) -> Result<(), String> {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = bare.parse::<IpAddr>() {
-        return policy.check(ip).map_err(|refusal| refusal.to_string());
-    }
-    let valid = host.split('.').all(|label| {
-        !label.is_empty()
-            && label.len() <= 63
-            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-    });
-    if !valid {
-        return Err("must be a host name or an IP address".into());
-    }
-    if is_localhost_name(host) && !policy.allows(IpAddr::from([127, 0, 0, 1])) {
-        return Err(format!(
-            "{host} is a loopback name; private networks are refused (set FERRY_ALLOW_PRIVATE_NETWORKS=true or allow a CIDR)"
-        ));
-    }
-    Ok(())
 }
 
 fn check_file_name(text: &str) -> Result<(), FieldError> {
@@ -196,7 +147,8 @@ fn is_fingerprint(text: &str) -> bool {
     })
 }
 
-fn validate_auth(auth: &Auth, errors: &mut Vec<FieldError>) {
+fn check_auth(auth: &Auth) -> Vec<FieldError> {
+    let mut errors = Vec::new();
     let username = match auth {
         Auth::Password { username, password } => {
             if password.expose().is_empty() {
@@ -222,20 +174,15 @@ fn validate_auth(auth: &Auth, errors: &mut Vec<FieldError>) {
             username
         }
         other => {
-            errors.push(unsupported_auth(
+            return vec![unsupported_auth(
                 "sftp",
                 other.type_name(),
                 "password or private_key",
-            ));
-            return;
+            )];
         }
     };
-    if username.is_empty() || username.chars().any(|c| c.is_control()) {
-        errors.push(FieldError::new(
-            "auth.username",
-            "is required (no control characters)",
-        ));
-    }
+    errors.extend(check_username(username));
+    errors
 }
 
 /// A key error without key material: wrong passphrase or unreadable.

@@ -86,12 +86,12 @@ fn every_bad_field_is_named() {
     assert_eq!(
         names,
         [
+            "config.mode",
             "config.host",
             "config.port",
             "config.directory",
             "config.file_name",
             "config.trust_on_first_use",
-            "config.mode",
         ],
         "{found:?}"
     );

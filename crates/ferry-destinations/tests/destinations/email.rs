@@ -1,13 +1,14 @@
 //! The `email` kind against aiosmtpd: templates, the attachment, copies,
-//! refused mailboxes and missing template fields.
+//! refused mailboxes, missing template fields and XOAUTH2.
 
 use ferry_core::destination::{Auth, DestinationKind};
 use ferry_core::ports::Outcome;
+use ferry_core::secret::Secret;
 use ferry_testkit::services::SmtpServer;
 use serde_json::{Value, json};
 
 use crate::compliance::email::event_id;
-use crate::compliance::{deliverer, envelope, expected_payload};
+use crate::compliance::{check_and_deliver, deliverer, envelope, expected_payload};
 
 fn config(server: &SmtpServer, extra: Value) -> Value {
     let mut config = json!({
@@ -45,15 +46,8 @@ async fn templates_render_event_fields_and_the_attachment_parses_back() {
         }),
     );
     let deliverer = deliverer(DestinationKind::Email, &config, &Auth::None);
-    let check = deliverer.check().await;
-    assert!(check.ok, "{}", check.message);
     let sent = order();
-    let report = deliverer.deliver(&sent).await;
-    assert!(
-        matches!(report.outcome, Outcome::Delivered { .. }),
-        "{:?}",
-        report.outcome
-    );
+    let report = check_and_deliver(deliverer.as_ref(), &sent).await;
 
     let messages = server.messages();
     assert_eq!(messages.len(), 1);
@@ -168,4 +162,63 @@ async fn nothing_listening_is_retryable_and_names_the_connection_problem() {
         Outcome::Retryable { error, .. } => assert!(error.contains("onnection refused"), "{error}"),
         other => panic!("expected a retryable failure, got {other:?}"),
     }
+}
+
+const OAUTH_USER: &str = "ferry@example.com";
+const OAUTH_TOKEN: &str = "ya29.ferry-test-token";
+
+fn xoauth2(username: &str, token: &str) -> Auth {
+    Auth::Xoauth2 {
+        username: username.into(),
+        token: Secret::new(token.into()),
+    }
+}
+
+#[tokio::test]
+async fn xoauth2_with_the_right_token_authenticates_and_delivers() {
+    // The server offers only XOAUTH2 and checks the user and the token.
+    let server = SmtpServer::with_xoauth2(OAUTH_USER, OAUTH_TOKEN);
+    let auth = xoauth2(OAUTH_USER, OAUTH_TOKEN);
+    let deliverer = deliverer(DestinationKind::Email, &config(&server, json!({})), &auth);
+    let check = deliverer.check().await;
+    assert!(
+        check.message.contains("and authenticated"),
+        "{}",
+        check.message
+    );
+    let sent = order();
+    check_and_deliver(deliverer.as_ref(), &sent).await;
+    let messages = server.messages();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(event_id(&messages[0]), sent.event.id.as_str());
+}
+
+#[tokio::test]
+async fn xoauth2_with_a_wrong_token_or_user_is_permanent_and_fails_the_check() {
+    let server = SmtpServer::with_xoauth2(OAUTH_USER, OAUTH_TOKEN);
+    for auth in [
+        xoauth2(OAUTH_USER, "ya29.expired-token"),
+        xoauth2("someone-else@example.com", OAUTH_TOKEN),
+    ] {
+        let deliverer = deliverer(DestinationKind::Email, &config(&server, json!({})), &auth);
+        match deliverer.deliver(&order()).await.outcome {
+            Outcome::Permanent { error } => {
+                assert!(
+                    error
+                        .starts_with("authentication failed: the server refused the XOAUTH2 token"),
+                    "{error}"
+                );
+                assert!(!error.contains("expired-token"), "{error}");
+            }
+            other => panic!("expected a permanent failure, got {other:?}"),
+        }
+        let check = deliverer.check().await;
+        assert!(!check.ok);
+        assert!(
+            check.message.starts_with("authentication failed"),
+            "{}",
+            check.message
+        );
+    }
+    assert!(server.messages().is_empty());
 }

@@ -19,25 +19,30 @@ pub struct SmtpServer {
 impl SmtpServer {
     /// A server that accepts mail without authentication.
     pub fn start() -> Self {
-        Self::spawn(None)
+        Self::spawn(&[])
     }
 
     /// A server that requires AUTH (PLAIN or LOGIN) with these credentials.
     pub fn with_auth(user: &str, password: &str) -> Self {
-        Self::spawn(Some((user, password)))
+        Self::spawn(&["--login", user, password])
     }
 
-    fn spawn(auth: Option<(&str, &str)>) -> Self {
+    /// A server that offers and requires only AUTH XOAUTH2, for this user
+    /// and bearer token; it refuses a wrong one as Gmail does (an error
+    /// challenge, then 535).
+    pub fn with_xoauth2(user: &str, token: &str) -> Self {
+        Self::spawn(&["--xoauth2", user, token])
+    }
+
+    fn spawn(auth: &[&str]) -> Self {
         let maildir = tempfile::tempdir().expect("a temporary directory");
         let port = free_port();
         let mut command = Command::new(python());
         command
             .arg(script("smtp_server.py"))
             .arg(port.to_string())
-            .arg(maildir.path());
-        if let Some((user, password)) = auth {
-            command.args([user, password]);
-        }
+            .arg(maildir.path())
+            .args(auth);
         let process = Process::start("aiosmtpd", command, port);
         Self {
             _process: process,

@@ -150,8 +150,33 @@ pub fn deliverer_in(
     let config = catalog
         .validate(kind, config, auth)
         .unwrap_or_else(|errors| panic!("{kind} config {config} refused: {errors:?}"));
+    catalog
+        .build(&stored(kind, config, auth))
+        .unwrap_or_else(|e| panic!("{kind} destination did not build: {e}"))
+}
+
+/// Passes the connection test, then delivers `envelope`, which must be
+/// delivered; the attempt's report.
+#[cfg(any(feature = "email", feature = "s3"))]
+pub async fn check_and_deliver(
+    deliverer: &dyn Deliverer,
+    envelope: &Envelope,
+) -> ferry_core::ports::AttemptReport {
+    let check = deliverer.check().await;
+    assert!(check.ok, "{}", check.message);
+    let report = deliverer.deliver(envelope).await;
+    assert!(
+        matches!(report.outcome, Outcome::Delivered { .. }),
+        "{:?}",
+        report.outcome
+    );
+    report
+}
+
+/// A stored destination of `kind` with this validated config and auth.
+pub fn stored(kind: DestinationKind, config: Value, auth: &Auth) -> Destination {
     let now = Utc::now();
-    let destination = Destination {
+    Destination {
         id: DestinationId::generate(),
         org_id: OrgId::generate(),
         name: format!("{kind} compliance"),
@@ -169,10 +194,7 @@ pub fn deliverer_in(
         health: Default::default(),
         created_at: now,
         updated_at: now,
-    };
-    catalog
-        .build(&destination)
-        .unwrap_or_else(|e| panic!("{kind} destination did not build: {e}"))
+    }
 }
 
 /// A name no other test (or earlier run) uses: `<prefix>_<ulid>`, in

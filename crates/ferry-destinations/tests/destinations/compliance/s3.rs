@@ -1,4 +1,5 @@
-//! S3 against moto's server, a bucket per test, read back with boto3.
+//! S3 against moto's server, a bucket per test, read back with boto3. The
+//! server checks access keys (and signatures) against its IAM user.
 
 use async_trait::async_trait;
 use ferry_core::destination::{Auth, DestinationKind};
@@ -14,11 +15,16 @@ pub struct S3 {
     bucket: String,
 }
 
-/// Any key works with moto (it checks no signature).
+/// A key that a server started with [`S3Server::start`] accepts (it
+/// accepts any).
 pub fn access_key() -> Auth {
+    key("AKIAFERRYTEST", "ferry-test-secret")
+}
+
+pub fn key(access_key_id: &str, secret_access_key: &str) -> Auth {
     Auth::AccessKey {
-        access_key_id: "AKIAFERRYTEST".into(),
-        secret_access_key: Secret::new("ferry-test-secret".into()),
+        access_key_id: access_key_id.into(),
+        secret_access_key: Secret::new(secret_access_key.into()),
         session_token: None,
     }
 }
@@ -29,11 +35,13 @@ impl Target for S3 {
     const DEDUPLICATES: bool = true;
 
     async fn provision() -> (Self, Value, Auth) {
-        let server = S3Server::start();
+        let server = S3Server::start_with_iam();
         let bucket = format!("ferry-{}", ferry_core::ids::unique_token());
         server.create_bucket(&bucket);
         let config = json!({"endpoint": server.endpoint(), "bucket": bucket, "key": "events/{type}/{id}.json"});
-        (Self { server, bucket }, config, access_key())
+        let (id, secret) = server.access_key().expect("the server checks keys");
+        let auth = key(id, secret);
+        (Self { server, bucket }, config, auth)
     }
 
     async fn received(&mut self) -> Vec<Received> {
@@ -51,11 +59,11 @@ impl Target for S3 {
             .collect()
     }
 
-    /// moto accepts every access key, so there are no wrong credentials to
-    /// try; a missing bucket stands for the permanent failure instead
-    /// (`tests/destinations/s3.rs`).
-    fn wrong_credentials(&self, _config: &Value, _auth: &Auth) -> Option<(Value, Auth)> {
-        None
+    /// The server's own key id with another secret: the signature does
+    /// not match.
+    fn wrong_credentials(&self, config: &Value, _auth: &Auth) -> Option<(Value, Auth)> {
+        let (id, _) = self.server.access_key()?;
+        Some((config.clone(), key(id, "not-the-secret")))
     }
 
     fn unreachable(&self, config: &Value) -> Value {
