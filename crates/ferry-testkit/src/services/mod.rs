@@ -95,6 +95,12 @@ impl Process {
             .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
         let mut process = Self { child, name };
         process.wait_listening(port);
+        // Its error output was read only to explain a failed start; from
+        // now on it is drained, so that a chatty server never blocks on a
+        // full pipe.
+        if let Some(mut stderr) = process.child.stderr.take() {
+            std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        }
         process
     }
 
