@@ -342,6 +342,9 @@ pub fn login(auth: &Auth) -> (Option<&str>, Option<&str>) {
 /// table or column, missing privileges and a row the table rejects are
 /// permanent, with the server's message.
 pub fn classify(error: &sqlx::Error) -> Failure {
+    if let Some(failure) = tls::failure(error, "the database server") {
+        return failure;
+    }
     match error {
         sqlx::Error::Io(io) => Failure::retryable(match io.kind() {
             std::io::ErrorKind::ConnectionRefused => {

@@ -10,6 +10,7 @@ pub mod pg;
 mod receiver;
 pub mod redis;
 pub mod services;
+pub mod tls;
 
 pub use receiver::{Behavior, Receiver, Recorded};
 
@@ -26,4 +27,15 @@ pub fn free_port() -> u16 {
         .local_addr()
         .expect("local address of a bound listener")
         .port()
+}
+
+/// Whether the tests run as root (servers that refuse to, or that switch
+/// users, are then told whom to run as).
+pub(crate) fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        == Some("0")
 }

@@ -346,6 +346,9 @@ impl Deliverer for AmqpDeliverer {
 /// vhost or a message the broker rejects (too large, precondition) are
 /// permanent, with the broker's own reason.
 pub fn classify(error: &lapin::Error) -> Failure {
+    if let Some(failure) = tls::failure(error, "the AMQP broker") {
+        return failure;
+    }
     match error.kind() {
         ErrorKind::IOError(io) => Failure::retryable(match io.kind() {
             std::io::ErrorKind::ConnectionRefused => {

@@ -410,6 +410,9 @@ impl Deliverer for MqttDeliverer {
 /// client id and TLS failures are permanent; I/O errors, timeouts and a
 /// busy or unavailable broker are retryable.
 pub fn classify(error: &ConnectionError) -> Failure {
+    if let Some(failure) = tls::failure(error, "the MQTT broker") {
+        return failure;
+    }
     match error {
         ConnectionError::ConnectionRefused(code) => match code {
             ConnectReturnCode::BadUserNamePassword

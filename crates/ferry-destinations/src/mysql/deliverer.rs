@@ -176,7 +176,8 @@ fn pool_aware(error: &sqlx::Error, connect_timeout: Duration) -> Failure {
 }
 
 /// [`sql::classify`], with MySQL's error numbers where its SQLSTATE is the
-/// catch-all `HY000`: a value the column refuses (1292, 1364, 1366, 1406,
+/// catch-all `HY000`, and a refused login (1045) that may be a missing
+/// client certificate: a value the column refuses (1292, 1364, 1366, 1406,
 /// 1264, 3140) is permanent; lock waits (1205), too many connections (1040)
 /// and a server shutting down or gone (1053, 2006, 2013) are retryable.
 pub fn classify(error: &sqlx::Error) -> Failure {
@@ -187,6 +188,11 @@ pub fn classify(error: &sqlx::Error) -> Failure {
         _ => None,
     };
     match number {
+        // The server does not say why: a wrong password and a user that
+        // requires a client certificate (`REQUIRE X509`) look the same.
+        Some((1045, message)) => Failure::permanent(format!(
+            "authentication failed: the database refused the login (check `auth`: the password, or the client certificate where the user requires one): {message}"
+        )),
         Some((1264 | 1292 | 1364 | 1366 | 1406 | 3140, message)) => {
             Failure::permanent(format!("the table rejected the row: {message}"))
         }

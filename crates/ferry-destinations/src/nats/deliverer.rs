@@ -127,10 +127,10 @@ impl NatsDeliverer {
             "connecting to NATS",
             self.connect_timeout + self.timeout,
             async {
-                options
-                    .connect(servers.as_slice())
-                    .await
-                    .map_err(|e| classify_connect(e.kind(), &e.to_string()))
+                options.connect(servers.as_slice()).await.map_err(|e| {
+                    tls::failure(&e, "the NATS server")
+                        .unwrap_or_else(|| classify_connect(e.kind(), &e.to_string()))
+                })
             },
         )
         .await

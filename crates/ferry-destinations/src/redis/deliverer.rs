@@ -350,6 +350,9 @@ fn is_broken(error: &RedisError) -> bool {
 /// credentials, missing permissions, a key of another type and other
 /// command errors are permanent.
 pub fn classify(error: &RedisError) -> Failure {
+    if let Some(failure) = tls::failure(error, "the Redis server") {
+        return failure;
+    }
     let detail = error.detail().unwrap_or_default();
     if error.is_connection_refusal() {
         return Failure::retryable("Redis refused the connection (is the server running?)");
