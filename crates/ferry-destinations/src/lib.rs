@@ -28,6 +28,15 @@ use serde_json::Value;
 
 #[cfg(feature = "amqp")]
 pub mod amqp;
+#[cfg(any(
+    feature = "amqp",
+    feature = "nats",
+    feature = "redis",
+    feature = "mqtt",
+    feature = "postgres",
+    feature = "mysql"
+))]
+mod auth;
 #[cfg(any(feature = "file", feature = "s3", feature = "sftp", feature = "email"))]
 mod config_reader;
 #[cfg(feature = "email")]
@@ -51,6 +60,15 @@ pub mod net_guard;
 pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(any(
+    feature = "amqp",
+    feature = "nats",
+    feature = "redis",
+    feature = "mqtt",
+    feature = "postgres",
+    feature = "mysql"
+))]
+mod report;
 #[cfg(feature = "s3")]
 pub mod s3;
 #[cfg(feature = "sftp")]

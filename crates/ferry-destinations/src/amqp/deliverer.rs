@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use ferry_core::FieldError;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Auth, Destination, DestinationKind};
-use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter, Outcome};
+use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
 use lapin::protocol::{AMQPErrorKind, AMQPHardError, AMQPSoftError};
 use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
@@ -25,7 +25,7 @@ use crate::endpoint;
 use crate::link::{Failure, Link, timed};
 use crate::message::{Payload, metadata};
 use crate::net_guard::NetworkPolicy;
-use crate::tls;
+use crate::{auth, report, tls};
 
 /// The `amqp` kind.
 pub struct AmqpAdapter {
@@ -59,27 +59,13 @@ impl DestinationAdapter for AmqpAdapter {
         let config = AmqpConfig::from_stored(&destination.config, auth)?;
         let mut uri =
             AMQPUri::from_str(config.url.as_str()).map_err(|e| format!("config.url: {e}"))?;
-        match auth {
-            Auth::Basic { username, password } => {
-                uri.authority.userinfo = AMQPUserInfo {
-                    username: username.clone(),
-                    password: password.expose().clone(),
-                };
-            }
-            Auth::ClientCertificate {
-                username: Some(username),
-                password: Some(password),
-                ..
-            } => {
-                uri.authority.userinfo = AMQPUserInfo {
-                    username: username.clone(),
-                    password: password.expose().clone(),
-                };
-            }
-            Auth::ClientCertificate { .. } => {
-                uri.query.auth_mechanism = Some(SASLMechanism::External);
-            }
-            _ => {}
+        if let Some((username, password)) = auth::user_and_password(auth) {
+            uri.authority.userinfo = AMQPUserInfo {
+                username: username.to_owned(),
+                password: password.to_owned(),
+            };
+        } else if matches!(auth, Auth::ClientCertificate { .. }) {
+            uri.query.auth_mechanism = Some(SASLMechanism::External);
         }
         let timeout = Duration::from_millis(config.timeout_ms);
         let tls = OwnedTLSConfig {
@@ -207,6 +193,37 @@ impl AmqpDeliverer {
         }
     }
 
+    /// Publishes on the shared channel (connecting first when there is
+    /// none), dropping the connection when the failure shows it broken.
+    async fn publish_once(
+        &self,
+        routing_key: &str,
+        body: &[u8],
+        properties: BasicProperties,
+    ) -> Result<String, Failure> {
+        if routing_key.len() > MAX_SHORT_STRING {
+            return Err(Failure::permanent(format!(
+                "the routing key is {} bytes; AMQP allows {MAX_SHORT_STRING}",
+                routing_key.len()
+            )));
+        }
+        let session = self.link.get(|| self.connect()).await?;
+        let published = timed(
+            "the publish (waiting for the broker's confirm)",
+            self.timeout,
+            self.publish(&session.conn.channel, routing_key, body, properties),
+        )
+        .await;
+        if let Err(failure) = &published {
+            // The broker closes the channel on an error (an unknown
+            // exchange too), and a timeout may hide a dead connection.
+            if !session.conn.channel.status().connected() || !failure.permanent {
+                self.link.reset(&session).await;
+            }
+        }
+        published
+    }
+
     fn exchange_name(&self) -> &str {
         if self.config.exchange.is_empty() {
             "(default)"
@@ -247,52 +264,14 @@ impl Deliverer for AmqpDeliverer {
         let body = Payload::of(&envelope.event).to_bytes();
         let (properties, mut shown) = self.properties(envelope);
         shown.insert("routing_key".into(), routing_key.clone());
-        let request = Some(Captured {
+        let request = Captured {
             headers: shown,
             body: Captured::body_from_bytes(&body),
-        });
-        let report = |outcome, response: Option<String>| AttemptReport {
-            outcome,
-            status_code: None,
-            request: request.clone(),
-            response: response.map(|body| Captured {
-                headers: BTreeMap::new(),
-                body,
-            }),
         };
-        if routing_key.len() > MAX_SHORT_STRING {
-            let error = format!(
-                "the routing key is {} bytes; AMQP allows {MAX_SHORT_STRING}",
-                routing_key.len()
-            );
-            return report(Outcome::Permanent { error }, None);
-        }
-        let session = match self.link.get(|| self.connect()).await {
-            Ok(session) => session,
-            Err(failure) => return report(failure.into_outcome(), None),
-        };
-        let published = timed(
-            "the publish (waiting for the broker's confirm)",
-            self.timeout,
-            self.publish(&session.conn.channel, &routing_key, &body, properties),
+        report::attempt(
+            request,
+            self.publish_once(&routing_key, &body, properties).await,
         )
-        .await;
-        match published {
-            Ok(receipt) => report(
-                Outcome::Delivered {
-                    receipt: Some(receipt.clone()),
-                },
-                Some(receipt),
-            ),
-            Err(failure) => {
-                // The broker closes the channel on an error (an unknown
-                // exchange too), and a timeout may hide a dead connection.
-                if !session.conn.channel.status().connected() || !failure.permanent {
-                    self.link.reset(&session).await;
-                }
-                report(failure.into_outcome(), None)
-            }
-        }
     }
 
     /// Connects and logs in on a fresh connection, opens a confirm-mode
@@ -320,23 +299,14 @@ impl Deliverer for AmqpDeliverer {
                 })
                 .await?;
             }
-            Ok::<_, Failure>(())
+            Ok(format!(
+                "connected, logged in and found exchange `{}` in {} ms",
+                self.exchange_name(),
+                started.elapsed().as_millis()
+            ))
         }
         .await;
-        let elapsed_ms = started.elapsed().as_millis();
-        match result {
-            Ok(()) => CheckReport {
-                ok: true,
-                message: format!(
-                    "connected, logged in and found exchange `{}` in {elapsed_ms} ms",
-                    self.exchange_name()
-                ),
-            },
-            Err(failure) => CheckReport {
-                ok: false,
-                message: failure.error,
-            },
-        }
+        report::check(result)
     }
 }
 

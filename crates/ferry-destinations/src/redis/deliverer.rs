@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use ferry_core::FieldError;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Auth, Destination, DestinationKind};
-use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter, Outcome};
+use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter};
 use redis::aio::MultiplexedConnection;
 use redis::io::AsyncDNSResolver;
 use redis::{AsyncConnectionConfig, Client, ErrorKind, IntoConnectionInfo, RedisError};
@@ -23,7 +23,7 @@ use crate::endpoint;
 use crate::link::{Failure, Link, timed};
 use crate::message::{Payload, metadata};
 use crate::net_guard::NetworkPolicy;
-use crate::tls;
+use crate::{auth, report, tls};
 
 /// The `redis` kind.
 pub struct RedisAdapter {
@@ -85,16 +85,7 @@ fn client(config: &RedisConfig, auth: &Auth) -> Result<Client, String> {
         .as_str()
         .into_connection_info()
         .map_err(|e| format!("config.url: {e}"))?;
-    let credentials = match auth {
-        Auth::Basic { username, password } => Some((username.as_str(), password.expose())),
-        Auth::ClientCertificate {
-            username: Some(username),
-            password: Some(password),
-            ..
-        } => Some((username.as_str(), password.expose())),
-        _ => None,
-    };
-    if let Some((username, password)) = credentials {
+    if let Some((username, password)) = auth::user_and_password(auth) {
         let settings = info
             .redis_settings()
             .clone()
@@ -252,28 +243,11 @@ impl Deliverer for RedisDeliverer {
     /// One `XADD`, `LPUSH` or `PUBLISH`; delivered when Redis answers it.
     async fn deliver(&self, envelope: &Envelope) -> AttemptReport {
         let (cmd, request) = self.command(envelope);
-        match self.run(&cmd).await {
-            Ok(answer) => {
-                let receipt = receipt(self.config.mode, &answer);
-                AttemptReport {
-                    outcome: Outcome::Delivered {
-                        receipt: Some(receipt.clone()),
-                    },
-                    status_code: None,
-                    request: Some(request),
-                    response: Some(Captured {
-                        headers: BTreeMap::new(),
-                        body: receipt,
-                    }),
-                }
-            }
-            Err(failure) => AttemptReport {
-                outcome: failure.into_outcome(),
-                status_code: None,
-                request: Some(request),
-                response: None,
-            },
-        }
+        let result = self.run(&cmd).await;
+        report::attempt(
+            request,
+            result.map(|answer| receipt(self.config.mode, &answer)),
+        )
     }
 
     /// Connects and authenticates on a fresh connection, `PING`s, and when
@@ -315,17 +289,12 @@ impl Deliverer for RedisDeliverer {
             Ok(())
         }
         .await;
-        let elapsed_ms = started.elapsed().as_millis();
-        match result {
-            Ok(()) => CheckReport {
-                ok: true,
-                message: format!("connected, authenticated and PINGed in {elapsed_ms} ms"),
-            },
-            Err(failure) => CheckReport {
-                ok: false,
-                message: failure.error,
-            },
-        }
+        report::check(result.map(|()| {
+            format!(
+                "connected, authenticated and PINGed in {} ms",
+                started.elapsed().as_millis()
+            )
+        }))
     }
 }
 
