@@ -99,7 +99,7 @@ pub(crate) struct Process {
 }
 
 impl Process {
-    /// Starts `command` and waits until `port` accepts connections.
+    /// Starts `command` and waits until `port` accepts connections ([`Process::wait_listening`]).
     pub(crate) fn start(name: &'static str, mut command: Command, port: u16) -> Self {
         command
             .stdin(Stdio::null())
@@ -113,7 +113,7 @@ impl Process {
         process
     }
 
-    fn wait_listening(&mut self, port: u16) {
+    pub(crate) fn wait_listening(&mut self, port: u16) {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {

@@ -1,7 +1,8 @@
 //! TLS-speaking servers for the broker and database kinds' TLS tests, each
 //! private to a test, on free loopback ports, with certificates generated
 //! at test time ([`TestCertificates`]): Mosquitto ([`TlsMosquitto`]), NATS
-//! with JetStream ([`TlsNats`]) and MariaDB ([`TlsMariadb`]). Redis and
+//! with JetStream ([`TlsNats`]), MariaDB ([`TlsMariadb`]) and RabbitMQ
+//! ([`TlsRabbitmq`]). Redis and
 //! PostgreSQL have TLS variants of their private servers
 //! ([`crate::redis::PrivateRedis::start_tls`],
 //! [`crate::pg::PrivateCluster::start_tls`]).
@@ -13,11 +14,13 @@ mod certs;
 mod mariadb;
 mod mosquitto;
 mod nats;
+mod rabbitmq;
 
 pub use certs::{CLIENT_NAME, TestCertificates};
 pub use mariadb::TlsMariadb;
 pub use mosquitto::TlsMosquitto;
 pub use nats::TlsNats;
+pub use rabbitmq::TlsRabbitmq;
 
 /// Whether a server asks clients for a certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

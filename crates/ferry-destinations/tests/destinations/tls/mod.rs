@@ -45,6 +45,8 @@ macro_rules! tls_suite {
     };
 }
 
+#[cfg(feature = "amqp")]
+mod amqp;
 #[cfg(feature = "mqtt")]
 mod mqtt;
 #[cfg(feature = "mysql")]
@@ -70,6 +72,17 @@ pub trait TlsTarget: Send + Sync + Sized {
 
     /// Everything that arrived so far.
     async fn received(&mut self) -> Vec<Received>;
+
+    /// The destination's auth with the set's client certificate (and
+    /// nothing else: the certificate is the login, or none is needed).
+    fn client_certificate(certificates: &TestCertificates) -> Auth {
+        Auth::ClientCertificate {
+            certificate: certificates.client_certificate(),
+            private_key: Secret::new(certificates.client_key()),
+            username: None,
+            password: None,
+        }
+    }
 }
 
 /// `config` trusting `ca` (PEM).
@@ -77,16 +90,6 @@ fn trusting(config: &Value, ca: &str) -> Value {
     let mut config = config.clone();
     config["tls"] = json!({"ca_certificate": ca});
     config
-}
-
-/// The set's client certificate as a destination's auth.
-fn client_certificate(certificates: &TestCertificates) -> Auth {
-    Auth::ClientCertificate {
-        certificate: certificates.client_certificate(),
-        private_key: Secret::new(certificates.client_key()),
-        username: None,
-        password: None,
-    }
 }
 
 /// Delivers one event with `auth`, expects it delivered and read back.
@@ -169,5 +172,6 @@ pub async fn a_required_client_certificate<T: TlsTarget>() {
     let config = trusting(&config, &certificates.ca());
     expect_permanent::<T>(&config, &Auth::None, &["client certificate"]).await;
     assert!(target.received().await.is_empty(), "{}", T::KIND);
-    deliver_and_read_back(&mut target, &config, &client_certificate(&certificates)).await;
+    let auth = T::client_certificate(&certificates);
+    deliver_and_read_back(&mut target, &config, &auth).await;
 }
