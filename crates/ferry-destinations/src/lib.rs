@@ -36,7 +36,7 @@ pub mod amqp;
     feature = "postgres",
     feature = "mysql"
 ))]
-mod auth;
+mod client;
 #[cfg(any(feature = "file", feature = "s3", feature = "sftp", feature = "email"))]
 mod config_reader;
 #[cfg(feature = "email")]
@@ -60,15 +60,6 @@ pub mod net_guard;
 pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
-#[cfg(any(
-    feature = "amqp",
-    feature = "nats",
-    feature = "redis",
-    feature = "mqtt",
-    feature = "postgres",
-    feature = "mysql"
-))]
-mod report;
 #[cfg(feature = "s3")]
 pub mod s3;
 #[cfg(feature = "sftp")]

@@ -13,7 +13,8 @@ use ferry_core::destination::Auth;
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::auth::{self, UserName};
+use crate::client;
+use crate::client::auth::{self, UserName};
 use crate::endpoint;
 use crate::fields::{Fields, check_name, join_errors};
 use crate::link::Failure;
@@ -318,7 +319,7 @@ pub fn login(auth: &Auth) -> (Option<&str>, Option<&str>) {
 /// table or column, missing privileges and a row the table rejects are
 /// permanent, with the server's message.
 pub fn classify(error: &sqlx::Error) -> Failure {
-    if let Some(failure) = tls::failure(error, "the database server") {
+    if let Some(failure) = client::certificate_failure(error, "the database server") {
         return failure;
     }
     match error {

@@ -20,25 +20,6 @@ use serde_json::{Value, json};
 
 use crate::fields::Fields;
 
-#[cfg(any(
-    feature = "nats",
-    feature = "mqtt",
-    feature = "redis",
-    feature = "amqp",
-    feature = "postgres",
-    feature = "mysql"
-))]
-mod failure;
-#[cfg(any(
-    feature = "nats",
-    feature = "mqtt",
-    feature = "redis",
-    feature = "amqp",
-    feature = "postgres",
-    feature = "mysql"
-))]
-pub use failure::failure;
-
 /// The config's `tls` object, validated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsConfig {

@@ -7,54 +7,35 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use ferry_core::FieldError;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Auth, Destination, DestinationKind};
-use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter};
+use ferry_core::ports::{AttemptReport, CheckReport, Deliverer};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
 use lapin::protocol::{AMQPErrorKind, AMQPHardError, AMQPSoftError};
 use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::uri::{AMQPUri, AMQPUserInfo, SASLMechanism};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ErrorKind};
-use serde_json::Value;
 
 use super::config::{self, AmqpConfig, MAX_SHORT_STRING};
-use crate::CatalogOptions;
+use crate::client::{self, ClientAdapter, ClientKind, Reach, Validate, auth, report};
 use crate::endpoint;
 use crate::link::{Failure, Link, timed};
 use crate::message::{Payload, metadata};
 use crate::net_guard::NetworkPolicy;
-use crate::{auth, report, tls};
+use crate::tls;
 
 /// The `amqp` kind.
-pub struct AmqpAdapter {
-    connect_timeout: Duration,
-    policy: Arc<NetworkPolicy>,
-}
+pub struct Amqp;
 
-impl AmqpAdapter {
-    pub fn new(options: &CatalogOptions, policy: NetworkPolicy) -> Self {
-        Self {
-            connect_timeout: options.connect_timeout,
-            policy: Arc::new(policy),
-        }
-    }
-}
+/// The `amqp` kind's adapter.
+pub type AmqpAdapter = ClientAdapter<Amqp>;
 
-impl DestinationAdapter for AmqpAdapter {
-    fn kind(&self) -> DestinationKind {
-        DestinationKind::Amqp
-    }
+impl ClientKind for Amqp {
+    const KIND: DestinationKind = DestinationKind::Amqp;
+    const VALIDATE: Validate = config::validate;
 
-    fn validate(&self, config: &Value, auth: &Auth) -> Result<Value, Vec<FieldError>> {
-        config::validate(config, auth, &self.policy)
-    }
-
-    fn build(&self, destination: &Destination) -> Result<Arc<dyn Deliverer>, String> {
-        if destination.kind != DestinationKind::Amqp {
-            return Err(format!("not an amqp destination: {}", destination.kind));
-        }
+    fn build(destination: &Destination, reach: &Reach) -> Result<Arc<dyn Deliverer>, String> {
         let auth = &destination.secrets.auth;
         let config = AmqpConfig::from_stored(&destination.config, auth)?;
         let mut uri =
@@ -86,9 +67,9 @@ impl DestinationAdapter for AmqpAdapter {
             uri,
             tls,
             headers,
-            connect_timeout: self.connect_timeout.min(timeout),
+            connect_timeout: reach.connect_timeout.min(timeout),
             timeout,
-            policy: Arc::clone(&self.policy),
+            policy: Arc::clone(&reach.policy),
             config,
             link: Link::default(),
         }))
@@ -316,7 +297,7 @@ impl Deliverer for AmqpDeliverer {
 /// vhost or a message the broker rejects (too large, precondition) are
 /// permanent, with the broker's own reason.
 pub fn classify(error: &lapin::Error) -> Failure {
-    if let Some(failure) = tls::failure(error, "the AMQP broker") {
+    if let Some(failure) = client::certificate_failure(error, "the AMQP broker") {
         return failure;
     }
     match error.kind() {

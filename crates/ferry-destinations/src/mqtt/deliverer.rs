@@ -8,59 +8,40 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use ferry_core::FieldError;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Auth, Destination, DestinationKind};
-use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter};
+use ferry_core::ports::{AttemptReport, CheckReport, Deliverer};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{
     ConnectReturnCode, Packet, PubAckReason, PubRecReason, PublishProperties,
 };
 use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions};
 use rumqttc::{Outgoing, TlsConfiguration, Transport};
-use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::config::{self, MqttConfig, check_topic};
-use crate::CatalogOptions;
+use crate::client::{self, ClientAdapter, ClientKind, Reach, Validate, auth, report};
 use crate::endpoint;
 use crate::link::{Failure, Link, timed};
 use crate::message::{Payload, metadata};
 use crate::net_guard::NetworkPolicy;
-use crate::{auth, report, tls};
+use crate::tls;
 
 /// Requests queued to the event loop before `publish` waits.
 const REQUEST_CAPACITY: usize = 64;
 const KEEP_ALIVE: Duration = Duration::from_secs(30);
 
 /// The `mqtt` kind.
-pub struct MqttAdapter {
-    connect_timeout: Duration,
-    policy: Arc<NetworkPolicy>,
-}
+pub struct Mqtt;
 
-impl MqttAdapter {
-    pub fn new(options: &CatalogOptions, policy: NetworkPolicy) -> Self {
-        Self {
-            connect_timeout: options.connect_timeout,
-            policy: Arc::new(policy),
-        }
-    }
-}
+/// The `mqtt` kind's adapter.
+pub type MqttAdapter = ClientAdapter<Mqtt>;
 
-impl DestinationAdapter for MqttAdapter {
-    fn kind(&self) -> DestinationKind {
-        DestinationKind::Mqtt
-    }
+impl ClientKind for Mqtt {
+    const KIND: DestinationKind = DestinationKind::Mqtt;
+    const VALIDATE: Validate = config::validate;
 
-    fn validate(&self, config: &Value, auth: &Auth) -> Result<Value, Vec<FieldError>> {
-        config::validate(config, auth, &self.policy)
-    }
-
-    fn build(&self, destination: &Destination) -> Result<Arc<dyn Deliverer>, String> {
-        if destination.kind != DestinationKind::Mqtt {
-            return Err(format!("not an mqtt destination: {}", destination.kind));
-        }
+    fn build(destination: &Destination, reach: &Reach) -> Result<Arc<dyn Deliverer>, String> {
         let auth = destination.secrets.auth.clone();
         let config = MqttConfig::from_stored(&destination.config, &auth)?;
         let transport = if config.url.scheme() == "mqtts" {
@@ -76,9 +57,9 @@ impl DestinationAdapter for MqttAdapter {
         Ok(Arc::new(MqttDeliverer {
             auth,
             transport,
-            connect_timeout: self.connect_timeout.min(timeout),
+            connect_timeout: reach.connect_timeout.min(timeout),
             timeout,
-            policy: Arc::clone(&self.policy),
+            policy: Arc::clone(&reach.policy),
             config,
             link: Link::default(),
         }))
@@ -386,7 +367,7 @@ impl Deliverer for MqttDeliverer {
 /// client id and TLS failures are permanent; I/O errors, timeouts and a
 /// busy or unavailable broker are retryable.
 pub fn classify(error: &ConnectionError) -> Failure {
-    if let Some(failure) = tls::failure(error, "the MQTT broker") {
+    if let Some(failure) = client::certificate_failure(error, "the MQTT broker") {
         return failure;
     }
     match error {

@@ -6,50 +6,31 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use ferry_core::FieldError;
 use ferry_core::delivery::Envelope;
-use ferry_core::destination::{Auth, Destination, DestinationKind};
-use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter};
-use serde_json::Value;
+use ferry_core::destination::{Destination, DestinationKind};
+use ferry_core::ports::{AttemptReport, CheckReport, Deliverer};
 use sqlx::AssertSqlSafe;
 use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPool};
 use sqlx::types::Json;
 
 use super::config;
-use crate::CatalogOptions;
+use crate::client::{ClientAdapter, ClientKind, Reach, Validate};
 use crate::link::{Failure, timed};
 use crate::net_guard::NetworkPolicy;
 use crate::sql::{self, Dialect, SqlConfig, delivery};
 use crate::tls;
 
 /// The `mysql` kind.
-pub struct MysqlAdapter {
-    connect_timeout: Duration,
-    policy: Arc<NetworkPolicy>,
-}
+pub struct Mysql;
 
-impl MysqlAdapter {
-    pub fn new(options: &CatalogOptions, policy: NetworkPolicy) -> Self {
-        Self {
-            connect_timeout: options.connect_timeout,
-            policy: Arc::new(policy),
-        }
-    }
-}
+/// The `mysql` kind's adapter.
+pub type MysqlAdapter = ClientAdapter<Mysql>;
 
-impl DestinationAdapter for MysqlAdapter {
-    fn kind(&self) -> DestinationKind {
-        DestinationKind::Mysql
-    }
+impl ClientKind for Mysql {
+    const KIND: DestinationKind = DestinationKind::Mysql;
+    const VALIDATE: Validate = config::validate;
 
-    fn validate(&self, config: &Value, auth: &Auth) -> Result<Value, Vec<FieldError>> {
-        config::validate(config, auth, &self.policy)
-    }
-
-    fn build(&self, destination: &Destination) -> Result<Arc<dyn Deliverer>, String> {
-        if destination.kind != DestinationKind::Mysql {
-            return Err(format!("not a mysql destination: {}", destination.kind));
-        }
+    fn build(destination: &Destination, reach: &Reach) -> Result<Arc<dyn Deliverer>, String> {
         let auth = &destination.secrets.auth;
         let config = SqlConfig::from_stored(Dialect::Mysql, &destination.config, auth)?;
         let mut options = MySqlConnectOptions::from_str(config.url.as_str())
@@ -70,7 +51,7 @@ impl DestinationAdapter for MysqlAdapter {
             options = options.ssl_ca_from_pem(ca.into_bytes());
         }
         let timeout = Duration::from_millis(config.timeout_ms);
-        let connect_timeout = self.connect_timeout.min(timeout);
+        let connect_timeout = reach.connect_timeout.min(timeout);
         let pool = delivery::pool_options(connect_timeout).connect_lazy_with(options.clone());
         Ok(Arc::new(MysqlDeliverer {
             insert: insert_statement(&config),
@@ -78,7 +59,7 @@ impl DestinationAdapter for MysqlAdapter {
             options,
             timeout,
             connect_timeout,
-            policy: Arc::clone(&self.policy),
+            policy: Arc::clone(&reach.policy),
             config,
         }))
     }

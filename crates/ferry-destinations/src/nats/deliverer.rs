@@ -8,51 +8,32 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::context::{PublishError, PublishErrorKind};
 use async_nats::{Client, ConnectErrorKind, ConnectOptions, HeaderMap};
 use async_trait::async_trait;
-use ferry_core::FieldError;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Auth, Destination, DestinationKind};
-use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter};
-use serde_json::Value;
+use ferry_core::ports::{AttemptReport, CheckReport, Deliverer};
 
 use super::config::{self, NatsConfig, check_subject};
-use crate::CatalogOptions;
+use crate::client::{self, ClientAdapter, ClientKind, Reach, Validate, auth, report};
 use crate::endpoint;
 use crate::link::{Failure, Link, timed};
 use crate::message::{Payload, metadata};
 use crate::net_guard::NetworkPolicy;
-use crate::{auth, report, tls};
+use crate::tls;
 
 /// The JetStream de-duplication header.
 const MSG_ID: &str = "Nats-Msg-Id";
 
 /// The `nats` kind.
-pub struct NatsAdapter {
-    connect_timeout: Duration,
-    policy: Arc<NetworkPolicy>,
-}
+pub struct Nats;
 
-impl NatsAdapter {
-    pub fn new(options: &CatalogOptions, policy: NetworkPolicy) -> Self {
-        Self {
-            connect_timeout: options.connect_timeout,
-            policy: Arc::new(policy),
-        }
-    }
-}
+/// The `nats` kind's adapter.
+pub type NatsAdapter = ClientAdapter<Nats>;
 
-impl DestinationAdapter for NatsAdapter {
-    fn kind(&self) -> DestinationKind {
-        DestinationKind::Nats
-    }
+impl ClientKind for Nats {
+    const KIND: DestinationKind = DestinationKind::Nats;
+    const VALIDATE: Validate = config::validate;
 
-    fn validate(&self, config: &Value, auth: &Auth) -> Result<Value, Vec<FieldError>> {
-        config::validate(config, auth, &self.policy)
-    }
-
-    fn build(&self, destination: &Destination) -> Result<Arc<dyn Deliverer>, String> {
-        if destination.kind != DestinationKind::Nats {
-            return Err(format!("not a nats destination: {}", destination.kind));
-        }
+    fn build(destination: &Destination, reach: &Reach) -> Result<Arc<dyn Deliverer>, String> {
         let auth = destination.secrets.auth.clone();
         let config = NatsConfig::from_stored(&destination.config, &auth)?;
         let ca = config.tls.as_ref().and_then(|t| t.ca_certificate.clone());
@@ -66,9 +47,9 @@ impl DestinationAdapter for NatsAdapter {
         Ok(Arc::new(NatsDeliverer {
             auth,
             tls,
-            connect_timeout: self.connect_timeout.min(timeout),
+            connect_timeout: reach.connect_timeout.min(timeout),
             timeout,
-            policy: Arc::clone(&self.policy),
+            policy: Arc::clone(&reach.policy),
             config,
             link: Link::default(),
         }))
@@ -121,7 +102,7 @@ impl NatsDeliverer {
             self.connect_timeout + self.timeout,
             async {
                 options.connect(servers.as_slice()).await.map_err(|e| {
-                    tls::failure(&e, "the NATS server")
+                    client::certificate_failure(&e, "the NATS server")
                         .unwrap_or_else(|| classify_connect(e.kind(), &e.to_string()))
                 })
             },

@@ -6,7 +6,7 @@ use ferry_core::destination::Auth;
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::auth::{self, UserName};
+use crate::client::auth::{self, UserName};
 use crate::endpoint;
 use crate::fields::{Fields, join_errors};
 use crate::net_guard::NetworkPolicy;

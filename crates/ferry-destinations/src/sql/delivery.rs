@@ -11,11 +11,11 @@ use ferry_core::ports::{AttemptReport, CheckReport};
 use sqlx::pool::PoolOptions;
 
 use super::{POOL_SIZE, SqlConfig};
+use crate::client::report;
 use crate::endpoint;
 use crate::link::Failure;
 use crate::message::{Payload, metadata};
 use crate::net_guard::NetworkPolicy;
-use crate::report;
 
 /// A pool of at most [`POOL_SIZE`] connections, opened on demand, waiting
 /// at most `connect_timeout` for one.

@@ -24,7 +24,10 @@ const CLIENT_CERTIFICATE_REFUSED: &[&str] = &[
 /// failure that says what is wrong with which certificate; `None` when the
 /// error is not one. `peer` names the server (`the MQTT broker`). A retry
 /// cannot fix a certificate.
-pub fn failure(error: &(dyn std::error::Error + 'static), peer: &str) -> Option<Failure> {
+pub fn certificate_failure(
+    error: &(dyn std::error::Error + 'static),
+    peer: &str,
+) -> Option<Failure> {
     let mut current = Some(error);
     while let Some(cause) = current {
         if let Some(message) = describe(&cause.to_string(), peer) {
@@ -72,7 +75,7 @@ mod tests {
     #[test]
     fn names_the_certificate_problem_wherever_the_error_text_carries_it() {
         let untrusted = std::io::Error::other("invalid peer certificate: UnknownIssuer");
-        let failure = failure(&untrusted, "the broker").unwrap();
+        let failure = certificate_failure(&untrusted, "the broker").unwrap();
         assert!(failure.permanent);
         assert!(
             failure
