@@ -1,7 +1,8 @@
 //! Test helpers for Ferry's crates: a real recording HTTP receiver
 //! ([`Receiver`]) to deliver webhooks to, PostgreSQL schemas and private
 //! PostgreSQL and Redis servers, the real S3, SFTP and SMTP servers of the
-//! storage kinds ([`services`]), and small network helpers.
+//! storage kinds ([`services`]), TLS-speaking brokers and databases with
+//! certificates made for the test ([`tls`]), and small network helpers.
 //!
 //! Everything here talks over real sockets on 127.0.0.1; nothing is a fake
 //! of a component that exists for real.
