@@ -4,7 +4,7 @@
 //! by it, and a second CA that signed neither (a server certificate it is
 //! given to trust is an untrusted one). Keys are P-256, in PKCS#8 PEM.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use tempfile::TempDir;
@@ -66,11 +66,6 @@ impl TestCertificates {
     /// `server.key`, `client.pem`, `client.key`.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
-    }
-
-    /// The directory holding the files.
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
     }
 
     /// The CA that signed the server and client certificates (PEM).
