@@ -12,6 +12,9 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use url::Url;
+
+use crate::fields::Fields;
 use crate::link::Failure;
 use crate::net_guard::{HOW_TO_ALLOW, NetworkPolicy, is_localhost_name};
 
@@ -22,33 +25,58 @@ pub fn bare_host(host: &str) -> &str {
         .unwrap_or(host)
 }
 
-/// A broker URL: one of `schemes` (else the error says it must be
-/// `expected`), a host the guard allows, and nothing but scheme, host and
-/// port. Credentials are refused: they belong in `auth`
-/// (of the types `auth_types` names), where they are sealed at rest.
+/// The config's required `url`, checked by `check` (whose error is
+/// recorded on `config.url`).
+pub fn read_url(
+    fields: &mut Fields<'_>,
+    check: impl FnOnce(&str) -> Result<Url, String>,
+) -> Option<Url> {
+    let text = fields.required_str("url")?;
+    check(&text)
+        .map_err(|message| fields.error("url", message))
+        .ok()
+}
+
+/// A broker URL's scheme, host and (absent) credentials: one of `schemes`
+/// (else the error says it must be `expected`) naming a host. Credentials
+/// are refused: they belong in `auth` (of the types `auth_types` names),
+/// where they are sealed at rest. The host is not checked yet (see
+/// [`check_host`]).
+pub fn parse_broker_url(
+    text: &str,
+    schemes: &[&str],
+    expected: &str,
+    auth_types: &str,
+) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|e| format!("is not a valid URL ({e})"))?;
+    if !schemes.contains(&url.scheme()) {
+        return Err(format!("must be {expected}"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("must name a host".to_owned());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "must not contain credentials; use `auth` ({auth_types}), where they are encrypted at rest"
+        ));
+    }
+    Ok(url)
+}
+
+/// A broker URL ([`parse_broker_url`]) of nothing but scheme, host and
+/// port, whose host the guard allows.
 pub fn check_broker_url(
     text: &str,
     schemes: &[&str],
     expected: &str,
     auth_types: &str,
     policy: &NetworkPolicy,
-) -> Result<url::Url, String> {
-    let url = url::Url::parse(text).map_err(|e| format!("is not a valid URL ({e})"))?;
-    if !schemes.contains(&url.scheme()) {
-        return Err(format!("must be {expected}"));
-    }
-    let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
-        return Err("must name a host".to_owned());
-    };
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!(
-            "must not contain credentials; use `auth` ({auth_types}), where they are encrypted at rest"
-        ));
-    }
+) -> Result<Url, String> {
+    let url = parse_broker_url(text, schemes, expected, auth_types)?;
     if !matches!(url.path(), "" | "/") || url.query().is_some() {
         return Err("must be only scheme, host and port".to_owned());
     }
-    check_host(policy, host)?;
+    check_host(policy, url.host_str().unwrap_or_default())?;
     Ok(url)
 }
 

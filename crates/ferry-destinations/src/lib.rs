@@ -29,6 +29,15 @@ use serde_json::Value;
 
 #[cfg(feature = "amqp")]
 pub mod amqp;
+#[cfg(any(
+    feature = "amqp",
+    feature = "nats",
+    feature = "redis",
+    feature = "mqtt",
+    feature = "postgres",
+    feature = "mysql"
+))]
+mod client;
 #[cfg(feature = "email")]
 pub mod email;
 pub mod endpoint;

@@ -13,11 +13,15 @@ use ferry_core::destination::Auth;
 use serde_json::{Value, json};
 use url::Url;
 
+use crate::client;
+use crate::client::auth::{self, UserName};
 use crate::endpoint;
 use crate::fields::{Fields, check_name, join_errors};
 use crate::link::Failure;
 use crate::net_guard::NetworkPolicy;
 use crate::tls::{self, TlsConfig};
+
+pub mod delivery;
 
 /// Default limit of one insert (and of connecting).
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
@@ -154,15 +158,7 @@ pub fn parse(
 ) -> Result<SqlConfig, Vec<FieldError>> {
     let mut fields = Fields::new(config, KNOWN);
     fields.extend(check_auth(auth));
-    let url = fields
-        .required_str("url")
-        .and_then(|text| match check_url(dialect, &text, policy) {
-            Ok(url) => Some(url),
-            Err(message) => {
-                fields.error("url", message);
-                None
-            }
-        });
+    let url = endpoint::read_url(&mut fields, |text| check_url(dialect, text, policy));
     let table = fields.required_str("table").and_then(|text| {
         let (schema, name) = match text.split_once('.') {
             Some((schema, name)) => (Some(schema.to_owned()), name.to_owned()),
@@ -186,19 +182,13 @@ pub fn parse(
     let columns = read_columns(&mut fields);
     let timeout_ms = fields.u64_in("timeout_ms", 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
     let (parameter, values) = dialect.tls_parameter();
-    let uses_tls = url.as_ref().is_some_and(|url| {
+    let uses_tls = url.as_ref().map(|url| {
         url.query_pairs().any(|(name, value)| {
             name == parameter && values.contains(&value.to_lowercase().as_str())
         })
     });
     let hint = format!("set {parameter}={} in the URL", values[2]);
-    let tls = match fields.raw("tls") {
-        None => Some(None),
-        Some(_) => tls::read(&mut fields, uses_tls, &hint).map(Some),
-    };
-    if matches!(auth, Auth::ClientCertificate { .. }) && url.is_some() && !uses_tls {
-        fields.error("auth.type", format!("client_certificate needs TLS: {hint}"));
-    }
+    let tls = tls::read_with_auth(&mut fields, auth, uses_tls, &hint);
     let config = (|| {
         Some(SqlConfig {
             url: url?,
@@ -300,25 +290,12 @@ fn check_url(dialect: Dialect, text: &str, policy: &NetworkPolicy) -> Result<Url
 }
 
 fn check_auth(auth: &Auth) -> Vec<FieldError> {
-    match auth {
-        Auth::None => Vec::new(),
-        Auth::Basic { username, .. } if username.is_empty() => {
-            vec![FieldError::new("auth.username", "is required")]
-        }
-        Auth::Basic { .. } => Vec::new(),
-        Auth::ClientCertificate {
-            certificate,
-            private_key,
-            ..
-        } => tls::check_identity(certificate, private_key.expose()),
-        other => vec![FieldError::new(
-            "auth.type",
-            format!(
-                "`{}` is not supported by database destinations (use none, basic or client_certificate)",
-                other.type_name()
-            ),
-        )],
-    }
+    auth::check(
+        auth,
+        "database",
+        UserName::Required("is required"),
+        "none, basic or client_certificate",
+    )
 }
 
 /// The user name and password `auth` logs in with, where it has them
@@ -342,6 +319,9 @@ pub fn login(auth: &Auth) -> (Option<&str>, Option<&str>) {
 /// table or column, missing privileges and a row the table rejects are
 /// permanent, with the server's message.
 pub fn classify(error: &sqlx::Error) -> Failure {
+    if let Some(failure) = client::certificate_failure(error, "the database server") {
+        return failure;
+    }
     match error {
         sqlx::Error::Io(io) => Failure::retryable(match io.kind() {
             std::io::ErrorKind::ConnectionRefused => {

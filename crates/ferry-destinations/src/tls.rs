@@ -53,7 +53,7 @@ impl std::fmt::Debug for ClientIdentity {
 /// Reads the config's `tls` field; `url_uses_tls` says whether the URL asks
 /// for TLS (a `tls` object on a plain-text URL is a mistake worth naming:
 /// the CA would be silently unused). `scheme_hint` tells how to ask for it.
-pub fn read(fields: &mut Fields<'_>, url_uses_tls: bool, scheme_hint: &str) -> Option<TlsConfig> {
+fn read(fields: &mut Fields<'_>, url_uses_tls: bool, scheme_hint: &str) -> Option<TlsConfig> {
     let raw = fields.raw("tls")?.clone();
     let Value::Object(map) = raw else {
         fields.error(
@@ -96,6 +96,26 @@ pub fn read(fields: &mut Fields<'_>, url_uses_tls: bool, scheme_hint: &str) -> O
         ok = false;
     }
     ok.then_some(TlsConfig { ca_certificate })
+}
+
+/// Reads the config's `tls` field ([`read`]) and checks that a client
+/// certificate in `auth` has TLS to travel on. `uses_tls` says whether the
+/// URL asks for TLS (`None`: the URL is invalid, which is reported
+/// already); `hint` tells how to ask for it.
+pub fn read_with_auth(
+    fields: &mut Fields<'_>,
+    auth: &Auth,
+    uses_tls: Option<bool>,
+    hint: &str,
+) -> Option<Option<TlsConfig>> {
+    let tls = match fields.raw("tls") {
+        None => Some(None),
+        Some(_) => read(fields, uses_tls.unwrap_or(false), hint).map(Some),
+    };
+    if matches!(auth, Auth::ClientCertificate { .. }) && uses_tls == Some(false) {
+        fields.error("auth.type", format!("client_certificate needs TLS: {hint}"));
+    }
+    tls
 }
 
 /// Checks a `client_certificate` auth (PEM chain and key); errors name

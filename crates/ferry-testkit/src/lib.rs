@@ -1,7 +1,8 @@
 //! Test helpers for Ferry's crates: a real recording HTTP receiver
 //! ([`Receiver`]) to deliver webhooks to, PostgreSQL schemas and private
 //! PostgreSQL and Redis servers, the real S3, SFTP and SMTP servers of the
-//! storage kinds ([`services`]), and small network helpers.
+//! storage kinds ([`services`]), TLS-speaking brokers and databases with
+//! certificates made for the test ([`tls`]), and small network helpers.
 //!
 //! Everything here talks over real sockets on 127.0.0.1; nothing is a fake
 //! of a component that exists for real.
@@ -10,6 +11,7 @@ pub mod pg;
 mod receiver;
 pub mod redis;
 pub mod services;
+pub mod tls;
 
 pub use receiver::{Behavior, Receiver, Recorded};
 
@@ -26,4 +28,15 @@ pub fn free_port() -> u16 {
         .local_addr()
         .expect("local address of a bound listener")
         .port()
+}
+
+/// Whether the tests run as root (servers that refuse to, or that switch
+/// users, are then told whom to run as).
+pub(crate) fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        == Some("0")
 }

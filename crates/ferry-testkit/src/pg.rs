@@ -1,6 +1,10 @@
 //! The PostgreSQL server tests use (`FERRY_TEST_DATABASE_URL`, default the
 //! local `test` database) and a schema of a test's own, dropped afterwards;
-//! and a private server for tests that crash and restart PostgreSQL.
+//! and a private server for tests that crash and restart PostgreSQL, or
+//! that need it to speak TLS.
+
+use crate::is_root;
+use crate::tls::{CLIENT_NAME, TestCertificates};
 
 /// The PostgreSQL server tests connect to.
 pub fn database_url() -> String {
@@ -60,6 +64,19 @@ impl PrivateCluster {
     /// When the PostgreSQL server binaries are missing or the cluster does
     /// not start.
     pub fn start() -> Self {
+        Self::create(None)
+    }
+
+    /// As [`PrivateCluster::start`], with TLS (`ssl = on`, the set's server
+    /// certificate and CA): `postgres` logs in with or without TLS (trust),
+    /// and a role [`CLIENT_NAME`] only over TLS with a client certificate
+    /// signed by the set's CA whose common name is its name (`hostssl …
+    /// cert`).
+    pub fn start_tls(certificates: &TestCertificates) -> Self {
+        Self::create(Some(certificates))
+    }
+
+    fn create(tls: Option<&TestCertificates>) -> Self {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .ok()
             .and_then(|versions| {
@@ -78,6 +95,18 @@ impl PrivateCluster {
             bin,
             port: crate::free_port(),
         };
+        // The server reads its key only when the key is its own.
+        if let Some(certificates) = tls {
+            for name in ["ca.pem", "server.pem", "server.key"] {
+                std::fs::copy(certificates.path(name), cluster.dir.join(name))
+                    .expect("copy the TLS files");
+            }
+            std::fs::set_permissions(
+                cluster.dir.join("server.key"),
+                std::os::unix::fs::PermissionsExt::from_mode(0o600),
+            )
+            .expect("make the key private");
+        }
         if is_root() {
             let status = std::process::Command::new("chown")
                 .args(["-R", "postgres:postgres"])
@@ -102,8 +131,44 @@ impl PrivateCluster {
                 "--no-sync",
             ],
         );
+        if tls.is_some() {
+            cluster.enable_tls();
+        }
         cluster.start_server();
+        if tls.is_some() {
+            cluster.run(
+                "createuser",
+                &[
+                    "-h",
+                    path_str(&cluster.dir),
+                    "-p",
+                    &cluster.port.to_string(),
+                    "-U",
+                    "postgres",
+                    CLIENT_NAME,
+                ],
+            );
+        }
         cluster
+    }
+
+    fn enable_tls(&self) {
+        let data = self.dir.join("data");
+        let settings = format!(
+            "\nssl = on\nssl_ca_file = '{dir}/ca.pem'\nssl_cert_file = '{dir}/server.pem'\n\
+             ssl_key_file = '{dir}/server.key'\n",
+            dir = self.dir.display()
+        );
+        let mut conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .expect("open postgresql.conf");
+        std::io::Write::write_all(&mut conf, settings.as_bytes()).expect("write postgresql.conf");
+        let hba = format!(
+            "local all all trust\nhost all postgres 127.0.0.1/32 trust\n\
+             hostssl all {CLIENT_NAME} 127.0.0.1/32 cert\n"
+        );
+        std::fs::write(data.join("pg_hba.conf"), hba).expect("write pg_hba.conf");
     }
 
     /// `postgres://postgres@127.0.0.1:{port}/postgres`
@@ -191,11 +256,4 @@ impl Drop for PrivateCluster {
 
 fn path_str(path: &std::path::Path) -> &str {
     path.to_str().expect("temporary paths are UTF-8")
-}
-
-fn is_root() -> bool {
-    std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| out.stdout.trim_ascii() == b"0")
 }

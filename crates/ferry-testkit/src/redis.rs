@@ -1,16 +1,21 @@
 //! A private Redis server for tests that must break Redis (`FLUSHALL`,
 //! deleting the consumer group) without touching the shared one: the
 //! machine's `redis-server` on a free loopback port, keeping nothing on
-//! disk, stopped when dropped.
+//! disk, stopped when dropped. Also one that speaks TLS, for the redis
+//! destination's TLS tests.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::free_port;
+use crate::tls::{ClientCertificates, TestCertificates};
 
 pub struct PrivateRedis {
     child: Child,
+    /// The plain-text port (`redis-cli` and reading back use it).
     pub port: u16,
+    /// The TLS port, when started with [`PrivateRedis::start_tls`].
+    pub tls_port: Option<u16>,
 }
 
 impl PrivateRedis {
@@ -20,16 +25,50 @@ impl PrivateRedis {
     ///
     /// When `redis-server` is missing or does not start within 10 s.
     pub fn start() -> Self {
-        let port = free_port();
+        Self::spawn(free_port(), None, &[])
+    }
+
+    /// As [`PrivateRedis::start`], with a TLS port too (`tls_port`) serving
+    /// the set's server certificate; with [`ClientCertificates::Required`]
+    /// (`--tls-auth-clients yes`), a TLS client must present a certificate
+    /// signed by the set's CA.
+    pub fn start_tls(certificates: &TestCertificates, clients: ClientCertificates) -> Self {
+        let tls_port = free_port();
+        let file = |name: &str| certificates.path(name).display().to_string();
+        let auth_clients = match clients {
+            ClientCertificates::NotAsked => "no",
+            ClientCertificates::Required => "yes",
+        };
+        let args = [
+            "--tls-port".to_owned(),
+            tls_port.to_string(),
+            "--tls-cert-file".to_owned(),
+            file("server.pem"),
+            "--tls-key-file".to_owned(),
+            file("server.key"),
+            "--tls-ca-cert-file".to_owned(),
+            file("ca.pem"),
+            "--tls-auth-clients".to_owned(),
+            auth_clients.to_owned(),
+        ];
+        Self::spawn(free_port(), Some(tls_port), &args)
+    }
+
+    fn spawn(port: u16, tls_port: Option<u16>, extra: &[String]) -> Self {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is needed for this test (Debian package redis-server)");
-        let server = Self { child, port };
+        let server = Self {
+            child,
+            port,
+            tls_port,
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while server.cli(&["PING"]).as_deref() != Some("PONG") {
             assert!(
@@ -43,6 +82,16 @@ impl PrivateRedis {
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// `rediss://127.0.0.1:{tls_port}`.
+    ///
+    /// # Panics
+    ///
+    /// When the server was started without TLS.
+    pub fn tls_url(&self) -> String {
+        let port = self.tls_port.expect("a server started with start_tls");
+        format!("rediss://127.0.0.1:{port}")
     }
 
     /// Runs one command with `redis-cli`; its trimmed output, or `None` when

@@ -11,6 +11,7 @@ use lapin::uri::AMQPUri;
 use serde_json::{Value, json};
 use url::Url;
 
+use crate::client::auth::{self, UserName};
 use crate::endpoint;
 use crate::fields::{Fields, join_errors};
 use crate::net_guard::NetworkPolicy;
@@ -102,15 +103,7 @@ pub fn parse(
 ) -> Result<AmqpConfig, Vec<FieldError>> {
     let mut fields = Fields::new(config, KNOWN);
     fields.extend(check_auth(auth));
-    let url = fields
-        .required_str("url")
-        .and_then(|text| match check_url(&text, policy) {
-            Ok(url) => Some(url),
-            Err(message) => {
-                fields.error("url", message);
-                None
-            }
-        });
+    let url = endpoint::read_url(&mut fields, |text| check_url(text, policy));
     let exchange = fields
         .str_or("exchange", "")
         .and_then(|name| match check_exchange(&name) {
@@ -133,17 +126,8 @@ pub fn parse(
     let mandatory = fields.bool_or("mandatory", true);
     let headers = read_headers(&mut fields);
     let timeout_ms = fields.u64_in("timeout_ms", 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
-    let uses_tls = url.as_ref().is_some_and(|u| u.scheme() == "amqps");
-    let tls = match fields.raw("tls") {
-        None => Some(None),
-        Some(_) => tls::read(&mut fields, uses_tls, "use an amqps:// URL").map(Some),
-    };
-    if matches!(auth, Auth::ClientCertificate { .. }) && url.is_some() && !uses_tls {
-        fields.error(
-            "auth.type",
-            "client_certificate needs TLS: use an amqps:// URL",
-        );
-    }
+    let uses_tls = url.as_ref().map(|u| u.scheme() == "amqps");
+    let tls = tls::read_with_auth(&mut fields, auth, uses_tls, "use an amqps:// URL");
     let config = (|| {
         Some(AmqpConfig {
             url: url?,
@@ -160,24 +144,17 @@ pub fn parse(
 }
 
 fn check_url(text: &str, policy: &NetworkPolicy) -> Result<Url, String> {
-    let url = Url::parse(text).map_err(|e| format!("is not a valid URL ({e})"))?;
-    if !matches!(url.scheme(), "amqp" | "amqps") {
-        return Err("must be an amqp:// or amqps:// URL".to_owned());
-    }
-    let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
-        return Err("must name a host".to_owned());
-    };
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(
-            "must not contain credentials; use `auth` (type basic), where they are encrypted at rest"
-                .to_owned(),
-        );
-    }
+    let url = endpoint::parse_broker_url(
+        text,
+        &["amqp", "amqps"],
+        "an amqp:// or amqps:// URL",
+        "type basic",
+    )?;
     if url.query_pairs().any(|(name, _)| name == "auth_mechanism") {
         return Err("must not set auth_mechanism: it follows from `auth`".to_owned());
     }
     AMQPUri::from_str(text).map_err(|e| format!("is not a valid AMQP URI ({e})"))?;
-    endpoint::check_host(policy, host)?;
+    endpoint::check_host(policy, url.host_str().unwrap_or_default())?;
     Ok(url)
 }
 
@@ -235,33 +212,21 @@ fn read_headers(fields: &mut Fields<'_>) -> Option<BTreeMap<String, String>> {
 }
 
 fn check_auth(auth: &Auth) -> Vec<FieldError> {
-    match auth {
-        Auth::None => Vec::new(),
-        Auth::Basic { username, .. } if username.is_empty() => {
-            vec![FieldError::new("auth.username", "is required")]
-        }
-        Auth::Basic { .. } => Vec::new(),
-        Auth::ClientCertificate {
-            certificate,
-            private_key,
-            username,
-            password,
-        } => {
-            let mut errors = tls::check_identity(certificate, private_key.expose());
-            if username.is_some() != password.is_some() {
-                errors.push(FieldError::new(
-                    "auth.password",
-                    "give both username and password (PLAIN over TLS), or neither (EXTERNAL: the certificate is the login)",
-                ));
-            }
-            errors
-        }
-        other => vec![FieldError::new(
-            "auth.type",
-            format!(
-                "`{}` is not supported by amqp destinations (use none, basic or client_certificate)",
-                other.type_name()
-            ),
-        )],
+    let mut errors = auth::check(
+        auth,
+        "amqp",
+        UserName::Required("is required"),
+        "none, basic or client_certificate",
+    );
+    if let Auth::ClientCertificate {
+        username, password, ..
+    } = auth
+        && username.is_some() != password.is_some()
+    {
+        errors.push(FieldError::new(
+            "auth.password",
+            "give both username and password (PLAIN over TLS), or neither (EXTERNAL: the certificate is the login)",
+        ));
     }
+    errors
 }

@@ -7,20 +7,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use ferry_core::FieldError;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Auth, Destination, DestinationKind};
-use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter, Outcome};
+use ferry_core::ports::{AttemptReport, CheckReport, Deliverer};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
 use lapin::protocol::{AMQPErrorKind, AMQPHardError, AMQPSoftError};
 use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::uri::{AMQPUri, AMQPUserInfo, SASLMechanism};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ErrorKind};
-use serde_json::Value;
 
 use super::config::{self, AmqpConfig, MAX_SHORT_STRING};
-use crate::CatalogOptions;
+use crate::client::{self, ClientAdapter, ClientKind, Reach, Validate, auth, report};
 use crate::endpoint;
 use crate::link::{Failure, Link, timed};
 use crate::message::{Payload, metadata};
@@ -28,58 +26,27 @@ use crate::net_guard::NetworkPolicy;
 use crate::tls;
 
 /// The `amqp` kind.
-pub struct AmqpAdapter {
-    connect_timeout: Duration,
-    policy: Arc<NetworkPolicy>,
-}
+pub struct Amqp;
 
-impl AmqpAdapter {
-    pub fn new(options: &CatalogOptions, policy: NetworkPolicy) -> Self {
-        Self {
-            connect_timeout: options.connect_timeout,
-            policy: Arc::new(policy),
-        }
-    }
-}
+/// The `amqp` kind's adapter.
+pub type AmqpAdapter = ClientAdapter<Amqp>;
 
-impl DestinationAdapter for AmqpAdapter {
-    fn kind(&self) -> DestinationKind {
-        DestinationKind::Amqp
-    }
+impl ClientKind for Amqp {
+    const KIND: DestinationKind = DestinationKind::Amqp;
+    const VALIDATE: Validate = config::validate;
 
-    fn validate(&self, config: &Value, auth: &Auth) -> Result<Value, Vec<FieldError>> {
-        config::validate(config, auth, &self.policy)
-    }
-
-    fn build(&self, destination: &Destination) -> Result<Arc<dyn Deliverer>, String> {
-        if destination.kind != DestinationKind::Amqp {
-            return Err(format!("not an amqp destination: {}", destination.kind));
-        }
+    fn build(destination: &Destination, reach: &Reach) -> Result<Arc<dyn Deliverer>, String> {
         let auth = &destination.secrets.auth;
         let config = AmqpConfig::from_stored(&destination.config, auth)?;
         let mut uri =
             AMQPUri::from_str(config.url.as_str()).map_err(|e| format!("config.url: {e}"))?;
-        match auth {
-            Auth::Basic { username, password } => {
-                uri.authority.userinfo = AMQPUserInfo {
-                    username: username.clone(),
-                    password: password.expose().clone(),
-                };
-            }
-            Auth::ClientCertificate {
-                username: Some(username),
-                password: Some(password),
-                ..
-            } => {
-                uri.authority.userinfo = AMQPUserInfo {
-                    username: username.clone(),
-                    password: password.expose().clone(),
-                };
-            }
-            Auth::ClientCertificate { .. } => {
-                uri.query.auth_mechanism = Some(SASLMechanism::External);
-            }
-            _ => {}
+        if let Some((username, password)) = auth::user_and_password(auth) {
+            uri.authority.userinfo = AMQPUserInfo {
+                username: username.to_owned(),
+                password: password.to_owned(),
+            };
+        } else if matches!(auth, Auth::ClientCertificate { .. }) {
+            uri.query.auth_mechanism = Some(SASLMechanism::External);
         }
         let timeout = Duration::from_millis(config.timeout_ms);
         let tls = OwnedTLSConfig {
@@ -100,9 +67,9 @@ impl DestinationAdapter for AmqpAdapter {
             uri,
             tls,
             headers,
-            connect_timeout: self.connect_timeout.min(timeout),
+            connect_timeout: reach.connect_timeout.min(timeout),
             timeout,
-            policy: Arc::clone(&self.policy),
+            policy: Arc::clone(&reach.policy),
             config,
             link: Link::default(),
         }))
@@ -207,6 +174,37 @@ impl AmqpDeliverer {
         }
     }
 
+    /// Publishes on the shared channel (connecting first when there is
+    /// none), dropping the connection when the failure shows it broken.
+    async fn publish_once(
+        &self,
+        routing_key: &str,
+        body: &[u8],
+        properties: BasicProperties,
+    ) -> Result<String, Failure> {
+        if routing_key.len() > MAX_SHORT_STRING {
+            return Err(Failure::permanent(format!(
+                "the routing key is {} bytes; AMQP allows {MAX_SHORT_STRING}",
+                routing_key.len()
+            )));
+        }
+        let session = self.link.get(|| self.connect()).await?;
+        let published = timed(
+            "the publish (waiting for the broker's confirm)",
+            self.timeout,
+            self.publish(&session.conn.channel, routing_key, body, properties),
+        )
+        .await;
+        if let Err(failure) = &published {
+            // The broker closes the channel on an error (an unknown
+            // exchange too), and a timeout may hide a dead connection.
+            if !session.conn.channel.status().connected() || !failure.permanent {
+                self.link.reset(&session).await;
+            }
+        }
+        published
+    }
+
     fn exchange_name(&self) -> &str {
         if self.config.exchange.is_empty() {
             "(default)"
@@ -247,52 +245,14 @@ impl Deliverer for AmqpDeliverer {
         let body = Payload::of(&envelope.event).to_bytes();
         let (properties, mut shown) = self.properties(envelope);
         shown.insert("routing_key".into(), routing_key.clone());
-        let request = Some(Captured {
+        let request = Captured {
             headers: shown,
             body: Captured::body_from_bytes(&body),
-        });
-        let report = |outcome, response: Option<String>| AttemptReport {
-            outcome,
-            status_code: None,
-            request: request.clone(),
-            response: response.map(|body| Captured {
-                headers: BTreeMap::new(),
-                body,
-            }),
         };
-        if routing_key.len() > MAX_SHORT_STRING {
-            let error = format!(
-                "the routing key is {} bytes; AMQP allows {MAX_SHORT_STRING}",
-                routing_key.len()
-            );
-            return report(Outcome::Permanent { error }, None);
-        }
-        let session = match self.link.get(|| self.connect()).await {
-            Ok(session) => session,
-            Err(failure) => return report(failure.into_outcome(), None),
-        };
-        let published = timed(
-            "the publish (waiting for the broker's confirm)",
-            self.timeout,
-            self.publish(&session.conn.channel, &routing_key, &body, properties),
+        report::attempt(
+            request,
+            self.publish_once(&routing_key, &body, properties).await,
         )
-        .await;
-        match published {
-            Ok(receipt) => report(
-                Outcome::Delivered {
-                    receipt: Some(receipt.clone()),
-                },
-                Some(receipt),
-            ),
-            Err(failure) => {
-                // The broker closes the channel on an error (an unknown
-                // exchange too), and a timeout may hide a dead connection.
-                if !session.conn.channel.status().connected() || !failure.permanent {
-                    self.link.reset(&session).await;
-                }
-                report(failure.into_outcome(), None)
-            }
-        }
     }
 
     /// Connects and logs in on a fresh connection, opens a confirm-mode
@@ -320,23 +280,14 @@ impl Deliverer for AmqpDeliverer {
                 })
                 .await?;
             }
-            Ok::<_, Failure>(())
+            Ok(format!(
+                "connected, logged in and found exchange `{}` in {} ms",
+                self.exchange_name(),
+                started.elapsed().as_millis()
+            ))
         }
         .await;
-        let elapsed_ms = started.elapsed().as_millis();
-        match result {
-            Ok(()) => CheckReport {
-                ok: true,
-                message: format!(
-                    "connected, logged in and found exchange `{}` in {elapsed_ms} ms",
-                    self.exchange_name()
-                ),
-            },
-            Err(failure) => CheckReport {
-                ok: false,
-                message: failure.error,
-            },
-        }
+        report::check(result)
     }
 }
 
@@ -346,6 +297,9 @@ impl Deliverer for AmqpDeliverer {
 /// vhost or a message the broker rejects (too large, precondition) are
 /// permanent, with the broker's own reason.
 pub fn classify(error: &lapin::Error) -> Failure {
+    if let Some(failure) = client::certificate_failure(error, "the AMQP broker") {
+        return failure;
+    }
     match error.kind() {
         ErrorKind::IOError(io) => Failure::retryable(match io.kind() {
             std::io::ErrorKind::ConnectionRefused => {

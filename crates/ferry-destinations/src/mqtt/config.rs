@@ -7,6 +7,7 @@ use ferry_core::destination::Auth;
 use serde_json::{Value, json};
 use url::Url;
 
+use crate::client::auth::{self, UserName};
 use crate::endpoint;
 use crate::fields::{Fields, join_errors};
 use crate::net_guard::NetworkPolicy;
@@ -84,15 +85,7 @@ pub fn parse(
 ) -> Result<MqttConfig, Vec<FieldError>> {
     let mut fields = Fields::new(config, KNOWN);
     fields.extend(check_auth(auth));
-    let url = fields
-        .required_str("url")
-        .and_then(|text| match check_url(&text, policy) {
-            Ok(url) => Some(url),
-            Err(message) => {
-                fields.error("url", message);
-                None
-            }
-        });
+    let url = endpoint::read_url(&mut fields, |text| check_url(text, policy));
     let topic = fields.template("topic", None);
     if let Some(topic) = &topic
         && let Err(message) = check_topic(topic.as_str())
@@ -126,17 +119,8 @@ pub fn parse(
         id => Some(id),
     });
     let timeout_ms = fields.u64_in("timeout_ms", 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
-    let uses_tls = url.as_ref().is_some_and(|u| u.scheme() == "mqtts");
-    let tls = match fields.raw("tls") {
-        None => Some(None),
-        Some(_) => tls::read(&mut fields, uses_tls, "use an mqtts:// URL").map(Some),
-    };
-    if matches!(auth, Auth::ClientCertificate { .. }) && url.is_some() && !uses_tls {
-        fields.error(
-            "auth.type",
-            "client_certificate needs TLS: use an mqtts:// URL",
-        );
-    }
+    let uses_tls = url.as_ref().map(|u| u.scheme() == "mqtts");
+    let tls = tls::read_with_auth(&mut fields, auth, uses_tls, "use an mqtts:// URL");
     let config = (|| {
         Some(MqttConfig {
             url: url?,
@@ -181,19 +165,10 @@ pub fn check_topic(topic: &str) -> Result<(), String> {
 }
 
 fn check_auth(auth: &Auth) -> Vec<FieldError> {
-    match auth {
-        Auth::None | Auth::Basic { .. } => Vec::new(),
-        Auth::ClientCertificate {
-            certificate,
-            private_key,
-            ..
-        } => tls::check_identity(certificate, private_key.expose()),
-        other => vec![FieldError::new(
-            "auth.type",
-            format!(
-                "`{}` is not supported by mqtt destinations (use none, basic or client_certificate)",
-                other.type_name()
-            ),
-        )],
-    }
+    auth::check(
+        auth,
+        "mqtt",
+        UserName::Optional,
+        "none, basic or client_certificate",
+    )
 }

@@ -8,21 +8,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use ferry_core::FieldError;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Auth, Destination, DestinationKind};
-use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter, Outcome};
+use ferry_core::ports::{AttemptReport, CheckReport, Deliverer};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{
     ConnectReturnCode, Packet, PubAckReason, PubRecReason, PublishProperties,
 };
 use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions};
 use rumqttc::{Outgoing, TlsConfiguration, Transport};
-use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::config::{self, MqttConfig, check_topic};
-use crate::CatalogOptions;
+use crate::client::{self, ClientAdapter, ClientKind, Reach, Validate, auth, report};
 use crate::endpoint;
 use crate::link::{Failure, Link, timed};
 use crate::message::{Payload, metadata};
@@ -34,33 +32,16 @@ const REQUEST_CAPACITY: usize = 64;
 const KEEP_ALIVE: Duration = Duration::from_secs(30);
 
 /// The `mqtt` kind.
-pub struct MqttAdapter {
-    connect_timeout: Duration,
-    policy: Arc<NetworkPolicy>,
-}
+pub struct Mqtt;
 
-impl MqttAdapter {
-    pub fn new(options: &CatalogOptions, policy: NetworkPolicy) -> Self {
-        Self {
-            connect_timeout: options.connect_timeout,
-            policy: Arc::new(policy),
-        }
-    }
-}
+/// The `mqtt` kind's adapter.
+pub type MqttAdapter = ClientAdapter<Mqtt>;
 
-impl DestinationAdapter for MqttAdapter {
-    fn kind(&self) -> DestinationKind {
-        DestinationKind::Mqtt
-    }
+impl ClientKind for Mqtt {
+    const KIND: DestinationKind = DestinationKind::Mqtt;
+    const VALIDATE: Validate = config::validate;
 
-    fn validate(&self, config: &Value, auth: &Auth) -> Result<Value, Vec<FieldError>> {
-        config::validate(config, auth, &self.policy)
-    }
-
-    fn build(&self, destination: &Destination) -> Result<Arc<dyn Deliverer>, String> {
-        if destination.kind != DestinationKind::Mqtt {
-            return Err(format!("not an mqtt destination: {}", destination.kind));
-        }
+    fn build(destination: &Destination, reach: &Reach) -> Result<Arc<dyn Deliverer>, String> {
         let auth = destination.secrets.auth.clone();
         let config = MqttConfig::from_stored(&destination.config, &auth)?;
         let transport = if config.url.scheme() == "mqtts" {
@@ -76,9 +57,9 @@ impl DestinationAdapter for MqttAdapter {
         Ok(Arc::new(MqttDeliverer {
             auth,
             transport,
-            connect_timeout: self.connect_timeout.min(timeout),
+            connect_timeout: reach.connect_timeout.min(timeout),
             timeout,
-            policy: Arc::clone(&self.policy),
+            policy: Arc::clone(&reach.policy),
             config,
             link: Link::default(),
         }))
@@ -221,18 +202,8 @@ impl MqttDeliverer {
             .set_keep_alive(KEEP_ALIVE)
             .set_clean_start(true)
             .set_connection_timeout(self.connect_timeout.as_secs().max(1));
-        match &self.auth {
-            Auth::Basic { username, password } => {
-                options.set_credentials(username.clone(), password.expose().clone());
-            }
-            Auth::ClientCertificate {
-                username: Some(username),
-                password: Some(password),
-                ..
-            } => {
-                options.set_credentials(username.clone(), password.expose().clone());
-            }
-            _ => {}
+        if let Some((username, password)) = auth::user_and_password(&self.auth) {
+            options.set_credentials(username, password);
         }
         if let Some(transport) = &self.transport {
             options.set_transport(transport.clone());
@@ -260,6 +231,50 @@ impl MqttDeliverer {
             order: tokio::sync::Mutex::new(()),
             task,
         }))
+    }
+
+    /// Publishes on the shared connection (connecting first when there is
+    /// none), dropping the connection when the failure shows it broken.
+    async fn publish_once(
+        &self,
+        topic: String,
+        body: Vec<u8>,
+        properties: PublishProperties,
+    ) -> Result<String, Failure> {
+        if let Err(message) = check_topic(&topic) {
+            return Err(Failure::permanent(format!(
+                "the rendered topic `{topic}` {message}"
+            )));
+        }
+        let client_id = self
+            .config
+            .client_id
+            .clone()
+            .unwrap_or_else(fresh_client_id);
+        let session = self.link.get(|| self.connect(client_id)).await?;
+        let what = if self.config.qos == 2 {
+            "the publish (waiting for PUBCOMP)"
+        } else {
+            "the publish (waiting for PUBACK)"
+        };
+        let published = timed(
+            what,
+            self.timeout,
+            self.publish(&session.conn, topic, body, properties),
+        )
+        .await;
+        if let Err(failure) = &published {
+            let closed = session
+                .conn
+                .acks
+                .lock()
+                .map(|a| a.closed.is_some())
+                .unwrap_or(true);
+            if closed || !failure.permanent {
+                self.link.reset(&session).await;
+            }
+        }
+        published
     }
 
     /// Publishes and waits for PUBACK (QoS 1) or PUBCOMP (QoS 2).
@@ -317,69 +332,17 @@ impl Deliverer for MqttDeliverer {
         let mut shown: BTreeMap<String, String> = user_properties.iter().cloned().collect();
         shown.insert("topic".into(), topic.clone());
         shown.insert("qos".into(), self.config.qos.to_string());
-        let request = Some(Captured {
+        let request = Captured {
             headers: shown,
             body: Captured::body_from_bytes(&body),
-        });
-        let report = |outcome, response: Option<String>| AttemptReport {
-            outcome,
-            status_code: None,
-            request: request.clone(),
-            response: response.map(|body| Captured {
-                headers: BTreeMap::new(),
-                body,
-            }),
         };
-        if let Err(message) = check_topic(&topic) {
-            let error = format!("the rendered topic `{topic}` {message}");
-            return report(Outcome::Permanent { error }, None);
-        }
         let properties = PublishProperties {
             payload_format_indicator: Some(1),
             content_type: Some("application/json".into()),
             user_properties,
             ..PublishProperties::default()
         };
-        let client_id = self
-            .config
-            .client_id
-            .clone()
-            .unwrap_or_else(fresh_client_id);
-        let session = match self.link.get(|| self.connect(client_id)).await {
-            Ok(session) => session,
-            Err(failure) => return report(failure.into_outcome(), None),
-        };
-        let what = if self.config.qos == 2 {
-            "the publish (waiting for PUBCOMP)"
-        } else {
-            "the publish (waiting for PUBACK)"
-        };
-        match timed(
-            what,
-            self.timeout,
-            self.publish(&session.conn, topic, body, properties),
-        )
-        .await
-        {
-            Ok(receipt) => report(
-                Outcome::Delivered {
-                    receipt: Some(receipt.clone()),
-                },
-                Some(receipt),
-            ),
-            Err(failure) => {
-                let closed = session
-                    .conn
-                    .acks
-                    .lock()
-                    .map(|a| a.closed.is_some())
-                    .unwrap_or(true);
-                if closed || !failure.permanent {
-                    self.link.reset(&session).await;
-                }
-                report(failure.into_outcome(), None)
-            }
-        }
+        report::attempt(request, self.publish_once(topic, body, properties).await)
     }
 
     /// Connects and authenticates on a fresh connection (with a client id
@@ -387,22 +350,16 @@ impl Deliverer for MqttDeliverer {
     /// over), then disconnects.
     async fn check(&self) -> CheckReport {
         let started = Instant::now();
-        match self.connect(fresh_client_id()).await {
-            Ok(session) => {
-                let _ = session.client.disconnect().await;
-                CheckReport {
-                    ok: true,
-                    message: format!(
-                        "connected and authenticated in {} ms",
-                        started.elapsed().as_millis()
-                    ),
-                }
-            }
-            Err(failure) => CheckReport {
-                ok: false,
-                message: failure.error,
-            },
+        let session = self.connect(fresh_client_id()).await;
+        if let Ok(session) = &session {
+            let _ = session.client.disconnect().await;
         }
+        report::check(session.map(|_| {
+            format!(
+                "connected and authenticated in {} ms",
+                started.elapsed().as_millis()
+            )
+        }))
     }
 }
 
@@ -410,6 +367,9 @@ impl Deliverer for MqttDeliverer {
 /// client id and TLS failures are permanent; I/O errors, timeouts and a
 /// busy or unavailable broker are retryable.
 pub fn classify(error: &ConnectionError) -> Failure {
+    if let Some(failure) = client::certificate_failure(error, "the MQTT broker") {
+        return failure;
+    }
     match error {
         ConnectionError::ConnectionRefused(code) => match code {
             ConnectReturnCode::BadUserNamePassword

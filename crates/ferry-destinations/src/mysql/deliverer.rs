@@ -1,58 +1,36 @@
 //! The mysql adapter (`validate`, `build`) and deliverer (`deliver`,
 //! `check`).
 
-use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use ferry_core::FieldError;
-use ferry_core::delivery::{Captured, Envelope};
-use ferry_core::destination::{Auth, Destination, DestinationKind};
-use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter, Outcome};
-use serde_json::Value;
+use ferry_core::delivery::Envelope;
+use ferry_core::destination::{Destination, DestinationKind};
+use ferry_core::ports::{AttemptReport, CheckReport, Deliverer};
 use sqlx::AssertSqlSafe;
-use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPool, MySqlPoolOptions};
+use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPool};
 use sqlx::types::Json;
 
 use super::config;
-use crate::CatalogOptions;
-use crate::endpoint;
+use crate::client::{ClientAdapter, ClientKind, Reach, Validate};
 use crate::link::{Failure, timed};
-use crate::message::metadata;
 use crate::net_guard::NetworkPolicy;
-use crate::sql::{self, Dialect, POOL_SIZE, SqlConfig};
+use crate::sql::{self, Dialect, SqlConfig, delivery};
 use crate::tls;
 
 /// The `mysql` kind.
-pub struct MysqlAdapter {
-    connect_timeout: Duration,
-    policy: Arc<NetworkPolicy>,
-}
+pub struct Mysql;
 
-impl MysqlAdapter {
-    pub fn new(options: &CatalogOptions, policy: NetworkPolicy) -> Self {
-        Self {
-            connect_timeout: options.connect_timeout,
-            policy: Arc::new(policy),
-        }
-    }
-}
+/// The `mysql` kind's adapter.
+pub type MysqlAdapter = ClientAdapter<Mysql>;
 
-impl DestinationAdapter for MysqlAdapter {
-    fn kind(&self) -> DestinationKind {
-        DestinationKind::Mysql
-    }
+impl ClientKind for Mysql {
+    const KIND: DestinationKind = DestinationKind::Mysql;
+    const VALIDATE: Validate = config::validate;
 
-    fn validate(&self, config: &Value, auth: &Auth) -> Result<Value, Vec<FieldError>> {
-        config::validate(config, auth, &self.policy)
-    }
-
-    fn build(&self, destination: &Destination) -> Result<Arc<dyn Deliverer>, String> {
-        if destination.kind != DestinationKind::Mysql {
-            return Err(format!("not a mysql destination: {}", destination.kind));
-        }
+    fn build(destination: &Destination, reach: &Reach) -> Result<Arc<dyn Deliverer>, String> {
         let auth = &destination.secrets.auth;
         let config = SqlConfig::from_stored(Dialect::Mysql, &destination.config, auth)?;
         let mut options = MySqlConnectOptions::from_str(config.url.as_str())
@@ -73,21 +51,15 @@ impl DestinationAdapter for MysqlAdapter {
             options = options.ssl_ca_from_pem(ca.into_bytes());
         }
         let timeout = Duration::from_millis(config.timeout_ms);
-        let connect_timeout = self.connect_timeout.min(timeout);
-        let pool = MySqlPoolOptions::new()
-            .max_connections(POOL_SIZE)
-            .min_connections(0)
-            .acquire_timeout(connect_timeout)
-            .idle_timeout(Duration::from_secs(300))
-            .test_before_acquire(false)
-            .connect_lazy_with(options.clone());
+        let connect_timeout = reach.connect_timeout.min(timeout);
+        let pool = delivery::pool_options(connect_timeout).connect_lazy_with(options.clone());
         Ok(Arc::new(MysqlDeliverer {
             insert: insert_statement(&config),
             pool,
             options,
             timeout,
             connect_timeout,
-            policy: Arc::clone(&self.policy),
+            policy: Arc::clone(&reach.policy),
             config,
         }))
     }
@@ -127,17 +99,14 @@ impl MysqlDeliverer {
     /// The SSRF guard's verdict on the host, before the pool opens its
     /// first connection.
     async fn guard(&self) -> Result<(), Failure> {
-        if self.pool.size() > 0 {
-            return Ok(());
-        }
-        endpoint::resolve(
+        delivery::guard(
+            self.pool.size(),
             &self.policy,
             self.options.get_host(),
             self.options.get_port(),
             self.connect_timeout,
         )
         .await
-        .map(drop)
     }
 
     async fn insert(&self, envelope: &Envelope) -> Result<u64, Failure> {
@@ -157,26 +126,16 @@ impl MysqlDeliverer {
             query
                 .execute(&self.pool)
                 .await
-                .map_err(|e| pool_aware(&e, self.connect_timeout))
+                .map_err(|e| delivery::pool_aware(&e, self.connect_timeout, "MySQL", classify))
         })
         .await?;
         Ok(done.rows_affected())
     }
 }
 
-/// [`classify`], naming the wait when no connection could be made.
-fn pool_aware(error: &sqlx::Error, connect_timeout: Duration) -> Failure {
-    match error {
-        sqlx::Error::PoolTimedOut => Failure::retryable(format!(
-            "could not connect to MySQL within {} ms (the server refused or did not answer)",
-            connect_timeout.as_millis()
-        )),
-        other => classify(other),
-    }
-}
-
 /// [`sql::classify`], with MySQL's error numbers where its SQLSTATE is the
-/// catch-all `HY000`: a value the column refuses (1292, 1364, 1366, 1406,
+/// catch-all `HY000`, and a refused login (1045) that may be a missing
+/// client certificate: a value the column refuses (1292, 1364, 1366, 1406,
 /// 1264, 3140) is permanent; lock waits (1205), too many connections (1040)
 /// and a server shutting down or gone (1053, 2006, 2013) are retryable.
 pub fn classify(error: &sqlx::Error) -> Failure {
@@ -187,6 +146,11 @@ pub fn classify(error: &sqlx::Error) -> Failure {
         _ => None,
     };
     match number {
+        // The server does not say why: a wrong password and a user that
+        // requires a client certificate (`REQUIRE X509`) look the same.
+        Some((1045, message)) => Failure::permanent(format!(
+            "authentication failed: the database refused the login (check `auth`: the password, or the client certificate where the user requires one): {message}"
+        )),
         Some((1264 | 1292 | 1364 | 1366 | 1406 | 3140, message)) => {
             Failure::permanent(format!("the table rejected the row: {message}"))
         }
@@ -203,42 +167,12 @@ impl Deliverer for MysqlDeliverer {
     /// event id is left as it is (delivered: a replay creates no second
     /// row).
     async fn deliver(&self, envelope: &Envelope) -> AttemptReport {
-        let mut shown: BTreeMap<String, String> = metadata(envelope)
-            .into_iter()
-            .map(|(name, value)| (name.to_owned(), value))
-            .collect();
-        shown.insert("statement".into(), self.insert.clone());
-        let request = Captured {
-            headers: shown,
-            body: Captured::body_from_bytes(
-                &crate::message::Payload::of(&envelope.event).to_bytes(),
-            ),
-        };
-        let (outcome, response) = match self.insert(envelope).await {
-            Ok(rows) => {
-                // The connection reports matched rows (CLIENT_FOUND_ROWS),
-                // so a duplicate also counts 1: the receipt cannot tell.
-                let receipt = format!(
-                    "committed ({rows} row; a row with the same event id is left as it is)"
-                );
-                (
-                    Outcome::Delivered {
-                        receipt: Some(receipt.clone()),
-                    },
-                    Some(Captured {
-                        headers: BTreeMap::new(),
-                        body: receipt,
-                    }),
-                )
-            }
-            Err(failure) => (failure.into_outcome(), None),
-        };
-        AttemptReport {
-            outcome,
-            status_code: None,
-            request: Some(request),
-            response,
-        }
+        // The connection reports matched rows (CLIENT_FOUND_ROWS), so a
+        // duplicate also counts 1: the receipt cannot tell.
+        let result = self.insert(envelope).await.map(|rows| {
+            format!("committed ({rows} row; a row with the same event id is left as it is)")
+        });
+        delivery::attempt(envelope, &self.insert, result)
     }
 
     /// Connects and logs in, then checks that the table exists with every
@@ -256,7 +190,7 @@ impl Deliverer for MysqlDeliverer {
             .bind(&self.config.table.name)
             .fetch_all(&self.pool)
             .await
-            .map_err(|e| pool_aware(&e, self.connect_timeout))?;
+            .map_err(|e| delivery::pool_aware(&e, self.connect_timeout, "MySQL", classify))?;
             let found: Vec<String> = found.into_iter().map(|(c,)| c).collect();
             sql::check_columns(&self.config, &found)?;
             let unique: Option<(String,)> = sqlx::query_as(
@@ -277,19 +211,6 @@ impl Deliverer for MysqlDeliverer {
             Ok(())
         })
         .await;
-        let elapsed_ms = started.elapsed().as_millis();
-        match result {
-            Ok(()) => CheckReport {
-                ok: true,
-                message: format!(
-                    "connected, logged in and found table `{}` with its columns in {elapsed_ms} ms",
-                    self.config.table.as_text()
-                ),
-            },
-            Err(failure) => CheckReport {
-                ok: false,
-                message: failure.error,
-            },
-        }
+        delivery::check(&self.config, started, result)
     }
 }

@@ -6,6 +6,7 @@ use ferry_core::destination::Auth;
 use serde_json::{Value, json};
 use url::Url;
 
+use crate::client::auth::{self, UserName};
 use crate::endpoint;
 use crate::fields::{Fields, check_name, join_errors};
 use crate::net_guard::NetworkPolicy;
@@ -98,17 +99,8 @@ pub fn parse(
     let timeout_ms = fields.u64_in("timeout_ms", 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
     let uses_tls = servers
         .as_ref()
-        .is_some_and(|s| s.iter().all(|url| url.scheme() == "tls"));
-    let tls = match fields.raw("tls") {
-        None => Some(None),
-        Some(_) => tls::read(&mut fields, uses_tls, "use tls:// server URLs").map(Some),
-    };
-    if matches!(auth, Auth::ClientCertificate { .. }) && servers.is_some() && !uses_tls {
-        fields.error(
-            "auth.type",
-            "client_certificate needs TLS: use tls:// server URLs",
-        );
-    }
+        .map(|s| s.iter().all(|url| url.scheme() == "tls"));
+    let tls = tls::read_with_auth(&mut fields, auth, uses_tls, "use tls:// server URLs");
     let config = (|| {
         Some(NatsConfig {
             servers: servers?,
@@ -183,22 +175,15 @@ pub fn check_subject(subject: &str) -> Result<(), String> {
 
 fn check_auth(auth: &Auth) -> Vec<FieldError> {
     match auth {
-        Auth::None | Auth::Basic { .. } => Vec::new(),
         Auth::Bearer { token } if token.expose().is_empty() => {
             vec![FieldError::new("auth.token", "is required")]
         }
         Auth::Bearer { .. } => Vec::new(),
-        Auth::ClientCertificate {
-            certificate,
-            private_key,
-            ..
-        } => tls::check_identity(certificate, private_key.expose()),
-        other => vec![FieldError::new(
-            "auth.type",
-            format!(
-                "`{}` is not supported by nats destinations (use none, basic, bearer or client_certificate)",
-                other.type_name()
-            ),
-        )],
+        other => auth::check(
+            other,
+            "nats",
+            UserName::Optional,
+            "none, basic, bearer or client_certificate",
+        ),
     }
 }

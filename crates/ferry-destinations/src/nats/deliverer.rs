@@ -8,14 +8,12 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::context::{PublishError, PublishErrorKind};
 use async_nats::{Client, ConnectErrorKind, ConnectOptions, HeaderMap};
 use async_trait::async_trait;
-use ferry_core::FieldError;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Auth, Destination, DestinationKind};
-use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter, Outcome};
-use serde_json::Value;
+use ferry_core::ports::{AttemptReport, CheckReport, Deliverer};
 
 use super::config::{self, NatsConfig, check_subject};
-use crate::CatalogOptions;
+use crate::client::{self, ClientAdapter, ClientKind, Reach, Validate, auth, report};
 use crate::endpoint;
 use crate::link::{Failure, Link, timed};
 use crate::message::{Payload, metadata};
@@ -26,33 +24,16 @@ use crate::tls;
 const MSG_ID: &str = "Nats-Msg-Id";
 
 /// The `nats` kind.
-pub struct NatsAdapter {
-    connect_timeout: Duration,
-    policy: Arc<NetworkPolicy>,
-}
+pub struct Nats;
 
-impl NatsAdapter {
-    pub fn new(options: &CatalogOptions, policy: NetworkPolicy) -> Self {
-        Self {
-            connect_timeout: options.connect_timeout,
-            policy: Arc::new(policy),
-        }
-    }
-}
+/// The `nats` kind's adapter.
+pub type NatsAdapter = ClientAdapter<Nats>;
 
-impl DestinationAdapter for NatsAdapter {
-    fn kind(&self) -> DestinationKind {
-        DestinationKind::Nats
-    }
+impl ClientKind for Nats {
+    const KIND: DestinationKind = DestinationKind::Nats;
+    const VALIDATE: Validate = config::validate;
 
-    fn validate(&self, config: &Value, auth: &Auth) -> Result<Value, Vec<FieldError>> {
-        config::validate(config, auth, &self.policy)
-    }
-
-    fn build(&self, destination: &Destination) -> Result<Arc<dyn Deliverer>, String> {
-        if destination.kind != DestinationKind::Nats {
-            return Err(format!("not a nats destination: {}", destination.kind));
-        }
+    fn build(destination: &Destination, reach: &Reach) -> Result<Arc<dyn Deliverer>, String> {
         let auth = destination.secrets.auth.clone();
         let config = NatsConfig::from_stored(&destination.config, &auth)?;
         let ca = config.tls.as_ref().and_then(|t| t.ca_certificate.clone());
@@ -66,9 +47,9 @@ impl DestinationAdapter for NatsAdapter {
         Ok(Arc::new(NatsDeliverer {
             auth,
             tls,
-            connect_timeout: self.connect_timeout.min(timeout),
+            connect_timeout: reach.connect_timeout.min(timeout),
             timeout,
-            policy: Arc::clone(&self.policy),
+            policy: Arc::clone(&reach.policy),
             config,
             link: Link::default(),
         }))
@@ -102,18 +83,11 @@ impl NatsDeliverer {
             .connection_timeout(self.connect_timeout)
             .request_timeout(Some(self.timeout))
             .name("ferry");
-        options = match &self.auth {
-            Auth::Basic { username, password } => {
-                options.user_and_password(username.clone(), password.expose().clone())
-            }
-            Auth::Bearer { token } => options.token(token.expose().clone()),
-            Auth::ClientCertificate {
-                username: Some(username),
-                password: Some(password),
-                ..
-            } => options.user_and_password(username.clone(), password.expose().clone()),
-            _ => options,
-        };
+        if let Auth::Bearer { token } = &self.auth {
+            options = options.token(token.expose().clone());
+        } else if let Some((username, password)) = auth::user_and_password(&self.auth) {
+            options = options.user_and_password(username.to_owned(), password.to_owned());
+        }
         if self.config.uses_tls() {
             options = options.require_tls(true);
         }
@@ -127,11 +101,38 @@ impl NatsDeliverer {
             "connecting to NATS",
             self.connect_timeout + self.timeout,
             async {
-                options
-                    .connect(servers.as_slice())
-                    .await
-                    .map_err(|e| classify_connect(e.kind(), &e.to_string()))
+                options.connect(servers.as_slice()).await.map_err(|e| {
+                    client::certificate_failure(&e, "the NATS server")
+                        .unwrap_or_else(|| classify_connect(e.kind(), &e.to_string()))
+                })
             },
+        )
+        .await
+    }
+
+    /// Publishes with the shared client (connecting first when there is
+    /// none).
+    async fn publish_once(
+        &self,
+        subject: String,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<String, Failure> {
+        if let Err(message) = check_subject(&subject) {
+            return Err(Failure::permanent(format!(
+                "the rendered subject `{subject}` {message}"
+            )));
+        }
+        let client = self.link.get(|| self.connect()).await?;
+        let what = if self.config.stream.is_some() {
+            "the publish (waiting for the JetStream ack)"
+        } else {
+            "the publish"
+        };
+        timed(
+            what,
+            self.timeout,
+            self.publish(&client.conn, subject, headers, body),
         )
         .await
     }
@@ -204,47 +205,11 @@ impl Deliverer for NatsDeliverer {
             headers.insert(name, value.as_str());
             shown.insert(name.to_owned(), value);
         }
-        let request = Some(Captured {
+        let request = Captured {
             headers: shown,
             body: Captured::body_from_bytes(&body),
-        });
-        let report = |outcome, response: Option<String>| AttemptReport {
-            outcome,
-            status_code: None,
-            request: request.clone(),
-            response: response.map(|body| Captured {
-                headers: BTreeMap::new(),
-                body,
-            }),
         };
-        if let Err(message) = check_subject(&subject) {
-            let error = format!("the rendered subject `{subject}` {message}");
-            return report(Outcome::Permanent { error }, None);
-        }
-        let client = match self.link.get(|| self.connect()).await {
-            Ok(client) => client,
-            Err(failure) => return report(failure.into_outcome(), None),
-        };
-        let what = if self.config.stream.is_some() {
-            "the publish (waiting for the JetStream ack)"
-        } else {
-            "the publish"
-        };
-        match timed(
-            what,
-            self.timeout,
-            self.publish(&client.conn, subject, headers, body),
-        )
-        .await
-        {
-            Ok(receipt) => report(
-                Outcome::Delivered {
-                    receipt: Some(receipt.clone()),
-                },
-                Some(receipt),
-            ),
-            Err(failure) => report(failure.into_outcome(), None),
-        }
+        report::attempt(request, self.publish_once(subject, headers, body).await)
     }
 
     /// Connects and authenticates with a fresh client; with a stream,
@@ -267,22 +232,13 @@ impl Deliverer for NatsDeliverer {
             Ok::<_, Failure>(())
         }
         .await;
-        let elapsed_ms = started.elapsed().as_millis();
-        match result {
-            Ok(()) => CheckReport {
-                ok: true,
-                message: match &self.config.stream {
-                    Some(stream) => {
-                        format!("connected and found stream `{stream}` in {elapsed_ms} ms")
-                    }
-                    None => format!("connected in {elapsed_ms} ms"),
-                },
-            },
-            Err(failure) => CheckReport {
-                ok: false,
-                message: failure.error,
-            },
-        }
+        report::check(result.map(|()| {
+            let elapsed_ms = started.elapsed().as_millis();
+            match &self.config.stream {
+                Some(stream) => format!("connected and found stream `{stream}` in {elapsed_ms} ms"),
+                None => format!("connected in {elapsed_ms} ms"),
+            }
+        }))
     }
 }
 

@@ -1,58 +1,36 @@
 //! The postgres adapter (`validate`, `build`) and deliverer (`deliver`,
 //! `check`).
 
-use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use ferry_core::FieldError;
-use ferry_core::delivery::{Captured, Envelope};
-use ferry_core::destination::{Auth, Destination, DestinationKind};
-use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter, Outcome};
-use serde_json::Value;
+use ferry_core::delivery::Envelope;
+use ferry_core::destination::{Destination, DestinationKind};
+use ferry_core::ports::{AttemptReport, CheckReport, Deliverer};
 use sqlx::AssertSqlSafe;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::types::Json;
 
 use super::config;
-use crate::CatalogOptions;
-use crate::endpoint;
+use crate::client::{ClientAdapter, ClientKind, Reach, Validate};
 use crate::link::{Failure, timed};
-use crate::message::metadata;
 use crate::net_guard::NetworkPolicy;
-use crate::sql::{self, Dialect, POOL_SIZE, SqlConfig};
+use crate::sql::{self, Dialect, SqlConfig, delivery};
 use crate::tls;
 
 /// The `postgres` kind.
-pub struct PostgresAdapter {
-    connect_timeout: Duration,
-    policy: Arc<NetworkPolicy>,
-}
+pub struct Postgres;
 
-impl PostgresAdapter {
-    pub fn new(options: &CatalogOptions, policy: NetworkPolicy) -> Self {
-        Self {
-            connect_timeout: options.connect_timeout,
-            policy: Arc::new(policy),
-        }
-    }
-}
+/// The `postgres` kind's adapter.
+pub type PostgresAdapter = ClientAdapter<Postgres>;
 
-impl DestinationAdapter for PostgresAdapter {
-    fn kind(&self) -> DestinationKind {
-        DestinationKind::Postgres
-    }
+impl ClientKind for Postgres {
+    const KIND: DestinationKind = DestinationKind::Postgres;
+    const VALIDATE: Validate = config::validate;
 
-    fn validate(&self, config: &Value, auth: &Auth) -> Result<Value, Vec<FieldError>> {
-        config::validate(config, auth, &self.policy)
-    }
-
-    fn build(&self, destination: &Destination) -> Result<Arc<dyn Deliverer>, String> {
-        if destination.kind != DestinationKind::Postgres {
-            return Err(format!("not a postgres destination: {}", destination.kind));
-        }
+    fn build(destination: &Destination, reach: &Reach) -> Result<Arc<dyn Deliverer>, String> {
         let auth = &destination.secrets.auth;
         let config = SqlConfig::from_stored(Dialect::Postgres, &destination.config, auth)?;
         let mut options = PgConnectOptions::from_str(config.url.as_str())
@@ -73,21 +51,15 @@ impl DestinationAdapter for PostgresAdapter {
             options = options.ssl_root_cert_from_pem(ca.into_bytes());
         }
         let timeout = Duration::from_millis(config.timeout_ms);
-        let connect_timeout = self.connect_timeout.min(timeout);
-        let pool = PgPoolOptions::new()
-            .max_connections(POOL_SIZE)
-            .min_connections(0)
-            .acquire_timeout(connect_timeout)
-            .idle_timeout(Duration::from_secs(300))
-            .test_before_acquire(false)
-            .connect_lazy_with(options.clone());
+        let connect_timeout = reach.connect_timeout.min(timeout);
+        let pool = delivery::pool_options(connect_timeout).connect_lazy_with(options.clone());
         Ok(Arc::new(PostgresDeliverer {
             insert: insert_statement(&config),
             pool,
             options,
             timeout,
             connect_timeout,
-            policy: Arc::clone(&self.policy),
+            policy: Arc::clone(&reach.policy),
             config,
         }))
     }
@@ -125,17 +97,14 @@ impl PostgresDeliverer {
     /// The SSRF guard's verdict on the host, before the pool opens its
     /// first connection.
     async fn guard(&self) -> Result<(), Failure> {
-        if self.pool.size() > 0 {
-            return Ok(());
-        }
-        endpoint::resolve(
+        delivery::guard(
+            self.pool.size(),
             &self.policy,
             self.options.get_host(),
             self.options.get_port(),
             self.connect_timeout,
         )
         .await
-        .map(drop)
     }
 
     async fn insert(&self, envelope: &Envelope) -> Result<u64, Failure> {
@@ -152,24 +121,12 @@ impl PostgresDeliverer {
             };
         }
         let done = timed("the insert", self.connect_timeout + self.timeout, async {
-            query
-                .execute(&self.pool)
-                .await
-                .map_err(|e| pool_aware(&e, self.connect_timeout))
+            query.execute(&self.pool).await.map_err(|e| {
+                delivery::pool_aware(&e, self.connect_timeout, "PostgreSQL", sql::classify)
+            })
         })
         .await?;
         Ok(done.rows_affected())
-    }
-}
-
-/// [`sql::classify`], naming the wait when no connection could be made.
-fn pool_aware(error: &sqlx::Error, connect_timeout: Duration) -> Failure {
-    match error {
-        sqlx::Error::PoolTimedOut => Failure::retryable(format!(
-            "could not connect to PostgreSQL within {} ms (the server refused or did not answer)",
-            connect_timeout.as_millis()
-        )),
-        other => sql::classify(other),
     }
 }
 
@@ -179,42 +136,14 @@ impl Deliverer for PostgresDeliverer {
     /// event id is left as it is (delivered: a replay creates no second
     /// row).
     async fn deliver(&self, envelope: &Envelope) -> AttemptReport {
-        let mut shown: BTreeMap<String, String> = metadata(envelope)
-            .into_iter()
-            .map(|(name, value)| (name.to_owned(), value))
-            .collect();
-        shown.insert("statement".into(), self.insert.clone());
-        let request = Captured {
-            headers: shown,
-            body: Captured::body_from_bytes(
-                &crate::message::Payload::of(&envelope.event).to_bytes(),
-            ),
-        };
-        let (outcome, response) = match self.insert(envelope).await {
-            Ok(rows) => {
-                let receipt = if rows == 0 {
-                    "the row already exists (same event id); nothing inserted".to_owned()
-                } else {
-                    format!("inserted {rows} row")
-                };
-                (
-                    Outcome::Delivered {
-                        receipt: Some(receipt.clone()),
-                    },
-                    Some(Captured {
-                        headers: BTreeMap::new(),
-                        body: receipt,
-                    }),
-                )
+        let result = self.insert(envelope).await.map(|rows| {
+            if rows == 0 {
+                "the row already exists (same event id); nothing inserted".to_owned()
+            } else {
+                format!("inserted {rows} row")
             }
-            Err(failure) => (failure.into_outcome(), None),
-        };
-        AttemptReport {
-            outcome,
-            status_code: None,
-            request: Some(request),
-            response,
-        }
+        });
+        delivery::attempt(envelope, &self.insert, result)
     }
 
     /// Connects and logs in, then checks that the table exists with every
@@ -232,7 +161,9 @@ impl Deliverer for PostgresDeliverer {
             .bind(&self.config.table.name)
             .fetch_all(&self.pool)
             .await
-            .map_err(|e| pool_aware(&e, self.connect_timeout))?;
+            .map_err(|e| {
+                delivery::pool_aware(&e, self.connect_timeout, "PostgreSQL", sql::classify)
+            })?;
             let found: Vec<String> = found.into_iter().map(|(c,)| c).collect();
             sql::check_columns(&self.config, &found)?;
             let unique: Option<(i32,)> = sqlx::query_as(
@@ -252,19 +183,6 @@ impl Deliverer for PostgresDeliverer {
             Ok(())
         })
         .await;
-        let elapsed_ms = started.elapsed().as_millis();
-        match result {
-            Ok(()) => CheckReport {
-                ok: true,
-                message: format!(
-                    "connected, logged in and found table `{}` with its columns in {elapsed_ms} ms",
-                    self.config.table.as_text()
-                ),
-            },
-            Err(failure) => CheckReport {
-                ok: false,
-                message: failure.error,
-            },
-        }
+        delivery::check(&self.config, started, result)
     }
 }

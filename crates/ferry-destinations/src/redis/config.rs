@@ -6,6 +6,7 @@ use ferry_core::destination::Auth;
 use serde_json::{Value, json};
 use url::Url;
 
+use crate::client::auth::{self, UserName};
 use crate::endpoint;
 use crate::fields::{Fields, join_errors};
 use crate::net_guard::NetworkPolicy;
@@ -93,15 +94,7 @@ pub fn parse(
 ) -> Result<RedisConfig, Vec<FieldError>> {
     let mut fields = Fields::new(config, KNOWN);
     fields.extend(check_auth(auth));
-    let url = fields
-        .required_str("url")
-        .and_then(|text| match check_url(&text, policy) {
-            Ok(url) => Some(url),
-            Err(message) => {
-                fields.error("url", message);
-                None
-            }
-        });
+    let url = endpoint::read_url(&mut fields, |text| check_url(text, policy));
     let mode = fields
         .str_or("mode", "stream")
         .and_then(|mode| match mode.as_str() {
@@ -131,17 +124,8 @@ pub fn parse(
         Some(_) => fields.u64_in("maxlen", 1, u64::MAX, 0).map(Some),
     };
     let timeout_ms = fields.u64_in("timeout_ms", 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
-    let uses_tls = url.as_ref().is_some_and(|u| u.scheme() == "rediss");
-    let tls = match fields.raw("tls") {
-        None => Some(None),
-        Some(_) => tls::read(&mut fields, uses_tls, "use a rediss:// URL").map(Some),
-    };
-    if matches!(auth, Auth::ClientCertificate { .. }) && url.is_some() && !uses_tls {
-        fields.error(
-            "auth.type",
-            "client_certificate needs TLS: use a rediss:// URL",
-        );
-    }
+    let uses_tls = url.as_ref().map(|u| u.scheme() == "rediss");
+    let tls = tls::read_with_auth(&mut fields, auth, uses_tls, "use a rediss:// URL");
     let config = (|| {
         Some(RedisConfig {
             url: url?,
@@ -156,20 +140,12 @@ pub fn parse(
 }
 
 fn check_url(text: &str, policy: &NetworkPolicy) -> Result<Url, String> {
-    let url = Url::parse(text).map_err(|e| format!("is not a valid URL ({e})"))?;
-    if !matches!(url.scheme(), "redis" | "rediss") {
-        return Err("must be a redis:// or rediss:// URL".to_owned());
-    }
-    let host = url.host_str().filter(|h| !h.is_empty());
-    let Some(host) = host else {
-        return Err("must name a host".to_owned());
-    };
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(
-            "must not contain credentials; use `auth` (type basic), where they are encrypted at rest"
-                .to_owned(),
-        );
-    }
+    let url = endpoint::parse_broker_url(
+        text,
+        &["redis", "rediss"],
+        "a redis:// or rediss:// URL",
+        "type basic",
+    )?;
     let path = url.path().trim_start_matches('/');
     if !path.is_empty() && path.parse::<u16>().is_err() {
         return Err("the path must be a database number, like /0".to_owned());
@@ -177,29 +153,15 @@ fn check_url(text: &str, policy: &NetworkPolicy) -> Result<Url, String> {
     if url.query().is_some() || url.fragment().is_some() {
         return Err("must not have a query or fragment".to_owned());
     }
-    endpoint::check_host(policy, host)?;
+    endpoint::check_host(policy, url.host_str().unwrap_or_default())?;
     Ok(url)
 }
 
 fn check_auth(auth: &Auth) -> Vec<FieldError> {
-    match auth {
-        Auth::None => Vec::new(),
-        Auth::Basic { username, .. } if username.is_empty() => vec![FieldError::new(
-            "auth.username",
-            "is required (`default` is the user of a plain `requirepass` password)",
-        )],
-        Auth::Basic { .. } => Vec::new(),
-        Auth::ClientCertificate {
-            certificate,
-            private_key,
-            ..
-        } => tls::check_identity(certificate, private_key.expose()),
-        other => vec![FieldError::new(
-            "auth.type",
-            format!(
-                "`{}` is not supported by redis destinations (use none, basic or client_certificate)",
-                other.type_name()
-            ),
-        )],
-    }
+    auth::check(
+        auth,
+        "redis",
+        UserName::Required("is required (`default` is the user of a plain `requirepass` password)"),
+        "none, basic or client_certificate",
+    )
 }

@@ -7,18 +7,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use ferry_core::FieldError;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Auth, Destination, DestinationKind};
-use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter, Outcome};
+use ferry_core::ports::{AttemptReport, CheckReport, Deliverer};
 use redis::aio::MultiplexedConnection;
 use redis::io::AsyncDNSResolver;
 use redis::{AsyncConnectionConfig, Client, ErrorKind, IntoConnectionInfo, RedisError};
 use redis::{ServerErrorKind, TlsCertificates};
-use serde_json::Value;
 
 use super::config::{self, Mode, RedisConfig};
-use crate::CatalogOptions;
+use crate::client::{self, ClientAdapter, ClientKind, Reach, Validate, auth, report};
 use crate::endpoint;
 use crate::link::{Failure, Link, timed};
 use crate::message::{Payload, metadata};
@@ -26,43 +24,26 @@ use crate::net_guard::NetworkPolicy;
 use crate::tls;
 
 /// The `redis` kind.
-pub struct RedisAdapter {
-    connect_timeout: Duration,
-    policy: Arc<NetworkPolicy>,
-}
+pub struct Redis;
 
-impl RedisAdapter {
-    pub fn new(options: &CatalogOptions, policy: NetworkPolicy) -> Self {
-        Self {
-            connect_timeout: options.connect_timeout,
-            policy: Arc::new(policy),
-        }
-    }
-}
+/// The `redis` kind's adapter.
+pub type RedisAdapter = ClientAdapter<Redis>;
 
-impl DestinationAdapter for RedisAdapter {
-    fn kind(&self) -> DestinationKind {
-        DestinationKind::Redis
-    }
+impl ClientKind for Redis {
+    const KIND: DestinationKind = DestinationKind::Redis;
+    const VALIDATE: Validate = config::validate;
 
-    fn validate(&self, config: &Value, auth: &Auth) -> Result<Value, Vec<FieldError>> {
-        config::validate(config, auth, &self.policy)
-    }
-
-    fn build(&self, destination: &Destination) -> Result<Arc<dyn Deliverer>, String> {
-        if destination.kind != DestinationKind::Redis {
-            return Err(format!("not a redis destination: {}", destination.kind));
-        }
+    fn build(destination: &Destination, reach: &Reach) -> Result<Arc<dyn Deliverer>, String> {
         let auth = &destination.secrets.auth;
         let config = RedisConfig::from_stored(&destination.config, auth)?;
         let client = client(&config, auth)?;
         let timeout = Duration::from_millis(config.timeout_ms);
-        let connect_timeout = self.connect_timeout.min(timeout);
+        let connect_timeout = reach.connect_timeout.min(timeout);
         let connection = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(connect_timeout))
             .set_response_timeout(Some(timeout))
             .set_dns_resolver(GuardedResolver {
-                policy: Arc::clone(&self.policy),
+                policy: Arc::clone(&reach.policy),
                 timeout: connect_timeout,
             });
         Ok(Arc::new(RedisDeliverer {
@@ -71,7 +52,7 @@ impl DestinationAdapter for RedisAdapter {
             config,
             timeout,
             connect_timeout,
-            policy: Arc::clone(&self.policy),
+            policy: Arc::clone(&reach.policy),
             link: Link::default(),
         }))
     }
@@ -85,16 +66,7 @@ fn client(config: &RedisConfig, auth: &Auth) -> Result<Client, String> {
         .as_str()
         .into_connection_info()
         .map_err(|e| format!("config.url: {e}"))?;
-    let credentials = match auth {
-        Auth::Basic { username, password } => Some((username.as_str(), password.expose())),
-        Auth::ClientCertificate {
-            username: Some(username),
-            password: Some(password),
-            ..
-        } => Some((username.as_str(), password.expose())),
-        _ => None,
-    };
-    if let Some((username, password)) = credentials {
+    if let Some((username, password)) = auth::user_and_password(auth) {
         let settings = info
             .redis_settings()
             .clone()
@@ -252,28 +224,11 @@ impl Deliverer for RedisDeliverer {
     /// One `XADD`, `LPUSH` or `PUBLISH`; delivered when Redis answers it.
     async fn deliver(&self, envelope: &Envelope) -> AttemptReport {
         let (cmd, request) = self.command(envelope);
-        match self.run(&cmd).await {
-            Ok(answer) => {
-                let receipt = receipt(self.config.mode, &answer);
-                AttemptReport {
-                    outcome: Outcome::Delivered {
-                        receipt: Some(receipt.clone()),
-                    },
-                    status_code: None,
-                    request: Some(request),
-                    response: Some(Captured {
-                        headers: BTreeMap::new(),
-                        body: receipt,
-                    }),
-                }
-            }
-            Err(failure) => AttemptReport {
-                outcome: failure.into_outcome(),
-                status_code: None,
-                request: Some(request),
-                response: None,
-            },
-        }
+        let result = self.run(&cmd).await;
+        report::attempt(
+            request,
+            result.map(|answer| receipt(self.config.mode, &answer)),
+        )
     }
 
     /// Connects and authenticates on a fresh connection, `PING`s, and when
@@ -315,17 +270,12 @@ impl Deliverer for RedisDeliverer {
             Ok(())
         }
         .await;
-        let elapsed_ms = started.elapsed().as_millis();
-        match result {
-            Ok(()) => CheckReport {
-                ok: true,
-                message: format!("connected, authenticated and PINGed in {elapsed_ms} ms"),
-            },
-            Err(failure) => CheckReport {
-                ok: false,
-                message: failure.error,
-            },
-        }
+        report::check(result.map(|()| {
+            format!(
+                "connected, authenticated and PINGed in {} ms",
+                started.elapsed().as_millis()
+            )
+        }))
     }
 }
 
@@ -350,6 +300,9 @@ fn is_broken(error: &RedisError) -> bool {
 /// credentials, missing permissions, a key of another type and other
 /// command errors are permanent.
 pub fn classify(error: &RedisError) -> Failure {
+    if let Some(failure) = client::certificate_failure(error, "the Redis server") {
+        return failure;
+    }
     let detail = error.detail().unwrap_or_default();
     if error.is_connection_refusal() {
         return Failure::retryable("Redis refused the connection (is the server running?)");

@@ -1,6 +1,7 @@
 //! Ferry's destination kinds against the real systems they deliver to: one
 //! test binary for the crate. `compliance` is the suite every kind passes;
-//! the other modules test what is particular to one kind.
+//! `tls` is the suite the broker and database kinds pass over TLS; the
+//! other modules test what is particular to one kind.
 
 #[cfg(feature = "amqp")]
 mod amqp;
@@ -23,5 +24,6 @@ mod redis;
 mod s3;
 #[cfg(feature = "sftp")]
 mod sftp;
+mod tls;
 #[cfg(feature = "webhook")]
 mod webhook;

@@ -46,6 +46,21 @@ fn installed(path: PathBuf, what: &str) -> PathBuf {
     path
 }
 
+/// A server program from the machine's packages (on the `PATH` or in
+/// `/usr/sbin`), or a panic naming the Debian package to install.
+pub(crate) fn program(name: &str, package: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")])
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} is not installed: install the Debian package {package} (scripts/test-services does)"
+            )
+        })
+}
+
 /// The virtualenv's Python, with the test services' packages.
 pub fn python() -> PathBuf {
     installed(
@@ -78,14 +93,14 @@ fn run_python(name: &str, args: &[&str]) -> Vec<u8> {
 }
 
 /// A started server process, killed (and reaped) on drop.
-struct Process {
+pub(crate) struct Process {
     child: Child,
     name: &'static str,
 }
 
 impl Process {
-    /// Starts `command` and waits until `port` accepts connections.
-    fn start(name: &'static str, mut command: Command, port: u16) -> Self {
+    /// Starts `command` and waits until `port` accepts connections ([`Process::wait_listening`]).
+    pub(crate) fn start(name: &'static str, mut command: Command, port: u16) -> Self {
         command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -104,7 +119,7 @@ impl Process {
         process
     }
 
-    fn wait_listening(&mut self, port: u16) {
+    pub(crate) fn wait_listening(&mut self, port: u16) {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {

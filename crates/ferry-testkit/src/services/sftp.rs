@@ -8,7 +8,7 @@ use std::process::Command;
 use tempfile::TempDir;
 
 use super::{Process, installed};
-use crate::free_port;
+use crate::{free_port, is_root};
 
 /// The system user the SFTP tests log in as, and its password (both set
 /// up by `scripts/test-services`).
@@ -98,15 +98,6 @@ impl SftpServer {
             .expect("open the directory to the test user");
         dir
     }
-}
-
-fn is_root() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        == Some("0")
 }
 
 fn keygen(path: &Path) {

@@ -24,14 +24,17 @@ pub fn guest() -> Auth {
     }
 }
 
-/// A channel of the test's own, and the connection it lives on.
+/// A channel of the test's own on the local RabbitMQ, and the connection
+/// it lives on.
 pub async fn channel() -> (Connection, Channel) {
-    let connection = Connection::connect(
-        "amqp://guest:guest@127.0.0.1:5672/%2f",
-        ConnectionProperties::default(),
-    )
-    .await
-    .expect("the local RabbitMQ at 127.0.0.1:5672");
+    channel_at("amqp://guest:guest@127.0.0.1:5672/%2f").await
+}
+
+/// As [`channel`], on the broker at `url`.
+pub async fn channel_at(url: &str) -> (Connection, Channel) {
+    let connection = Connection::connect(url, ConnectionProperties::default())
+        .await
+        .unwrap_or_else(|e| panic!("no RabbitMQ answered at {url}: {e}"));
     let channel = connection.create_channel().await.unwrap();
     (connection, channel)
 }

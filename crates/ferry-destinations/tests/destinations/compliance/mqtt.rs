@@ -15,10 +15,16 @@ use super::{Received, Target, unique_name};
 
 pub const URL: &str = "mqtt://127.0.0.1:1883";
 
-/// A subscriber on `filter`, ready once the broker acknowledged the
-/// subscription; what arrives is appended to the returned list.
+/// A subscriber on `filter` at the local Mosquitto, ready once the broker
+/// acknowledged the subscription; what arrives is appended to the returned
+/// list.
 pub async fn subscribe(filter: &str) -> (AsyncClient, Arc<Mutex<Vec<Received>>>) {
-    let options = MqttOptions::new(unique_name("ferry-test-sub"), "127.0.0.1", 1883);
+    subscribe_on(1883, filter).await
+}
+
+/// As [`subscribe`], at a (plain-text) broker on another loopback port.
+pub async fn subscribe_on(port: u16, filter: &str) -> (AsyncClient, Arc<Mutex<Vec<Received>>>) {
+    let options = MqttOptions::new(unique_name("ferry-test-sub"), "127.0.0.1", port);
     let (client, mut events) = AsyncClient::new(options, 16);
     client.subscribe(filter, QoS::AtLeastOnce).await.unwrap();
     let received = Arc::new(Mutex::new(Vec::new()));
@@ -51,7 +57,7 @@ pub async fn subscribe(filter: &str) -> (AsyncClient, Arc<Mutex<Vec<Received>>>)
     });
     subscribed
         .await
-        .expect("the local Mosquitto at 127.0.0.1:1883");
+        .unwrap_or_else(|_| panic!("no Mosquitto answered at 127.0.0.1:{port}"));
     (client, received)
 }
 

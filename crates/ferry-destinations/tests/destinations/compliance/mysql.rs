@@ -34,8 +34,8 @@ pub async fn create_table(pool: &MySqlPool, name: &str) {
 }
 
 pub struct MysqlTable {
-    pool: MySqlPool,
-    table: String,
+    pub pool: MySqlPool,
+    pub table: String,
 }
 
 #[async_trait]

@@ -39,7 +39,7 @@ pub async fn create_stream(
 }
 
 pub struct NatsStream {
-    stream: stream::Stream,
+    pub stream: stream::Stream,
 }
 
 #[async_trait]

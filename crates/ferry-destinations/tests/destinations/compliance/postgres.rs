@@ -35,8 +35,8 @@ pub async fn create_table(pool: &PgPool, name: &str) {
 }
 
 pub struct PostgresTable {
-    pool: PgPool,
-    table: String,
+    pub pool: PgPool,
+    pub table: String,
 }
 
 #[async_trait]

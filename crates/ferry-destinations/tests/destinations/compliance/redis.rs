@@ -14,8 +14,8 @@ use super::{Received, Target, unique_name};
 pub const URL: &str = "redis://127.0.0.1:6379";
 
 pub struct RedisStream {
-    conn: redis::aio::MultiplexedConnection,
-    key: String,
+    pub conn: redis::aio::MultiplexedConnection,
+    pub key: String,
 }
 
 /// A connection of the test's own, to read back what was delivered.

@@ -1,0 +1,75 @@
+//! The adapter of a kind that connects to its server: validation with the
+//! SSRF guard's policy, and building with the catalog's connect time limit,
+//! the same for every such kind.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_core::FieldError;
+use ferry_core::destination::{Auth, Destination, DestinationKind};
+use ferry_core::ports::{Deliverer, DestinationAdapter};
+use serde_json::Value;
+
+use crate::CatalogOptions;
+use crate::net_guard::NetworkPolicy;
+
+/// What a kind's deliverer needs from the catalog to reach its server: the
+/// connect time limit and the SSRF guard's policy.
+#[derive(Debug, Clone)]
+pub struct Reach {
+    pub connect_timeout: Duration,
+    pub policy: Arc<NetworkPolicy>,
+}
+
+/// A kind's pure validation of a config and its auth under the SSRF
+/// guard's policy (see [`DestinationAdapter::validate`]).
+pub type Validate = fn(&Value, &Auth, &NetworkPolicy) -> Result<Value, Vec<FieldError>>;
+
+/// A kind that connects to a broker or database server.
+pub trait ClientKind: Send + Sync + 'static {
+    const KIND: DestinationKind;
+    const VALIDATE: Validate;
+
+    /// Builds the deliverer of a destination of this kind.
+    fn build(destination: &Destination, reach: &Reach) -> Result<Arc<dyn Deliverer>, String>;
+}
+
+/// The [`DestinationAdapter`] of a [`ClientKind`].
+pub struct ClientAdapter<K> {
+    reach: Reach,
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<K: ClientKind> ClientAdapter<K> {
+    pub fn new(options: &CatalogOptions, policy: NetworkPolicy) -> Self {
+        Self {
+            reach: Reach {
+                connect_timeout: options.connect_timeout,
+                policy: Arc::new(policy),
+            },
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<K: ClientKind> DestinationAdapter for ClientAdapter<K> {
+    fn kind(&self) -> DestinationKind {
+        K::KIND
+    }
+
+    fn validate(&self, config: &Value, auth: &Auth) -> Result<Value, Vec<FieldError>> {
+        K::VALIDATE(config, auth, &self.reach.policy)
+    }
+
+    fn build(&self, destination: &Destination) -> Result<Arc<dyn Deliverer>, String> {
+        if destination.kind != K::KIND {
+            return Err(format!(
+                "not a {} destination: {}",
+                K::KIND,
+                destination.kind
+            ));
+        }
+        K::build(destination, &self.reach)
+    }
+}

@@ -1,0 +1,13 @@
+//! What the kinds that connect to a broker or database server with a
+//! client of its protocol (amqp, mqtt, nats, redis, postgres, mysql) share:
+//! their adapter ([`adapter`]), the auth types they take ([`auth`]), how
+//! they report attempts and connection tests ([`report`]) and how they
+//! name certificate problems ([`certificate_failure`]).
+
+pub mod adapter;
+pub mod auth;
+pub mod report;
+mod tls_failure;
+
+pub use adapter::{ClientAdapter, ClientKind, Reach, Validate};
+pub use tls_failure::certificate_failure;
