@@ -22,6 +22,7 @@ const POLL_EVERY: Duration = Duration::from_millis(50);
 struct Counts {
     delivered: u64,
     failed_attempts: u64,
+    last_error: Option<String>,
     last_success_at: Option<DateTime<Utc>>,
 }
 
@@ -35,6 +36,10 @@ async fn counts(api: &ApiClient, destination_id: &str) -> anyhow::Result<Counts>
     Ok(Counts {
         delivered: number("success_count"),
         failed_attempts: number("failure_count"),
+        last_error: health
+            .get("last_error")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         last_success_at: health
             .get("last_success_at")
             .and_then(Value::as_str)
@@ -67,6 +72,9 @@ pub async fn wait(
         let c = counts(api, destination_id).await?;
         let now = Instant::now();
         bar.set_position(c.delivered.min(expected));
+        if c.failed_attempts > 0 {
+            bar.set_message(format!("failed attempts: {}", c.failed_attempts));
+        }
         if c.delivered >= expected || now >= deadline {
             break (c, now);
         }
@@ -90,6 +98,7 @@ pub async fn wait(
         receiver_requests: None,
         without_webhook_id: None,
         failed_attempts: Some(counts.failed_attempts),
+        last_error: counts.last_error.filter(|_| counts.failed_attempts > 0),
         drain_after_ingest_s: report::round3(
             end.saturating_duration_since(ingested.finished)
                 .as_secs_f64(),

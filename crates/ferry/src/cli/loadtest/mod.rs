@@ -478,7 +478,7 @@ async fn deliver(run: &Run<'_>, sink: &mut Option<Sink>) -> anyhow::Result<Summa
         ),
         (Some(bar), Some(Sink::Broker(fixture)), Some(id)) => {
             let e2e = delivered::wait(api, id, &ingested, deadline, bar).await?;
-            let read_back = fixture.read_back(e2e.received).await?;
+            let read_back = fixture.read_back(e2e.expected).await?;
             (Some(e2e), Some(read_back))
         }
         _ => (None, None),

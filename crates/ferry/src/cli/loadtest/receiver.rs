@@ -180,6 +180,7 @@ pub async fn wait_for_deliveries(
         receiver_requests: Some(receiver.requests()),
         without_webhook_id: Some(receiver.without_id()),
         failed_attempts: None,
+        last_error: None,
         drain_after_ingest_s: report::round3(
             end.saturating_duration_since(ingested.finished)
                 .as_secs_f64(),

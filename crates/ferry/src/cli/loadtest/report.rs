@@ -82,6 +82,9 @@ pub struct E2eSummary {
     /// Attempts that failed and were retried (broker and database kinds).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed_attempts: Option<u64>,
+    /// The destination's last error, when an attempt failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
     /// From the last acknowledgement to the last delivery.
     pub drain_after_ingest_s: f64,
     pub complete: bool,
@@ -239,6 +242,9 @@ impl Summary {
             if let Some(n) = e.failed_attempts {
                 t.row(["", "failed attempts", &n.to_string()]);
             }
+            if let Some(error) = &e.last_error {
+                t.row(["", "last error", error]);
+            }
             t.row([
                 "",
                 "drain after ingest",
@@ -349,6 +355,7 @@ mod tests {
                 receiver_requests: Some(10),
                 without_webhook_id: Some(0),
                 failed_attempts: None,
+                last_error: None,
                 drain_after_ingest_s: 1.0,
                 complete: true,
             }),

@@ -86,7 +86,8 @@ pub struct BrokerTarget {
     url: Url,
     /// The URL without credentials: what the destination's config gets.
     bare: Url,
-    /// `user:password` of the URL, for the destination's `auth` (sealed at rest).
+    /// `user:password` of the URL, for the destination's `auth` (sealed at
+    /// rest); a database user name without a password stays in the URL.
     login: Option<(String, String)>,
 }
 
@@ -124,20 +125,27 @@ impl BrokerTarget {
             )));
         }
         let mut bare = url.clone();
-        let login = if url.username().is_empty() && url.password().is_none() {
-            None
-        } else {
-            let decode = |s: &str| {
-                percent_decode(s).with_context(|| "--target has invalid %-escapes in its login")
-            };
-            let login = (
-                decode(url.username())?,
-                decode(url.password().unwrap_or(""))?,
-            );
-            // Invariant: the URL has a host, so it can lose its login.
-            let _ = bare.set_username("");
-            let _ = bare.set_password(None);
-            Some(login)
+        let login = match url.password() {
+            Some(password) => {
+                let decode = |s: &str| {
+                    percent_decode(s).with_context(|| "--target has invalid %-escapes in its login")
+                };
+                let login = (decode(url.username())?, decode(password)?);
+                // Invariant: the URL has a host, so it can lose its login.
+                let _ = bare.set_username("");
+                let _ = bare.set_password(None);
+                Some(login)
+            }
+            // The database kinds take a user name in the URL.
+            None if url.username().is_empty() || matches!(kind, Kind::Postgres | Kind::Mysql) => {
+                None
+            }
+            None => {
+                return Err(usage(format!(
+                    "--target for --kind {} takes user:password@ or no login at all",
+                    kind.name()
+                )));
+            }
         };
         Ok(Self {
             kind,
@@ -365,6 +373,11 @@ mod tests {
         );
         let t = BrokerTarget::parse(Kind::Redis, "redis://127.0.0.1:6379").unwrap();
         assert_eq!(t.auth(), json!({"type": "none"}));
+        let t = BrokerTarget::parse(Kind::Mysql, "mysql://root@127.0.0.1:3306/test").unwrap();
+        assert_eq!(t.bare.as_str(), "mysql://root@127.0.0.1:3306/test");
+        assert_eq!(t.auth(), json!({"type": "none"}));
+        let half = BrokerTarget::parse(Kind::Amqp, "amqp://guest@127.0.0.1").unwrap_err();
+        assert!(half.to_string().contains("user:password@"), "{half}");
 
         let wrong = BrokerTarget::parse(Kind::Nats, "redis://127.0.0.1:6379").unwrap_err();
         assert!(wrong.to_string().contains("nats:// or tls://"), "{wrong}");
