@@ -3,6 +3,8 @@
 //! each message with `Nats-Msg-Id` and the metadata headers on one client
 //! and waits for the JetStream publish ack.
 
+use std::time::Duration;
+
 use anyhow::{Context as _, bail};
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, stream};
@@ -10,6 +12,9 @@ use reqwest::Url;
 use serde_json::{Value, json};
 
 use super::Message;
+
+/// The kind's default `timeout_ms`, as the wait for a JetStream ack.
+const TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Fixture {
     context: jetstream::Context,
@@ -19,7 +24,9 @@ pub struct Fixture {
 }
 
 async fn connect(url: &Url) -> anyhow::Result<async_nats::Client> {
-    async_nats::connect(url.as_str())
+    async_nats::ConnectOptions::new()
+        .request_timeout(Some(TIMEOUT))
+        .connect(url.as_str())
         .await
         .with_context(|| format!("cannot connect to NATS at {}", url.host_str().unwrap_or("")))
 }
