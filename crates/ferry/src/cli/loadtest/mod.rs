@@ -351,7 +351,7 @@ enum Sink {
     /// The tool's webhook receiver counts what it gets.
     Receiver(Receiver),
     /// Ferry counts what it delivered; the kind's client reads it back.
-    Broker(Fixture),
+    Broker(Box<Fixture>),
 }
 
 /// What one measured run works with.
@@ -380,9 +380,9 @@ async fn measure(run: &Run<'_>) -> anyhow::Result<Summary> {
         None => Some(Sink::Receiver(
             Receiver::start(Duration::from_millis(args.receiver_delay_ms)).await?,
         )),
-        Some(broker) => Some(Sink::Broker(
+        Some(broker) => Some(Sink::Broker(Box::new(
             Fixture::create(broker, run_id, ROUTED_TYPE).await?,
-        )),
+        ))),
     };
     let outcome = deliver(run, &mut sink).await;
     if let Some(Sink::Broker(fixture)) = sink {

@@ -23,6 +23,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::Message;
+use crate::cli::loadtest::server::random_hex;
 
 /// Requests queued to the event loop before `publish` waits (as the kind).
 const REQUEST_CAPACITY: usize = 64;
@@ -39,10 +40,7 @@ fn options(url: &Url, role: &str) -> MqttOptions {
         .unwrap_or("")
         .trim_start_matches('[')
         .trim_end_matches(']');
-    let id = format!(
-        "ferry-loadtest-{role}-{}",
-        super::super::server::random_hex(6)
-    );
+    let id = format!("ferry-loadtest-{role}-{}", random_hex(6));
     let mut options = MqttOptions::new(id, host, port);
     options.set_keep_alive(KEEP_ALIVE).set_clean_start(true);
     if !url.username().is_empty() {
