@@ -11,13 +11,13 @@ use std::time::Instant;
 
 use indicatif::ProgressBar;
 
-use super::ROUTED_TYPE;
 use super::ingest::{DATA_OVERHEAD, data, new_histogram};
 use super::kinds::{BrokerTarget, Fixture, Message};
 use super::report::{self, BaselineSummary};
+use super::{ROUTED_TYPE, until_interrupted};
 
 /// Publishes `events` messages into a fixture of its own named `name`,
-/// counts them back, and removes the fixture.
+/// counts them back, and removes the fixture (also on Ctrl-C).
 pub async fn run(
     target: &BrokerTarget,
     name: &str,
@@ -27,7 +27,7 @@ pub async fn run(
     bar: ProgressBar,
 ) -> anyhow::Result<BaselineSummary> {
     let mut fixture = Fixture::create(target, name, ROUTED_TYPE).await?;
-    let outcome = publish_all(
+    let outcome = until_interrupted(publish_all(
         target,
         &mut fixture,
         name,
@@ -35,7 +35,7 @@ pub async fn run(
         concurrency,
         payload_bytes,
         bar,
-    )
+    ))
     .await;
     let removed = fixture.remove().await;
     let summary = outcome?;

@@ -346,6 +346,17 @@ fn bar_style() -> ProgressStyle {
         .progress_chars("=> ")
 }
 
+/// Runs `work` until it ends or Ctrl-C is pressed; then it is dropped and
+/// an error returned, so that what the run created is still removed.
+async fn until_interrupted<T>(
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    tokio::select! {
+        done = work => done,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    }
+}
+
 /// Where the deliveries go, and how they are counted.
 enum Sink {
     /// The tool's webhook receiver counts what it gets.
@@ -367,7 +378,8 @@ struct Run<'a> {
 }
 
 /// The measured part: the sink and its destination, ingest, and the wait
-/// for deliveries; the broker-side object is removed whatever happens.
+/// for deliveries; the broker-side object is removed whatever happens,
+/// Ctrl-C included.
 async fn measure(run: &Run<'_>) -> anyhow::Result<Summary> {
     let Run {
         args,
@@ -384,7 +396,7 @@ async fn measure(run: &Run<'_>) -> anyhow::Result<Summary> {
             Fixture::create(broker, run_id, ROUTED_TYPE).await?,
         ))),
     };
-    let outcome = deliver(run, &mut sink).await;
+    let outcome = until_interrupted(deliver(run, &mut sink)).await;
     if let Some(Sink::Broker(fixture)) = sink {
         fixture
             .remove()
