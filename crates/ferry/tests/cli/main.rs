@@ -1,12 +1,14 @@
 //! Tests of the `ferry` binary as a user runs it: as a child process on a
 //! temp data dir, killed with SIGKILL mid-load, driven by its CLI, and as
 //! separate ingest and worker processes on PostgreSQL, with the queue in
-//! PostgreSQL or on Redis Streams.
+//! PostgreSQL or on Redis Streams, and the load tool against the real
+//! brokers and databases.
 
 mod process;
 
 mod commands;
 mod crash;
+mod loadtest;
 mod outage;
 mod scale;
 mod scale_redis;

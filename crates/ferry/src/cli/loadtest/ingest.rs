@@ -23,7 +23,7 @@ const MAX_LATENCY_US: u64 = 3_600_000_000;
 const MAX_ACK_BYTES: usize = 16 * 1024 * 1024;
 
 /// Size of the `data` object around the padding (`{"seq":…,"run":"…","pad":""}`).
-const DATA_OVERHEAD: usize = 50;
+pub const DATA_OVERHEAD: usize = 50;
 
 /// What to send, where.
 #[derive(Debug, Clone)]
@@ -237,8 +237,13 @@ pub fn event_body(event_type: &str, run_id: &str, seq: u64, pad: &str) -> Value 
     json!({
         "type": event_type,
         "id": format!("lt-{run_id}-{seq}"),
-        "data": {"seq": seq, "run": run_id, "pad": pad},
+        "data": data(run_id, seq, pad),
     })
+}
+
+/// The `data` of load event `seq`: `{"seq","run","pad"}`.
+pub fn data(run_id: &str, seq: u64, pad: &str) -> Value {
+    json!({"seq": seq, "run": run_id, "pad": pad})
 }
 
 /// `POST /v1/events`: 202 new, 200 duplicate, anything else an error by status.

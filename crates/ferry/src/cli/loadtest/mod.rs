@@ -1,10 +1,18 @@
 //! `ferry loadtest`: measures a Ferry server. It starts one (or targets
-//! `--url`), runs a loopback webhook receiver, creates a destination for it,
-//! sends N events from C concurrent clients while recording acknowledgement
-//! latency, then waits until the receiver has every event. Progress bars on
-//! stderr; a table and a JSON summary on stdout (`--json`: JSON only).
+//! `--url`), creates a destination — a webhook to a loopback receiver of its
+//! own, or with `--kind` a broker or database at `--target`, into an object
+//! of the run's own — sends N events from C concurrent clients while
+//! recording acknowledgement latency, then waits until every event is
+//! delivered (counted by the receiver, or from Ferry's side for the other
+//! kinds and read back with the kind's client). `--baseline` then sends the
+//! same messages straight through the kind's client and compares the rates.
+//! Progress bars on stderr; a table and a JSON summary on stdout (`--json`:
+//! JSON only).
 
+mod baseline;
+mod delivered;
 mod ingest;
+mod kinds;
 mod receiver;
 mod report;
 mod server;
@@ -19,12 +27,13 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, P
 use serde_json::{Value, json};
 
 use self::ingest::{IngestConfig, IngestResult};
+use self::kinds::{BrokerTarget, Fixture, Kind};
 use self::receiver::Receiver;
-use self::report::{E2eSummary, IngestSummary, Summary};
+use self::report::{IngestSummary, Summary};
 use self::server::ManagedServer;
 use super::client::{ApiClient, usage};
 
-/// Event type routed to the receiver's destination (its filter is `load.*`).
+/// Event type routed to the tool's destination (its filter is `load.*`).
 const ROUTED_TYPE: &str = "load.test";
 /// Event type no destination of the tool matches (ingest-only runs).
 const UNROUTED_TYPE: &str = "loadnodst.test";
@@ -36,7 +45,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum Mode {
     /// Acknowledgement rate and latency only (events match no destination).
     Ingest,
-    /// Delivery throughput: first send until the receiver has every event.
+    /// Delivery throughput: first send until every event is delivered.
     E2e,
     /// Both, from the same run.
     Both,
@@ -60,8 +69,11 @@ impl Mode {
 ///
 /// Without --url, starts `ferry serve` on a temporary data dir and a free
 /// loopback port (it inherits this environment, so FERRY_* settings apply)
-/// and stops it at the end. Exit code 1 when any event failed or did not
-/// arrive before --timeout-s.
+/// and stops it at the end. Deliveries go to a loopback webhook receiver, or
+/// with --kind to a broker or database at --target, into a queue, stream,
+/// key, topic or table of the run's own (removed at the end). Exit code 1
+/// when any event failed, did not arrive before --timeout-s, or was not
+/// read back.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoadtestArgs {
     /// Events to send.
@@ -96,7 +108,21 @@ pub struct LoadtestArgs {
     /// What to measure.
     #[arg(long, value_enum, default_value_t = Mode::Both)]
     pub mode: Mode,
-    /// The receiver answers each delivery after this many ms.
+    /// Destination kind to deliver to.
+    #[arg(long, value_enum, default_value_t = Kind::Webhook)]
+    pub kind: Kind,
+    /// The broker or database for --kind, e.g. amqp://127.0.0.1:5672,
+    /// nats://127.0.0.1:4222, redis://127.0.0.1:6379, mqtt://127.0.0.1:1883,
+    /// postgres://postgres@127.0.0.1:5432/test, mysql://root@127.0.0.1:3306/test
+    /// (a login in the URL becomes the destination's basic auth).
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+    /// After the Ferry run, send the same messages straight through the kind's
+    /// client (same payloads, concurrency -c and acknowledgements, no Ferry)
+    /// and report its rate and Ferry's deliveries/s divided by it.
+    #[arg(long)]
+    pub baseline: bool,
+    /// The webhook receiver answers each delivery after this many ms.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub receiver_delay_ms: u64,
     /// Approximate size of each event's data, in bytes.
@@ -170,10 +196,46 @@ impl Target {
     }
 }
 
+/// The broker or database of `--kind`/`--target`, checked against the other
+/// options; `None` for the webhook kind.
+fn broker_target(args: &LoadtestArgs) -> anyhow::Result<Option<BrokerTarget>> {
+    if args.kind == Kind::Webhook {
+        if args.target.is_some() {
+            return Err(usage(
+                "--target is for the broker and database kinds: add --kind amqp, nats, redis, mqtt, postgres or mysql",
+            ));
+        }
+        if args.baseline {
+            return Err(usage(
+                "--baseline compares Ferry with a broker's or database's own client: add --kind and --target",
+            ));
+        }
+        return Ok(None);
+    }
+    let kind = args.kind.name();
+    let Some(raw) = &args.target else {
+        return Err(usage(format!(
+            "--kind {kind} needs --target, the URL of the {kind} server to deliver to"
+        )));
+    };
+    if !args.mode.delivers() {
+        return Err(usage(format!(
+            "--mode ingest delivers nothing: use --mode e2e or both with --kind {kind}"
+        )));
+    }
+    if args.receiver_delay_ms > 0 {
+        return Err(usage(
+            "--receiver-delay-ms applies to the webhook receiver only",
+        ));
+    }
+    BrokerTarget::parse(args.kind, raw).map(Some)
+}
+
 async fn run(args: &LoadtestArgs) -> anyhow::Result<Summary> {
     if args.events == 0 {
         return Err(usage("--events must be at least 1"));
     }
+    let broker = broker_target(args)?;
     let concurrency = args.concurrency as usize;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
@@ -216,8 +278,18 @@ async fn run(args: &LoadtestArgs) -> anyhow::Result<Summary> {
         }
     };
     let api = ApiClient::with_http(http.clone(), target.base_url(), target.api_key())?;
+    let run_id = server::random_hex(8);
 
-    let outcome = measure(args, &http, &api, &target, &progress).await;
+    let outcome = measure(&Run {
+        args,
+        broker: broker.as_ref(),
+        run_id: &run_id,
+        http: &http,
+        api: &api,
+        target: &target,
+        progress: &progress,
+    })
+    .await;
 
     let peak_rss_kb = match &target {
         Target::Started(s) => s.peak_rss_kb(),
@@ -233,41 +305,139 @@ async fn run(args: &LoadtestArgs) -> anyhow::Result<Summary> {
     }
     let mut summary = outcome?;
     summary.server_peak_rss_mb = peak_rss_kb.map(report::kib_to_mb);
+
+    if let (true, Some(broker)) = (args.baseline, &broker) {
+        // After the server stopped, so that it takes no CPU from the client.
+        let bar = progress.add(ProgressBar::new(args.events));
+        bar.set_style(bar_style());
+        bar.set_prefix("baseline");
+        let name = format!("{run_id}_b");
+        let base = baseline::run(
+            broker,
+            &name,
+            args.events,
+            concurrency,
+            args.payload_bytes,
+            bar,
+        )
+        .await
+        .context("the baseline run failed")?;
+        summary.ok &= base.errors == 0 && base.read_back.complete;
+        summary.ferry_to_client = summary
+            .e2e
+            .as_ref()
+            .filter(|_| base.msgs_per_s > 0.0)
+            .map(|e| (e.deliveries_per_s / base.msgs_per_s * 100.0).round() / 100.0);
+        summary.baseline = Some(base);
+    }
     Ok(summary)
 }
 
-/// The measured part: receiver, destination, ingest, wait for deliveries.
-async fn measure(
-    args: &LoadtestArgs,
-    http: &reqwest::Client,
-    api: &ApiClient,
-    target: &Target,
-    progress: &MultiProgress,
-) -> anyhow::Result<Summary> {
-    let receiver = Receiver::start(Duration::from_millis(args.receiver_delay_ms)).await?;
-    let destination = if args.mode.delivers() {
-        Some(create_destination(api, &receiver, args).await?)
-    } else {
-        None
+/// The progress bars' look.
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix:>10} [{bar:40}] {pos}/{len} {rate:>9} eta {eta} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key(
+            "rate",
+            |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}/s", state.per_sec());
+            },
+        )
+        .progress_chars("=> ")
+}
+
+/// Runs `work` until it ends or Ctrl-C is pressed; then it is dropped and
+/// an error returned, so that what the run created is still removed.
+async fn until_interrupted<T>(
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    tokio::select! {
+        done = work => done,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    }
+}
+
+/// Where the deliveries go, and how they are counted.
+enum Sink {
+    /// The tool's webhook receiver counts what it gets.
+    Receiver(Receiver),
+    /// Ferry counts what it delivered; the kind's client reads it back.
+    Broker(Box<Fixture>),
+}
+
+/// What one measured run works with.
+struct Run<'a> {
+    args: &'a LoadtestArgs,
+    broker: Option<&'a BrokerTarget>,
+    /// Makes the event ids and the broker-side names of this run unique.
+    run_id: &'a str,
+    http: &'a reqwest::Client,
+    api: &'a ApiClient,
+    target: &'a Target,
+    progress: &'a MultiProgress,
+}
+
+/// The measured part: the sink and its destination, ingest, and the wait
+/// for deliveries; the broker-side object is removed whatever happens,
+/// Ctrl-C included.
+async fn measure(run: &Run<'_>) -> anyhow::Result<Summary> {
+    let Run {
+        args,
+        broker,
+        run_id,
+        ..
+    } = *run;
+    let mut sink = match broker {
+        _ if !args.mode.delivers() => None,
+        None => Some(Sink::Receiver(
+            Receiver::start(Duration::from_millis(args.receiver_delay_ms)).await?,
+        )),
+        Some(broker) => Some(Sink::Broker(Box::new(
+            Fixture::create(broker, run_id, ROUTED_TYPE).await?,
+        ))),
+    };
+    let outcome = until_interrupted(deliver(run, &mut sink)).await;
+    if let Some(Sink::Broker(fixture)) = sink {
+        fixture
+            .remove()
+            .await
+            .context("cannot remove the load test's broker-side object")?;
+    }
+    outcome
+}
+
+async fn deliver(run: &Run<'_>, sink: &mut Option<Sink>) -> anyhow::Result<Summary> {
+    let Run {
+        args,
+        broker,
+        run_id,
+        http,
+        api,
+        target,
+        progress,
+    } = *run;
+    let destination = match (&*sink, broker) {
+        (Some(Sink::Receiver(receiver)), _) => {
+            let mut config = json!({ "url": receiver.url() });
+            // Leave the server's default timeout unless the receiver is slower than it.
+            if args.receiver_delay_ms + 5_000 > 10_000 {
+                config["timeout_ms"] = json!(args.receiver_delay_ms + 5_000);
+            }
+            Some(create_destination(api, args, "webhook", config, json!({"type": "none"})).await?)
+        }
+        (Some(Sink::Broker(fixture)), Some(broker)) => {
+            let config = fixture.config(broker);
+            Some(create_destination(api, args, args.kind.name(), config, broker.auth()).await?)
+        }
+        _ => None,
     };
 
-    let style = ProgressStyle::with_template(
-        "{prefix:>10} [{bar:40}] {pos}/{len} {rate:>9} eta {eta} {msg}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .with_key(
-        "rate",
-        |state: &ProgressState, w: &mut dyn std::fmt::Write| {
-            let _ = write!(w, "{:.0}/s", state.per_sec());
-        },
-    )
-    .progress_chars("=> ");
     let sends = progress.add(ProgressBar::new(args.events));
-    sends.set_style(style.clone());
+    sends.set_style(bar_style());
     sends.set_prefix("sent");
-    let deliveries = args.mode.delivers().then(|| {
+    let deliveries = destination.is_some().then(|| {
         let bar = progress.add(ProgressBar::new(args.events));
-        bar.set_style(style);
+        bar.set_style(bar_style());
         bar.set_prefix("delivered");
         bar
     });
@@ -287,33 +457,47 @@ async fn measure(
         concurrency: args.concurrency as usize,
         batch: usize::from(args.batch),
         payload_bytes: args.payload_bytes,
-        run_id: server::random_hex(8),
+        run_id: run_id.to_owned(),
         request_timeout: REQUEST_TIMEOUT,
         deadline,
     };
     // Show deliveries arriving while the events are still being sent.
-    let ticker = deliveries.clone().map(|bar| {
-        let seen = receiver.counter();
-        tokio::spawn(async move {
-            loop {
-                bar.set_position(seen.get());
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })
-    });
+    let ticker = match (&deliveries, &*sink, &destination) {
+        (Some(bar), Some(Sink::Receiver(receiver)), _) => {
+            let (bar, seen) = (bar.clone(), receiver.counter());
+            Some(tokio::spawn(async move {
+                loop {
+                    bar.set_position(seen.get());
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }))
+        }
+        (Some(bar), Some(Sink::Broker(_)), Some(id)) => Some(tokio::spawn(
+            delivered::show_progress(api.clone(), id.clone(), bar.clone()),
+        )),
+        _ => None,
+    };
     let ingested = ingest::run(http.clone(), cfg, sends.clone()).await;
     sends.finish();
     if let Some(t) = ticker {
         t.abort();
     }
 
-    let e2e = match &deliveries {
-        Some(bar) => Some(wait_for_deliveries(&receiver, &ingested, deadline, bar).await),
-        None => None,
+    let (e2e, read_back) = match (&deliveries, sink, &destination) {
+        (Some(bar), Some(Sink::Receiver(receiver)), _) => (
+            Some(receiver::wait_for_deliveries(receiver, &ingested, deadline, bar).await),
+            None,
+        ),
+        (Some(bar), Some(Sink::Broker(fixture)), Some(id)) => {
+            let e2e = delivered::wait(api, id, &ingested, deadline, bar).await?;
+            let read_back = fixture.read_back(e2e.expected).await?;
+            (Some(e2e), Some(read_back))
+        }
+        _ => (None, None),
     };
 
     if let (Some(id), Target::Existing { .. }) = (&destination, target) {
-        // Stop routing `load.*` to a receiver that is about to disappear.
+        // Stop routing `load.*` to a destination that is about to disappear.
         if let Err(e) = api.delete(&format!("/v1/destinations/{id}")).await
             && !args.json
         {
@@ -324,12 +508,15 @@ async fn measure(
     let ingest_summary = (args.mode != Mode::E2e).then(|| ingest_summary(&ingested));
     let ok = ingested.error_count() == 0
         && !ingested.timed_out
-        && e2e.as_ref().is_none_or(|e| e.complete);
+        && e2e.as_ref().is_none_or(|e| e.complete)
+        && read_back.as_ref().is_none_or(|r| r.complete);
     Ok(Summary {
         events: args.events,
         concurrency: args.concurrency as usize,
         batch: usize::from(args.batch),
         mode: args.mode.name(),
+        kind: args.kind.name(),
+        target: broker.map(|b| b.display_url().to_owned()),
         payload_bytes: args.payload_bytes,
         receiver_delay_ms: args.receiver_delay_ms,
         server: match target {
@@ -338,26 +525,28 @@ async fn measure(
         },
         ingest: ingest_summary,
         e2e,
+        read_back,
+        baseline: None,
+        ferry_to_client: None,
         server_peak_rss_mb: None,
         ok,
     })
 }
 
-/// `POST /v1/destinations`: a webhook to the receiver for `load.*`, default retries.
+/// `POST /v1/destinations`: `kind` with `config` and `auth` for `load.*`,
+/// default retries.
 async fn create_destination(
     api: &ApiClient,
-    receiver: &Receiver,
     args: &LoadtestArgs,
+    kind: &str,
+    config: Value,
+    auth: Value,
 ) -> anyhow::Result<String> {
-    let mut config = json!({ "url": receiver.url() });
-    // Leave the server's default timeout unless the receiver is slower than it.
-    if args.receiver_delay_ms + 5_000 > 10_000 {
-        config["timeout_ms"] = json!(args.receiver_delay_ms + 5_000);
-    }
     let body = json!({
-        "name": "ferry loadtest receiver",
-        "kind": "webhook",
+        "name": format!("ferry loadtest {kind}"),
+        "kind": kind,
         "config": config,
+        "auth": auth,
         "filter": { "event_types": ["load.*"] },
         "max_in_flight": args.max_in_flight,
     });
@@ -371,59 +560,6 @@ async fn create_destination(
         .and_then(Value::as_str)
         .map(str::to_owned)
         .context("the destination answer has no id")
-}
-
-/// Polls the receiver until it has every accepted event or the deadline passes.
-async fn wait_for_deliveries(
-    receiver: &Receiver,
-    ingested: &IngestResult,
-    deadline: Instant,
-    bar: &ProgressBar,
-) -> E2eSummary {
-    let expected = ingested.accepted();
-    // With every id known, count exactly those; else count distinct arrivals.
-    let exact = ingested.accepted_without_id == 0;
-    bar.set_length(expected);
-    let arrived = || {
-        if exact {
-            receiver.arrived(&ingested.accepted_ids)
-        } else {
-            (receiver.distinct().min(expected), receiver.last_arrival())
-        }
-    };
-    let (received, last) = loop {
-        bar.set_position(receiver.distinct().min(expected));
-        if receiver.distinct() >= expected || Instant::now() >= deadline {
-            let (received, last) = arrived();
-            if received >= expected || Instant::now() >= deadline {
-                break (received, last);
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    bar.set_position(received);
-    bar.finish();
-    let complete = received >= expected;
-    let end = if complete {
-        last.unwrap_or(ingested.finished)
-    } else {
-        Instant::now()
-    };
-    let elapsed = end.saturating_duration_since(ingested.started);
-    E2eSummary {
-        seconds: report::round3(elapsed.as_secs_f64()),
-        deliveries_per_s: report::rate(received, elapsed),
-        expected,
-        received,
-        duplicates: receiver.duplicates(),
-        receiver_requests: receiver.requests(),
-        without_webhook_id: receiver.without_id(),
-        drain_after_ingest_s: report::round3(
-            end.saturating_duration_since(ingested.finished)
-                .as_secs_f64(),
-        ),
-        complete,
-    }
 }
 
 fn ingest_summary(r: &IngestResult) -> IngestSummary {

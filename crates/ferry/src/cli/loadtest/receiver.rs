@@ -1,7 +1,7 @@
 //! The load tool's loopback webhook receiver: an axum server on
 //! `127.0.0.1:0` that answers every request with `200` (after an optional
 //! delay) and remembers when it first completed each distinct `webhook-id`,
-//! counting repeats as duplicates.
+//! counting repeats as duplicates; and the wait until it has every event.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,7 +12,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use indicatif::ProgressBar;
 use tokio::task::JoinHandle;
+
+use super::ingest::IngestResult;
+use super::report::{self, E2eSummary};
 
 /// What the receiver has seen so far.
 #[derive(Debug, Default)]
@@ -127,6 +131,61 @@ impl DistinctCounter {
 impl Drop for Receiver {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// Polls the receiver until it has every accepted event or the deadline passes.
+pub async fn wait_for_deliveries(
+    receiver: &Receiver,
+    ingested: &IngestResult,
+    deadline: Instant,
+    bar: &ProgressBar,
+) -> E2eSummary {
+    let expected = ingested.accepted();
+    // With every id known, count exactly those; else count distinct arrivals.
+    let exact = ingested.accepted_without_id == 0;
+    bar.set_length(expected);
+    let arrived = || {
+        if exact {
+            receiver.arrived(&ingested.accepted_ids)
+        } else {
+            (receiver.distinct().min(expected), receiver.last_arrival())
+        }
+    };
+    let (received, last) = loop {
+        bar.set_position(receiver.distinct().min(expected));
+        if receiver.distinct() >= expected || Instant::now() >= deadline {
+            let (received, last) = arrived();
+            if received >= expected || Instant::now() >= deadline {
+                break (received, last);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    bar.set_position(received);
+    bar.finish();
+    let complete = received >= expected;
+    let end = if complete {
+        last.unwrap_or(ingested.finished)
+    } else {
+        Instant::now()
+    };
+    let elapsed = end.saturating_duration_since(ingested.started);
+    E2eSummary {
+        seconds: report::round3(elapsed.as_secs_f64()),
+        deliveries_per_s: report::rate(received, elapsed),
+        expected,
+        received,
+        duplicates: receiver.duplicates(),
+        receiver_requests: Some(receiver.requests()),
+        without_webhook_id: Some(receiver.without_id()),
+        failed_attempts: None,
+        last_error: None,
+        drain_after_ingest_s: report::round3(
+            end.saturating_duration_since(ingested.finished)
+                .as_secs_f64(),
+        ),
+        complete,
     }
 }
 

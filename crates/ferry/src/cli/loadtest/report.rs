@@ -1,6 +1,7 @@
 //! The load tool's summary: latency percentiles from the histogram, rates,
 //! and the two renderings — a human table on stdout and the JSON document
-//! (`{"events","concurrency","ingest":{…},"e2e":{…},"server_peak_rss_mb"}`).
+//! (`{"events","concurrency","kind","ingest":{…},"e2e":{…},"read_back":{…},
+//! "baseline":{…},"ferry_to_client","server_peak_rss_mb"}`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -18,12 +19,26 @@ pub struct Summary {
     /// Events per request (0: one per `POST /v1/events`).
     pub batch: usize,
     pub mode: &'static str,
+    /// The destination kind delivered to.
+    pub kind: &'static str,
+    /// The broker or database (without credentials), for the kinds that have one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     pub payload_bytes: usize,
     pub receiver_delay_ms: u64,
     /// `started` (the tool ran its own server) or the URL of the existing one.
     pub server: String,
     pub ingest: Option<IngestSummary>,
     pub e2e: Option<E2eSummary>,
+    /// What Ferry delivered, counted with the kind's own client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_back: Option<ReadBack>,
+    /// The same messages straight through the kind's client, without Ferry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineSummary>,
+    /// Ferry's deliveries/s divided by the baseline's messages/s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ferry_to_client: Option<f64>,
     pub server_peak_rss_mb: Option<f64>,
     /// No errors, nothing missing, no time-out.
     pub ok: bool,
@@ -58,13 +73,45 @@ pub struct E2eSummary {
     pub received: u64,
     /// Repeated deliveries of an event it already had.
     pub duplicates: u64,
-    /// Requests the receiver answered (all events, repeats included).
-    pub receiver_requests: u64,
-    /// Requests without a `webhook-id` header (should be 0).
-    pub without_webhook_id: u64,
+    /// Requests the receiver answered (all events, repeats included; webhook).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receiver_requests: Option<u64>,
+    /// Requests without a `webhook-id` header (should be 0; webhook).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub without_webhook_id: Option<u64>,
+    /// Attempts that failed and were retried (broker and database kinds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_attempts: Option<u64>,
+    /// The destination's last error, when an attempt failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
     /// From the last acknowledgement to the last delivery.
     pub drain_after_ingest_s: f64,
     pub complete: bool,
+}
+
+/// A count of what arrived, read with the kind's own client.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadBack {
+    /// What was counted, e.g. `messages in the queue`.
+    pub counted: &'static str,
+    pub count: u64,
+    pub expected: u64,
+    pub complete: bool,
+}
+
+/// The client alone: the same messages, concurrency and acknowledgements.
+#[derive(Debug, Clone, Serialize)]
+pub struct BaselineSummary {
+    pub seconds: f64,
+    pub msgs_per_s: f64,
+    pub acknowledged: u64,
+    /// Publish to acknowledgement.
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub errors: u64,
+    pub errors_by_cause: BTreeMap<String, u64>,
+    pub read_back: ReadBack,
 }
 
 /// Latency percentiles in milliseconds.
@@ -115,6 +162,12 @@ pub fn kib_to_mb(kib: u64) -> f64 {
     (kib as f64 * 1024.0 / 1_000_000.0 * 10.0).round() / 10.0
 }
 
+impl ReadBack {
+    fn render(&self) -> String {
+        format!("{}/{} {}", self.count, self.expected, self.counted)
+    }
+}
+
 impl Summary {
     pub fn to_json(&self) -> String {
         let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
@@ -129,8 +182,12 @@ impl Summary {
         } else {
             "one event per request".to_owned()
         };
+        let to = match &self.target {
+            Some(target) => format!(" to {} at {target}", self.kind),
+            None => format!(" to a {}", self.kind),
+        };
         let mut out = format!(
-            "Ferry load test: {} events, {} clients, {requests}, {} B of data, server {}\n\n",
+            "Ferry load test: {} events{to}, {} clients, {requests}, {} B of data, server {}\n\n",
             self.events, self.concurrency, self.payload_bytes, self.server
         );
         let mut t = Table::new(["phase", "metric", "value"]).empty_as("");
@@ -179,14 +236,37 @@ impl Summary {
             };
             t.row(["", "received", &received]);
             t.row(["", "duplicates", &e.duplicates.to_string()]);
-            if e.without_webhook_id > 0 {
-                t.row(["", "without webhook-id", &e.without_webhook_id.to_string()]);
+            if let Some(n) = e.without_webhook_id.filter(|n| *n > 0) {
+                t.row(["", "without webhook-id", &n.to_string()]);
+            }
+            if let Some(n) = e.failed_attempts {
+                t.row(["", "failed attempts", &n.to_string()]);
+            }
+            if let Some(error) = &e.last_error {
+                t.row(["", "last error", error]);
             }
             t.row([
                 "",
                 "drain after ingest",
                 &format!("{:.2} s", e.drain_after_ingest_s),
             ]);
+        }
+        if let Some(r) = &self.read_back {
+            t.row(["", "read back", &r.render()]);
+        }
+        if let Some(b) = &self.baseline {
+            t.row(["baseline", "time", &format!("{:.2} s", b.seconds)]);
+            t.row(["", "throughput", &format!("{:.0} msgs/s", b.msgs_per_s)]);
+            t.row([
+                "",
+                "ack latency",
+                &format!("p50 {:.1} ms  p99 {:.1} ms", b.p50_ms, b.p99_ms),
+            ]);
+            t.row(["", "errors", &b.errors.to_string()]);
+            t.row(["", "read back", &b.read_back.render()]);
+        }
+        if let Some(ratio) = self.ferry_to_client {
+            t.row(["ratio", "Ferry / client", &format!("{ratio:.2}")]);
         }
         if let Some(mb) = self.server_peak_rss_mb {
             t.row(["server", "peak RSS", &format!("{mb:.1} MB")]);
@@ -247,6 +327,8 @@ mod tests {
             concurrency: 2,
             batch: 0,
             mode: "both",
+            kind: "webhook",
+            target: None,
             payload_bytes: 200,
             receiver_delay_ms: 0,
             server: "started".into(),
@@ -270,11 +352,16 @@ mod tests {
                 expected: 10,
                 received: 10,
                 duplicates: 0,
-                receiver_requests: 10,
-                without_webhook_id: 0,
+                receiver_requests: Some(10),
+                without_webhook_id: Some(0),
+                failed_attempts: None,
+                last_error: None,
                 drain_after_ingest_s: 1.0,
                 complete: true,
             }),
+            read_back: None,
+            baseline: None,
+            ferry_to_client: None,
             server_peak_rss_mb: Some(50.5),
             ok: true,
         };

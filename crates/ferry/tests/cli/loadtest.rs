@@ -1,0 +1,131 @@
+//! `ferry loadtest --kind … --target … --baseline` against the machine's
+//! real brokers and databases: a small run through a server the tool starts
+//! itself, where every event must be delivered, counted from Ferry's side and
+//! read back with the kind's own client, and the baseline must publish and
+//! read back as many; and the errors a user gets for bad options.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const EVENTS: u64 = 200;
+
+fn loadtest(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .arg("loadtest")
+        .args(args)
+        .env_remove("FERRY_URL")
+        .env_remove("FERRY_API_KEY")
+        .output()
+        .unwrap()
+}
+
+/// Runs the tool on `kind` at `target` and checks that every event went
+/// through, both through Ferry and through the client alone.
+fn every_event_is_delivered_and_read_back(kind: &str, target: &str) {
+    let events = EVENTS.to_string();
+    let out = loadtest(&[
+        "--kind",
+        kind,
+        "--target",
+        target,
+        "-n",
+        &events,
+        "-c",
+        "10",
+        "--mode",
+        "e2e",
+        "--baseline",
+        "--timeout-s",
+        "120",
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let summary: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{stderr}", String::from_utf8_lossy(&out.stdout)));
+    assert!(out.status.success(), "{summary:#}\n{stderr}");
+    assert_eq!(summary["ok"], true, "{summary:#}");
+    assert_eq!(summary["kind"], kind);
+    let e2e = &summary["e2e"];
+    assert_eq!(e2e["expected"], EVENTS, "{summary:#}");
+    assert_eq!(e2e["received"], EVENTS, "{summary:#}");
+    assert!(e2e["deliveries_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(summary["read_back"]["count"], EVENTS, "{summary:#}");
+    let baseline = &summary["baseline"];
+    assert_eq!(baseline["acknowledged"], EVENTS, "{summary:#}");
+    assert_eq!(baseline["errors"], 0, "{summary:#}");
+    assert_eq!(baseline["read_back"]["count"], EVENTS, "{summary:#}");
+    assert!(summary["ferry_to_client"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn amqp_runs_deliver_and_read_back_every_event() {
+    every_event_is_delivered_and_read_back("amqp", "amqp://guest:guest@127.0.0.1:5672/%2f");
+}
+
+#[test]
+fn nats_runs_deliver_and_read_back_every_event() {
+    every_event_is_delivered_and_read_back("nats", "nats://127.0.0.1:4222");
+}
+
+#[test]
+fn redis_runs_deliver_and_read_back_every_event() {
+    let url = std::env::var("FERRY_TEST_REDIS_URL").unwrap_or("redis://127.0.0.1:6379".into());
+    every_event_is_delivered_and_read_back("redis", &url);
+}
+
+#[test]
+fn mqtt_runs_deliver_and_read_back_every_event() {
+    every_event_is_delivered_and_read_back("mqtt", "mqtt://127.0.0.1:1883");
+}
+
+#[test]
+fn postgres_runs_deliver_and_read_back_every_event() {
+    every_event_is_delivered_and_read_back("postgres", &ferry_testkit::pg::database_url());
+}
+
+#[test]
+fn mysql_runs_deliver_and_read_back_every_event() {
+    every_event_is_delivered_and_read_back("mysql", "mysql://root@127.0.0.1:3306/test");
+}
+
+#[test]
+fn bad_kind_options_are_refused_before_anything_starts() {
+    for (args, says) in [
+        (&["--kind", "amqp"][..], "--kind amqp needs --target"),
+        (
+            &["--kind", "nats", "--target", "redis://127.0.0.1:6379"],
+            "must be a nats:// or tls:// URL",
+        ),
+        (
+            &[
+                "--kind",
+                "postgres",
+                "--target",
+                "postgres://postgres@127.0.0.1",
+            ],
+            "must name a database",
+        ),
+        (
+            &["--target", "redis://127.0.0.1:6379"],
+            "--target is for the broker and database kinds",
+        ),
+        (&["--baseline"], "--baseline compares Ferry"),
+        (
+            &[
+                "--kind",
+                "redis",
+                "--target",
+                "redis://127.0.0.1",
+                "--mode",
+                "ingest",
+            ],
+            "--mode ingest delivers nothing",
+        ),
+    ] {
+        let out = loadtest(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
