@@ -1,6 +1,7 @@
 //! AMQP over TLS against a private RabbitMQ node, read back from a queue on
 //! the node's plain listener. The login is `guest` (PLAIN over TLS, with
-//! the client certificate where the node requires one).
+//! the client certificate where the node requires one), or the client
+//! certificate itself (SASL `EXTERNAL`) on a node that has no `guest`.
 
 use async_trait::async_trait;
 use ferry_core::destination::{Auth, DestinationKind};
@@ -30,19 +31,7 @@ impl TlsTarget for TlsQueue {
     const REFUSAL_MAY_BE_A_RESET: bool = true;
 
     async fn start(certificates: &TestCertificates, clients: ClientCertificates) -> (Self, Value) {
-        let broker = TlsRabbitmq::start(certificates, clients);
-        let (connection, channel) = channel_at(&broker.plain_url()).await;
-        let name = unique_name("ferry_tls");
-        queue(&channel, &name).await;
-        let config = json!({"url": broker.tls_url(), "exchange": "", "routing_key": name});
-        let target = Self {
-            _connection: connection,
-            channel,
-            queue: name,
-            received: Vec::new(),
-            _broker: broker,
-        };
-        (target, config)
+        Self::on(TlsRabbitmq::start(certificates, clients)).await
     }
 
     /// Messages are taken off the queue as they are read: they are kept.
@@ -62,4 +51,43 @@ impl TlsTarget for TlsQueue {
     }
 }
 
+impl TlsQueue {
+    /// A queue of the test's own on `broker`, and the config reaching it over TLS.
+    async fn on(broker: TlsRabbitmq) -> (Self, Value) {
+        let (connection, channel) = channel_at(&broker.plain_url()).await;
+        let name = unique_name("ferry_tls");
+        queue(&channel, &name).await;
+        let config = json!({"url": broker.tls_url(), "exchange": "", "routing_key": name});
+        let target = Self {
+            _connection: connection,
+            channel,
+            queue: name,
+            received: Vec::new(),
+            _broker: broker,
+        };
+        (target, config)
+    }
+}
+
 tls_suite!(TlsQueue);
+
+/// Without a user name and password, the certificate is the login: the
+/// node has no `guest`, only the certificate's common name, so a delivery
+/// that arrives logged in through `EXTERNAL`.
+#[tokio::test]
+async fn the_client_certificate_is_the_login_with_external() {
+    let certificates = TestCertificates::generate();
+    let (mut target, config) =
+        TlsQueue::on(TlsRabbitmq::start_certificate_login(&certificates)).await;
+    let config = super::trusting(&config, &certificates.ca());
+    let certificate_only = Auth::ClientCertificate {
+        certificate: certificates.client_certificate(),
+        private_key: Secret::new(certificates.client_key()),
+        username: None,
+        password: None,
+    };
+    super::deliver_and_read_back(&mut target, &config, &certificate_only).await;
+    // A password login as guest, over the same TLS connection, is refused.
+    let guest = TlsQueue::client_certificate(&certificates);
+    super::expect_permanent::<TlsQueue>(&config, &guest, &["auth", "login", "credential"]).await;
+}
