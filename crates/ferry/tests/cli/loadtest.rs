@@ -2,7 +2,9 @@
 //! real brokers and databases: a small run through a server the tool starts
 //! itself, where every event must be delivered, counted from Ferry's side and
 //! read back with the kind's own client, and the baseline must publish and
-//! read back as many; and the errors a user gets for bad options.
+//! read back as many; half of the kinds in `--mode drain` (stored while the
+//! destination is disabled, then delivered once it is enabled); and the
+//! errors a user gets for bad options.
 
 use std::process::{Command, Output};
 
@@ -20,9 +22,9 @@ fn loadtest(args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// Runs the tool on `kind` at `target` and checks that every event went
-/// through, both through Ferry and through the client alone.
-fn every_event_is_delivered_and_read_back(kind: &str, target: &str) {
+/// Runs the tool on `kind` at `target` in `mode` and checks that every
+/// event went through, both through Ferry and through the client alone.
+fn every_event_is_delivered_and_read_back(kind: &str, target: &str, mode: &str) {
     let events = EVENTS.to_string();
     let out = loadtest(&[
         "--kind",
@@ -34,7 +36,7 @@ fn every_event_is_delivered_and_read_back(kind: &str, target: &str) {
         "-c",
         "10",
         "--mode",
-        "e2e",
+        mode,
         "--baseline",
         "--timeout-s",
         "120",
@@ -46,6 +48,7 @@ fn every_event_is_delivered_and_read_back(kind: &str, target: &str) {
     assert!(out.status.success(), "{summary:#}\n{stderr}");
     assert_eq!(summary["ok"], true, "{summary:#}");
     assert_eq!(summary["kind"], kind);
+    assert_eq!(summary["mode"], mode);
     let e2e = &summary["e2e"];
     assert_eq!(e2e["expected"], EVENTS, "{summary:#}");
     assert_eq!(e2e["received"], EVENTS, "{summary:#}");
@@ -60,33 +63,57 @@ fn every_event_is_delivered_and_read_back(kind: &str, target: &str) {
 
 #[test]
 fn amqp_runs_deliver_and_read_back_every_event() {
-    every_event_is_delivered_and_read_back("amqp", "amqp://guest:guest@127.0.0.1:5672/%2f");
+    every_event_is_delivered_and_read_back(
+        "amqp",
+        "amqp://guest:guest@127.0.0.1:5672/%2f",
+        "drain",
+    );
 }
 
 #[test]
 fn nats_runs_deliver_and_read_back_every_event() {
-    every_event_is_delivered_and_read_back("nats", "nats://127.0.0.1:4222");
+    every_event_is_delivered_and_read_back("nats", "nats://127.0.0.1:4222", "e2e");
 }
 
 #[test]
 fn redis_runs_deliver_and_read_back_every_event() {
     let url = std::env::var("FERRY_TEST_REDIS_URL").unwrap_or("redis://127.0.0.1:6379".into());
-    every_event_is_delivered_and_read_back("redis", &url);
+    every_event_is_delivered_and_read_back("redis", &url, "drain");
 }
 
 #[test]
 fn mqtt_runs_deliver_and_read_back_every_event() {
-    every_event_is_delivered_and_read_back("mqtt", "mqtt://127.0.0.1:1883");
+    every_event_is_delivered_and_read_back("mqtt", "mqtt://127.0.0.1:1883", "e2e");
 }
 
 #[test]
 fn postgres_runs_deliver_and_read_back_every_event() {
-    every_event_is_delivered_and_read_back("postgres", &ferry_testkit::pg::database_url());
+    every_event_is_delivered_and_read_back("postgres", &ferry_testkit::pg::database_url(), "e2e");
 }
 
 #[test]
 fn mysql_runs_deliver_and_read_back_every_event() {
-    every_event_is_delivered_and_read_back("mysql", "mysql://root@127.0.0.1:3306/test");
+    every_event_is_delivered_and_read_back("mysql", "mysql://root@127.0.0.1:3306/test", "drain");
+}
+
+#[test]
+fn a_drain_run_delivers_every_stored_event_once_the_destination_is_enabled() {
+    let events = EVENTS.to_string();
+    let out = loadtest(&["-n", &events, "-c", "10", "--mode", "drain", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let summary: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{stderr}", String::from_utf8_lossy(&out.stdout)));
+    assert!(out.status.success(), "{summary:#}\n{stderr}");
+    assert_eq!(summary["ingest"]["accepted"], EVENTS, "{summary:#}");
+    let drain = &summary["e2e"];
+    assert_eq!(drain["received"], EVENTS, "{summary:#}");
+    assert_eq!(drain["duplicates"], 0, "{summary:#}");
+    assert_eq!(drain["without_webhook_id"], 0, "{summary:#}");
+    // Timed from the enable: the last delivery is the end of the drain.
+    assert_eq!(
+        drain["seconds"], drain["drain_after_ingest_s"],
+        "{summary:#}"
+    );
 }
 
 #[test]

@@ -12,7 +12,7 @@ use indicatif::ProgressBar;
 use serde_json::Value;
 
 use super::ingest::IngestResult;
-use super::report::{self, E2eSummary};
+use super::report::{self, E2eSummary, Window};
 use crate::cli::client::ApiClient;
 
 /// How often the health is read.
@@ -47,6 +47,11 @@ async fn counts(api: &ApiClient, destination_id: &str) -> anyhow::Result<Counts>
     })
 }
 
+/// Deliveries made so far.
+pub async fn so_far(api: &ApiClient, destination_id: &str) -> anyhow::Result<u64> {
+    Ok(counts(api, destination_id).await?.delivered)
+}
+
 /// Shows deliveries on `bar` while the events are still being sent.
 pub async fn show_progress(api: ApiClient, destination_id: String, bar: ProgressBar) {
     loop {
@@ -63,6 +68,7 @@ pub async fn wait(
     api: &ApiClient,
     destination_id: &str,
     ingested: &IngestResult,
+    window: Window,
     deadline: Instant,
     bar: &ProgressBar,
 ) -> anyhow::Result<E2eSummary> {
@@ -83,11 +89,11 @@ pub async fn wait(
     bar.finish();
     let complete = counts.delivered >= expected;
     let end = if complete {
-        last_success(counts.last_success_at, ingested.started, seen_at)
+        last_success(counts.last_success_at, window.from, seen_at)
     } else {
         seen_at
     };
-    let elapsed = end.saturating_duration_since(ingested.started);
+    let elapsed = end.saturating_duration_since(window.from);
     let received = counts.delivered.min(expected);
     Ok(E2eSummary {
         seconds: report::round3(elapsed.as_secs_f64()),
@@ -100,7 +106,7 @@ pub async fn wait(
         failed_attempts: Some(counts.failed_attempts),
         last_error: counts.last_error.filter(|_| counts.failed_attempts > 0),
         drain_after_ingest_s: report::round3(
-            end.saturating_duration_since(ingested.finished)
+            end.saturating_duration_since(window.ingest_done)
                 .as_secs_f64(),
         ),
         complete,

@@ -31,6 +31,8 @@ pub struct IngestConfig {
     pub base_url: Url,
     pub api_key: String,
     pub event_type: String,
+    /// Name this destination in every event (routing by type otherwise).
+    pub destination: Option<String>,
     pub events: u64,
     pub concurrency: usize,
     /// Events per request; 0 sends one event per `POST /v1/events`.
@@ -173,12 +175,10 @@ async fn worker(
         }
         let last = (first + step).min(cfg.events);
         let body = if cfg.batch > 0 {
-            let events: Vec<Value> = (first..last)
-                .map(|i| event_body(&cfg.event_type, &cfg.run_id, i, &pad))
-                .collect();
+            let events: Vec<Value> = (first..last).map(|i| event_body(&cfg, i, &pad)).collect();
             json!({ "events": events })
         } else {
-            event_body(&cfg.event_type, &cfg.run_id, first, &pad)
+            event_body(&cfg, first, &pad)
         };
         let body = body.to_string();
         let count = usize::try_from(last - first).unwrap_or(1);
@@ -233,12 +233,17 @@ fn join(base: &Url, path: &str) -> Url {
 }
 
 /// One load event: unique caller id, `data` padded to about `payload_bytes`.
-pub fn event_body(event_type: &str, run_id: &str, seq: u64, pad: &str) -> Value {
-    json!({
-        "type": event_type,
+pub fn event_body(cfg: &IngestConfig, seq: u64, pad: &str) -> Value {
+    let run_id = &cfg.run_id;
+    let mut event = json!({
+        "type": cfg.event_type,
         "id": format!("lt-{run_id}-{seq}"),
         "data": data(run_id, seq, pad),
-    })
+    });
+    if let Some(id) = &cfg.destination {
+        event["destinations"] = json!([id]);
+    }
+    event
 }
 
 /// The `data` of load event `seq`: `{"seq","run","pad"}`.
@@ -386,12 +391,28 @@ mod tests {
 
     #[test]
     fn event_bodies_are_unique_and_padded() {
+        let mut cfg = IngestConfig {
+            base_url: Url::parse("http://127.0.0.1:1").unwrap(),
+            api_key: "fk_test".into(),
+            event_type: "load.test".into(),
+            destination: None,
+            events: 1,
+            concurrency: 1,
+            batch: 0,
+            payload_bytes: 200,
+            run_id: "0123456789abcdef".into(),
+            request_timeout: Duration::from_secs(1),
+            deadline: Instant::now(),
+        };
         let pad = "x".repeat(200 - DATA_OVERHEAD);
-        let a = event_body("load.test", "0123456789abcdef", 19_999, &pad);
-        let b = event_body("load.test", "0123456789abcdef", 20_000, &pad);
+        let a = event_body(&cfg, 19_999, &pad);
+        let b = event_body(&cfg, 20_000, &pad);
         assert_ne!(a["id"], b["id"]);
+        assert!(a.get("destinations").is_none());
         let data_len = a["data"].to_string().len();
         assert!((180..=220).contains(&data_len), "{data_len}");
+        cfg.destination = Some("dst_1".into());
+        assert_eq!(event_body(&cfg, 1, &pad)["destinations"], json!(["dst_1"]));
     }
 
     #[test]

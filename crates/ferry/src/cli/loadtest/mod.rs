@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use self::ingest::{IngestConfig, IngestResult};
 use self::kinds::{BrokerTarget, Fixture, Kind};
 use self::receiver::Receiver;
-use self::report::{IngestSummary, Summary};
+use self::report::{IngestSummary, Summary, Window};
 use self::server::ManagedServer;
 use super::client::{ApiClient, usage};
 
@@ -49,6 +49,10 @@ pub enum Mode {
     E2e,
     /// Both, from the same run.
     Both,
+    /// Delivery throughput alone: the events are stored first for the
+    /// destination while it is disabled, then it is enabled and timed to
+    /// the last delivery (ingest takes no CPU from delivery).
+    Drain,
 }
 
 impl Mode {
@@ -57,6 +61,7 @@ impl Mode {
             Mode::Ingest => "ingest",
             Mode::E2e => "e2e",
             Mode::Both => "both",
+            Mode::Drain => "drain",
         }
     }
 
@@ -139,7 +144,8 @@ pub struct LoadtestArgs {
     /// Per-destination delivery concurrency asked for (`max_in_flight`).
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_in_flight: u32,
-    /// Give up after this many seconds from the first send.
+    /// Give up after this many seconds from the first send (--mode drain:
+    /// sending, then delivering from the enable, each get this long).
     #[arg(long, value_name = "S", default_value_t = 300)]
     pub timeout_s: u64,
     /// Binary to start as the server [default: this executable].
@@ -220,7 +226,7 @@ fn broker_target(args: &LoadtestArgs) -> anyhow::Result<Option<BrokerTarget>> {
     };
     if !args.mode.delivers() {
         return Err(usage(format!(
-            "--mode ingest delivers nothing: use --mode e2e or both with --kind {kind}"
+            "--mode ingest delivers nothing: use --mode e2e, both or drain with --kind {kind}"
         )));
     }
     if args.receiver_delay_ms > 0 {
@@ -442,6 +448,11 @@ async fn deliver(run: &Run<'_>, sink: &mut Option<Sink>) -> anyhow::Result<Summa
         bar
     });
 
+    if let (Some(id), Mode::Drain) = (&destination, args.mode) {
+        api.post(&format!("/v1/destinations/{id}/disable"), &json!({}))
+            .await
+            .context("cannot disable the load test destination before sending")?;
+    }
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.timeout_s);
     let cfg = IngestConfig {
@@ -453,6 +464,7 @@ async fn deliver(run: &Run<'_>, sink: &mut Option<Sink>) -> anyhow::Result<Summa
             UNROUTED_TYPE
         }
         .to_owned(),
+        destination: destination.clone().filter(|_| args.mode == Mode::Drain),
         events: args.events,
         concurrency: args.concurrency as usize,
         batch: usize::from(args.batch),
@@ -463,6 +475,7 @@ async fn deliver(run: &Run<'_>, sink: &mut Option<Sink>) -> anyhow::Result<Summa
     };
     // Show deliveries arriving while the events are still being sent.
     let ticker = match (&deliveries, &*sink, &destination) {
+        _ if args.mode == Mode::Drain => None,
         (Some(bar), Some(Sink::Receiver(receiver)), _) => {
             let (bar, seen) = (bar.clone(), receiver.counter());
             Some(tokio::spawn(async move {
@@ -482,14 +495,42 @@ async fn deliver(run: &Run<'_>, sink: &mut Option<Sink>) -> anyhow::Result<Summa
     if let Some(t) = ticker {
         t.abort();
     }
+    let window = match (&destination, args.mode) {
+        (Some(id), Mode::Drain) => {
+            let early = match &*sink {
+                Some(Sink::Receiver(receiver)) => receiver.distinct(),
+                _ => delivered::so_far(api, id).await?,
+            };
+            if early > 0 {
+                anyhow::bail!("{early} events were delivered while destination {id} was disabled");
+            }
+            let enabled_at = Instant::now();
+            api.post(&format!("/v1/destinations/{id}/enable"), &json!({}))
+                .await
+                .context("cannot enable the load test destination")?;
+            Window {
+                from: enabled_at,
+                ingest_done: enabled_at,
+            }
+        }
+        _ => Window {
+            from: ingested.started,
+            ingest_done: ingested.finished,
+        },
+    };
+    // Draining gets its own --timeout-s from the enable.
+    let deadline = match args.mode {
+        Mode::Drain => window.from + Duration::from_secs(args.timeout_s),
+        _ => deadline,
+    };
 
     let (e2e, read_back) = match (&deliveries, sink, &destination) {
         (Some(bar), Some(Sink::Receiver(receiver)), _) => (
-            Some(receiver::wait_for_deliveries(receiver, &ingested, deadline, bar).await),
+            Some(receiver::wait_for_deliveries(receiver, &ingested, window, deadline, bar).await),
             None,
         ),
         (Some(bar), Some(Sink::Broker(fixture)), Some(id)) => {
-            let e2e = delivered::wait(api, id, &ingested, deadline, bar).await?;
+            let e2e = delivered::wait(api, id, &ingested, window, deadline, bar).await?;
             let read_back = fixture.read_back(e2e.expected).await?;
             (Some(e2e), Some(read_back))
         }

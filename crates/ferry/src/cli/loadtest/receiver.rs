@@ -16,7 +16,7 @@ use indicatif::ProgressBar;
 use tokio::task::JoinHandle;
 
 use super::ingest::IngestResult;
-use super::report::{self, E2eSummary};
+use super::report::{self, E2eSummary, Window};
 
 /// What the receiver has seen so far.
 #[derive(Debug, Default)]
@@ -138,6 +138,7 @@ impl Drop for Receiver {
 pub async fn wait_for_deliveries(
     receiver: &Receiver,
     ingested: &IngestResult,
+    window: Window,
     deadline: Instant,
     bar: &ProgressBar,
 ) -> E2eSummary {
@@ -166,11 +167,11 @@ pub async fn wait_for_deliveries(
     bar.finish();
     let complete = received >= expected;
     let end = if complete {
-        last.unwrap_or(ingested.finished)
+        last.unwrap_or(window.ingest_done)
     } else {
         Instant::now()
     };
-    let elapsed = end.saturating_duration_since(ingested.started);
+    let elapsed = end.saturating_duration_since(window.from);
     E2eSummary {
         seconds: report::round3(elapsed.as_secs_f64()),
         deliveries_per_s: report::rate(received, elapsed),
@@ -182,7 +183,7 @@ pub async fn wait_for_deliveries(
         failed_attempts: None,
         last_error: None,
         drain_after_ingest_s: report::round3(
-            end.saturating_duration_since(ingested.finished)
+            end.saturating_duration_since(window.ingest_done)
                 .as_secs_f64(),
         ),
         complete,

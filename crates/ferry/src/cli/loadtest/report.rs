@@ -4,12 +4,22 @@
 //! "baseline":{…},"ferry_to_client","server_peak_rss_mb"}`).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::cli::table::Table;
+
+/// What a delivery rate is measured over: from `from` to the last
+/// delivery, and how long after `ingest_done` that last delivery came.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    /// The first send (`e2e`, `both`), or the moment the destination was
+    /// enabled (`drain`).
+    pub from: Instant,
+    pub ingest_done: Instant,
+}
 
 /// The whole run.
 #[derive(Debug, Clone, Serialize)]
@@ -223,7 +233,8 @@ impl Summary {
             }
         }
         if let Some(e) = &self.e2e {
-            t.row(["e2e", "time", &format!("{:.2} s", e.seconds)]);
+            let phase = if self.mode == "drain" { "drain" } else { "e2e" };
+            t.row([phase, "time", &format!("{:.2} s", e.seconds)]);
             t.row([
                 "",
                 "throughput",
