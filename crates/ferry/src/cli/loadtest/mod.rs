@@ -538,6 +538,9 @@ async fn deliver(run: &Run<'_>, sink: &mut Option<Sink>) -> anyhow::Result<Summa
     };
 
     if let (Some(id), Target::Existing { .. }) = (&destination, target) {
+        // The counters are ahead of the delivery records, which are written
+        // in batches: deleting now would fail deliveries that were made.
+        settled(api, id).await;
         // Stop routing `load.*` to a destination that is about to disappear.
         if let Err(e) = api.delete(&format!("/v1/destinations/{id}")).await
             && !args.json
@@ -572,6 +575,30 @@ async fn deliver(run: &Run<'_>, sink: &mut Option<Sink>) -> anyhow::Result<Summa
         server_peak_rss_mb: None,
         ok,
     })
+}
+
+/// Waits (up to ten seconds) until no delivery of the destination is
+/// recorded as being attempted.
+async fn settled(api: &ApiClient, destination_id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let query = [
+        ("destination_id", destination_id.to_owned()),
+        ("status", "delivering".to_owned()),
+        ("limit", "1".to_owned()),
+    ];
+    while Instant::now() < deadline {
+        let listed = api.get("/v1/deliveries", &query).await;
+        let attempting = listed.map_or(true, |r| {
+            r.body
+                .get("data")
+                .and_then(Value::as_array)
+                .is_none_or(|d| !d.is_empty())
+        });
+        if !attempting {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// `POST /v1/destinations`: `kind` with `config` and `auth` for `load.*`,
