@@ -11,6 +11,7 @@
 
 mod baseline;
 mod delivered;
+mod destination;
 mod ingest;
 mod kinds;
 mod receiver;
@@ -24,8 +25,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
-use serde_json::{Value, json};
+use serde_json::json;
 
+use self::destination::{create_destination, settled};
 use self::ingest::{IngestConfig, IngestResult};
 use self::kinds::{BrokerTarget, Fixture, Kind};
 use self::receiver::Receiver;
@@ -575,59 +577,6 @@ async fn deliver(run: &Run<'_>, sink: &mut Option<Sink>) -> anyhow::Result<Summa
         server_peak_rss_mb: None,
         ok,
     })
-}
-
-/// Waits (up to ten seconds) until no delivery of the destination is
-/// recorded as being attempted.
-async fn settled(api: &ApiClient, destination_id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let query = [
-        ("destination_id", destination_id.to_owned()),
-        ("status", "delivering".to_owned()),
-        ("limit", "1".to_owned()),
-    ];
-    while Instant::now() < deadline {
-        let listed = api.get("/v1/deliveries", &query).await;
-        let attempting = listed.map_or(true, |r| {
-            r.body
-                .get("data")
-                .and_then(Value::as_array)
-                .is_none_or(|d| !d.is_empty())
-        });
-        if !attempting {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// `POST /v1/destinations`: `kind` with `config` and `auth` for `load.*`,
-/// default retries.
-async fn create_destination(
-    api: &ApiClient,
-    args: &LoadtestArgs,
-    kind: &str,
-    config: Value,
-    auth: Value,
-) -> anyhow::Result<String> {
-    let body = json!({
-        "name": format!("ferry loadtest {kind}"),
-        "kind": kind,
-        "config": config,
-        "auth": auth,
-        "filter": { "event_types": ["load.*"] },
-        "max_in_flight": args.max_in_flight,
-    });
-    let created = api
-        .post("/v1/destinations", &body)
-        .await
-        .context("cannot create the load test destination")?;
-    created
-        .body
-        .get("id")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .context("the destination answer has no id")
 }
 
 fn ingest_summary(r: &IngestResult) -> IngestSummary {
