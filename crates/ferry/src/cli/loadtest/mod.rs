@@ -27,7 +27,7 @@ use anyhow::Context as _;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use serde_json::json;
 
-use self::destination::{create_destination, settled};
+use self::destination::{create_destination, remove};
 use self::ingest::{IngestConfig, IngestResult};
 use self::kinds::{BrokerTarget, Fixture, Kind};
 use self::receiver::Receiver;
@@ -540,14 +540,10 @@ async fn deliver(run: &Run<'_>, sink: &mut Option<Sink>) -> anyhow::Result<Summa
     };
 
     if let (Some(id), Target::Existing { .. }) = (&destination, target) {
-        // The counters are ahead of the delivery records, which are written
-        // in batches: deleting now would fail deliveries that were made.
-        settled(api, id).await;
-        // Stop routing `load.*` to a destination that is about to disappear.
-        if let Err(e) = api.delete(&format!("/v1/destinations/{id}")).await
-            && !args.json
-        {
-            progress.suspend(|| eprintln!("warning: could not delete destination {id}: {e}"));
+        for warning in remove(api, id).await {
+            if !args.json {
+                progress.suspend(|| eprintln!("warning: {warning}"));
+            }
         }
     }
 
