@@ -190,6 +190,8 @@ pub struct Lease {
 #[derive(Debug, Clone)]
 pub struct Completion {
     pub delivery_id: DeliveryId,
+    /// The delivery's organization, which its attempt row belongs to.
+    pub org_id: OrgId,
     pub destination_id: DestinationId,
     /// The lease owner that made the attempt; the delivery's status changes
     /// only while that lease is still held.

@@ -30,7 +30,8 @@ use ferry_store::SqliteStore;
 use serde_json::json;
 
 const BATCH: usize = 1000;
-const LEASE: u32 = 500;
+/// As many as the dispatcher leases at a time.
+const LEASE: u32 = 256;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -196,6 +197,7 @@ fn completion(d: &Delivery) -> Completion {
     );
     Completion {
         delivery_id: d.id.clone(),
+        org_id: d.org_id.clone(),
         destination_id: d.destination_id.clone(),
         owner: "bench".into(),
         attempt: Attempt {
@@ -206,12 +208,24 @@ fn completion(d: &Delivery) -> Completion {
             outcome: AttemptOutcome::Delivered,
             status_code: Some(200),
             error: None,
+            // What a broker destination records: the message's metadata
+            // and body, and the broker's receipt.
             request: Some(Captured {
-                body: "{}".into(),
-                ..Captured::default()
+                headers: [
+                    ("key", "ferry-loadtest-stream"),
+                    ("webhook-id", "evt_01kbx2y3z4a5b6c7d8e9f0g1h2"),
+                    ("webhook-timestamp", "1764860000"),
+                    ("ferry-delivery-id", "dlv_01kbx2y3z4a5b6c7d8e9f0g1h2"),
+                    ("ferry-attempt", "1"),
+                    ("type", "order.created"),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+                body: "x".repeat(400),
             }),
             response: Some(Captured {
-                body: "ok".into(),
+                body: "1764860000123-0".into(),
                 ..Captured::default()
             }),
         },

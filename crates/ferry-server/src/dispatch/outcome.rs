@@ -95,6 +95,7 @@ pub fn complete(
     }));
     Completion {
         delivery_id: delivery.id.clone(),
+        org_id: delivery.org_id.clone(),
         destination_id: delivery.destination_id.clone(),
         owner: a.owner.to_owned(),
         attempt: Attempt {

@@ -156,13 +156,12 @@ mod sql {
     /// Records attempts (also those whose lease was lost), in order.
     pub const ATTEMPTS: &str = "INSERT INTO attempts (delivery_id, org_id, number, started_at, \
          duration_ms, outcome, status_code, error, request, response) \
-         SELECT v.delivery_id, (SELECT d.org_id FROM deliveries d WHERE d.id = v.delivery_id), \
-         v.number, v.started_at, v.duration_ms, v.outcome, v.status_code, v.error, v.request, \
-         v.response \
-         FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::text[], $6::int8[], \
-                     $7::text[], $8::text[], $9::text[]) WITH ORDINALITY \
-              AS v (delivery_id, number, started_at, duration_ms, outcome, status_code, error, \
-                    request, response, ord) \
+         SELECT v.delivery_id, v.org_id, v.number, v.started_at, v.duration_ms, v.outcome, \
+         v.status_code, v.error, v.request, v.response \
+         FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::text[], \
+                     $7::int8[], $8::text[], $9::text[], $10::text[]) WITH ORDINALITY \
+              AS v (delivery_id, org_id, number, started_at, duration_ms, outcome, status_code, \
+                    error, request, response, ord) \
          ORDER BY v.ord";
 }
 
@@ -319,6 +318,7 @@ pub(super) async fn complete(store: &PgStore, batch: &[Completion]) -> StoreResu
     let mut requests = Vec::with_capacity(n);
     let mut responses = Vec::with_capacity(n);
     let mut attempt_ids = Vec::with_capacity(n);
+    let mut orgs = Vec::with_capacity(n);
     for c in batch {
         // A retry always has a due time.
         let next = match c.status {
@@ -335,6 +335,7 @@ pub(super) async fn complete(store: &PgStore, batch: &[Completion]) -> StoreResu
 
         let a = &c.attempt;
         attempt_ids.push(a.delivery_id.as_str());
+        orgs.push(c.org_id.as_str());
         numbers.push(i64::from(a.number));
         started.push(micros(a.started_at));
         durations.push(i64::try_from(a.duration_ms).unwrap_or(i64::MAX));
@@ -371,6 +372,7 @@ pub(super) async fn complete(store: &PgStore, batch: &[Completion]) -> StoreResu
 
     sqlx::query(sql::ATTEMPTS)
         .bind(attempt_ids)
+        .bind(orgs)
         .bind(numbers)
         .bind(started)
         .bind(durations)

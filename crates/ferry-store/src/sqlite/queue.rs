@@ -319,9 +319,7 @@ pub(super) async fn complete(store: &SqliteStore, batch: &[Completion]) -> Store
         qb.push_values(chunk, |mut b, (c, (request, response))| {
             let a = &c.attempt;
             b.push_bind(a.delivery_id.as_str())
-                .push("(SELECT org_id FROM deliveries WHERE id = ")
-                .push_bind_unseparated(a.delivery_id.as_str())
-                .push_unseparated(")")
+                .push_bind(c.org_id.as_str())
                 .push_bind(i64::from(a.number))
                 .push_bind(micros(a.started_at))
                 .push_bind(i64::try_from(a.duration_ms).unwrap_or(i64::MAX))

@@ -205,6 +205,7 @@ pub fn completion(
     audit.at = now();
     Completion {
         delivery_id: d.id.clone(),
+        org_id: d.org_id.clone(),
         destination_id: d.destination_id.clone(),
         owner: owner.into(),
         attempt: Attempt {
