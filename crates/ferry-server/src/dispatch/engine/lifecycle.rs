@@ -69,6 +69,11 @@ impl Engine {
         for d in self.dests.values_mut() {
             release.extend(d.waiting.drain(..).map(|(l, _)| l.delivery.id));
         }
+        match tokio::time::timeout_at(deadline, self.finish_poll()).await {
+            Ok(leased) => release.extend(leased.into_iter().map(|l| l.delivery.id)),
+            // Its leases, if it takes any, expire.
+            Err(_) => self.polls.abort_all(),
+        }
         info!(
             in_flight = self.tasks.len(),
             "Dispatcher stopping; waiting for in-flight deliveries."

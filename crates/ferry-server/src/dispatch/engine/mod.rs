@@ -2,10 +2,12 @@
 //! it takes handoffs, polls for due deliveries, starts attempts as tasks,
 //! and turns their results into completions for the batch writer.
 //! Attempts (starting, finishing, per-destination slots) live in
-//! `attempts`; health flushing and the graceful stop in `lifecycle`.
+//! `attempts`; leasing due deliveries in `poll`; health flushing and the
+//! graceful stop in `lifecycle`.
 
 mod attempts;
 mod lifecycle;
+mod poll;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, RwLock};
@@ -20,14 +22,12 @@ use ferry_destinations::Catalog;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use super::breaker::Breaker;
 use super::{Control, DispatchHandle, HANDOFF_CAPACITY, Handoff, completions};
 use crate::config::DispatchConfig;
 
-/// Most deliveries leased by one poll.
-const LEASE_CHUNK: usize = 512;
 const HEALTH_FLUSH: Duration = Duration::from_secs(1);
 const RECLAIM_EVERY: Duration = Duration::from_secs(30);
 const DEPTH_EVERY: Duration = Duration::from_secs(5);
@@ -82,7 +82,9 @@ impl Dispatcher {
             dests: HashMap::new(),
             tasks: JoinSet::new(),
             task_ids: HashMap::new(),
+            polls: JoinSet::new(),
             leased: 0,
+            reserved: 0,
             completions: Some(completions),
             wake_at: None,
             backlog: true,
@@ -142,8 +144,12 @@ struct Engine {
     dests: HashMap<DestinationId, Dest>,
     tasks: JoinSet<Finished>,
     task_ids: HashMap<tokio::task::Id, (DeliveryId, DestinationId)>,
+    /// The poll in progress, if any (at most one).
+    polls: JoinSet<poll::Polled>,
     /// Deliveries leased by us: in flight or waiting for a destination slot.
     leased: usize,
+    /// Slots kept for the poll in progress.
+    reserved: usize,
     completions: Option<mpsc::Sender<ferry_core::ports::Completion>>,
     /// The earliest retry we know of.
     wake_at: Option<DateTime<Utc>>,
@@ -198,6 +204,9 @@ impl Engine {
                 Some(joined) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
                     self.joined(joined).await;
                 }
+                Some(polled) = self.polls.join_next(), if !self.polls.is_empty() => {
+                    self.polled(polled).await;
+                }
                 // A destination change applies before deliveries that were
                 // committed after it (the order matters in a biased select).
                 Some(msg) = control.recv() => self.control(msg).await,
@@ -210,7 +219,7 @@ impl Engine {
                 }
             }
             if self.worth_polling() {
-                self.poll().await;
+                self.start_poll().await;
             }
             if last_flush.elapsed() >= HEALTH_FLUSH {
                 last_flush = Instant::now();
@@ -291,7 +300,9 @@ impl Engine {
     }
 
     fn free(&self) -> usize {
-        self.cfg.max_in_flight.saturating_sub(self.leased)
+        self.cfg
+            .max_in_flight
+            .saturating_sub(self.leased + self.reserved)
     }
 
     /// Makes sure the destination is loaded and fresh; false if it is gone.
@@ -418,111 +429,5 @@ impl Engine {
                 );
             }
         }
-    }
-
-    async fn poll(&mut self) {
-        self.backlog = false;
-        self.start_probes().await;
-        let free = self.free();
-        if free == 0 {
-            self.backlog = true;
-            return;
-        }
-        let limit = free.min(LEASE_CHUNK);
-        let exclude: Vec<DestinationId> = self
-            .dests
-            .iter()
-            .filter(|(_, d)| d.blocked() || d.saturated())
-            .map(|(id, _)| id.clone())
-            .collect();
-        let leased = match self
-            .queue
-            .lease_due(limit as u32, &self.lease(), &exclude)
-            .await
-        {
-            Ok(leased) => leased,
-            Err(error) => {
-                warn!(%error, "Leasing due deliveries failed; will poll again.");
-                return;
-            }
-        };
-        let full = leased.len() >= limit;
-        let mut release = Vec::new();
-        for l in leased {
-            let id = l.delivery.destination_id.clone();
-            if !self.ensure_dest(&id).await || self.dests.get(&id).is_some_and(Dest::blocked) {
-                release.push(l.delivery.id);
-                continue;
-            }
-            self.start(l, false);
-        }
-        if !release.is_empty()
-            && let Err(error) = self.queue.release(&release, &self.owner).await
-        {
-            warn!(%error, "Releasing deliveries of a blocked destination failed; their leases will expire.");
-        }
-        if full {
-            self.backlog = true;
-            self.wake_at = None;
-        } else {
-            // On an error the regular poll interval applies.
-            self.wake_at = self.queue.next_due_at(&exclude).await.unwrap_or_default();
-        }
-    }
-
-    async fn start_probes(&mut self) {
-        let now = Utc::now();
-        let due: Vec<DestinationId> = self
-            .dests
-            .iter()
-            .filter(|(_, d)| d.probe_candidate() && Breaker::probe_due(&d.health, now))
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in due {
-            match self.queue.lease_destination(&id, 1, &self.lease()).await {
-                Ok(mut leased) if !leased.is_empty() => {
-                    if let Some(d) = self.dests.get_mut(&id) {
-                        d.probing = true;
-                    }
-                    debug!(destination_id = %id, "Probing paused destination.");
-                    self.start(leased.remove(0), true);
-                }
-                Ok(_) => {
-                    // Nothing waits for it: resume, the next delivery tells.
-                    if let Some(d) = self.dests.get_mut(&id) {
-                        d.health.next_probe_at = None;
-                        d.health.probe_backoff_ms = 0;
-                        d.health.consecutive_failures = 0;
-                        self.health_dirty.insert(id);
-                    }
-                }
-                Err(error) => {
-                    warn!(destination_id = %id, %error, "Leasing a probe failed; trying later.");
-                    if let Some(d) = self.dests.get_mut(&id) {
-                        d.health.next_probe_at = Some(
-                            now + chrono::Duration::milliseconds(
-                                self.breaker.probe_initial_ms as i64,
-                            ),
-                        );
-                    }
-                }
-            }
-        }
-    }
-
-    /// Polling for a single free slot at a time would query the store once
-    /// per completion under load; wait for a useful number of free slots.
-    /// A quarter of the limit, up to 256: each lease and each completion
-    /// batch is one transaction on the store's writer, whose fixed cost a
-    /// larger batch shares (draining a backlog to Redis went from about
-    /// 8,700 to 10,200 deliveries/s against batches of 64).
-    fn worth_polling(&self) -> bool {
-        let min_batch = (self.cfg.max_in_flight / 4).clamp(1, 256);
-        let now = Utc::now();
-        let probe_ready = self
-            .dests
-            .values()
-            .any(|d| d.probe_candidate() && Breaker::probe_due(&d.health, now));
-        self.backlog && (self.free() >= min_batch || self.tasks.is_empty() || probe_ready)
     }
 }
