@@ -10,6 +10,7 @@
 //! `.sql` files under `migrations/<backend>/` and run when the store opens.
 //! Every backend runs the conformance suite in `tests/conformance.rs`.
 
+mod deleted;
 mod ports;
 mod postgres;
 mod redis_queue;

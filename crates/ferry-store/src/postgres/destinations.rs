@@ -13,6 +13,7 @@ use ferry_core::page::{Page, PageRequest};
 
 use super::rows::{self, destination_columns};
 use super::{PgStore, audit, db_error, micros, page_limit, to_json};
+use crate::deleted;
 
 /// A destination's columns as bound for an insert or an update.
 struct Encoded {
@@ -180,9 +181,6 @@ pub(super) async fn update(
     Ok(true)
 }
 
-/// Why the unfinished deliveries of a deleted destination failed.
-pub(super) const DELETED_ERROR: &str = "destination deleted";
-
 pub(super) async fn delete(
     store: &PgStore,
     org: &OrgId,
@@ -204,18 +202,16 @@ pub(super) async fn delete(
         tx.rollback().await.map_err(db_error)?;
         return Ok(false);
     }
-    // Waiting and in-flight deliveries can never be attempted now. An
-    // attempt still in flight is recorded when it completes, but no longer
-    // moves the delivery (it is not `delivering` any more). The statuses
-    // are those `Transition::Abandon` leaves (a unit test in `mod.rs` checks
-    // them against the state machine).
+    // Waiting deliveries can never be attempted now (`Transition::Abandon`;
+    // a unit test in `mod.rs` checks the statuses against the state
+    // machine). One in flight keeps its lease: its completion, or its lease
+    // given back, decides (`crate::deleted`).
     sqlx::query(
         "UPDATE deliveries SET status = 'failed', last_error = $1, next_attempt_at = NULL, \
-         lease_owner = NULL, lease_expires_at = NULL, updated_at = $2 \
-         WHERE destination_id = $3 AND org_id = $4 \
-         AND status IN ('pending', 'retrying', 'delivering')",
+         updated_at = $2 WHERE destination_id = $3 AND org_id = $4 \
+         AND status IN ('pending', 'retrying')",
     )
-    .bind(DELETED_ERROR)
+    .bind(deleted::ERROR)
     .bind(now)
     .bind(id.as_str())
     .bind(org.as_str())

@@ -14,6 +14,7 @@
 //! due at the earlier of its previous due time and now, so it keeps its
 //! place in the queue.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -32,10 +33,12 @@ use super::rows::{self, delivery_columns};
 use super::{
     PgStore, Waiting, audit, db_error, deliveries, events, id_array, micros, opt_micros, to_json,
 };
+use crate::deleted;
 
 /// The queue's statements.
 mod sql {
     use super::delivery_columns;
+    use crate::deleted::deleted_error;
 
     /// Sets the lease on the rows the statement's WHERE clause picks. The
     /// leasing statements pick them as `seq = ANY(ARRAY(subquery))`: the
@@ -51,12 +54,48 @@ mod sql {
         };
     }
 
-    /// Gives leases back, due at the earlier of their due time and $1.
+    /// Whether the row's destination still exists.
+    macro_rules! destination_exists {
+        () => {
+            "EXISTS (SELECT 1 FROM destinations t WHERE t.id = deliveries.destination_id)"
+        };
+    }
+
+    /// Gives leases back, due at the earlier of their due time and $1; a
+    /// delivery whose destination was deleted meanwhile fails instead.
     macro_rules! give_back {
         () => {
-            "UPDATE deliveries SET status = 'pending', \
-             next_attempt_at = LEAST(COALESCE(next_attempt_at, $1), $1), lease_owner = NULL, \
-             lease_expires_at = NULL, updated_at = $1 WHERE status = 'delivering' "
+            concat!(
+                "UPDATE deliveries SET status = CASE WHEN ",
+                destination_exists!(),
+                " THEN 'pending' ELSE 'failed' END, next_attempt_at = CASE WHEN ",
+                destination_exists!(),
+                " THEN LEAST(COALESCE(next_attempt_at, $1), $1) END, last_error = CASE WHEN ",
+                destination_exists!(),
+                " THEN last_error ELSE '",
+                deleted_error!(),
+                "' END, lease_owner = NULL, lease_expires_at = NULL, updated_at = $1 \
+                 WHERE status = 'delivering' "
+            )
+        };
+    }
+
+    /// What a give-back statement returns of each delivery.
+    macro_rules! given_back {
+        () => {
+            " RETURNING seq, id, destination_id, next_attempt_at, status"
+        };
+    }
+
+    /// A completion's target status (`v.status`), or `failed` when the
+    /// attempt did not deliver and the destination was deleted meanwhile.
+    macro_rules! abandoned {
+        () => {
+            concat!(
+                "(v.status <> 'delivered' AND NOT ",
+                destination_exists!(),
+                ")"
+            )
         };
     }
 
@@ -117,17 +156,17 @@ mod sql {
 
     pub const RELEASE: &str = concat!(
         give_back!(),
-        "AND id = ANY($2) AND lease_owner = $3 RETURNING seq, id, destination_id, next_attempt_at"
+        "AND id = ANY($2) AND lease_owner = $3",
+        given_back!()
     );
 
-    pub const RECLAIM_EXPIRED: &str = concat!(
-        give_back!(),
-        "AND lease_expires_at < $2 RETURNING seq, id, destination_id, next_attempt_at"
-    );
+    pub const RECLAIM_EXPIRED: &str =
+        concat!(give_back!(), "AND lease_expires_at < $2", given_back!());
 
     pub const RECLAIM_FOREIGN: &str = concat!(
         give_back!(),
-        "AND lease_owner IS DISTINCT FROM $2 RETURNING seq, id, destination_id, next_attempt_at"
+        "AND lease_owner IS DISTINCT FROM $2",
+        given_back!()
     );
 
     pub const NEXT_DUE: &str = "SELECT MIN(next_attempt_at) AS due FROM deliveries \
@@ -144,14 +183,23 @@ mod sql {
          WHERE t.id <> ALL($1)";
 
     /// Moves the deliveries whose lease the completing owner still holds.
-    pub const COMPLETE: &str = "UPDATE deliveries SET status = v.status, \
-         next_attempt_at = v.next_attempt_at, last_error = v.last_error, \
+    pub const COMPLETE: &str = concat!(
+        "UPDATE deliveries SET status = CASE WHEN ",
+        abandoned!(),
+        " THEN 'failed' ELSE v.status END, next_attempt_at = CASE WHEN ",
+        abandoned!(),
+        " THEN NULL ELSE v.next_attempt_at END, last_error = CASE WHEN ",
+        abandoned!(),
+        " THEN '",
+        deleted_error!(),
+        "' ELSE v.last_error END, \
          attempt_count = attempt_count + 1, failures_counted = failures_counted + v.counted, \
          lease_owner = NULL, lease_expires_at = NULL, updated_at = v.at \
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::int8[], \
                      $7::int8[]) AS v (id, owner, status, next_attempt_at, last_error, counted, at) \
          WHERE deliveries.id = v.id AND deliveries.status = 'delivering' \
-         AND deliveries.lease_owner = v.owner RETURNING deliveries.id";
+         AND deliveries.lease_owner = v.owner RETURNING deliveries.id, deliveries.status"
+    );
 
     /// Records attempts (also those whose lease was lost), in order.
     pub const ATTEMPTS: &str = "INSERT INTO attempts (delivery_id, org_id, number, started_at, \
@@ -357,7 +405,7 @@ pub(super) async fn complete(store: &PgStore, batch: &[Completion]) -> StoreResu
     }
 
     let mut tx = store.write_relaxed().await?;
-    let moved: Vec<String> = sqlx::query_scalar(sql::COMPLETE)
+    let moved: Vec<(String, String)> = sqlx::query_as(sql::COMPLETE)
         .bind(ids)
         .bind(owners)
         .bind(statuses)
@@ -368,7 +416,15 @@ pub(super) async fn complete(store: &PgStore, batch: &[Completion]) -> StoreResu
         .fetch_all(&mut *tx)
         .await
         .map_err(db_error)?;
-    let moved: HashSet<String> = moved.into_iter().collect();
+    let moved = moved
+        .into_iter()
+        .map(|(id, status)| {
+            let status: DeliveryStatus = status
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("delivery {id}: {e}")))?;
+            Ok((id, status))
+        })
+        .collect::<StoreResult<HashMap<String, DeliveryStatus>>>()?;
 
     sqlx::query(sql::ATTEMPTS)
         .bind(attempt_ids)
@@ -386,11 +442,14 @@ pub(super) async fn complete(store: &PgStore, batch: &[Completion]) -> StoreResu
         .map_err(db_error)?;
 
     // The audit tells what changed: only completions that moved a delivery.
-    let records: Vec<&AuditRecord> = batch
+    let records: Vec<Cow<'_, AuditRecord>> = batch
         .iter()
-        .filter(|c| moved.contains(c.delivery_id.as_str()))
-        .map(|c| &c.audit)
+        .filter_map(|c| {
+            let to = moved.get(c.delivery_id.as_str())?;
+            Some(deleted::completion_audit(c, *to))
+        })
         .collect();
+    let records: Vec<&AuditRecord> = records.iter().map(|r| &**r).collect();
     audit::insert_rows(&mut tx, &records).await?;
     tx.commit().await.map_err(db_error)
 }
@@ -420,7 +479,7 @@ pub(super) async fn release_waiting(
         store.signal_work(&mut tx).await?;
     }
     tx.commit().await.map_err(db_error)?;
-    rows.iter().map(waiting_row).collect()
+    waiting_rows(&rows)
 }
 
 /// Takes leases back; also folds the delivery count deltas, since every
@@ -476,7 +535,20 @@ pub(super) async fn reclaim_waiting(store: &PgStore, which: &Reclaim) -> StoreRe
     }
     tx.commit().await.map_err(db_error)?;
     deliveries::compact_counts(store).await?;
-    rows.iter().map(waiting_row).collect()
+    waiting_rows(&rows)
+}
+
+/// The deliveries a give-back statement made waiting again (those of a
+/// deleted destination failed instead).
+fn waiting_rows(given: &[PgRow]) -> StoreResult<Vec<Waiting>> {
+    let mut waiting = Vec::with_capacity(given.len());
+    for row in given {
+        let status: DeliveryStatus = rows::parsed(row, "status")?;
+        if status == DeliveryStatus::Pending {
+            waiting.push(waiting_row(row)?);
+        }
+    }
+    Ok(waiting)
 }
 
 /// A waiting delivery as the statements of this module return it.

@@ -11,6 +11,7 @@ use ferry_core::page::{Page, PageRequest};
 
 use super::rows::{self, destination_columns};
 use super::{SqliteStore, audit, db_error, micros, page_limit, to_json};
+use crate::deleted;
 
 /// A destination's columns as bound for an insert or an update.
 struct Encoded {
@@ -178,9 +179,6 @@ pub(super) async fn update(
     Ok(true)
 }
 
-/// Why the unfinished deliveries of a deleted destination failed.
-pub(super) const DELETED_ERROR: &str = "destination deleted";
-
 pub(super) async fn delete(
     store: &SqliteStore,
     org: &OrgId,
@@ -199,29 +197,22 @@ pub(super) async fn delete(
     if deleted == 0 {
         return Ok(false);
     }
-    // Waiting and in-flight deliveries can never be attempted now. An
-    // attempt still in flight is recorded when it completes, but no longer
-    // moves the delivery (it is not `delivering` any more).
-    // The statuses are those `Transition::Abandon` leaves (a unit test in
-    // `mod.rs` checks them against the state machine).
-    for sql in [
-        // Each statement matches one partial index.
+    // Waiting deliveries can never be attempted now (`Transition::Abandon`;
+    // a unit test in `mod.rs` checks the statuses against the state
+    // machine). One in flight keeps its lease: its completion, or its lease
+    // given back, decides (`crate::deleted`).
+    sqlx::query(
         "UPDATE deliveries SET status = 'failed', last_error = ?1, next_attempt_at = NULL, \
          updated_at = ?2 WHERE destination_id = ?3 AND org_id = ?4 \
          AND status IN ('pending', 'retrying')",
-        "UPDATE deliveries SET status = 'failed', last_error = ?1, next_attempt_at = NULL, \
-         lease_owner = NULL, lease_expires_at = NULL, updated_at = ?2 \
-         WHERE status = 'delivering' AND destination_id = ?3 AND org_id = ?4",
-    ] {
-        sqlx::query(sql)
-            .bind(DELETED_ERROR)
-            .bind(now)
-            .bind(id.as_str())
-            .bind(org.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-    }
+    )
+    .bind(deleted::ERROR)
+    .bind(now)
+    .bind(id.as_str())
+    .bind(org.as_str())
+    .execute(&mut *tx)
+    .await
+    .map_err(db_error)?;
     audit::insert_rows(&mut tx, &[audit]).await?;
     tx.commit().await.map_err(db_error)?;
     Ok(true)

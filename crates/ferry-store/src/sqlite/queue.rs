@@ -8,6 +8,7 @@
 //! A delivery given back (released or reclaimed) is due at the earlier of
 //! its previous due time and now, so it keeps its place in the queue.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -25,10 +26,12 @@ use super::rows::{self, delivery_columns};
 use super::{
     SqliteStore, audit, db_error, events, id_list, micros, opt_micros, rows_per_statement, to_json,
 };
+use crate::deleted;
 
 /// The queue's statements, named so that a test can check their query plans.
 pub(super) mod sql {
     use super::delivery_columns;
+    use crate::deleted::deleted_error;
 
     /// Sets the lease on the rows the statement's WHERE clause picks.
     macro_rules! lease_set {
@@ -38,14 +41,57 @@ pub(super) mod sql {
         };
     }
 
-    /// Gives leases back, due at the earlier of their due time and ?1.
-    macro_rules! give_back {
+    /// Whether the row's destination still exists.
+    macro_rules! destination_exists {
         () => {
-            "UPDATE deliveries SET status = 'pending', \
-             next_attempt_at = MIN(COALESCE(next_attempt_at, ?1), ?1), lease_owner = NULL, \
-             lease_expires_at = NULL, updated_at = ?1 WHERE status = 'delivering' "
+            "EXISTS (SELECT 1 FROM destinations t WHERE t.id = deliveries.destination_id)"
         };
     }
+
+    /// Gives leases back, due at the earlier of their due time and ?1; a
+    /// delivery whose destination was deleted meanwhile fails instead.
+    macro_rules! give_back {
+        () => {
+            concat!(
+                "UPDATE deliveries SET status = CASE WHEN ",
+                destination_exists!(),
+                " THEN 'pending' ELSE 'failed' END, next_attempt_at = CASE WHEN ",
+                destination_exists!(),
+                " THEN MIN(COALESCE(next_attempt_at, ?1), ?1) END, last_error = CASE WHEN ",
+                destination_exists!(),
+                " THEN last_error ELSE '",
+                deleted_error!(),
+                "' END, lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1 \
+                 WHERE status = 'delivering' "
+            )
+        };
+    }
+
+    /// A completion's target status (`v.column3`), or `failed` when the
+    /// attempt did not deliver and the destination was deleted meanwhile.
+    macro_rules! abandoned {
+        () => {
+            concat!(
+                "(v.column3 <> 'delivered' AND NOT ",
+                destination_exists!(),
+                ")"
+            )
+        };
+    }
+
+    pub const COMPLETE_SET: &str = concat!(
+        "UPDATE deliveries SET status = CASE WHEN ",
+        abandoned!(),
+        " THEN 'failed' ELSE v.column3 END, next_attempt_at = CASE WHEN ",
+        abandoned!(),
+        " THEN NULL ELSE v.column4 END, last_error = CASE WHEN ",
+        abandoned!(),
+        " THEN '",
+        deleted_error!(),
+        "' ELSE v.column5 END, attempt_count = attempt_count + 1, \
+         failures_counted = failures_counted + v.column6, lease_owner = NULL, \
+         lease_expires_at = NULL, updated_at = v.column7 FROM ("
+    );
 
     pub const CLAIM: &str = concat!(
         lease_set!(),
@@ -274,14 +320,9 @@ pub(super) async fn complete(store: &SqliteStore, batch: &[Completion]) -> Store
 
     let mut tx = store.write_relaxed().await?;
     // Move the deliveries whose lease is still held by the completing owner.
-    let mut moved: HashSet<String> = HashSet::with_capacity(batch.len());
+    let mut moved: HashMap<String, DeliveryStatus> = HashMap::with_capacity(batch.len());
     for chunk in batch.chunks(rows_per_statement(UPDATE_COLUMNS)) {
-        let mut qb = QueryBuilder::<Sqlite>::new(
-            "UPDATE deliveries SET status = v.column3, next_attempt_at = v.column4, \
-             last_error = v.column5, attempt_count = attempt_count + 1, \
-             failures_counted = failures_counted + v.column6, lease_owner = NULL, \
-             lease_expires_at = NULL, updated_at = v.column7 FROM (",
-        );
+        let mut qb = QueryBuilder::<Sqlite>::new(sql::COMPLETE_SET);
         qb.push_values(chunk, |mut b, c| {
             // A retry always has a due time.
             let next = match c.status {
@@ -298,15 +339,20 @@ pub(super) async fn complete(store: &SqliteStore, batch: &[Completion]) -> Store
         });
         qb.push(
             ") AS v WHERE deliveries.id = v.column1 AND deliveries.status = 'delivering' \
-             AND deliveries.lease_owner = v.column2 RETURNING deliveries.id",
+             AND deliveries.lease_owner = v.column2 RETURNING deliveries.id, deliveries.status",
         );
-        let ids: Vec<String> = qb
-            .build_query_scalar()
+        let rows: Vec<(String, String)> = qb
+            .build_query_as()
             .persistent(false)
             .fetch_all(&mut *tx)
             .await
             .map_err(db_error)?;
-        moved.extend(ids);
+        for (id, status) in rows {
+            let status = status
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("delivery {id}: {e}")))?;
+            moved.insert(id, status);
+        }
     }
 
     // Every attempt is recorded, also those whose lease was lost.
@@ -337,11 +383,14 @@ pub(super) async fn complete(store: &SqliteStore, batch: &[Completion]) -> Store
     }
 
     // The audit tells what changed: only completions that moved a delivery.
-    let records: Vec<&AuditRecord> = batch
+    let records: Vec<Cow<'_, AuditRecord>> = batch
         .iter()
-        .filter(|c| moved.contains(c.delivery_id.as_str()))
-        .map(|c| &c.audit)
+        .filter_map(|c| {
+            let to = moved.get(c.delivery_id.as_str())?;
+            Some(deleted::completion_audit(c, *to))
+        })
         .collect();
+    let records: Vec<&AuditRecord> = records.iter().map(|r| &**r).collect();
     audit::insert_rows(&mut tx, &records).await?;
     tx.commit().await.map_err(db_error)
 }

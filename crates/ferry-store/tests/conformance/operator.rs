@@ -181,10 +181,13 @@ pub async fn deleting_a_destination_fails_its_deliveries<F: Fixture>(fixture: &F
         destination(&b, &org, "kept").await,
     );
     let t = now();
-    let done = new_event_at(&org, "order.created", &[&gone], t - secs(3));
-    let inflight = new_event_at(&org, "order.created", &[&gone], t - secs(2));
+    let done = new_event_at(&org, "order.created", &[&gone], t - secs(5));
+    let delivers = new_event_at(&org, "order.created", &[&gone], t - secs(4));
+    let fails = new_event_at(&org, "order.created", &[&gone], t - secs(3));
+    let given_back = new_event_at(&org, "order.created", &[&gone], t - secs(2));
     let waiting = new_event_at(&org, "order.created", &[&gone, &kept], t + secs(60));
-    ingest(&b, &[done.clone(), inflight.clone(), waiting.clone()]).await;
+    let all = [&done, &delivers, &fails, &given_back, &waiting].map(|e| (*e).clone());
+    ingest(&b, &all).await;
     let first = b.queue.lease_due(1, &lease("w", t), &[]).await.unwrap();
     b.queue
         .complete(&[completion(
@@ -196,18 +199,27 @@ pub async fn deleting_a_destination_fails_its_deliveries<F: Fixture>(fixture: &F
         )])
         .await
         .unwrap();
-    let second = b.queue.lease_due(1, &lease("w", t), &[]).await.unwrap();
-    assert_eq!(second[0].delivery.id, inflight.deliveries[0].id);
+    let in_flight = b.queue.lease_due(3, &lease("w", t), &[]).await.unwrap();
+    let ids: Vec<_> = in_flight.iter().map(|l| l.delivery.id.clone()).collect();
+    assert_eq!(
+        ids,
+        [&delivers, &fails, &given_back].map(|e| e.deliveries[0].id.clone())
+    );
 
     let record = audit(&org, gone.as_str(), "destination.deleted");
     assert!(s.delete_destination(&org, &gone, &record).await.unwrap());
     assert!(!s.delete_destination(&org, &gone, &record).await.unwrap());
     assert!(s.get_destination(&org, &gone).await.unwrap().is_none());
 
-    for id in [&inflight.deliveries[0].id, &waiting.deliveries[0].id] {
-        let d = delivery(&b, &org, id).await;
-        assert_eq!(d.status, DeliveryStatus::Failed);
-        assert_eq!(d.last_error.as_deref(), Some("destination deleted"));
+    // Waiting deliveries fail with it; those in flight keep their lease.
+    let d = delivery(&b, &org, &waiting.deliveries[0].id).await;
+    assert_eq!(d.status, DeliveryStatus::Failed);
+    assert_eq!(d.last_error.as_deref(), Some("destination deleted"));
+    for id in &ids {
+        assert_eq!(
+            delivery(&b, &org, id).await.status,
+            DeliveryStatus::Delivering
+        );
     }
     assert_eq!(
         delivery(&b, &org, &done.deliveries[0].id).await.status,
@@ -218,23 +230,40 @@ pub async fn deleting_a_destination_fails_its_deliveries<F: Fixture>(fixture: &F
         DeliveryStatus::Pending
     );
 
-    // The in-flight attempt still lands in the history, without a move.
+    // An attempt that delivered says so; one that failed cannot be retried,
+    // nor can one whose lease is given back.
+    let retry_at = Some(t + secs(30));
     b.queue
-        .complete(&[completion(
-            &second[0],
-            "w",
-            DeliveryStatus::Delivered,
-            None,
-            false,
-        )])
+        .complete(&[
+            completion(&in_flight[0], "w", DeliveryStatus::Delivered, None, false),
+            completion(&in_flight[1], "w", DeliveryStatus::Retrying, retry_at, true),
+        ])
         .await
         .unwrap();
-    let (d, attempts) = s
-        .get_delivery(&org, &inflight.deliveries[0].id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!((d.status, attempts.len()), (DeliveryStatus::Failed, 1));
+    b.queue.release(&ids[2..], "w").await.unwrap();
+    let (d, attempts) = s.get_delivery(&org, &ids[0]).await.unwrap().unwrap();
+    assert_eq!((d.status, attempts.len()), (DeliveryStatus::Delivered, 1));
+    for id in &ids[1..] {
+        let d = delivery(&b, &org, id).await;
+        assert_eq!(
+            (d.status, d.last_error.as_deref(), d.next_attempt_at),
+            (DeliveryStatus::Failed, Some("destination deleted"), None)
+        );
+    }
+    let (_, attempts) = s.get_delivery(&org, &ids[1]).await.unwrap().unwrap();
+    assert_eq!(attempts.len(), 1, "the failed attempt is in the history");
+    for (id, action) in [
+        (&ids[0], "delivery.delivered"),
+        (&ids[1], "delivery.failed"),
+    ] {
+        let filter = AuditFilter {
+            entity_id: Some(id.to_string()),
+            ..AuditFilter::default()
+        };
+        let log = s.list_audit(&org, &filter, page(10)).await.unwrap().items;
+        let actions: Vec<&str> = log.iter().map(|r| r.action.as_str()).collect();
+        assert_eq!(actions, [action]);
+    }
     assert_eq!(
         b.queue
             .reclaim(&Reclaim::NotOwnedBy("other".into()))
@@ -244,7 +273,7 @@ pub async fn deleting_a_destination_fails_its_deliveries<F: Fixture>(fixture: &F
     );
 
     // Failed for lack of a destination: no retry can help.
-    let retry = RequeueSelector::Delivery(inflight.deliveries[0].id.clone());
+    let retry = RequeueSelector::Delivery(ids[1].clone());
     assert!(requeue(&b, &org, &retry, "k").await.unwrap().is_empty());
 
     let log = s

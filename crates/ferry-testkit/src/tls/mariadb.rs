@@ -27,11 +27,16 @@ impl TlsMariadb {
         let mariadbd = program("mariadbd", "mariadb-server");
         let dir = tempfile::tempdir().expect("a temporary directory");
         let data = dir.path().join("data");
+        // Temporary tables of its own: in the shared /tmp, the bootstrap's
+        // names (from its pid) can meet another server's leftovers.
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp).expect("a temporary directory for MariaDB");
         let user = if is_root() { "root" } else { "" };
         let mut command = Command::new(install);
         command
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .arg("--auth-root-authentication-method=normal")
             .arg("--skip-test-db");
         if !user.is_empty() {
@@ -49,6 +54,7 @@ impl TlsMariadb {
         command
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .arg(format!("--port={port}"))
             .arg("--bind-address=127.0.0.1")
             .arg(format!("--socket={}", dir.path().join("sock").display()))
