@@ -4,13 +4,13 @@
 //! the waiting deliveries that a queue which lost its entries must be given
 //! again.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use ferry_core::delivery::Leased;
+use ferry_core::delivery::{DeliveryStatus, Leased};
 use ferry_core::error::StoreResult;
 use ferry_core::ids::{DeliveryId, DestinationId};
-use ferry_core::ports::{Lease, Reclaim};
+use ferry_core::ports::{Completion, Lease, Reclaim};
 
 use super::{PgStore, db_error, id_array, micros, queue};
 
@@ -100,6 +100,16 @@ impl PgStore {
             .await
             .map_err(db_error)?;
         rows.iter().map(queue::waiting_row).collect()
+    }
+
+    /// Records attempts as `Queue::complete` does and returns the status
+    /// each delivery that moved was moved to (a delivery whose lease was
+    /// lost does not move; one whose destination was deleted may fail).
+    pub async fn complete_moved(
+        &self,
+        batch: &[Completion],
+    ) -> StoreResult<HashMap<DeliveryId, DeliveryStatus>> {
+        queue::complete_moved(self, batch).await
     }
 
     /// Takes leases back as `Queue::reclaim` does and returns the

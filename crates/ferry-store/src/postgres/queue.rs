@@ -335,8 +335,17 @@ pub(super) const COMPLETION_TARGETS: [DeliveryStatus; 3] = [
 ];
 
 pub(super) async fn complete(store: &PgStore, batch: &[Completion]) -> StoreResult<()> {
+    complete_moved(store, batch).await.map(drop)
+}
+
+/// Records a batch as `complete` does; returns the status each delivery
+/// that moved was moved to.
+pub(super) async fn complete_moved(
+    store: &PgStore,
+    batch: &[Completion],
+) -> StoreResult<HashMap<DeliveryId, DeliveryStatus>> {
     if batch.is_empty() {
-        return Ok(());
+        return Ok(HashMap::new());
     }
     if let Some(c) = batch
         .iter()
@@ -451,7 +460,11 @@ pub(super) async fn complete(store: &PgStore, batch: &[Completion]) -> StoreResu
         .collect();
     let records: Vec<&AuditRecord> = records.iter().map(|r| &**r).collect();
     audit::insert_rows(&mut tx, &records).await?;
-    tx.commit().await.map_err(db_error)
+    tx.commit().await.map_err(db_error)?;
+    Ok(batch
+        .iter()
+        .filter_map(|c| Some((c.delivery_id.clone(), *moved.get(c.delivery_id.as_str())?)))
+        .collect())
 }
 
 pub(super) async fn release(store: &PgStore, ids: &[DeliveryId], owner: &str) -> StoreResult<u64> {

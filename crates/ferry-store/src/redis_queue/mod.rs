@@ -358,16 +358,22 @@ impl RedisQueue {
     }
 
     /// The Redis side of completions; PostgreSQL already has them.
-    async fn after_complete(&self, batch: &[Completion]) -> redis::RedisResult<()> {
+    async fn after_complete(
+        &self,
+        batch: &[Completion],
+        moved: &HashMap<DeliveryId, DeliveryStatus>,
+    ) -> redis::RedisResult<()> {
         self.let_go(batch.iter().map(|c| &c.delivery_id)).await?;
         let mut retries = Vec::new();
         let mut dead = Vec::new();
+        // Where PostgreSQL moved each delivery: not at all when the lease
+        // was lost, `failed` when its destination was deleted meanwhile.
         for c in batch {
-            match (c.status, c.next_attempt_at) {
-                (DeliveryStatus::Retrying, Some(at)) => {
+            match (moved.get(&c.delivery_id), c.next_attempt_at) {
+                (Some(DeliveryStatus::Retrying), Some(at)) => {
                     retries.push((&c.delivery_id, &c.destination_id, at));
                 }
-                (DeliveryStatus::Dead, _) => dead.push((
+                (Some(DeliveryStatus::Dead), _) => dead.push((
                     &c.delivery_id,
                     &c.destination_id,
                     c.last_error.as_deref().unwrap_or(""),
@@ -443,10 +449,10 @@ impl Queue for RedisQueue {
     }
 
     async fn complete(&self, batch: &[Completion]) -> StoreResult<()> {
-        self.inner.pg.complete(batch).await?;
+        let moved = self.inner.pg.complete_moved(batch).await?;
         // The attempts are recorded: failing now would make the caller
         // record them twice. What Redis misses, reconciliation restores.
-        if let Err(error) = self.after_complete(batch).await {
+        if let Err(error) = self.after_complete(batch, &moved).await {
             warn!(%error, "Recording completions in Redis failed; reconciliation will restore the queue.");
         }
         Ok(())

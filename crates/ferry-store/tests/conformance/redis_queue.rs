@@ -288,3 +288,53 @@ async fn an_entry_read_before_its_delivery_is_due_waits_for_it() {
         "the early entry was dropped and its delivery stranded"
     );
 }
+
+#[tokio::test]
+async fn a_deleted_destination_leaves_no_retry_or_dead_letter_in_redis() {
+    let fixture = RedisFixture::new();
+    let b = fixture.open().await;
+    let queue = fixture.open_queue().await;
+    let org = org(&b).await;
+    let dst = destination(&b, &org, "gone").await;
+    let batch: Vec<_> = (0..2).map(|_| new_event(&org, &[&dst])).collect();
+    ingest(&b, &batch).await;
+    let t = now();
+    queue.reclaim(&Reclaim::ExpiredBefore(t)).await.unwrap();
+    let leased = queue.lease_due(2, &lease("w", t), &[]).await.unwrap();
+    assert_eq!(leased.len(), 2);
+
+    // Deleted while both attempts are in flight; both then fail.
+    let record = audit(&org, dst.as_str(), "destination.deleted");
+    assert!(
+        b.store
+            .delete_destination(&org, &dst, &record)
+            .await
+            .unwrap()
+    );
+    let retry_at = Some(t + secs(60));
+    queue
+        .complete(&[
+            completion(&leased[0], "w", DeliveryStatus::Retrying, retry_at, true),
+            completion(&leased[1], "w", DeliveryStatus::Dead, None, true),
+        ])
+        .await
+        .unwrap();
+    for l in &leased {
+        let d = delivery(&b, &org, &l.delivery.id).await;
+        assert_eq!(d.status, DeliveryStatus::Failed);
+    }
+    // Neither waits for a retry nor sits in the dead-letter stream.
+    let mut redis = fixture.redis().await;
+    let delayed: u64 = redis::cmd("ZCARD")
+        .arg(format!("{}:delayed", fixture.prefix))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let dead: u64 = redis::cmd("XLEN")
+        .arg(format!("{}:dead", fixture.prefix))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!((delayed, dead), (0, 0));
+    assert!(lease_all(&queue, "w", t + secs(3600)).await.is_empty());
+}
