@@ -1,8 +1,6 @@
 //! The run's destination on the server: created for `load.*` with the
 //! kind's config and, on a server the tool did not start, removed at the
-//! end once every delivery of it is recorded.
-
-use std::time::{Duration, Instant};
+//! end.
 
 use anyhow::Context as _;
 use serde_json::{Value, json};
@@ -10,52 +8,14 @@ use serde_json::{Value, json};
 use super::LoadtestArgs;
 use crate::cli::client::ApiClient;
 
-/// Deletes the destination, which stops routing `load.*` to it, once no
-/// delivery of it is recorded as being attempted: the delivery counters the
-/// tool waits for run ahead of the records, which are written in batches,
-/// and deleting earlier would fail deliveries that were made. Returns what
-/// went wrong, as warnings.
-pub async fn remove(api: &ApiClient, destination_id: &str) -> Vec<String> {
-    let mut warnings = Vec::new();
-    if !settled(api, destination_id).await {
-        warnings.push(format!(
-            "deliveries of destination {destination_id} were still being recorded; deleting it fails them"
-        ));
-    }
-    if let Err(e) = api
-        .delete(&format!("/v1/destinations/{destination_id}"))
+/// Deletes the destination, which stops routing `load.*` to it. An
+/// attempt whose record is still being written when it goes is recorded
+/// as the attempt ended (a delivery that was made stays `delivered`).
+pub async fn remove(api: &ApiClient, destination_id: &str) -> anyhow::Result<()> {
+    api.delete(&format!("/v1/destinations/{destination_id}"))
         .await
-    {
-        warnings.push(format!(
-            "could not delete destination {destination_id}: {e}"
-        ));
-    }
-    warnings
-}
-
-/// Waits (up to ten seconds) until no delivery of the destination is
-/// recorded as being attempted; false if some still are.
-async fn settled(api: &ApiClient, destination_id: &str) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let query = [
-        ("destination_id", destination_id.to_owned()),
-        ("status", "delivering".to_owned()),
-        ("limit", "1".to_owned()),
-    ];
-    while Instant::now() < deadline {
-        let listed = api.get("/v1/deliveries", &query).await;
-        let attempting = listed.map_or(true, |r| {
-            r.body
-                .get("data")
-                .and_then(Value::as_array)
-                .is_none_or(|d| !d.is_empty())
-        });
-        if !attempting {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
+        .with_context(|| format!("could not delete destination {destination_id}"))?;
+    Ok(())
 }
 
 /// `POST /v1/destinations`: `kind` with `config` and `auth` for `load.*`,

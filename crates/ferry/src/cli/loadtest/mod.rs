@@ -539,12 +539,13 @@ async fn deliver(run: &Run<'_>, sink: &mut Option<Sink>) -> anyhow::Result<Summa
         _ => (None, None),
     };
 
-    if let (Some(id), Target::Existing { .. }) = (&destination, target) {
-        for warning in remove(api, id).await {
-            if !args.json {
-                progress.suspend(|| eprintln!("warning: {warning}"));
-            }
-        }
+    // Stop routing `load.*` to a destination the run created on a server
+    // that stays up.
+    if let (Some(id), Target::Existing { .. }) = (&destination, target)
+        && let Err(e) = remove(api, id).await
+        && !args.json
+    {
+        progress.suspend(|| eprintln!("warning: {e:#}"));
     }
 
     let ingest_summary = (args.mode != Mode::E2e).then(|| ingest_summary(&ingested));
