@@ -71,6 +71,19 @@ impl TestServer {
         }
     }
 
+    /// Another server on the same store (the same PostgreSQL schema), such
+    /// as a worker joining; it leaves the schema to this one.
+    // Used only by the PostgreSQL binary.
+    #[allow(dead_code)]
+    pub async fn join(&self, tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = self.config.clone();
+        config.data_dir = dir.path().to_path_buf();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        tweak(&mut config);
+        Self::launch(dir, config).await
+    }
+
     /// Stops gracefully and starts again on the same data dir.
     pub async fn restart(mut self) -> Self {
         let running = self.running.take().unwrap();

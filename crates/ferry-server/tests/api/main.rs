@@ -7,6 +7,7 @@ pub const POSTGRES: bool = false;
 
 mod harness;
 
+mod backlog;
 mod delivery;
 mod destination_kinds;
 mod embedded;

@@ -8,6 +8,8 @@ pub const POSTGRES: bool = true;
 #[path = "../api/harness.rs"]
 mod harness;
 
+#[path = "../api/backlog.rs"]
+mod backlog;
 #[path = "../api/delivery.rs"]
 mod delivery;
 #[path = "../api/ingest.rs"]
@@ -20,3 +22,5 @@ mod resilience;
 mod security;
 #[path = "../api/sources.rs"]
 mod sources;
+
+mod worker_joins;

@@ -186,11 +186,15 @@ impl Engine {
             if probe {
                 d.probing = false;
             }
-            if !d.blocked() && d.active < d.dest.max_in_flight {
+            let next = if !d.blocked() && d.active < d.dest.max_in_flight {
                 d.waiting.pop_front()
             } else {
                 None
+            };
+            if d.runs_low() {
+                self.backlog = true;
             }
+            next
         });
         if let Some((next, next_probe)) = next {
             // `start` counts it again.

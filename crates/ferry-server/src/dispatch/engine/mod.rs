@@ -105,6 +105,12 @@ struct Dest {
     probing: bool,
     health: Health,
     stale: bool,
+    /// The store may hold due deliveries of this destination that no poll
+    /// has looked for: it was left out of a poll (blocked, or with a full
+    /// queue behind its slots). A destination in this state asks for a poll
+    /// as soon as its queue runs low, so a backlog drains at the pace of its
+    /// own slots instead of one lease chunk per poll interval.
+    more: bool,
 }
 
 impl Dest {
@@ -120,8 +126,16 @@ impl Dest {
         self.dest.enabled && !self.probing && self.active == 0 && self.paused()
     }
 
+    /// Enough is leased to keep every slot busy while a poll for more
+    /// runs: a full window of deliveries waits behind the busy slots.
     fn saturated(&self) -> bool {
-        self.active as usize + self.waiting.len() >= self.dest.max_in_flight as usize
+        self.waiting.len() >= self.dest.max_in_flight as usize
+    }
+
+    /// Left out of a poll, and now short of work: its queue is below a
+    /// full window, so its slots would soon idle.
+    fn runs_low(&self) -> bool {
+        self.more && !self.blocked() && !self.saturated()
     }
 }
 
@@ -350,6 +364,7 @@ impl Engine {
                         probing: false,
                         health,
                         stale: false,
+                        more: true,
                     },
                 );
             }

@@ -4,6 +4,8 @@
 //! attempts keep flowing to the completion writer instead of waiting behind
 //! the poll. At most one poll runs; the slots it may fill are reserved.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use ferry_core::DestinationId;
 use ferry_core::delivery::Leased;
@@ -11,7 +13,7 @@ use ferry_core::error::StoreResult;
 use tokio::task::JoinError;
 use tracing::{debug, warn};
 
-use super::{Dest, Engine};
+use super::Engine;
 use crate::dispatch::breaker::Breaker;
 
 /// Most deliveries leased by one poll.
@@ -25,6 +27,8 @@ pub(super) struct Polled {
     /// When the next waiting delivery is due, asked only when the poll
     /// found fewer than it could take.
     next_due: Option<DateTime<Utc>>,
+    /// The destinations it left out.
+    exclude: Vec<DestinationId>,
 }
 
 impl Engine {
@@ -58,12 +62,13 @@ impl Engine {
             return;
         }
         let limit = free.min(LEASE_CHUNK);
-        let exclude: Vec<DestinationId> = self
-            .dests
-            .iter()
-            .filter(|(_, d)| d.blocked() || d.saturated())
-            .map(|(id, _)| id.clone())
-            .collect();
+        let mut exclude: Vec<DestinationId> = Vec::new();
+        for (id, d) in &mut self.dests {
+            if d.blocked() || d.saturated() {
+                d.more = true;
+                exclude.push(id.clone());
+            }
+        }
         let queue = self.queue.clone();
         let lease = self.lease();
         self.reserved = limit;
@@ -82,6 +87,7 @@ impl Engine {
                 limit,
                 leased,
                 next_due,
+                exclude,
             }
         });
     }
@@ -106,10 +112,26 @@ impl Engine {
             }
         };
         let full = leased.len() >= polled.limit;
+        if !full {
+            // It took every due delivery of the destinations it looked at.
+            let left_out: HashSet<&DestinationId> = polled.exclude.iter().collect();
+            for (id, d) in &mut self.dests {
+                if !left_out.contains(id) {
+                    d.more = false;
+                }
+            }
+        }
         let mut release = Vec::new();
         for l in leased {
             let id = l.delivery.destination_id.clone();
-            if !self.ensure_dest(&id).await || self.dests.get(&id).is_some_and(Dest::blocked) {
+            if !self.ensure_dest(&id).await {
+                release.push(l.delivery.id);
+                continue;
+            }
+            if let Some(d) = self.dests.get_mut(&id)
+                && d.blocked()
+            {
+                d.more = true;
                 release.push(l.delivery.id);
                 continue;
             }
