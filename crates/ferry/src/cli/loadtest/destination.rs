@@ -19,7 +19,8 @@ pub async fn remove(api: &ApiClient, destination_id: &str) -> anyhow::Result<()>
 }
 
 /// `POST /v1/destinations`: `kind` with `config` and `auth` for `load.*`,
-/// default retries.
+/// default retries, and the server's default `max_in_flight` unless
+/// `--max-in-flight` names one.
 pub async fn create_destination(
     api: &ApiClient,
     args: &LoadtestArgs,
@@ -27,14 +28,16 @@ pub async fn create_destination(
     config: Value,
     auth: Value,
 ) -> anyhow::Result<String> {
-    let body = json!({
+    let mut body = json!({
         "name": format!("ferry loadtest {kind}"),
         "kind": kind,
         "config": config,
         "auth": auth,
         "filter": { "event_types": ["load.*"] },
-        "max_in_flight": args.max_in_flight,
     });
+    if let Some(n) = args.max_in_flight {
+        body["max_in_flight"] = json!(n);
+    }
     let created = api
         .post("/v1/destinations", &body)
         .await

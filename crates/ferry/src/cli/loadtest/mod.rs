@@ -143,9 +143,11 @@ pub struct LoadtestArgs {
         value_parser = clap::value_parser!(u16).range(0..=1000)
     )]
     pub batch: u16,
-    /// Per-destination delivery concurrency asked for (`max_in_flight`).
-    #[arg(long, value_name = "N", default_value_t = 1024)]
-    pub max_in_flight: u32,
+    /// Per-destination delivery concurrency asked for (`max_in_flight`);
+    /// without it the destination has the server's default, as a user's
+    /// destination would.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight: Option<u32>,
     /// Give up after this many seconds from the first send (--mode drain:
     /// sending, then delivering from the enable, each get this long).
     #[arg(long, value_name = "S", default_value_t = 300)]
@@ -562,6 +564,7 @@ async fn deliver(run: &Run<'_>, sink: &mut Option<Sink>) -> anyhow::Result<Summa
         target: broker.map(|b| b.display_url().to_owned()),
         payload_bytes: args.payload_bytes,
         receiver_delay_ms: args.receiver_delay_ms,
+        max_in_flight: args.max_in_flight,
         server: match target {
             Target::Started(_) => "started".to_owned(),
             Target::Existing { url, .. } => url.clone(),

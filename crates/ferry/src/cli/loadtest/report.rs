@@ -36,6 +36,9 @@ pub struct Summary {
     pub target: Option<String>,
     pub payload_bytes: usize,
     pub receiver_delay_ms: u64,
+    /// The destination's `max_in_flight`, when the run asked for one
+    /// (otherwise the server's default applied).
+    pub max_in_flight: Option<u32>,
     /// `started` (the tool ran its own server) or the URL of the existing one.
     pub server: String,
     pub ingest: Option<IngestSummary>,
@@ -196,8 +199,12 @@ impl Summary {
             Some(target) => format!(" to {} at {target}", self.kind),
             None => format!(" to a {}", self.kind),
         };
+        let in_flight = match self.max_in_flight {
+            Some(n) => format!("max_in_flight {n}"),
+            None => "default max_in_flight".to_owned(),
+        };
         let mut out = format!(
-            "Ferry load test: {} events{to}, {} clients, {requests}, {} B of data, server {}\n\n",
+            "Ferry load test: {} events{to} ({in_flight}), {} clients, {requests}, {} B of data, server {}\n\n",
             self.events, self.concurrency, self.payload_bytes, self.server
         );
         let mut t = Table::new(["phase", "metric", "value"]).empty_as("");
@@ -342,6 +349,7 @@ mod tests {
             target: None,
             payload_bytes: 200,
             receiver_delay_ms: 0,
+            max_in_flight: None,
             server: "started".into(),
             ingest: Some(IngestSummary {
                 seconds: 1.0,
