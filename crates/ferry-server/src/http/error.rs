@@ -106,6 +106,10 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(%reason, "Storage unavailable.");
                 ApiError::Unavailable { retry_after_s: 1 }
             }
+            StoreError::Full(reason) => {
+                tracing::warn!(%reason, "Storage is full.");
+                ApiError::Unavailable { retry_after_s: 1 }
+            }
             StoreError::Conflict(reason) => ApiError::Conflict(reason),
             StoreError::Corrupt(reason) => {
                 tracing::error!(%reason, "Stored data could not be read.");

@@ -284,6 +284,8 @@ pub(crate) fn db_error(e: sqlx::Error) -> StoreError {
                 | ErrorKind::CheckViolation => StoreError::Conflict(db.message().to_owned()),
                 // Any other integrity constraint violation.
                 _ if code.starts_with("23") => StoreError::Conflict(db.message().to_owned()),
+                // disk_full
+                _ if code == "53100" => StoreError::Full(format!("{} ({code})", db.message())),
                 // data_corrupted, index_corrupted; data exceptions (a stored
                 // value that does not fit what it is read as).
                 _ if code.starts_with("XX00") || code.starts_with("22") => {
