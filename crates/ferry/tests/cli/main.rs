@@ -2,7 +2,8 @@
 //! temp data dir, killed with SIGKILL mid-load, driven by its CLI, and as
 //! separate ingest and worker processes on PostgreSQL, with the queue in
 //! PostgreSQL or on Redis Streams, and the load tool against the real
-//! brokers and databases; and with a log that cannot be written.
+//! brokers and databases; on a disk that fills up, and with a log that
+//! cannot be written.
 
 mod process;
 
