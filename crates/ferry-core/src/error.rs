@@ -19,17 +19,31 @@ impl FieldError {
 }
 
 /// What a `Store` or `Queue` adapter can fail with.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// Storage cannot be reached or cannot write right now; nothing was changed.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// The disk (or quota) that holds the data is full; nothing was changed.
+    /// Like `Unavailable`, it passes once there is space again: a separate
+    /// case because an operator must act, and callers are told why.
+    #[error("storage is full: {0}")]
+    Full(String),
     /// A uniqueness rule was violated (for example a duplicate name).
     #[error("conflict: {0}")]
     Conflict(String),
     /// Stored data could not be decoded (corruption, or a wrong master key).
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether storage itself failed (`Unavailable`, `Full`), as opposed to
+    /// the request (`Conflict`) or the data (`Corrupt`): such a failure
+    /// passes by itself, and the same write may be tried again.
+    pub fn is_outage(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_) | StoreError::Full(_))
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -43,6 +43,10 @@ pub enum RequeueSelector {
 pub trait Store: Send + Sync + 'static {
     /// Succeeds when storage answers a trivial query.
     async fn ping(&self) -> StoreResult<()>;
+    /// Commits a tiny write (one row kept for this purpose), not flushed by
+    /// itself: succeeds when storage can commit writes now. Readiness runs
+    /// it after a write failed, since a read (`ping`) succeeds on a full disk.
+    async fn probe_write(&self) -> StoreResult<()>;
 
     // Organizations and API keys.
     async fn create_org(&self, org: &Org) -> StoreResult<()>;

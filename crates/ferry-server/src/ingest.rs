@@ -3,6 +3,10 @@
 //! caller after the commit, then hands the new deliveries to the dispatcher
 //! in memory and, when the queue lives outside the store (Redis Streams),
 //! adds them to it.
+//!
+//! A failed commit answers every caller of the batch with the outage (503)
+//! and is reported to the store's write health; the writer goes on with
+//! the next batch, so ingest resumes by itself once the store can commit.
 
 use std::sync::Arc;
 
@@ -16,6 +20,7 @@ use tracing::{debug, warn};
 
 use crate::dispatch::{DispatchHandle, Handoff};
 use crate::metrics as m;
+use crate::store_health::{Operation, WriteHealth};
 
 struct Job {
     new: NewEvent,
@@ -69,12 +74,13 @@ pub fn spawn_writer(
     store: Arc<dyn Store>,
     external_queue: Option<Arc<dyn Queue>>,
     dispatch: DispatchHandle,
+    health: Arc<WriteHealth>,
     max_batch: usize,
     capacity: usize,
 ) -> (IngestHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(capacity);
     let enqueuer = external_queue.map(spawn_enqueuer);
-    let task = tokio::spawn(run(store, enqueuer, dispatch, rx, max_batch));
+    let task = tokio::spawn(run(store, enqueuer, dispatch, health, rx, max_batch));
     (IngestHandle { tx }, task)
 }
 
@@ -101,6 +107,7 @@ async fn run(
     store: Arc<dyn Store>,
     enqueuer: Option<mpsc::Sender<Vec<Delivery>>>,
     dispatch: DispatchHandle,
+    health: Arc<WriteHealth>,
     mut rx: mpsc::Receiver<Job>,
     max_batch: usize,
 ) {
@@ -111,6 +118,12 @@ async fn run(
         metrics::histogram!(m::COMMIT_BATCH).record(events.len() as f64);
         match store.insert_events(&events).await {
             Ok(outcomes) => {
+                if outcomes
+                    .iter()
+                    .any(|o| matches!(o, InsertOutcome::Inserted))
+                {
+                    health.succeeded();
+                }
                 let mut handoffs = Vec::new();
                 for ((new, outcome), reply) in events.into_iter().zip(outcomes).zip(replies) {
                     if matches!(outcome, InsertOutcome::Inserted) {
@@ -140,11 +153,18 @@ async fn run(
             }
             Err(error) => {
                 warn!(%error, events = replies.len(), "Ingest commit failed; answering 503.");
+                health.failed(Operation::Ingest, &error);
                 metrics::counter!(m::INGEST_EVENTS, "outcome" => "unavailable")
                     .increment(replies.len() as u64);
-                let message = error.to_string();
+                // Every caller of the batch gets the outage (a conflict or
+                // unreadable data here is no single caller's fault).
+                let error = if error.is_outage() {
+                    error
+                } else {
+                    StoreError::Unavailable(error.to_string())
+                };
                 for reply in replies {
-                    let _ = reply.send(Err(StoreError::Unavailable(message.clone())));
+                    let _ = reply.send(Err(error.clone()));
                 }
             }
         }

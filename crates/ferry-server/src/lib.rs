@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod routing;
 pub mod server;
 pub mod state;
+pub mod store_health;
 
 pub use config::Config;
 pub use server::{Running, start};

@@ -12,6 +12,10 @@ pub const ATTEMPT_DURATION: &str = "ferry_attempt_duration_seconds";
 pub const QUEUE_DEPTH: &str = "ferry_queue_depth";
 pub const IN_FLIGHT: &str = "ferry_deliveries_in_flight";
 pub const COMMIT_BATCH: &str = "ferry_ingest_commit_batch_size";
+/// Store writes that failed for lack of storage, by `operation` (ingest,
+/// claim, lease, complete, renew, release, reclaim, readiness_probe) and
+/// `reason` (full, unavailable).
+pub const STORE_WRITE_ERRORS: &str = "ferry_store_write_errors_total";
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,

@@ -18,6 +18,7 @@ use tracing::{info, warn};
 use crate::config::Config;
 use crate::dispatch::{DispatchHandle, Dispatcher, DispatcherParts};
 use crate::state::{AppState, InnerParts};
+use crate::store_health::{self, WriteHealth};
 use crate::{bootstrap, http, ingest, metrics};
 
 /// A running server.
@@ -69,6 +70,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     );
     let lock = backend.lock;
     let listener = backend.listener;
+    let write_health = Arc::new(WriteHealth::default());
+    let queue = store_health::Reporting::wrap(queue, write_health.clone());
     let external_queue = backend.external_queue;
     if master.pending_rotation {
         let n = bootstrap::finish_rotation(&master, resealing.as_ref()).await?;
@@ -117,6 +120,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         store.clone(),
         external_queue.clone(),
         dispatch.clone(),
+        write_health.clone(),
         config.ingest.max_batch,
         config.ingest.queue_capacity,
     );
@@ -139,6 +143,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         ingest,
         dispatch,
         metrics: metrics::handle(),
+        write_health,
     });
     let key_flush = spawn_key_flush(state.clone(), shutdown.clone());
     let app = if state.config().role.serves_api() {

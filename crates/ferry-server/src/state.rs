@@ -16,6 +16,7 @@ use crate::http::rate_limit::IngestLimiter;
 use crate::http::sources::SourceCache;
 use crate::ingest::IngestHandle;
 use crate::routing::RouteCache;
+use crate::store_health::WriteHealth;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -36,6 +37,8 @@ pub struct Inner {
     pub keys: KeyCache,
     pub limiter: IngestLimiter,
     pub metrics: PrometheusHandle,
+    /// Whether the store's latest write committed (see `store_health`).
+    pub write_health: Arc<WriteHealth>,
     shutting_down: AtomicBool,
 }
 
@@ -57,6 +60,7 @@ impl AppState {
             keys: KeyCache::default(),
             limiter,
             metrics: inner.metrics,
+            write_health: inner.write_health,
             shutting_down: AtomicBool::new(false),
         }))
     }
@@ -108,4 +112,5 @@ pub struct InnerParts {
     pub ingest: IngestHandle,
     pub dispatch: DispatchHandle,
     pub metrics: PrometheusHandle,
+    pub write_health: Arc<WriteHealth>,
 }

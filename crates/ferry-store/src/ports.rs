@@ -25,6 +25,10 @@ macro_rules! store_ports {
                 orgs::ping(self).await
             }
 
+            async fn probe_write(&self) -> StoreResult<()> {
+                orgs::probe_write(self).await
+            }
+
             async fn create_org(&self, org: &Org) -> StoreResult<()> {
                 orgs::create_org(self, org).await
             }

@@ -43,6 +43,7 @@ macro_rules! conformance {
                 state::organizations_are_isolated,
                 state::lists_page_newest_first,
                 state::api_keys,
+                state::the_write_probe_commits_and_changes_nothing_else,
                 state::destinations_round_trip,
                 operator::requeue_moves_terminal_deliveries_back,
                 operator::deleting_a_destination_fails_its_deliveries,
@@ -195,6 +196,10 @@ async fn sqlite_closed_store_is_unavailable() {
     store.close().await;
     assert!(matches!(
         store.ping().await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(matches!(
+        store.probe_write().await,
         Err(StoreError::Unavailable(_))
     ));
     assert!(matches!(

@@ -4,6 +4,7 @@
 mod cli;
 mod serve;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -45,17 +46,27 @@ async fn main() -> ExitCode {
         Command::Loadtest(args) => cli::run_loadtest(args).await,
     };
     result.unwrap_or_else(|e| {
-        eprintln!("error: {e:#}");
+        // `eprintln!` would panic if stderr cannot be written (a full disk):
+        // the exit code still tells.
+        let _ = writeln!(std::io::stderr(), "error: {e:#}");
         ExitCode::FAILURE
     })
 }
 
 /// Logs to stderr; `RUST_LOG` filters (default `info`).
+///
+/// A log line that cannot be written (stderr on a full disk, a closed pipe)
+/// is dropped. The formatter's default is to report such a failure with
+/// `eprintln!`, which panics when stderr itself is what failed — inside
+/// whichever task was logging: an HTTP handler (the connection closed with
+/// no answer) or the ingest writer (gone until a restart). Losing log lines
+/// is acceptable; losing requests is not.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn,sqlx=warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .log_internal_errors(false)
         .init();
 }

@@ -1,8 +1,15 @@
 //! `ferry serve`: loads the layered configuration (defaults → `ferry.toml`
 //! → `FERRY_*` env → flags), starts the server and stops it gracefully on
 //! SIGTERM or SIGINT.
+//!
+//! What it prints goes to stdout and never panics when stdout cannot be
+//! written (a full disk, a closed pipe): the address line is then lost, but
+//! the admin key generated on first start is shown nowhere else, so failing
+//! to print it stops the start with an error that says how to get an admin
+//! key instead.
 
 use std::collections::BTreeSet;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -115,17 +122,38 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
     let config = load_config(&args)?;
     let data_dir = config.data_dir.clone();
     let running = ferry_server::start(config).await?;
+    let mut out = std::io::stdout();
     if let Some(key) = &running.generated_admin_key {
-        println!(
+        let shown = writeln!(
+            out,
             "Ferry created its data directory at {}.",
             data_dir.display()
-        );
-        println!(
-            "Admin API key (shown once, keep it safe):\n\n    {}\n",
-            key.expose()
-        );
+        )
+        .and_then(|()| {
+            writeln!(
+                out,
+                "Admin API key (shown once, keep it safe):\n\n    {}\n",
+                key.expose()
+            )
+        })
+        .and_then(|()| out.flush());
+        if let Err(error) = shown {
+            // The key exists only as a hash now: serving on would leave an
+            // instance nobody can administer. Stop, and say how to recover.
+            if let Err(stop) = running.stop().await {
+                tracing::warn!(error = %stop, "Stopping after the admin key could not be shown failed.");
+            }
+            anyhow::bail!(
+                "cannot show the generated admin API key on stdout ({error}); it is shown \
+                 nowhere else. Start again with stdout writable and FERRY_BOOTSTRAP_ADMIN_KEY \
+                 set to a secret of your choosing (at least 32 characters): it becomes an admin key"
+            );
+        }
     }
-    println!("Ferry is listening on http://{}", running.addr);
+    // The address is in the log too: a stdout that cannot be written (a
+    // full disk) must not stop the server, so a failure here is ignored.
+    let _ =
+        writeln!(out, "Ferry is listening on http://{}", running.addr).and_then(|()| out.flush());
     let token = running.shutdown_token();
     tokio::spawn(async move {
         wait_for_signal().await;

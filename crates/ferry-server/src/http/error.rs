@@ -7,6 +7,8 @@ use axum::response::{IntoResponse, Response};
 use ferry_core::{FieldError, StoreError};
 use serde_json::json;
 
+use crate::store_health::Reason;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
@@ -36,8 +38,9 @@ pub enum ApiError {
     },
     #[error("{message}")]
     RateLimited { message: String, retry_after_s: u64 },
-    #[error("storage is unavailable; nothing was accepted, retry later")]
-    Unavailable { retry_after_s: u64 },
+    /// Storage cannot commit; `reason` says why in public words.
+    #[error("{}; nothing was accepted, retry later", .reason.describe())]
+    Unavailable { reason: Reason, retry_after_s: u64 },
     #[error("Ferry is shutting down; nothing was accepted, retry later")]
     ShuttingDown,
     #[error("internal error")]
@@ -104,7 +107,17 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::Unavailable(reason) => {
                 tracing::warn!(%reason, "Storage unavailable.");
-                ApiError::Unavailable { retry_after_s: 1 }
+                ApiError::Unavailable {
+                    reason: Reason::Unavailable,
+                    retry_after_s: 1,
+                }
+            }
+            StoreError::Full(reason) => {
+                tracing::warn!(%reason, "Storage is full.");
+                ApiError::Unavailable {
+                    reason: Reason::Full,
+                    retry_after_s: 1,
+                }
             }
             StoreError::Conflict(reason) => ApiError::Conflict(reason),
             StoreError::Corrupt(reason) => {
@@ -120,7 +133,7 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let mut response = (status, Json(self.body())).into_response();
         let retry_after = match self {
-            ApiError::Unavailable { retry_after_s }
+            ApiError::Unavailable { retry_after_s, .. }
             | ApiError::RateLimited { retry_after_s, .. } => Some(retry_after_s),
             ApiError::ShuttingDown => Some(1),
             _ => None,

@@ -1,5 +1,8 @@
-//! `/healthz` (the process is up), `/readyz` (storage answers, not shutting
-//! down) and `/metrics` (Prometheus text).
+//! `/healthz` (the process is up), `/readyz` (storage answers and, after a
+//! write failed, commits again; not shutting down) and `/metrics`
+//! (Prometheus text).
+
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -9,6 +12,7 @@ use axum::routing::get;
 use serde_json::json;
 
 use crate::state::AppState;
+use crate::store_health::{Operation, Reason};
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
@@ -21,6 +25,10 @@ async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
+/// How long readiness waits for the store's answer; a load balancer's own
+/// check usually gives up after a few seconds.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if state.is_shutting_down() {
         return (
@@ -28,16 +36,36 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             Json(json!({"status": "shutting_down"})),
         );
     }
-    match state.store().ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
-        Err(error) => {
-            tracing::warn!(%error, "Readiness check failed.");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "storage_unavailable"})),
-            )
+    let health = &state.inner().write_health;
+    let check = async {
+        if health.failing().is_some() {
+            // The latest write failed: only a write shows that writes work
+            // again (a read succeeds on a full disk).
+            let probe = state.store().probe_write().await;
+            match &probe {
+                Ok(()) => health.succeeded(),
+                Err(error) => health.failed(Operation::ReadinessProbe, error),
+            }
+            probe
+        } else {
+            state.store().ping().await
         }
-    }
+    };
+    let reason = match tokio::time::timeout(PROBE_TIMEOUT, check).await {
+        Ok(Ok(())) => return (StatusCode::OK, Json(json!({"status": "ready"}))),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "Readiness check failed.");
+            Reason::of(&error).map_or("stored data cannot be read", Reason::describe)
+        }
+        Err(_) => {
+            tracing::warn!(timeout = ?PROBE_TIMEOUT, "Readiness check: the store did not answer in time.");
+            "storage did not answer in time"
+        }
+    };
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"status": "storage_unavailable", "reason": reason})),
+    )
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -1,5 +1,9 @@
 //! The HTTP API: each module owns a `router()`, `app()` assembles them so
 //! tests can drive the whole API without a socket.
+//!
+//! A handler that panics answers `500` in the API's error format instead of
+//! closing the connection without a status line (`CatchPanicLayer`): the
+//! client learns that nothing went right, and the panic is logged.
 
 pub mod admin;
 pub mod auth;
@@ -14,8 +18,12 @@ pub mod security;
 pub mod sources;
 pub mod views;
 
+use std::any::Any;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::response::{IntoResponse, Response};
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
@@ -26,6 +34,7 @@ pub fn operations_app(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .fallback(|| async { error::ApiError::NotFound("route") })
+        .layer(CatchPanicLayer::custom(panicked))
         .with_state(state)
 }
 
@@ -45,5 +54,50 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(limit))
         .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(panicked))
         .with_state(state)
+}
+
+/// The answer to a request whose handler panicked.
+fn panicked(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    tracing::error!(
+        panic = message,
+        "A request handler panicked; answering 500."
+    );
+    error::ApiError::Internal.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use axum::routing::get;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_in_the_error_format() {
+        async fn boom() -> &'static str {
+            panic!("handler failed")
+        }
+        let app: Router = Router::new()
+            .route("/boom", get(boom))
+            .layer(CatchPanicLayer::custom(panicked));
+        let response = app
+            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"], "internal", "{body}");
+        assert!(!body.to_string().contains("handler failed"), "{body}");
+    }
 }

@@ -10,7 +10,7 @@ const SECRET_A: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const SECRET_B: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 
 #[tokio::test]
-async fn a_store_that_cannot_write_answers_503_and_keeps_nothing() {
+async fn a_store_that_cannot_write_answers_503_keeps_nothing_and_is_not_ready() {
     let server = TestServer::start_with(|c| c.store_busy_timeout_ms = 200).await;
     // Another process takes the database's write lock, as a backup tool might.
     let db = server.dir.path().join("ferry.db");
@@ -40,8 +40,44 @@ async fn a_store_that_cannot_write_answers_503_and_keeps_nothing() {
         (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")),
         "{v}"
     );
+    // Readiness follows: a read would succeed, but the store cannot commit.
+    let (status, v) = server
+        .call(reqwest::Method::GET, "/readyz", None, None)
+        .await;
+    assert_eq!(
+        (status, v["status"].as_str(), v["reason"].as_str()),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("storage_unavailable"),
+            Some("storage is unavailable")
+        ),
+        "{v}"
+    );
     drop(blocker.stdin.take());
     blocker.wait().unwrap();
+    // Ready again with no event sent: readiness tries a write itself.
+    let (status, v) = server
+        .call(reqwest::Method::GET, "/readyz", None, None)
+        .await;
+    assert_eq!(
+        (status, v["status"].as_str()),
+        (StatusCode::OK, Some("ready")),
+        "{v}"
+    );
+    let metrics = server
+        .http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .contains(r#"ferry_store_write_errors_total{operation="ingest",reason="unavailable"}"#),
+        "{metrics}"
+    );
     let (status, v) = server
         .post(
             "/v1/events",

@@ -22,6 +22,14 @@
 //!   no limit on binds; `WITH ORDINALITY` keeps the caller's row order, and
 //!   with it the order of `seq` (events go in in id order instead, so that
 //!   concurrent batches sharing ids cannot deadlock: see `events.rs`).
+//! - A transaction whose COMMIT fails (a full disk, a lost connection, a
+//!   check deferred to commit time) leaves no pooled connection stuck in
+//!   it: the driver counts the transaction as ended once it is dropped and
+//!   sends its ROLLBACK before the connection is used again (a mere warning
+//!   if PostgreSQL has already ended it), and a connection that is gone
+//!   fails the pool's check on release and is replaced. SQLite's driver
+//!   needs a guard for this (`sqlite::leaves_no_transaction`); this one
+//!   does not, as a conformance check shows.
 //! - The schema is the first one of the connection's `search_path`
 //!   ([`PgOptions::schema`]); migrations run there when the store connects
 //!   (sqlx serializes concurrent migrators with an advisory lock).
@@ -284,6 +292,8 @@ pub(crate) fn db_error(e: sqlx::Error) -> StoreError {
                 | ErrorKind::CheckViolation => StoreError::Conflict(db.message().to_owned()),
                 // Any other integrity constraint violation.
                 _ if code.starts_with("23") => StoreError::Conflict(db.message().to_owned()),
+                // disk_full
+                _ if code == "53100" => StoreError::Full(format!("{} ({code})", db.message())),
                 // data_corrupted, index_corrupted; data exceptions (a stored
                 // value that does not fit what it is read as).
                 _ if code.starts_with("XX00") || code.starts_with("22") => {

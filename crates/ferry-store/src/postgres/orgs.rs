@@ -1,4 +1,5 @@
-//! Organizations and API keys. Keys are found by the SHA-256 of their
+//! Organizations and API keys, and the checks that storage answers
+//! (`ping`) and commits (`probe_write`). Keys are found by the SHA-256 of their
 //! secret (a unique BYTEA column); the secret itself is never stored.
 
 use chrono::{DateTime, Utc};
@@ -17,6 +18,19 @@ pub(super) async fn ping(store: &PgStore) -> StoreResult<()> {
         .await
         .map_err(db_error)?;
     Ok(())
+}
+
+pub(super) async fn probe_write(store: &PgStore) -> StoreResult<()> {
+    let mut tx = store.write_relaxed().await?;
+    sqlx::query(
+        "INSERT INTO write_probe (id, probed_at) VALUES (1, $1) \
+         ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at",
+    )
+    .bind(micros(Utc::now()))
+    .execute(&mut *tx)
+    .await
+    .map_err(db_error)?;
+    tx.commit().await.map_err(db_error)
 }
 
 pub(super) async fn create_org(store: &PgStore, org: &Org) -> StoreResult<()> {

@@ -40,9 +40,10 @@ use ferry_core::crypto::Cipher;
 use ferry_core::error::StoreResult;
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Connection, Sqlite, Transaction};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -125,6 +126,7 @@ impl SqliteStore {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .idle_timeout(None)
             .max_lifetime(None)
+            .after_release(|conn, _| Box::pin(leaves_no_transaction(conn)))
             .connect_with(writer_options)
             .await
             .map_err(|e| open_error(path, e))?;
@@ -188,6 +190,34 @@ impl SqliteStore {
     }
 }
 
+/// Whether the writer connection may go back to the pool: not while it is
+/// still inside a transaction. When a COMMIT fails with SQLITE_FULL or
+/// SQLITE_IOERR, SQLite has already rolled the transaction back, so the
+/// ROLLBACK that the dropped `Transaction` queues fails too ("no transaction
+/// is active") and the driver's transaction depth stays at 1: every later
+/// `begin_with` on that connection would fail ("non-zero transaction
+/// depth") until a restart. Such a connection is closed instead, and the
+/// pool opens a fresh one.
+///
+/// A committed or rolled-back transaction has brought the depth back to 0
+/// before its connection is released, so the common path only reads a
+/// counter; after a dropped transaction the queued rollback is flushed
+/// through the connection's worker thread first (`ping`), and the depth
+/// read after it.
+async fn leaves_no_transaction(conn: &mut SqliteConnection) -> Result<bool, sqlx::Error> {
+    if !conn.is_in_transaction() {
+        return Ok(true);
+    }
+    conn.ping().await?;
+    let clean = !conn.is_in_transaction();
+    if !clean {
+        tracing::warn!(
+            "The store's writer connection is stuck in a failed transaction; replacing it."
+        );
+    }
+    Ok(clean)
+}
+
 fn open_error(path: &Path, e: sqlx::Error) -> StoreError {
     match db_error(e) {
         StoreError::Unavailable(msg) => {
@@ -229,7 +259,9 @@ pub(crate) fn db_error(e: sqlx::Error) -> StoreError {
                 (_, 19) => StoreError::Conflict(db.message().to_owned()),
                 // SQLITE_CORRUPT, SQLITE_NOTADB
                 (_, 11 | 26) => StoreError::Corrupt(db.message().to_owned()),
-                // BUSY, LOCKED, NOMEM, READONLY, IOERR, FULL, CANTOPEN,
+                // SQLITE_FULL: the disk (or `max_page_count`) is full.
+                (_, 13) => StoreError::Full(db.message().to_owned()),
+                // BUSY, LOCKED, NOMEM, READONLY, IOERR, CANTOPEN,
                 // PROTOCOL and anything else: storage cannot serve now.
                 _ => StoreError::Unavailable(db.message().to_owned()),
             }
@@ -420,6 +452,65 @@ mod tests {
             counts.contains(&(Pending, 0)) && counts.contains(&(Delivering, 1)),
             "{counts:?}"
         );
+    }
+
+    /// When a write finds the disk full, SQLite may roll the whole
+    /// transaction back by itself (a failed COMMIT always does): the
+    /// `ROLLBACK` of the dropped transaction then fails, and the writer
+    /// connection stayed inside a transaction as far as the driver knew —
+    /// every later write failed until a restart. Here the page limit of the
+    /// connection plays the full disk, for a one-row statement (which SQLite
+    /// rolls back with its whole transaction); the pool replaces the
+    /// connection, and the next writes commit.
+    #[tokio::test]
+    async fn a_write_that_finds_the_disk_full_does_not_stop_later_writes() {
+        use ferry_core::ids::OrgId;
+        use ferry_core::org::Org;
+        use ferry_core::ports::Store;
+
+        let dir = tempfile::tempdir().unwrap();
+        let cipher = ferry_core::crypto::Cipher::new(&[7; 32]).unwrap();
+        let store = super::SqliteStore::open(&dir.path().join("full.db"), cipher)
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE blobs (b BLOB)")
+            .execute(&store.inner.writer)
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+                .fetch_one(&store.inner.writer)
+                .await
+                .unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "PRAGMA max_page_count = {pages}"
+            )))
+            .execute(&store.inner.writer)
+            .await
+            .unwrap();
+            let mut tx = store.write().await.unwrap();
+            let error = sqlx::query("INSERT INTO blobs (b) VALUES (zeroblob(1000000))")
+                .execute(&mut *tx)
+                .await
+                .map_err(super::db_error)
+                .unwrap_err();
+            assert!(
+                matches!(error, ferry_core::StoreError::Full(_)),
+                "{error:?}"
+            );
+            drop(tx);
+            // Space again: the connection that replaced the stuck one has
+            // no page limit.
+            for _ in 0..2 {
+                let org = Org {
+                    id: OrgId::generate(),
+                    name: "acme".into(),
+                    alert_destinations: Vec::new(),
+                    created_at: chrono::Utc::now(),
+                };
+                store.create_org(&org).await.unwrap();
+            }
+        }
     }
 
     #[test]

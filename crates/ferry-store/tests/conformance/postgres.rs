@@ -384,4 +384,57 @@ async fn postgres_closed_store_is_unavailable() {
         store.next_due_at(&[]).await,
         Err(StoreError::Unavailable(_))
     ));
+    assert!(matches!(
+        store.probe_write().await,
+        Err(StoreError::Unavailable(_))
+    ));
+}
+
+/// A COMMIT that fails (here a deferred trigger refusing the write at
+/// commit time, as a full disk or a serialization failure would) leaves no
+/// connection inside a transaction: on a pool of one connection, which
+/// every write reuses, the writes after it commit. (A dropped connection is
+/// replaced by the pool; the process tests crash PostgreSQL under load.)
+#[tokio::test]
+async fn postgres_a_failed_commit_leaves_no_connection_stuck() {
+    let fixture = PgFixture::new();
+    let options = PgOptions {
+        max_connections: 1,
+        ..fixture.options()
+    };
+    let store = PgStore::connect_with(&fixture.url, Cipher::new(&fixture.key).unwrap(), &options)
+        .await
+        .unwrap();
+    let mut admin = sqlx::PgConnection::connect(&fixture.url).await.unwrap();
+    let schema = &fixture.schema;
+    let refuse = format!(
+        "CREATE FUNCTION \"{schema}\".refuse() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$; \
+         CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT OR UPDATE \
+         ON \"{schema}\".write_probe DEFERRABLE INITIALLY DEFERRED \
+         FOR EACH ROW EXECUTE FUNCTION \"{schema}\".refuse()"
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(refuse))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let error = store.probe_write().await.unwrap_err();
+        assert!(error.to_string().contains("refused at commit"), "{error}");
+    }
+    let allow = format!("DROP TRIGGER refuse_at_commit ON \"{schema}\".write_probe");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(allow))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+    store.probe_write().await.unwrap();
+    let b = Backend {
+        store: Arc::new(store.clone()),
+        queue: Arc::new(store.clone()),
+    };
+    let org = support::org(&b).await;
+    let dst = support::destination(&b, &org, "a").await;
+    support::ingest(&b, &[support::new_event(&org, &[&dst])]).await;
+    store.close().await;
 }

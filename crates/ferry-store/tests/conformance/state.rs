@@ -1,6 +1,6 @@
 //! Conformance cases for the `Store` port's state: group insert and
 //! duplicates, organization scoping, pagination, API keys, and destinations
-//! with their secrets.
+//! with their secrets, and the write probe.
 
 use ferry_core::StoreError;
 use ferry_core::audit::AuditFilter;
@@ -307,6 +307,33 @@ pub async fn lists_page_newest_first<F: Fixture>(fixture: &F) {
     assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [4, 2]);
     assert_eq!(pages[0][0].action, "api_key.created");
     assert_eq!(pages[1][1].action, "destination.created");
+}
+
+/// The probe that readiness runs after a failed write: it commits, again
+/// and again and from many callers at once (processes sharing PostgreSQL
+/// probe the same row), and changes nothing anyone can see.
+pub async fn the_write_probe_commits_and_changes_nothing_else<F: Fixture>(fixture: &F) {
+    let b = fixture.open().await;
+    let org = org(&b).await;
+    b.store.probe_write().await.unwrap();
+    let probes: Vec<_> = (0..8)
+        .map(|_| {
+            let store = b.store.clone();
+            tokio::spawn(async move { store.probe_write().await })
+        })
+        .collect();
+    for probe in probes {
+        probe.await.unwrap().unwrap();
+    }
+    let audit = b
+        .store
+        .list_audit(&org, &AuditFilter::default(), page(10))
+        .await
+        .unwrap();
+    assert!(audit.items.is_empty(), "{:?}", audit.items);
+    let counts = b.store.delivery_counts().await.unwrap();
+    assert!(counts.iter().all(|(_, n)| *n == 0), "{counts:?}");
+    assert_eq!(b.store.list_orgs(page(10)).await.unwrap().items.len(), 1);
 }
 
 pub async fn api_keys<F: Fixture>(fixture: &F) {

@@ -2,12 +2,14 @@
 //! temp data dir, killed with SIGKILL mid-load, driven by its CLI, and as
 //! separate ingest and worker processes on PostgreSQL, with the queue in
 //! PostgreSQL or on Redis Streams, and the load tool against the real
-//! brokers and databases.
+//! brokers and databases; on a disk that fills up, and with a log that
+//! cannot be written.
 
 mod process;
 
 mod commands;
 mod crash;
+mod full_disk;
 mod loadtest;
 mod outage;
 mod scale;

@@ -11,6 +11,14 @@ pub struct FerryProcess {
     pub base: String,
 }
 
+/// Where a child's stdout and stderr go.
+pub enum Output<'a> {
+    /// Appended to this file.
+    File(&'a Path),
+    /// `/dev/full`: every write fails with ENOSPC.
+    Full,
+}
+
 impl FerryProcess {
     /// Starts `ferry serve` on `dir` and waits until it is ready.
     pub async fn start(dir: &Path) -> Self {
@@ -29,16 +37,40 @@ impl FerryProcess {
         args: &[&str],
         envs: &[(&str, String)],
     ) -> Self {
-        let port = ferry_testkit::free_port();
         std::fs::create_dir_all(dir).unwrap();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("server.log"))
-            .unwrap();
+        let log = dir.join("server.log");
+        Self::launch(&dir.join("data"), Output::File(&log), filter, args, envs).await
+    }
+
+    /// Starts on `data_dir`, with stdout and stderr going to `output`.
+    pub async fn launch(
+        data_dir: &Path,
+        output: Output<'_>,
+        filter: &str,
+        args: &[&str],
+        envs: &[(&str, String)],
+    ) -> Self {
+        let port = ferry_testkit::free_port();
+        let (log, described) = match output {
+            Output::File(path) => (
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .unwrap(),
+                format!("see {}", path.display()),
+            ),
+            Output::Full => (
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open("/dev/full")
+                    .unwrap(),
+                "its output went to /dev/full".to_owned(),
+            ),
+        };
         let child = Command::new(env!("CARGO_BIN_EXE_ferry"))
             .args(["serve", "--data-dir"])
-            .arg(dir.join("data"))
+            .arg(data_dir)
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .env("FERRY_BOOTSTRAP_ADMIN_KEY", ADMIN_KEY)
             .env("FERRY_ALLOW_PRIVATE_NETWORKS", "true")
@@ -61,8 +93,7 @@ impl FerryProcess {
             }
             assert!(
                 Instant::now() < deadline,
-                "ferry did not become ready; see {}",
-                dir.join("server.log").display()
+                "ferry did not become ready; {described}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
