@@ -32,6 +32,17 @@ const BATCH: usize = 10;
 const PAD: usize = 2_000;
 const WAIT: Duration = Duration::from_secs(60);
 
+/// Says why the full-disk checks cannot run here. A developer's machine may
+/// skip them; CI (`CI=true`, which runs as root) must not.
+fn skipped(why: &str) -> Option<Tmpfs> {
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{why} (CI must run the full-disk checks)"
+    );
+    eprintln!("SKIPPED: {why}.");
+    None
+}
+
 /// A private tmpfs, unmounted when dropped (even when the test fails).
 struct Tmpfs {
     path: PathBuf,
@@ -42,10 +53,9 @@ impl Tmpfs {
     fn mount(path: &Path, mib: u32) -> Option<Self> {
         let uid = Command::new("id").arg("-u").output().unwrap();
         if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-            eprintln!(
-                "SKIPPED: mounting a tmpfs needs root; run the tests as root to check a full disk."
+            return skipped(
+                "mounting a tmpfs needs root; run the tests as root to check a full disk",
             );
-            return None;
         }
         std::fs::create_dir_all(path).unwrap();
         let mounted = Command::new("mount")
@@ -55,11 +65,10 @@ impl Tmpfs {
             .output()
             .unwrap();
         if !mounted.status.success() {
-            eprintln!(
-                "SKIPPED: mounting a tmpfs is not permitted here ({}); the full-disk checks need it.",
+            return skipped(&format!(
+                "mounting a tmpfs is not permitted here ({}); the full-disk checks need it",
                 String::from_utf8_lossy(&mounted.stderr).trim()
-            );
-            return None;
+            ));
         }
         Some(Self {
             path: path.to_owned(),
