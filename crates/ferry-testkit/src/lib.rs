@@ -2,7 +2,8 @@
 //! ([`Receiver`]) to deliver webhooks to, PostgreSQL schemas and private
 //! PostgreSQL and Redis servers, the real S3, SFTP and SMTP servers of the
 //! storage kinds ([`services`]), TLS-speaking brokers and databases with
-//! certificates made for the test ([`tls`]), and small network helpers.
+//! certificates made for the test ([`tls`]), another process holding an
+//! SQLite write lock ([`SqliteWriteLock`]), and small helpers.
 //!
 //! Everything here talks over real sockets on 127.0.0.1; nothing is a fake
 //! of a component that exists for real.
@@ -11,9 +12,11 @@ pub mod pg;
 mod receiver;
 pub mod redis;
 pub mod services;
+mod sqlite_lock;
 pub mod tls;
 
 pub use receiver::{Behavior, Receiver, Recorded};
+pub use sqlite_lock::SqliteWriteLock;
 
 /// A TCP port on 127.0.0.1 that was free a moment ago: bound to port 0, read
 /// and released. Nothing listens on it afterwards (until something else takes
@@ -32,7 +35,7 @@ pub fn free_port() -> u16 {
 
 /// Whether the tests run as root (servers that refuse to, or that switch
 /// users, are then told whom to run as).
-pub(crate) fn is_root() -> bool {
+pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
         .lines()

@@ -1,6 +1,7 @@
 //! Tests of the embedded (SQLite) store only: its file lock, its database
 //! file and its master key file.
 
+use ferry_testkit::SqliteWriteLock;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -14,21 +15,7 @@ async fn a_store_that_cannot_write_answers_503_keeps_nothing_and_is_not_ready() 
     let server = TestServer::start_with(|c| c.store_busy_timeout_ms = 200).await;
     // Another process takes the database's write lock, as a backup tool might.
     let db = server.dir.path().join("ferry.db");
-    let mut blocker = std::process::Command::new("python3")
-        .arg("-c")
-        .arg("import sqlite3,sys,time\nc=sqlite3.connect(sys.argv[1],isolation_level=None)\nc.execute('BEGIN EXCLUSIVE')\nprint('locked',flush=True)\nsys.stdin.read()")
-        .arg(&db)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(blocker.stdout.as_mut().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line.trim(), "locked");
+    let lock = SqliteWriteLock::take(&db);
     let (status, v) = server
         .post(
             "/v1/events",
@@ -53,8 +40,7 @@ async fn a_store_that_cannot_write_answers_503_keeps_nothing_and_is_not_ready() 
         ),
         "{v}"
     );
-    drop(blocker.stdin.take());
-    blocker.wait().unwrap();
+    drop(lock);
     // Ready again with no event sent: readiness tries a write itself.
     let (status, v) = server
         .call(reqwest::Method::GET, "/readyz", None, None)
@@ -64,15 +50,7 @@ async fn a_store_that_cannot_write_answers_503_keeps_nothing_and_is_not_ready() 
         (StatusCode::OK, Some("ready")),
         "{v}"
     );
-    let metrics = server
-        .http
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(
         metrics
             .contains(r#"ferry_store_write_errors_total{operation="ingest",reason="unavailable"}"#),

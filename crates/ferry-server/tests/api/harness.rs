@@ -141,6 +141,18 @@ impl TestServer {
             .await
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.unwrap()
+    }
+
     /// Creates a webhook destination; returns (id, signing secret).
     pub async fn webhook(&self, url: &str, extra: Value) -> (String, String) {
         let mut body = json!({"name": "hook", "kind": "webhook", "config": {"url": url}, "filter": {"event_types": ["*"]}});

@@ -111,15 +111,7 @@ async fn health_and_metrics_endpoints_answer() {
         (StatusCode::OK, Some("ready"))
     );
     server.send(json!({"type": "m", "data": {}})).await;
-    let text = server
-        .http
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics().await;
     for name in ["ferry_ingest_events_total", "ferry_ingest_latency_seconds"] {
         assert!(text.contains(name), "{name} missing from metrics");
     }

@@ -145,21 +145,26 @@ pub async fn wait_until_received(
     }
 }
 
+/// `GET url` with the admin key; the JSON answer, which must be a 200.
+pub async fn api_get(http: &reqwest::Client, url: &str) -> serde_json::Value {
+    let response = http.get(url).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(status.as_u16(), 200, "GET {url}: {body}");
+    body
+}
+
 /// Asserts that, within `timeout`, no delivery is left pending, in flight,
 /// waiting for a retry, or dead.
 pub async fn assert_nothing_waiting(http: &reqwest::Client, base: &str, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     for status in ["pending", "delivering", "retrying", "dead"] {
         loop {
-            let list: serde_json::Value = http
-                .get(format!("{base}/v1/deliveries?status={status}&limit=10"))
-                .bearer_auth(ADMIN_KEY)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let list = api_get(
+                http,
+                &format!("{base}/v1/deliveries?status={status}&limit=10"),
+            )
+            .await;
             if list["data"].as_array().unwrap().is_empty() {
                 break;
             }
