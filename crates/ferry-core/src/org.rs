@@ -39,6 +39,12 @@ pub enum Scope {
 impl Scope {
     pub const ALL: [Scope; 4] = [Scope::Admin, Scope::Manage, Scope::Ingest, Scope::Read];
 
+    /// Whether holding this scope allows what `needed` covers: `admin`
+    /// allows everything, `manage` also reading.
+    pub fn grants(self, needed: Scope) -> bool {
+        self == needed || self == Scope::Admin || (self == Scope::Manage && needed == Scope::Read)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Admin => "admin",
@@ -83,11 +89,7 @@ impl ApiKey {
     /// Whether this key may act with `needed`. `admin` implies every scope;
     /// `manage` implies `read`.
     pub fn allows(&self, needed: Scope) -> bool {
-        self.scopes.iter().any(|&have| {
-            have == needed
-                || have == Scope::Admin
-                || (have == Scope::Manage && needed == Scope::Read)
-        })
+        self.scopes.iter().any(|have| have.grants(needed))
     }
 }
 

@@ -1,6 +1,8 @@
-//! Ferry's server: the use cases (ingest with group commit, dispatch with
-//! retries and the breaker, replay) and the HTTP API over them.
+//! Ferry's server: the use cases (`app`), the engine under them (ingest
+//! with group commit, dispatch with retries and the breaker) and the HTTP
+//! API over them.
 
+pub mod app;
 pub mod bootstrap;
 pub mod cache;
 pub mod config;
@@ -10,8 +12,8 @@ pub mod ingest;
 pub mod metrics;
 pub mod routing;
 pub mod server;
-pub mod state;
 pub mod store_health;
+pub mod views;
 
 pub use config::Config;
 pub use server::{Running, start};

@@ -15,11 +15,12 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::app::{self, App};
 use crate::config::Config;
 use crate::dispatch::{DispatchHandle, Dispatcher, DispatcherParts};
-use crate::state::{AppState, InnerParts};
+use crate::http::AppState;
 use crate::store_health::{self, WriteHealth};
-use crate::{bootstrap, http, ingest, metrics};
+use crate::{bootstrap, dispatch, http, ingest, metrics};
 
 /// A running server.
 pub struct Running {
@@ -96,6 +97,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let catalog = Arc::new(catalog);
     let shutdown = CancellationToken::new();
     let dispatcher_stop = CancellationToken::new();
+    let (alerts, alert_reports) = dispatch::alerts::channel();
     let (dispatch, dispatcher) = if config.role.delivers() {
         let (handle, task) = Dispatcher::spawn(
             DispatcherParts {
@@ -106,6 +108,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 // Only the embedded store guarantees that no other process
                 // holds leases: there every earlier lease is taken back.
                 exclusive: lock.is_some(),
+                alerts,
             },
             dispatcher_stop.clone(),
         );
@@ -132,24 +135,26 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     if config.public_url.is_none() {
         config.public_url = Some(format!("http://{addr}"));
     }
-    let state = AppState::new(InnerParts {
-        config,
+    let app = App::new(app::Parts {
         store: store.clone(),
-        external_queue,
         sources,
         ownership,
-        master: Arc::new(bootstrap::MasterKeyControl::new(master, resealing)),
+        external_queue,
+        master: bootstrap::MasterKeyControl::new(master, resealing),
         catalog,
-        ingest,
+        writer: ingest,
         dispatch,
-        metrics: metrics::handle(),
         write_health,
+        public_url: config.public_url(),
+        ingest: config.ingest.clone(),
     });
-    let key_flush = spawn_key_flush(state.clone(), shutdown.clone());
-    let app = if state.config().role.serves_api() {
-        http::app(state.clone())
+    tokio::spawn(app.clone().raise_alerts(alert_reports));
+    let key_flush = spawn_key_flush(app.clone(), shutdown.clone());
+    let state = AppState::new(app.clone(), config, metrics::handle());
+    let router = if state.config().role.serves_api() {
+        http::app(state)
     } else {
-        http::operations_app(state.clone())
+        http::operations_app(state)
     };
     info!(%addr, "Ferry is listening.");
 
@@ -161,7 +166,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         let http_stop = CancellationToken::new();
         let http_stopped = http_stop.clone();
         let mut server = tokio::spawn(
-            axum::serve(listener, app)
+            axum::serve(listener, router)
                 .with_graceful_shutdown(async move { http_stopped.cancelled().await })
                 .into_future(),
         );
@@ -170,7 +175,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             served = &mut server => Some(served),
         };
         stop.cancel();
-        state.begin_shutdown();
+        app.begin_shutdown();
         info!("Shutting down: intake answers 503, finishing in-flight deliveries.");
         dispatcher_stop.cancel();
         if let Some(dispatcher) = dispatcher
@@ -183,7 +188,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             Some(served) => served,
             None => server.await,
         };
-        drop(state);
+        drop(app);
         let _ = key_flush.await;
         info!("Ferry stopped.");
         served
@@ -308,17 +313,14 @@ fn spawn_work_listener(
 }
 
 /// Writes API keys' `last_used_at` every few seconds, not per request.
-fn spawn_key_flush(state: AppState, shutdown: CancellationToken) -> JoinHandle<()> {
+fn spawn_key_flush(app: App, shutdown: CancellationToken) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let stopping = tokio::select! {
                 () = shutdown.cancelled() => true,
                 () = tokio::time::sleep(Duration::from_secs(5)) => false,
             };
-            let used = state.inner().keys.take_used();
-            if !used.is_empty()
-                && let Err(error) = state.store().touch_api_keys(&used).await
-            {
+            if let Err(error) = app.flush_key_use().await {
                 warn!(%error, "Recording API key use failed.");
             }
             if stopping {

@@ -5,7 +5,7 @@
 //! New deliveries arrive in memory right after their commit (`hand_over`);
 //! polling for due deliveries and lease expiry are the safety net.
 
-mod alerts;
+pub mod alerts;
 mod breaker;
 mod completions;
 mod engine;
@@ -20,6 +20,7 @@ use ferry_core::destination::Health;
 use ferry_core::event::Event;
 use tokio::sync::{Notify, mpsc};
 
+pub use alerts::{Alert, AlertKind, AlertSender};
 pub use breaker::Breaker;
 pub use engine::{Dispatcher, DispatcherParts};
 

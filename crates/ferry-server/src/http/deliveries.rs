@@ -6,18 +6,17 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use ferry_core::delivery::{DeliveryFilter, DeliveryStatus};
-use ferry_core::org::Scope;
-use ferry_core::ports::RequeueSelector;
-use ferry_core::{DeliveryId, DestinationId};
+use ferry_core::DeliveryId;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiQuery, PageParams, list_body, parse_optional_json};
-use super::views;
-use crate::state::AppState;
+use super::extract::{ApiQuery, PageParams, list_body};
+use super::state::AppState;
+use crate::app::deliveries::DeliveryQuery;
+use crate::app::json::parse_optional_json;
+use crate::views;
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
@@ -28,9 +27,10 @@ pub fn router() -> axum::Router<AppState> {
         .route("/v1/dlq/replay", post(dlq_replay))
 }
 
+/// The query string of the lists: the filter and the page.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FilterParams {
+struct ListParams {
     status: Option<String>,
     destination_id: Option<String>,
     event_type: Option<String>,
@@ -40,50 +40,33 @@ struct FilterParams {
     cursor: Option<String>,
 }
 
-impl FilterParams {
-    fn filter(&self) -> ApiResult<DeliveryFilter> {
-        let status = self
-            .status
-            .as_deref()
-            .map(|s| {
-                s.parse::<DeliveryStatus>()
-                    .map_err(|e| ApiError::invalid("status", e))
-            })
-            .transpose()?;
-        let destination_id = self
-            .destination_id
-            .as_deref()
-            .map(|s| {
-                DestinationId::parse(s)
-                    .map_err(|_| ApiError::invalid("destination_id", "is not a destination id"))
-            })
-            .transpose()?;
-        Ok(DeliveryFilter {
-            status,
-            destination_id,
-            event_type: self.event_type.clone(),
-            since: views::parse_time("since", self.since.as_deref())?,
-            until: views::parse_time("until", self.until.as_deref())?,
-        })
-    }
-
-    fn page(&self) -> PageParams {
-        PageParams {
-            limit: self.limit,
-            cursor: self.cursor.clone(),
-        }
+impl ListParams {
+    fn split(self) -> (DeliveryQuery, PageParams) {
+        (
+            DeliveryQuery {
+                status: self.status,
+                destination_id: self.destination_id,
+                event_type: self.event_type,
+                since: self.since,
+                until: self.until,
+            },
+            PageParams {
+                limit: self.limit,
+                cursor: self.cursor,
+            },
+        )
     }
 }
 
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    ApiQuery(q): ApiQuery<FilterParams>,
+    ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<Value>> {
-    caller.require(Scope::Read)?;
+    let (query, page) = params.split();
     let page = state
-        .store()
-        .list_deliveries(caller.org(), &q.filter()?, q.page().page()?)
+        .app()
+        .deliveries(&caller.principal, &query, page.page()?)
         .await?;
     Ok(Json(list_body(
         page.items.iter().map(views::delivery).collect(),
@@ -94,20 +77,12 @@ async fn list(
 async fn dlq(
     State(state): State<AppState>,
     caller: Caller,
-    ApiQuery(q): ApiQuery<FilterParams>,
+    ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<Value>> {
-    caller.require(Scope::Read)?;
-    let mut filter = q.filter()?;
-    if filter.status.is_some_and(|s| s != DeliveryStatus::Dead) {
-        return Err(ApiError::invalid(
-            "status",
-            "the dead-letter queue only holds dead deliveries",
-        ));
-    }
-    filter.status = Some(DeliveryStatus::Dead);
+    let (query, page) = params.split();
     let page = state
-        .store()
-        .list_deliveries(caller.org(), &filter, q.page().page()?)
+        .app()
+        .dead_letters(&caller.principal, &query, page.page()?)
         .await?;
     Ok(Json(list_body(
         page.items.iter().map(views::delivery).collect(),
@@ -120,17 +95,12 @@ async fn show(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    caller.require(Scope::Read)?;
     let id = DeliveryId::parse(&id).map_err(|_| ApiError::NotFound("delivery"))?;
-    let (delivery, attempts) = state
-        .store()
-        .get_delivery(caller.org(), &id)
-        .await?
-        .ok_or(ApiError::NotFound("delivery"))?;
+    let (delivery, attempts) = state.app().delivery(&caller.principal, &id).await?;
     Ok(Json(views::delivery_detail(
         &delivery,
         &attempts,
-        &state.config().public_url(),
+        state.app().public_url(),
     )))
 }
 
@@ -139,41 +109,9 @@ async fn retry(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    caller.require(Scope::Manage)?;
     let id = DeliveryId::parse(&id).map_err(|_| ApiError::NotFound("delivery"))?;
-    let store = state.store();
-    let requeued = store
-        .requeue(
-            caller.org(),
-            &RequeueSelector::Delivery(id.clone()),
-            &caller.actor(),
-        )
-        .await?;
-    match requeued.first() {
-        Some(d) => {
-            state.made_waiting(&requeued).await;
-            Ok((StatusCode::ACCEPTED, Json(views::delivery(d))))
-        }
-        None => {
-            let (d, _) = store
-                .get_delivery(caller.org(), &id)
-                .await?
-                .ok_or(ApiError::NotFound("delivery"))?;
-            Err(ApiError::Conflict(format!(
-                "delivery is {}; only retrying, delivered, failed or dead deliveries can be retried",
-                d.status
-            )))
-        }
-    }
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReplayFilter {
-    destination_id: Option<String>,
-    event_type: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
+    let delivery = state.app().retry_delivery(&caller.principal, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(views::delivery(&delivery))))
 }
 
 async fn dlq_replay(
@@ -181,29 +119,10 @@ async fn dlq_replay(
     caller: Caller,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    caller.require(Scope::Manage)?;
-    let input: ReplayFilter = parse_optional_json(&body)?;
-    let params = FilterParams {
-        destination_id: input.destination_id,
-        event_type: input.event_type,
-        since: input.since,
-        until: input.until,
-        ..FilterParams::default()
-    };
-    let filter = params.filter()?;
+    let query: DeliveryQuery = parse_optional_json(&body)?;
     let requeued = state
-        .store()
-        .requeue(
-            caller.org(),
-            &RequeueSelector::Dead(filter),
-            &caller.actor(),
-        )
+        .app()
+        .replay_dead_letters(&caller.principal, &query)
         .await?;
-    if !requeued.is_empty() {
-        state.made_waiting(&requeued).await;
-    }
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({"requeued": requeued.len()})),
-    ))
+    Ok((StatusCode::ACCEPTED, Json(json!({"requeued": requeued}))))
 }

@@ -4,9 +4,10 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use ferry_core::{FieldError, StoreError};
+use ferry_core::FieldError;
 use serde_json::json;
 
+use crate::app::Error as AppError;
 use crate::store_health::Reason;
 
 #[derive(Debug, thiserror::Error)]
@@ -102,28 +103,31 @@ impl ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> Self {
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        let message = error.to_string();
         match error {
-            StoreError::Unavailable(reason) => {
-                tracing::warn!(%reason, "Storage unavailable.");
-                ApiError::Unavailable {
-                    reason: Reason::Unavailable,
-                    retry_after_s: 1,
-                }
-            }
-            StoreError::Full(reason) => {
-                tracing::warn!(%reason, "Storage is full.");
-                ApiError::Unavailable {
-                    reason: Reason::Full,
-                    retry_after_s: 1,
-                }
-            }
-            StoreError::Conflict(reason) => ApiError::Conflict(reason),
-            StoreError::Corrupt(reason) => {
-                tracing::error!(%reason, "Stored data could not be read.");
-                ApiError::Internal
-            }
+            AppError::Malformed(details) => ApiError::InvalidRequest { message, details },
+            AppError::InvalidJson(message) => ApiError::InvalidJson(message),
+            AppError::Invalid(details) => ApiError::Validation { message, details },
+            AppError::Unauthorized => ApiError::Unauthorized,
+            AppError::Signature(reason) => ApiError::Signature(reason),
+            AppError::Forbidden(scope) => ApiError::Forbidden(scope.as_str()),
+            AppError::NotFound(what) => ApiError::NotFound(what),
+            AppError::RateLimited {
+                message,
+                retry_after_s,
+            } => ApiError::RateLimited {
+                message,
+                retry_after_s,
+            },
+            AppError::Conflict(message) => ApiError::Conflict(message),
+            AppError::Unavailable(reason) => ApiError::Unavailable {
+                reason,
+                retry_after_s: 1,
+            },
+            AppError::ShuttingDown => ApiError::ShuttingDown,
+            AppError::Internal => ApiError::Internal,
         }
     }
 }

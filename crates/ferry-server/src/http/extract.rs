@@ -11,7 +11,8 @@ use ferry_core::page::{DEFAULT_LIMIT, MAX_LIMIT, PageRequest};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
-use crate::state::AppState;
+use super::state::AppState;
+use crate::app;
 
 /// A JSON body: 413 past the size limit (enforced while reading), 400
 /// `invalid_json` when unparsable, 400 `invalid_request` on wrong types.
@@ -24,7 +25,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|e| body_error(e, state))?;
-        parse_json(&bytes).map(ApiJson)
+        Ok(ApiJson(app::json::parse_json(&bytes)?))
     }
 }
 
@@ -33,42 +34,6 @@ fn body_error(rejection: BytesRejection, state: &AppState) -> ApiError {
         ApiError::PayloadTooLarge(state.config().max_payload_bytes)
     } else {
         ApiError::InvalidJson(format!("could not read the request body: {rejection}"))
-    }
-}
-
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    if bytes.is_empty() {
-        return Err(ApiError::InvalidJson(
-            "the request body is empty; expected JSON".into(),
-        ));
-    }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de);
-    match value {
-        Ok(v) => {
-            de.end()
-                .map_err(|e| ApiError::InvalidJson(format!("invalid JSON: {e}")))?;
-            Ok(v)
-        }
-        Err(err) => {
-            let path = err.path().to_string();
-            let inner = err.into_inner();
-            if inner.is_data() {
-                let field = if path == "." { "body".to_owned() } else { path };
-                Err(ApiError::invalid(&field, inner.to_string()))
-            } else {
-                Err(ApiError::InvalidJson(format!("invalid JSON: {inner}")))
-            }
-        }
-    }
-}
-
-/// A body that may be left out (empty or whitespace): the defaults apply.
-pub fn parse_optional_json<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        Ok(T::default())
-    } else {
-        parse_json(bytes)
     }
 }
 
@@ -144,30 +109,5 @@ mod tests {
             cursor: None,
         };
         assert!(bad.page().is_err());
-    }
-
-    #[test]
-    fn json_errors_distinguish_syntax_from_types() {
-        #[derive(Debug, serde::Deserialize)]
-        #[allow(dead_code)]
-        struct T {
-            n: u32,
-        }
-        assert!(matches!(
-            parse_json::<T>(b"{"),
-            Err(ApiError::InvalidJson(_))
-        ));
-        assert!(matches!(
-            parse_json::<T>(b"{\"n\": \"x\"}"),
-            Err(ApiError::InvalidRequest { .. })
-        ));
-        assert!(matches!(
-            parse_json::<T>(b"{\"n\": 1} x"),
-            Err(ApiError::InvalidJson(_))
-        ));
-        assert!(matches!(
-            parse_json::<T>(b""),
-            Err(ApiError::InvalidJson(_))
-        ));
     }
 }

@@ -13,10 +13,9 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod health;
-pub mod rate_limit;
 pub mod security;
 pub mod sources;
-pub mod views;
+pub mod state;
 
 use std::any::Any;
 
@@ -26,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::state::AppState;
+pub use self::state::AppState;
 
 /// Health, readiness and metrics only: what a worker or scheduler process
 /// serves (it never accepts events).

@@ -9,12 +9,9 @@ use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
-use ferry_core::audit::AuditRecord;
-use serde_json::json;
-use tracing::warn;
 
 use super::auth::authenticate;
-use crate::state::AppState;
+use super::state::AppState;
 
 /// Id prefixes whose owner can be looked up.
 const OWNED: [&str; 6] = ["evt_", "dlv_", "dst_", "src_", "key_", "org_"];
@@ -45,35 +42,11 @@ pub async fn audit_cross_org(
     if response.status() == StatusCode::NOT_FOUND
         && let Some(auth) = auth
     {
-        tokio::spawn(record(state, auth, path, ids));
+        tokio::spawn(async move {
+            if let Ok(key) = authenticate(&state, &auth).await {
+                state.app().record_cross_org(&key, &path, &ids).await;
+            }
+        });
     }
     response
-}
-
-async fn record(state: AppState, auth: String, path: String, ids: Vec<String>) {
-    let Ok(key) = authenticate(&state, &auth).await else {
-        return;
-    };
-    for id in ids {
-        let owner = match state.inner().ownership.owner_of(&id).await {
-            Ok(Some(owner)) if owner != key.org_id => owner,
-            Ok(_) => continue,
-            Err(error) => {
-                warn!(%error, "Could not check who owns an id.");
-                continue;
-            }
-        };
-        warn!(key_id = %key.id, %path, "An API key asked for another organization's object; answered 404.");
-        let audit = AuditRecord::new(
-            owner,
-            key.id.to_string(),
-            "security",
-            id,
-            "security.cross_org_denied",
-        )
-        .after(json!({"path": path, "key_id": key.id, "key_org_id": key.org_id}));
-        if let Err(error) = state.store().append_audit(&[audit]).await {
-            warn!(%error, "Could not record a cross-organization attempt.");
-        }
-    }
 }

@@ -10,7 +10,7 @@ use ferry_core::delivery::{DeliveryStatus, Envelope, Leased};
 use ferry_core::ports::{AttemptReport, Outcome};
 use tracing::{debug, info, warn};
 
-use super::super::alerts::{self, AlertKind};
+use super::super::alerts::{Alert, AlertKind};
 use super::super::breaker::Change;
 use super::super::outcome::{Attempted, complete};
 use super::{Engine, Finished};
@@ -117,25 +117,21 @@ impl Engine {
         match change {
             Change::Paused => {
                 warn!(destination_id = %dest_id, failures = d.health.consecutive_failures, "Destination paused after consecutive failures; probing.");
-                alerts::raise(
-                    self.store.clone(),
-                    self.queue.clone(),
-                    self.wake.clone(),
-                    &d.dest,
-                    &d.health,
-                    AlertKind::Paused,
-                );
+                self.alerts.raise(Alert {
+                    kind: AlertKind::Paused,
+                    destination: d.dest.clone(),
+                    health: d.health.clone(),
+                    at: now,
+                });
             }
             Change::Resumed => {
                 info!(destination_id = %dest_id, "Destination answered again; resuming its deliveries.");
-                alerts::raise(
-                    self.store.clone(),
-                    self.queue.clone(),
-                    self.wake.clone(),
-                    &d.dest,
-                    &d.health,
-                    AlertKind::Resumed,
-                );
+                self.alerts.raise(Alert {
+                    kind: AlertKind::Resumed,
+                    destination: d.dest.clone(),
+                    health: d.health.clone(),
+                    at: now,
+                });
                 self.backlog = true;
             }
             Change::None => {}

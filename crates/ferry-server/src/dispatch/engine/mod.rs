@@ -24,6 +24,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::alerts::AlertSender;
 use super::breaker::Breaker;
 use super::{Control, DispatchHandle, HANDOFF_CAPACITY, Handoff, completions};
 use crate::config::DispatchConfig;
@@ -43,6 +44,8 @@ pub struct DispatcherParts {
     /// This process is the only one using the store (embedded SQLite): at
     /// start every lease not ours is taken back at once.
     pub exclusive: bool,
+    /// Where breaker transitions are reported.
+    pub alerts: AlertSender,
 }
 
 pub struct Dispatcher;
@@ -90,7 +93,7 @@ impl Dispatcher {
             backlog: true,
             health_dirty: HashSet::new(),
             health_view: health,
-            wake: wake.clone(),
+            alerts: parts.alerts,
         };
         let task = tokio::spawn(engine.run(handoff_rx, control_rx, wake, shutdown, writer));
         (handle, task)
@@ -171,8 +174,7 @@ struct Engine {
     backlog: bool,
     health_dirty: HashSet<DestinationId>,
     health_view: Arc<RwLock<HashMap<DestinationId, Health>>>,
-    /// Wakes this loop (alerts raised in the background use it).
-    wake: Arc<Notify>,
+    alerts: AlertSender,
 }
 
 impl Engine {

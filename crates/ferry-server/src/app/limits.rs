@@ -8,7 +8,7 @@ use ferry_core::ApiKeyId;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use super::error::ApiError;
+use super::Error;
 use crate::config::IngestConfig;
 
 pub struct IngestLimiter {
@@ -29,7 +29,7 @@ impl IngestLimiter {
     }
 
     /// Takes `events` from the key's allowance, or says when to come back.
-    pub fn check(&self, key: &ApiKeyId, events: usize) -> Result<(), ApiError> {
+    pub fn check(&self, key: &ApiKeyId, events: usize) -> Result<(), Error> {
         let Some(limiter) = &self.limiter else {
             return Ok(());
         };
@@ -39,7 +39,7 @@ impl IngestLimiter {
             Ok(Ok(())) => Ok(()),
             Ok(Err(not_until)) => {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
-                Err(ApiError::RateLimited {
+                Err(Error::RateLimited {
                     message: format!(
                         "this API key may send {} events per second; retry later",
                         self.per_s
@@ -47,7 +47,7 @@ impl IngestLimiter {
                     retry_after_s: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
                 })
             }
-            Err(_) => Err(ApiError::RateLimited {
+            Err(_) => Err(Error::RateLimited {
                 message: format!(
                     "{events} events at once exceed this API key's burst limit; send smaller batches"
                 ),
@@ -72,7 +72,7 @@ mod tests {
         let (a, b) = (ApiKeyId::generate(), ApiKeyId::generate());
         assert!(limiter.check(&a, 3).is_ok());
         match limiter.check(&a, 1) {
-            Err(ApiError::RateLimited { retry_after_s, .. }) => {
+            Err(Error::RateLimited { retry_after_s, .. }) => {
                 assert!((1..=2).contains(&retry_after_s))
             }
             other => panic!("expected 429, got {other:?}"),
@@ -80,7 +80,7 @@ mod tests {
         assert!(limiter.check(&b, 1).is_ok());
         assert!(matches!(
             limiter.check(&b, 10),
-            Err(ApiError::RateLimited { .. })
+            Err(Error::RateLimited { .. })
         ));
     }
 

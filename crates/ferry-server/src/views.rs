@@ -1,10 +1,12 @@
-//! The JSON shapes the API returns for each entity (secrets redacted).
+//! The public representation of each entity, secrets redacted: what the
+//! API answers, what audit records keep as `before`/`after`, and what the
+//! console shows.
 
-use chrono::{DateTime, Utc};
 use ferry_core::delivery::{Attempt, Delivery};
 use ferry_core::destination::{Destination, Health};
 use ferry_core::event::Event;
 use ferry_core::org::{ApiKey, Org};
+use ferry_core::source::{Extractor, Source};
 use serde_json::{Value, json};
 
 pub fn delivery_brief(d: &Delivery) -> Value {
@@ -127,21 +129,16 @@ pub fn org(o: &Org) -> Value {
     json!({"id": o.id, "name": o.name, "alert_destinations": o.alert_destinations, "created_at": o.created_at})
 }
 
-/// Parses an optional RFC 3339 time of a filter.
-pub fn parse_time(
-    field: &str,
-    value: Option<&str>,
-) -> Result<Option<DateTime<Utc>>, super::error::ApiError> {
-    value
-        .map(|v| {
-            DateTime::parse_from_rfc3339(v)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| {
-                    super::error::ApiError::invalid(
-                        field,
-                        "must be an RFC 3339 time, e.g. 2026-01-31T12:00:00Z",
-                    )
-                })
-        })
-        .transpose()
+pub fn source(s: &Source) -> Value {
+    json!({
+        "id": s.id,
+        "url": format!("/in/{}", s.id),
+        "name": s.name,
+        "verification": s.verification.redacted(),
+        "id_from": s.id_from.as_ref().map(Extractor::as_text),
+        "type_from": s.type_from.as_text(),
+        "required": s.required,
+        "destinations": s.destinations,
+        "created_at": s.created_at,
+    })
 }

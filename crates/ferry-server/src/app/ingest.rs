@@ -1,0 +1,242 @@
+//! Events in: validation, the event's id (the caller's key or its content),
+//! fan-out, and the group-commit writer (`crate::ingest`), which answers
+//! once the event and its deliveries are durable. The API's `POST
+//! /v1/events`, inbound sources, the breaker's alerts and the embedded
+//! library all come through here.
+
+use chrono::Utc;
+use ferry_core::delivery::Delivery;
+use ferry_core::event::{
+    Event, InsertOutcome, MAX_KEY_LEN, MAX_TYPE_LEN, NewEvent, canonical_json,
+};
+use ferry_core::org::Scope;
+use ferry_core::{DestinationId, EventId, FieldError, OrgId};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{App, Error, Principal, Result};
+use crate::routing;
+
+/// Most events in one batch.
+pub const MAX_BATCH: usize = 1_000;
+
+/// One event to ingest: the body of `POST /v1/events`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventInput {
+    #[serde(rename = "type")]
+    pub event_type: Option<String>,
+    #[serde(default)]
+    pub data: Value,
+    /// The caller's id (an idempotency key); without one the id comes
+    /// from the content.
+    pub id: Option<String>,
+    /// Deliver to these destinations only, instead of routing.
+    pub destinations: Option<Vec<String>>,
+    pub metadata: Option<Value>,
+}
+
+/// A stored event: new (`duplicate: false`) or one already known by its id,
+/// with the deliveries it has.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub event_id: EventId,
+    pub duplicate: bool,
+    pub deliveries: Vec<Delivery>,
+}
+
+impl App {
+    /// Stores one event durably; answers after the commit. A known id
+    /// stores nothing and answers with the original deliveries.
+    /// `idempotency_key`, when given, wins over the input's `id`.
+    pub async fn ingest(
+        &self,
+        principal: &Principal,
+        input: EventInput,
+        idempotency_key: Option<String>,
+    ) -> Result<Accepted> {
+        self.admit(principal)?;
+        self.check_rate(principal, 1)?;
+        let new = self
+            .prepare(principal.org(), input, idempotency_key)
+            .await?;
+        self.submit(new).await
+    }
+
+    /// Stores many events, each on its own: an item that does not parse or
+    /// validate gets its error, the others are stored (usually in one
+    /// commit). `items` holds what the face could parse.
+    pub async fn ingest_batch(
+        &self,
+        principal: &Principal,
+        items: Vec<Result<EventInput>>,
+    ) -> Result<Vec<Result<Accepted>>> {
+        self.admit(principal)?;
+        if items.is_empty() || items.len() > MAX_BATCH {
+            return Err(Error::malformed(
+                "events",
+                format!("must hold 1 to {MAX_BATCH} events"),
+            ));
+        }
+        self.check_rate(principal, items.len())?;
+        let mut results: Vec<Option<Result<Accepted>>> = Vec::with_capacity(items.len());
+        let mut ready: Vec<(usize, NewEvent)> = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            let prepared = match item {
+                Ok(input) => self.prepare(principal.org(), input, None).await,
+                Err(error) => Err(error),
+            };
+            match prepared {
+                Ok(new) => {
+                    ready.push((i, new));
+                    results.push(None);
+                }
+                Err(error) => results.push(Some(Err(error))),
+            }
+        }
+        let (slots, events): (Vec<usize>, Vec<NewEvent>) = ready.into_iter().unzip();
+        let briefs: Vec<(EventId, Vec<Delivery>)> = events
+            .iter()
+            .map(|n| (n.event.id.clone(), n.deliveries.clone()))
+            .collect();
+        let outcomes = self.0.writer.submit_many(events).await;
+        for ((slot, (id, deliveries)), outcome) in slots.into_iter().zip(briefs).zip(outcomes) {
+            results[slot] = Some(
+                outcome
+                    .map(|o| accepted(id, deliveries, o))
+                    .map_err(Error::from),
+            );
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or(Err(Error::Internal)))
+            .collect())
+    }
+
+    /// The checks before any event is taken: the scope, and a server still
+    /// taking events.
+    fn admit(&self, principal: &Principal) -> Result<()> {
+        principal.require(Scope::Ingest)?;
+        if self.is_shutting_down() {
+            return Err(Error::ShuttingDown);
+        }
+        Ok(())
+    }
+
+    /// Takes `events` from an API key's allowance (`RateLimited` past it).
+    fn check_rate(&self, principal: &Principal, events: usize) -> Result<()> {
+        match principal.key_id() {
+            Some(key) => self.0.limiter.check(key, events),
+            None => Ok(()),
+        }
+    }
+
+    /// Validates an event of `org`, decides its id and its deliveries.
+    pub(super) async fn prepare(
+        &self,
+        org: &OrgId,
+        input: EventInput,
+        header_key: Option<String>,
+    ) -> Result<NewEvent> {
+        let event_type = match input.event_type {
+            None => return Err(Error::malformed("type", "is required")),
+            Some(t) => t,
+        };
+        if let Err(message) = check_type(&event_type) {
+            return Err(Error::malformed("type", message));
+        }
+        let metadata = match input.metadata {
+            None | Some(Value::Null) => json!({}),
+            Some(m @ Value::Object(_)) => m,
+            Some(_) => return Err(Error::malformed("metadata", "must be an object")),
+        };
+        let key = header_key.or(input.id);
+        if let Some(k) = &key
+            && (k.is_empty() || k.len() > MAX_KEY_LEN)
+        {
+            return Err(Error::malformed(
+                "id",
+                format!("must be 1 to {MAX_KEY_LEN} bytes"),
+            ));
+        }
+        let listed = input
+            .destinations
+            .map(|ids| parse_destination_ids("destinations", &ids))
+            .transpose()?;
+        let id = match &key {
+            Some(k) => EventId::from_caller_key(org, k),
+            None => EventId::from_content(org, &event_type, &canonical_json(&input.data)),
+        };
+        let routes = self.0.routes.routes(self.0.store.as_ref(), org).await?;
+        let targets =
+            routing::resolve(&routes, &event_type, listed.as_deref()).map_err(Error::Invalid)?;
+        let event = Event {
+            id,
+            org_id: org.clone(),
+            event_type,
+            data: input.data,
+            metadata,
+            idempotency_key: key,
+            created_at: Utc::now(),
+        };
+        let deliveries = targets
+            .into_iter()
+            .map(|d| Delivery::new(&event, d))
+            .collect();
+        Ok(NewEvent { event, deliveries })
+    }
+
+    /// Hands a prepared event to the group-commit writer.
+    pub(super) async fn submit(&self, new: NewEvent) -> Result<Accepted> {
+        let id = new.event.id.clone();
+        let deliveries = new.deliveries.clone();
+        let outcome = self.0.writer.submit(new).await?;
+        Ok(accepted(id, deliveries, outcome))
+    }
+}
+
+fn accepted(event_id: EventId, deliveries: Vec<Delivery>, outcome: InsertOutcome) -> Accepted {
+    match outcome {
+        InsertOutcome::Inserted => Accepted {
+            event_id,
+            duplicate: false,
+            deliveries,
+        },
+        InsertOutcome::Duplicate(original) => Accepted {
+            event_id,
+            duplicate: true,
+            deliveries: original,
+        },
+    }
+}
+
+/// An event type: 1 to `MAX_TYPE_LEN` bytes of printable text.
+fn check_type(event_type: &str) -> Result<(), String> {
+    if event_type.trim().is_empty() {
+        Err("must not be empty".into())
+    } else if event_type.len() > MAX_TYPE_LEN {
+        Err(format!("must be at most {MAX_TYPE_LEN} bytes"))
+    } else if event_type.chars().any(char::is_control) {
+        Err("must not contain control characters".into())
+    } else {
+        Ok(())
+    }
+}
+
+/// Destination ids named in `field`; one that does not parse is unknown
+/// (whether it exists is checked where the org's destinations are read).
+pub(super) fn parse_destination_ids(field: &str, ids: &[String]) -> Result<Vec<DestinationId>> {
+    let mut parsed = Vec::with_capacity(ids.len());
+    let mut errors = Vec::new();
+    for (i, text) in ids.iter().enumerate() {
+        match DestinationId::parse(text) {
+            Ok(id) => parsed.push(id),
+            Err(_) => errors.push(FieldError::new(
+                format!("{field}[{i}]"),
+                format!("unknown destination {text}"),
+            )),
+        }
+    }
+    Error::check(errors)?;
+    Ok(parsed)
+}

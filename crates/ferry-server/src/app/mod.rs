@@ -1,0 +1,143 @@
+//! The use cases: every operation Ferry offers, whichever face asks for it
+//! (the HTTP API, the web console, the embedded library, the scheduler, the
+//! dispatcher's alerts). Each operation checks what its principal may do,
+//! validates, writes (in one transaction where a promise needs it), appends
+//! its audit record, refreshes the caches it affects and wakes the
+//! dispatcher. Faces only parse their input and render the result; no use
+//! case knows which face called it.
+//!
+//! One module per aggregate: `ingest` (events in, through the group-commit
+//! writer), `events` (reading and replay), `deliveries` (and the dead-letter
+//! queue), `destinations`, `sources` (inbound signed events), `orgs`
+//! (organizations, API keys, the master key), `audit`, and `health`
+//! (readiness).
+
+mod alerts;
+pub mod audit;
+pub mod deliveries;
+pub mod destinations;
+mod error;
+pub mod events;
+pub mod health;
+pub mod ingest;
+pub mod json;
+mod limits;
+pub mod orgs;
+mod principal;
+pub mod sources;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ferry_core::delivery::Delivery;
+use ferry_core::ports::{Ownership, Queue, SourceStore, Store};
+use ferry_destinations::Catalog;
+
+pub use self::error::{Error, Result};
+pub use self::principal::Principal;
+use crate::bootstrap::MasterKeyControl;
+use crate::config::IngestConfig;
+use crate::dispatch::DispatchHandle;
+use crate::ingest::IngestHandle;
+use crate::routing::RouteCache;
+use crate::store_health::WriteHealth;
+
+/// The use cases over one opened store. Cheap to clone; every face holds
+/// one.
+#[derive(Clone)]
+pub struct App(Arc<Inner>);
+
+struct Inner {
+    store: Arc<dyn Store>,
+    sources: Arc<dyn SourceStore>,
+    ownership: Arc<dyn Ownership>,
+    /// The queue when it lives outside the store (Redis Streams).
+    external_queue: Option<Arc<dyn Queue>>,
+    master: MasterKeyControl,
+    catalog: Arc<Catalog>,
+    writer: IngestHandle,
+    dispatch: DispatchHandle,
+    write_health: Arc<WriteHealth>,
+    limiter: limits::IngestLimiter,
+    routes: RouteCache,
+    keys: orgs::KeyCache,
+    source_cache: sources::SourceCache,
+    /// Where the web console lives, for the links the views carry.
+    public_url: String,
+    shutting_down: AtomicBool,
+}
+
+/// What `App::new` needs: the opened store's capabilities and the running
+/// engine's handles.
+pub struct Parts {
+    pub store: Arc<dyn Store>,
+    pub sources: Arc<dyn SourceStore>,
+    pub ownership: Arc<dyn Ownership>,
+    pub external_queue: Option<Arc<dyn Queue>>,
+    pub master: MasterKeyControl,
+    pub catalog: Arc<Catalog>,
+    pub writer: IngestHandle,
+    pub dispatch: DispatchHandle,
+    pub write_health: Arc<WriteHealth>,
+    pub public_url: String,
+    /// The per-key ingest rate.
+    pub ingest: IngestConfig,
+}
+
+impl App {
+    pub fn new(parts: Parts) -> Self {
+        Self(Arc::new(Inner {
+            store: parts.store,
+            sources: parts.sources,
+            ownership: parts.ownership,
+            external_queue: parts.external_queue,
+            master: parts.master,
+            catalog: parts.catalog,
+            writer: parts.writer,
+            dispatch: parts.dispatch,
+            write_health: parts.write_health,
+            limiter: limits::IngestLimiter::new(&parts.ingest),
+            routes: RouteCache::default(),
+            keys: orgs::KeyCache::default(),
+            source_cache: sources::SourceCache::default(),
+            public_url: parts.public_url,
+            shutting_down: AtomicBool::new(false),
+        }))
+    }
+
+    /// The store, for what no use case covers yet (metrics gauges).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.0.store
+    }
+
+    /// The base URL of this Ferry (links to the console).
+    pub fn public_url(&self) -> &str {
+        &self.0.public_url
+    }
+
+    /// From now on intake refuses new events (`Error::ShuttingDown`) and
+    /// readiness fails, while in-flight deliveries finish.
+    pub fn begin_shutdown(&self) {
+        self.0.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.0.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// After deliveries were made waiting outside ingest (a retry, a
+    /// replay): adds them to an external queue and wakes the dispatcher. A
+    /// queue error is logged, not returned: the deliveries are stored, and
+    /// the queue's reconciliation adds them.
+    async fn made_waiting(&self, deliveries: &[Delivery]) {
+        if deliveries.is_empty() {
+            return;
+        }
+        if let Some(queue) = &self.0.external_queue
+            && let Err(error) = queue.enqueue(deliveries).await
+        {
+            tracing::warn!(%error, deliveries = deliveries.len(), "Adding requeued deliveries to the queue failed; its reconciliation will add them.");
+        }
+        self.0.dispatch.wake();
+    }
+}
