@@ -81,6 +81,7 @@ pub struct Envelope {
 }
 
 /// A captured request or response: headers and the first 64 KiB of the body.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Captured {
     pub headers: BTreeMap<String, String>,
@@ -101,6 +102,7 @@ impl Captured {
 }
 
 /// How an attempt ended, as recorded.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptOutcome {

@@ -16,6 +16,7 @@ use crate::signing::SigningSecret;
 
 /// The kinds of destination. A kind is accepted only when its adapter is
 /// compiled in (the destination catalog says which).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DestinationKind {
@@ -212,6 +213,7 @@ impl Auth {
 }
 
 /// Which events a destination receives when the caller lists none.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Filter {
     #[serde(default)]
@@ -263,6 +265,7 @@ pub struct DestinationSecrets {
 }
 
 /// Circuit-breaker state of a destination.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum HealthState {

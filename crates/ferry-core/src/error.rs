@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 /// One invalid field of a request or a configuration, for `422` details.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
     pub field: String,

@@ -26,6 +26,17 @@ pub fn unique_token() -> String {
 /// Longest accepted suffix after the prefix.
 const MAX_SUFFIX: usize = 64;
 
+/// The JSON schema of an id with this prefix: a string of the id's shape.
+#[cfg(feature = "openapi")]
+fn id_schema(prefix: &str) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(format!("^{prefix}_[a-z0-9]{{1,{MAX_SUFFIX}}}$")))
+        .examples([format!("{prefix}_01jq3v8k2m4n6p8r0t2v4x6z8a")])
+        .into()
+}
+
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident, $prefix:literal) => {
         $(#[$meta])*
@@ -97,6 +108,16 @@ macro_rules! id_type {
                 &self.0
             }
         }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                id_schema($prefix)
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {}
     };
 }
 

@@ -8,6 +8,7 @@ use crate::error::FieldError;
 
 /// A destination's retry policy. Defaults: 5 retries, first after 1 s, ×2,
 /// capped at one hour.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetryPolicy {

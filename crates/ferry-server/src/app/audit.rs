@@ -11,8 +11,9 @@ use super::deliveries::parse_time;
 use super::{App, Principal, Result};
 
 /// Which audit records to list; every field optional.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     pub entity_id: Option<String>,
     pub action: Option<String>,

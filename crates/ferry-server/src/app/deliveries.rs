@@ -15,9 +15,11 @@ use super::{App, Error, Principal, Result};
 
 /// Which deliveries a list or a DLQ replay selects; every field optional,
 /// as text the way a query string or a form gives it.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DeliveryQuery {
+    /// `pending`, `delivering`, `retrying`, `delivered`, `failed` or `dead`.
     pub status: Option<String>,
     pub destination_id: Option<String>,
     pub event_type: Option<String>,

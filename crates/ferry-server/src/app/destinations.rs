@@ -29,7 +29,9 @@ const MAX_IN_FLIGHT_LIMIT: u32 = 1_024;
 const DEFAULT_GRACE_S: u64 = 86_400;
 const MAX_GRACE_S: u64 = 30 * 86_400;
 
-#[derive(Debug, Default, Deserialize)]
+/// The body of `POST /v1/destinations` (and of `PATCH`, where every field
+/// is optional and an absent one keeps its value).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DestinationInput {
     pub name: Option<String>,
@@ -44,7 +46,8 @@ pub struct DestinationInput {
     pub signing: Option<SigningInput>,
 }
 
-#[derive(Debug, Deserialize)]
+/// Bring your own signing secret (`whsec_…`), or choose `ed25519` (`v1a`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SigningInput {
     pub secret: Option<String>,
@@ -215,7 +218,7 @@ fn apply(
 }
 
 /// The body of `POST /v1/destinations/{id}/rotate-secret`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateInput {
     /// How long the previous secret stays valid (default a day, at most 30).
@@ -265,7 +268,7 @@ impl App {
             d.id.to_string(),
             "destination.created",
         )
-        .after(views::destination(&d));
+        .after(views::snapshot(views::DestinationView::from(&d)));
         self.0.store.insert_destination(&d, &audit).await?;
         self.0.routes.invalidate(&d.org_id);
         Ok((d, secret))
@@ -335,7 +338,7 @@ impl App {
             d.id.to_string(),
             "destination.deleted",
         )
-        .before(views::destination(&d));
+        .before(views::snapshot(views::DestinationView::from(&d)));
         if !self
             .0
             .store
@@ -479,8 +482,8 @@ impl App {
             after.id.to_string(),
             action,
         )
-        .before(views::destination(before))
-        .after(views::destination(&after));
+        .before(views::snapshot(views::DestinationView::from(before)))
+        .after(views::snapshot(views::DestinationView::from(&after)));
         if !self.0.store.update_destination(&after, &audit).await? {
             return Err(Error::NotFound("destination"));
         }

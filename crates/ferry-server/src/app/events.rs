@@ -16,7 +16,7 @@ use super::{App, Error, Principal, Result};
 
 /// The body of `POST /v1/events/{id}/replay`: which destinations (default:
 /// every one the event had).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayInput {
     pub destinations: Option<Vec<String>>,

@@ -21,12 +21,16 @@ use crate::routing;
 pub const MAX_BATCH: usize = 1_000;
 
 /// One event to ingest: the body of `POST /v1/events`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventInput {
+    /// The event type, which routing matches (`order.*`); required.
     #[serde(rename = "type")]
+    #[schema(required = true, examples("order.created"))]
     pub event_type: Option<String>,
+    /// Any JSON.
     #[serde(default)]
+    #[schema(examples(json!({"order_id": "o_42", "total": 99.5})))]
     pub data: Value,
     /// The caller's id (an idempotency key); without one the id comes
     /// from the content.

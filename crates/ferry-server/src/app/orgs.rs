@@ -28,14 +28,14 @@ const MAX_NAME: usize = 200;
 const KEY_CACHE_TTL: Duration = Duration::from_secs(10);
 
 /// The body of `POST /v1/orgs`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrgInput {
     pub name: String,
 }
 
 /// The body of `PATCH /v1/orgs/{id}`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrgUpdate {
     pub name: Option<String>,
@@ -44,10 +44,13 @@ pub struct OrgUpdate {
 }
 
 /// The body of `POST /v1/api-keys`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyInput {
+    #[schema(examples("ci"))]
     pub name: String,
+    /// `read`, `ingest`, `manage`, `admin`.
+    #[schema(examples(json!(["ingest", "read"])))]
     pub scopes: Vec<String>,
     /// Another organization's (admin keys only); default the caller's.
     pub org_id: Option<String>,
@@ -92,7 +95,7 @@ impl App {
             org.id.to_string(),
             "org.created",
         )
-        .after(views::org(&org));
+        .after(views::snapshot(views::OrgView::from(&org)));
         self.0.store.append_audit(&[audit]).await?;
         Ok(org)
     }
@@ -168,8 +171,8 @@ impl App {
             id.to_string(),
             "org.updated",
         )
-        .before(views::org(&before))
-        .after(views::org(&after));
+        .before(views::snapshot(views::OrgView::from(&before)))
+        .after(views::snapshot(views::OrgView::from(&after)));
         if !self.0.store.update_org(&after, &audit).await? {
             return Err(Error::NotFound("organization"));
         }
@@ -231,7 +234,7 @@ impl App {
             key.id.to_string(),
             "api_key.created",
         )
-        .after(views::api_key(&key));
+        .after(views::snapshot(views::ApiKeyView::from(&key)));
         self.0.store.insert_api_key(&key, &audit).await?;
         Ok((key, secret))
     }

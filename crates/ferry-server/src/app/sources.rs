@@ -29,7 +29,7 @@ const MAX_REQUIRED: usize = 32;
 const CACHE_TTL: Duration = Duration::from_secs(5);
 
 /// The body of `POST /v1/sources`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceInput {
     pub name: Option<String>,
@@ -147,7 +147,7 @@ impl App {
             source.id.to_string(),
             "source.created",
         )
-        .after(views::source(&source));
+        .after(views::snapshot(views::SourceView::from(&source)));
         self.0.sources.insert_source(&source, &audit).await?;
         Ok(source)
     }

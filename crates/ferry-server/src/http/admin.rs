@@ -4,100 +4,128 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
 use ferry_core::{ApiKeyId, OrgId};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiQuery, PageParams, list_body};
+use super::extract::{ApiJson, ApiQuery, PageParams, list};
+use super::openapi::{ReadErrors, WriteErrors};
 use super::state::AppState;
 use crate::app::audit::AuditQuery;
 use crate::app::json::parse_optional_json;
 use crate::app::orgs::{KeyInput, OrgInput, OrgUpdate};
-use crate::views;
+use crate::views::{ApiKeyView, AuditView, CreatedApiKey, List, MasterKeyRotated, OrgView};
 
-pub fn router() -> axum::Router<AppState> {
-    axum::Router::new()
-        .route("/v1/orgs", get(list_orgs).post(create_org))
-        .route("/v1/orgs/{id}", get(show_org).patch(update_org))
-        .route("/v1/api-keys", get(list_keys).post(create_key))
-        .route("/v1/api-keys/{id}", delete(delete_key))
-        .route("/v1/audit", get(list_audit))
-        .route("/v1/admin/rotate-master-key", post(rotate_master_key))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_orgs, create_org))
+        .routes(routes!(show_org, update_org))
+        .routes(routes!(list_keys, create_key))
+        .routes(routes!(delete_key))
+        .routes(routes!(list_audit))
+        .routes(routes!(rotate_master_key))
 }
 
 fn org_id(id: &str) -> ApiResult<OrgId> {
     OrgId::parse(id).map_err(|_| ApiError::NotFound("organization"))
 }
 
+/// Create an organization (scope `admin`). Audited.
+#[utoipa::path(post, path = "/v1/orgs", tag = "orgs", security(("bearer" = [])),
+    request_body = OrgInput,
+    responses((status = 201, description = "Created.", body = OrgView), WriteErrors))]
 async fn create_org(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(input): ApiJson<OrgInput>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<OrgView>)> {
     let org = state.app().create_org(&caller.principal, input).await?;
-    Ok((StatusCode::CREATED, Json(views::org(&org))))
+    Ok((StatusCode::CREATED, Json(OrgView::from(&org))))
 }
 
+/// List organizations (scope `admin`; others see their own).
+#[utoipa::path(get, path = "/v1/orgs", tag = "orgs", security(("bearer" = [])),
+    params(PageParams),
+    responses((status = 200, description = "A page of organizations.", body = List<OrgView>), ReadErrors))]
 async fn list_orgs(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(p): ApiQuery<PageParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<List<OrgView>>> {
     let page = state.app().orgs(&caller.principal, p.page()?).await?;
-    Ok(Json(list_body(
-        page.items.iter().map(views::org).collect(),
-        page.next,
-    )))
+    Ok(Json(list(page, |o| OrgView::from(o))))
 }
 
+/// An organization.
+#[utoipa::path(get, path = "/v1/orgs/{id}", tag = "orgs", security(("bearer" = [])),
+    params(("id" = OrgId, Path, description = "The organization's id.")),
+    responses((status = 200, description = "The organization.", body = OrgView), ReadErrors))]
 async fn show_org(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<OrgView>> {
     let org = state.app().org(&caller.principal, &org_id(&id)?).await?;
-    Ok(Json(views::org(&org)))
+    Ok(Json(OrgView::from(&org)))
 }
 
+/// Rename an organization or set its alert destinations. Audited.
+#[utoipa::path(patch, path = "/v1/orgs/{id}", tag = "orgs", security(("bearer" = [])),
+    params(("id" = OrgId, Path, description = "The organization's id.")),
+    request_body = OrgUpdate,
+    responses((status = 200, description = "The organization.", body = OrgView), WriteErrors))]
 async fn update_org(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<OrgUpdate>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<OrgView>> {
     let org = state
         .app()
         .update_org(&caller.principal, &org_id(&id)?, input)
         .await?;
-    Ok(Json(views::org(&org)))
+    Ok(Json(OrgView::from(&org)))
 }
 
+/// Create an API key; the key itself is shown once. Audited.
+#[utoipa::path(post, path = "/v1/api-keys", tag = "orgs", security(("bearer" = [])),
+    request_body = KeyInput,
+    responses((status = 201, description = "Created, with the key shown once.", body = CreatedApiKey), WriteErrors))]
 async fn create_key(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(input): ApiJson<KeyInput>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<CreatedApiKey>)> {
     let (key, secret) = state.app().create_api_key(&caller.principal, input).await?;
-    let mut body = views::api_key(&key);
-    body["key"] = json!(secret.expose());
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedApiKey {
+            api_key: ApiKeyView::from(&key),
+            key: secret.expose().to_owned(),
+        }),
+    ))
 }
 
+/// List the organization's API keys (prefixes only).
+#[utoipa::path(get, path = "/v1/api-keys", tag = "orgs", security(("bearer" = [])),
+    params(PageParams),
+    responses((status = 200, description = "A page of keys.", body = List<ApiKeyView>), ReadErrors))]
 async fn list_keys(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(p): ApiQuery<PageParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<List<ApiKeyView>>> {
     let page = state.app().api_keys(&caller.principal, p.page()?).await?;
-    Ok(Json(list_body(
-        page.items.iter().map(views::api_key).collect(),
-        page.next,
-    )))
+    Ok(Json(list(page, |k| ApiKeyView::from(k))))
 }
 
+/// Revoke an API key. Audited.
+#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "orgs", security(("bearer" = [])),
+    params(("id" = ApiKeyId, Path, description = "The key's id.")),
+    responses((status = 204, description = "Revoked."), WriteErrors))]
 async fn delete_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -120,11 +148,15 @@ struct AuditParams {
     cursor: Option<String>,
 }
 
+/// List audit records, newest first, filtered.
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", security(("bearer" = [])),
+    params(AuditQuery, PageParams),
+    responses((status = 200, description = "A page of audit records.", body = List<AuditView>), ReadErrors))]
 async fn list_audit(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<AuditParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<List<AuditView>>> {
     let page = PageParams {
         limit: q.limit,
         cursor: q.cursor,
@@ -137,29 +169,33 @@ async fn list_audit(
         until: q.until,
     };
     let page = state.app().audit(&caller.principal, &query, page).await?;
-    Ok(Json(list_body(page.items, page.next)))
+    Ok(Json(list(page, |r| AuditView::from(r.clone()))))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RotateKeyInput {
-    /// 64 hex characters; required when the key comes from FERRY_MASTER_KEY.
+    /// 64 hex characters; required when the key comes from `FERRY_MASTER_KEY`.
     new_key: Option<String>,
 }
 
-/// Re-seals every secret at rest under a new master key, without downtime.
+/// Re-seal every secret at rest under a new master key, without downtime
+/// (scope `admin`). Audited.
+#[utoipa::path(post, path = "/v1/admin/rotate-master-key", tag = "audit", security(("bearer" = [])),
+    request_body(content = Option<RotateKeyInput>, description = "Optional: the new key."),
+    responses((status = 200, description = "Every secret re-sealed.", body = MasterKeyRotated), WriteErrors))]
 async fn rotate_master_key(
     State(state): State<AppState>,
     caller: Caller,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<MasterKeyRotated>> {
     let input: RotateKeyInput = parse_optional_json(&body)?;
     let rotated = state
         .app()
         .rotate_master_key(&caller.principal, input.new_key.as_deref())
         .await?;
-    Ok(Json(json!({
-        "resealed": rotated.resealed,
-        "key_file": rotated.key_file.map(|f| f.display().to_string()),
-    })))
+    Ok(Json(MasterKeyRotated {
+        resealed: rotated.resealed,
+        key_file: rotated.key_file.map(|f| f.display().to_string()),
+    }))
 }

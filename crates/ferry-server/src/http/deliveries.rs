@@ -5,26 +5,27 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use ferry_core::DeliveryId;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiQuery, PageParams, list_body};
+use super::extract::{ApiQuery, PageParams, list};
+use super::openapi::{ReadErrors, WriteErrors};
 use super::state::AppState;
 use crate::app::deliveries::DeliveryQuery;
 use crate::app::json::parse_optional_json;
-use crate::views;
+use crate::views::{DeliveryDetail, DeliveryView, List, Requeued};
 
-pub fn router() -> axum::Router<AppState> {
-    axum::Router::new()
-        .route("/v1/deliveries", get(list))
-        .route("/v1/deliveries/{id}", get(show))
-        .route("/v1/deliveries/{id}/retry", post(retry))
-        .route("/v1/dlq", get(dlq))
-        .route("/v1/dlq/replay", post(dlq_replay))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_deliveries))
+        .routes(routes!(show))
+        .routes(routes!(retry))
+        .routes(routes!(dlq))
+        .routes(routes!(dlq_replay))
 }
 
 /// The query string of the lists: the filter and the page.
@@ -58,71 +59,85 @@ impl ListParams {
     }
 }
 
-async fn list(
+/// List deliveries, newest first, filtered.
+#[utoipa::path(get, path = "/v1/deliveries", tag = "deliveries", security(("bearer" = [])),
+    params(DeliveryQuery, PageParams),
+    responses((status = 200, description = "A page of deliveries.", body = List<DeliveryView>), ReadErrors))]
+async fn list_deliveries(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(params): ApiQuery<ListParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<List<DeliveryView>>> {
     let (query, page) = params.split();
     let page = state
         .app()
         .deliveries(&caller.principal, &query, page.page()?)
         .await?;
-    Ok(Json(list_body(
-        page.items.iter().map(views::delivery).collect(),
-        page.next,
-    )))
+    Ok(Json(list(page, |d| DeliveryView::from(d))))
 }
 
+/// List the dead-letter queue: deliveries that are `dead`, same filters.
+#[utoipa::path(get, path = "/v1/dlq", tag = "deliveries", security(("bearer" = [])),
+    params(DeliveryQuery, PageParams),
+    responses((status = 200, description = "A page of dead deliveries.", body = List<DeliveryView>), ReadErrors))]
 async fn dlq(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(params): ApiQuery<ListParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<List<DeliveryView>>> {
     let (query, page) = params.split();
     let page = state
         .app()
         .dead_letters(&caller.principal, &query, page.page()?)
         .await?;
-    Ok(Json(list_body(
-        page.items.iter().map(views::delivery).collect(),
-        page.next,
-    )))
+    Ok(Json(list(page, |d| DeliveryView::from(d))))
 }
 
+/// A delivery with its attempts (requests and responses as captured).
+#[utoipa::path(get, path = "/v1/deliveries/{id}", tag = "deliveries", security(("bearer" = [])),
+    params(("id" = DeliveryId, Path, description = "The delivery's id.")),
+    responses((status = 200, description = "The delivery.", body = DeliveryDetail), ReadErrors))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DeliveryDetail>> {
     let id = DeliveryId::parse(&id).map_err(|_| ApiError::NotFound("delivery"))?;
     let (delivery, attempts) = state.app().delivery(&caller.principal, &id).await?;
-    Ok(Json(views::delivery_detail(
+    Ok(Json(DeliveryDetail::new(
         &delivery,
         &attempts,
         state.app().public_url(),
     )))
 }
 
+/// Retry a delivery now (back to `pending`). Audited.
+#[utoipa::path(post, path = "/v1/deliveries/{id}/retry", tag = "deliveries", security(("bearer" = [])),
+    params(("id" = DeliveryId, Path, description = "The delivery's id.")),
+    responses((status = 202, description = "The delivery, waiting again.", body = DeliveryView), WriteErrors))]
 async fn retry(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<DeliveryView>)> {
     let id = DeliveryId::parse(&id).map_err(|_| ApiError::NotFound("delivery"))?;
     let delivery = state.app().retry_delivery(&caller.principal, &id).await?;
-    Ok((StatusCode::ACCEPTED, Json(views::delivery(&delivery))))
+    Ok((StatusCode::ACCEPTED, Json(DeliveryView::from(&delivery))))
 }
 
+/// Requeue the dead-letter queue, or the part the filters select. Audited.
+#[utoipa::path(post, path = "/v1/dlq/replay", tag = "deliveries", security(("bearer" = [])),
+    request_body(content = Option<DeliveryQuery>, description = "Optional: the list's filters."),
+    responses((status = 202, description = "How many were requeued.", body = Requeued), WriteErrors))]
 async fn dlq_replay(
     State(state): State<AppState>,
     caller: Caller,
     body: Bytes,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Requeued>)> {
     let query: DeliveryQuery = parse_optional_json(&body)?;
     let requeued = state
         .app()
         .replay_dead_letters(&caller.principal, &query)
         .await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"requeued": requeued}))))
+    Ok((StatusCode::ACCEPTED, Json(Requeued { requeued })))
 }

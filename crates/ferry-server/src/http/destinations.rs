@@ -6,102 +6,112 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use ferry_core::DestinationId;
-use ferry_core::signing::SigningSecret;
-use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiQuery, PageParams, list_body};
+use super::extract::{ApiJson, ApiQuery, PageParams, list};
+use super::openapi::{ReadErrors, WriteErrors};
 use super::state::AppState;
 use crate::app::destinations::{DestinationInput, RotateInput};
 use crate::app::json::parse_optional_json;
-use crate::views;
+use crate::views::{
+    CheckView, CreatedDestination, DestinationView, HealthView, List, RotatedSecret,
+};
 
-pub fn router() -> axum::Router<AppState> {
-    axum::Router::new()
-        .route("/v1/destinations", get(list).post(create))
-        .route(
-            "/v1/destinations/{id}",
-            get(show).patch(update).delete(remove),
-        )
-        .route("/v1/destinations/{id}/test", post(test))
-        .route("/v1/destinations/{id}/rotate-secret", post(rotate_secret))
-        .route("/v1/destinations/{id}/enable", post(enable))
-        .route("/v1/destinations/{id}/disable", post(disable))
-        .route("/v1/destinations/{id}/health", get(health))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_destinations, create))
+        .routes(routes!(show, update, remove))
+        .routes(routes!(test))
+        .routes(routes!(rotate_secret))
+        .routes(routes!(enable))
+        .routes(routes!(disable))
+        .routes(routes!(health))
 }
 
 fn destination_id(id: &str) -> ApiResult<DestinationId> {
     DestinationId::parse(id).map_err(|_| ApiError::NotFound("destination"))
 }
 
+/// Create a destination.
+///
+/// `201` with the destination (secrets redacted) and, for webhooks, its
+/// signing secret, shown once. Audited.
+#[utoipa::path(post, path = "/v1/destinations", tag = "destinations", security(("bearer" = [])),
+    request_body = DestinationInput,
+    responses((status = 201, description = "Created.", body = CreatedDestination), WriteErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(input): ApiJson<DestinationInput>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<CreatedDestination>)> {
     let (d, secret) = state
         .app()
         .create_destination(&caller.principal, input)
         .await?;
-    let mut body = views::destination(&d);
-    if let Some(secret) = secret {
-        show_once(&mut body, &secret);
-    }
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedDestination::new(&d, secret.as_ref())),
+    ))
 }
 
-/// A new signing secret is shown once: an HMAC secret itself (the receiver
-/// needs it), an Ed25519 key only by its public half (Ferry keeps the rest).
-fn show_once(body: &mut Value, secret: &SigningSecret) {
-    match secret.public_key() {
-        Some(public) => body["signing_public_key"] = json!(public),
-        None => body["signing_secret"] = json!(secret.expose()),
-    }
-}
-
-async fn list(
+/// List destinations.
+#[utoipa::path(get, path = "/v1/destinations", tag = "destinations", security(("bearer" = [])),
+    params(PageParams),
+    responses((status = 200, description = "A page of destinations.", body = List<DestinationView>), ReadErrors))]
+async fn list_destinations(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(p): ApiQuery<PageParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<List<DestinationView>>> {
     let page = state
         .app()
         .destinations(&caller.principal, p.page()?)
         .await?;
-    Ok(Json(list_body(
-        page.items.iter().map(views::destination).collect(),
-        page.next,
-    )))
+    Ok(Json(list(page, |d| DestinationView::from(d))))
 }
 
+/// A destination.
+#[utoipa::path(get, path = "/v1/destinations/{id}", tag = "destinations", security(("bearer" = [])),
+    params(("id" = DestinationId, Path, description = "The destination's id.")),
+    responses((status = 200, description = "The destination.", body = DestinationView), ReadErrors))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DestinationView>> {
     let d = state
         .app()
         .destination(&caller.principal, &destination_id(&id)?)
         .await?;
-    Ok(Json(views::destination(&d)))
+    Ok(Json(DestinationView::from(&d)))
 }
 
+/// Change a destination: absent fields keep their value. Audited.
+#[utoipa::path(patch, path = "/v1/destinations/{id}", tag = "destinations", security(("bearer" = [])),
+    params(("id" = DestinationId, Path, description = "The destination's id.")),
+    request_body = DestinationInput,
+    responses((status = 200, description = "The destination.", body = DestinationView), WriteErrors))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<DestinationInput>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DestinationView>> {
     let d = state
         .app()
         .update_destination(&caller.principal, &destination_id(&id)?, input)
         .await?;
-    Ok(Json(views::destination(&d)))
+    Ok(Json(DestinationView::from(&d)))
 }
 
+/// Delete a destination. Audited.
+#[utoipa::path(delete, path = "/v1/destinations/{id}", tag = "destinations", security(("bearer" = [])),
+    params(("id" = DestinationId, Path, description = "The destination's id.")),
+    responses((status = 204, description = "Deleted."), WriteErrors))]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
@@ -114,32 +124,48 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Test a destination: connect and authenticate for real.
+#[utoipa::path(post, path = "/v1/destinations/{id}/test", tag = "destinations", security(("bearer" = [])),
+    params(("id" = DestinationId, Path, description = "The destination's id.")),
+    responses((status = 200, description = "Whether it worked, and why not.", body = CheckView), WriteErrors))]
 async fn test(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<CheckView>> {
     let report = state
         .app()
         .test_destination(&caller.principal, &destination_id(&id)?)
         .await?;
-    Ok(Json(json!({"ok": report.ok, "message": report.message})))
+    Ok(Json(CheckView {
+        ok: report.ok,
+        message: report.message,
+    }))
 }
 
+/// Rotate a destination's signing secret.
+///
+/// The new secret is shown once; the previous one keeps signing (both
+/// signatures are sent) until the grace period ends. Audited.
+#[utoipa::path(post, path = "/v1/destinations/{id}/rotate-secret", tag = "destinations", security(("bearer" = [])),
+    params(("id" = DestinationId, Path, description = "The destination's id.")),
+    request_body(content = Option<RotateInput>, description = "Optional: the grace period, or your own secret."),
+    responses((status = 200, description = "The new secret, shown once.", body = RotatedSecret), WriteErrors))]
 async fn rotate_secret(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RotatedSecret>> {
     let input: RotateInput = parse_optional_json(&body)?;
     let rotated = state
         .app()
         .rotate_signing_secret(&caller.principal, &destination_id(&id)?, input)
         .await?;
-    let mut body = json!({"previous_secret_expires_at": rotated.previous_expires_at});
-    show_once(&mut body, &rotated.secret);
-    Ok(Json(body))
+    Ok(Json(RotatedSecret::new(
+        &rotated.secret,
+        rotated.previous_expires_at,
+    )))
 }
 
 async fn set_enabled(
@@ -147,38 +173,50 @@ async fn set_enabled(
     caller: Caller,
     id: String,
     enabled: bool,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DestinationView>> {
     let d = state
         .app()
         .set_destination_enabled(&caller.principal, &destination_id(&id)?, enabled)
         .await?;
-    Ok(Json(views::destination(&d)))
+    Ok(Json(DestinationView::from(&d)))
 }
 
+/// Enable a destination: its waiting deliveries go out again. Audited.
+#[utoipa::path(post, path = "/v1/destinations/{id}/enable", tag = "destinations", security(("bearer" = [])),
+    params(("id" = DestinationId, Path, description = "The destination's id.")),
+    responses((status = 200, description = "The destination.", body = DestinationView), WriteErrors))]
 async fn enable(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DestinationView>> {
     set_enabled(state, caller, id, true).await
 }
 
+/// Disable a destination: deliveries wait until it is enabled. Audited.
+#[utoipa::path(post, path = "/v1/destinations/{id}/disable", tag = "destinations", security(("bearer" = [])),
+    params(("id" = DestinationId, Path, description = "The destination's id.")),
+    responses((status = 200, description = "The destination.", body = DestinationView), WriteErrors))]
 async fn disable(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DestinationView>> {
     set_enabled(state, caller, id, false).await
 }
 
+/// A destination's health: breaker state, failures, success rate.
+#[utoipa::path(get, path = "/v1/destinations/{id}/health", tag = "destinations", security(("bearer" = [])),
+    params(("id" = DestinationId, Path, description = "The destination's id.")),
+    responses((status = 200, description = "The destination's health.", body = HealthView), ReadErrors))]
 async fn health(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<HealthView>> {
     let (d, health) = state
         .app()
         .destination_health(&caller.principal, &destination_id(&id)?)
         .await?;
-    Ok(Json(views::health(&d, &health)))
+    Ok(Json(HealthView::new(&d, &health)))
 }

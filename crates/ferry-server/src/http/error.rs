@@ -5,10 +5,10 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ferry_core::FieldError;
-use serde_json::json;
 
 use crate::app::Error as AppError;
 use crate::store_health::Reason;
+use crate::views::ErrorBody;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -87,7 +87,7 @@ impl ApiError {
     }
 
     /// The JSON body, also used per item by the batch endpoint.
-    pub fn body(&self) -> serde_json::Value {
+    pub fn body(&self) -> ErrorBody {
         let (_, code) = self.status_and_code();
         let details = match self {
             ApiError::InvalidRequest { details, .. } | ApiError::Validation { details, .. } => {
@@ -95,7 +95,11 @@ impl ApiError {
             }
             _ => Vec::new(),
         };
-        json!({"error": code, "message": self.to_string(), "details": details})
+        ErrorBody {
+            error: code,
+            message: self.to_string(),
+            details,
+        }
     }
 
     pub fn status(&self) -> StatusCode {

@@ -7,35 +7,50 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
 use ferry_core::EventId;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiJson;
+use super::openapi::{IngestErrors, ReadErrors, WriteErrors};
 use super::state::AppState;
-use crate::app::ingest::{Accepted, EventInput};
+use crate::app::ingest::EventInput;
 use crate::app::json::parse_optional_json;
 use crate::app::{self, events::ReplayInput};
 use crate::metrics as m;
-use crate::views;
+use crate::views::{Accepted, BatchItem, BatchResults, DeliveryBrief, EventView, Replayed};
 
-pub fn router() -> axum::Router<AppState> {
-    axum::Router::new()
-        .route("/v1/events", post(create))
-        .route("/v1/events/batch", post(create_batch))
-        .route("/v1/events/{id}", get(show))
-        .route("/v1/events/{id}/replay", post(replay))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(create_batch))
+        .routes(routes!(show))
+        .routes(routes!(replay))
 }
 
+/// Send an event.
+///
+/// Routed to the listed `destinations`; else to every enabled destination
+/// whose filter matches `type`; else to the organization's defaults.
+/// Answered once the event and its deliveries are durable.
+#[utoipa::path(post, path = "/v1/events", tag = "events", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "The event's id key; wins over `id`.")),
+    request_body = EventInput,
+    responses(
+        (status = 202, description = "Accepted: the event and its deliveries are stored.", body = Accepted),
+        (status = 200, description = "A known id: the original answer, `duplicate: true`, nothing enqueued.", body = Accepted),
+        IngestErrors,
+    ))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
     ApiJson(input): ApiJson<EventInput>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
     let clock = Instant::now();
     let key = idempotency_header(&headers)?;
     let accepted = state.app().ingest(&caller.principal, input, key).await;
@@ -55,33 +70,47 @@ fn idempotency_header(headers: &HeaderMap) -> ApiResult<Option<String>> {
 }
 
 /// `202` for a new event, `200` for a known id, with the deliveries.
-pub(super) fn accepted_response(accepted: &Accepted) -> (StatusCode, Json<Value>) {
+pub(super) fn accepted_response(accepted: &app::ingest::Accepted) -> (StatusCode, Json<Accepted>) {
     let status = if accepted.duplicate {
         StatusCode::OK
     } else {
         StatusCode::ACCEPTED
     };
-    (
-        status,
-        Json(json!({
-            "id": accepted.event_id,
-            "duplicate": accepted.duplicate,
-            "deliveries": accepted.deliveries.iter().map(views::delivery_brief).collect::<Vec<_>>(),
-        })),
-    )
+    (status, Json(accepted_view(accepted)))
 }
 
-#[derive(Debug, Deserialize)]
+fn accepted_view(accepted: &app::ingest::Accepted) -> Accepted {
+    Accepted {
+        id: accepted.event_id.clone(),
+        duplicate: accepted.duplicate,
+        deliveries: accepted
+            .deliveries
+            .iter()
+            .map(DeliveryBrief::from)
+            .collect(),
+    }
+}
+
+/// Up to 1,000 events, each independent.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct BatchInput {
+    #[schema(value_type = Vec<EventInput>)]
     events: Vec<Value>,
 }
 
+/// Send up to 1,000 events.
+///
+/// Each item is accepted or refused on its own; the answer has a result per
+/// item, in order, with the status it would have had alone.
+#[utoipa::path(post, path = "/v1/events/batch", tag = "events", security(("bearer" = [])),
+    request_body = BatchInput,
+    responses((status = 200, description = "A result per item.", body = BatchResults), IngestErrors))]
 async fn create_batch(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(input): ApiJson<BatchInput>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<BatchResults>> {
     let items = input
         .events
         .into_iter()
@@ -92,41 +121,57 @@ async fn create_batch(
         })
         .collect();
     let results = state.app().ingest_batch(&caller.principal, items).await?;
-    let results: Vec<Value> = results
+    let results = results
         .into_iter()
         .map(|result| match result {
             Ok(accepted) => {
-                let (status, Json(mut body)) = accepted_response(&accepted);
-                body["status"] = json!(status.as_u16());
-                body
+                let (status, Json(accepted)) = accepted_response(&accepted);
+                BatchItem::Accepted {
+                    accepted,
+                    status: status.as_u16(),
+                }
             }
             Err(error) => {
                 let error = ApiError::from(error);
-                let mut body = error.body();
-                body["status"] = json!(error.status().as_u16());
-                body
+                BatchItem::Refused {
+                    status: error.status().as_u16(),
+                    error: error.body(),
+                }
             }
         })
         .collect();
-    Ok(Json(json!({"results": results})))
+    Ok(Json(BatchResults { results }))
 }
 
+/// An event and its deliveries.
+#[utoipa::path(get, path = "/v1/events/{id}", tag = "events", security(("bearer" = [])),
+    params(("id" = EventId, Path, description = "The event's id.")),
+    responses((status = 200, description = "The event.", body = EventView), ReadErrors))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EventView>> {
     let id = EventId::parse(&id).map_err(|_| ApiError::NotFound("event"))?;
     let (event, deliveries) = state.app().event(&caller.principal, &id).await?;
-    Ok(Json(views::event(&event, &deliveries)))
+    Ok(Json(EventView::new(&event, &deliveries)))
 }
 
+/// Replay an event.
+///
+/// Sends it again with the same id (`webhook-id`) to all its destinations,
+/// or to those listed (a listed destination that never had it gets a new
+/// delivery). Audited.
+#[utoipa::path(post, path = "/v1/events/{id}/replay", tag = "events", security(("bearer" = [])),
+    params(("id" = EventId, Path, description = "The event's id.")),
+    request_body(content = Option<ReplayInput>, description = "Optional: which destinations."),
+    responses((status = 202, description = "The deliveries now waiting.", body = Replayed), WriteErrors))]
 async fn replay(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     body: Bytes,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Replayed>)> {
     let input: ReplayInput = parse_optional_json(&body)?;
     let id = EventId::parse(&id).map_err(|_| ApiError::NotFound("event"))?;
     let requeued = state
@@ -135,10 +180,10 @@ async fn replay(
         .await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({
-            "event_id": id,
-            "requeued": requeued.len(),
-            "deliveries": requeued.iter().map(views::delivery_brief).collect::<Vec<_>>(),
-        })),
+        Json(Replayed {
+            event_id: id,
+            requeued: requeued.len(),
+            deliveries: requeued.iter().map(DeliveryBrief::from).collect(),
+        }),
     ))
 }

@@ -7,12 +7,13 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ferry_core::page::{DEFAULT_LIMIT, MAX_LIMIT, PageRequest};
+use ferry_core::page::{DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use super::state::AppState;
 use crate::app;
+use crate::views::List;
 
 /// A JSON body: 413 past the size limit (enforced while reading), 400
 /// `invalid_json` when unparsable, 400 `invalid_request` on wrong types.
@@ -52,9 +53,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 }
 
 /// `limit` and `cursor` of every list.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
+    /// How many (1–1000, default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
@@ -92,8 +97,11 @@ fn decode_cursor(cursor: &str) -> Option<i64> {
 }
 
 /// A list response: `{"data": [...], "next_cursor": ...}`.
-pub fn list_body<T: serde::Serialize>(items: Vec<T>, next: Option<i64>) -> serde_json::Value {
-    serde_json::json!({"data": items, "next_cursor": next.map(encode_cursor)})
+pub fn list<T, V: utoipa::ToSchema>(page: Page<T>, view: impl Fn(&T) -> V) -> List<V> {
+    List::new(
+        page.items.iter().map(view).collect(),
+        page.next.map(encode_cursor),
+    )
 }
 
 #[cfg(test)]

@@ -6,37 +6,58 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::state::AppState;
 use crate::app::health::NotReady;
+use crate::views::Status;
 
-pub fn router() -> axum::Router<AppState> {
-    axum::Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
 }
 
-async fn healthz() -> impl IntoResponse {
-    Json(json!({"status": "ok"}))
+fn status(status: &'static str, reason: Option<&str>) -> Json<Status> {
+    Json(Status {
+        status,
+        reason: reason.map(str::to_owned),
+    })
 }
 
-async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+/// Whether the process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "`ok`.", body = Status)))]
+async fn healthz() -> Json<Status> {
+    status("ok", None)
+}
+
+/// Whether Ferry accepts events: storage answers and commits, and it is
+/// not shutting down.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "`ready`.", body = Status),
+        (status = 503, description = "`shutting_down`, or `storage_unavailable` with the reason.", body = Status),
+    ))]
+async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Status>) {
     match state.app().readiness().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
+        Ok(()) => (StatusCode::OK, status("ready", None)),
         Err(NotReady::ShuttingDown) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "shutting_down"})),
+            status("shutting_down", None),
         ),
         Err(NotReady::Storage(reason)) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "storage_unavailable", "reason": reason})),
+            status("storage_unavailable", Some(reason)),
         ),
     }
 }
 
+/// Prometheus metrics, in the text format.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "The metrics.", body = String, content_type = "text/plain")))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

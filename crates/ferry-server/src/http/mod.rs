@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod health;
+pub mod openapi;
 pub mod security;
 pub mod sources;
 pub mod state;
@@ -24,28 +25,38 @@ use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
 
 pub use self::state::AppState;
 
 /// Health, readiness and metrics only: what a worker or scheduler process
 /// serves (it never accepts events).
 pub fn operations_app(state: AppState) -> Router {
+    let (health, _) = health::router().split_for_parts();
     Router::new()
-        .merge(health::router())
+        .merge(health)
         .fallback(|| async { error::ApiError::NotFound("route") })
         .layer(CatchPanicLayer::custom(panicked))
         .with_state(state)
 }
 
-pub fn app(state: AppState) -> Router {
-    let limit = state.config().max_payload_bytes;
-    Router::new()
+/// The whole API and its OpenAPI document, from the same handlers.
+pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(events::router())
         .merge(deliveries::router())
         .merge(destinations::router())
         .merge(admin::router())
         .merge(sources::router())
         .merge(health::router())
+        .split_for_parts()
+}
+
+pub fn app(state: AppState) -> Router {
+    let limit = state.config().max_payload_bytes;
+    let (api, doc) = routes();
+    api.merge(openapi::router(doc))
         .fallback(|| async { error::ApiError::NotFound("route") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -6,63 +6,77 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
 use ferry_core::SourceId;
 use ferry_core::source::HeaderLookup;
-use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::events::accepted_response;
-use super::extract::{ApiJson, ApiQuery, PageParams, list_body};
+use super::extract::{ApiJson, ApiQuery, PageParams, list};
+use super::openapi::{InboundErrors, ReadErrors, WriteErrors};
 use super::state::AppState;
 use crate::app::sources::SourceInput;
-use crate::views;
+use crate::views::{Accepted, List, SourceView};
 
-pub fn router() -> axum::Router<AppState> {
-    axum::Router::new()
-        .route("/v1/sources", get(list).post(create))
-        .route("/v1/sources/{id}", get(show).delete(remove))
-        .route("/in/{id}", post(receive))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_sources, create))
+        .routes(routes!(show, remove))
+        .routes(routes!(receive))
 }
 
 fn source_id(id: &str) -> ApiResult<SourceId> {
     SourceId::parse(id).map_err(|_| ApiError::NotFound("source"))
 }
 
+/// Create an inbound source: where partners post signed events. Audited.
+#[utoipa::path(post, path = "/v1/sources", tag = "sources", security(("bearer" = [])),
+    request_body = SourceInput,
+    responses((status = 201, description = "Created; partners post to its `url`.", body = SourceView), WriteErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(input): ApiJson<SourceInput>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<SourceView>)> {
     let source = state.app().create_source(&caller.principal, input).await?;
-    Ok((StatusCode::CREATED, Json(views::source(&source))))
+    Ok((StatusCode::CREATED, Json(SourceView::from(&source))))
 }
 
-async fn list(
+/// List inbound sources (secrets redacted).
+#[utoipa::path(get, path = "/v1/sources", tag = "sources", security(("bearer" = [])),
+    params(PageParams),
+    responses((status = 200, description = "A page of sources.", body = List<SourceView>), ReadErrors))]
+async fn list_sources(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(p): ApiQuery<PageParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<List<SourceView>>> {
     let page = state.app().sources(&caller.principal, p.page()?).await?;
-    Ok(Json(list_body(
-        page.items.iter().map(views::source).collect(),
-        page.next,
-    )))
+    Ok(Json(list(page, |s| SourceView::from(s))))
 }
 
+/// An inbound source (secrets redacted).
+#[utoipa::path(get, path = "/v1/sources/{id}", tag = "sources", security(("bearer" = [])),
+    params(("id" = SourceId, Path, description = "The source's id.")),
+    responses((status = 200, description = "The source.", body = SourceView), ReadErrors))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SourceView>> {
     let source = state
         .app()
         .source(&caller.principal, &source_id(&id)?)
         .await?;
-    Ok(Json(views::source(&source)))
+    Ok(Json(SourceView::from(&source)))
 }
 
+/// Delete an inbound source: its URL stops accepting. Audited.
+#[utoipa::path(delete, path = "/v1/sources/{id}", tag = "sources", security(("bearer" = [])),
+    params(("id" = SourceId, Path, description = "The source's id.")),
+    responses((status = 204, description = "Deleted."), WriteErrors))]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
@@ -83,13 +97,25 @@ impl HeaderLookup for Headers<'_> {
     }
 }
 
-/// A partner's request: verified, checked, then ingested like an event.
+/// A partner's signed event.
+///
+/// Verified against the source's scheme and secrets, checked for its
+/// required fields, then ingested exactly like `POST /v1/events`
+/// (duplicates included). No API key: the signature authenticates.
+#[utoipa::path(post, path = "/in/{id}", tag = "sources",
+    params(("id" = SourceId, Path, description = "The source's id.")),
+    request_body(content = Object, description = "The partner's JSON, signed."),
+    responses(
+        (status = 202, description = "Accepted: the event and its deliveries are stored.", body = Accepted),
+        (status = 200, description = "A known id: the original answer, `duplicate: true`.", body = Accepted),
+        InboundErrors,
+    ))]
 async fn receive(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
     let id = source_id(&id)?;
     let accepted = state.app().receive(&id, &Headers(&headers), &body).await?;
     Ok(accepted_response(&accepted))

@@ -1,0 +1,194 @@
+//! Events, deliveries and their attempts.
+
+use ferry_core::delivery::{Attempt, AttemptOutcome, Captured, Delivery};
+use ferry_core::event::Event;
+use ferry_core::state::DeliveryStatus;
+use ferry_core::{DeliveryId, DestinationId, EventId};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use chrono::{DateTime, Utc};
+
+use super::ErrorBody;
+
+/// A delivery as ingest and replay answer it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryBrief {
+    pub id: DeliveryId,
+    pub destination_id: DestinationId,
+    pub status: DeliveryStatus,
+}
+
+impl From<&Delivery> for DeliveryBrief {
+    fn from(d: &Delivery) -> Self {
+        Self {
+            id: d.id.clone(),
+            destination_id: d.destination_id.clone(),
+            status: d.status,
+        }
+    }
+}
+
+/// One event to one destination.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryView {
+    pub id: DeliveryId,
+    pub event_id: EventId,
+    pub destination_id: DestinationId,
+    pub status: DeliveryStatus,
+    /// Every attempt made, probes included.
+    pub attempt_count: u32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    #[schema(examples("HTTP 503 Service Unavailable"))]
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Delivery> for DeliveryView {
+    fn from(d: &Delivery) -> Self {
+        Self {
+            id: d.id.clone(),
+            event_id: d.event_id.clone(),
+            destination_id: d.destination_id.clone(),
+            status: d.status,
+            attempt_count: d.attempt_count,
+            next_attempt_at: d.next_attempt_at,
+            last_error: d.last_error.clone(),
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+        }
+    }
+}
+
+/// A delivery with its attempts and a link to it in the console.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryDetail {
+    #[serde(flatten)]
+    pub delivery: DeliveryView,
+    pub attempts: Vec<AttemptView>,
+    pub links: DeliveryLinks,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryLinks {
+    pub ui: String,
+}
+
+impl DeliveryDetail {
+    pub fn new(d: &Delivery, attempts: &[Attempt], public_url: &str) -> Self {
+        let ui = format!(
+            "{}/ui/deliveries/{}",
+            public_url.trim_end_matches('/'),
+            d.id
+        );
+        Self {
+            delivery: d.into(),
+            attempts: attempts.iter().map(AttemptView::from).collect(),
+            links: DeliveryLinks { ui },
+        }
+    }
+}
+
+/// One recorded try; request and response as captured (bodies up to 64 KiB).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttemptView {
+    pub number: u32,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: u64,
+    pub outcome: AttemptOutcome,
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+    pub request: Option<Captured>,
+    pub response: Option<Captured>,
+}
+
+impl From<&Attempt> for AttemptView {
+    fn from(a: &Attempt) -> Self {
+        Self {
+            number: a.number,
+            started_at: a.started_at,
+            duration_ms: a.duration_ms,
+            outcome: a.outcome,
+            status_code: a.status_code,
+            error: a.error.clone(),
+            request: a.request.clone(),
+            response: a.response.clone(),
+        }
+    }
+}
+
+/// An event with its deliveries.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventView {
+    pub id: EventId,
+    #[serde(rename = "type")]
+    #[schema(examples("order.created"))]
+    pub event_type: String,
+    pub data: Value,
+    pub metadata: Value,
+    pub idempotency_key: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub deliveries: Vec<DeliveryView>,
+}
+
+impl EventView {
+    pub fn new(e: &Event, deliveries: &[Delivery]) -> Self {
+        Self {
+            id: e.id.clone(),
+            event_type: e.event_type.clone(),
+            data: e.data.clone(),
+            metadata: e.metadata.clone(),
+            idempotency_key: e.idempotency_key.clone(),
+            created_at: e.created_at,
+            deliveries: deliveries.iter().map(DeliveryView::from).collect(),
+        }
+    }
+}
+
+/// The answer to an accepted event: `202` when new, `200` with
+/// `duplicate: true` for a known id (nothing enqueued again).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Accepted {
+    pub id: EventId,
+    pub duplicate: bool,
+    pub deliveries: Vec<DeliveryBrief>,
+}
+
+/// `POST /v1/events/batch`: a result per item, in order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchResults {
+    pub results: Vec<BatchItem>,
+}
+
+/// One item's result: the accepted event or its error, with the status it
+/// would have had alone.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum BatchItem {
+    Accepted {
+        #[serde(flatten)]
+        accepted: Accepted,
+        status: u16,
+    },
+    Refused {
+        #[serde(flatten)]
+        error: ErrorBody,
+        status: u16,
+    },
+}
+
+/// The deliveries a replay made waiting.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Replayed {
+    pub event_id: EventId,
+    pub requeued: usize,
+    pub deliveries: Vec<DeliveryBrief>,
+}
+
+/// How many dead deliveries a DLQ replay requeued.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Requeued {
+    pub requeued: usize,
+}

@@ -1,0 +1,45 @@
+//! Inbound sources, secrets redacted.
+
+use ferry_core::source::{Extractor, Source};
+use ferry_core::{DestinationId, SourceId};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SourceView {
+    pub id: SourceId,
+    /// Where partners post: `/in/{id}`.
+    #[schema(examples("/in/src_01jq3v8k2m4n6p8r0t2v4x6z8a"))]
+    pub url: String,
+    #[schema(examples("courier partner"))]
+    pub name: String,
+    /// The scheme and its settings; secrets redacted.
+    #[schema(value_type = Object, examples(json!({"scheme": "standard-webhooks", "secrets": ["[redacted]"], "tolerance_s": 300})))]
+    pub verification: Value,
+    #[schema(examples("header:webhook-id"))]
+    pub id_from: Option<String>,
+    #[schema(examples("/type"))]
+    pub type_from: String,
+    pub required: Vec<String>,
+    pub destinations: Vec<DestinationId>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&Source> for SourceView {
+    fn from(s: &Source) -> Self {
+        Self {
+            id: s.id.clone(),
+            url: format!("/in/{}", s.id),
+            name: s.name.clone(),
+            verification: s.verification.redacted(),
+            id_from: s.id_from.as_ref().map(Extractor::as_text),
+            type_from: s.type_from.as_text(),
+            required: s.required.clone(),
+            destinations: s.destinations.clone(),
+            created_at: s.created_at,
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The OpenAPI document: generated from the code, it names every route of
+//! API.md with its schemas, and `/docs` serves its reference page with the
+//! script embedded in the binary.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::harness::TestServer;
+
+/// Every operation of API.md's stable core.
+const OPERATIONS: &[(&str, &str)] = &[
+    ("post", "/v1/events"),
+    ("post", "/v1/events/batch"),
+    ("get", "/v1/events/{id}"),
+    ("post", "/v1/events/{id}/replay"),
+    ("get", "/v1/deliveries"),
+    ("get", "/v1/deliveries/{id}"),
+    ("post", "/v1/deliveries/{id}/retry"),
+    ("get", "/v1/dlq"),
+    ("post", "/v1/dlq/replay"),
+    ("post", "/v1/destinations"),
+    ("get", "/v1/destinations"),
+    ("get", "/v1/destinations/{id}"),
+    ("patch", "/v1/destinations/{id}"),
+    ("delete", "/v1/destinations/{id}"),
+    ("post", "/v1/destinations/{id}/test"),
+    ("post", "/v1/destinations/{id}/rotate-secret"),
+    ("post", "/v1/destinations/{id}/enable"),
+    ("post", "/v1/destinations/{id}/disable"),
+    ("get", "/v1/destinations/{id}/health"),
+    ("post", "/v1/orgs"),
+    ("get", "/v1/orgs"),
+    ("get", "/v1/orgs/{id}"),
+    ("patch", "/v1/orgs/{id}"),
+    ("post", "/v1/api-keys"),
+    ("get", "/v1/api-keys"),
+    ("delete", "/v1/api-keys/{id}"),
+    ("post", "/v1/sources"),
+    ("get", "/v1/sources"),
+    ("get", "/v1/sources/{id}"),
+    ("delete", "/v1/sources/{id}"),
+    ("post", "/in/{id}"),
+    ("get", "/v1/audit"),
+    ("post", "/v1/admin/rotate-master-key"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+];
+
+async fn document(server: &TestServer, path: &str) -> Value {
+    let response = server
+        .http
+        .get(format!("{}{path}", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{path}");
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_document_names_every_route_with_its_schemas_and_errors() {
+    let server = TestServer::start().await;
+    let doc = document(&server, "/openapi.json").await;
+    assert_eq!(doc, document(&server, "/v1/openapi.json").await);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    for (method, path) in OPERATIONS {
+        let op = &doc["paths"][path][method];
+        assert!(op.is_object(), "{method} {path} is not in the document");
+        assert!(op["summary"].is_string(), "{method} {path} has no summary");
+        let responses = op["responses"].as_object().unwrap();
+        assert!(
+            responses.keys().any(|s| s.starts_with('2')),
+            "{method} {path} documents no success"
+        );
+        if path.starts_with("/v1/") {
+            assert_eq!(
+                op["security"][0]["bearer"],
+                serde_json::json!([]),
+                "{method} {path}"
+            );
+            for status in ["401", "403", "404", "503"] {
+                assert!(
+                    responses.contains_key(status),
+                    "{method} {path} does not document {status}"
+                );
+            }
+        }
+    }
+    let documented: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|item| item.as_object().unwrap().len())
+        .sum();
+    assert_eq!(
+        documented,
+        OPERATIONS.len(),
+        "an operation is missing from the list above"
+    );
+
+    let schemas = &doc["components"]["schemas"];
+    for name in [
+        "Accepted",
+        "DeliveryDetail",
+        "DestinationView",
+        "ErrorBody",
+        "SourceView",
+    ] {
+        assert!(schemas[name].is_object(), "no schema {name}");
+    }
+    let status = &schemas["DeliveryStatus"]["enum"];
+    assert_eq!(
+        status,
+        &serde_json::json!([
+            "pending",
+            "delivering",
+            "retrying",
+            "delivered",
+            "failed",
+            "dead"
+        ])
+    );
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+}
+
+#[tokio::test]
+async fn docs_is_a_reference_page_with_an_embedded_script() {
+    let server = TestServer::start().await;
+    let page = server
+        .http
+        .get(format!("{}/docs", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"spec-url="/openapi.json""#), "{html}");
+    assert!(
+        !html.contains("https://"),
+        "the page fetches from elsewhere: {html}"
+    );
+    let script = server
+        .http
+        .get(format!("{}/docs/redoc.standalone.js", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), StatusCode::OK);
+    assert!(script.bytes().await.unwrap().len() > 500_000);
+}
