@@ -34,9 +34,10 @@ fn org_id(id: &str) -> ApiResult<OrgId> {
 }
 
 /// Create an organization (scope `admin`). Audited.
-#[utoipa::path(post, path = "/v1/orgs", tag = "orgs", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/orgs", operation_id = "createOrg", tag = "orgs", security(("bearer" = [])),
     request_body = OrgInput,
-    responses((status = 201, description = "Created.", body = OrgView), WriteErrors))]
+    responses((status = 201, description = "Created.", body = OrgView,
+        links(("get" = (operation_id = "getOrg", parameters(("id" = "$response.body#/id")))), ("update" = (operation_id = "updateOrg", parameters(("id" = "$response.body#/id")))))), WriteErrors))]
 async fn create_org(
     State(state): State<AppState>,
     caller: Caller,
@@ -47,7 +48,7 @@ async fn create_org(
 }
 
 /// List organizations (scope `admin`; others see their own).
-#[utoipa::path(get, path = "/v1/orgs", tag = "orgs", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/orgs", operation_id = "listOrgs", tag = "orgs", security(("bearer" = [])),
     params(PageParams),
     responses((status = 200, description = "A page of organizations.", body = List<OrgView>), ReadErrors))]
 async fn list_orgs(
@@ -60,7 +61,7 @@ async fn list_orgs(
 }
 
 /// An organization.
-#[utoipa::path(get, path = "/v1/orgs/{id}", tag = "orgs", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/orgs/{id}", operation_id = "getOrg", tag = "orgs", security(("bearer" = [])),
     params(("id" = OrgId, Path, description = "The organization's id.")),
     responses((status = 200, description = "The organization.", body = OrgView), ReadErrors))]
 async fn show_org(
@@ -73,7 +74,7 @@ async fn show_org(
 }
 
 /// Rename an organization or set its alert destinations. Audited.
-#[utoipa::path(patch, path = "/v1/orgs/{id}", tag = "orgs", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/v1/orgs/{id}", operation_id = "updateOrg", tag = "orgs", security(("bearer" = [])),
     params(("id" = OrgId, Path, description = "The organization's id.")),
     request_body = OrgUpdate,
     responses((status = 200, description = "The organization.", body = OrgView), WriteErrors))]
@@ -91,9 +92,10 @@ async fn update_org(
 }
 
 /// Create an API key; the key itself is shown once. Audited.
-#[utoipa::path(post, path = "/v1/api-keys", tag = "orgs", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/api-keys", operation_id = "createApiKey", tag = "orgs", security(("bearer" = [])),
     request_body = KeyInput,
-    responses((status = 201, description = "Created, with the key shown once.", body = CreatedApiKey), WriteErrors))]
+    responses((status = 201, description = "Created, with the key shown once.", body = CreatedApiKey,
+        links(("revoke" = (operation_id = "revokeApiKey", parameters(("id" = "$response.body#/id")))))), WriteErrors))]
 async fn create_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -110,7 +112,7 @@ async fn create_key(
 }
 
 /// List the organization's API keys (prefixes only).
-#[utoipa::path(get, path = "/v1/api-keys", tag = "orgs", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/api-keys", operation_id = "listApiKeys", tag = "orgs", security(("bearer" = [])),
     params(PageParams),
     responses((status = 200, description = "A page of keys.", body = List<ApiKeyView>), ReadErrors))]
 async fn list_keys(
@@ -123,7 +125,7 @@ async fn list_keys(
 }
 
 /// Revoke an API key. Audited.
-#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "orgs", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/v1/api-keys/{id}", operation_id = "revokeApiKey", tag = "orgs", security(("bearer" = [])),
     params(("id" = ApiKeyId, Path, description = "The key's id.")),
     responses((status = 204, description = "Revoked."), WriteErrors))]
 async fn delete_key(
@@ -149,7 +151,7 @@ struct AuditParams {
 }
 
 /// List audit records, newest first, filtered.
-#[utoipa::path(get, path = "/v1/audit", tag = "audit", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/audit", operation_id = "listAudit", tag = "audit", security(("bearer" = [])),
     params(AuditQuery, PageParams),
     responses((status = 200, description = "A page of audit records.", body = List<AuditView>), ReadErrors))]
 async fn list_audit(
@@ -181,7 +183,7 @@ struct RotateKeyInput {
 
 /// Re-seal every secret at rest under a new master key, without downtime
 /// (scope `admin`). Audited.
-#[utoipa::path(post, path = "/v1/admin/rotate-master-key", tag = "audit", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/admin/rotate-master-key", operation_id = "rotateMasterKey", tag = "audit", security(("bearer" = [])),
     request_body(content = Option<RotateKeyInput>, description = "Optional: the new key."),
     responses((status = 200, description = "Every secret re-sealed.", body = MasterKeyRotated), WriteErrors))]
 async fn rotate_master_key(

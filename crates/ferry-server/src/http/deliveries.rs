@@ -60,7 +60,7 @@ impl ListParams {
 }
 
 /// List deliveries, newest first, filtered.
-#[utoipa::path(get, path = "/v1/deliveries", tag = "deliveries", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/deliveries", operation_id = "listDeliveries", tag = "deliveries", security(("bearer" = [])),
     params(DeliveryQuery, PageParams),
     responses((status = 200, description = "A page of deliveries.", body = List<DeliveryView>), ReadErrors))]
 async fn list_deliveries(
@@ -77,7 +77,7 @@ async fn list_deliveries(
 }
 
 /// List the dead-letter queue: deliveries that are `dead`, same filters.
-#[utoipa::path(get, path = "/v1/dlq", tag = "deliveries", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/dlq", operation_id = "listDeadLetters", tag = "deliveries", security(("bearer" = [])),
     params(DeliveryQuery, PageParams),
     responses((status = 200, description = "A page of dead deliveries.", body = List<DeliveryView>), ReadErrors))]
 async fn dlq(
@@ -94,7 +94,7 @@ async fn dlq(
 }
 
 /// A delivery with its attempts (requests and responses as captured).
-#[utoipa::path(get, path = "/v1/deliveries/{id}", tag = "deliveries", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/deliveries/{id}", operation_id = "getDelivery", tag = "deliveries", security(("bearer" = [])),
     params(("id" = DeliveryId, Path, description = "The delivery's id.")),
     responses((status = 200, description = "The delivery.", body = DeliveryDetail), ReadErrors))]
 async fn show(
@@ -112,7 +112,7 @@ async fn show(
 }
 
 /// Retry a delivery now (back to `pending`). Audited.
-#[utoipa::path(post, path = "/v1/deliveries/{id}/retry", tag = "deliveries", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/deliveries/{id}/retry", operation_id = "retryDelivery", tag = "deliveries", security(("bearer" = [])),
     params(("id" = DeliveryId, Path, description = "The delivery's id.")),
     responses((status = 202, description = "The delivery, waiting again.", body = DeliveryView), WriteErrors))]
 async fn retry(
@@ -126,7 +126,7 @@ async fn retry(
 }
 
 /// Requeue the dead-letter queue, or the part the filters select. Audited.
-#[utoipa::path(post, path = "/v1/dlq/replay", tag = "deliveries", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/dlq/replay", operation_id = "replayDeadLetters", tag = "deliveries", security(("bearer" = [])),
     request_body(content = Option<DeliveryQuery>, description = "Optional: the list's filters."),
     responses((status = 202, description = "How many were requeued.", body = Requeued), WriteErrors))]
 async fn dlq_replay(

@@ -40,9 +40,10 @@ fn destination_id(id: &str) -> ApiResult<DestinationId> {
 ///
 /// `201` with the destination (secrets redacted) and, for webhooks, its
 /// signing secret, shown once. Audited.
-#[utoipa::path(post, path = "/v1/destinations", tag = "destinations", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/destinations", operation_id = "createDestination", tag = "destinations", security(("bearer" = [])),
     request_body = DestinationInput,
-    responses((status = 201, description = "Created.", body = CreatedDestination), WriteErrors))]
+    responses((status = 201, description = "Created.", body = CreatedDestination,
+        links(("get" = (operation_id = "getDestination", parameters(("id" = "$response.body#/id")))), ("update" = (operation_id = "updateDestination", parameters(("id" = "$response.body#/id")))), ("delete" = (operation_id = "deleteDestination", parameters(("id" = "$response.body#/id")))), ("test" = (operation_id = "testDestination", parameters(("id" = "$response.body#/id")))), ("rotate" = (operation_id = "rotateSigningSecret", parameters(("id" = "$response.body#/id")))), ("enable" = (operation_id = "enableDestination", parameters(("id" = "$response.body#/id")))), ("disable" = (operation_id = "disableDestination", parameters(("id" = "$response.body#/id")))), ("health" = (operation_id = "getDestinationHealth", parameters(("id" = "$response.body#/id")))))), WriteErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -59,7 +60,7 @@ async fn create(
 }
 
 /// List destinations.
-#[utoipa::path(get, path = "/v1/destinations", tag = "destinations", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/destinations", operation_id = "listDestinations", tag = "destinations", security(("bearer" = [])),
     params(PageParams),
     responses((status = 200, description = "A page of destinations.", body = List<DestinationView>), ReadErrors))]
 async fn list_destinations(
@@ -75,7 +76,7 @@ async fn list_destinations(
 }
 
 /// A destination.
-#[utoipa::path(get, path = "/v1/destinations/{id}", tag = "destinations", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/destinations/{id}", operation_id = "getDestination", tag = "destinations", security(("bearer" = [])),
     params(("id" = DestinationId, Path, description = "The destination's id.")),
     responses((status = 200, description = "The destination.", body = DestinationView), ReadErrors))]
 async fn show(
@@ -91,7 +92,7 @@ async fn show(
 }
 
 /// Change a destination: absent fields keep their value. Audited.
-#[utoipa::path(patch, path = "/v1/destinations/{id}", tag = "destinations", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/v1/destinations/{id}", operation_id = "updateDestination", tag = "destinations", security(("bearer" = [])),
     params(("id" = DestinationId, Path, description = "The destination's id.")),
     request_body = DestinationInput,
     responses((status = 200, description = "The destination.", body = DestinationView), WriteErrors))]
@@ -109,7 +110,7 @@ async fn update(
 }
 
 /// Delete a destination. Audited.
-#[utoipa::path(delete, path = "/v1/destinations/{id}", tag = "destinations", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/v1/destinations/{id}", operation_id = "deleteDestination", tag = "destinations", security(("bearer" = [])),
     params(("id" = DestinationId, Path, description = "The destination's id.")),
     responses((status = 204, description = "Deleted."), WriteErrors))]
 async fn remove(
@@ -125,7 +126,7 @@ async fn remove(
 }
 
 /// Test a destination: connect and authenticate for real.
-#[utoipa::path(post, path = "/v1/destinations/{id}/test", tag = "destinations", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/destinations/{id}/test", operation_id = "testDestination", tag = "destinations", security(("bearer" = [])),
     params(("id" = DestinationId, Path, description = "The destination's id.")),
     responses((status = 200, description = "Whether it worked, and why not.", body = CheckView), WriteErrors))]
 async fn test(
@@ -147,7 +148,7 @@ async fn test(
 ///
 /// The new secret is shown once; the previous one keeps signing (both
 /// signatures are sent) until the grace period ends. Audited.
-#[utoipa::path(post, path = "/v1/destinations/{id}/rotate-secret", tag = "destinations", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/destinations/{id}/rotate-secret", operation_id = "rotateSigningSecret", tag = "destinations", security(("bearer" = [])),
     params(("id" = DestinationId, Path, description = "The destination's id.")),
     request_body(content = Option<RotateInput>, description = "Optional: the grace period, or your own secret."),
     responses((status = 200, description = "The new secret, shown once.", body = RotatedSecret), WriteErrors))]
@@ -182,7 +183,7 @@ async fn set_enabled(
 }
 
 /// Enable a destination: its waiting deliveries go out again. Audited.
-#[utoipa::path(post, path = "/v1/destinations/{id}/enable", tag = "destinations", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/destinations/{id}/enable", operation_id = "enableDestination", tag = "destinations", security(("bearer" = [])),
     params(("id" = DestinationId, Path, description = "The destination's id.")),
     responses((status = 200, description = "The destination.", body = DestinationView), WriteErrors))]
 async fn enable(
@@ -194,7 +195,7 @@ async fn enable(
 }
 
 /// Disable a destination: deliveries wait until it is enabled. Audited.
-#[utoipa::path(post, path = "/v1/destinations/{id}/disable", tag = "destinations", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/destinations/{id}/disable", operation_id = "disableDestination", tag = "destinations", security(("bearer" = [])),
     params(("id" = DestinationId, Path, description = "The destination's id.")),
     responses((status = 200, description = "The destination.", body = DestinationView), WriteErrors))]
 async fn disable(
@@ -206,7 +207,7 @@ async fn disable(
 }
 
 /// A destination's health: breaker state, failures, success rate.
-#[utoipa::path(get, path = "/v1/destinations/{id}/health", tag = "destinations", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/destinations/{id}/health", operation_id = "getDestinationHealth", tag = "destinations", security(("bearer" = [])),
     params(("id" = DestinationId, Path, description = "The destination's id.")),
     responses((status = 200, description = "The destination's health.", body = HealthView), ReadErrors))]
 async fn health(

@@ -37,11 +37,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Routed to the listed `destinations`; else to every enabled destination
 /// whose filter matches `type`; else to the organization's defaults.
 /// Answered once the event and its deliveries are durable.
-#[utoipa::path(post, path = "/v1/events", tag = "events", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/events", operation_id = "sendEvent", tag = "events", security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "The event's id key; wins over `id`.")),
     request_body = EventInput,
     responses(
-        (status = 202, description = "Accepted: the event and its deliveries are stored.", body = Accepted),
+        (status = 202, description = "Accepted: the event and its deliveries are stored.", body = Accepted,
+            links(("get" = (operation_id = "getEvent", parameters(("id" = "$response.body#/id")))), ("replay" = (operation_id = "replayEvent", parameters(("id" = "$response.body#/id")))), ("delivery" = (operation_id = "getDelivery", parameters(("id" = "$response.body#/deliveries/0/id")))), ("retry" = (operation_id = "retryDelivery", parameters(("id" = "$response.body#/deliveries/0/id")))))),
         (status = 200, description = "A known id: the original answer, `duplicate: true`, nothing enqueued.", body = Accepted),
         IngestErrors,
     ))]
@@ -103,7 +104,7 @@ struct BatchInput {
 ///
 /// Each item is accepted or refused on its own; the answer has a result per
 /// item, in order, with the status it would have had alone.
-#[utoipa::path(post, path = "/v1/events/batch", tag = "events", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/events/batch", operation_id = "sendEvents", tag = "events", security(("bearer" = [])),
     request_body = BatchInput,
     responses((status = 200, description = "A result per item.", body = BatchResults), IngestErrors))]
 async fn create_batch(
@@ -144,7 +145,7 @@ async fn create_batch(
 }
 
 /// An event and its deliveries.
-#[utoipa::path(get, path = "/v1/events/{id}", tag = "events", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/events/{id}", operation_id = "getEvent", tag = "events", security(("bearer" = [])),
     params(("id" = EventId, Path, description = "The event's id.")),
     responses((status = 200, description = "The event.", body = EventView), ReadErrors))]
 async fn show(
@@ -162,7 +163,7 @@ async fn show(
 /// Sends it again with the same id (`webhook-id`) to all its destinations,
 /// or to those listed (a listed destination that never had it gets a new
 /// delivery). Audited.
-#[utoipa::path(post, path = "/v1/events/{id}/replay", tag = "events", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/events/{id}/replay", operation_id = "replayEvent", tag = "events", security(("bearer" = [])),
     params(("id" = EventId, Path, description = "The event's id.")),
     request_body(content = Option<ReplayInput>, description = "Optional: which destinations."),
     responses((status = 202, description = "The deliveries now waiting.", body = Replayed), WriteErrors))]

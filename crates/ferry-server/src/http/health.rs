@@ -28,7 +28,7 @@ fn status(status: &'static str, reason: Option<&str>) -> Json<Status> {
 }
 
 /// Whether the process is up.
-#[utoipa::path(get, path = "/healthz", tag = "operations",
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "operations",
     responses((status = 200, description = "`ok`.", body = Status)))]
 async fn healthz() -> Json<Status> {
     status("ok", None)
@@ -36,7 +36,7 @@ async fn healthz() -> Json<Status> {
 
 /// Whether Ferry accepts events: storage answers and commits, and it is
 /// not shutting down.
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations",
     responses(
         (status = 200, description = "`ready`.", body = Status),
         (status = 503, description = "`shutting_down`, or `storage_unavailable` with the reason.", body = Status),
@@ -56,7 +56,7 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Status>) {
 }
 
 /// Prometheus metrics, in the text format.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "operations",
     responses((status = 200, description = "The metrics.", body = String, content_type = "text/plain")))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (

@@ -32,9 +32,10 @@ fn source_id(id: &str) -> ApiResult<SourceId> {
 }
 
 /// Create an inbound source: where partners post signed events. Audited.
-#[utoipa::path(post, path = "/v1/sources", tag = "sources", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/sources", operation_id = "createSource", tag = "sources", security(("bearer" = [])),
     request_body = SourceInput,
-    responses((status = 201, description = "Created; partners post to its `url`.", body = SourceView), WriteErrors))]
+    responses((status = 201, description = "Created; partners post to its `url`.", body = SourceView,
+        links(("get" = (operation_id = "getSource", parameters(("id" = "$response.body#/id")))), ("delete" = (operation_id = "deleteSource", parameters(("id" = "$response.body#/id")))), ("receive" = (operation_id = "receiveSignedEvent", parameters(("id" = "$response.body#/id")))))), WriteErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -45,7 +46,7 @@ async fn create(
 }
 
 /// List inbound sources (secrets redacted).
-#[utoipa::path(get, path = "/v1/sources", tag = "sources", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/sources", operation_id = "listSources", tag = "sources", security(("bearer" = [])),
     params(PageParams),
     responses((status = 200, description = "A page of sources.", body = List<SourceView>), ReadErrors))]
 async fn list_sources(
@@ -58,7 +59,7 @@ async fn list_sources(
 }
 
 /// An inbound source (secrets redacted).
-#[utoipa::path(get, path = "/v1/sources/{id}", tag = "sources", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/sources/{id}", operation_id = "getSource", tag = "sources", security(("bearer" = [])),
     params(("id" = SourceId, Path, description = "The source's id.")),
     responses((status = 200, description = "The source.", body = SourceView), ReadErrors))]
 async fn show(
@@ -74,7 +75,7 @@ async fn show(
 }
 
 /// Delete an inbound source: its URL stops accepting. Audited.
-#[utoipa::path(delete, path = "/v1/sources/{id}", tag = "sources", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/v1/sources/{id}", operation_id = "deleteSource", tag = "sources", security(("bearer" = [])),
     params(("id" = SourceId, Path, description = "The source's id.")),
     responses((status = 204, description = "Deleted."), WriteErrors))]
 async fn remove(
@@ -102,7 +103,7 @@ impl HeaderLookup for Headers<'_> {
 /// Verified against the source's scheme and secrets, checked for its
 /// required fields, then ingested exactly like `POST /v1/events`
 /// (duplicates included). No API key: the signature authenticates.
-#[utoipa::path(post, path = "/in/{id}", tag = "sources",
+#[utoipa::path(post, path = "/in/{id}", operation_id = "receiveSignedEvent", tag = "sources",
     params(("id" = SourceId, Path, description = "The source's id.")),
     request_body(content = Object, description = "The partner's JSON, signed."),
     responses(

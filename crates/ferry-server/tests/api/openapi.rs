@@ -3,9 +3,9 @@
 //! script embedded in the binary.
 
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::harness::TestServer;
+use crate::harness::{ADMIN_KEY, TestServer};
 
 /// Every operation of API.md's stable core.
 const OPERATIONS: &[(&str, &str)] = &[
@@ -68,6 +68,7 @@ async fn the_document_names_every_route_with_its_schemas_and_errors() {
         "{}",
         doc["openapi"]
     );
+    let mut ids = std::collections::HashSet::<String>::new();
     for (method, path) in OPERATIONS {
         let op = &doc["paths"][path][method];
         assert!(op.is_object(), "{method} {path} is not in the document");
@@ -155,4 +156,43 @@ async fn docs_is_a_reference_page_with_an_embedded_script() {
         .unwrap();
     assert_eq!(script.status(), StatusCode::OK);
     assert!(script.bytes().await.unwrap().len() > 500_000);
+}
+
+/// Schemathesis generates requests from the document (examples, boundary
+/// values, fuzzing, and chains along its links) against a live server: no
+/// answer may be a 5xx, and each must match the status codes, content type
+/// and schema the document gives.
+#[tokio::test]
+async fn schemathesis_finds_no_server_error_and_no_answer_off_the_document() {
+    let server = TestServer::start().await;
+    let receiver = ferry_testkit::Receiver::start().await;
+    // A destination for every event, so events have deliveries to follow.
+    server.webhook(&receiver.url(), json!({})).await;
+    let output = tokio::process::Command::new(ferry_testkit::services::schemathesis())
+        .current_dir(server.dir.path())
+        .args([
+            "run",
+            &format!("{}/openapi.json", server.base),
+            "--header",
+            &format!("Authorization: Bearer {ADMIN_KEY}"),
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+            "--max-examples",
+            "25",
+            "--seed",
+            "1",
+            "--generation-database",
+            "none",
+            "--no-color",
+        ])
+        .output()
+        .await
+        .expect("schemathesis runs");
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "schemathesis found failures:\n{report}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(report.contains("Tested: 36"), "{report}");
 }

@@ -29,11 +29,16 @@ fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The Python virtualenv holding moto, boto3 and aiosmtpd.
+/// The Python virtualenv holding moto, boto3, aiosmtpd and schemathesis.
 pub fn venv() -> PathBuf {
     std::env::var_os("FERRY_TEST_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target/test-services/venv"))
+}
+
+/// Schemathesis, which tests the API against its OpenAPI document.
+pub fn schemathesis() -> PathBuf {
+    installed(venv().join("bin/schemathesis"), "schemathesis")
 }
 
 /// A program of the test services, or a panic saying how to install it.
