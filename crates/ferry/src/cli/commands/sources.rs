@@ -36,7 +36,7 @@ pub enum SourcesCommand {
         paging: Paging,
     },
     /// Create a source from flags, or from a spec file (POST /v1/sources).
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// Show a source (GET /v1/sources/{id}).
     Get {
         /// The source (src_…).
