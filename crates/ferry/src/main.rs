@@ -31,7 +31,7 @@ enum Command {
     #[command(flatten)]
     Client(cli::ClientCommand),
     /// Measure ingest rate, acknowledgement latency and delivery throughput.
-    Loadtest(cli::LoadtestArgs),
+    Loadtest(ferry_loadtest::LoadtestArgs),
 }
 
 #[tokio::main]
@@ -43,7 +43,7 @@ async fn main() -> ExitCode {
             serve::run(args).await
         }
         Command::Client(cmd) => cli::run_client(cli.client, cmd).await,
-        Command::Loadtest(args) => cli::run_loadtest(args).await,
+        Command::Loadtest(args) => ferry_loadtest::run_loadtest(args).await,
     };
     result.unwrap_or_else(|e| {
         // `eprintln!` would panic if stderr cannot be written (a full disk):

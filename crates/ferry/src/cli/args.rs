@@ -6,10 +6,9 @@ use std::io::Read;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use ferry_client::usage;
 use ferry_core::DestinationId;
 use serde_json::Value;
-
-use super::client::usage;
 
 /// Delivery states a list can be filtered by.
 pub const DELIVERY_STATES: [&str; 6] = [
@@ -206,10 +205,7 @@ mod tests {
                 .starts_with("--data: the argument is not valid JSON"),
             "{e}"
         );
-        assert!(
-            e.downcast_ref::<super::super::client::UsageError>()
-                .is_some()
-        );
+        assert!(e.downcast_ref::<ferry_client::UsageError>().is_some());
         let e = read_json_arg_from("--data", "@/nonexistent/x.json", &mut no_stdin()).unwrap_err();
         assert!(
             e.to_string().contains("cannot read /nonexistent/x.json"),

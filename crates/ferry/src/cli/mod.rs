@@ -1,31 +1,32 @@
-//! The `ferry` command line apart from `serve`: client commands over the HTTP
-//! API (`send`, `status`, `deliveries`, `dlq`, `replay`, `destinations`,
-//! `admin`) with
-//! tables by default and `--json` for scripts, and the `loadtest` tool.
+//! The `ferry` command line apart from `serve` and `loadtest`: client
+//! commands over the HTTP API (`send`, `status`, `events`, `deliveries`,
+//! `dlq`, `replay`, `destinations`, `sources`, `orgs`, `api-keys`, `audit`,
+//! `admin`) with tables by default and `--json` for scripts.
 //!
 //! Exit codes: 0 success, 1 the API refused or a check failed, 2 a usage
 //! mistake (bad arguments, no API key).
 
 mod args;
-mod client;
 mod commands;
-mod loadtest;
 mod render;
-mod table;
 
-use std::io::Write as _;
 use std::process::ExitCode;
 
-pub use self::loadtest::{LoadtestArgs, run_loadtest};
-
-use self::client::{ApiClient, ApiError, DEFAULT_URL, UsageError, usage};
 use self::commands::Ctx;
 use self::commands::admin::AdminArgs;
+use self::commands::api_keys::ApiKeysArgs;
+use self::commands::audit::AuditArgs;
 use self::commands::deliveries::{DeliveriesArgs, DlqArgs};
 use self::commands::destinations::DestinationsArgs;
+use self::commands::events::EventsArgs;
+use self::commands::orgs::OrgsArgs;
 use self::commands::replay::ReplayArgs;
 use self::commands::send::SendArgs;
+use self::commands::sources::SourcesArgs;
 use self::commands::status::StatusArgs;
+use ferry_client::api::DEFAULT_URL;
+use ferry_client::exit::{print_stdout, report_error};
+use ferry_client::{ApiClient, ApiError, usage};
 
 /// Client commands (everything except `serve`), as clap subcommands.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -34,6 +35,8 @@ pub enum ClientCommand {
     Send(SendArgs),
     /// Show an event and its deliveries, or a delivery and its attempts.
     Status(StatusArgs),
+    /// Show an event and its deliveries, or replay it.
+    Events(EventsArgs),
     /// List deliveries, or retry one.
     Deliveries(DeliveriesArgs),
     /// The dead-letter queue: list it, or requeue it.
@@ -42,6 +45,14 @@ pub enum ClientCommand {
     Replay(ReplayArgs),
     /// Create, list and test destinations.
     Destinations(DestinationsArgs),
+    /// Inbound sources partners post signed events to: list, create, show, delete.
+    Sources(SourcesArgs),
+    /// Organizations (admin key): list, create, show, update.
+    Orgs(OrgsArgs),
+    /// API keys: list, create (the key is shown once), delete.
+    ApiKeys(ApiKeysArgs),
+    /// The audit log: who did what, when (GET /v1/audit).
+    Audit(AuditArgs),
     /// Operator actions: `rotate-master-key`.
     Admin(AdminArgs),
 }
@@ -120,47 +131,25 @@ async fn execute(opts: &ClientOpts, cmd: ClientCommand) -> anyhow::Result<comman
     match cmd {
         ClientCommand::Send(args) => commands::send::run(&ctx, args).await,
         ClientCommand::Status(args) => commands::status::run(&ctx, args).await,
+        ClientCommand::Events(args) => commands::events::run(&ctx, args).await,
         ClientCommand::Deliveries(args) => commands::deliveries::run(&ctx, args).await,
         ClientCommand::Dlq(args) => commands::deliveries::run_dlq(&ctx, args).await,
         ClientCommand::Replay(args) => commands::replay::run(&ctx, args).await,
         ClientCommand::Destinations(args) => commands::destinations::run(&ctx, args).await,
+        ClientCommand::Sources(args) => commands::sources::run(&ctx, args).await,
+        ClientCommand::Orgs(args) => commands::orgs::run(&ctx, args).await,
+        ClientCommand::ApiKeys(args) => commands::api_keys::run(&ctx, args).await,
+        ClientCommand::Audit(args) => commands::audit::run(&ctx, args).await,
         ClientCommand::Admin(args) => commands::admin::run(&ctx, args).await,
     }
-}
-
-/// Prints `error: …` on stderr; exit code 2 for usage mistakes, else 1.
-fn report_error(e: &anyhow::Error) -> ExitCode {
-    if let Some(u) = e.downcast_ref::<UsageError>() {
-        eprintln!("error: {u}");
-        return ExitCode::from(2);
-    }
-    if let Some(api) = e.downcast_ref::<ApiError>() {
-        // The API's message is the useful part; the context is what we tried.
-        let context = e
-            .chain()
-            .next()
-            .filter(|c| c.downcast_ref::<ApiError>().is_none());
-        match context {
-            Some(ctx) => eprintln!("error: {ctx}: {api}"),
-            None => eprintln!("error: {api}"),
-        }
-        return ExitCode::FAILURE;
-    }
-    eprintln!("error: {e:#}");
-    ExitCode::FAILURE
-}
-
-/// Writes to stdout, ignoring a closed pipe (`ferry deliveries list | head`).
-fn print_stdout(text: &str) {
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes());
-    let _ = stdout.flush();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::{CommandFactory as _, Parser};
+    use ferry_client::UsageError;
+    use ferry_loadtest::LoadtestArgs;
 
     /// The shape `main.rs` wires: client options flattened at the top level.
     #[derive(Debug, Parser)]
@@ -283,21 +272,25 @@ mod tests {
             &["destinations", "create"][..],
             &["send", "t", "--destination", "evt_1"][..],
             &["loadtest", "--batch", "1001"][..],
+            &["orgs", "update", "org_1"][..],
+            &["orgs", "get", "dst_1"][..],
+            &["api-keys", "create", "--name", "ci"][..],
+            &[
+                "api-keys",
+                "create",
+                "--name",
+                "ci",
+                "--scope",
+                "everything",
+            ][..],
+            &["sources", "create", "--name", "s"][..],
+            &["sources", "create", "--scheme", "hmac-sha256"][..],
+            &["audit", "--since", "yesterday"][..],
+            &["events", "replay", "dlv_1"][..],
         ] {
             let full = std::iter::once("ferry").chain(argv.iter().copied());
             assert!(Cli::try_parse_from(full).is_err(), "{argv:?} was accepted");
         }
-    }
-
-    #[test]
-    fn usage_errors_exit_2_and_api_errors_exit_1() {
-        assert_eq!(report_error(&usage("bad")), ExitCode::from(2));
-        let api = ApiError::from_response(
-            reqwest::StatusCode::NOT_FOUND,
-            &reqwest::header::HeaderMap::new(),
-            br#"{"error":"not_found","message":"No such event."}"#,
-        );
-        assert_eq!(report_error(&api.into()), ExitCode::FAILURE);
     }
 
     #[tokio::test]

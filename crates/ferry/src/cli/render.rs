@@ -5,9 +5,8 @@
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
+use ferry_client::table::Table;
 use serde_json::Value;
-
-use super::table::Table;
 
 /// The field at JSON pointer `ptr` as display text; empty when missing or null.
 pub fn text(v: &Value, ptr: &str) -> String {

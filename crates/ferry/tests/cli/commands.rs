@@ -16,6 +16,27 @@ fn ferry(base: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// An id of the right shape that names nothing.
+const UNKNOWN: &str = "01jq3v8k2m4n6p8r0t2v4x6z8a";
+
+fn stdout(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Asserts that the API refused (exit 1) and that stderr has `says`.
+fn refused(out: &Output, says: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    for s in says {
+        assert!(err.contains(s), "{s:?} not in {err}");
+    }
+}
+
 fn json(out: &Output) -> Value {
     assert!(
         out.status.success(),
@@ -203,4 +224,242 @@ async fn secrets_never_reach_the_log_or_the_database_file() {
             "{secret} leaked"
         );
     }
+}
+
+#[tokio::test]
+async fn orgs_and_api_keys_are_managed_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let ferry_proc = FerryProcess::start(dir.path()).await;
+    let base = ferry_proc.base.as_str();
+
+    let org = json(&ferry(
+        base,
+        &["--json", "orgs", "create", "--name", "acme"],
+    ));
+    let org_id = org["id"].as_str().unwrap().to_owned();
+    assert!(org_id.starts_with("org_"), "{org}");
+    let listed = stdout(&ferry(base, &["orgs", "list"]));
+    assert!(
+        listed.contains(&org_id) && listed.contains("acme"),
+        "{listed}"
+    );
+    let shown = stdout(&ferry(base, &["orgs", "get", &org_id]));
+    assert!(shown.contains("name       acme\n"), "{shown}");
+    let updated = json(&ferry(
+        base,
+        &["--json", "orgs", "update", &org_id, "--name", "acme-eu"],
+    ));
+    assert_eq!(updated["name"], "acme-eu");
+    let unknown_org = format!("org_{UNKNOWN}");
+    refused(&ferry(base, &["orgs", "get", &unknown_org]), &["not_found"]);
+    refused(
+        &ferry(base, &["orgs", "update", &org_id, "--name", ""]),
+        &["validation_failed", "name"],
+    );
+
+    // The key is printed once, with the warning; it works with its scope only.
+    let other = json(&ferry(
+        base,
+        &[
+            "--json", "api-keys", "create", "--name", "acme-ci", "--scope", "ingest", "--org",
+            &org_id,
+        ],
+    ));
+    assert_eq!(other["org_id"], org_id.as_str(), "{other}");
+    assert!(other["key"].as_str().unwrap().starts_with("fk_"), "{other}");
+    let created = stdout(&ferry(
+        base,
+        &["api-keys", "create", "--name", "ci", "--scope", "read"],
+    ));
+    assert!(created.contains("It is shown only this once"), "{created}");
+    let key_id = created
+        .strip_prefix("Created API key ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let key = created
+        .lines()
+        .find_map(|l| l.strip_prefix("API key: "))
+        .unwrap()
+        .to_owned();
+    assert!(key.starts_with("fk_"), "{created}");
+    let keys = json(&ferry(base, &["--json", "api-keys", "list"]));
+    let listed = keys["data"].as_array().unwrap();
+    assert!(listed.iter().any(|k| k["id"] == key_id.as_str()), "{keys}");
+    assert!(
+        !keys.to_string().contains(&key),
+        "the key is listed: {keys}"
+    );
+    let as_ci = ["--api-key", key.as_str()];
+    let empty = stdout(&ferry(base, &[&as_ci[..], &["sources", "list"]].concat()));
+    assert!(empty.starts_with("No sources yet"), "{empty}");
+    refused(
+        &ferry(
+            base,
+            &[&as_ci[..], &["orgs", "create", "--name", "x"]].concat(),
+        ),
+        &["forbidden"],
+    );
+
+    let revoked = stdout(&ferry(base, &["api-keys", "delete", &key_id]));
+    assert_eq!(revoked, format!("Revoked API key {key_id}.\n"));
+    refused(
+        &ferry(base, &[&as_ci[..], &["sources", "list"]].concat()),
+        &["unauthorized"],
+    );
+    let unknown_key = format!("key_{UNKNOWN}");
+    let out = ferry(base, &["--json", "api-keys", "delete", &unknown_key]);
+    refused(&out, &["not_found"]);
+    // Scripts get the API's error document on stdout.
+    let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(body["error"], "not_found");
+}
+
+// The CLI runs as a blocking child process: a second worker thread keeps
+// the receiver answering meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sources_events_and_the_audit_log_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let ferry_proc = FerryProcess::start(dir.path()).await;
+    let base = ferry_proc.base.as_str();
+
+    let source = json(&ferry(
+        base,
+        &[
+            "--json",
+            "sources",
+            "create",
+            "--name",
+            "courier",
+            "--scheme",
+            "hmac-sha256",
+            "--secret",
+            "src-secret-1",
+            "--signature-header",
+            "X-Signature",
+            "--required",
+            "/shipment/id",
+        ],
+    ));
+    let src = source["id"].as_str().unwrap().to_owned();
+    assert_eq!(source["url"], format!("/in/{src}"));
+    let listed = stdout(&ferry(base, &["sources", "list"]));
+    assert!(
+        listed.contains(&src) && listed.contains("courier"),
+        "{listed}"
+    );
+    let shown = stdout(&ferry(base, &["sources", "get", &src]));
+    assert!(
+        shown.contains("hmac-sha256") && shown.contains("/shipment/id"),
+        "{shown}"
+    );
+    assert!(!shown.contains("src-secret-1"), "{shown}");
+    refused(
+        &ferry(
+            base,
+            &[
+                "sources",
+                "create",
+                "--scheme",
+                "hmac-sha256",
+                "--secret",
+                "s",
+            ],
+        ),
+        &["validation_failed", "verification"],
+    );
+    let deleted = stdout(&ferry(base, &["sources", "delete", &src]));
+    assert_eq!(deleted, format!("Deleted source {src}.\n"));
+    refused(&ferry(base, &["sources", "get", &src]), &["not_found"]);
+
+    // The audit log has the source's creation and deletion, page by page.
+    let audit = json(&ferry(base, &["--json", "audit", "--entity-id", &src]));
+    let records = audit["data"].as_array().unwrap();
+    assert_eq!(records.len(), 2, "{audit}");
+    assert!(
+        records.iter().all(|r| r["entity_id"] == src.as_str()),
+        "{audit}"
+    );
+    let page = stdout(&ferry(
+        base,
+        &["audit", "--entity-id", &src, "--limit", "1"],
+    ));
+    assert!(
+        page.contains(&src) && page.contains("More: add --cursor "),
+        "{page}"
+    );
+    let cursor = page.rsplit("--cursor ").next().unwrap().trim();
+    let next = stdout(&ferry(
+        base,
+        &[
+            "audit",
+            "--entity-id",
+            &src,
+            "--limit",
+            "1",
+            "--cursor",
+            cursor,
+        ],
+    ));
+    assert!(
+        next.contains(&src) && next.contains("1 record.\n"),
+        "{next}"
+    );
+    assert!(!next.contains("More:"), "{next}");
+    refused(
+        &ferry(base, &["audit", "--cursor", "not-a-cursor"]),
+        &["invalid_request", "cursor"],
+    );
+
+    // An event shown with its delivery, then replayed to its destination.
+    let receiver = Receiver::start().await;
+    let url = receiver.url();
+    let dst = json(&ferry(
+        base,
+        &[
+            "--json",
+            "destinations",
+            "create",
+            "--name",
+            "d",
+            "--webhook-url",
+            &url,
+            "--event-type",
+            "ev.*",
+        ],
+    ))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sent = json(&ferry(base, &["--json", "send", "ev.one"]));
+    let evt = sent["id"].as_str().unwrap().to_owned();
+    receiver
+        .wait_for(1, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    let shown = stdout(&ferry(base, &["events", "get", &evt]));
+    assert!(
+        shown.contains("type     ev.one\n")
+            && shown.contains("Deliveries (1):")
+            && shown.contains(&dst),
+        "{shown}"
+    );
+    let unknown_event = format!("evt_{UNKNOWN}");
+    refused(
+        &ferry(base, &["events", "get", &unknown_event]),
+        &["not_found"],
+    );
+    let replayed = json(&ferry(
+        base,
+        &["--json", "events", "replay", &evt, "--destination", &dst],
+    ));
+    assert_eq!(replayed["requeued"], 1, "{replayed}");
+    receiver
+        .wait_for(2, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    refused(
+        &ferry(base, &["events", "replay", &unknown_event]),
+        &["not_found"],
+    );
 }

@@ -5,14 +5,14 @@
 
 use std::fmt::Write as _;
 
+use ferry_client::table::Table;
+use ferry_client::usage;
 use ferry_core::DestinationId;
 use serde_json::{Map, Value, json};
 
 use super::{Ctx, Output};
 use crate::cli::args::{Paging, parse_header, read_json_arg};
-use crate::cli::client::usage;
 use crate::cli::render::{list_footer, list_items, text, text_any};
-use crate::cli::table::Table;
 
 /// Retry policy the API documents as its default, sent whole when any retry flag is given.
 const DEFAULT_RETRY: (u32, u64, f64, u64) = (5, 1000, 2.0, 3_600_000);

@@ -3,15 +3,20 @@
 //! and whether it succeeded.
 
 pub mod admin;
+pub mod api_keys;
+pub mod audit;
 pub mod deliveries;
 pub mod destinations;
+pub mod events;
+pub mod orgs;
 pub mod replay;
 pub mod send;
+pub mod sources;
 pub mod status;
 
+use ferry_client::ApiClient;
 use serde_json::Value;
 
-use super::client::ApiClient;
 use super::render::pretty;
 
 /// What a command prints on stdout, and whether it succeeded (exit 0 or 1).
@@ -29,6 +34,12 @@ impl Output {
     /// `body` as pretty JSON, or the human rendering of it.
     pub fn render(json: bool, body: &Value, human: impl FnOnce(&Value) -> String) -> Self {
         Self::ok(if json { pretty(body) } else { human(body) })
+    }
+
+    /// After an answer with no body (`204`): `text` for people, nothing for
+    /// scripts (the exit code tells).
+    pub fn deleted(json: bool, text: String) -> Self {
+        Self::ok(if json { String::new() } else { text })
     }
 }
 

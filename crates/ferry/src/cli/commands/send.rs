@@ -3,12 +3,12 @@
 
 use std::fmt::Write as _;
 
+use ferry_client::usage;
 use ferry_core::DestinationId;
 use serde_json::{Map, Value, json};
 
 use super::{Ctx, Output};
 use crate::cli::args::read_json_arg;
-use crate::cli::client::usage;
 use crate::cli::render::{deliveries_table, text};
 
 /// Send an event (`POST /v1/events`).

@@ -4,13 +4,13 @@
 
 use std::fmt::Write as _;
 
+use ferry_client::table::{Table, key_values, truncate};
+use ferry_client::usage;
 use ferry_core::{DeliveryId, EventId};
 use serde_json::Value;
 
 use super::{Ctx, Output};
-use crate::cli::client::usage;
 use crate::cli::render::{deliveries_table, text, text_any, time};
-use crate::cli::table::{Table, key_values, truncate};
 
 /// Show an event and its deliveries, or a delivery and its attempts.
 #[derive(Debug, Clone, clap::Args)]

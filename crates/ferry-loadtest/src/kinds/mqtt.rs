@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::Message;
-use crate::cli::loadtest::server::random_hex;
+use crate::server::random_hex;
 
 /// Requests queued to the event loop before `publish` waits (as the kind).
 const REQUEST_CAPACITY: usize = 64;

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::Utc;
+use ferry_client::usage;
 use ferry_core::delivery::Envelope;
 use ferry_core::event::Event;
 use ferry_core::{DeliveryId, EventId, OrgId};
@@ -27,7 +28,6 @@ use reqwest::Url;
 use serde_json::{Value, json};
 
 use super::report::ReadBack;
-use crate::cli::client::usage;
 
 /// How long a read-back waits for the count to reach what was expected.
 const READ_BACK_WAIT: Duration = Duration::from_secs(10);

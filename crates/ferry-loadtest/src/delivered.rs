@@ -8,12 +8,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
+use ferry_client::ApiClient;
 use indicatif::ProgressBar;
 use serde_json::Value;
 
 use super::ingest::IngestResult;
 use super::report::{self, E2eSummary, Window};
-use crate::cli::client::ApiClient;
 
 /// How often the health is read.
 const POLL_EVERY: Duration = Duration::from_millis(50);

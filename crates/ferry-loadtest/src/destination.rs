@@ -3,10 +3,10 @@
 //! end.
 
 use anyhow::Context as _;
+use ferry_client::ApiClient;
 use serde_json::{Value, json};
 
 use super::LoadtestArgs;
-use crate::cli::client::ApiClient;
 
 /// Deletes the destination, which stops routing `load.*` to it. An
 /// attempt whose record is still being written when it goes is recorded

@@ -24,6 +24,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use ferry_client::{ApiClient, usage};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use serde_json::json;
 
@@ -33,7 +34,6 @@ use self::kinds::{BrokerTarget, Fixture, Kind};
 use self::receiver::Receiver;
 use self::report::{IngestSummary, Summary, Window};
 use self::server::ManagedServer;
-use super::client::{ApiClient, usage};
 
 /// Event type routed to the tool's destination (its filter is `load.*`).
 const ROUTED_TYPE: &str = "load.test";
@@ -173,14 +173,14 @@ pub async fn run_loadtest(args: LoadtestArgs) -> anyhow::Result<ExitCode> {
                 out.push('\n');
             }
             out.push_str(&summary.to_json());
-            super::print_stdout(&out);
+            ferry_client::exit::print_stdout(&out);
             Ok(if summary.ok {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
             })
         }
-        Err(e) => Ok(super::report_error(&e)),
+        Err(e) => Ok(ferry_client::exit::report_error(&e)),
     }
 }
 

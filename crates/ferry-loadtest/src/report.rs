@@ -6,10 +6,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use ferry_client::table::Table;
 use hdrhistogram::Histogram;
 use serde::Serialize;
-
-use crate::cli::table::Table;
 
 /// What a delivery rate is measured over: from `from` to the last
 /// delivery, and how long after `ingest_done` that last delivery came.
@@ -297,7 +296,7 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::loadtest::ingest::new_histogram;
+    use crate::ingest::new_histogram;
 
     #[test]
     fn percentiles_come_from_the_histogram_in_ms() {

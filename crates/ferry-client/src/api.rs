@@ -1,6 +1,7 @@
-//! The HTTP client the CLI commands use: base URL, bearer key, timeout, a
-//! bounded response read, and the decoding of the API's error JSON into
-//! [`ApiError`] (printed as `error: <code>: <message>` plus one line per field).
+//! The client of Ferry's HTTP API that the CLI and the load tool share: base
+//! URL, bearer key, timeout, a bounded response read, and the decoding of the
+//! API's error JSON into [`ApiError`] (printed as `error: <code>: <message>`
+//! plus one line per field).
 
 use std::fmt;
 use std::time::Duration;
@@ -10,6 +11,9 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
 use serde_json::Value;
 
+use crate::exit::usage;
+use crate::table::truncate;
+
 /// Where the CLI looks for the server when neither `--url` nor `FERRY_URL` is set.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
 
@@ -18,23 +22,6 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Largest response body read (a list of 1000 deliveries with their attempts fits).
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
-
-/// A mistake in how the command was invoked: exit code 2.
-#[derive(Debug)]
-pub struct UsageError(pub String);
-
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
-
-/// Shorthand for an `anyhow` error carrying a [`UsageError`].
-pub fn usage(message: impl Into<String>) -> anyhow::Error {
-    UsageError(message.into()).into()
-}
 
 /// A non-2xx answer from the API.
 #[derive(Debug, Clone)]
@@ -79,7 +66,7 @@ impl ApiError {
                         .unwrap_or("no reason given")
                         .to_owned()
                 } else {
-                    crate::cli::table::truncate(text, 300)
+                    truncate(text, 300)
                 }
             }
         };
@@ -214,6 +201,11 @@ impl ApiClient {
             .await
     }
 
+    pub async fn patch(&self, path: &str, body: &Value) -> anyhow::Result<ApiResponse> {
+        self.send(Method::PATCH, self.url(path, &[]), Some(body), &[])
+            .await
+    }
+
     pub async fn delete(&self, path: &str) -> anyhow::Result<ApiResponse> {
         self.send(Method::DELETE, self.url(path, &[]), None, &[])
             .await
@@ -325,6 +317,7 @@ pub fn parse_base_url(raw: &str) -> anyhow::Result<Url> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exit::UsageError;
     use serde_json::json;
 
     fn api_error(status: u16, body: &str) -> ApiError {

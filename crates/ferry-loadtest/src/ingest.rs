@@ -8,13 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use ferry_client::api::read_bounded;
 use hdrhistogram::Histogram;
 use indicatif::ProgressBar;
 use reqwest::Url;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
-
-use crate::cli::client::read_bounded;
 
 /// Highest latency the histograms hold: one hour, in µs (larger values are clamped).
 const MAX_LATENCY_US: u64 = 3_600_000_000;
