@@ -158,6 +158,49 @@ async fn docs_is_a_reference_page_with_an_embedded_script() {
     assert!(script.bytes().await.unwrap().len() > 500_000);
 }
 
+/// The reference page renders the document in a real browser (headless
+/// Chromium, with no network but the server's): the operations' summaries
+/// and paths are on the page Redoc built.
+#[tokio::test]
+async fn docs_renders_every_operation_in_a_browser() {
+    let server = TestServer::start().await;
+    let profile = tempfile::tempdir().unwrap();
+    let output = tokio::process::Command::new(ferry_testkit::services::chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            &format!("--user-data-dir={}", profile.path().display()),
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            &format!("{}/docs", server.base),
+        ])
+        .output()
+        .await
+        .expect("chromium runs");
+    let dom = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for text in [
+        "Send an event",
+        "Replay an event",
+        "Create a destination",
+        "A partner's signed event",
+        "/v1/destinations/{id}/rotate-secret",
+        "Send up to 1,000 events",
+    ] {
+        assert!(dom.contains(text), "the rendered page lacks {text:?}");
+    }
+}
+
 /// Schemathesis generates requests from the document (examples, boundary
 /// values, fuzzing, and chains along its links) against a live server: no
 /// answer may be a 5xx, and each must match the status codes, content type

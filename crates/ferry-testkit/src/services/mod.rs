@@ -41,6 +41,11 @@ pub fn schemathesis() -> PathBuf {
     installed(venv().join("bin/schemathesis"), "schemathesis")
 }
 
+/// Debian's Chromium, for tests of the pages Ferry serves, headless.
+pub fn chromium() -> PathBuf {
+    program("chromium", "chromium")
+}
+
 /// A program of the test services, or a panic saying how to install it.
 fn installed(path: PathBuf, what: &str) -> PathBuf {
     assert!(
