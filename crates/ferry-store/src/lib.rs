@@ -11,12 +11,15 @@
 //! Every backend runs the conformance suite in `tests/conformance.rs`.
 
 mod deleted;
+mod failure;
 mod ports;
 mod postgres;
 mod redis_queue;
+mod replay;
 mod rows;
 mod source_rows;
 mod sqlite;
+mod values;
 
 pub use postgres::{PgOptions, PgStore, Waiting, WorkListener};
 pub use redis_queue::{RedisOptions, RedisQueue};

@@ -176,6 +176,16 @@ macro_rules! store_ports {
                 deliveries::requeue(self, org, selector, actor).await
             }
 
+            async fn replay_event(
+                &self,
+                org: &OrgId,
+                event_id: &EventId,
+                destinations: Option<&[DestinationId]>,
+                actor: &str,
+            ) -> StoreResult<Option<Vec<Delivery>>> {
+                deliveries::replay(self, org, event_id, destinations, actor).await
+            }
+
             async fn delivery_counts(&self) -> StoreResult<Vec<(DeliveryStatus, u64)>> {
                 deliveries::counts(self).await
             }
