@@ -23,6 +23,8 @@ pub(crate) enum Failure<'a> {
     Corrupt,
     /// Storage cannot serve now (connection, locks, shutdown, anything else).
     Unavailable,
+    /// The external queue (Redis) cannot serve now.
+    QueueUnavailable,
 }
 
 impl Failure<'_> {
@@ -33,7 +35,7 @@ impl Failure<'_> {
             Failure::Duplicate(_) | Failure::MissingReference | Failure::Rule => {
                 tracing::debug!(error = %cause, "A write broke a rule of the store.");
             }
-            Failure::Full | Failure::Corrupt | Failure::Unavailable => {
+            Failure::Full | Failure::Corrupt | Failure::Unavailable | Failure::QueueUnavailable => {
                 tracing::warn!(error = %cause, "The store failed.");
             }
         }
@@ -49,6 +51,9 @@ impl Failure<'_> {
             Failure::Corrupt => StoreError::Corrupt("Ferry's data cannot be read".into()),
             Failure::Unavailable => {
                 StoreError::Unavailable("Ferry's database cannot serve this now".into())
+            }
+            Failure::QueueUnavailable => {
+                StoreError::Unavailable("Ferry's queue cannot serve this now".into())
             }
         }
     }

@@ -57,6 +57,8 @@ macro_rules! conformance {
                 replay::replay_requeues_settled_and_adds_listed_destinations,
                 replay::replay_without_a_list_requeues_every_settled_delivery,
                 replay::a_failed_replay_writes_nothing,
+                replay::deliveries_join_an_existing_event,
+                sources::organizations_update_with_an_audit_record,
                 sources::sources_round_trip_within_their_org,
                 sources::every_id_names_its_owner,
                 sources::resealing_moves_every_secret_to_the_new_key,

@@ -202,3 +202,43 @@ pub async fn a_failed_replay_writes_nothing<F: Fixture>(fixture: &F) {
     assert!(audit_of(&b, &org, "delivery.requeued").await.is_empty());
     assert!(audit_of(&b, &org, "delivery.created").await.is_empty());
 }
+
+pub async fn deliveries_join_an_existing_event<F: Fixture>(fixture: &F) {
+    let b = fixture.open().await;
+    let org = org(&b).await;
+    let (a, later) = (
+        destination(&b, &org, "a").await,
+        destination(&b, &org, "later").await,
+    );
+    let event = new_event(&org, &[&a]);
+    ingest(&b, std::slice::from_ref(&event)).await;
+    let (stored, _) = b
+        .store
+        .get_event(&org, &event.event.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let added = ferry_core::delivery::Delivery::new_now(&stored, later.clone());
+    let record = audit(&org, "delivery", "delivery.created");
+    b.store
+        .insert_deliveries(std::slice::from_ref(&added), std::slice::from_ref(&record))
+        .await
+        .unwrap();
+    b.queue.enqueue(std::slice::from_ref(&added)).await.unwrap();
+
+    let (_, deliveries) = b
+        .store
+        .get_event(&org, &event.event.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(deliveries.len(), 2);
+    assert_eq!(delivery(&b, &org, &added.id).await.destination_id, later);
+    assert_eq!(audit_of(&b, &org, "delivery.created").await.len(), 1);
+    let leased = b
+        .queue
+        .lease_due(10, &lease("w", now()), &[])
+        .await
+        .unwrap();
+    assert!(ids(&leased).contains(&added.id), "the new delivery is due");
+}

@@ -1,6 +1,7 @@
-//! Conformance cases for the ports beside `Store`: inbound sources, the
-//! ownership lookup of any id, re-sealing secrets after a master-key
-//! rotation, and the words a conflict is reported in.
+//! Conformance cases for organizations and the ports beside `Store`:
+//! updating an organization, inbound sources, the ownership lookup of any
+//! id, re-sealing secrets after a master-key rotation, and the words a
+//! conflict is reported in.
 
 use ferry_core::StoreError;
 use ferry_core::audit::AuditFilter;
@@ -36,6 +37,32 @@ async fn source(b: &Backend, org: &OrgId, name: &str) -> Source {
         .await
         .unwrap();
     source
+}
+
+pub async fn organizations_update_with_an_audit_record<F: Fixture>(fixture: &F) {
+    let b = fixture.open().await;
+    let org = org(&b).await;
+    let dst = destination(&b, &org, "alerts").await;
+    let mut changed = b.store.get_org(&org).await.unwrap().unwrap();
+    changed.name = "acme-renamed".into();
+    changed.alert_destinations = vec![dst];
+    let record = audit(&org, "org", "org.updated");
+    assert!(b.store.update_org(&changed, &record).await.unwrap());
+    assert_eq!(b.store.get_org(&org).await.unwrap(), Some(changed.clone()));
+    let log = b
+        .store
+        .list_audit(&org, &AuditFilter::default(), page(50))
+        .await
+        .unwrap()
+        .items;
+    assert!(log.iter().any(|r| r.action == "org.updated"));
+
+    let missing = Org {
+        id: OrgId::generate(),
+        ..changed
+    };
+    assert!(!b.store.update_org(&missing, &record).await.unwrap());
+    assert!(b.store.get_org(&missing.id).await.unwrap().is_none());
 }
 
 pub async fn sources_round_trip_within_their_org<F: Fixture>(fixture: &F) {
