@@ -12,10 +12,12 @@
 
 mod deleted;
 mod failure;
+mod ownership;
 mod ports;
 mod postgres;
 mod redis_queue;
 mod replay;
+mod resealing;
 mod rows;
 mod source_rows;
 mod sqlite;

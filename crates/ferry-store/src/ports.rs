@@ -1,10 +1,12 @@
 //! The `Store` and `Queue` ports of both backends, written once: each
 //! method hands over to the backend's module that owns its tables (the
 //! modules have the same names and functions in both backends).
-//! `store_ports!(StoreType)` instantiates them in a backend's `ports` module.
+//! `store_ports!(StoreType, read_pool, row_locks)` instantiates them in a
+//! backend's `ports` module, with the shared `Ownership` and `Resealing`
+//! of `crate::ownership` and `crate::resealing`.
 
 macro_rules! store_ports {
-    ($store:ty) => {
+    ($store:ty, $reader:ident, $locks:expr) => {
         use async_trait::async_trait;
         use chrono::{DateTime, Utc};
         use ferry_core::audit::{AuditFilter, AuditRecord};
@@ -15,7 +17,9 @@ macro_rules! store_ports {
         use ferry_core::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId};
         use ferry_core::org::{ApiKey, Org};
         use ferry_core::page::{Page, PageRequest};
-        use ferry_core::ports::{Completion, Lease, Queue, Reclaim, RequeueSelector, Store};
+        use ferry_core::ports::{
+            Completion, Lease, Ownership, Queue, Reclaim, RequeueSelector, Resealing, Store,
+        };
 
         use super::{audit, deliveries, destinations, events, orgs, queue};
 
@@ -253,6 +257,25 @@ macro_rules! store_ports {
                 exclude: &[DestinationId],
             ) -> StoreResult<Option<DateTime<Utc>>> {
                 queue::next_due_at(self, exclude).await
+            }
+        }
+
+        #[async_trait]
+        impl Ownership for $store {
+            async fn owner_of(&self, id: &str) -> StoreResult<Option<OrgId>> {
+                crate::ownership::owner_of(self.$reader(), id, super::db_error).await
+            }
+        }
+
+        #[async_trait]
+        impl Resealing for $store {
+            async fn reseal_secrets(&self) -> StoreResult<u64> {
+                let mut tx = self.write().await?;
+                let count =
+                    crate::resealing::reseal(&mut tx, self.cipher(), $locks, super::db_error)
+                        .await?;
+                tx.commit().await.map_err(super::db_error)?;
+                Ok(count)
             }
         }
     };

@@ -3,4 +3,4 @@
 
 use super::PgStore;
 
-crate::ports::store_ports!(PgStore);
+crate::ports::store_ports!(PgStore, pool, crate::resealing::RowLocks::ForUpdate);

@@ -1,14 +1,12 @@
-//! Inbound sources (their verification settings hold the partner's secrets,
-//! so they are sealed with the master key like destination secrets), and the
-//! ownership lookup of any id.
+//! Inbound sources: their verification settings hold the partner's secrets,
+//! so they are sealed with the master key like destination secrets.
 
 use async_trait::async_trait;
-use ferry_core::StoreError;
 use ferry_core::audit::AuditRecord;
 use ferry_core::error::StoreResult;
 use ferry_core::ids::{OrgId, SourceId};
 use ferry_core::page::{Page, PageRequest};
-use ferry_core::ports::{Ownership, SourceStore};
+use ferry_core::ports::SourceStore;
 use ferry_core::source::Source;
 
 use crate::source_rows;
@@ -112,31 +110,5 @@ impl SourceStore for PgStore {
         audit::insert_rows(&mut tx, &[audit_record]).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(true)
-    }
-}
-
-#[async_trait]
-impl Ownership for PgStore {
-    async fn owner_of(&self, id: &str) -> StoreResult<Option<OrgId>> {
-        let sql = match id.split_once('_').map(|(prefix, _)| prefix) {
-            Some("evt") => "SELECT org_id FROM events WHERE id = $1",
-            Some("dlv") => "SELECT org_id FROM deliveries WHERE id = $1",
-            Some("dst") => "SELECT org_id FROM destinations WHERE id = $1",
-            Some("src") => "SELECT org_id FROM sources WHERE id = $1",
-            Some("key") => "SELECT org_id FROM api_keys WHERE id = $1",
-            Some("org") => "SELECT id FROM orgs WHERE id = $1",
-            _ => return Ok(None),
-        };
-        let owner: Option<String> = sqlx::query_scalar(sql)
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(db_error)?;
-        owner
-            .map(|o| {
-                OrgId::parse(&o)
-                    .map_err(|_| StoreError::Corrupt(format!("{id} has an invalid owner")))
-            })
-            .transpose()
     }
 }

@@ -27,7 +27,6 @@ mod orgs;
 mod ports;
 mod queue;
 mod rows;
-mod secrets;
 mod sources;
 
 use std::path::Path;

@@ -3,4 +3,4 @@
 
 use super::SqliteStore;
 
-crate::ports::store_ports!(SqliteStore);
+crate::ports::store_ports!(SqliteStore, reader, crate::resealing::RowLocks::Writer);
