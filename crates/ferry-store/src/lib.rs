@@ -20,6 +20,7 @@ mod replay;
 mod resealing;
 mod rows;
 mod source_rows;
+mod sources;
 mod sqlite;
 mod values;
 

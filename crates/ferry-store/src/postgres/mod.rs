@@ -43,7 +43,6 @@ mod orgs;
 mod ports;
 mod queue;
 mod rows;
-mod sources;
 
 pub use external_queue::Waiting;
 

@@ -27,7 +27,6 @@ mod orgs;
 mod ports;
 mod queue;
 mod rows;
-mod sources;
 
 use std::path::Path;
 use std::sync::Arc;
