@@ -134,6 +134,19 @@ pub trait Store: Send + Sync + 'static {
         selector: &RequeueSelector,
         actor: &str,
     ) -> StoreResult<Vec<Delivery>>;
+    /// Replays an event in one transaction: requeues its settled deliveries (all,
+    /// or only those to `destinations`), creates a waiting delivery for each listed
+    /// destination that never had one (`Delivery::new_now`), appends their
+    /// `delivery.requeued` / `delivery.created` audit records and one
+    /// `event.replayed` record (`after: {"deliveries": [ids]}`), and returns the
+    /// deliveries now waiting. `None` when the event is not the org's.
+    async fn replay_event(
+        &self,
+        org: &OrgId,
+        event_id: &EventId,
+        destinations: Option<&[DestinationId]>,
+        actor: &str,
+    ) -> StoreResult<Option<Vec<Delivery>>>;
     /// Deliveries per status, across orgs (queue-depth metrics).
     async fn delivery_counts(&self) -> StoreResult<Vec<(DeliveryStatus, u64)>>;
 

@@ -11,12 +11,18 @@
 //! Every backend runs the conformance suite in `tests/conformance.rs`.
 
 mod deleted;
+mod failure;
+mod ownership;
 mod ports;
 mod postgres;
 mod redis_queue;
+mod replay;
+mod resealing;
 mod rows;
 mod source_rows;
+mod sources;
 mod sqlite;
+mod values;
 
 pub use postgres::{PgOptions, PgStore, Waiting, WorkListener};
 pub use redis_queue::{RedisOptions, RedisQueue};

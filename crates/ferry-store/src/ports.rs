@@ -1,10 +1,13 @@
 //! The `Store` and `Queue` ports of both backends, written once: each
 //! method hands over to the backend's module that owns its tables (the
 //! modules have the same names and functions in both backends).
-//! `store_ports!(StoreType)` instantiates them in a backend's `ports` module.
+//! `store_ports!(StoreType, Database, read_pool, row_locks)` instantiates
+//! them in a backend's `ports` module, with the shared `SourceStore`,
+//! `Ownership` and `Resealing` of `crate::sources`, `crate::ownership` and
+//! `crate::resealing`.
 
 macro_rules! store_ports {
-    ($store:ty) => {
+    ($store:ty, $db:ty, $reader:ident, $locks:expr) => {
         use async_trait::async_trait;
         use chrono::{DateTime, Utc};
         use ferry_core::audit::{AuditFilter, AuditRecord};
@@ -12,10 +15,14 @@ macro_rules! store_ports {
         use ferry_core::destination::{Destination, Health};
         use ferry_core::error::StoreResult;
         use ferry_core::event::{Event, InsertOutcome, NewEvent};
-        use ferry_core::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId};
+        use ferry_core::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId, SourceId};
         use ferry_core::org::{ApiKey, Org};
         use ferry_core::page::{Page, PageRequest};
-        use ferry_core::ports::{Completion, Lease, Queue, Reclaim, RequeueSelector, Store};
+        use ferry_core::ports::{
+            Completion, Lease, Ownership, Queue, Reclaim, RequeueSelector, Resealing, SourceStore,
+            Store,
+        };
+        use ferry_core::source::Source;
 
         use super::{audit, deliveries, destinations, events, orgs, queue};
 
@@ -176,6 +183,16 @@ macro_rules! store_ports {
                 deliveries::requeue(self, org, selector, actor).await
             }
 
+            async fn replay_event(
+                &self,
+                org: &OrgId,
+                event_id: &EventId,
+                destinations: Option<&[DestinationId]>,
+                actor: &str,
+            ) -> StoreResult<Option<Vec<Delivery>>> {
+                deliveries::replay(self, org, event_id, destinations, actor).await
+            }
+
             async fn delivery_counts(&self) -> StoreResult<Vec<(DeliveryStatus, u64)>> {
                 deliveries::counts(self).await
             }
@@ -243,6 +260,76 @@ macro_rules! store_ports {
                 exclude: &[DestinationId],
             ) -> StoreResult<Option<DateTime<Utc>>> {
                 queue::next_due_at(self, exclude).await
+            }
+        }
+
+        impl $store {
+            fn sources(&self) -> crate::sources::Sources<'_, $db> {
+                crate::sources::Sources {
+                    reader: self.$reader(),
+                    cipher: self.cipher(),
+                    db_error: super::db_error,
+                }
+            }
+        }
+
+        #[async_trait]
+        impl SourceStore for $store {
+            async fn insert_source(&self, source: &Source, audit: &AuditRecord) -> StoreResult<()> {
+                let mut tx = self.write().await?;
+                self.sources().insert(&mut tx, source).await?;
+                super::audit::insert_rows(&mut tx, &[audit]).await?;
+                tx.commit().await.map_err(super::db_error)
+            }
+
+            async fn get_source(&self, org: &OrgId, id: &SourceId) -> StoreResult<Option<Source>> {
+                self.sources().get(org, id).await
+            }
+
+            async fn source_by_id(&self, id: &SourceId) -> StoreResult<Option<Source>> {
+                self.sources().by_id(id).await
+            }
+
+            async fn list_sources(
+                &self,
+                org: &OrgId,
+                page: PageRequest,
+            ) -> StoreResult<Page<Source>> {
+                self.sources().list(org, page).await
+            }
+
+            async fn delete_source(
+                &self,
+                org: &OrgId,
+                id: &SourceId,
+                audit: &AuditRecord,
+            ) -> StoreResult<bool> {
+                let mut tx = self.write().await?;
+                if !self.sources().delete(&mut tx, org, id).await? {
+                    return Ok(false);
+                }
+                super::audit::insert_rows(&mut tx, &[audit]).await?;
+                tx.commit().await.map_err(super::db_error)?;
+                Ok(true)
+            }
+        }
+
+        #[async_trait]
+        impl Ownership for $store {
+            async fn owner_of(&self, id: &str) -> StoreResult<Option<OrgId>> {
+                crate::ownership::owner_of(self.$reader(), id, super::db_error).await
+            }
+        }
+
+        #[async_trait]
+        impl Resealing for $store {
+            async fn reseal_secrets(&self) -> StoreResult<u64> {
+                let mut tx = self.write().await?;
+                let count =
+                    crate::resealing::reseal(&mut tx, self.cipher(), $locks, super::db_error)
+                        .await?;
+                tx.commit().await.map_err(super::db_error)?;
+                Ok(count)
             }
         }
     };

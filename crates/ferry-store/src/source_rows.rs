@@ -1,7 +1,6 @@
-//! What the SQLite and PostgreSQL backends share about sources: the
-//! columns, sealing on the way in, and decoding on the way out (generic over
-//! the backend's row type). The backends differ only in their SQL
-//! placeholders and pools.
+//! How a source is stored: the columns, sealing on the way in, and decoding
+//! on the way out (generic over the backend's row type); `sources.rs` runs
+//! the queries.
 
 use chrono::DateTime;
 use ferry_core::StoreError;

@@ -19,6 +19,10 @@ mod queue;
 mod redis_fixture;
 #[path = "conformance/redis_queue.rs"]
 mod redis_queue;
+#[path = "conformance/replay.rs"]
+mod replay;
+#[path = "conformance/sources.rs"]
+mod sources;
 #[path = "conformance/state.rs"]
 mod state;
 #[path = "conformance/support.rs"]
@@ -49,6 +53,16 @@ macro_rules! conformance {
                 operator::deleting_a_destination_fails_its_deliveries,
                 operator::filters_select_what_they_name,
                 operator::committed_data_survives_reopening,
+                replay::replaying_an_unknown_event_finds_nothing,
+                replay::replay_requeues_settled_and_adds_listed_destinations,
+                replay::replay_without_a_list_requeues_every_settled_delivery,
+                replay::a_failed_replay_writes_nothing,
+                replay::deliveries_join_an_existing_event,
+                sources::organizations_update_with_an_audit_record,
+                sources::sources_round_trip_within_their_org,
+                sources::every_id_names_its_owner,
+                sources::resealing_moves_every_secret_to_the_new_key,
+                sources::conflicts_are_reported_in_ferrys_words,
                 queue::claim_takes_only_pending,
                 queue::lease_due_takes_oldest_due_first,
                 queue::lease_due_respects_limit_and_shares_events,
@@ -99,11 +113,26 @@ impl SqliteFixture {
 
 impl Fixture for SqliteFixture {
     async fn open(&self) -> Backend {
-        let store = self.open_sqlite().await;
-        Backend {
-            store: Arc::new(store.clone()),
-            queue: Arc::new(store),
-        }
+        let cipher = Cipher::new(&self.key).unwrap();
+        let store = SqliteStore::open(&self.path(), cipher.clone())
+            .await
+            .unwrap();
+        Backend::new(store.clone(), Arc::new(store), cipher)
+    }
+
+    async fn refuse_audit(&self, action: &str) {
+        use sqlx::Connection;
+        let url = format!("sqlite://{}", self.path().display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let sql = format!(
+            "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit WHEN NEW.action = '{action}' \
+             BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
     }
 }
 

@@ -10,6 +10,7 @@ use ferry_core::delivery::Delivery;
 use ferry_core::error::StoreResult;
 use ferry_core::event::{Event, InsertOutcome, NewEvent};
 use ferry_core::ids::{EventId, OrgId};
+use sqlx::PgConnection;
 
 use super::rows::{self, delivery_columns, event_columns};
 use super::{PgStore, db_error, deliveries, micros};
@@ -147,6 +148,17 @@ pub(super) async fn get(
     org: &OrgId,
     id: &EventId,
 ) -> StoreResult<Option<(Event, Vec<Delivery>)>> {
+    let mut conn = store.pool().acquire().await.map_err(db_error)?;
+    get_on(&mut conn, org, id).await
+}
+
+/// An event of `org` with its deliveries, read on `conn` (inside the
+/// caller's transaction, if any).
+pub(super) async fn get_on(
+    conn: &mut PgConnection,
+    org: &OrgId,
+    id: &EventId,
+) -> StoreResult<Option<(Event, Vec<Delivery>)>> {
     let Some(row) = sqlx::query(concat!(
         "SELECT ",
         event_columns!(),
@@ -154,7 +166,7 @@ pub(super) async fn get(
     ))
     .bind(org.as_str())
     .bind(id.as_str())
-    .fetch_optional(store.pool())
+    .fetch_optional(&mut *conn)
     .await
     .map_err(db_error)?
     else {
@@ -168,7 +180,7 @@ pub(super) async fn get(
     ))
     .bind(id.as_str())
     .bind(org.as_str())
-    .fetch_all(store.pool())
+    .fetch_all(&mut *conn)
     .await
     .map_err(db_error)?;
     Ok(Some((event, rows::deliveries(&rows)?)))

@@ -43,8 +43,6 @@ mod orgs;
 mod ports;
 mod queue;
 mod rows;
-mod secrets;
-mod sources;
 
 pub use external_queue::Waiting;
 
@@ -52,14 +50,16 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use ferry_core::StoreError;
 use ferry_core::crypto::Cipher;
 use ferry_core::error::StoreResult;
-use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::migrate::Migrator;
 use sqlx::postgres::PgListener;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres, Transaction};
+
+use crate::failure::{Failure, migrate_error};
+use crate::values::{micros, opt_micros, page_limit, to_json};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -132,7 +132,10 @@ impl PgStore {
             .connect_with(connect)
             .await
             .map_err(|e| connect_error(url, e))?;
-        MIGRATOR.run(&pool).await.map_err(migrate_error)?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| migrate_error(e, db_error))?;
         let channel = format!(
             "ferry_work_{}",
             options.schema.as_deref().unwrap_or("public")
@@ -262,82 +265,46 @@ fn connect_error(url: &str, e: sqlx::Error) -> StoreError {
     }
 }
 
-fn migrate_error(e: MigrateError) -> StoreError {
-    match e {
-        MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => db_error(e),
-        e @ (MigrateError::VersionMissing(_)
-        | MigrateError::VersionMismatch(_)
-        | MigrateError::VersionNotPresent(_)
-        | MigrateError::VersionTooOld(..)
-        | MigrateError::VersionTooNew(..)
-        | MigrateError::Dirty(_)) => {
-            StoreError::Corrupt(format!("database schema does not match this Ferry: {e}"))
-        }
-        other => StoreError::Unavailable(format!("migrations failed: {other}")),
-    }
+/// Maps a driver error onto the ports' error by SQLSTATE, in Ferry's words
+/// (`crate::failure`); the driver's message goes to the log.
+pub(crate) fn db_error(e: sqlx::Error) -> StoreError {
+    failure(&e).into_error(&e)
 }
 
-/// Maps a driver error onto the ports' error by SQLSTATE. PostgreSQL's
-/// messages name constraints and columns; bound values only appear in the
-/// `detail` field, which is not used here.
-pub(crate) fn db_error(e: sqlx::Error) -> StoreError {
+fn failure(e: &sqlx::Error) -> Failure<'_> {
     use sqlx::error::ErrorKind;
     match e {
         sqlx::Error::Database(db) => {
-            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            let code = db.code().unwrap_or_default();
             match db.kind() {
-                ErrorKind::UniqueViolation
-                | ErrorKind::ForeignKeyViolation
-                | ErrorKind::NotNullViolation
-                | ErrorKind::CheckViolation => StoreError::Conflict(db.message().to_owned()),
+                ErrorKind::UniqueViolation => Failure::Duplicate(db.table()),
+                ErrorKind::ForeignKeyViolation => Failure::MissingReference,
                 // Any other integrity constraint violation.
-                _ if code.starts_with("23") => StoreError::Conflict(db.message().to_owned()),
+                _ if code.starts_with("23") => Failure::Rule,
                 // disk_full
-                _ if code == "53100" => StoreError::Full(format!("{} ({code})", db.message())),
+                _ if code == "53100" => Failure::Full,
                 // data_corrupted, index_corrupted; data exceptions (a stored
                 // value that does not fit what it is read as).
-                _ if code.starts_with("XX00") || code.starts_with("22") => {
-                    StoreError::Corrupt(db.message().to_owned())
-                }
+                _ if code.starts_with("XX00") || code.starts_with("22") => Failure::Corrupt,
                 // Connection failures (08), serialization failures and
                 // deadlocks (40), insufficient resources (53), operator
                 // intervention such as a shutdown (57), read-only (25006) and
                 // anything else: storage cannot serve this now.
-                _ => StoreError::Unavailable(format!("{} ({code})", db.message())),
+                _ => Failure::Unavailable,
             }
         }
-        e @ (sqlx::Error::ColumnDecode { .. }
+        sqlx::Error::ColumnDecode { .. }
         | sqlx::Error::Decode(_)
         | sqlx::Error::ColumnNotFound(_)
         | sqlx::Error::ColumnIndexOutOfBounds { .. }
-        | sqlx::Error::TypeNotFound { .. }) => StoreError::Corrupt(e.to_string()),
-        other => StoreError::Unavailable(other.to_string()),
+        | sqlx::Error::TypeNotFound { .. } => Failure::Corrupt,
+        _ => Failure::Unavailable,
     }
-}
-
-/// A timestamp as stored: unix microseconds.
-fn micros(t: DateTime<Utc>) -> i64 {
-    t.timestamp_micros()
-}
-
-fn opt_micros(t: Option<DateTime<Utc>>) -> Option<i64> {
-    t.map(micros)
 }
 
 /// Ids as one array bind (`= ANY($n)`, `UNNEST($n)`).
 fn id_array<T: AsRef<str>>(ids: &[T]) -> Vec<&str> {
     ids.iter().map(AsRef::as_ref).collect()
-}
-
-/// Encodes a value for a JSON column; the domain types always serialize.
-fn to_json<T: serde::Serialize>(value: &T, what: &str) -> StoreResult<String> {
-    serde_json::to_string(value)
-        .map_err(|e| StoreError::Corrupt(format!("cannot encode {what}: {e}")))
-}
-
-/// Limits a page request to what a list serves.
-fn page_limit(limit: u32) -> u32 {
-    limit.min(ferry_core::page::MAX_LIMIT)
 }
 
 #[cfg(test)]

@@ -1,6 +1,11 @@
-//! `Store` and `Queue` for [`PgStore`](super::PgStore): the shared
-//! delegation of `crate::ports`.
+//! `Store`, `Queue`, `SourceStore`, `Ownership` and `Resealing` for
+//! [`PgStore`](super::PgStore): the shared delegation of `crate::ports`.
 
 use super::PgStore;
 
-crate::ports::store_ports!(PgStore);
+crate::ports::store_ports!(
+    PgStore,
+    sqlx::Postgres,
+    pool,
+    crate::resealing::RowLocks::ForUpdate
+);

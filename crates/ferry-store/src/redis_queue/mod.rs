@@ -41,6 +41,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tracing::{info, warn};
 
 use self::streams::{Entry, Keys, Streams, is_no_group};
+use crate::failure::Failure;
 use crate::postgres::{PgStore, Waiting};
 
 /// Most reads of the stream per lease, when entries of excluded
@@ -99,8 +100,10 @@ struct Inner {
     last_takeover: Mutex<Option<Instant>>,
 }
 
+/// A Redis failure in Ferry's words (`crate::failure`); Redis's text goes
+/// to the log.
 fn unavailable(error: redis::RedisError) -> StoreError {
-    StoreError::Unavailable(format!("redis: {error}"))
+    Failure::QueueUnavailable.into_error(&error)
 }
 
 /// `lease`, starting now unless it starts later.

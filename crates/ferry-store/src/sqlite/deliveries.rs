@@ -6,17 +6,19 @@ use chrono::Utc;
 use ferry_core::audit::AuditRecord;
 use ferry_core::delivery::{Attempt, Delivery, DeliveryFilter, DeliveryStatus};
 use ferry_core::error::StoreResult;
-use ferry_core::ids::{DeliveryId, OrgId};
+use ferry_core::ids::{DeliveryId, DestinationId, EventId, OrgId};
 use ferry_core::page::{Page, PageRequest};
 use ferry_core::ports::RequeueSelector;
 use ferry_core::state::Transition;
 use serde_json::json;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
+use super::events;
 use super::rows::{self, attempt_columns, delivery_columns};
 use super::{
     SqliteStore, audit, db_error, id_list, micros, opt_micros, page_limit, rows_per_statement,
 };
+use crate::replay;
 
 const COLUMNS: usize = 11;
 
@@ -202,6 +204,21 @@ pub(super) async fn requeue(
     selector: &RequeueSelector,
     actor: &str,
 ) -> StoreResult<Vec<Delivery>> {
+    let mut tx = store.write().await?;
+    let requeued = requeue_on(&mut tx, org, selector, actor).await?;
+    if !requeued.is_empty() {
+        tx.commit().await.map_err(db_error)?;
+    }
+    Ok(requeued)
+}
+
+/// Requeues on `conn`, inside the caller's transaction (see `requeue`).
+async fn requeue_on(
+    conn: &mut SqliteConnection,
+    org: &OrgId,
+    selector: &RequeueSelector,
+    actor: &str,
+) -> StoreResult<Vec<Delivery>> {
     let now = Utc::now();
     // Which deliveries, with their status before: those the state machine
     // lets an operator requeue, and only while their destination exists (a
@@ -233,8 +250,7 @@ pub(super) async fn requeue(
     }
     qb.push(" AND EXISTS (SELECT 1 FROM destinations t WHERE t.id = deliveries.destination_id)");
 
-    let mut tx = store.write().await?;
-    let selected = qb.build().fetch_all(&mut *tx).await.map_err(db_error)?;
+    let selected = qb.build().fetch_all(&mut *conn).await.map_err(db_error)?;
     if selected.is_empty() {
         return Ok(Vec::new());
     }
@@ -255,7 +271,7 @@ pub(super) async fn requeue(
     ))
     .bind(micros(now))
     .bind(serde_json::Value::from(seqs).to_string())
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *conn)
     .await
     .map_err(db_error)?;
     let mut updated = rows
@@ -275,7 +291,38 @@ pub(super) async fn requeue(
         })
         .collect();
     let refs: Vec<&AuditRecord> = records.iter().collect();
-    audit::insert_rows(&mut tx, &refs).await?;
-    tx.commit().await.map_err(db_error)?;
+    audit::insert_rows(conn, &refs).await?;
     Ok(updated.into_iter().map(|(_, d)| d).collect())
+}
+
+/// Replays an event in one transaction (`Store::replay_event`): the
+/// requeue, the deliveries to listed destinations that never had one, and
+/// the audit records of both.
+pub(super) async fn replay(
+    store: &SqliteStore,
+    org: &OrgId,
+    event_id: &EventId,
+    destinations: Option<&[DestinationId]>,
+    actor: &str,
+) -> StoreResult<Option<Vec<Delivery>>> {
+    let mut tx = store.write().await?;
+    let Some((event, existing)) = events::get_on(&mut tx, org, event_id).await? else {
+        return Ok(None);
+    };
+    let selector = RequeueSelector::Event {
+        event_id: event_id.clone(),
+        destinations: destinations.map(<[_]>::to_vec),
+    };
+    let mut waiting = requeue_on(&mut tx, org, &selector, actor).await?;
+    let fresh = replay::fresh_deliveries(&event, &existing, destinations);
+    insert_rows(&mut tx, &fresh.iter().collect::<Vec<_>>()).await?;
+    let mut records: Vec<AuditRecord> = fresh
+        .iter()
+        .map(|d| replay::created(org, actor, d))
+        .collect();
+    waiting.extend(fresh);
+    records.push(replay::replayed(org, actor, event_id, &waiting));
+    audit::insert_rows(&mut tx, &records.iter().collect::<Vec<_>>()).await?;
+    tx.commit().await.map_err(db_error)?;
+    Ok(Some(waiting))
 }

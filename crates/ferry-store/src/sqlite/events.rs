@@ -9,7 +9,7 @@ use ferry_core::delivery::Delivery;
 use ferry_core::error::StoreResult;
 use ferry_core::event::{Event, InsertOutcome, NewEvent};
 use ferry_core::ids::{EventId, OrgId};
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::rows::{self, delivery_columns, event_columns};
 use super::{SqliteStore, db_error, deliveries, id_list, micros, rows_per_statement};
@@ -126,6 +126,17 @@ pub(super) async fn get(
     org: &OrgId,
     id: &EventId,
 ) -> StoreResult<Option<(Event, Vec<Delivery>)>> {
+    let mut conn = store.reader().acquire().await.map_err(db_error)?;
+    get_on(&mut conn, org, id).await
+}
+
+/// An event of `org` with its deliveries, read on `conn` (inside the
+/// caller's transaction, if any).
+pub(super) async fn get_on(
+    conn: &mut SqliteConnection,
+    org: &OrgId,
+    id: &EventId,
+) -> StoreResult<Option<(Event, Vec<Delivery>)>> {
     let Some(row) = sqlx::query(concat!(
         "SELECT ",
         event_columns!(),
@@ -133,7 +144,7 @@ pub(super) async fn get(
     ))
     .bind(org.as_str())
     .bind(id.as_str())
-    .fetch_optional(store.reader())
+    .fetch_optional(&mut *conn)
     .await
     .map_err(db_error)?
     else {
@@ -147,7 +158,7 @@ pub(super) async fn get(
     ))
     .bind(id.as_str())
     .bind(org.as_str())
-    .fetch_all(store.reader())
+    .fetch_all(&mut *conn)
     .await
     .map_err(db_error)?;
     Ok(Some((event, rows::deliveries(&rows)?)))

@@ -27,18 +27,18 @@ mod orgs;
 mod ports;
 mod queue;
 mod rows;
-mod secrets;
-mod sources;
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use ferry_core::StoreError;
 use ferry_core::crypto::Cipher;
 use ferry_core::error::StoreResult;
-use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::migrate::Migrator;
+
+use crate::failure::{Failure, migrate_error};
+use crate::values::{micros, opt_micros, page_limit, to_json};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
@@ -130,7 +130,10 @@ impl SqliteStore {
             .connect_with(writer_options)
             .await
             .map_err(|e| open_error(path, e))?;
-        MIGRATOR.run(&writer).await.map_err(migrate_error)?;
+        MIGRATOR
+            .run(&writer)
+            .await
+            .map_err(|e| migrate_error(e, db_error))?;
 
         // Opened after the writer has switched the file to WAL (a persistent
         // setting), so readers need not touch the journal mode.
@@ -227,61 +230,46 @@ fn open_error(path: &Path, e: sqlx::Error) -> StoreError {
     }
 }
 
-fn migrate_error(e: MigrateError) -> StoreError {
-    match e {
-        MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => db_error(e),
-        e @ (MigrateError::VersionMissing(_)
-        | MigrateError::VersionMismatch(_)
-        | MigrateError::VersionNotPresent(_)
-        | MigrateError::VersionTooOld(..)
-        | MigrateError::VersionTooNew(..)
-        | MigrateError::Dirty(_)) => {
-            StoreError::Corrupt(format!("database schema does not match this Ferry: {e}"))
-        }
-        other => StoreError::Unavailable(format!("migrations failed: {other}")),
-    }
+/// Maps a driver error onto the ports' error, in Ferry's words
+/// (`crate::failure`); the driver's message goes to the log.
+pub(crate) fn db_error(e: sqlx::Error) -> StoreError {
+    failure(&e).into_error(&e)
 }
 
-/// Maps a driver error onto the ports' error. SQLite's messages name tables
-/// and columns, never bound values, so they carry no secrets.
-pub(crate) fn db_error(e: sqlx::Error) -> StoreError {
+fn failure(e: &sqlx::Error) -> Failure<'_> {
     use sqlx::error::ErrorKind;
     match e {
         sqlx::Error::Database(db) => {
             // The primary result code is the low byte of the extended one.
             let code = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0) & 0xff;
             match (db.kind(), code) {
-                (ErrorKind::UniqueViolation, _)
-                | (ErrorKind::ForeignKeyViolation, _)
-                | (ErrorKind::NotNullViolation, _)
-                | (ErrorKind::CheckViolation, _) => StoreError::Conflict(db.message().to_owned()),
+                (ErrorKind::UniqueViolation, _) => Failure::Duplicate(unique_table(db.message())),
+                (ErrorKind::ForeignKeyViolation, _) => Failure::MissingReference,
                 // Any other SQLITE_CONSTRAINT.
-                (_, 19) => StoreError::Conflict(db.message().to_owned()),
+                (_, 19) => Failure::Rule,
                 // SQLITE_CORRUPT, SQLITE_NOTADB
-                (_, 11 | 26) => StoreError::Corrupt(db.message().to_owned()),
+                (_, 11 | 26) => Failure::Corrupt,
                 // SQLITE_FULL: the disk (or `max_page_count`) is full.
-                (_, 13) => StoreError::Full(db.message().to_owned()),
+                (_, 13) => Failure::Full,
                 // BUSY, LOCKED, NOMEM, READONLY, IOERR, CANTOPEN,
                 // PROTOCOL and anything else: storage cannot serve now.
-                _ => StoreError::Unavailable(db.message().to_owned()),
+                _ => Failure::Unavailable,
             }
         }
-        e @ (sqlx::Error::ColumnDecode { .. }
+        sqlx::Error::ColumnDecode { .. }
         | sqlx::Error::Decode(_)
         | sqlx::Error::ColumnNotFound(_)
         | sqlx::Error::ColumnIndexOutOfBounds { .. }
-        | sqlx::Error::TypeNotFound { .. }) => StoreError::Corrupt(e.to_string()),
-        other => StoreError::Unavailable(other.to_string()),
+        | sqlx::Error::TypeNotFound { .. } => Failure::Corrupt,
+        _ => Failure::Unavailable,
     }
 }
 
-/// A timestamp as stored: unix microseconds.
-fn micros(t: DateTime<Utc>) -> i64 {
-    t.timestamp_micros()
-}
-
-fn opt_micros(t: Option<DateTime<Utc>>) -> Option<i64> {
-    t.map(micros)
+/// The table a uniqueness violation names: SQLite reports
+/// `UNIQUE constraint failed: table.column[, table.column]`.
+fn unique_table(message: &str) -> Option<&str> {
+    let columns = message.split_once(": ")?.1;
+    Some(columns.split_once('.')?.0)
 }
 
 /// A list of ids as one bind parameter, for `IN (SELECT value FROM json_each(?))`.
@@ -302,17 +290,6 @@ fn id_list<T: AsRef<str>>(ids: &[T]) -> String {
 /// Rows per multi-row statement with `columns` binds per row.
 fn rows_per_statement(columns: usize) -> usize {
     (MAX_BINDS / columns).min(1000)
-}
-
-/// Encodes a value for a JSON column; the domain types always serialize.
-fn to_json<T: serde::Serialize>(value: &T, what: &str) -> StoreResult<String> {
-    serde_json::to_string(value)
-        .map_err(|e| StoreError::Corrupt(format!("cannot encode {what}: {e}")))
-}
-
-/// Limits a page request to what a list serves.
-fn page_limit(limit: u32) -> u32 {
-    limit.min(ferry_core::page::MAX_LIMIT)
 }
 
 #[cfg(test)]
@@ -511,6 +488,15 @@ mod tests {
                 store.create_org(&org).await.unwrap();
             }
         }
+    }
+
+    #[test]
+    fn uniqueness_violations_name_their_table() {
+        assert_eq!(
+            super::unique_table("UNIQUE constraint failed: api_keys.hash"),
+            Some("api_keys")
+        );
+        assert_eq!(super::unique_table("constraint failed"), None);
     }
 
     #[test]

@@ -1,6 +1,11 @@
-//! `Store` and `Queue` for [`SqliteStore`](super::SqliteStore): the shared
-//! delegation of `crate::ports`.
+//! `Store`, `Queue`, `SourceStore`, `Ownership` and `Resealing` for
+//! [`SqliteStore`](super::SqliteStore): the shared delegation of `crate::ports`.
 
 use super::SqliteStore;
 
-crate::ports::store_ports!(SqliteStore);
+crate::ports::store_ports!(
+    SqliteStore,
+    sqlx::Sqlite,
+    reader,
+    crate::resealing::RowLocks::Writer
+);

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferry_core::crypto::Cipher;
 use ferry_store::{RedisOptions, RedisQueue};
 
 use crate::pg::PgFixture;
@@ -67,10 +68,13 @@ impl RedisFixture {
 impl Fixture for RedisFixture {
     async fn open(&self) -> Backend {
         let queue = self.open_queue().await;
-        Backend {
-            store: Arc::new(self.pg.open_pg().await),
-            queue: Arc::new(queue),
-        }
+        let cipher = Cipher::new(&self.pg.key).unwrap();
+        let store = self.pg.open_with_cipher(cipher.clone()).await;
+        Backend::new(store, Arc::new(queue), cipher)
+    }
+
+    async fn refuse_audit(&self, action: &str) {
+        self.pg.refuse_audit(action).await;
     }
 }
 

@@ -7,16 +7,17 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use ferry_core::audit::{AuditRecord, SYSTEM_ACTOR};
+use ferry_core::crypto::Cipher;
 use ferry_core::delivery::{Attempt, AttemptOutcome, Captured, Delivery, DeliveryStatus, Leased};
 use ferry_core::destination::{
     Auth, DEFAULT_MAX_IN_FLIGHT, Destination, DestinationKind, DestinationSecrets, Filter, Health,
     Signing, SigningKey,
 };
 use ferry_core::event::{Event, NewEvent};
-use ferry_core::ids::{ApiKeyId, DeliveryId, DestinationId, OrgId};
+use ferry_core::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId};
 use ferry_core::org::{ApiKey, Org, Scope};
 use ferry_core::page::PageRequest;
-use ferry_core::ports::{Completion, Lease, Queue, Store};
+use ferry_core::ports::{Completion, Lease, Ownership, Queue, Resealing, SourceStore, Store};
 use ferry_core::retry::RetryPolicy;
 use ferry_core::secret::Secret;
 use ferry_core::signing::SigningSecret;
@@ -27,12 +28,38 @@ use serde_json::json;
 #[derive(Clone)]
 pub struct Backend {
     pub store: Arc<dyn Store>,
+    pub sources: Arc<dyn SourceStore>,
+    pub ownership: Arc<dyn Ownership>,
+    pub resealing: Arc<dyn Resealing>,
     pub queue: Arc<dyn Queue>,
+    /// The cipher the store seals with (clones share its key ring).
+    pub cipher: Cipher,
+}
+
+impl Backend {
+    /// A backend whose one store serves every state port.
+    pub fn new<S>(store: S, queue: Arc<dyn Queue>, cipher: Cipher) -> Self
+    where
+        S: Store + SourceStore + Ownership + Resealing + Clone,
+    {
+        Self {
+            store: Arc::new(store.clone()),
+            sources: Arc::new(store.clone()),
+            ownership: Arc::new(store.clone()),
+            resealing: Arc::new(store),
+            queue,
+            cipher,
+        }
+    }
 }
 
 /// Where a backend lives. Opening it again reaches the same data.
 pub trait Fixture {
     async fn open(&self) -> Backend;
+
+    /// Makes the backend refuse, from now on, to append audit records with
+    /// `action` (a trigger), so that a case can see a write fail midway.
+    async fn refuse_audit(&self, action: &str);
 }
 
 /// Now, truncated to whole microseconds.
@@ -168,6 +195,24 @@ pub async fn requeue(
     let moved = b.store.requeue(org, selector, actor).await?;
     b.queue.enqueue(&moved).await?;
     Ok(moved)
+}
+
+/// Replays an event as an operator does through the API: the store commits
+/// the replay, then the queue is given the deliveries now waiting.
+pub async fn replay(
+    b: &Backend,
+    org: &OrgId,
+    event_id: &EventId,
+    destinations: Option<&[DestinationId]>,
+) -> ferry_core::error::StoreResult<Option<Vec<Delivery>>> {
+    let waiting = b
+        .store
+        .replay_event(org, event_id, destinations, "key_op")
+        .await?;
+    if let Some(waiting) = &waiting {
+        b.queue.enqueue(waiting).await?;
+    }
+    Ok(waiting)
 }
 
 pub fn lease(owner: &str, now: DateTime<Utc>) -> Lease {
