@@ -2,14 +2,11 @@
 //! the same id (`webhook-id`), to all or some of its destinations — a
 //! listed destination that never had a delivery of the event gets one.
 
-use ferry_core::audit::AuditRecord;
 use ferry_core::delivery::Delivery;
 use ferry_core::event::Event;
 use ferry_core::org::Scope;
-use ferry_core::ports::RequeueSelector;
 use ferry_core::{EventId, FieldError};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::ingest::parse_destination_ids;
 use super::{App, Error, Principal, Result};
@@ -37,7 +34,8 @@ impl App {
             .ok_or(Error::NotFound("event"))
     }
 
-    /// Replays an event; returns the deliveries now waiting.
+    /// Replays an event; returns the deliveries now waiting. The requeue,
+    /// the new deliveries and their audit records are one transaction.
     pub async fn replay_event(
         &self,
         principal: &Principal,
@@ -47,10 +45,6 @@ impl App {
         principal.require(Scope::Manage)?;
         let org = principal.org();
         let store = &self.0.store;
-        let (event, existing) = store
-            .get_event(org, id)
-            .await?
-            .ok_or(Error::NotFound("event"))?;
         let listed = match input.destinations {
             None => None,
             Some(texts) => {
@@ -68,39 +62,10 @@ impl App {
                 Some(ids)
             }
         };
-        let actor = principal.actor();
-        let selector = RequeueSelector::Event {
-            event_id: id.clone(),
-            destinations: listed.clone(),
-        };
-        let mut requeued = store.requeue(org, &selector, actor).await?;
-        // A listed destination that never had a delivery of this event gets one.
-        let fresh: Vec<Delivery> = listed
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|d| !existing.iter().any(|e| &e.destination_id == d))
-            .map(|d| Delivery::new_now(&event, d))
-            .collect();
-        if !fresh.is_empty() {
-            let audits: Vec<AuditRecord> = fresh
-                .iter()
-                .map(|d| {
-                    AuditRecord::new(org.clone(), actor, "delivery", d.id.to_string(), "delivery.created")
-                        .after(json!({"status": d.status, "event_id": d.event_id, "destination_id": d.destination_id}))
-                })
-                .collect();
-            store.insert_deliveries(&fresh, &audits).await?;
-            requeued.extend(fresh);
-        }
-        let audit = AuditRecord::new(
-            org.clone(),
-            actor,
-            "event",
-            id.to_string(),
-            "event.replayed",
-        )
-        .after(json!({"deliveries": requeued.iter().map(|d| &d.id).collect::<Vec<_>>()}));
-        store.append_audit(&[audit]).await?;
+        let requeued = store
+            .replay_event(org, id, listed.as_deref(), principal.actor())
+            .await?
+            .ok_or(Error::NotFound("event"))?;
         self.made_waiting(&requeued).await;
         Ok(requeued)
     }

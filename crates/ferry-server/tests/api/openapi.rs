@@ -73,6 +73,8 @@ async fn the_document_names_every_route_with_its_schemas_and_errors() {
         let op = &doc["paths"][path][method];
         assert!(op.is_object(), "{method} {path} is not in the document");
         assert!(op["summary"].is_string(), "{method} {path} has no summary");
+        let id = op["operationId"].as_str().unwrap();
+        assert!(ids.insert(id.to_owned()), "operationId {id} twice");
         let responses = op["responses"].as_object().unwrap();
         assert!(
             responses.keys().any(|s| s.starts_with('2')),
