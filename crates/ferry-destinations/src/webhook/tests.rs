@@ -211,7 +211,7 @@ fn retryable(outcome: &Outcome) -> Option<Option<Duration>> {
 fn success_is_any_2xx() {
     let now = SystemTime::now();
     for status in [200, 201, 202, 204, 299] {
-        assert!(matches!(classify(status, None, now), Ok(_)), "{status}");
+        assert!(classify(status, None, now).is_ok(), "{status}");
     }
     assert_eq!(
         classify(200, None, now),

@@ -133,7 +133,7 @@ async fn the_default_templates_name_the_event_and_show_its_data() {
     );
     let sent = order();
     let report = deliverer.deliver(&sent).await;
-    assert!(matches!(report.result, Ok(_)), "{:?}", report.result);
+    assert!(report.result.is_ok(), "{:?}", report.result);
     let message = &server.messages()[0];
     assert_eq!(
         message["headers"]["subject"],

@@ -110,7 +110,7 @@ async fn deliver_and_read_back<T: TlsTarget>(target: &mut T, config: &Value, aut
     let event = envelope(0, 1);
     let report = deliverer.deliver(&event).await;
     assert!(
-        matches!(report.result, Ok(_)),
+        report.result.is_ok(),
         "{}: expected delivered, got {:?}",
         T::KIND,
         report.result
