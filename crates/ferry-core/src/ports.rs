@@ -4,12 +4,12 @@
 //! the same conformance suite against these traits.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+pub use crate::attempt::{AttemptError, Delivered, Outcome};
 use crate::audit::{AuditFilter, AuditRecord};
 use crate::delivery::{
     Attempt, Captured, Delivery, DeliveryFilter, DeliveryStatus, Envelope, Leased,
@@ -280,27 +280,10 @@ pub trait Queue: Send + Sync + 'static {
     }
 }
 
-/// How one attempt ended, as the destination classified it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    Delivered {
-        receipt: Option<String>,
-    },
-    /// Network errors, timeouts, 408, 425, 429, 5xx, broker unavailable.
-    Retryable {
-        error: String,
-        retry_after: Option<Duration>,
-    },
-    /// Anything a retry cannot fix (other 4xx, bad credentials …).
-    Permanent {
-        error: String,
-    },
-}
-
 /// What a deliverer reports of one attempt.
 #[derive(Debug, Clone)]
 pub struct AttemptReport {
-    pub outcome: Outcome,
+    pub result: Outcome,
     pub status_code: Option<u16>,
     pub request: Option<Captured>,
     pub response: Option<Captured>,

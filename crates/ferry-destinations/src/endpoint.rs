@@ -12,10 +12,10 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use ferry_core::ports::AttemptError;
 use url::Url;
 
 use crate::fields::Fields;
-use crate::link::Failure;
 use crate::net_guard::{HOW_TO_ALLOW, NetworkPolicy, is_localhost_name};
 
 /// The host of a URL without IPv6 brackets (`[::1]` → `::1`).
@@ -106,23 +106,23 @@ pub async fn resolve(
     host: &str,
     port: u16,
     limit: Duration,
-) -> Result<Vec<SocketAddr>, Failure> {
+) -> Result<Vec<SocketAddr>, AttemptError> {
     let host = bare_host(host);
     if let Ok(ip) = host.parse::<IpAddr>() {
         policy
             .check(ip)
-            .map_err(|refusal| Failure::permanent(refusal.to_string()))?;
+            .map_err(|refusal| AttemptError::permanent(refusal.to_string()))?;
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
     let found = match tokio::time::timeout(limit, tokio::net::lookup_host((host, port))).await {
         Ok(Ok(found)) => found.collect::<Vec<_>>(),
         Ok(Err(error)) => {
-            return Err(Failure::retryable(format!(
+            return Err(AttemptError::retryable(format!(
                 "DNS lookup of {host} failed: {error}"
             )));
         }
         Err(_) => {
-            return Err(Failure::retryable(format!(
+            return Err(AttemptError::retryable(format!(
                 "DNS lookup of {host} timed out after {} ms",
                 limit.as_millis()
             )));
@@ -130,9 +130,9 @@ pub async fn resolve(
     };
     let allowed = policy
         .filter_resolved(host, found)
-        .map_err(|refused| Failure::permanent(refused.to_string()))?;
+        .map_err(|refused| AttemptError::permanent(refused.to_string()))?;
     if allowed.is_empty() {
-        return Err(Failure::retryable(format!(
+        return Err(AttemptError::retryable(format!(
             "DNS lookup of {host} found no address"
         )));
     }
@@ -171,7 +171,7 @@ mod tests {
         let failure = resolve(&strict, "localhost", 6379, Duration::from_secs(5))
             .await
             .unwrap_err();
-        assert!(failure.permanent, "{failure:?}");
+        assert!(failure.is_permanent(), "{failure:?}");
         let allowed = resolve(
             &NetworkPolicy::allow_all(),
             "localhost",

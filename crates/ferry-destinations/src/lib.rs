@@ -13,7 +13,7 @@
 //! field), `host` (the server and login of email and sftp), [`tls`] (the
 //! `tls` object and client certificates), [`endpoint`] (the SSRF guard for
 //! hosts a client connects to itself), [`link`] (one reused connection,
-//! reconnected with backoff, and the [`link::Failure`] of an attempt) and
+//! reconnected with backoff, and [`timed`](link::timed) for the deadline of one step) and
 //! `sql` (the postgres and mysql config, identifiers and SQLSTATE
 //! classification).
 

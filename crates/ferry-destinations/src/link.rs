@@ -2,13 +2,12 @@
 //! and reuses across deliveries: made on first use, dropped when an
 //! operation shows it broken, and made again with capped exponential
 //! backoff, so that a destination that is down costs one connection attempt
-//! per backoff period, not one per delivery. Also [`Failure`], the error of
-//! one attempt with its classification.
+//! per backoff period, not one per delivery.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use ferry_core::ports::Outcome;
+use ferry_core::ports::AttemptError;
 use tokio::sync::Mutex;
 
 /// First wait after a failed connection attempt; it doubles per failure.
@@ -16,61 +15,16 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 /// Longest wait between connection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
-/// Why an attempt (or a connection) failed, and whether a retry may help.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    /// A sentence for operators; never contains a secret.
-    pub error: String,
-    /// A retry cannot help (bad credentials, unknown target, payload
-    /// refused, a policy refusal).
-    pub permanent: bool,
-}
-
-impl Failure {
-    pub fn retryable(error: impl Into<String>) -> Self {
-        Self {
-            error: error.into(),
-            permanent: false,
-        }
-    }
-
-    pub fn permanent(error: impl Into<String>) -> Self {
-        Self {
-            error: error.into(),
-            permanent: true,
-        }
-    }
-
-    /// The same failure with `context: ` in front of its message.
-    pub fn context(self, context: &str) -> Self {
-        Self {
-            error: format!("{context}: {}", self.error),
-            permanent: self.permanent,
-        }
-    }
-
-    pub fn into_outcome(self) -> Outcome {
-        if self.permanent {
-            Outcome::Permanent { error: self.error }
-        } else {
-            Outcome::Retryable {
-                error: self.error,
-                retry_after: None,
-            }
-        }
-    }
-}
-
 /// Runs `operation` for at most `limit`; a timeout is retryable and says
 /// what timed out.
 pub async fn timed<T>(
     what: &str,
     limit: Duration,
-    operation: impl Future<Output = Result<T, Failure>>,
-) -> Result<T, Failure> {
+    operation: impl Future<Output = Result<T, AttemptError>>,
+) -> Result<T, AttemptError> {
     match tokio::time::timeout(limit, operation).await {
         Ok(result) => result,
-        Err(_) => Err(Failure::retryable(format!(
+        Err(_) => Err(AttemptError::retryable(format!(
             "{what} timed out after {} ms",
             limit.as_millis()
         ))),
@@ -96,7 +50,7 @@ struct State<C> {
     generation: u64,
     failures: u32,
     retry_at: Option<Instant>,
-    last_error: Option<Failure>,
+    last_error: Option<AttemptError>,
 }
 
 impl<C> Default for Link<C> {
@@ -118,10 +72,10 @@ impl<C: Clone> Link<C> {
     /// backoff after a failed attempt runs, fails at once with the last
     /// error (same classification) instead of connecting. Concurrent callers
     /// wait for one connection attempt rather than each making their own.
-    pub async fn get<F, Fut>(&self, connect: F) -> Result<Connected<C>, Failure>
+    pub async fn get<F, Fut>(&self, connect: F) -> Result<Connected<C>, AttemptError>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<C, Failure>>,
+        Fut: Future<Output = Result<C, AttemptError>>,
     {
         let mut state = self.state.lock().await;
         if let Some(conn) = &state.current {
@@ -134,13 +88,10 @@ impl<C: Clone> Link<C> {
         if let (Some(at), Some(last)) = (state.retry_at, &state.last_error)
             && at > now
         {
-            let mut failure = last.clone();
-            failure.error = format!(
-                "{} (next connection attempt in {} ms)",
-                failure.error,
-                (at - now).as_millis()
-            );
-            return Err(failure);
+            let wait = (at - now).as_millis();
+            return Err(last
+                .clone()
+                .map_reason(|reason| format!("{reason} (next connection attempt in {wait} ms)")));
         }
         match connect().await {
             Ok(conn) => {
@@ -154,11 +105,11 @@ impl<C: Clone> Link<C> {
                     generation: state.generation,
                 })
             }
-            Err(failure) => {
+            Err(error) => {
                 state.failures = state.failures.saturating_add(1);
                 state.retry_at = Some(Instant::now() + backoff(state.failures));
-                state.last_error = Some(failure.clone());
-                Err(failure)
+                state.last_error = Some(error.clone());
+                Err(error)
             }
         }
     }
@@ -197,18 +148,18 @@ mod tests {
     async fn a_failed_connection_is_not_retried_before_its_backoff() {
         let link: Link<u32> = Link::default();
         let first = link
-            .get(|| async { Err(Failure::permanent("authentication failed")) })
+            .get(|| async { Err(AttemptError::permanent("authentication failed")) })
             .await;
-        assert_eq!(first.err().unwrap().error, "authentication failed");
+        assert_eq!(first.err().unwrap().reason(), "authentication failed");
         // Within the backoff the connector is not called again.
         let second = link
             .get(|| async { panic!("connected during the backoff") })
             .await;
-        let failure = second.err().unwrap();
-        assert!(failure.permanent);
+        let error = second.err().unwrap();
+        assert!(error.is_permanent());
         assert!(
-            failure
-                .error
+            error
+                .reason()
                 .starts_with("authentication failed (next connection attempt in ")
         );
         tokio::time::sleep(backoff(1)).await;

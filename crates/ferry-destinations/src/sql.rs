@@ -10,6 +10,7 @@
 
 use ferry_core::FieldError;
 use ferry_core::destination::Auth;
+use ferry_core::ports::AttemptError;
 use serde_json::{Value, json};
 use url::Url;
 
@@ -17,7 +18,6 @@ use crate::client;
 use crate::client::auth::{self, UserName};
 use crate::endpoint;
 use crate::fields::{Fields, check_name, join_errors};
-use crate::link::Failure;
 use crate::net_guard::NetworkPolicy;
 use crate::tls::{self, TlsConfig};
 
@@ -318,58 +318,62 @@ pub fn login(auth: &Auth) -> (Option<&str>, Option<&str>) {
 /// shutting down are retryable; refused credentials, an unknown database,
 /// table or column, missing privileges and a row the table rejects are
 /// permanent, with the server's message.
-pub fn classify(error: &sqlx::Error) -> Failure {
+pub fn classify(error: &sqlx::Error) -> AttemptError {
     if let Some(failure) = client::certificate_failure(error, "the database server") {
         return failure;
     }
     match error {
-        sqlx::Error::Io(io) => Failure::retryable(match io.kind() {
+        sqlx::Error::Io(io) => AttemptError::retryable(match io.kind() {
             std::io::ErrorKind::ConnectionRefused => {
                 "the database refused the connection (is the server running?)".to_owned()
             }
             _ => format!("connection to the database failed: {io}"),
         }),
         sqlx::Error::PoolTimedOut => {
-            Failure::retryable("no database connection could be made in time")
+            AttemptError::retryable("no database connection could be made in time")
         }
         sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed | sqlx::Error::Protocol(_) => {
-            Failure::retryable(format!("database connection failed: {error}"))
+            AttemptError::retryable(format!("database connection failed: {error}"))
         }
         sqlx::Error::Tls(reason) => {
-            Failure::permanent(format!("TLS with the database failed: {reason}"))
+            AttemptError::permanent(format!("TLS with the database failed: {reason}"))
         }
         sqlx::Error::Configuration(reason) => {
-            Failure::permanent(format!("invalid database settings: {reason}"))
+            AttemptError::permanent(format!("invalid database settings: {reason}"))
         }
         sqlx::Error::Database(db) => {
             let state = db.code().map(|c| c.into_owned()).unwrap_or_default();
             classify_state(&state, db.message())
         }
-        other => Failure::retryable(format!("database error: {other}")),
+        other => AttemptError::retryable(format!("database error: {other}")),
     }
 }
 
 /// Classifies a server error by its SQLSTATE.
-pub fn classify_state(state: &str, message: &str) -> Failure {
+pub fn classify_state(state: &str, message: &str) -> AttemptError {
     let class = state.get(..2).unwrap_or_default();
     match (class, state) {
-        ("28", _) => Failure::permanent(format!(
+        ("28", _) => AttemptError::permanent(format!(
             "authentication failed: the database refused the login (check `auth`): {message}"
         )),
         (_, "42P01" | "42S02") => {
-            Failure::permanent(format!("the table does not exist: {message}"))
+            AttemptError::permanent(format!("the table does not exist: {message}"))
         }
-        (_, "42703" | "42S22") => Failure::permanent(format!("a column does not exist: {message}")),
-        (_, "42501") => Failure::permanent(format!("permission denied: {message}")),
-        (_, "42P10") => Failure::permanent(format!(
+        (_, "42703" | "42S22") => {
+            AttemptError::permanent(format!("a column does not exist: {message}"))
+        }
+        (_, "42501") => AttemptError::permanent(format!("permission denied: {message}")),
+        (_, "42P10") => AttemptError::permanent(format!(
             "the id column needs a unique index or primary key for de-duplication: {message}"
         )),
-        ("3D", _) => Failure::permanent(format!("the database does not exist: {message}")),
-        ("22" | "23", _) => Failure::permanent(format!("the table rejected the row: {message}")),
-        ("42" | "0A" | "44" | "2B", _) => {
-            Failure::permanent(format!("the database refused the insert: {message}"))
+        ("3D", _) => AttemptError::permanent(format!("the database does not exist: {message}")),
+        ("22" | "23", _) => {
+            AttemptError::permanent(format!("the table rejected the row: {message}"))
         }
-        _ => Failure::retryable(format!(
+        ("42" | "0A" | "44" | "2B", _) => {
+            AttemptError::permanent(format!("the database refused the insert: {message}"))
+        }
+        _ => AttemptError::retryable(format!(
             "the database is unavailable: {message} (SQLSTATE {state})"
         )),
     }
@@ -377,9 +381,9 @@ pub fn classify_state(state: &str, message: &str) -> Failure {
 
 /// Checks the columns a table has (as the catalog lists them) against the
 /// config: an empty list means no such table (or none the user may see).
-pub fn check_columns(config: &SqlConfig, found: &[String]) -> Result<(), Failure> {
+pub fn check_columns(config: &SqlConfig, found: &[String]) -> Result<(), AttemptError> {
     if found.is_empty() {
-        return Err(Failure::permanent(format!(
+        return Err(AttemptError::permanent(format!(
             "table `{}` does not exist (or the user cannot see it)",
             config.table.as_text()
         )));
@@ -393,7 +397,7 @@ pub fn check_columns(config: &SqlConfig, found: &[String]) -> Result<(), Failure
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(Failure::permanent(format!(
+        Err(AttemptError::permanent(format!(
             "table `{}` has no column {} (it has {})",
             config.table.as_text(),
             missing
@@ -408,8 +412,8 @@ pub fn check_columns(config: &SqlConfig, found: &[String]) -> Result<(), Failure
 
 /// The failure of a table whose id column is not unique: replays would
 /// insert the event again.
-pub fn missing_unique_id(config: &SqlConfig) -> Failure {
-    Failure::permanent(format!(
+pub fn missing_unique_id(config: &SqlConfig) -> AttemptError {
+    AttemptError::permanent(format!(
         "column `{}` of table `{}` needs a primary key or unique index, so that a replayed event is not inserted twice",
         config.column("id").unwrap_or("id"),
         config.table.as_text()

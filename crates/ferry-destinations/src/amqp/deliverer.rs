@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Auth, Destination, DestinationKind};
-use ferry_core::ports::{AttemptReport, CheckReport, Deliverer};
+use ferry_core::ports::{AttemptError, AttemptReport, CheckReport, Deliverer};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
 use lapin::protocol::{AMQPErrorKind, AMQPHardError, AMQPSoftError};
 use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
@@ -20,7 +20,7 @@ use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProper
 use super::config::{self, AmqpConfig, MAX_SHORT_STRING};
 use crate::client::{self, ClientAdapter, ClientKind, Reach, Validate, auth, report};
 use crate::endpoint;
-use crate::link::{Failure, Link, timed};
+use crate::link::{Link, timed};
 use crate::message::{Payload, metadata};
 use crate::net_guard::NetworkPolicy;
 use crate::tls;
@@ -99,7 +99,7 @@ pub struct AmqpDeliverer {
 
 impl AmqpDeliverer {
     /// Connects, logs in and opens a channel in confirm mode.
-    async fn connect(&self) -> Result<Arc<Session>, Failure> {
+    async fn connect(&self) -> Result<Arc<Session>, AttemptError> {
         endpoint::resolve(
             &self.policy,
             &self.uri.authority.host,
@@ -144,7 +144,7 @@ impl AmqpDeliverer {
         routing_key: &str,
         body: &[u8],
         properties: BasicProperties,
-    ) -> Result<String, Failure> {
+    ) -> Result<String, AttemptError> {
         let options = BasicPublishOptions {
             mandatory: self.config.mandatory,
             immediate: false,
@@ -161,13 +161,13 @@ impl AmqpDeliverer {
             .map_err(|e| classify(&e))?;
         match confirm.await.map_err(|e| classify(&e))? {
             Confirmation::Ack(None) => Ok("publisher confirm: ack".to_owned()),
-            Confirmation::Ack(Some(returned)) => Err(Failure::retryable(format!(
+            Confirmation::Ack(Some(returned)) => Err(AttemptError::retryable(format!(
                 "the broker returned the message as unroutable: no queue is bound to exchange `{}` for routing key `{routing_key}` ({} {})",
                 self.exchange_name(),
                 returned.reply_code,
                 returned.reply_text
             ))),
-            Confirmation::Nack(_) => Err(Failure::retryable(
+            Confirmation::Nack(_) => Err(AttemptError::retryable(
                 "the broker refused to take the message (publisher confirm: nack)",
             )),
             Confirmation::NotRequested => Ok("published (no confirm requested)".to_owned()),
@@ -181,9 +181,9 @@ impl AmqpDeliverer {
         routing_key: &str,
         body: &[u8],
         properties: BasicProperties,
-    ) -> Result<String, Failure> {
+    ) -> Result<String, AttemptError> {
         if routing_key.len() > MAX_SHORT_STRING {
-            return Err(Failure::permanent(format!(
+            return Err(AttemptError::permanent(format!(
                 "the routing key is {} bytes; AMQP allows {MAX_SHORT_STRING}",
                 routing_key.len()
             )));
@@ -198,7 +198,7 @@ impl AmqpDeliverer {
         if let Err(failure) = &published {
             // The broker closes the channel on an error (an unknown
             // exchange too), and a timeout may hide a dead connection.
-            if !session.conn.channel.status().connected() || !failure.permanent {
+            if !session.conn.channel.status().connected() || !failure.is_permanent() {
                 self.link.reset(&session).await;
             }
         }
@@ -296,12 +296,12 @@ impl Deliverer for AmqpDeliverer {
 /// retryable; refused access (login or permissions), an unknown exchange,
 /// vhost or a message the broker rejects (too large, precondition) are
 /// permanent, with the broker's own reason.
-pub fn classify(error: &lapin::Error) -> Failure {
+pub fn classify(error: &lapin::Error) -> AttemptError {
     if let Some(failure) = client::certificate_failure(error, "the AMQP broker") {
         return failure;
     }
     match error.kind() {
-        ErrorKind::IOError(io) => Failure::retryable(match io.kind() {
+        ErrorKind::IOError(io) => AttemptError::retryable(match io.kind() {
             std::io::ErrorKind::ConnectionRefused => {
                 "the AMQP broker refused the connection (is it running?)".to_owned()
             }
@@ -310,20 +310,22 @@ pub fn classify(error: &lapin::Error) -> Failure {
         ErrorKind::ProtocolError(amqp) => {
             let reason = amqp.get_message().as_str();
             match amqp.kind() {
-                AMQPErrorKind::Soft(AMQPSoftError::ACCESSREFUSED) => Failure::permanent(format!(
-                    "access refused by the broker (check `auth` and the user's permissions): {reason}"
-                )),
-                AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND) => {
-                    Failure::permanent(format!("not found on the broker: {reason}"))
+                AMQPErrorKind::Soft(AMQPSoftError::ACCESSREFUSED) => {
+                    AttemptError::permanent(format!(
+                        "access refused by the broker (check `auth` and the user's permissions): {reason}"
+                    ))
                 }
-                AMQPErrorKind::Soft(AMQPSoftError::CONTENTTOOLARGE) => Failure::permanent(format!(
-                    "the broker rejected the message as too large: {reason}"
-                )),
+                AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND) => {
+                    AttemptError::permanent(format!("not found on the broker: {reason}"))
+                }
+                AMQPErrorKind::Soft(AMQPSoftError::CONTENTTOOLARGE) => AttemptError::permanent(
+                    format!("the broker rejected the message as too large: {reason}"),
+                ),
                 AMQPErrorKind::Soft(AMQPSoftError::PRECONDITIONFAILED) => {
-                    Failure::permanent(format!("the broker rejected the message: {reason}"))
+                    AttemptError::permanent(format!("the broker rejected the message: {reason}"))
                 }
                 AMQPErrorKind::Hard(AMQPHardError::NOTALLOWED | AMQPHardError::INVALIDPATH) => {
-                    Failure::permanent(format!(
+                    AttemptError::permanent(format!(
                         "access refused by the broker (virtual host): {reason}"
                     ))
                 }
@@ -336,18 +338,18 @@ pub fn classify(error: &lapin::Error) -> Failure {
                     AMQPSoftError::RESOURCELOCKED
                     | AMQPSoftError::NOROUTE
                     | AMQPSoftError::NOCONSUMERS,
-                ) => Failure::retryable(format!("the broker is unavailable: {reason}")),
+                ) => AttemptError::retryable(format!("the broker is unavailable: {reason}")),
                 AMQPErrorKind::Hard(_) => {
-                    Failure::permanent(format!("the broker closed the connection: {reason}"))
+                    AttemptError::permanent(format!("the broker closed the connection: {reason}"))
                 }
             }
         }
         ErrorKind::InvalidProtocolVersion(_) => {
-            Failure::permanent("the server does not speak AMQP 0-9-1".to_owned())
+            AttemptError::permanent("the server does not speak AMQP 0-9-1".to_owned())
         }
         ErrorKind::AuthProviderError(reason) => {
-            Failure::permanent(format!("authentication failed: {reason}"))
+            AttemptError::permanent(format!("authentication failed: {reason}"))
         }
-        _ => Failure::retryable(format!("AMQP error: {error}")),
+        _ => AttemptError::retryable(format!("AMQP error: {error}")),
     }
 }

@@ -5,27 +5,25 @@
 use std::collections::BTreeMap;
 
 use ferry_core::delivery::Captured;
-use ferry_core::ports::{AttemptReport, CheckReport, Outcome};
-
-use crate::link::Failure;
+use ferry_core::ports::{AttemptError, AttemptReport, CheckReport, Delivered};
 
 /// The report of one attempt that sent `request`: delivered with the
-/// receipt (also kept as the response), or the failure's outcome.
-pub fn attempt(request: Captured, result: Result<String, Failure>) -> AttemptReport {
-    let (outcome, response) = match result {
+/// receipt (also kept as the response), or the attempt error.
+pub fn attempt(request: Captured, result: Result<String, AttemptError>) -> AttemptReport {
+    let (result, response) = match result {
         Ok(receipt) => (
-            Outcome::Delivered {
+            Ok(Delivered {
                 receipt: Some(receipt.clone()),
-            },
+            }),
             Some(Captured {
                 headers: BTreeMap::new(),
                 body: receipt,
             }),
         ),
-        Err(failure) => (failure.into_outcome(), None),
+        Err(error) => (Err(error), None),
     };
     AttemptReport {
-        outcome,
+        result,
         status_code: None,
         request: Some(request),
         response,
@@ -34,12 +32,12 @@ pub fn attempt(request: Captured, result: Result<String, Failure>) -> AttemptRep
 
 /// A connection test's report: passed, saying what was checked, or failed
 /// with the reason.
-pub fn check(result: Result<String, Failure>) -> CheckReport {
+pub fn check(result: Result<String, AttemptError>) -> CheckReport {
     match result {
         Ok(message) => CheckReport { ok: true, message },
         Err(failure) => CheckReport {
             ok: false,
-            message: failure.error,
+            message: failure.into_reason(),
         },
     }
 }

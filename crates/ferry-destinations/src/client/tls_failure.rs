@@ -4,7 +4,7 @@
 //! failure is read from the text rustls gives its errors, the same in all
 //! of them: `invalid peer certificate: …` and `received fatal alert: …`.
 
-use crate::link::Failure;
+use ferry_core::ports::AttemptError;
 
 const UNTRUSTED: &str = "invalid peer certificate: ";
 const ALERT: &str = "received fatal alert: ";
@@ -27,11 +27,11 @@ const CLIENT_CERTIFICATE_REFUSED: &[&str] = &[
 pub fn certificate_failure(
     error: &(dyn std::error::Error + 'static),
     peer: &str,
-) -> Option<Failure> {
+) -> Option<AttemptError> {
     let mut current = Some(error);
     while let Some(cause) = current {
         if let Some(message) = describe(&cause.to_string(), peer) {
-            return Some(Failure::permanent(message));
+            return Some(AttemptError::permanent(message));
         }
         current = cause.source();
     }
@@ -76,14 +76,13 @@ mod tests {
     fn names_the_certificate_problem_wherever_the_error_text_carries_it() {
         let untrusted = std::io::Error::other("invalid peer certificate: UnknownIssuer");
         let failure = certificate_failure(&untrusted, "the broker").unwrap();
-        assert!(failure.permanent);
+        assert!(failure.is_permanent());
         assert!(
             failure
-                .error
+                .reason()
                 .contains("certificate of the broker is not trusted")
-                && failure.error.contains("tls.ca_certificate"),
-            "{}",
-            failure.error
+                && failure.reason().contains("tls.ca_certificate"),
+            "{failure}"
         );
         let required = describe(
             "connection failed: received fatal alert: CertificateRequired",

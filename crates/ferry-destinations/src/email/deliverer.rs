@@ -11,7 +11,8 @@ use async_trait::async_trait;
 use ferry_core::FieldError;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Auth, Destination, DestinationKind};
-use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter, Outcome};
+use ferry_core::ports::{AttemptError, Delivered};
+use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter};
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Tls, TlsParameters};
@@ -109,10 +110,10 @@ impl EmailDeliverer {
     /// The transport to the host's first address the SSRF guard allows.
     /// lettre connects to that address (so DNS cannot be rebound between
     /// the check and the connection) and verifies TLS against the name.
-    async fn transport(&self) -> Result<Transport, Outcome> {
+    async fn transport(&self) -> Result<Transport, AttemptError> {
         let ip = self.resolve().await?;
         if self.tls == TlsMode::None && !ip.is_loopback() {
-            return Err(permanent(format!(
+            return Err(AttemptError::permanent(format!(
                 "{} resolves to {ip}, not a loopback address: tls `none` is for a local relay only",
                 self.host
             )));
@@ -136,7 +137,7 @@ impl EmailDeliverer {
             TlsMode::None => builder.tls(Tls::None),
             TlsMode::Implicit | TlsMode::Starttls => {
                 let parameters = TlsParameters::new(name)
-                    .map_err(|e| permanent(format!("cannot set up TLS: {e}")))?;
+                    .map_err(|e| AttemptError::permanent(format!("cannot set up TLS: {e}")))?;
                 if self.tls == TlsMode::Implicit {
                     builder.tls(Tls::Wrapper(parameters))
                 } else {
@@ -154,7 +155,7 @@ impl EmailDeliverer {
         Ok(transport)
     }
 
-    async fn resolve(&self) -> Result<IpAddr, Outcome> {
+    async fn resolve(&self) -> Result<IpAddr, AttemptError> {
         let bare = self.host.trim_start_matches('[').trim_end_matches(']');
         let found: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
             Ok(ip) => vec![SocketAddr::new(ip, self.port)],
@@ -163,20 +164,26 @@ impl EmailDeliverer {
                 match tokio::time::timeout(self.connect_timeout, lookup).await {
                     Ok(Ok(found)) => found.collect(),
                     Ok(Err(e)) => {
-                        return Err(retryable(format!("DNS lookup of {bare} failed: {e}")));
+                        return Err(AttemptError::retryable(format!(
+                            "DNS lookup of {bare} failed: {e}"
+                        )));
                     }
-                    Err(_) => return Err(retryable(format!("DNS lookup of {bare} timed out"))),
+                    Err(_) => {
+                        return Err(AttemptError::retryable(format!(
+                            "DNS lookup of {bare} timed out"
+                        )));
+                    }
                 }
             }
         };
         let allowed = self
             .policy
             .filter_resolved(bare, found)
-            .map_err(|refused| permanent(refused.to_string()))?;
+            .map_err(|refused| AttemptError::permanent(refused.to_string()))?;
         allowed
             .first()
             .map(SocketAddr::ip)
-            .ok_or_else(|| retryable(format!("{bare} has no address")))
+            .ok_or_else(|| AttemptError::retryable(format!("{bare} has no address")))
     }
 }
 
@@ -205,7 +212,7 @@ impl Deliverer for EmailDeliverer {
             Ok(rendered) => rendered,
             Err(error) => {
                 return AttemptReport {
-                    outcome: permanent(error),
+                    result: Err(AttemptError::permanent(error)),
                     status_code: None,
                     request: Some(Captured {
                         headers,
@@ -225,12 +232,12 @@ impl Deliverer for EmailDeliverer {
             .then(|| Payload::of(&envelope.event).to_bytes());
         let sent = async {
             let message = mail::build(&self.addresses, envelope, subject, body, attachment)
-                .map_err(permanent)?;
+                .map_err(AttemptError::permanent)?;
             let transport = self.transport().await?;
             match tokio::time::timeout(self.timeout, transport.send(message)).await {
                 Ok(Ok(response)) => Ok(response),
                 Ok(Err(error)) => Err(classify(&error)),
-                Err(_) => Err(retryable(format!(
+                Err(_) => Err(AttemptError::retryable(format!(
                     "timed out after {} ms",
                     self.timeout.as_millis()
                 ))),
@@ -241,9 +248,9 @@ impl Deliverer for EmailDeliverer {
                 let code = response.code().to_string();
                 let text = response.message().collect::<Vec<_>>().join("\n");
                 AttemptReport {
-                    outcome: Outcome::Delivered {
+                    result: Ok(Delivered {
                         receipt: Some(format!("{code} {text}")),
-                    },
+                    }),
                     status_code: None,
                     request: Some(request),
                     response: Some(Captured {
@@ -252,8 +259,8 @@ impl Deliverer for EmailDeliverer {
                     }),
                 }
             }
-            Err(outcome) => AttemptReport {
-                outcome,
+            Err(error) => AttemptReport {
+                result: Err(error),
                 status_code: None,
                 request: Some(request),
                 response: None,
@@ -269,9 +276,9 @@ impl Deliverer for EmailDeliverer {
             let transport = self.transport().await?;
             match tokio::time::timeout(self.timeout, transport.test_connection()).await {
                 Ok(Ok(true)) => Ok(()),
-                Ok(Ok(false)) => Err(retryable("the server closed the connection".into())),
+                Ok(Ok(false)) => Err(AttemptError::retryable("the server closed the connection")),
                 Ok(Err(error)) => Err(classify(&error)),
-                Err(_) => Err(retryable(format!(
+                Err(_) => Err(AttemptError::retryable(format!(
                     "timed out after {} ms",
                     self.timeout.as_millis()
                 ))),
@@ -292,11 +299,10 @@ impl Deliverer for EmailDeliverer {
                     started.elapsed().as_millis()
                 ),
             },
-            Err(Outcome::Permanent { error } | Outcome::Retryable { error, .. }) => CheckReport {
+            Err(error) => CheckReport {
                 ok: false,
-                message: error,
+                message: error.into_reason(),
             },
-            Err(Outcome::Delivered { .. }) => unreachable!("a failure is never delivered"),
         }
     }
 }
@@ -306,43 +312,32 @@ impl Deliverer for EmailDeliverer {
 /// message) and client-side problems (no common auth mechanism) are
 /// permanent; 4xx answers,
 /// timeouts, TLS and connection failures are retryable.
-pub fn classify(error: &lettre::transport::smtp::Error) -> Outcome {
+pub fn classify(error: &lettre::transport::smtp::Error) -> AttemptError {
     let code = error.status().map(|code| code.to_string());
     let detail = describe_chain(error);
     if error.is_permanent() {
         return match code.as_deref() {
-            Some("530" | "534" | "535") => permanent(format!(
+            Some("530" | "534" | "535") => AttemptError::permanent(format!(
                 "authentication failed: the server refused the credentials ({detail})"
             )),
-            _ => permanent(format!("the server rejected the message: {detail}")),
+            _ => AttemptError::permanent(format!("the server rejected the message: {detail}")),
         };
     }
     if error.is_client() {
         // Servers refuse an XOAUTH2 token with an error challenge (334) that
         // lettre does not answer.
         if detail.contains("does not expect a challenge") {
-            return permanent(
-                "authentication failed: the server refused the XOAUTH2 token (it answered with an error challenge): check the user name and that the token is current".into(),
+            return AttemptError::permanent(
+                "authentication failed: the server refused the XOAUTH2 token (it answered with an error challenge): check the user name and that the token is current",
             );
         }
-        return permanent(format!("cannot talk to the server: {detail}"));
+        return AttemptError::permanent(format!("cannot talk to the server: {detail}"));
     }
     if error.is_transient() {
-        return retryable(format!("the server deferred the message: {detail}"));
+        return AttemptError::retryable(format!("the server deferred the message: {detail}"));
     }
     if error.is_timeout() {
-        return retryable("timed out".into());
+        return AttemptError::retryable("timed out");
     }
-    retryable(detail)
-}
-
-fn permanent(error: String) -> Outcome {
-    Outcome::Permanent { error }
-}
-
-fn retryable(error: String) -> Outcome {
-    Outcome::Retryable {
-        error,
-        retry_after: None,
-    }
+    AttemptError::retryable(detail)
 }

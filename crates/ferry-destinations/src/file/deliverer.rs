@@ -13,7 +13,8 @@ use async_trait::async_trait;
 use ferry_core::FieldError;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Auth, Destination, DestinationKind};
-use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter, Outcome};
+use ferry_core::ports::{AttemptError, Delivered};
+use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter};
 use serde_json::Value;
 
 use super::config::{self, FileConfig, FileFormat};
@@ -83,42 +84,15 @@ pub struct FileDeliverer {
     appending: tokio::sync::Mutex<()>,
 }
 
-/// Why a write failed, classified.
-struct Failure {
-    error: String,
-    permanent: bool,
-}
-
-impl Failure {
-    fn permanent(error: impl Into<String>) -> Self {
-        Self {
-            error: error.into(),
-            permanent: true,
+/// Missing directories and refused permissions need an operator; anything
+/// else (a full disk, an I/O error) may pass.
+fn io_error(what: &str, error: &io::Error) -> AttemptError {
+    let reason = format!("{what}: {error}");
+    match error.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied => {
+            AttemptError::permanent(reason)
         }
-    }
-
-    /// Missing directories and refused permissions need an operator;
-    /// anything else (a full disk, an I/O error) may pass.
-    fn io(what: &str, error: &io::Error) -> Self {
-        let permanent = matches!(
-            error.kind(),
-            io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
-        );
-        Self {
-            error: format!("{what}: {error}"),
-            permanent,
-        }
-    }
-
-    fn into_outcome(self) -> Outcome {
-        if self.permanent {
-            Outcome::Permanent { error: self.error }
-        } else {
-            Outcome::Retryable {
-                error: self.error,
-                retry_after: None,
-            }
-        }
+        _ => AttemptError::retryable(reason),
     }
 }
 
@@ -126,22 +100,16 @@ impl FileDeliverer {
     /// Runs blocking file work on the blocking pool, under the deadline.
     async fn blocking<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> Result<T, Failure> + Send + 'static,
-    ) -> Result<T, Failure> {
+        work: impl FnOnce() -> Result<T, AttemptError> + Send + 'static,
+    ) -> Result<T, AttemptError> {
         match tokio::time::timeout(OPERATION_TIMEOUT, tokio::task::spawn_blocking(work)).await {
             Ok(Ok(result)) => result,
-            Ok(Err(join)) => Err(Failure {
-                error: format!("the write failed: {join}"),
-                permanent: false,
-            }),
-            Err(_) => Err(Failure {
-                error: format!(
-                    "timed out after {} ms writing to {}",
-                    OPERATION_TIMEOUT.as_millis(),
-                    self.directory.display()
-                ),
-                permanent: false,
-            }),
+            Ok(Err(join)) => Err(AttemptError::retryable(format!("the write failed: {join}"))),
+            Err(_) => Err(AttemptError::retryable(format!(
+                "timed out after {} ms writing to {}",
+                OPERATION_TIMEOUT.as_millis(),
+                self.directory.display()
+            ))),
         }
     }
 }
@@ -167,7 +135,9 @@ impl Deliverer for FileDeliverer {
             Ok(relative) => relative,
             Err(message) => {
                 return report(
-                    Err(Failure::permanent(format!("config.file_name {message}"))),
+                    Err(AttemptError::permanent(format!(
+                        "config.file_name {message}"
+                    ))),
                     captured,
                 );
             }
@@ -217,7 +187,7 @@ impl Deliverer for FileDeliverer {
                         file.write_all(b"ferry connection test\n")?;
                         file.sync_all()
                     })
-                    .map_err(|e| Failure::io("cannot write a file in the directory", &e));
+                    .map_err(|e| io_error("cannot write a file in the directory", &e));
                 let _ = fs::remove_file(&probe);
                 written
             })
@@ -233,21 +203,17 @@ impl Deliverer for FileDeliverer {
             },
             Err(failure) => CheckReport {
                 ok: false,
-                message: failure.error,
+                message: failure.into_reason(),
             },
         }
     }
 }
 
-fn report(result: Result<String, Failure>, request: Captured) -> AttemptReport {
-    let outcome = match result {
-        Ok(receipt) => Outcome::Delivered {
-            receipt: Some(receipt),
-        },
-        Err(failure) => failure.into_outcome(),
-    };
+fn report(result: Result<String, AttemptError>, request: Captured) -> AttemptReport {
     AttemptReport {
-        outcome,
+        result: result.map(|receipt| Delivered {
+            receipt: Some(receipt),
+        }),
         status_code: None,
         request: Some(request),
         response: None,
@@ -257,23 +223,23 @@ fn report(result: Result<String, Failure>, request: Captured) -> AttemptReport {
 /// Checks that `directory` exists, creates the subdirectories of
 /// `relative`, and checks that the file's parent really is under an
 /// allowed root once symbolic links are resolved. Returns that parent.
-fn prepare(directory: &Path, relative: &Path, roots: &[PathBuf]) -> Result<PathBuf, Failure> {
+fn prepare(directory: &Path, relative: &Path, roots: &[PathBuf]) -> Result<PathBuf, AttemptError> {
     match fs::metadata(directory) {
         Ok(meta) if meta.is_dir() => {}
         Ok(_) => {
-            return Err(Failure::permanent(format!(
+            return Err(AttemptError::permanent(format!(
                 "{} is not a directory",
                 directory.display()
             )));
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(Failure::permanent(format!(
+            return Err(AttemptError::permanent(format!(
                 "directory {} does not exist",
                 directory.display()
             )));
         }
         Err(e) => {
-            return Err(Failure::io(
+            return Err(io_error(
                 &format!("cannot read {}", directory.display()),
                 &e,
             ));
@@ -281,15 +247,15 @@ fn prepare(directory: &Path, relative: &Path, roots: &[PathBuf]) -> Result<PathB
     }
     let parent = directory.join(relative.parent().unwrap_or(Path::new("")));
     fs::create_dir_all(&parent)
-        .map_err(|e| Failure::io(&format!("cannot create {}", parent.display()), &e))?;
+        .map_err(|e| io_error(&format!("cannot create {}", parent.display()), &e))?;
     let real = parent
         .canonicalize()
-        .map_err(|e| Failure::io(&format!("cannot resolve {}", parent.display()), &e))?;
+        .map_err(|e| io_error(&format!("cannot resolve {}", parent.display()), &e))?;
     let inside = roots
         .iter()
         .any(|root| root.canonicalize().is_ok_and(|root| real.starts_with(root)));
     if !inside {
-        return Err(Failure::permanent(format!(
+        return Err(AttemptError::permanent(format!(
             "{} resolves to {}, outside the directories file destinations may write under",
             parent.display(),
             real.display()
@@ -301,7 +267,7 @@ fn prepare(directory: &Path, relative: &Path, roots: &[PathBuf]) -> Result<PathB
 /// Writes `body` to a hidden temporary file next to `target`, fsyncs it,
 /// renames it over `target` and fsyncs the directory: a reader sees either
 /// no file or the whole file, and after a crash the rename is durable.
-fn write_atomically(parent: &Path, target: &Path, body: &[u8]) -> Result<(), Failure> {
+fn write_atomically(parent: &Path, target: &Path, body: &[u8]) -> Result<(), AttemptError> {
     let file_name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -316,14 +282,14 @@ fn write_atomically(parent: &Path, target: &Path, body: &[u8]) -> Result<(), Fai
     });
     if let Err(error) = written {
         let _ = fs::remove_file(&temporary);
-        return Err(Failure::io(
+        return Err(io_error(
             &format!("cannot write {}", temporary.display()),
             &error,
         ));
     }
     if let Err(error) = fs::rename(&temporary, target) {
         let _ = fs::remove_file(&temporary);
-        return Err(Failure::io(
+        return Err(io_error(
             &format!("cannot rename into {}", target.display()),
             &error,
         ));
@@ -339,7 +305,7 @@ fn append_line(
     target: &Path,
     line: &[u8],
     skip_if_present: Option<&String>,
-) -> Result<(), Failure> {
+) -> Result<(), AttemptError> {
     let what = || format!("cannot append to {}", target.display());
     let created = !target.exists();
     let mut file = OpenOptions::new()
@@ -347,19 +313,19 @@ fn append_line(
         .append(true)
         .create(true)
         .open(target)
-        .map_err(|e| Failure::io(&what(), &e))?;
+        .map_err(|e| io_error(&what(), &e))?;
     if let Some(id) = skip_if_present
-        && has_line_of(&mut file, id).map_err(|e| Failure::io(&what(), &e))?
+        && has_line_of(&mut file, id).map_err(|e| io_error(&what(), &e))?
     {
         return Ok(());
     }
-    let length = file.metadata().map_err(|e| Failure::io(&what(), &e))?.len();
+    let length = file.metadata().map_err(|e| io_error(&what(), &e))?.len();
     let mut bytes = Vec::with_capacity(line.len() + 1);
     if length > 0 {
         let mut last = [0u8];
         file.seek(SeekFrom::Start(length - 1))
             .and_then(|_| file.read_exact(&mut last))
-            .map_err(|e| Failure::io(&what(), &e))?;
+            .map_err(|e| io_error(&what(), &e))?;
         if last[0] != b'\n' {
             bytes.push(b'\n');
         }
@@ -367,7 +333,7 @@ fn append_line(
     bytes.extend_from_slice(line);
     file.write_all(&bytes)
         .and_then(|()| file.sync_data())
-        .map_err(|e| Failure::io(&what(), &e))?;
+        .map_err(|e| io_error(&what(), &e))?;
     if created && let Some(parent) = target.parent() {
         sync_directory(parent)?;
     }
@@ -393,8 +359,8 @@ fn has_line_of(file: &mut File, id: &str) -> io::Result<bool> {
 }
 
 /// Makes a rename or a new file in `directory` durable.
-fn sync_directory(directory: &Path) -> Result<(), Failure> {
+fn sync_directory(directory: &Path) -> Result<(), AttemptError> {
     File::open(directory)
         .and_then(|dir| dir.sync_all())
-        .map_err(|e| Failure::io(&format!("cannot sync {}", directory.display()), &e))
+        .map_err(|e| io_error(&format!("cannot sync {}", directory.display()), &e))
 }

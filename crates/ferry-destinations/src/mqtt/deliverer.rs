@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Auth, Destination, DestinationKind};
-use ferry_core::ports::{AttemptReport, CheckReport, Deliverer};
+use ferry_core::ports::{AttemptError, AttemptReport, CheckReport, Deliverer};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{
     ConnectReturnCode, Packet, PubAckReason, PubRecReason, PublishProperties,
@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 use super::config::{self, MqttConfig, check_topic};
 use crate::client::{self, ClientAdapter, ClientKind, Reach, Validate, auth, report};
 use crate::endpoint;
-use crate::link::{Failure, Link, timed};
+use crate::link::{Link, timed};
 use crate::message::{Payload, metadata};
 use crate::net_guard::NetworkPolicy;
 use crate::tls;
@@ -66,7 +66,7 @@ impl ClientKind for Mqtt {
     }
 }
 
-type AckSender = oneshot::Sender<Result<String, Failure>>;
+type AckSender = oneshot::Sender<Result<String, AttemptError>>;
 
 /// Publishes waiting for their packet id (in request order) and for their
 /// acknowledgement (by packet id).
@@ -75,18 +75,18 @@ struct Acks {
     unassigned: VecDeque<AckSender>,
     waiting: HashMap<u16, AckSender>,
     /// Set when the connection ended: every later publish fails with it.
-    closed: Option<Failure>,
+    closed: Option<AttemptError>,
 }
 
 impl Acks {
-    fn resolve(&mut self, pkid: u16, result: Result<String, Failure>) {
+    fn resolve(&mut self, pkid: u16, result: Result<String, AttemptError>) {
         if let Some(sender) = self.waiting.remove(&pkid) {
             // The publisher may have given up (timeout): nothing to tell.
             let _ = sender.send(result);
         }
     }
 
-    fn close(&mut self, failure: Failure) {
+    fn close(&mut self, failure: AttemptError) {
         for sender in self
             .unassigned
             .drain(..)
@@ -188,7 +188,7 @@ impl MqttDeliverer {
 
     /// Connects and waits for the broker's CONNACK, then hands the event
     /// loop to a task of its own.
-    async fn connect(&self, client_id: String) -> Result<Arc<Session>, Failure> {
+    async fn connect(&self, client_id: String) -> Result<Arc<Session>, AttemptError> {
         let host = self.config.url.host_str().unwrap_or_default().to_owned();
         let tls = self.config.url.scheme() == "mqtts";
         let port = self
@@ -240,9 +240,9 @@ impl MqttDeliverer {
         topic: String,
         body: Vec<u8>,
         properties: PublishProperties,
-    ) -> Result<String, Failure> {
+    ) -> Result<String, AttemptError> {
         if let Err(message) = check_topic(&topic) {
-            return Err(Failure::permanent(format!(
+            return Err(AttemptError::permanent(format!(
                 "the rendered topic `{topic}` {message}"
             )));
         }
@@ -270,7 +270,7 @@ impl MqttDeliverer {
                 .lock()
                 .map(|a| a.closed.is_some())
                 .unwrap_or(true);
-            if closed || !failure.permanent {
+            if closed || !failure.is_permanent() {
                 self.link.reset(&session).await;
             }
         }
@@ -284,7 +284,7 @@ impl MqttDeliverer {
         topic: String,
         body: Vec<u8>,
         properties: PublishProperties,
-    ) -> Result<String, Failure> {
+    ) -> Result<String, AttemptError> {
         let (sender, receiver) = oneshot::channel();
         {
             let _order = session.order.lock().await;
@@ -292,7 +292,7 @@ impl MqttDeliverer {
                 let mut acks = session
                     .acks
                     .lock()
-                    .map_err(|_| Failure::retryable("MQTT session state lost"))?;
+                    .map_err(|_| AttemptError::retryable("MQTT session state lost"))?;
                 if let Some(failure) = &acks.closed {
                     return Err(failure.clone());
                 }
@@ -306,14 +306,14 @@ impl MqttDeliverer {
                 if let Ok(mut acks) = session.acks.lock() {
                     acks.unassigned.pop_back();
                 }
-                return Err(Failure::permanent(format!(
+                return Err(AttemptError::permanent(format!(
                     "the publish was refused by the client: {error}"
                 )));
             }
         }
         receiver
             .await
-            .map_err(|_| Failure::retryable("connection to the MQTT broker lost"))?
+            .map_err(|_| AttemptError::retryable("connection to the MQTT broker lost"))?
     }
 }
 
@@ -366,7 +366,7 @@ impl Deliverer for MqttDeliverer {
 /// Classifies a connection error: refused credentials, a banned or invalid
 /// client id and TLS failures are permanent; I/O errors, timeouts and a
 /// busy or unavailable broker are retryable.
-pub fn classify(error: &ConnectionError) -> Failure {
+pub fn classify(error: &ConnectionError) -> AttemptError {
     if let Some(failure) = client::certificate_failure(error, "the MQTT broker") {
         return failure;
     }
@@ -375,7 +375,7 @@ pub fn classify(error: &ConnectionError) -> Failure {
             ConnectReturnCode::BadUserNamePassword
             | ConnectReturnCode::NotAuthorized
             | ConnectReturnCode::BadAuthenticationMethod
-            | ConnectReturnCode::Banned => Failure::permanent(format!(
+            | ConnectReturnCode::Banned => AttemptError::permanent(format!(
                 "authentication failed: the MQTT broker refused the connection ({code:?}; check `auth`)"
             )),
             ConnectReturnCode::ServerUnavailable
@@ -384,47 +384,47 @@ pub fn classify(error: &ConnectionError) -> Failure {
             | ConnectReturnCode::QuotaExceeded
             | ConnectReturnCode::UseAnotherServer
             | ConnectReturnCode::ServerMoved => {
-                Failure::retryable(format!("the MQTT broker is unavailable ({code:?})"))
+                AttemptError::retryable(format!("the MQTT broker is unavailable ({code:?})"))
             }
-            other => Failure::permanent(format!(
+            other => AttemptError::permanent(format!(
                 "the MQTT broker refused the connection ({other:?})"
             )),
         },
         ConnectionError::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
-            Failure::retryable("the MQTT broker refused the connection (is it running?)")
+            AttemptError::retryable("the MQTT broker refused the connection (is it running?)")
         }
         ConnectionError::Tls(tls) => {
-            Failure::permanent(format!("TLS with the MQTT broker failed: {tls}"))
+            AttemptError::permanent(format!("TLS with the MQTT broker failed: {tls}"))
         }
-        other => Failure::retryable(format!("MQTT connection failed: {other}")),
+        other => AttemptError::retryable(format!("MQTT connection failed: {other}")),
     }
 }
 
 /// The failure a PUBACK reports, if any.
-fn puback_failure(reason: &PubAckReason) -> Option<Failure> {
+fn puback_failure(reason: &PubAckReason) -> Option<AttemptError> {
     match reason {
         PubAckReason::Success | PubAckReason::NoMatchingSubscribers => None,
         PubAckReason::QuotaExceeded
         | PubAckReason::UnspecifiedError
-        | PubAckReason::PacketIdentifierInUse => Some(Failure::retryable(format!(
+        | PubAckReason::PacketIdentifierInUse => Some(AttemptError::retryable(format!(
             "the MQTT broker did not take the message ({reason:?})"
         ))),
-        other => Some(Failure::permanent(format!(
+        other => Some(AttemptError::permanent(format!(
             "the MQTT broker rejected the message ({other:?})"
         ))),
     }
 }
 
 /// The failure a PUBREC reports, if any.
-fn pubrec_failure(reason: &PubRecReason) -> Option<Failure> {
+fn pubrec_failure(reason: &PubRecReason) -> Option<AttemptError> {
     match reason {
         PubRecReason::Success | PubRecReason::NoMatchingSubscribers => None,
         PubRecReason::QuotaExceeded
         | PubRecReason::UnspecifiedError
-        | PubRecReason::PacketIdentifierInUse => Some(Failure::retryable(format!(
+        | PubRecReason::PacketIdentifierInUse => Some(AttemptError::retryable(format!(
             "the MQTT broker did not take the message ({reason:?})"
         ))),
-        other => Some(Failure::permanent(format!(
+        other => Some(AttemptError::permanent(format!(
             "the MQTT broker rejected the message ({other:?})"
         ))),
     }

@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use ferry_core::delivery::Envelope;
 use ferry_core::destination::{Destination, DestinationKind};
-use ferry_core::ports::{AttemptReport, CheckReport, Deliverer};
+use ferry_core::ports::{AttemptError, AttemptReport, CheckReport, Deliverer};
 use sqlx::AssertSqlSafe;
 use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPool};
 use sqlx::types::Json;
 
 use super::config;
 use crate::client::{ClientAdapter, ClientKind, Reach, Validate};
-use crate::link::{Failure, timed};
+use crate::link::timed;
 use crate::net_guard::NetworkPolicy;
 use crate::sql::{self, Dialect, SqlConfig, delivery};
 use crate::tls;
@@ -98,7 +98,7 @@ pub struct MysqlDeliverer {
 impl MysqlDeliverer {
     /// The SSRF guard's verdict on the host, before the pool opens its
     /// first connection.
-    async fn guard(&self) -> Result<(), Failure> {
+    async fn guard(&self) -> Result<(), AttemptError> {
         delivery::guard(
             self.pool.size(),
             &self.policy,
@@ -109,7 +109,7 @@ impl MysqlDeliverer {
         .await
     }
 
-    async fn insert(&self, envelope: &Envelope) -> Result<u64, Failure> {
+    async fn insert(&self, envelope: &Envelope) -> Result<u64, AttemptError> {
         self.guard().await?;
         let event = &envelope.event;
         // Built from checked, quoted identifiers only (`insert_statement`).
@@ -138,7 +138,7 @@ impl MysqlDeliverer {
 /// client certificate: a value the column refuses (1292, 1364, 1366, 1406,
 /// 1264, 3140) is permanent; lock waits (1205), too many connections (1040)
 /// and a server shutting down or gone (1053, 2006, 2013) are retryable.
-pub fn classify(error: &sqlx::Error) -> Failure {
+pub fn classify(error: &sqlx::Error) -> AttemptError {
     let number = match error {
         sqlx::Error::Database(db) => db
             .try_downcast_ref::<MySqlDatabaseError>()
@@ -148,14 +148,14 @@ pub fn classify(error: &sqlx::Error) -> Failure {
     match number {
         // The server does not say why: a wrong password and a user that
         // requires a client certificate (`REQUIRE X509`) look the same.
-        Some((1045, message)) => Failure::permanent(format!(
+        Some((1045, message)) => AttemptError::permanent(format!(
             "authentication failed: the database refused the login (check `auth`: the password, or the client certificate where the user requires one): {message}"
         )),
         Some((1264 | 1292 | 1364 | 1366 | 1406 | 3140, message)) => {
-            Failure::permanent(format!("the table rejected the row: {message}"))
+            AttemptError::permanent(format!("the table rejected the row: {message}"))
         }
         Some((1040 | 1053 | 1205 | 2006 | 2013, message)) => {
-            Failure::retryable(format!("the database is unavailable: {message}"))
+            AttemptError::retryable(format!("the database is unavailable: {message}"))
         }
         _ => sql::classify(error),
     }

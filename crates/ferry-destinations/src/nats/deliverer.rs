@@ -10,12 +10,12 @@ use async_nats::{Client, ConnectErrorKind, ConnectOptions, HeaderMap};
 use async_trait::async_trait;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Auth, Destination, DestinationKind};
-use ferry_core::ports::{AttemptReport, CheckReport, Deliverer};
+use ferry_core::ports::{AttemptError, AttemptReport, CheckReport, Deliverer};
 
 use super::config::{self, NatsConfig, check_subject};
 use crate::client::{self, ClientAdapter, ClientKind, Reach, Validate, auth, report};
 use crate::endpoint;
-use crate::link::{Failure, Link, timed};
+use crate::link::{Link, timed};
 use crate::message::{Payload, metadata};
 use crate::net_guard::NetworkPolicy;
 use crate::tls;
@@ -73,7 +73,7 @@ pub struct NatsDeliverer {
 impl NatsDeliverer {
     /// Connects and authenticates (the SSRF guard checks every server
     /// first).
-    async fn connect(&self) -> Result<Client, Failure> {
+    async fn connect(&self) -> Result<Client, AttemptError> {
         for server in &self.config.servers {
             let host = server.host_str().unwrap_or_default();
             let port = server.port().unwrap_or(4222);
@@ -117,9 +117,9 @@ impl NatsDeliverer {
         subject: String,
         headers: HeaderMap,
         body: Vec<u8>,
-    ) -> Result<String, Failure> {
+    ) -> Result<String, AttemptError> {
         if let Err(message) = check_subject(&subject) {
-            return Err(Failure::permanent(format!(
+            return Err(AttemptError::permanent(format!(
                 "the rendered subject `{subject}` {message}"
             )));
         }
@@ -143,7 +143,7 @@ impl NatsDeliverer {
         subject: String,
         headers: HeaderMap,
         body: Vec<u8>,
-    ) -> Result<String, Failure> {
+    ) -> Result<String, AttemptError> {
         match &self.config.stream {
             Some(stream) => {
                 let jetstream = async_nats::jetstream::new(client.clone());
@@ -154,7 +154,7 @@ impl NatsDeliverer {
                     .await
                     .map_err(|e| classify_publish(&e, &subject))?;
                 if &ack.stream != stream {
-                    return Err(Failure::permanent(format!(
+                    return Err(AttemptError::permanent(format!(
                         "subject `{subject}` is captured by stream `{}`, not the configured `{stream}`",
                         ack.stream
                     )));
@@ -175,11 +175,11 @@ impl NatsDeliverer {
                 client
                     .publish_with_headers(subject, headers, body.into())
                     .await
-                    .map_err(|e| Failure::retryable(format!("NATS publish failed: {e}")))?;
+                    .map_err(|e| AttemptError::retryable(format!("NATS publish failed: {e}")))?;
                 client
                     .flush()
                     .await
-                    .map_err(|e| Failure::retryable(format!("NATS publish failed: {e}")))?;
+                    .map_err(|e| AttemptError::retryable(format!("NATS publish failed: {e}")))?;
                 Ok("published (core NATS: no acknowledgement)".to_owned())
             }
         }
@@ -222,14 +222,14 @@ impl Deliverer for NatsDeliverer {
                 let jetstream = async_nats::jetstream::new(client);
                 timed("looking the stream up", self.timeout, async {
                     jetstream.get_stream(stream).await.map(drop).map_err(|e| {
-                        Failure::permanent(format!(
+                        AttemptError::permanent(format!(
                             "JetStream stream `{stream}` is not available: {e}"
                         ))
                     })
                 })
                 .await?;
             }
-            Ok::<_, Failure>(())
+            Ok::<_, AttemptError>(())
         }
         .await;
         report::check(result.map(|()| {
@@ -244,35 +244,37 @@ impl Deliverer for NatsDeliverer {
 
 /// Classifies a failed connection: refused credentials and TLS failures
 /// are permanent; everything else (refused, timed out, DNS) is retryable.
-pub fn classify_connect(kind: ConnectErrorKind, detail: &str) -> Failure {
+pub fn classify_connect(kind: ConnectErrorKind, detail: &str) -> AttemptError {
     match kind {
         ConnectErrorKind::Authentication | ConnectErrorKind::AuthorizationViolation => {
-            Failure::permanent(format!(
+            AttemptError::permanent(format!(
                 "authentication failed: the NATS server refused the credentials (check `auth`): {detail}"
             ))
         }
         ConnectErrorKind::Tls => {
-            Failure::permanent(format!("TLS with the NATS server failed: {detail}"))
+            AttemptError::permanent(format!("TLS with the NATS server failed: {detail}"))
         }
         ConnectErrorKind::ServerParse => {
-            Failure::permanent(format!("invalid NATS server list: {detail}"))
+            AttemptError::permanent(format!("invalid NATS server list: {detail}"))
         }
-        _ => Failure::retryable(format!("could not connect to NATS: {detail}")),
+        _ => AttemptError::retryable(format!("could not connect to NATS: {detail}")),
     }
 }
 
 /// Classifies a failed JetStream publish: no stream capturing the subject
 /// and a message over the server's size limit are permanent; timeouts and
 /// broken connections are retryable.
-fn classify_publish(error: &PublishError, subject: &str) -> Failure {
+fn classify_publish(error: &PublishError, subject: &str) -> AttemptError {
     match error.kind() {
         PublishErrorKind::StreamNotFound => {
-            Failure::permanent(format!("no JetStream stream captures subject `{subject}`"))
+            AttemptError::permanent(format!("no JetStream stream captures subject `{subject}`"))
         }
-        PublishErrorKind::MaxPayloadExceeded => Failure::permanent(format!(
+        PublishErrorKind::MaxPayloadExceeded => AttemptError::permanent(format!(
             "the NATS server rejected the message as too large: {error}"
         )),
-        PublishErrorKind::TimedOut => Failure::retryable("JetStream did not acknowledge in time"),
-        _ => Failure::retryable(format!("JetStream publish failed: {error}")),
+        PublishErrorKind::TimedOut => {
+            AttemptError::retryable("JetStream did not acknowledge in time")
+        }
+        _ => AttemptError::retryable(format!("JetStream publish failed: {error}")),
     }
 }

@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use ferry_core::delivery::Envelope;
 use ferry_core::destination::{Destination, DestinationKind};
-use ferry_core::ports::{AttemptReport, CheckReport, Deliverer};
+use ferry_core::ports::{AttemptError, AttemptReport, CheckReport, Deliverer};
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::types::Json;
 
 use super::config;
 use crate::client::{ClientAdapter, ClientKind, Reach, Validate};
-use crate::link::{Failure, timed};
+use crate::link::timed;
 use crate::net_guard::NetworkPolicy;
 use crate::sql::{self, Dialect, SqlConfig, delivery};
 use crate::tls;
@@ -96,7 +96,7 @@ pub struct PostgresDeliverer {
 impl PostgresDeliverer {
     /// The SSRF guard's verdict on the host, before the pool opens its
     /// first connection.
-    async fn guard(&self) -> Result<(), Failure> {
+    async fn guard(&self) -> Result<(), AttemptError> {
         delivery::guard(
             self.pool.size(),
             &self.policy,
@@ -107,7 +107,7 @@ impl PostgresDeliverer {
         .await
     }
 
-    async fn insert(&self, envelope: &Envelope) -> Result<u64, Failure> {
+    async fn insert(&self, envelope: &Envelope) -> Result<u64, AttemptError> {
         self.guard().await?;
         let event = &envelope.event;
         // Built from checked, quoted identifiers only (`insert_statement`).

@@ -123,14 +123,14 @@ fn sql_states_are_classified() {
         ("40P01", false),
     ] {
         assert_eq!(
-            sql::classify_state(state, "m").permanent,
+            sql::classify_state(state, "m").is_permanent(),
             permanent,
             "{state}"
         );
     }
     assert!(
         sql::classify_state("28P01", "password authentication failed")
-            .error
+            .reason()
             .contains("authentication failed")
     );
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Auth, Destination, DestinationKind};
-use ferry_core::ports::{AttemptReport, CheckReport, Deliverer};
+use ferry_core::ports::{AttemptError, AttemptReport, CheckReport, Deliverer};
 use redis::aio::MultiplexedConnection;
 use redis::io::AsyncDNSResolver;
 use redis::{AsyncConnectionConfig, Client, ErrorKind, IntoConnectionInfo, RedisError};
@@ -18,7 +18,7 @@ use redis::{ServerErrorKind, TlsCertificates};
 use super::config::{self, Mode, RedisConfig};
 use crate::client::{self, ClientAdapter, ClientKind, Reach, Validate, auth, report};
 use crate::endpoint;
-use crate::link::{Failure, Link, timed};
+use crate::link::{Link, timed};
 use crate::message::{Payload, metadata};
 use crate::net_guard::NetworkPolicy;
 use crate::tls;
@@ -110,7 +110,7 @@ impl AsyncDNSResolver for GuardedResolver {
                 .map_err(|failure| {
                     RedisError::from(std::io::Error::new(
                         std::io::ErrorKind::PermissionDenied,
-                        failure.error,
+                        failure.into_reason(),
                     ))
                 })?;
             Ok(Box::new(found.into_iter()) as Box<dyn Iterator<Item = SocketAddr> + Send>)
@@ -133,7 +133,7 @@ pub struct RedisDeliverer {
 impl RedisDeliverer {
     /// A new connection: the guard's verdict on the host first (so that a
     /// refused address fails for good), then connect and authenticate.
-    async fn connect(&self) -> Result<MultiplexedConnection, Failure> {
+    async fn connect(&self) -> Result<MultiplexedConnection, AttemptError> {
         let host = self.config.url.host_str().unwrap_or_default();
         let port = self.config.url.port().unwrap_or(6379);
         endpoint::resolve(&self.policy, host, port, self.connect_timeout).await?;
@@ -197,7 +197,7 @@ impl RedisDeliverer {
 
     /// Runs `cmd` on the shared connection, dropping the connection when
     /// the failure shows it broken.
-    async fn run(&self, cmd: &redis::Cmd) -> Result<redis::Value, Failure> {
+    async fn run(&self, cmd: &redis::Cmd) -> Result<redis::Value, AttemptError> {
         let connected = self.link.get(|| self.connect()).await?;
         let mut conn = connected.conn.clone();
         match tokio::time::timeout(self.timeout, cmd.query_async(&mut conn)).await {
@@ -210,7 +210,7 @@ impl RedisDeliverer {
             }
             Err(_) => {
                 self.link.reset(&connected).await;
-                Err(Failure::retryable(format!(
+                Err(AttemptError::retryable(format!(
                     "Redis did not answer within {} ms",
                     self.timeout.as_millis()
                 )))
@@ -262,7 +262,7 @@ impl Deliverer for RedisDeliverer {
             })
             .await?;
             if found != "none" && found != expected {
-                return Err(Failure::permanent(format!(
+                return Err(AttemptError::permanent(format!(
                     "key `{}` holds a {found}, not a {expected}",
                     self.config.key.as_str()
                 )));
@@ -299,22 +299,22 @@ fn is_broken(error: &RedisError) -> bool {
 /// busy, out of memory, read-only or failing over are retryable; refused
 /// credentials, missing permissions, a key of another type and other
 /// command errors are permanent.
-pub fn classify(error: &RedisError) -> Failure {
+pub fn classify(error: &RedisError) -> AttemptError {
     if let Some(failure) = client::certificate_failure(error, "the Redis server") {
         return failure;
     }
     let detail = error.detail().unwrap_or_default();
     if error.is_connection_refusal() {
-        return Failure::retryable("Redis refused the connection (is the server running?)");
+        return AttemptError::retryable("Redis refused the connection (is the server running?)");
     }
     if error.is_timeout() {
-        return Failure::retryable("Redis did not answer in time");
+        return AttemptError::retryable("Redis did not answer in time");
     }
     if error.is_io_error() || error.is_connection_dropped() {
-        return Failure::retryable(format!("connection to Redis failed: {error}"));
+        return AttemptError::retryable(format!("connection to Redis failed: {error}"));
     }
     match error.kind() {
-        ErrorKind::AuthenticationFailed => Failure::permanent(
+        ErrorKind::AuthenticationFailed => AttemptError::permanent(
             "authentication failed: Redis refused the username or password (check `auth`)",
         ),
         ErrorKind::Server(
@@ -325,26 +325,28 @@ pub fn classify(error: &RedisError) -> Failure {
             | ServerErrorKind::ReadOnly
             | ServerErrorKind::Moved
             | ServerErrorKind::Ask,
-        ) => Failure::retryable(format!("Redis is unavailable: {error}")),
-        ErrorKind::Server(ServerErrorKind::NoPerm) => Failure::permanent(format!(
+        ) => AttemptError::retryable(format!("Redis is unavailable: {error}")),
+        ErrorKind::Server(ServerErrorKind::NoPerm) => AttemptError::permanent(format!(
             "permission denied: the Redis user may not run this command on this key ({detail})"
         )),
         ErrorKind::InvalidClientConfig => {
-            Failure::permanent(format!("invalid Redis settings: {error}"))
+            AttemptError::permanent(format!("invalid Redis settings: {error}"))
         }
         _ => match error.code() {
-            Some("OOM") => Failure::retryable(format!("Redis is out of memory: {detail}")),
-            Some("NOAUTH") => {
-                Failure::permanent("authentication required: Redis needs a password (set `auth`)")
-            }
-            Some("WRONGPASS") => Failure::permanent(
+            Some("OOM") => AttemptError::retryable(format!("Redis is out of memory: {detail}")),
+            Some("NOAUTH") => AttemptError::permanent(
+                "authentication required: Redis needs a password (set `auth`)",
+            ),
+            Some("WRONGPASS") => AttemptError::permanent(
                 "authentication failed: Redis refused the username or password (check `auth`)",
             ),
-            Some("WRONGTYPE") => Failure::permanent(
+            Some("WRONGTYPE") => AttemptError::permanent(
                 "the key already holds a value of another type (WRONGTYPE): use another key",
             ),
-            Some(code) => Failure::permanent(format!("Redis refused the command: {code} {detail}")),
-            None => Failure::retryable(format!("Redis error: {error}")),
+            Some(code) => {
+                AttemptError::permanent(format!("Redis refused the command: {code} {detail}"))
+            }
+            None => AttemptError::retryable(format!("Redis error: {error}")),
         },
     }
 }

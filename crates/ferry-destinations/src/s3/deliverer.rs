@@ -13,7 +13,8 @@ use bytes::Bytes;
 use ferry_core::FieldError;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Auth, Destination, DestinationKind};
-use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter, Outcome};
+use ferry_core::ports::{AttemptError, Delivered};
+use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter};
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::client::{HttpClient, HttpConnector, HttpError};
@@ -196,14 +197,12 @@ impl std::fmt::Debug for S3Deliverer {
 impl S3Deliverer {
     /// The SSRF guard's check of an IP-literal endpoint (names are checked
     /// by the resolver).
-    fn guard(&self) -> Result<(), Outcome> {
+    fn guard(&self) -> Result<(), AttemptError> {
         match &self.endpoint {
             Some(url) => self
                 .policy
                 .check_ip_literal(url)
-                .map_err(|refusal| Outcome::Permanent {
-                    error: refusal.to_string(),
-                }),
+                .map_err(|refusal| AttemptError::permanent(refusal.to_string())),
             None => Ok(()),
         }
     }
@@ -213,7 +212,7 @@ impl S3Deliverer {
         path: &ObjectPath,
         body: Bytes,
         attributes: Attributes,
-    ) -> Result<(), Outcome> {
+    ) -> Result<(), AttemptError> {
         let size = body.len();
         if size <= MULTIPART_THRESHOLD {
             let options = PutOptions {
@@ -259,14 +258,14 @@ impl S3Deliverer {
         &self,
         limit: Duration,
         work: impl Future<Output = object_store::Result<T>>,
-    ) -> Result<T, Outcome> {
+    ) -> Result<T, AttemptError> {
         match tokio::time::timeout(limit, work).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(classify(&error, &self.bucket)),
-            Err(_) => Err(Outcome::Retryable {
-                error: format!("timed out after {} ms", limit.as_millis()),
-                retry_after: None,
-            }),
+            Err(_) => Err(AttemptError::retryable(format!(
+                "timed out after {} ms",
+                limit.as_millis()
+            ))),
         }
     }
 }
@@ -300,19 +299,14 @@ impl Deliverer for S3Deliverer {
             body: Captured::body_from_bytes(&body),
         };
         let result = match (self.guard(), object_key(&key)) {
-            (Err(outcome), _) => Err(outcome),
-            (_, Err(message)) => Err(Outcome::Permanent {
-                error: format!("config.key {message}"),
-            }),
+            (Err(error), _) => Err(error),
+            (_, Err(message)) => Err(AttemptError::permanent(format!("config.key {message}"))),
             (Ok(()), Ok(path)) => self.put(&path, Bytes::from(body), attributes).await,
         };
         AttemptReport {
-            outcome: match result {
-                Ok(()) => Outcome::Delivered {
-                    receipt: Some(format!("put s3://{}/{key}", self.bucket)),
-                },
-                Err(outcome) => outcome,
-            },
+            result: result.map(|()| Delivered {
+                receipt: Some(format!("put s3://{}/{key}", self.bucket)),
+            }),
             status_code: None,
             request: Some(request),
             response: None,
@@ -341,11 +335,10 @@ impl Deliverer for S3Deliverer {
                     started.elapsed().as_millis()
                 ),
             },
-            Err(Outcome::Permanent { error } | Outcome::Retryable { error, .. }) => CheckReport {
+            Err(error) => CheckReport {
                 ok: false,
-                message: error,
+                message: error.into_reason(),
             },
-            Err(Outcome::Delivered { .. }) => unreachable!("a failure is never delivered"),
         }
     }
 }
@@ -355,13 +348,13 @@ impl Deliverer for S3Deliverer {
 /// connection failures, timeouts, 408, 429 and 5xx are retryable. The
 /// message names the S3 error code when the answer had one, never a
 /// credential.
-pub fn classify(error: &object_store::Error, bucket: &str) -> Outcome {
+pub fn classify(error: &object_store::Error, bucket: &str) -> AttemptError {
     let code = s3_code(error);
     let with_code = |text: String| match &code {
         Some(code) => format!("{text} ({code})"),
         None => text,
     };
-    let permanent = |error: String| Outcome::Permanent { error };
+    let permanent = AttemptError::permanent;
     if let Some(refused) = find_cause::<ResolvedToRefused>(error) {
         return permanent(refused.to_string());
     }
@@ -381,13 +374,12 @@ pub fn classify(error: &object_store::Error, bucket: &str) -> Outcome {
         Some(401) => permanent(with_code(
             "authentication failed: check the credentials (HTTP 401)".into(),
         )),
-        Some(status @ (408 | 429 | 500..=599)) => Outcome::Retryable {
-            error: with_code(format!("S3 answered HTTP {status}")),
-            retry_after: None,
-        },
+        Some(status @ (408 | 429 | 500..=599)) => {
+            AttemptError::retryable(with_code(format!("S3 answered HTTP {status}")))
+        }
         Some(status) => permanent(with_code(format!("S3 refused the object (HTTP {status})"))),
         None => {
-            let error = match find_cause::<HttpError>(error) {
+            let reason = match find_cause::<HttpError>(error) {
                 Some(http) => {
                     use object_store::client::HttpErrorKind;
                     let detail = describe_chain(http);
@@ -401,10 +393,7 @@ pub fn classify(error: &object_store::Error, bucket: &str) -> Outcome {
                 }
                 None => describe_chain(error),
             };
-            Outcome::Retryable {
-                error,
-                retry_after: None,
-            }
+            AttemptError::retryable(reason)
         }
     }
 }

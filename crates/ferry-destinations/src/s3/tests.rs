@@ -1,5 +1,5 @@
 use ferry_core::destination::Auth;
-use ferry_core::ports::Outcome;
+use ferry_core::ports::AttemptError;
 use ferry_core::secret::Secret;
 use serde_json::{Value, json};
 
@@ -158,16 +158,14 @@ fn errors_are_classified_by_what_a_retry_can_fix() {
     };
     assert_eq!(
         classify(&not_found, "acme"),
-        Outcome::Permanent {
-            error: "bucket acme does not exist (HTTP 404) (NoSuchBucket)".into()
-        }
+        AttemptError::permanent("bucket acme does not exist (HTTP 404) (NoSuchBucket)")
     );
     let denied = object_store::Error::PermissionDenied {
         path: "k".into(),
         source: "<Code>InvalidAccessKeyId</Code>".into(),
     };
     assert!(
-        matches!(classify(&denied, "acme"), Outcome::Permanent { error } if error.starts_with("access denied to bucket acme") && error.ends_with("(InvalidAccessKeyId)"))
+        matches!(classify(&denied, "acme"), AttemptError::Permanent { reason } if reason.starts_with("access denied to bucket acme") && reason.ends_with("(InvalidAccessKeyId)"))
     );
     for (text, retryable) in [
         (
@@ -188,12 +186,8 @@ fn errors_are_classified_by_what_a_retry_can_fix() {
         ),
         ("something unexpected", true),
     ] {
-        let outcome = classify(&generic(text), "acme");
-        assert_eq!(
-            matches!(outcome, Outcome::Retryable { .. }),
-            retryable,
-            "{text}: {outcome:?}"
-        );
+        let error = classify(&generic(text), "acme");
+        assert_eq!(!error.is_permanent(), retryable, "{text}: {error:?}");
     }
     match classify(
         &generic(
@@ -201,8 +195,8 @@ fn errors_are_classified_by_what_a_retry_can_fix() {
         ),
         "acme",
     ) {
-        Outcome::Permanent { error } => assert_eq!(
-            error,
+        AttemptError::Permanent { reason } => assert_eq!(
+            reason,
             "S3 refused the object (HTTP 400) (InvalidStorageClass)"
         ),
         other => panic!("{other:?}"),

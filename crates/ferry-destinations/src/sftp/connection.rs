@@ -7,12 +7,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use ferry_core::destination::Auth;
+use ferry_core::ports::AttemptError;
 use russh::client::{self, Handle};
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh_sftp::client::SftpSession;
 use tokio::net::TcpStream;
 
-use super::failure::Failure;
+use super::classify;
 use crate::net_guard::NetworkPolicy;
 
 /// What a connection needs, fixed when the destination is built.
@@ -86,7 +87,7 @@ impl Endpoint {
     /// Connects, checks the host key, authenticates and starts SFTP, all
     /// within the connect timeout (plus the operation timeout for the
     /// SSH handshake and authentication).
-    pub async fn connect(&self) -> Result<Connection, Failure> {
+    pub async fn connect(&self) -> Result<Connection, AttemptError> {
         let addresses = self.resolve().await?;
         let stream = self.tcp(&addresses).await?;
         let seen = Arc::new(Mutex::new(None));
@@ -107,29 +108,29 @@ impl Endpoint {
                 .map_err(|error| match error {
                     russh::Error::UnknownKey => {
                         let seen = seen.lock().unwrap_or_else(PoisonError::into_inner).clone();
-                        Failure::host_key(seen.as_deref(), self.pinned.is_some())
+                        classify::host_key(seen.as_deref(), self.pinned.is_some())
                     }
-                    other => Failure::ssh("SSH handshake failed", &other),
+                    other => classify::ssh("SSH handshake failed", &other),
                 })?;
             self.authenticate(&mut handle).await?;
             let channel = handle
                 .channel_open_session()
                 .await
-                .map_err(|e| Failure::ssh("cannot open an SSH session", &e))?;
+                .map_err(|e| classify::ssh("cannot open an SSH session", &e))?;
             channel
                 .request_subsystem(true, "sftp")
                 .await
-                .map_err(|e| Failure::ssh("the server refused the sftp subsystem", &e))?;
+                .map_err(|e| classify::ssh("the server refused the sftp subsystem", &e))?;
             let sftp = SftpSession::new(channel.into_stream())
                 .await
-                .map_err(|e| Failure::sftp("cannot start SFTP", &e))?;
+                .map_err(|e| classify::sftp("cannot start SFTP", &e))?;
             sftp.set_timeout(self.timeout.as_secs().max(1));
-            Ok::<_, Failure>((handle, sftp))
+            Ok::<_, AttemptError>((handle, sftp))
         };
         let (handle, sftp) = tokio::time::timeout(self.timeout, handshake)
             .await
             .map_err(|_| {
-                Failure::retryable(format!(
+                AttemptError::retryable(format!(
                     "timed out after {} ms during the SSH handshake",
                     self.timeout.as_millis()
                 ))
@@ -147,26 +148,28 @@ impl Endpoint {
     }
 
     /// The host's addresses the SSRF guard allows.
-    async fn resolve(&self) -> Result<Vec<SocketAddr>, Failure> {
+    async fn resolve(&self) -> Result<Vec<SocketAddr>, AttemptError> {
         let lookup = tokio::net::lookup_host((self.host.as_str(), self.port));
         let found: Vec<SocketAddr> = tokio::time::timeout(self.connect_timeout, lookup)
             .await
-            .map_err(|_| Failure::retryable(format!("DNS lookup of {} timed out", self.host)))?
-            .map_err(|e| Failure::retryable(format!("DNS lookup of {} failed: {e}", self.host)))?
+            .map_err(|_| AttemptError::retryable(format!("DNS lookup of {} timed out", self.host)))?
+            .map_err(|e| {
+                AttemptError::retryable(format!("DNS lookup of {} failed: {e}", self.host))
+            })?
             .collect();
         self.policy
             .filter_resolved(&self.host, found)
-            .map_err(|refused| Failure::permanent(refused.to_string()))
+            .map_err(|refused| AttemptError::permanent(refused.to_string()))
     }
 
-    async fn tcp(&self, addresses: &[SocketAddr]) -> Result<TcpStream, Failure> {
-        let mut last = Failure::retryable(format!("{} has no address", self.host));
+    async fn tcp(&self, addresses: &[SocketAddr]) -> Result<TcpStream, AttemptError> {
+        let mut last = AttemptError::retryable(format!("{} has no address", self.host));
         for address in addresses {
             match tokio::time::timeout(self.connect_timeout, TcpStream::connect(address)).await {
                 Ok(Ok(stream)) => return Ok(stream),
-                Ok(Err(error)) => last = Failure::io("could not connect", &error),
+                Ok(Err(error)) => last = classify::io("could not connect", &error),
                 Err(_) => {
-                    last = Failure::retryable(format!(
+                    last = AttemptError::retryable(format!(
                         "timed out connecting after {} ms",
                         self.connect_timeout.as_millis()
                     ));
@@ -176,7 +179,7 @@ impl Endpoint {
         Err(last)
     }
 
-    async fn authenticate(&self, handle: &mut Handle<HostKeyCheck>) -> Result<(), Failure> {
+    async fn authenticate(&self, handle: &mut Handle<HostKeyCheck>) -> Result<(), AttemptError> {
         let (username, result) = match &self.auth {
             Auth::Password { username, password } => (
                 username,
@@ -191,17 +194,17 @@ impl Endpoint {
             } => {
                 let passphrase = passphrase.as_ref().map(|p| p.expose().as_str());
                 let key = russh::keys::decode_secret_key(private_key.expose(), passphrase)
-                    .map_err(|_| Failure::permanent("auth.private_key cannot be read"))?;
+                    .map_err(|_| AttemptError::permanent("auth.private_key cannot be read"))?;
                 let hash = handle
                     .best_supported_rsa_hash()
                     .await
-                    .map_err(|e| Failure::ssh("SSH handshake failed", &e))?
+                    .map_err(|e| classify::ssh("SSH handshake failed", &e))?
                     .flatten();
                 let key = PrivateKeyWithHashAlg::new(Arc::new(key), hash);
                 (username, handle.authenticate_publickey(username, key).await)
             }
             other => {
-                return Err(Failure::permanent(format!(
+                return Err(AttemptError::permanent(format!(
                     "auth type {} is not supported by sftp destinations",
                     other.type_name()
                 )));
@@ -209,10 +212,10 @@ impl Endpoint {
         };
         match result {
             Ok(result) if result.success() => Ok(()),
-            Ok(_) => Err(Failure::permanent(format!(
+            Ok(_) => Err(AttemptError::permanent(format!(
                 "authentication failed for user {username}: the server refused the credentials"
             ))),
-            Err(error) => Err(Failure::ssh("authentication failed", &error)),
+            Err(error) => Err(classify::ssh("authentication failed", &error)),
         }
     }
 }

@@ -10,13 +10,14 @@ use async_trait::async_trait;
 use ferry_core::FieldError;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Auth, Destination, DestinationKind};
-use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter, Outcome};
+use ferry_core::ports::{AttemptError, Delivered};
+use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
+use super::classify;
 use super::config::{self, SftpConfig};
 use super::connection::{Connection, Endpoint};
-use super::failure::Failure;
 use crate::CatalogOptions;
 use crate::message::Payload;
 use crate::net_guard::NetworkPolicy;
@@ -82,7 +83,7 @@ impl DestinationAdapter for SftpAdapter {
 #[derive(Default)]
 struct Pool {
     connection: Option<Arc<Connection>>,
-    failed: Option<(Instant, Duration, Failure)>,
+    failed: Option<(Instant, Duration, AttemptError)>,
 }
 
 /// Uploads events to one directory of one server.
@@ -98,7 +99,7 @@ impl SftpDeliverer {
     /// The pooled connection, made when there is none (or it closed). After
     /// a failed connection, attempts within the backoff fail at once with
     /// that failure instead of hammering the server.
-    async fn connection(&self) -> Result<Arc<Connection>, Failure> {
+    async fn connection(&self) -> Result<Arc<Connection>, AttemptError> {
         let mut pool = self.pool.lock().await;
         if let Some(connection) = &pool.connection {
             if !connection.is_closed() {
@@ -145,7 +146,12 @@ impl SftpDeliverer {
     /// Writes `body` to `<directory>/<name>` through a hidden temporary file
     /// in the same directory, renamed into place once complete (fsync'd
     /// first when the server supports it).
-    async fn upload(&self, sftp: &Connection, name: &str, body: &[u8]) -> Result<String, Failure> {
+    async fn upload(
+        &self,
+        sftp: &Connection,
+        name: &str,
+        body: &[u8],
+    ) -> Result<String, AttemptError> {
         let sftp = &sftp.sftp;
         let target = format!("{}/{name}", self.directory.trim_end_matches('/'));
         let (parent, file) = target.rsplit_once('/').unwrap_or(("", &target));
@@ -153,9 +159,11 @@ impl SftpDeliverer {
         let temporary = format!("{parent}/.{file}.{}.tmp", ferry_core::ids::unique_token());
         let written = async {
             let mut remote = sftp.create(&temporary).await.map_err(|e| {
-                let failure = Failure::sftp(&format!("cannot create a file in {parent}"), &e);
-                if failure.error.ends_with("no such file or directory") {
-                    Failure::permanent(format!("directory {parent} does not exist on the server"))
+                let failure = classify::sftp(&format!("cannot create a file in {parent}"), &e);
+                if failure.reason().ends_with("no such file or directory") {
+                    AttemptError::permanent(format!(
+                        "directory {parent} does not exist on the server"
+                    ))
                 } else {
                     failure
                 }
@@ -163,15 +171,15 @@ impl SftpDeliverer {
             remote
                 .write_all(body)
                 .await
-                .map_err(|e| Failure::retryable(format!("cannot write {temporary}: {e}")))?;
+                .map_err(|e| AttemptError::retryable(format!("cannot write {temporary}: {e}")))?;
             remote
                 .sync_all()
                 .await
-                .map_err(|e| Failure::sftp(&format!("cannot sync {temporary}"), &e))?;
+                .map_err(|e| classify::sftp(&format!("cannot sync {temporary}"), &e))?;
             remote
                 .shutdown()
                 .await
-                .map_err(|e| Failure::retryable(format!("cannot close {temporary}: {e}")))
+                .map_err(|e| AttemptError::retryable(format!("cannot close {temporary}: {e}")))
         };
         if let Err(failure) = written.await {
             let _ = sftp.remove_file(&temporary).await;
@@ -187,7 +195,7 @@ impl SftpDeliverer {
                 if sftp.try_exists(&target).await.unwrap_or(false) {
                     Ok(format!("{target} was already written"))
                 } else {
-                    Err(Failure::sftp(
+                    Err(classify::sftp(
                         &format!("cannot rename into {target}"),
                         &error,
                     ))
@@ -201,7 +209,7 @@ impl SftpDeliverer {
         &self,
         sftp: &russh_sftp::client::SftpSession,
         name: &str,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), AttemptError> {
         let Some((subdirectories, _)) = name.rsplit_once('/') else {
             return Ok(());
         };
@@ -215,7 +223,7 @@ impl SftpDeliverer {
             if let Err(error) = sftp.create_dir(&path).await
                 && !sftp.try_exists(&path).await.unwrap_or(false)
             {
-                return Err(Failure::sftp(&format!("cannot create {path}"), &error));
+                return Err(classify::sftp(&format!("cannot create {path}"), &error));
             }
         }
         Ok(())
@@ -246,29 +254,26 @@ impl Deliverer for SftpDeliverer {
         };
         let result = async {
             relative_path(&name)
-                .map_err(|m| Failure::permanent(format!("config.file_name {m}")))?;
+                .map_err(|m| AttemptError::permanent(format!("config.file_name {m}")))?;
             let connection = self.connection().await?;
             let upload = tokio::time::timeout(self.timeout, self.upload(&connection, &name, &body));
             let result = match upload.await {
                 Ok(result) => result,
-                Err(_) => Err(Failure::retryable(format!(
+                Err(_) => Err(AttemptError::retryable(format!(
                     "timed out after {} ms uploading",
                     self.timeout.as_millis()
                 ))),
             };
-            if result.as_ref().is_err_and(|f| !f.permanent) {
+            if result.as_ref().is_err_and(|e| !e.is_permanent()) {
                 self.discard(&connection).await;
             }
             result
         }
         .await;
         AttemptReport {
-            outcome: match result {
-                Ok(receipt) => Outcome::Delivered {
-                    receipt: Some(receipt),
-                },
-                Err(failure) => failure.into_outcome(),
-            },
+            result: result.map(|receipt| Delivered {
+                receipt: Some(receipt),
+            }),
             status_code: None,
             request: Some(request),
             response: None,
@@ -283,12 +288,13 @@ impl Deliverer for SftpDeliverer {
             let listing =
                 tokio::time::timeout(self.timeout, connection.sftp.read_dir(&self.directory))
                     .await
-                    .map_err(|_| Failure::retryable("timed out listing the directory"))?;
+                    .map_err(|_| AttemptError::retryable("timed out listing the directory"))?;
             match listing {
                 Ok(entries) => Ok((entries.count(), connection.fingerprint.clone())),
                 Err(error) => {
-                    let failure = Failure::sftp(&format!("cannot list {}", self.directory), &error);
-                    if !failure.permanent {
+                    let failure =
+                        classify::sftp(&format!("cannot list {}", self.directory), &error);
+                    if !failure.is_permanent() {
                         self.discard(&connection).await;
                     }
                     Err(failure)
@@ -307,7 +313,7 @@ impl Deliverer for SftpDeliverer {
             },
             Err(failure) => CheckReport {
                 ok: false,
-                message: failure.error,
+                message: failure.into_reason(),
             },
         }
     }

@@ -29,10 +29,10 @@
 //! permission are permanent failures; connection errors and timeouts are
 //! retried.
 
+mod classify;
 mod config;
 mod connection;
 mod deliverer;
-mod failure;
 
 pub use config::{SftpConfig, validate};
 pub use deliverer::{SftpAdapter, SftpDeliverer};

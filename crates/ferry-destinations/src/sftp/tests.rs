@@ -1,9 +1,9 @@
 use ferry_core::destination::Auth;
-use ferry_core::ports::Outcome;
+use ferry_core::ports::AttemptError;
 use ferry_core::secret::Secret;
 use serde_json::{Value, json};
 
-use super::failure::Failure;
+use super::classify;
 use super::*;
 use crate::net_guard::NetworkPolicy;
 
@@ -132,15 +132,15 @@ fn the_guard_refuses_private_hosts_at_creation() {
 
 #[test]
 fn failures_say_what_a_retry_can_fix() {
-    let outcome = Failure::host_key(Some(FINGERPRINT), true).into_outcome();
+    let error = classify::host_key(Some(FINGERPRINT), true);
     assert!(
-        matches!(outcome, Outcome::Permanent { ref error } if error.contains("does not match the pinned"))
+        matches!(error, AttemptError::Permanent { ref reason } if reason.contains("does not match the pinned"))
     );
     let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
     assert_eq!(
-        Failure::io("could not connect", &refused).into_outcome(),
-        Outcome::Retryable {
-            error: "could not connect: connection refused".into(),
+        classify::io("could not connect", &refused),
+        AttemptError::Retryable {
+            reason: "could not connect: connection refused".into(),
             retry_after: None
         }
     );

@@ -7,13 +7,12 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use ferry_core::delivery::{Captured, Envelope};
-use ferry_core::ports::{AttemptReport, CheckReport};
+use ferry_core::ports::{AttemptError, AttemptReport, CheckReport};
 use sqlx::pool::PoolOptions;
 
 use super::{POOL_SIZE, SqlConfig};
 use crate::client::report;
 use crate::endpoint;
-use crate::link::Failure;
 use crate::message::{Payload, metadata};
 use crate::net_guard::NetworkPolicy;
 
@@ -36,7 +35,7 @@ pub async fn guard(
     host: &str,
     port: u16,
     limit: Duration,
-) -> Result<(), Failure> {
+) -> Result<(), AttemptError> {
     if open > 0 {
         return Ok(());
     }
@@ -49,10 +48,10 @@ pub fn pool_aware(
     error: &sqlx::Error,
     connect_timeout: Duration,
     server: &str,
-    classify: fn(&sqlx::Error) -> Failure,
-) -> Failure {
+    classify: fn(&sqlx::Error) -> AttemptError,
+) -> AttemptError {
     match error {
-        sqlx::Error::PoolTimedOut => Failure::retryable(format!(
+        sqlx::Error::PoolTimedOut => AttemptError::retryable(format!(
             "could not connect to {server} within {} ms (the server refused or did not answer)",
             connect_timeout.as_millis()
         )),
@@ -65,7 +64,7 @@ pub fn pool_aware(
 pub fn attempt(
     envelope: &Envelope,
     statement: &str,
-    result: Result<String, Failure>,
+    result: Result<String, AttemptError>,
 ) -> AttemptReport {
     let mut shown: BTreeMap<String, String> = metadata(envelope)
         .into_iter()
@@ -81,7 +80,11 @@ pub fn attempt(
 
 /// The connection test's report, started at `started`: the table was found
 /// with its columns, or why not.
-pub fn check(config: &SqlConfig, started: Instant, result: Result<(), Failure>) -> CheckReport {
+pub fn check(
+    config: &SqlConfig,
+    started: Instant,
+    result: Result<(), AttemptError>,
+) -> CheckReport {
     report::check(result.map(|()| {
         format!(
             "connected, logged in and found table `{}` with its columns in {} ms",

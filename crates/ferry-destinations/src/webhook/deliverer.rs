@@ -11,7 +11,8 @@ use base64::engine::general_purpose::STANDARD;
 use chrono::Utc;
 use ferry_core::delivery::{Captured, Envelope, MAX_CAPTURED_BODY};
 use ferry_core::destination::{Auth, Destination, DestinationKind, Signing};
-use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter, Outcome};
+use ferry_core::ports::{AttemptError, Delivered, Outcome};
+use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter};
 use ferry_core::signing::signature_header;
 use ferry_core::{EventId, FieldError};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -201,33 +202,6 @@ impl std::fmt::Debug for WebhookDeliverer {
     }
 }
 
-/// A request that got no answer (or could not be sent).
-struct Failure {
-    error: String,
-    /// Whether a retry cannot help (the request itself is wrong).
-    permanent: bool,
-}
-
-impl Failure {
-    fn permanent(error: String) -> Self {
-        Self {
-            error,
-            permanent: true,
-        }
-    }
-
-    fn into_outcome(self) -> Outcome {
-        if self.permanent {
-            Outcome::Permanent { error: self.error }
-        } else {
-            Outcome::Retryable {
-                error: self.error,
-                retry_after: None,
-            }
-        }
-    }
-}
-
 /// What came back from one request.
 struct Answer {
     status: StatusCode,
@@ -243,18 +217,18 @@ impl WebhookDeliverer {
         id: &str,
         payload: &Payload<'_>,
         extra: &[(HeaderName, String)],
-    ) -> (Option<Captured>, Result<Answer, Failure>) {
+    ) -> (Option<Captured>, Result<Answer, AttemptError>) {
         // reqwest connects to an IP literal without asking the resolver, so
         // the guard checks it here (the policy may have changed since the
         // destination was created).
         if let Err(refusal) = self.policy.check_ip_literal(&self.url) {
-            return (None, Err(Failure::permanent(refusal.to_string())));
+            return (None, Err(AttemptError::permanent(refusal.to_string())));
         }
         let body = match serde_json::to_vec(payload) {
             Ok(body) => body,
             Err(e) => {
                 let error = format!("cannot serialize the event: {e}");
-                return (None, Err(Failure::permanent(error)));
+                return (None, Err(AttemptError::permanent(error)));
             }
         };
         let now = Utc::now();
@@ -277,7 +251,7 @@ impl WebhookDeliverer {
                 Ok(value) => fixed.set(name, value, false),
                 Err(_) => {
                     let error = format!("`{name}` is not a valid header value");
-                    return (None, Err(Failure::permanent(error)));
+                    return (None, Err(AttemptError::permanent(error)));
                 }
             }
         }
@@ -319,20 +293,21 @@ impl WebhookDeliverer {
     }
 
     /// Classifies a request that got no answer.
-    fn transport_failure(&self, error: reqwest::Error) -> Failure {
+    fn transport_failure(&self, error: reqwest::Error) -> AttemptError {
         let error = error.without_url();
         if error.is_builder() {
-            return Failure::permanent(format!("invalid request: {}", describe_chain(&error)));
+            return AttemptError::permanent(format!("invalid request: {}", describe_chain(&error)));
         }
         // The SSRF guard refused every address of the host: retrying cannot
         // change a policy.
         if let Some(refused) = find_cause::<ResolvedToRefused>(&error) {
-            return Failure::permanent(refused.to_string());
+            return AttemptError::permanent(refused.to_string());
         }
-        Failure {
-            error: describe_transport_error(&error, self.timeout, self.connect_timeout),
-            permanent: false,
-        }
+        AttemptError::retryable(describe_transport_error(
+            &error,
+            self.timeout,
+            self.connect_timeout,
+        ))
     }
 }
 
@@ -353,7 +328,7 @@ impl Deliverer for WebhookDeliverer {
         let (request, answer) = self.send(id, &payload, &extra).await;
         match answer {
             Ok(answer) => AttemptReport {
-                outcome: classify(
+                result: classify(
                     answer.status.as_u16(),
                     answer.retry_after.as_deref(),
                     SystemTime::now(),
@@ -362,8 +337,8 @@ impl Deliverer for WebhookDeliverer {
                 request,
                 response: Some(answer.response),
             },
-            Err(failure) => AttemptReport {
-                outcome: failure.into_outcome(),
+            Err(error) => AttemptReport {
+                result: Err(error),
                 status_code: None,
                 request,
                 response: None,
@@ -390,21 +365,21 @@ impl Deliverer for WebhookDeliverer {
         let elapsed_ms = started.elapsed().as_millis();
         match answer {
             Ok(answer) => match classify(answer.status.as_u16(), None, SystemTime::now()) {
-                Outcome::Delivered { receipt } => CheckReport {
+                Ok(Delivered { receipt }) => CheckReport {
                     ok: true,
                     message: format!(
                         "{} in {elapsed_ms} ms",
                         receipt.unwrap_or_else(|| status_text(answer.status.as_u16()))
                     ),
                 },
-                Outcome::Retryable { error, .. } | Outcome::Permanent { error } => CheckReport {
+                Err(error) => CheckReport {
                     ok: false,
                     message: format!("{error} in {elapsed_ms} ms (the endpoint must answer 2xx)"),
                 },
             },
-            Err(failure) => CheckReport {
+            Err(error) => CheckReport {
                 ok: false,
-                message: failure.error,
+                message: error.into_reason(),
             },
         }
     }
@@ -417,17 +392,15 @@ impl Deliverer for WebhookDeliverer {
 pub fn classify(status: u16, retry_after: Option<&str>, now: SystemTime) -> Outcome {
     let text = status_text(status);
     match status {
-        200..=299 => Outcome::Delivered {
+        200..=299 => Ok(Delivered {
             receipt: Some(text),
-        },
-        408 | 425 | 429 | 500..=599 => Outcome::Retryable {
-            error: text,
-            retry_after: retry_after.and_then(|value| parse_retry_after(value, now)),
-        },
-        300..=399 => Outcome::Permanent {
-            error: format!("{text}: redirects are not followed"),
-        },
-        _ => Outcome::Permanent { error: text },
+        }),
+        408 | 425 | 429 | 500..=599 => Err(AttemptError::retryable(text)
+            .with_retry_after(retry_after.and_then(|value| parse_retry_after(value, now)))),
+        300..=399 => Err(AttemptError::permanent(format!(
+            "{text}: redirects are not followed"
+        ))),
+        _ => Err(AttemptError::permanent(text)),
     }
 }
 

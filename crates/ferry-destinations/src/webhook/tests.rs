@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use ferry_core::destination::Auth;
-use ferry_core::ports::Outcome;
+use ferry_core::ports::{AttemptError, Delivered, Outcome};
 use ferry_core::secret::Secret;
 use serde_json::{Value, json};
 
@@ -202,7 +202,7 @@ fn stored_configs_are_read_with_defaults() {
 
 fn retryable(outcome: &Outcome) -> Option<Option<Duration>> {
     match outcome {
-        Outcome::Retryable { retry_after, .. } => Some(*retry_after),
+        Err(AttemptError::Retryable { retry_after, .. }) => Some(*retry_after),
         _ => None,
     }
 }
@@ -211,16 +211,13 @@ fn retryable(outcome: &Outcome) -> Option<Option<Duration>> {
 fn success_is_any_2xx() {
     let now = SystemTime::now();
     for status in [200, 201, 202, 204, 299] {
-        assert!(
-            matches!(classify(status, None, now), Outcome::Delivered { .. }),
-            "{status}"
-        );
+        assert!(classify(status, None, now).is_ok(), "{status}");
     }
     assert_eq!(
         classify(200, None, now),
-        Outcome::Delivered {
+        Ok(Delivered {
             receipt: Some("HTTP 200 OK".into())
-        }
+        })
     );
 }
 
@@ -235,22 +232,25 @@ fn transient_statuses_are_retryable_and_others_permanent() {
     }
     for status in [400, 401, 403, 404, 405, 409, 410, 413, 422, 451, 100] {
         assert!(
-            matches!(classify(status, None, now), Outcome::Permanent { .. }),
+            matches!(
+                classify(status, None, now),
+                Err(AttemptError::Permanent { .. })
+            ),
             "{status}"
         );
     }
     assert_eq!(
         classify(503, None, now),
-        Outcome::Retryable {
-            error: "HTTP 503 Service Unavailable".into(),
+        Err(AttemptError::Retryable {
+            reason: "HTTP 503 Service Unavailable".into(),
             retry_after: None
-        }
+        })
     );
     assert_eq!(
         classify(400, None, now),
-        Outcome::Permanent {
-            error: "HTTP 400 Bad Request".into()
-        }
+        Err(AttemptError::Permanent {
+            reason: "HTTP 400 Bad Request".into()
+        })
     );
 }
 
@@ -258,7 +258,7 @@ fn transient_statuses_are_retryable_and_others_permanent() {
 fn redirects_are_permanent_and_say_why() {
     for status in [301, 302, 307, 308] {
         match classify(status, Some("5"), SystemTime::now()) {
-            Outcome::Permanent { error } => {
+            Err(AttemptError::Permanent { reason: error }) => {
                 assert!(error.contains("redirects are not followed"), "{error}")
             }
             other => panic!("{status}: {other:?}"),

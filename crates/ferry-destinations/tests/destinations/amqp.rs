@@ -2,7 +2,7 @@
 //! exchange, an unroutable message.
 
 use ferry_core::destination::DestinationKind;
-use ferry_core::ports::Outcome;
+use ferry_core::ports::AttemptError;
 use serde_json::json;
 
 use crate::compliance::amqp::{URL, channel, drain, guest, queue};
@@ -19,10 +19,7 @@ async fn the_default_exchange_routes_to_the_queue_named_by_the_key() {
     assert!(check.ok, "{}", check.message);
     let event = envelope(1, 1);
     let report = deliverer.deliver(&event).await;
-    assert!(
-        matches!(report.outcome, Outcome::Delivered { .. }),
-        "{report:?}"
-    );
+    assert!(report.result.is_ok(), "{report:?}");
     let received = drain(&channel, &name).await;
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].payload, expected_payload(&event));
@@ -38,7 +35,7 @@ async fn an_unknown_exchange_is_permanent_and_named() {
     assert!(check.message.contains(&exchange), "{}", check.message);
     for attempt in 1..=2 {
         let report = deliverer.deliver(&envelope(1, attempt)).await;
-        let Outcome::Permanent { error } = &report.outcome else {
+        let Err(AttemptError::Permanent { reason: error }) = &report.result else {
             panic!("{report:?}");
         };
         assert!(
@@ -56,16 +53,13 @@ async fn an_unroutable_message_is_retried_not_dropped() {
     let deliverer = deliverer(DestinationKind::Amqp, &config, &guest());
     let event = envelope(1, 1);
     let report = deliverer.deliver(&event).await;
-    let Outcome::Retryable { error, .. } = &report.outcome else {
+    let Err(AttemptError::Retryable { reason: error, .. }) = &report.result else {
         panic!("{report:?}");
     };
     assert!(error.contains("unroutable"), "{error}");
     // Once the queue exists, the retry lands, on the same connection.
     queue(&channel, &name).await;
     let report = deliverer.deliver(&event).await;
-    assert!(
-        matches!(report.outcome, Outcome::Delivered { .. }),
-        "{report:?}"
-    );
+    assert!(report.result.is_ok(), "{report:?}");
     assert_eq!(drain(&channel, &name).await.len(), 1);
 }

@@ -2,7 +2,7 @@
 //! refused mailboxes, missing template fields and XOAUTH2.
 
 use ferry_core::destination::{Auth, DestinationKind};
-use ferry_core::ports::Outcome;
+use ferry_core::ports::AttemptError;
 use ferry_core::secret::Secret;
 use ferry_testkit::services::SmtpServer;
 use serde_json::{Value, json};
@@ -93,8 +93,8 @@ async fn a_field_the_event_lacks_fails_permanently_naming_the_template() {
         json!({"subject": "order {{ data.missing_field }}"}),
     );
     let deliverer = deliverer(DestinationKind::Email, &config, &Auth::None);
-    match deliverer.deliver(&order()).await.outcome {
-        Outcome::Permanent { error } => {
+    match deliverer.deliver(&order()).await.result {
+        Err(AttemptError::Permanent { reason: error }) => {
             assert!(
                 error.starts_with("config.subject: undefined value"),
                 "{error}"
@@ -110,8 +110,8 @@ async fn a_rejected_mailbox_is_permanent() {
     let server = SmtpServer::start();
     let config = config(&server, json!({"to": ["nobody@example.com"]}));
     let deliverer = deliverer(DestinationKind::Email, &config, &Auth::None);
-    match deliverer.deliver(&order()).await.outcome {
-        Outcome::Permanent { error } => {
+    match deliverer.deliver(&order()).await.result {
+        Err(AttemptError::Permanent { reason: error }) => {
             assert!(
                 error.starts_with("the server rejected the message: "),
                 "{error}"
@@ -133,11 +133,7 @@ async fn the_default_templates_name_the_event_and_show_its_data() {
     );
     let sent = order();
     let report = deliverer.deliver(&sent).await;
-    assert!(
-        matches!(report.outcome, Outcome::Delivered { .. }),
-        "{:?}",
-        report.outcome
-    );
+    assert!(report.result.is_ok(), "{:?}", report.result);
     let message = &server.messages()[0];
     assert_eq!(
         message["headers"]["subject"],
@@ -158,8 +154,10 @@ async fn nothing_listening_is_retryable_and_names_the_connection_problem() {
         "to": ["ops@example.com"],
     });
     let deliverer = deliverer(DestinationKind::Email, &config, &Auth::None);
-    match deliverer.deliver(&order()).await.outcome {
-        Outcome::Retryable { error, .. } => assert!(error.contains("onnection refused"), "{error}"),
+    match deliverer.deliver(&order()).await.result {
+        Err(AttemptError::Retryable { reason: error, .. }) => {
+            assert!(error.contains("onnection refused"), "{error}")
+        }
         other => panic!("expected a retryable failure, got {other:?}"),
     }
 }
@@ -201,8 +199,8 @@ async fn xoauth2_with_a_wrong_token_or_user_is_permanent_and_fails_the_check() {
         xoauth2("someone-else@example.com", OAUTH_TOKEN),
     ] {
         let deliverer = deliverer(DestinationKind::Email, &config(&server, json!({})), &auth);
-        match deliverer.deliver(&order()).await.outcome {
-            Outcome::Permanent { error } => {
+        match deliverer.deliver(&order()).await.result {
+            Err(AttemptError::Permanent { reason: error }) => {
                 assert!(
                     error
                         .starts_with("authentication failed: the server refused the XOAUTH2 token"),

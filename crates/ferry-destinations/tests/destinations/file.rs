@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use ferry_core::destination::{Auth, DestinationKind};
-use ferry_core::ports::Outcome;
+use ferry_core::ports::AttemptError;
 use serde_json::{Value, json};
 
 use ferry_destinations::{Catalog, CatalogOptions};
@@ -32,18 +32,15 @@ async fn ndjson_appends_one_whole_line_per_event_and_a_retry_adds_none() {
         .cloned()
         .map(|envelope| {
             let deliverer = deliverer.clone();
-            tokio::spawn(async move { deliverer.deliver(&envelope).await.outcome })
+            tokio::spawn(async move { deliverer.deliver(&envelope).await.result })
         })
         .collect();
     for task in tasks {
-        assert!(matches!(task.await.unwrap(), Outcome::Delivered { .. }));
+        assert!(task.await.unwrap().is_ok());
     }
     let mut retry = envelopes[3].clone();
     retry.attempt = 2;
-    assert!(matches!(
-        deliverer.deliver(&retry).await.outcome,
-        Outcome::Delivered { .. }
-    ));
+    assert!(deliverer.deliver(&retry).await.result.is_ok());
 
     let text = std::fs::read_to_string(dir.path().join("events.ndjson")).unwrap();
     assert!(text.ends_with('\n'));
@@ -70,10 +67,7 @@ async fn a_line_cut_short_by_a_crash_does_not_swallow_the_next_one() {
     let config = json!({"directory": dir.path(), "file_name": "events.ndjson", "format": "ndjson"});
     let deliverer = deliverer(DestinationKind::File, &config, &Auth::None);
     let event = envelope(1, 1);
-    assert!(matches!(
-        deliverer.deliver(&event).await.outcome,
-        Outcome::Delivered { .. }
-    ));
+    assert!(deliverer.deliver(&event).await.result.is_ok());
     let text = std::fs::read_to_string(dir.path().join("events.ndjson")).unwrap();
     let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert_eq!(last, expected_payload(&event));
@@ -86,10 +80,7 @@ async fn templates_make_subdirectories_and_leave_no_temporary_file() {
     let deliverer = deliverer(DestinationKind::File, &config, &Auth::None);
     let event = envelope(4, 1);
     let report = deliverer.deliver(&event).await;
-    assert!(
-        matches!(report.outcome, Outcome::Delivered { .. }),
-        "{report:?}"
-    );
+    assert!(report.result.is_ok(), "{report:?}");
     let date = event.event.created_at.format("%Y-%m-%d").to_string();
     let sub = dir.path().join(&date).join(&event.event.event_type);
     assert_eq!(files_in(&sub), [format!("{}.json", event.event.id)]);
@@ -115,8 +106,8 @@ async fn a_missing_or_unwritable_directory_is_permanent_and_fails_the_check() {
         &Auth::None,
     );
     let report = absent.deliver(&envelope(1, 1)).await;
-    match report.outcome {
-        Outcome::Permanent { error } => {
+    match report.result {
+        Err(AttemptError::Permanent { reason: error }) => {
             assert_eq!(
                 error,
                 format!("directory {} does not exist", missing.display())
@@ -144,7 +135,7 @@ async fn a_missing_or_unwritable_directory_is_permanent_and_fails_the_check() {
         );
         let report = locked.deliver(&envelope(1, 1)).await;
         assert!(
-            matches!(report.outcome, Outcome::Permanent { .. }),
+            matches!(report.result, Err(AttemptError::Permanent { .. })),
             "{report:?}"
         );
     }
@@ -163,8 +154,8 @@ async fn a_symbolic_link_out_of_the_roots_is_refused_at_delivery() {
     let config = json!({"directory": dir.path(), "file_name": "escape/{id}.json"});
     let deliverer = deliverer_in(&catalog, DestinationKind::File, &config, &Auth::None);
     let report = deliverer.deliver(&envelope(1, 1)).await;
-    match report.outcome {
-        Outcome::Permanent { error } => assert!(
+    match report.result {
+        Err(AttemptError::Permanent { reason: error }) => assert!(
             error.contains("outside the directories file destinations may write under"),
             "{error}"
         ),

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use ferry_core::destination::{Auth, DestinationKind};
-use ferry_core::ports::Outcome;
+use ferry_core::ports::Delivered;
 use serde_json::json;
 
 use crate::compliance::mqtt::{URL, subscribe};
@@ -19,7 +19,7 @@ async fn qos_2_publishes_concurrently_are_each_acknowledged() {
     let events: Vec<_> = (0..20).map(|n| envelope(n, 1)).collect();
     let reports = futures::future::join_all(events.iter().map(|e| dest.deliver(e))).await;
     for report in &reports {
-        let Outcome::Delivered { receipt } = &report.outcome else {
+        let Ok(Delivered { receipt }) = &report.result else {
             panic!("{report:?}")
         };
         assert_eq!(receipt.as_deref(), Some("PUBCOMP"));

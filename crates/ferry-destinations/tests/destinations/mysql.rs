@@ -3,7 +3,7 @@
 //! missing unique index.
 
 use ferry_core::destination::{Auth, DestinationKind};
-use ferry_core::ports::Outcome;
+use ferry_core::ports::AttemptError;
 use serde_json::json;
 
 use crate::compliance::mysql::{URL, pool};
@@ -28,7 +28,7 @@ async fn a_value_the_column_refuses_is_permanent() {
     );
     assert!(dest.check().await.ok);
     let report = dest.deliver(&envelope(1, 1)).await;
-    let Outcome::Permanent { error } = &report.outcome else {
+    let Err(AttemptError::Permanent { reason: error }) = &report.result else {
         panic!("{report:?}")
     };
     assert!(
@@ -65,7 +65,7 @@ async fn an_id_column_without_a_unique_index_is_named_by_the_check() {
         &Auth::None,
     );
     let report = missing.deliver(&envelope(1, 1)).await;
-    let Outcome::Permanent { error } = &report.outcome else {
+    let Err(AttemptError::Permanent { reason: error }) = &report.result else {
         panic!("{report:?}")
     };
     assert!(error.contains("table does not exist"), "{error}");

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use ferry_core::destination::{Auth, DestinationKind};
-use ferry_core::ports::Outcome;
+use ferry_core::ports::AttemptError;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
@@ -22,10 +22,7 @@ async fn without_a_stream_it_is_a_core_publish_to_subscribers() {
     assert!(dest.check().await.ok);
     let event = envelope(1, 1);
     let report = dest.deliver(&event).await;
-    assert!(
-        matches!(report.outcome, Outcome::Delivered { .. }),
-        "{report:?}"
-    );
+    assert!(report.result.is_ok(), "{report:?}");
     let message = tokio::time::timeout(Duration::from_secs(5), subscriber.next())
         .await
         .unwrap()
@@ -56,7 +53,7 @@ async fn a_subject_no_stream_captures_is_permanent_and_named() {
         check.message
     );
     let report = dest.deliver(&envelope(1, 1)).await;
-    let Outcome::Permanent { error } = &report.outcome else {
+    let Err(AttemptError::Permanent { reason: error }) = &report.result else {
         panic!("{report:?}")
     };
     assert!(error.contains("no JetStream stream captures"), "{error}");
@@ -68,7 +65,7 @@ async fn a_subject_no_stream_captures_is_permanent_and_named() {
     let report = deliverer(DestinationKind::Nats, &config, &Auth::None)
         .deliver(&envelope(1, 1))
         .await;
-    let Outcome::Permanent { error } = &report.outcome else {
+    let Err(AttemptError::Permanent { reason: error }) = &report.result else {
         panic!("{report:?}")
     };
     assert!(

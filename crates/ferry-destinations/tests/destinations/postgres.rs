@@ -2,7 +2,7 @@
 //! and a table that does not fit named by the check and the delivery.
 
 use ferry_core::destination::{Auth, DestinationKind};
-use ferry_core::ports::Outcome;
+use ferry_core::ports::AttemptError;
 use serde_json::{Value, json};
 
 use crate::compliance::postgres::{URL, create_table, pool};
@@ -27,10 +27,7 @@ async fn mapped_columns_in_a_schema_store_only_what_they_name() {
     assert!(check.ok, "{}", check.message);
     let event = envelope(7, 1);
     let report = dest.deliver(&event).await;
-    assert!(
-        matches!(report.outcome, Outcome::Delivered { .. }),
-        "{report:?}"
-    );
+    assert!(report.result.is_ok(), "{report:?}");
     let select = format!("SELECT event_id, payload FROM {schema}.log");
     let (id, payload): (String, sqlx::types::Json<Value>) =
         sqlx::query_as(sqlx::AssertSqlSafe(select))
@@ -54,7 +51,7 @@ async fn a_missing_table_or_column_is_permanent_and_named() {
         check.message
     );
     let report = dest.deliver(&envelope(1, 1)).await;
-    let Outcome::Permanent { error } = &report.outcome else {
+    let Err(AttemptError::Permanent { reason: error }) = &report.result else {
         panic!("{report:?}")
     };
     assert!(
@@ -73,7 +70,7 @@ async fn a_missing_table_or_column_is_permanent_and_named() {
         check.message
     );
     let report = dest.deliver(&envelope(1, 1)).await;
-    let Outcome::Permanent { error } = &report.outcome else {
+    let Err(AttemptError::Permanent { reason: error }) = &report.result else {
         panic!("{report:?}")
     };
     assert!(
@@ -101,7 +98,7 @@ async fn an_id_column_without_a_unique_index_is_refused() {
         check.message
     );
     let report = dest.deliver(&envelope(1, 1)).await;
-    let Outcome::Permanent { error } = &report.outcome else {
+    let Err(AttemptError::Permanent { reason: error }) = &report.result else {
         panic!("{report:?}")
     };
     assert!(error.contains("unique index"), "{error}");

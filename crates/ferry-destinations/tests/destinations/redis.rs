@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use ferry_core::destination::{Auth, DestinationKind};
-use ferry_core::ports::Outcome;
+use ferry_core::ports::{AttemptError, Delivered};
 use futures::StreamExt;
 use redis::AsyncCommands;
 use serde_json::{Value, json};
@@ -21,10 +21,7 @@ async fn list_mode_pushes_the_payload_for_consumers_to_pop_in_order() {
     let events = [envelope(1, 1), envelope(2, 1)];
     for event in &events {
         let report = deliverer.deliver(event).await;
-        assert!(
-            matches!(report.outcome, Outcome::Delivered { .. }),
-            "{report:?}"
-        );
+        assert!(report.result.is_ok(), "{report:?}");
     }
     let mut conn = connection().await;
     for event in &events {
@@ -46,7 +43,7 @@ async fn pubsub_mode_publishes_to_the_rendered_channel() {
     let config = json!({"url": URL, "mode": "pubsub", "key": format!("{prefix}.{{type}}")});
     let deliverer = deliverer(DestinationKind::Redis, &config, &Auth::None);
     let report = deliverer.deliver(&event).await;
-    let Outcome::Delivered { receipt } = &report.outcome else {
+    let Ok(Delivered { receipt }) = &report.result else {
         panic!("{report:?}");
     };
     assert_eq!(receipt.as_deref(), Some("received by 1 subscribers"));
@@ -66,7 +63,7 @@ async fn a_key_of_another_type_is_a_permanent_failure_that_says_so() {
     let config = json!({"url": URL, "key": key});
     let deliverer = deliverer(DestinationKind::Redis, &config, &Auth::None);
     let report = deliverer.deliver(&envelope(1, 1)).await;
-    let Outcome::Permanent { error } = &report.outcome else {
+    let Err(AttemptError::Permanent { reason: error }) = &report.result else {
         panic!("{report:?}");
     };
     assert!(error.contains("another type"), "{error}");
@@ -80,8 +77,5 @@ async fn a_key_of_another_type_is_a_permanent_failure_that_says_so() {
     // The connection survives a command error: the next delivery uses it.
     let () = conn.del(&key).await.unwrap();
     let report = deliverer.deliver(&envelope(2, 1)).await;
-    assert!(
-        matches!(report.outcome, Outcome::Delivered { .. }),
-        "{report:?}"
-    );
+    assert!(report.result.is_ok(), "{report:?}");
 }

@@ -3,7 +3,7 @@
 //! of the standard provider chain's profile files.
 
 use ferry_core::destination::{Auth, DestinationKind};
-use ferry_core::ports::{DestinationAdapter, Outcome};
+use ferry_core::ports::{AttemptError, DestinationAdapter};
 use ferry_destinations::s3::{AwsEnvironment, S3Adapter};
 use ferry_destinations::{CatalogOptions, NetworkPolicy};
 use ferry_testkit::services::S3Server;
@@ -22,8 +22,8 @@ async fn a_missing_bucket_is_permanent_and_fails_the_check() {
     let config = json!({"endpoint": server.endpoint(), "bucket": "ferry-no-such-bucket"});
     let deliverer = deliverer(DestinationKind::S3, &config, &access_key());
     let report = deliverer.deliver(&envelope(1, 1)).await;
-    match report.outcome {
-        Outcome::Permanent { error } => assert!(
+    match report.result {
+        Err(AttemptError::Permanent { reason: error }) => assert!(
             error.starts_with("bucket ferry-no-such-bucket does not exist (HTTP 404)"),
             "{error}"
         ),
@@ -49,11 +49,7 @@ async fn an_object_over_16_mib_goes_up_in_parts_and_arrives_whole() {
     let event = std::sync::Arc::make_mut(&mut large.event);
     event.data = json!({"blob": "x".repeat(17 * 1024 * 1024)});
     let report = deliverer.deliver(&large).await;
-    assert!(
-        matches!(report.outcome, Outcome::Delivered { .. }),
-        "{:?}",
-        report.outcome
-    );
+    assert!(report.result.is_ok(), "{:?}", report.result);
 
     let objects = server.objects(&bucket);
     assert_eq!(objects.len(), 1);
@@ -123,8 +119,10 @@ async fn nothing_listening_is_a_retryable_connection_refusal() {
     let endpoint = format!("http://127.0.0.1:{}", ferry_testkit::free_port());
     let config = json!({"endpoint": endpoint, "bucket": "ferry-any"});
     let deliverer = deliverer(DestinationKind::S3, &config, &access_key());
-    match deliverer.deliver(&envelope(1, 1)).await.outcome {
-        Outcome::Retryable { error, .. } => assert_eq!(error, "connection refused"),
+    match deliverer.deliver(&envelope(1, 1)).await.result {
+        Err(AttemptError::Retryable { reason: error, .. }) => {
+            assert_eq!(error, "connection refused")
+        }
         other => panic!("expected a retryable failure, got {other:?}"),
     }
 }
@@ -191,8 +189,8 @@ async fn without_auth_a_profile_file_alone_gives_the_credentials_and_region() {
     // The default profile's key is refused: the chosen profile is the one
     // whose key was sent.
     let default = build(&chain_adapter(home.path(), &[]), &config).unwrap();
-    match default.deliver(&envelope(2, 1)).await.outcome {
-        Outcome::Permanent { error } => assert!(
+    match default.deliver(&envelope(2, 1)).await.result {
+        Err(AttemptError::Permanent { reason: error }) => assert!(
             error.starts_with("access denied to bucket") && error.contains("InvalidAccessKeyId"),
             "{error}"
         ),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ferry_core::destination::{Auth, DestinationKind};
-use ferry_core::ports::Outcome;
+use ferry_core::ports::{AttemptError, Outcome};
 use ferry_core::secret::Secret;
 use ferry_testkit::services::{SFTP_PASSWORD, SFTP_USER, SftpServer};
 use serde_json::{Value, json};
@@ -24,7 +24,7 @@ fn config(server: &SftpServer, dir: &std::path::Path) -> Value {
 
 fn permanent(outcome: Outcome) -> String {
     match outcome {
-        Outcome::Permanent { error } => error,
+        Err(AttemptError::Permanent { reason: error }) => error,
         other => panic!("expected a permanent failure, got {other:?}"),
     }
 }
@@ -77,12 +77,12 @@ async fn a_reader_never_observes_a_partial_file() {
         .cloned()
         .map(|envelope| {
             let deliverer = deliverer.clone();
-            tokio::spawn(async move { deliverer.deliver(&envelope).await.outcome })
+            tokio::spawn(async move { deliverer.deliver(&envelope).await.result })
         })
         .collect();
     for task in tasks {
         let outcome = task.await.unwrap();
-        assert!(matches!(outcome, Outcome::Delivered { .. }), "{outcome:?}");
+        assert!(outcome.is_ok(), "{outcome:?}");
     }
     done.store(true, Ordering::SeqCst);
     let reads = reader.join().expect("the reader saw only whole files");
@@ -128,11 +128,7 @@ async fn a_private_key_logs_in_and_templates_make_subdirectories() {
 
     let event = envelope(1, 1);
     let report = deliverer.deliver(&event).await;
-    assert!(
-        matches!(report.outcome, Outcome::Delivered { .. }),
-        "{:?}",
-        report.outcome
-    );
+    assert!(report.result.is_ok(), "{:?}", report.result);
     let sub = dir
         .path()
         .join(event.event.created_at.format("%Y-%m-%d").to_string())
@@ -152,7 +148,7 @@ async fn an_unknown_host_key_is_refused_unless_trusted_on_first_use() {
     let mut pinned = config(&server, dir.path());
     pinned["host_key_fingerprint"] = json!("SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
     let refused = deliverer(DestinationKind::Sftp, &pinned, &password(SFTP_PASSWORD));
-    let error = permanent(refused.deliver(&envelope(1, 1)).await.outcome);
+    let error = permanent(refused.deliver(&envelope(1, 1)).await.result);
     assert!(
         error.starts_with(&format!(
             "the server's host key {} does not match the pinned host_key_fingerprint",
@@ -173,8 +169,8 @@ async fn an_unknown_host_key_is_refused_unless_trusted_on_first_use() {
         "{}",
         check.message
     );
-    let outcome = trusting.deliver(&envelope(2, 1)).await.outcome;
-    assert!(matches!(outcome, Outcome::Delivered { .. }), "{outcome:?}");
+    let outcome = trusting.deliver(&envelope(2, 1)).await.result;
+    assert!(outcome.is_ok(), "{outcome:?}");
     assert_eq!(events_in(dir.path()).len(), 1);
 }
 
@@ -188,7 +184,7 @@ async fn a_missing_directory_is_permanent_and_fails_the_check() {
         &config(&server, &missing),
         &password(SFTP_PASSWORD),
     );
-    let error = permanent(deliverer.deliver(&envelope(1, 1)).await.outcome);
+    let error = permanent(deliverer.deliver(&envelope(1, 1)).await.result);
     assert_eq!(
         error,
         format!(
@@ -214,8 +210,8 @@ async fn nothing_listening_is_a_retryable_connection_refusal() {
         "trust_on_first_use": true,
     });
     let deliverer = deliverer(DestinationKind::Sftp, &config, &password(SFTP_PASSWORD));
-    match deliverer.deliver(&envelope(1, 1)).await.outcome {
-        Outcome::Retryable { error, .. } => {
+    match deliverer.deliver(&envelope(1, 1)).await.result {
+        Err(AttemptError::Retryable { reason: error, .. }) => {
             assert_eq!(error, "could not connect: connection refused");
         }
         other => panic!("expected a retryable failure, got {other:?}"),

@@ -12,7 +12,7 @@ use ferry_core::destination::{
     SigningKey,
 };
 use ferry_core::event::Event;
-use ferry_core::ports::{AttemptReport, Deliverer, Outcome};
+use ferry_core::ports::{AttemptError, AttemptReport, Delivered, Deliverer};
 use ferry_core::secret::Secret;
 use ferry_core::signing::SigningSecret;
 use ferry_core::{DeliveryId, DestinationId, EventId, OrgId};
@@ -97,8 +97,11 @@ fn envelope(attempt: u32) -> Envelope {
 }
 
 fn retryable_error(report: &AttemptReport) -> (&str, Option<Duration>) {
-    match &report.outcome {
-        Outcome::Retryable { error, retry_after } => (error, *retry_after),
+    match &report.result {
+        Err(AttemptError::Retryable {
+            reason: error,
+            retry_after,
+        }) => (error, *retry_after),
         other => panic!("expected a retryable outcome, got {other:?}"),
     }
 }
@@ -136,20 +139,17 @@ async fn a_delivery_arrives_in_the_standard_webhooks_format_signed_by_every_acti
 
     let report = deliverer.deliver(&first).await;
     assert_eq!(
-        report.outcome,
-        Outcome::Delivered {
+        report.result,
+        Ok(Delivered {
             receipt: Some("HTTP 200 OK".into())
-        }
+        })
     );
     assert_eq!(report.status_code, Some(200));
     let retry = Envelope {
         attempt: 2,
         ..first.clone()
     };
-    assert!(matches!(
-        deliverer.deliver(&retry).await.outcome,
-        Outcome::Delivered { .. }
-    ));
+    assert!(deliverer.deliver(&retry).await.result.is_ok());
 
     let got = receiver.requests();
     assert_eq!(got.len(), 2);
@@ -239,10 +239,7 @@ async fn too_many_requests_honours_retry_after() {
     let report = deliverer.deliver(&envelope(1)).await;
     assert_eq!(report.status_code, Some(429));
     assert_eq!(retryable_error(&report).1, Some(Duration::from_secs(7)));
-    assert!(matches!(
-        deliverer.deliver(&envelope(2)).await.outcome,
-        Outcome::Delivered { .. }
-    ));
+    assert!(deliverer.deliver(&envelope(2)).await.result.is_ok());
 }
 
 #[tokio::test]
@@ -252,17 +249,19 @@ async fn client_errors_and_redirects_are_permanent() {
     receiver.set_behavior(Behavior::Status(400));
     let report = deliverer.deliver(&envelope(1)).await;
     assert_eq!(
-        report.outcome,
-        Outcome::Permanent {
-            error: "HTTP 400 Bad Request".into()
-        }
+        report.result,
+        Err(AttemptError::Permanent {
+            reason: "HTTP 400 Bad Request".into()
+        })
     );
     assert_eq!(report.status_code, Some(400));
 
     receiver.set_behavior(Behavior::Status(308));
     let report = deliverer.deliver(&envelope(1)).await;
-    match report.outcome {
-        Outcome::Permanent { error } => assert!(error.contains("redirects are not followed")),
+    match report.result {
+        Err(AttemptError::Permanent { reason: error }) => {
+            assert!(error.contains("redirects are not followed"))
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(receiver.count(), 2);
@@ -295,7 +294,7 @@ async fn large_answers_are_captured_up_to_64_kib_and_never_read_whole() {
     receiver.set_behavior(Behavior::LargeBody(10 * 1024 * 1024));
     let deliverer = deliverer(&receiver.url());
     let report = deliverer.deliver(&envelope(1)).await;
-    assert!(matches!(report.outcome, Outcome::Delivered { .. }));
+    assert!(report.result.is_ok());
     assert_eq!(report.response.unwrap().body.len(), MAX_CAPTURED_BODY);
 
     // An endless body: reading it whole would never end (the deadline is a
@@ -304,7 +303,7 @@ async fn large_answers_are_captured_up_to_64_kib_and_never_read_whole() {
     let report = tokio::time::timeout(Duration::from_secs(30), deliverer.deliver(&envelope(1)))
         .await
         .expect("the answer is read only up to the capture limit");
-    assert!(matches!(report.outcome, Outcome::Delivered { .. }));
+    assert!(report.result.is_ok());
     assert_eq!(report.response.unwrap().body.len(), MAX_CAPTURED_BODY);
 }
 
@@ -340,7 +339,7 @@ async fn auth_headers_arrive_and_are_redacted_in_the_attempt_record() {
         receiver.clear();
         let deliverer = deliverer_with(&receiver.url(), json!({}), auth);
         let report = deliverer.deliver(&envelope(1)).await;
-        assert!(matches!(report.outcome, Outcome::Delivered { .. }));
+        assert!(report.result.is_ok());
         assert_eq!(
             receiver.requests()[0].header(header),
             Some(expected.as_str())
@@ -402,11 +401,11 @@ async fn concurrent_deliveries_share_the_pooled_client() {
     let tasks: Vec<_> = (0..200)
         .map(|_| {
             let deliverer = deliverer.clone();
-            tokio::spawn(async move { deliverer.deliver(&envelope(1)).await.outcome })
+            tokio::spawn(async move { deliverer.deliver(&envelope(1)).await.result })
         })
         .collect();
     for task in tasks {
-        assert!(matches!(task.await.unwrap(), Outcome::Delivered { .. }));
+        assert!(task.await.unwrap().is_ok());
     }
     receiver.wait_for_distinct(200, WAIT).await.unwrap();
 }
@@ -489,8 +488,8 @@ fn stored(catalog: &Catalog, url: &str) -> Arc<dyn Deliverer> {
 }
 
 fn permanent_error(report: &AttemptReport) -> &str {
-    match &report.outcome {
-        Outcome::Permanent { error } => error,
+    match &report.result {
+        Err(AttemptError::Permanent { reason: error }) => error,
         other => panic!("expected a permanent outcome, got {other:?}"),
     }
 }
@@ -619,10 +618,7 @@ async fn an_allowed_cidr_reaches_a_loopback_receiver() {
             .build(&destination(config, Auth::None, vec![]))
             .unwrap();
         let report = deliverer.deliver(&envelope(1)).await;
-        assert!(
-            matches!(report.outcome, Outcome::Delivered { .. }),
-            "{url}: {report:?}"
-        );
+        assert!(report.result.is_ok(), "{url}: {report:?}");
         assert!(deliverer.check().await.ok, "{url}");
     }
     assert_eq!(receiver.count(), 4);

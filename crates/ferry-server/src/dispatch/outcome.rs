@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use ferry_core::audit::{AuditRecord, SYSTEM_ACTOR};
 use ferry_core::delivery::{Attempt, AttemptOutcome, DeliveryStatus, Leased};
-use ferry_core::ports::{AttemptReport, Completion, Outcome};
+use ferry_core::ports::{AttemptError, AttemptReport, Completion};
 use ferry_core::retry::{NextStep, RetryPolicy};
 use serde_json::json;
 
@@ -28,22 +28,25 @@ pub fn complete(
 ) -> Completion {
     let delivery = &a.leased.delivery;
     let number = delivery.attempt_count + 1;
-    let (outcome, status, next_attempt_at, counted, error) = match &a.report.outcome {
-        Outcome::Delivered { .. } => (
+    let (outcome, status, next_attempt_at, counted, error) = match &a.report.result {
+        Ok(_) => (
             AttemptOutcome::Delivered,
             DeliveryStatus::Delivered,
             None,
             false,
             None,
         ),
-        Outcome::Permanent { error } => (
+        Err(AttemptError::Permanent { reason: error }) => (
             AttemptOutcome::Permanent,
             DeliveryStatus::Dead,
             None,
             true,
             Some(error.clone()),
         ),
-        Outcome::Retryable { error, retry_after } => match a.paused_until {
+        Err(AttemptError::Retryable {
+            reason: error,
+            retry_after,
+        }) => match a.paused_until {
             Some(until) => (
                 AttemptOutcome::Retryable,
                 DeliveryStatus::Retrying,
@@ -124,6 +127,7 @@ mod tests {
 
     use ferry_core::delivery::Delivery;
     use ferry_core::event::Event;
+    use ferry_core::ports::Outcome;
     use ferry_core::{DestinationId, EventId, OrgId};
 
     use super::*;
@@ -147,9 +151,9 @@ mod tests {
         }
     }
 
-    fn attempt(l: &Leased, outcome: Outcome, paused_until: Option<DateTime<Utc>>) -> Completion {
+    fn attempt(l: &Leased, result: Outcome, paused_until: Option<DateTime<Utc>>) -> Completion {
         let report = AttemptReport {
-            outcome,
+            result,
             status_code: Some(503),
             request: None,
             response: None,
@@ -166,10 +170,10 @@ mod tests {
     }
 
     fn retryable() -> Outcome {
-        Outcome::Retryable {
-            error: "HTTP 503".into(),
+        Err(AttemptError::Retryable {
+            reason: "HTTP 503".into(),
             retry_after: None,
-        }
+        })
     }
 
     #[test]
@@ -190,9 +194,9 @@ mod tests {
     fn permanent_failures_die_at_once_and_probes_spend_nothing() {
         let c = attempt(
             &leased(0),
-            Outcome::Permanent {
-                error: "HTTP 400".into(),
-            },
+            Err(AttemptError::Permanent {
+                reason: "HTTP 400".into(),
+            }),
             None,
         );
         assert_eq!(c.status, DeliveryStatus::Dead);
@@ -206,10 +210,10 @@ mod tests {
 
     #[test]
     fn retry_after_sets_the_next_attempt() {
-        let outcome = Outcome::Retryable {
-            error: "429".into(),
+        let outcome = Err(AttemptError::Retryable {
+            reason: "429".into(),
             retry_after: Some(Duration::from_secs(7)),
-        };
+        });
         let before = Utc::now();
         let c = attempt(&leased(0), outcome, None);
         let at = c.next_attempt_at.unwrap();

@@ -27,7 +27,7 @@ use ferry_core::destination::{
     Auth, DEFAULT_MAX_IN_FLIGHT, Destination, DestinationKind, DestinationSecrets,
 };
 use ferry_core::event::Event;
-use ferry_core::ports::{Deliverer, Outcome};
+use ferry_core::ports::{AttemptError, Deliverer, Outcome};
 use ferry_core::{DeliveryId, DestinationId, EventId, OrgId};
 use ferry_destinations::{Catalog, CatalogOptions};
 use serde_json::{Value, json};
@@ -165,11 +165,7 @@ pub async fn check_and_deliver(
     let check = deliverer.check().await;
     assert!(check.ok, "{}", check.message);
     let report = deliverer.deliver(envelope).await;
-    assert!(
-        matches!(report.outcome, Outcome::Delivered { .. }),
-        "{:?}",
-        report.outcome
-    );
+    assert!(report.result.is_ok(), "{:?}", report.result);
     report
 }
 
@@ -255,7 +251,7 @@ pub async fn wait_for<T: Target>(target: &mut T, n: usize) -> Vec<Received> {
 
 fn assert_delivered(kind: DestinationKind, outcome: &Outcome) {
     assert!(
-        matches!(outcome, Outcome::Delivered { .. }),
+        outcome.is_ok(),
         "{kind}: expected delivered, got {outcome:?}"
     );
 }
@@ -273,7 +269,7 @@ pub async fn delivers_every_event_intact<T: Target>() {
 
     let envelopes: Vec<_> = (0..EVENTS).map(|n| envelope(n, 1)).collect();
     for envelope in &envelopes {
-        assert_delivered(T::KIND, &deliverer.deliver(envelope).await.outcome);
+        assert_delivered(T::KIND, &deliverer.deliver(envelope).await.result);
     }
     let received = wait_for(&mut target, EVENTS).await;
     assert_eq!(received.len(), EVENTS, "{}: {received:?}", T::KIND);
@@ -296,7 +292,7 @@ pub async fn redelivery_is_idempotent<T: Target>() {
     let mut replay = first.clone();
     replay.delivery_id = DeliveryId::generate();
     for envelope in [&first, &again, &replay] {
-        assert_delivered(T::KIND, &deliverer.deliver(envelope).await.outcome);
+        assert_delivered(T::KIND, &deliverer.deliver(envelope).await.result);
     }
     let expected = if T::DEDUPLICATES { 1 } else { 3 };
     let received = wait_for(&mut target, expected).await;
@@ -314,11 +310,11 @@ pub async fn wrong_credentials_are_permanent<T: Target>() {
     };
     let deliverer = deliverer(T::KIND, &config, &auth);
     let report = deliverer.deliver(&envelope(0, 1)).await;
-    let Outcome::Permanent { error } = &report.outcome else {
+    let Err(AttemptError::Permanent { reason: error }) = &report.result else {
         panic!(
             "{}: expected a permanent failure, got {:?}",
             T::KIND,
-            report.outcome
+            report.result
         );
     };
     let lower = error.to_lowercase();
@@ -377,10 +373,10 @@ pub async fn unreachable_is_retryable_then_delivered<T: Target>() {
     let started = Instant::now();
     let report = down.deliver(&event).await;
     assert!(
-        matches!(report.outcome, Outcome::Retryable { .. }),
+        matches!(report.result, Err(AttemptError::Retryable { .. })),
         "{}: expected retryable, got {:?}",
         T::KIND,
-        report.outcome
+        report.result
     );
     assert!(
         started.elapsed() < WAIT,
@@ -393,7 +389,7 @@ pub async fn unreachable_is_retryable_then_delivered<T: Target>() {
     let mut retry = event.clone();
     retry.attempt = 2;
     let up = deliverer(T::KIND, &config, &auth);
-    assert_delivered(T::KIND, &up.deliver(&retry).await.outcome);
+    assert_delivered(T::KIND, &up.deliver(&retry).await.result);
     let received = wait_for(&mut target, 1).await;
     assert_eq!(received.len(), 1, "{}: {received:?}", T::KIND);
     assert_eq!(received[0].id, event.event.id.as_str());

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use ferry_core::destination::{Auth, DestinationKind};
-use ferry_core::ports::Outcome;
+use ferry_core::ports::AttemptError;
 use ferry_core::secret::Secret;
 use ferry_testkit::tls::{ClientCertificates, TestCertificates};
 use serde_json::{Value, json};
@@ -110,10 +110,10 @@ async fn deliver_and_read_back<T: TlsTarget>(target: &mut T, config: &Value, aut
     let event = envelope(0, 1);
     let report = deliverer.deliver(&event).await;
     assert!(
-        matches!(report.outcome, Outcome::Delivered { .. }),
+        report.result.is_ok(),
         "{}: expected delivered, got {:?}",
         T::KIND,
-        report.outcome
+        report.result
     );
     let deadline = Instant::now() + WAIT;
     let received = loop {
@@ -133,11 +133,11 @@ async fn deliver_and_read_back<T: TlsTarget>(target: &mut T, config: &Value, aut
 async fn expect_permanent<T: TlsTarget>(config: &Value, auth: &Auth, words: &[&str]) -> String {
     let deliverer = deliverer(T::KIND, config, auth);
     let report = deliverer.deliver(&envelope(0, 1)).await;
-    let Outcome::Permanent { error } = &report.outcome else {
+    let Err(AttemptError::Permanent { reason: error }) = &report.result else {
         panic!(
             "{}: expected a permanent failure, got {:?}",
             T::KIND,
-            report.outcome
+            report.result
         );
     };
     let says = |message: &str| {
@@ -177,11 +177,11 @@ pub async fn a_required_client_certificate<T: TlsTarget>() {
     let config = trusting(&config, &certificates.ca());
     if T::REFUSAL_MAY_BE_A_RESET {
         let deliverer = deliverer(T::KIND, &config, &Auth::None);
-        match deliverer.deliver(&envelope(0, 1)).await.outcome {
-            Outcome::Permanent { error } => {
+        match deliverer.deliver(&envelope(0, 1)).await.result {
+            Err(AttemptError::Permanent { reason: error }) => {
                 assert!(error.contains("client certificate"), "{}: {error}", T::KIND);
             }
-            Outcome::Retryable { error, .. } => {
+            Err(AttemptError::Retryable { reason: error, .. }) => {
                 assert!(error.contains("reset"), "{}: {error}", T::KIND);
             }
             other => panic!("{}: expected a failure, got {other:?}", T::KIND),

@@ -7,7 +7,7 @@ use std::time::Instant;
 use chrono::Utc;
 use ferry_core::DestinationId;
 use ferry_core::delivery::{DeliveryStatus, Envelope, Leased};
-use ferry_core::ports::{AttemptReport, Outcome};
+use ferry_core::ports::{AttemptError, AttemptReport};
 use tracing::{debug, info, warn};
 
 use super::super::alerts::{Alert, AlertKind};
@@ -51,9 +51,9 @@ impl Engine {
             let report = match deliverer {
                 Ok(deliverer) => deliverer.deliver(&envelope).await,
                 Err(error) => AttemptReport {
-                    outcome: Outcome::Permanent {
-                        error: format!("destination configuration cannot be used: {error}"),
-                    },
+                    result: Err(AttemptError::permanent(format!(
+                        "destination configuration cannot be used: {error}"
+                    ))),
                     status_code: None,
                     request: None,
                     response: None,
@@ -99,19 +99,21 @@ impl Engine {
         let Some(d) = self.dests.get_mut(&dest_id) else {
             return;
         };
-        let change = match &f.report.outcome {
-            Outcome::Delivered { .. } => self.breaker.on_success(&mut d.health, now),
-            Outcome::Permanent { error } => self.breaker.on_permanent(&mut d.health, now, error),
-            Outcome::Retryable { error, .. } => {
+        let change = match &f.report.result {
+            Ok(_) => self.breaker.on_success(&mut d.health, now),
+            Err(AttemptError::Permanent { reason: error }) => {
+                self.breaker.on_permanent(&mut d.health, now, error)
+            }
+            Err(AttemptError::Retryable { reason: error, .. }) => {
                 self.breaker
                     .on_retryable(&mut d.health, now, error, f.probe)
             }
         };
         let kind = d.dest.kind.as_str();
-        let outcome_label = match f.report.outcome {
-            Outcome::Delivered { .. } => "delivered",
-            Outcome::Retryable { .. } => "retryable",
-            Outcome::Permanent { .. } => "permanent",
+        let outcome_label = match f.report.result {
+            Ok(_) => "delivered",
+            Err(AttemptError::Retryable { .. }) => "retryable",
+            Err(AttemptError::Permanent { .. }) => "permanent",
         };
         metrics::counter!(m::DELIVERIES, "kind" => kind, "outcome" => outcome_label).increment(1);
         match change {
