@@ -237,16 +237,6 @@ pub fn join_errors(errors: &[FieldError]) -> String {
         .join("; ")
 }
 
-/// A config as stored, validated again by `validated` and read into its
-/// typed form; the errors joined into one line when it no longer
-/// validates.
-pub fn read_stored<T: serde::de::DeserializeOwned>(
-    validated: Result<Value, Vec<FieldError>>,
-) -> Result<T, String> {
-    let normalized = validated.map_err(|errors| join_errors(&errors))?;
-    serde_json::from_value(normalized).map_err(|e| format!("config: {e}"))
-}
-
 /// The error of an auth type a kind does not take.
 pub fn unsupported_auth(kind: &str, auth_type: &str, supported: &str) -> FieldError {
     FieldError::new(

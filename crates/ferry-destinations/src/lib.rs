@@ -9,8 +9,9 @@
 //! cargo feature, all on by default. The [`Catalog`] registers every kind
 //! compiled in.
 //!
-//! What the kinds share: [`fields`] (reading a config with one error per
-//! field), `host` (the server and login of email and sftp), [`tls`] (the
+//! What the kinds share: [`kind_config`] (the one way from a `config`
+//! object to a kind's typed config and back), [`fields`] (reading a config
+//! with one error per field), `host` (the server and login of email and sftp), [`tls`] (the
 //! `tls` object and client certificates), [`endpoint`] (the SSRF guard for
 //! hosts a client connects to itself), [`link`] (one reused connection,
 //! reconnected with backoff, and [`timed`](link::timed) for the deadline of one step) and
@@ -48,6 +49,7 @@ pub mod fields;
 pub mod file;
 #[cfg(any(feature = "sftp", feature = "email"))]
 mod host;
+pub mod kind_config;
 pub mod link;
 pub mod message;
 #[cfg(feature = "mqtt")]

@@ -17,7 +17,7 @@ use url::Url;
 use crate::client;
 use crate::client::auth::{self, UserName};
 use crate::endpoint;
-use crate::fields::{Fields, check_name, join_errors};
+use crate::fields::{Fields, check_name};
 use crate::net_guard::NetworkPolicy;
 use crate::tls::{self, TlsConfig};
 
@@ -141,15 +141,11 @@ impl SqlConfig {
             .find(|(f, _)| *f == field)
             .map(|(_, c)| c.as_str())
     }
-
-    /// Reads a stored config, validating it again.
-    pub fn from_stored(dialect: Dialect, config: &Value, auth: &Auth) -> Result<Self, String> {
-        parse(dialect, config, auth, &NetworkPolicy::allow_all()).map_err(|e| join_errors(&e))
-    }
 }
 
-/// Checks a postgres or mysql config and its auth without I/O; returns the
-/// typed config or one error per invalid field.
+/// Reads a postgres or mysql config and its auth in `dialect`, without
+/// I/O: the typed config or one error per invalid field (see
+/// [`KindConfig::parse`](crate::kind_config::KindConfig::parse)).
 pub fn parse(
     dialect: Dialect,
     config: &Value,

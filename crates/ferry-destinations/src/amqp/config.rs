@@ -13,7 +13,8 @@ use url::Url;
 
 use crate::client::auth::{self, UserName};
 use crate::endpoint;
-use crate::fields::{Fields, join_errors};
+use crate::fields::Fields;
+use crate::kind_config::KindConfig;
 use crate::net_guard::NetworkPolicy;
 use crate::template::Template;
 use crate::tls::{self, TlsConfig};
@@ -62,9 +63,66 @@ pub struct AmqpConfig {
     pub tls: Option<TlsConfig>,
 }
 
-impl AmqpConfig {
+/// Checks an amqp config and its auth without I/O; returns the config with
+/// defaults filled in (`exchange: ""`, `routing_key: "{type}"`,
+/// `persistent: true`, `mandatory: true`, `headers: {}`, `timeout_ms:
+/// 10000`) or one error per invalid field.
+pub fn validate(
+    config: &Value,
+    auth: &Auth,
+    policy: &NetworkPolicy,
+) -> Result<Value, Vec<FieldError>> {
+    AmqpConfig::validate(config, auth, policy)
+}
+
+impl KindConfig for AmqpConfig {
+    type Context = NetworkPolicy;
+
+    fn parse(config: &Value, auth: &Auth, policy: &NetworkPolicy) -> Result<Self, Vec<FieldError>> {
+        let mut fields = Fields::new(config, KNOWN);
+        fields.extend(check_auth(auth));
+        let url = endpoint::read_url(&mut fields, |text| check_url(text, policy));
+        let exchange = fields
+            .str_or("exchange", "")
+            .and_then(|name| match check_exchange(&name) {
+                Ok(()) => Some(name),
+                Err(message) => {
+                    fields.error("exchange", message);
+                    None
+                }
+            });
+        let routing_key = fields.template("routing_key", Some("{type}"));
+        if let Some(key) = &routing_key
+            && key.as_str().len() > MAX_SHORT_STRING
+        {
+            fields.error(
+                "routing_key",
+                format!("must be at most {MAX_SHORT_STRING} bytes"),
+            );
+        }
+        let persistent = fields.bool_or("persistent", true);
+        let mandatory = fields.bool_or("mandatory", true);
+        let headers = read_headers(&mut fields);
+        let timeout_ms = fields.u64_in("timeout_ms", 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
+        let uses_tls = url.as_ref().map(|u| u.scheme() == "amqps");
+        let tls = tls::read_with_auth(&mut fields, auth, uses_tls, "use an amqps:// URL");
+        let config = (|| {
+            Some(AmqpConfig {
+                url: url?,
+                exchange: exchange?,
+                routing_key: routing_key?,
+                persistent: persistent?,
+                mandatory: mandatory?,
+                headers: headers?,
+                timeout_ms: timeout_ms?,
+                tls: tls?,
+            })
+        })();
+        fields.finish(config)
+    }
+
     /// The config as stored, defaults filled in.
-    pub fn to_json(&self) -> Value {
+    fn to_json(&self) -> Value {
         json!({
             "url": self.url.as_str(),
             "exchange": self.exchange,
@@ -76,71 +134,6 @@ impl AmqpConfig {
             "tls": self.tls.as_ref().map(TlsConfig::to_json),
         })
     }
-
-    /// Reads a stored config, validating it again.
-    pub fn from_stored(config: &Value, auth: &Auth) -> Result<Self, String> {
-        parse(config, auth, &NetworkPolicy::allow_all()).map_err(|e| join_errors(&e))
-    }
-}
-
-/// Checks an amqp config and its auth without I/O; returns the config with
-/// defaults filled in (`exchange: ""`, `routing_key: "{type}"`,
-/// `persistent: true`, `mandatory: true`, `headers: {}`, `timeout_ms:
-/// 10000`) or one error per invalid field.
-pub fn validate(
-    config: &Value,
-    auth: &Auth,
-    policy: &NetworkPolicy,
-) -> Result<Value, Vec<FieldError>> {
-    parse(config, auth, policy).map(|c| c.to_json())
-}
-
-/// [`validate`], giving the typed config.
-pub fn parse(
-    config: &Value,
-    auth: &Auth,
-    policy: &NetworkPolicy,
-) -> Result<AmqpConfig, Vec<FieldError>> {
-    let mut fields = Fields::new(config, KNOWN);
-    fields.extend(check_auth(auth));
-    let url = endpoint::read_url(&mut fields, |text| check_url(text, policy));
-    let exchange = fields
-        .str_or("exchange", "")
-        .and_then(|name| match check_exchange(&name) {
-            Ok(()) => Some(name),
-            Err(message) => {
-                fields.error("exchange", message);
-                None
-            }
-        });
-    let routing_key = fields.template("routing_key", Some("{type}"));
-    if let Some(key) = &routing_key
-        && key.as_str().len() > MAX_SHORT_STRING
-    {
-        fields.error(
-            "routing_key",
-            format!("must be at most {MAX_SHORT_STRING} bytes"),
-        );
-    }
-    let persistent = fields.bool_or("persistent", true);
-    let mandatory = fields.bool_or("mandatory", true);
-    let headers = read_headers(&mut fields);
-    let timeout_ms = fields.u64_in("timeout_ms", 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
-    let uses_tls = url.as_ref().map(|u| u.scheme() == "amqps");
-    let tls = tls::read_with_auth(&mut fields, auth, uses_tls, "use an amqps:// URL");
-    let config = (|| {
-        Some(AmqpConfig {
-            url: url?,
-            exchange: exchange?,
-            routing_key: routing_key?,
-            persistent: persistent?,
-            mandatory: mandatory?,
-            headers: headers?,
-            timeout_ms: timeout_ms?,
-            tls: tls?,
-        })
-    })();
-    fields.finish(config)
 }
 
 fn check_url(text: &str, policy: &NetworkPolicy) -> Result<Url, String> {

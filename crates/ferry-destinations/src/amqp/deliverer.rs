@@ -17,8 +17,8 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::uri::{AMQPUri, AMQPUserInfo, SASLMechanism};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ErrorKind};
 
-use super::config::{self, AmqpConfig, MAX_SHORT_STRING};
-use crate::client::{self, ClientAdapter, ClientKind, Reach, Validate, auth, report};
+use super::config::{AmqpConfig, MAX_SHORT_STRING};
+use crate::client::{self, ClientAdapter, ClientKind, Reach, auth, report};
 use crate::endpoint;
 use crate::link::{Link, timed};
 use crate::message::{Payload, metadata};
@@ -33,11 +33,14 @@ pub type AmqpAdapter = ClientAdapter<Amqp>;
 
 impl ClientKind for Amqp {
     const KIND: DestinationKind = DestinationKind::Amqp;
-    const VALIDATE: Validate = config::validate;
+    type Config = AmqpConfig;
 
-    fn build(destination: &Destination, reach: &Reach) -> Result<Arc<dyn Deliverer>, String> {
+    fn build(
+        config: AmqpConfig,
+        destination: &Destination,
+        reach: &Reach,
+    ) -> Result<Arc<dyn Deliverer>, String> {
         let auth = &destination.secrets.auth;
-        let config = AmqpConfig::from_stored(&destination.config, auth)?;
         let mut uri =
             AMQPUri::from_str(config.url.as_str()).map_err(|e| format!("config.url: {e}"))?;
         if let Some((username, password)) = auth::user_and_password(auth) {

@@ -1,6 +1,6 @@
-//! The adapter of a kind that connects to its server: validation with the
-//! SSRF guard's policy, and building with the catalog's connect time limit,
-//! the same for every such kind.
+//! The adapter of a kind that connects to its server: its config checked
+//! under the SSRF guard's policy, and its deliverer built with the
+//! catalog's connect time limit, the same for every such kind.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use ferry_core::ports::{Deliverer, DestinationAdapter};
 use serde_json::Value;
 
 use crate::CatalogOptions;
+use crate::kind_config::KindConfig;
 use crate::net_guard::NetworkPolicy;
 
 /// What a kind's deliverer needs from the catalog to reach its server: the
@@ -22,17 +23,21 @@ pub struct Reach {
     pub policy: Arc<NetworkPolicy>,
 }
 
-/// A kind's pure validation of a config and its auth under the SSRF
-/// guard's policy (see [`DestinationAdapter::validate`]).
-pub type Validate = fn(&Value, &Auth, &NetworkPolicy) -> Result<Value, Vec<FieldError>>;
-
 /// A kind that connects to a broker or database server.
 pub trait ClientKind: Send + Sync + 'static {
     const KIND: DestinationKind;
-    const VALIDATE: Validate;
 
-    /// Builds the deliverer of a destination of this kind.
-    fn build(destination: &Destination, reach: &Reach) -> Result<Arc<dyn Deliverer>, String>;
+    /// The kind's config; a new one is checked under the SSRF guard's
+    /// policy (IP-literal and `localhost` hosts it refuses).
+    type Config: KindConfig<Context = NetworkPolicy>;
+
+    /// Builds the deliverer of a destination of this kind, from its stored
+    /// config read again.
+    fn build(
+        config: Self::Config,
+        destination: &Destination,
+        reach: &Reach,
+    ) -> Result<Arc<dyn Deliverer>, String>;
 }
 
 /// The [`DestinationAdapter`] of a [`ClientKind`].
@@ -59,7 +64,7 @@ impl<K: ClientKind> DestinationAdapter for ClientAdapter<K> {
     }
 
     fn validate(&self, config: &Value, auth: &Auth) -> Result<Value, Vec<FieldError>> {
-        K::VALIDATE(config, auth, &self.reach.policy)
+        K::Config::validate(config, auth, &self.reach.policy)
     }
 
     fn build(&self, destination: &Destination) -> Result<Arc<dyn Deliverer>, String> {
@@ -70,6 +75,12 @@ impl<K: ClientKind> DestinationAdapter for ClientAdapter<K> {
                 destination.kind
             ));
         }
-        K::build(destination, &self.reach)
+        // A stored config is read again under no policy: a destination
+        // created under another one is refused when it connects (every
+        // kind's connect goes through the guard), not when it is built.
+        let auth = &destination.secrets.auth;
+        let config =
+            K::Config::from_stored(&destination.config, auth, &NetworkPolicy::allow_all())?;
+        K::build(config, destination, &self.reach)
     }
 }

@@ -9,5 +9,5 @@ pub mod auth;
 pub mod report;
 mod tls_failure;
 
-pub use adapter::{ClientAdapter, ClientKind, Reach, Validate};
+pub use adapter::{ClientAdapter, ClientKind, Reach};
 pub use tls_failure::certificate_failure;

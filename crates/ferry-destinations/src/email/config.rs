@@ -7,12 +7,13 @@ use std::net::IpAddr;
 use ferry_core::FieldError;
 use ferry_core::destination::Auth;
 use lettre::message::Mailbox;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use super::render::Templates;
-use crate::fields::{Fields, read_stored, unsupported_auth};
+use crate::fields::{Fields, unsupported_auth};
 use crate::host::{check_username, read_host, read_port};
+use crate::kind_config::KindConfig;
 use crate::net_guard::{NetworkPolicy, is_localhost_name};
 
 /// Default subject template.
@@ -40,7 +41,7 @@ const KNOWN: &[&str] = &[
 ];
 
 /// How the connection to the SMTP server is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TlsMode {
     /// TLS from the first byte (SMTPS, port 465).
@@ -62,30 +63,19 @@ impl TlsMode {
 }
 
 /// An email destination's `config`, as stored (after [`validate`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EmailConfig {
     pub host: String,
     pub port: u16,
     pub tls: TlsMode,
     pub from: String,
-    #[serde(default)]
     pub to: Vec<String>,
-    #[serde(default)]
     pub cc: Vec<String>,
-    #[serde(default)]
     pub bcc: Vec<String>,
     pub subject: String,
     pub body: String,
     pub attach_payload: bool,
     pub timeout_ms: u64,
-}
-
-impl EmailConfig {
-    /// Reads a stored config, validating it again.
-    pub fn from_stored(config: &Value, auth: &Auth) -> Result<Self, String> {
-        read_stored(validate(config, auth, &NetworkPolicy::allow_all()))
-    }
 }
 
 /// Checks an email config and its auth without I/O; fills in `tls`
@@ -101,71 +91,82 @@ pub fn validate(
     auth: &Auth,
     policy: &NetworkPolicy,
 ) -> Result<Value, Vec<FieldError>> {
-    let mut fields = Fields::new(config, KNOWN);
-    fields.extend(check_auth(auth));
-    let tls = match fields.choice("tls", &["implicit", "starttls", "none"], Some("starttls")) {
-        Some("implicit") => Some(TlsMode::Implicit),
-        Some("none") => Some(TlsMode::None),
-        Some(_) => Some(TlsMode::Starttls),
-        None => None,
-    };
-    let host = read_host(&mut fields, policy, |host| check_clear_text(host, tls));
-    let port = read_port(&mut fields, tls.unwrap_or(TlsMode::Starttls).default_port());
-    let from = fields.text("from", None, 320);
-    let from = fields.checked("from", from, |from| match from.parse::<Mailbox>() {
-        Ok(_) => Ok(()),
-        Err(_) => {
-            Err("must be an address such as ferry@example.com or Ferry <ferry@example.com>".into())
+    EmailConfig::validate(config, auth, policy)
+}
+
+impl KindConfig for EmailConfig {
+    type Context = NetworkPolicy;
+
+    fn parse(config: &Value, auth: &Auth, policy: &NetworkPolicy) -> Result<Self, Vec<FieldError>> {
+        let mut fields = Fields::new(config, KNOWN);
+        fields.extend(check_auth(auth));
+        let tls = match fields.choice("tls", &["implicit", "starttls", "none"], Some("starttls")) {
+            Some("implicit") => Some(TlsMode::Implicit),
+            Some("none") => Some(TlsMode::None),
+            Some(_) => Some(TlsMode::Starttls),
+            None => None,
+        };
+        let host = read_host(&mut fields, policy, |host| check_clear_text(host, tls));
+        let port = read_port(&mut fields, tls.unwrap_or(TlsMode::Starttls).default_port());
+        let from = fields.text("from", None, 320);
+        let from = fields.checked("from", from, |from| match from.parse::<Mailbox>() {
+            Ok(_) => Ok(()),
+            Err(_) => Err(
+                "must be an address such as ferry@example.com or Ferry <ferry@example.com>".into(),
+            ),
+        });
+        let to = mailboxes(&mut fields, "to");
+        let cc = mailboxes(&mut fields, "cc");
+        let bcc = mailboxes(&mut fields, "bcc");
+        if let (Some(to), Some(cc), Some(bcc)) = (&to, &cc, &bcc) {
+            let count = to.len() + cc.len() + bcc.len();
+            if count == 0 {
+                fields.error("to", "needs at least one recipient (in to, cc or bcc)");
+            } else if count > MAX_RECIPIENTS {
+                fields.error(
+                    "to",
+                    format!("at most {MAX_RECIPIENTS} recipients in to, cc and bcc together"),
+                );
+            }
         }
-    });
-    let to = mailboxes(&mut fields, "to");
-    let cc = mailboxes(&mut fields, "cc");
-    let bcc = mailboxes(&mut fields, "bcc");
-    if let (Some(to), Some(cc), Some(bcc)) = (&to, &cc, &bcc) {
-        let count = to.len() + cc.len() + bcc.len();
-        if count == 0 {
-            fields.error("to", "needs at least one recipient (in to, cc or bcc)");
-        } else if count > MAX_RECIPIENTS {
-            fields.error(
-                "to",
-                format!("at most {MAX_RECIPIENTS} recipients in to, cc and bcc together"),
-            );
+        let subject = fields.text("subject", Some(DEFAULT_SUBJECT), MAX_TEMPLATE_LEN);
+        // Bodies span lines: read them raw so line breaks are allowed.
+        let body = match fields.raw("body") {
+            None => Ok(DEFAULT_BODY.to_owned()),
+            Some(Value::String(body)) if body.len() <= MAX_TEMPLATE_LEN => Ok(body.clone()),
+            Some(Value::String(_)) => Err(format!("must be at most {MAX_TEMPLATE_LEN} bytes")),
+            Some(_) => Err("must be a string (a template)".to_owned()),
+        };
+        let body = body.map_err(|message| fields.error("body", message)).ok();
+        if let (Some(subject), Some(body)) = (&subject, &body)
+            && let Err(errors) = Templates::new(subject, body)
+        {
+            fields.extend(errors);
         }
+        let attach_payload = fields.bool_or("attach_payload", false);
+        let timeout_ms = fields.u64_in("timeout_ms", 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
+        let config = (|| {
+            Some(EmailConfig {
+                host: host?,
+                port: port?,
+                tls: tls?,
+                from: from?,
+                to: to?,
+                cc: cc?,
+                bcc: bcc?,
+                subject: subject?,
+                body: body?,
+                attach_payload: attach_payload?,
+                timeout_ms: timeout_ms?,
+            })
+        })();
+        fields.finish(config)
     }
-    let subject = fields.text("subject", Some(DEFAULT_SUBJECT), MAX_TEMPLATE_LEN);
-    // Bodies span lines: read them raw so line breaks are allowed.
-    let body = match fields.raw("body") {
-        None => Ok(DEFAULT_BODY.to_owned()),
-        Some(Value::String(body)) if body.len() <= MAX_TEMPLATE_LEN => Ok(body.clone()),
-        Some(Value::String(_)) => Err(format!("must be at most {MAX_TEMPLATE_LEN} bytes")),
-        Some(_) => Err("must be a string (a template)".to_owned()),
-    };
-    let body = body.map_err(|message| fields.error("body", message)).ok();
-    if let (Some(subject), Some(body)) = (&subject, &body)
-        && let Err(errors) = Templates::new(subject, body)
-    {
-        fields.extend(errors);
+
+    fn to_json(&self) -> Value {
+        // Strings, numbers and unit enums: serializing cannot fail.
+        serde_json::to_value(self).expect("the config serializes")
     }
-    let attach_payload = fields.bool_or("attach_payload", false);
-    let timeout_ms = fields.u64_in("timeout_ms", 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
-    let config = (|| {
-        Some(EmailConfig {
-            host: host?,
-            port: port?,
-            tls: tls?,
-            from: from?,
-            to: to?,
-            cc: cc?,
-            bcc: bcc?,
-            subject: subject?,
-            body: body?,
-            attach_payload: attach_payload?,
-            timeout_ms: timeout_ms?,
-        })
-    })();
-    fields
-        .finish(config)
-        .map(|config| serde_json::to_value(config).expect("the config serializes"))
 }
 
 /// A list of mailboxes (a single string is a list of one).

@@ -19,11 +19,12 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use serde_json::Value;
 
-use super::config::{self, EmailConfig, TlsMode};
+use super::config::{EmailConfig, TlsMode};
 use super::mail::{self, Addresses};
 use super::render::Templates;
 use crate::CatalogOptions;
 use crate::error_chain::describe_chain;
+use crate::kind_config::KindConfig;
 use crate::message::Payload;
 use crate::net_guard::NetworkPolicy;
 
@@ -53,12 +54,13 @@ impl DestinationAdapter for EmailAdapter {
     }
 
     fn validate(&self, config: &Value, auth: &Auth) -> Result<Value, Vec<FieldError>> {
-        config::validate(config, auth, &self.policy)
+        EmailConfig::validate(config, auth, &self.policy)
     }
 
     fn build(&self, destination: &Destination) -> Result<Arc<dyn Deliverer>, String> {
         let auth = &destination.secrets.auth;
-        let config = EmailConfig::from_stored(&destination.config, auth)?;
+        let config =
+            EmailConfig::from_stored(&destination.config, auth, &NetworkPolicy::allow_all())?;
         let templates = Templates::new(&config.subject, &config.body)
             .map_err(|errors| crate::fields::join_errors(&errors))?;
         let credentials = match auth {

@@ -5,16 +5,17 @@ use std::path::{Component, Path, PathBuf};
 
 use ferry_core::FieldError;
 use ferry_core::destination::Auth;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
-use crate::fields::{Fields, read_stored, unsupported_auth};
+use crate::fields::{Fields, unsupported_auth};
+use crate::kind_config::KindConfig;
 use crate::template::{MAX_PATH_LEN, Template, relative_path, sample_event};
 
 const KNOWN: &[&str] = &["format", "directory", "file_name"];
 
 /// How events are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FileFormat {
     /// One file per event holding its JSON body, written to a temporary
@@ -34,8 +35,7 @@ impl FileFormat {
 }
 
 /// A file destination's `config`, as stored (after [`validate`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FileConfig {
     /// Absolute directory under one of the allowed roots; must exist.
     pub directory: PathBuf,
@@ -45,13 +45,6 @@ pub struct FileConfig {
     pub format: FileFormat,
 }
 
-impl FileConfig {
-    /// Reads a stored config, validating it again against `roots`.
-    pub fn from_stored(config: &Value, roots: &[PathBuf]) -> Result<Self, String> {
-        read_stored(validate(config, &Auth::None, roots))
-    }
-}
-
 /// Checks a file config without I/O. `directory` must be absolute, free of
 /// `.`/`..` parts and inside one of `roots` (the directories the server
 /// lets file destinations write under); `file_name` must be a relative
@@ -59,37 +52,52 @@ impl FileConfig {
 /// `ndjson`) and, for `json`, name each event's own file (contain `{id}`).
 /// File destinations take no auth.
 pub fn validate(config: &Value, auth: &Auth, roots: &[PathBuf]) -> Result<Value, Vec<FieldError>> {
-    let mut fields = Fields::new(config, KNOWN);
-    if !matches!(auth, Auth::None) {
-        fields.extend([unsupported_auth("file", auth.type_name(), "none")]);
-    }
-    let format = match fields.choice("format", &["json", "ndjson"], Some("json")) {
-        Some("ndjson") => Some(FileFormat::Ndjson),
-        Some(_) => Some(FileFormat::Json),
-        None => None,
-    };
-    let directory = fields.text("directory", None, MAX_PATH_LEN);
-    let directory = fields.checked("directory", directory, |dir| {
-        check_directory(Path::new(dir), roots)
-    });
-    let default_name = format.unwrap_or(FileFormat::Json).default_file_name();
-    let file_name = fields
-        .text("file_name", Some(default_name), MAX_PATH_LEN)
-        .and_then(|name| match check_file_name(&name, format) {
-            Ok(()) => Some(name),
-            Err(error) => {
-                fields.extend([error]);
-                None
-            }
+    FileConfig::validate(config, auth, roots)
+}
+
+impl KindConfig for FileConfig {
+    /// The directories file destinations may write under.
+    type Context = [PathBuf];
+
+    fn parse(config: &Value, auth: &Auth, roots: &[PathBuf]) -> Result<Self, Vec<FieldError>> {
+        let mut fields = Fields::new(config, KNOWN);
+        if !matches!(auth, Auth::None) {
+            fields.extend([unsupported_auth("file", auth.type_name(), "none")]);
+        }
+        let format = match fields.choice("format", &["json", "ndjson"], Some("json")) {
+            Some("ndjson") => Some(FileFormat::Ndjson),
+            Some(_) => Some(FileFormat::Json),
+            None => None,
+        };
+        let directory = fields.text("directory", None, MAX_PATH_LEN);
+        let directory = fields.checked("directory", directory, |dir| {
+            check_directory(Path::new(dir), roots)
         });
-    let config = (|| {
-        Some(serde_json::json!({
-            "directory": directory?,
-            "file_name": file_name?,
-            "format": format?,
-        }))
-    })();
-    fields.finish(config)
+        let default_name = format.unwrap_or(FileFormat::Json).default_file_name();
+        let file_name = fields
+            .text("file_name", Some(default_name), MAX_PATH_LEN)
+            .and_then(|name| match check_file_name(&name, format) {
+                Ok(()) => Some(name),
+                Err(error) => {
+                    fields.extend([error]);
+                    None
+                }
+            });
+        let config = (|| {
+            Some(FileConfig {
+                directory: PathBuf::from(directory?),
+                file_name: file_name?,
+                format: format?,
+            })
+        })();
+        fields.finish(config)
+    }
+
+    fn to_json(&self) -> Value {
+        // The directory was read from a JSON string, so it is UTF-8 and
+        // serializing cannot fail.
+        serde_json::to_value(self).expect("the config serializes")
+    }
 }
 
 fn check_directory(dir: &Path, roots: &[PathBuf]) -> Result<(), String> {

@@ -17,7 +17,8 @@ use ferry_core::ports::{AttemptError, Delivered};
 use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter};
 use serde_json::Value;
 
-use super::config::{self, FileConfig, FileFormat};
+use super::config::{FileConfig, FileFormat};
+use crate::kind_config::KindConfig;
 use crate::message::Payload;
 use crate::template::{Template, relative_path};
 
@@ -57,11 +58,12 @@ impl DestinationAdapter for FileAdapter {
     }
 
     fn validate(&self, config: &Value, auth: &Auth) -> Result<Value, Vec<FieldError>> {
-        config::validate(config, auth, &self.roots)
+        FileConfig::validate(config, auth, &self.roots)
     }
 
     fn build(&self, destination: &Destination) -> Result<Arc<dyn Deliverer>, String> {
-        let config = FileConfig::from_stored(&destination.config, &self.roots)?;
+        // File destinations take no auth (`validate` refuses any other).
+        let config = FileConfig::from_stored(&destination.config, &Auth::None, &self.roots)?;
         let file_name = Template::parse("config.file_name", &config.file_name)
             .map_err(|e| format!("{}: {}", e.field, e.message))?;
         Ok(Arc::new(FileDeliverer {

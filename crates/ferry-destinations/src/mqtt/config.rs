@@ -9,7 +9,8 @@ use url::Url;
 
 use crate::client::auth::{self, UserName};
 use crate::endpoint;
-use crate::fields::{Fields, join_errors};
+use crate::fields::Fields;
+use crate::kind_config::KindConfig;
 use crate::net_guard::NetworkPolicy;
 use crate::template::Template;
 use crate::tls::{self, TlsConfig};
@@ -46,9 +47,77 @@ pub struct MqttConfig {
     pub tls: Option<TlsConfig>,
 }
 
-impl MqttConfig {
+/// Checks an mqtt config and its auth without I/O; returns the config with
+/// defaults filled in (`qos: 1`, `retain: false`, `client_id: null`,
+/// `timeout_ms: 10000`) or one error per invalid field.
+pub fn validate(
+    config: &Value,
+    auth: &Auth,
+    policy: &NetworkPolicy,
+) -> Result<Value, Vec<FieldError>> {
+    MqttConfig::validate(config, auth, policy)
+}
+
+impl KindConfig for MqttConfig {
+    type Context = NetworkPolicy;
+
+    fn parse(config: &Value, auth: &Auth, policy: &NetworkPolicy) -> Result<Self, Vec<FieldError>> {
+        let mut fields = Fields::new(config, KNOWN);
+        fields.extend(check_auth(auth));
+        let url = endpoint::read_url(&mut fields, |text| check_url(text, policy));
+        let topic = fields.template("topic", None);
+        if let Some(topic) = &topic
+            && let Err(message) = check_topic(topic.as_str())
+        {
+            fields.error("topic", message);
+        }
+        let qos = match fields.raw("qos") {
+            None => Some(1),
+            Some(Value::Number(n)) if n.as_u64() == Some(1) || n.as_u64() == Some(2) => {
+                n.as_u64().map(|q| q as u8)
+            }
+            Some(_) => {
+                fields.error(
+                    "qos",
+                    "must be 1 (PUBACK) or 2 (PUBCOMP): QoS 0 has no acknowledgement",
+                );
+                None
+            }
+        };
+        let retain = fields.bool_or("retain", false);
+        let client_id = fields.optional_str("client_id").and_then(|id| match id {
+            Some(id)
+                if id.is_empty()
+                    || id.len() > MAX_CLIENT_ID
+                    || id.chars().any(|c| c.is_control()) =>
+            {
+                fields.error(
+                    "client_id",
+                    format!("must be 1 to {MAX_CLIENT_ID} characters without control characters"),
+                );
+                None
+            }
+            id => Some(id),
+        });
+        let timeout_ms = fields.u64_in("timeout_ms", 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
+        let uses_tls = url.as_ref().map(|u| u.scheme() == "mqtts");
+        let tls = tls::read_with_auth(&mut fields, auth, uses_tls, "use an mqtts:// URL");
+        let config = (|| {
+            Some(MqttConfig {
+                url: url?,
+                topic: topic?,
+                qos: qos?,
+                retain: retain?,
+                client_id: client_id?,
+                timeout_ms: timeout_ms?,
+                tls: tls?,
+            })
+        })();
+        fields.finish(config)
+    }
+
     /// The config as stored, defaults filled in.
-    pub fn to_json(&self) -> Value {
+    fn to_json(&self) -> Value {
         json!({
             "url": self.url.as_str(),
             "topic": self.topic.as_str(),
@@ -59,80 +128,6 @@ impl MqttConfig {
             "tls": self.tls.as_ref().map(TlsConfig::to_json),
         })
     }
-
-    /// Reads a stored config, validating it again.
-    pub fn from_stored(config: &Value, auth: &Auth) -> Result<Self, String> {
-        parse(config, auth, &NetworkPolicy::allow_all()).map_err(|e| join_errors(&e))
-    }
-}
-
-/// Checks an mqtt config and its auth without I/O; returns the config with
-/// defaults filled in (`qos: 1`, `retain: false`, `client_id: null`,
-/// `timeout_ms: 10000`) or one error per invalid field.
-pub fn validate(
-    config: &Value,
-    auth: &Auth,
-    policy: &NetworkPolicy,
-) -> Result<Value, Vec<FieldError>> {
-    parse(config, auth, policy).map(|c| c.to_json())
-}
-
-/// [`validate`], giving the typed config.
-pub fn parse(
-    config: &Value,
-    auth: &Auth,
-    policy: &NetworkPolicy,
-) -> Result<MqttConfig, Vec<FieldError>> {
-    let mut fields = Fields::new(config, KNOWN);
-    fields.extend(check_auth(auth));
-    let url = endpoint::read_url(&mut fields, |text| check_url(text, policy));
-    let topic = fields.template("topic", None);
-    if let Some(topic) = &topic
-        && let Err(message) = check_topic(topic.as_str())
-    {
-        fields.error("topic", message);
-    }
-    let qos = match fields.raw("qos") {
-        None => Some(1),
-        Some(Value::Number(n)) if n.as_u64() == Some(1) || n.as_u64() == Some(2) => {
-            n.as_u64().map(|q| q as u8)
-        }
-        Some(_) => {
-            fields.error(
-                "qos",
-                "must be 1 (PUBACK) or 2 (PUBCOMP): QoS 0 has no acknowledgement",
-            );
-            None
-        }
-    };
-    let retain = fields.bool_or("retain", false);
-    let client_id = fields.optional_str("client_id").and_then(|id| match id {
-        Some(id)
-            if id.is_empty() || id.len() > MAX_CLIENT_ID || id.chars().any(|c| c.is_control()) =>
-        {
-            fields.error(
-                "client_id",
-                format!("must be 1 to {MAX_CLIENT_ID} characters without control characters"),
-            );
-            None
-        }
-        id => Some(id),
-    });
-    let timeout_ms = fields.u64_in("timeout_ms", 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
-    let uses_tls = url.as_ref().map(|u| u.scheme() == "mqtts");
-    let tls = tls::read_with_auth(&mut fields, auth, uses_tls, "use an mqtts:// URL");
-    let config = (|| {
-        Some(MqttConfig {
-            url: url?,
-            topic: topic?,
-            qos: qos?,
-            retain: retain?,
-            client_id: client_id?,
-            timeout_ms: timeout_ms?,
-            tls: tls?,
-        })
-    })();
-    fields.finish(config)
 }
 
 fn check_url(text: &str, policy: &NetworkPolicy) -> Result<Url, String> {

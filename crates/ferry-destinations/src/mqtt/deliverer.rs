@@ -19,8 +19,8 @@ use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions};
 use rumqttc::{Outgoing, TlsConfiguration, Transport};
 use tokio::sync::oneshot;
 
-use super::config::{self, MqttConfig, check_topic};
-use crate::client::{self, ClientAdapter, ClientKind, Reach, Validate, auth, report};
+use super::config::{MqttConfig, check_topic};
+use crate::client::{self, ClientAdapter, ClientKind, Reach, auth, report};
 use crate::endpoint;
 use crate::link::{Link, timed};
 use crate::message::{Payload, metadata};
@@ -39,11 +39,14 @@ pub type MqttAdapter = ClientAdapter<Mqtt>;
 
 impl ClientKind for Mqtt {
     const KIND: DestinationKind = DestinationKind::Mqtt;
-    const VALIDATE: Validate = config::validate;
+    type Config = MqttConfig;
 
-    fn build(destination: &Destination, reach: &Reach) -> Result<Arc<dyn Deliverer>, String> {
+    fn build(
+        config: MqttConfig,
+        destination: &Destination,
+        reach: &Reach,
+    ) -> Result<Arc<dyn Deliverer>, String> {
         let auth = destination.secrets.auth.clone();
-        let config = MqttConfig::from_stored(&destination.config, &auth)?;
         let transport = if config.url.scheme() == "mqtts" {
             let ca = config.tls.as_ref().and_then(|t| t.ca_certificate.clone());
             let tls = tls::rustls_config(ca.as_deref(), tls::identity(&auth))?;

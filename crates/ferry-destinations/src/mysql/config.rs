@@ -1,13 +1,31 @@
 //! The mysql config, `{"url", "table", "columns", "timeout_ms",
-//! "tls"}` (shared with mysql, see [`crate::sql`]), and its pure
+//! "tls"}` (shared with postgres, see [`crate::sql`]), and its pure
 //! validation together with the destination's auth.
 
 use ferry_core::FieldError;
 use ferry_core::destination::Auth;
 use serde_json::Value;
 
+use crate::kind_config::KindConfig;
 use crate::net_guard::NetworkPolicy;
-use crate::sql::{self, Dialect};
+use crate::sql::{self, Dialect, SqlConfig};
+
+/// A mysql destination's config, validated: the shape shared with
+/// postgres, read with MySQL's URL schemes and parameters.
+#[derive(Debug, Clone)]
+pub struct MysqlConfig(pub SqlConfig);
+
+impl KindConfig for MysqlConfig {
+    type Context = NetworkPolicy;
+
+    fn parse(config: &Value, auth: &Auth, policy: &NetworkPolicy) -> Result<Self, Vec<FieldError>> {
+        sql::parse(Dialect::Mysql, config, auth, policy).map(Self)
+    }
+
+    fn to_json(&self) -> Value {
+        self.0.to_json()
+    }
+}
 
 /// Checks a mysql config and its auth without I/O; returns the config
 /// with defaults filled in (`columns` `{"id": "id", "type": "type",
@@ -18,5 +36,5 @@ pub fn validate(
     auth: &Auth,
     policy: &NetworkPolicy,
 ) -> Result<Value, Vec<FieldError>> {
-    sql::parse(Dialect::Mysql, config, auth, policy).map(|c| c.to_json())
+    MysqlConfig::validate(config, auth, policy)
 }

@@ -13,8 +13,8 @@ use sqlx::AssertSqlSafe;
 use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPool};
 use sqlx::types::Json;
 
-use super::config;
-use crate::client::{ClientAdapter, ClientKind, Reach, Validate};
+use super::config::MysqlConfig;
+use crate::client::{ClientAdapter, ClientKind, Reach};
 use crate::link::timed;
 use crate::net_guard::NetworkPolicy;
 use crate::sql::{self, Dialect, SqlConfig, delivery};
@@ -28,11 +28,14 @@ pub type MysqlAdapter = ClientAdapter<Mysql>;
 
 impl ClientKind for Mysql {
     const KIND: DestinationKind = DestinationKind::Mysql;
-    const VALIDATE: Validate = config::validate;
+    type Config = MysqlConfig;
 
-    fn build(destination: &Destination, reach: &Reach) -> Result<Arc<dyn Deliverer>, String> {
+    fn build(
+        MysqlConfig(config): MysqlConfig,
+        destination: &Destination,
+        reach: &Reach,
+    ) -> Result<Arc<dyn Deliverer>, String> {
         let auth = &destination.secrets.auth;
-        let config = SqlConfig::from_stored(Dialect::Mysql, &destination.config, auth)?;
         let mut options = MySqlConnectOptions::from_str(config.url.as_str())
             .map_err(|e| format!("config.url: {e}"))?;
         let (username, password) = sql::login(auth);

@@ -5,6 +5,7 @@ use ferry_core::destination::Auth;
 use serde_json::json;
 
 use super::validate;
+use crate::kind_config::KindConfig;
 use crate::net_guard::NetworkPolicy;
 
 #[test]
@@ -35,10 +36,10 @@ fn urls_are_mysql_ones_with_their_own_tls_parameter() {
 
 #[test]
 fn names_are_backquoted() {
-    let config = crate::sql::SqlConfig::from_stored(
-        crate::sql::Dialect::Mysql,
+    let super::MysqlConfig(config) = super::MysqlConfig::from_stored(
         &json!({"url": "mysql://db/app", "table": "events", "columns": {"timestamp": "at"}}),
         &Auth::None,
+        &NetworkPolicy::allow_all(),
     )
     .unwrap();
     assert_eq!(

@@ -8,7 +8,8 @@ use url::Url;
 
 use crate::client::auth::{self, UserName};
 use crate::endpoint;
-use crate::fields::{Fields, check_name, join_errors};
+use crate::fields::{Fields, check_name};
+use crate::kind_config::KindConfig;
 use crate::net_guard::NetworkPolicy;
 use crate::template::Template;
 use crate::tls::{self, TlsConfig};
@@ -35,23 +36,6 @@ pub struct NatsConfig {
 }
 
 impl NatsConfig {
-    /// The config as stored, defaults filled in.
-    pub fn to_json(&self) -> Value {
-        let servers: Vec<&str> = self.servers.iter().map(Url::as_str).collect();
-        json!({
-            "servers": servers,
-            "subject": self.subject.as_str(),
-            "stream": self.stream,
-            "timeout_ms": self.timeout_ms,
-            "tls": self.tls.as_ref().map(TlsConfig::to_json),
-        })
-    }
-
-    /// Reads a stored config, validating it again.
-    pub fn from_stored(config: &Value, auth: &Auth) -> Result<Self, String> {
-        parse(config, auth, &NetworkPolicy::allow_all()).map_err(|e| join_errors(&e))
-    }
-
     /// Whether the servers are reached over TLS.
     pub fn uses_tls(&self) -> bool {
         self.servers.iter().any(|s| s.scheme() == "tls")
@@ -66,51 +50,62 @@ pub fn validate(
     auth: &Auth,
     policy: &NetworkPolicy,
 ) -> Result<Value, Vec<FieldError>> {
-    parse(config, auth, policy).map(|c| c.to_json())
+    NatsConfig::validate(config, auth, policy)
 }
 
-/// [`validate`], giving the typed config.
-pub fn parse(
-    config: &Value,
-    auth: &Auth,
-    policy: &NetworkPolicy,
-) -> Result<NatsConfig, Vec<FieldError>> {
-    let mut fields = Fields::new(config, KNOWN);
-    fields.extend(check_auth(auth));
-    let servers = read_servers(&mut fields, policy);
-    let subject = fields.template("subject", None);
-    if let Some(subject) = &subject
-        && let Err(message) = check_subject(subject.as_str())
-    {
-        fields.error("subject", message);
+impl KindConfig for NatsConfig {
+    type Context = NetworkPolicy;
+
+    fn parse(config: &Value, auth: &Auth, policy: &NetworkPolicy) -> Result<Self, Vec<FieldError>> {
+        let mut fields = Fields::new(config, KNOWN);
+        fields.extend(check_auth(auth));
+        let servers = read_servers(&mut fields, policy);
+        let subject = fields.template("subject", None);
+        if let Some(subject) = &subject
+            && let Err(message) = check_subject(subject.as_str())
+        {
+            fields.error("subject", message);
+        }
+        let stream = fields
+            .optional_str("stream")
+            .and_then(|stream| match stream {
+                Some(name) => match check_name(&name, 255, "-") {
+                    Ok(()) => Some(Some(name)),
+                    Err(message) => {
+                        fields.error("stream", message);
+                        None
+                    }
+                },
+                None => Some(None),
+            });
+        let timeout_ms = fields.u64_in("timeout_ms", 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
+        let uses_tls = servers
+            .as_ref()
+            .map(|s| s.iter().all(|url| url.scheme() == "tls"));
+        let tls = tls::read_with_auth(&mut fields, auth, uses_tls, "use tls:// server URLs");
+        let config = (|| {
+            Some(NatsConfig {
+                servers: servers?,
+                subject: subject?,
+                stream: stream?,
+                timeout_ms: timeout_ms?,
+                tls: tls?,
+            })
+        })();
+        fields.finish(config)
     }
-    let stream = fields
-        .optional_str("stream")
-        .and_then(|stream| match stream {
-            Some(name) => match check_name(&name, 255, "-") {
-                Ok(()) => Some(Some(name)),
-                Err(message) => {
-                    fields.error("stream", message);
-                    None
-                }
-            },
-            None => Some(None),
-        });
-    let timeout_ms = fields.u64_in("timeout_ms", 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
-    let uses_tls = servers
-        .as_ref()
-        .map(|s| s.iter().all(|url| url.scheme() == "tls"));
-    let tls = tls::read_with_auth(&mut fields, auth, uses_tls, "use tls:// server URLs");
-    let config = (|| {
-        Some(NatsConfig {
-            servers: servers?,
-            subject: subject?,
-            stream: stream?,
-            timeout_ms: timeout_ms?,
-            tls: tls?,
+
+    /// The config as stored, defaults filled in.
+    fn to_json(&self) -> Value {
+        let servers: Vec<&str> = self.servers.iter().map(Url::as_str).collect();
+        json!({
+            "servers": servers,
+            "subject": self.subject.as_str(),
+            "stream": self.stream,
+            "timeout_ms": self.timeout_ms,
+            "tls": self.tls.as_ref().map(TlsConfig::to_json),
         })
-    })();
-    fields.finish(config)
+    }
 }
 
 fn read_servers(fields: &mut Fields<'_>, policy: &NetworkPolicy) -> Option<Vec<Url>> {

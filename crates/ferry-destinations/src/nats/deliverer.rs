@@ -12,8 +12,8 @@ use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Auth, Destination, DestinationKind};
 use ferry_core::ports::{AttemptError, AttemptReport, CheckReport, Deliverer};
 
-use super::config::{self, NatsConfig, check_subject};
-use crate::client::{self, ClientAdapter, ClientKind, Reach, Validate, auth, report};
+use super::config::{NatsConfig, check_subject};
+use crate::client::{self, ClientAdapter, ClientKind, Reach, auth, report};
 use crate::endpoint;
 use crate::link::{Link, timed};
 use crate::message::{Payload, metadata};
@@ -31,11 +31,14 @@ pub type NatsAdapter = ClientAdapter<Nats>;
 
 impl ClientKind for Nats {
     const KIND: DestinationKind = DestinationKind::Nats;
-    const VALIDATE: Validate = config::validate;
+    type Config = NatsConfig;
 
-    fn build(destination: &Destination, reach: &Reach) -> Result<Arc<dyn Deliverer>, String> {
+    fn build(
+        config: NatsConfig,
+        destination: &Destination,
+        reach: &Reach,
+    ) -> Result<Arc<dyn Deliverer>, String> {
         let auth = destination.secrets.auth.clone();
-        let config = NatsConfig::from_stored(&destination.config, &auth)?;
         let ca = config.tls.as_ref().and_then(|t| t.ca_certificate.clone());
         let identity = tls::identity(&auth);
         let tls = if ca.is_some() || identity.is_some() {

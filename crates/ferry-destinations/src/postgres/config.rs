@@ -6,8 +6,26 @@ use ferry_core::FieldError;
 use ferry_core::destination::Auth;
 use serde_json::Value;
 
+use crate::kind_config::KindConfig;
 use crate::net_guard::NetworkPolicy;
-use crate::sql::{self, Dialect};
+use crate::sql::{self, Dialect, SqlConfig};
+
+/// A postgres destination's config, validated: the shape shared with
+/// mysql, read with PostgreSQL's URL schemes and parameters.
+#[derive(Debug, Clone)]
+pub struct PostgresConfig(pub SqlConfig);
+
+impl KindConfig for PostgresConfig {
+    type Context = NetworkPolicy;
+
+    fn parse(config: &Value, auth: &Auth, policy: &NetworkPolicy) -> Result<Self, Vec<FieldError>> {
+        sql::parse(Dialect::Postgres, config, auth, policy).map(Self)
+    }
+
+    fn to_json(&self) -> Value {
+        self.0.to_json()
+    }
+}
 
 /// Checks a postgres config and its auth without I/O; returns the config
 /// with defaults filled in (`columns` `{"id": "id", "type": "type",
@@ -18,5 +36,5 @@ pub fn validate(
     auth: &Auth,
     policy: &NetworkPolicy,
 ) -> Result<Value, Vec<FieldError>> {
-    sql::parse(Dialect::Postgres, config, auth, policy).map(|c| c.to_json())
+    PostgresConfig::validate(config, auth, policy)
 }

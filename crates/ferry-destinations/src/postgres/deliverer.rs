@@ -13,8 +13,8 @@ use sqlx::AssertSqlSafe;
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::types::Json;
 
-use super::config;
-use crate::client::{ClientAdapter, ClientKind, Reach, Validate};
+use super::config::PostgresConfig;
+use crate::client::{ClientAdapter, ClientKind, Reach};
 use crate::link::timed;
 use crate::net_guard::NetworkPolicy;
 use crate::sql::{self, Dialect, SqlConfig, delivery};
@@ -28,11 +28,14 @@ pub type PostgresAdapter = ClientAdapter<Postgres>;
 
 impl ClientKind for Postgres {
     const KIND: DestinationKind = DestinationKind::Postgres;
-    const VALIDATE: Validate = config::validate;
+    type Config = PostgresConfig;
 
-    fn build(destination: &Destination, reach: &Reach) -> Result<Arc<dyn Deliverer>, String> {
+    fn build(
+        PostgresConfig(config): PostgresConfig,
+        destination: &Destination,
+        reach: &Reach,
+    ) -> Result<Arc<dyn Deliverer>, String> {
         let auth = &destination.secrets.auth;
-        let config = SqlConfig::from_stored(Dialect::Postgres, &destination.config, auth)?;
         let mut options = PgConnectOptions::from_str(config.url.as_str())
             .map_err(|e| format!("config.url: {e}"))?;
         let (username, password) = sql::login(auth);

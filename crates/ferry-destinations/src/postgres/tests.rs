@@ -5,9 +5,10 @@ use ferry_core::destination::Auth;
 use ferry_core::secret::Secret;
 use serde_json::{Value, json};
 
-use super::validate;
+use super::{PostgresConfig, validate};
+use crate::kind_config::KindConfig;
 use crate::net_guard::NetworkPolicy;
-use crate::sql::{self, Dialect, SqlConfig};
+use crate::sql::{self, Dialect};
 
 fn fields(config: Value, auth: &Auth) -> Vec<String> {
     validate(&config, auth, &NetworkPolicy::allow_all())
@@ -89,10 +90,10 @@ fn urls_are_checked() {
 
 #[test]
 fn names_are_quoted_in_the_statement() {
-    let config = SqlConfig::from_stored(
-        Dialect::Postgres,
+    let PostgresConfig(config) = PostgresConfig::from_stored(
         &json!({"url": "postgres://db/app", "table": "audit.Events", "columns": {"type": null}}),
         &Auth::None,
+        &NetworkPolicy::allow_all(),
     )
     .unwrap();
     assert_eq!(

@@ -8,7 +8,8 @@ use url::Url;
 
 use crate::client::auth::{self, UserName};
 use crate::endpoint;
-use crate::fields::{Fields, join_errors};
+use crate::fields::Fields;
+use crate::kind_config::KindConfig;
 use crate::net_guard::NetworkPolicy;
 use crate::template::Template;
 use crate::tls::{self, TlsConfig};
@@ -55,25 +56,6 @@ pub struct RedisConfig {
     pub tls: Option<TlsConfig>,
 }
 
-impl RedisConfig {
-    /// The config as stored, defaults filled in.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "url": self.url.as_str(),
-            "mode": self.mode.as_str(),
-            "key": self.key.as_str(),
-            "maxlen": self.maxlen,
-            "timeout_ms": self.timeout_ms,
-            "tls": self.tls.as_ref().map(TlsConfig::to_json),
-        })
-    }
-
-    /// Reads a stored config, validating it again.
-    pub fn from_stored(config: &Value, auth: &Auth) -> Result<Self, String> {
-        parse(config, auth, &NetworkPolicy::allow_all()).map_err(|e| join_errors(&e))
-    }
-}
-
 /// Checks a redis config and its auth without I/O; returns the config with
 /// defaults filled in (`mode: "stream"`, `maxlen: null`, `timeout_ms:
 /// 10000`) or one error per invalid field. The SSRF guard refuses
@@ -83,60 +65,71 @@ pub fn validate(
     auth: &Auth,
     policy: &NetworkPolicy,
 ) -> Result<Value, Vec<FieldError>> {
-    parse(config, auth, policy).map(|c| c.to_json())
+    RedisConfig::validate(config, auth, policy)
 }
 
-/// [`validate`], giving the typed config.
-pub fn parse(
-    config: &Value,
-    auth: &Auth,
-    policy: &NetworkPolicy,
-) -> Result<RedisConfig, Vec<FieldError>> {
-    let mut fields = Fields::new(config, KNOWN);
-    fields.extend(check_auth(auth));
-    let url = endpoint::read_url(&mut fields, |text| check_url(text, policy));
-    let mode = fields
-        .str_or("mode", "stream")
-        .and_then(|mode| match mode.as_str() {
-            "stream" => Some(Mode::Stream),
-            "list" => Some(Mode::List),
-            "pubsub" => Some(Mode::Pubsub),
-            other => {
-                fields.error(
-                    "mode",
-                    format!("`{other}` is not a mode (use stream, list or pubsub)"),
-                );
+impl KindConfig for RedisConfig {
+    type Context = NetworkPolicy;
+
+    fn parse(config: &Value, auth: &Auth, policy: &NetworkPolicy) -> Result<Self, Vec<FieldError>> {
+        let mut fields = Fields::new(config, KNOWN);
+        fields.extend(check_auth(auth));
+        let url = endpoint::read_url(&mut fields, |text| check_url(text, policy));
+        let mode = fields
+            .str_or("mode", "stream")
+            .and_then(|mode| match mode.as_str() {
+                "stream" => Some(Mode::Stream),
+                "list" => Some(Mode::List),
+                "pubsub" => Some(Mode::Pubsub),
+                other => {
+                    fields.error(
+                        "mode",
+                        format!("`{other}` is not a mode (use stream, list or pubsub)"),
+                    );
+                    None
+                }
+            });
+        let key = fields.template("key", None);
+        if let Some(key) = &key
+            && key.as_str().len() > MAX_KEY_LEN
+        {
+            fields.error("key", format!("must be at most {MAX_KEY_LEN} bytes"));
+        }
+        let maxlen = match fields.raw("maxlen") {
+            None => Some(None),
+            Some(_) if mode.is_some_and(|m| m != Mode::Stream) => {
+                fields.error("maxlen", "applies only to mode `stream`");
                 None
             }
-        });
-    let key = fields.template("key", None);
-    if let Some(key) = &key
-        && key.as_str().len() > MAX_KEY_LEN
-    {
-        fields.error("key", format!("must be at most {MAX_KEY_LEN} bytes"));
+            Some(_) => fields.u64_in("maxlen", 1, u64::MAX, 0).map(Some),
+        };
+        let timeout_ms = fields.u64_in("timeout_ms", 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
+        let uses_tls = url.as_ref().map(|u| u.scheme() == "rediss");
+        let tls = tls::read_with_auth(&mut fields, auth, uses_tls, "use a rediss:// URL");
+        let config = (|| {
+            Some(RedisConfig {
+                url: url?,
+                mode: mode?,
+                key: key?,
+                maxlen: maxlen?,
+                timeout_ms: timeout_ms?,
+                tls: tls?,
+            })
+        })();
+        fields.finish(config)
     }
-    let maxlen = match fields.raw("maxlen") {
-        None => Some(None),
-        Some(_) if mode.is_some_and(|m| m != Mode::Stream) => {
-            fields.error("maxlen", "applies only to mode `stream`");
-            None
-        }
-        Some(_) => fields.u64_in("maxlen", 1, u64::MAX, 0).map(Some),
-    };
-    let timeout_ms = fields.u64_in("timeout_ms", 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
-    let uses_tls = url.as_ref().map(|u| u.scheme() == "rediss");
-    let tls = tls::read_with_auth(&mut fields, auth, uses_tls, "use a rediss:// URL");
-    let config = (|| {
-        Some(RedisConfig {
-            url: url?,
-            mode: mode?,
-            key: key?,
-            maxlen: maxlen?,
-            timeout_ms: timeout_ms?,
-            tls: tls?,
+
+    /// The config as stored, defaults filled in.
+    fn to_json(&self) -> Value {
+        json!({
+            "url": self.url.as_str(),
+            "mode": self.mode.as_str(),
+            "key": self.key.as_str(),
+            "maxlen": self.maxlen,
+            "timeout_ms": self.timeout_ms,
+            "tls": self.tls.as_ref().map(TlsConfig::to_json),
         })
-    })();
-    fields.finish(config)
+    }
 }
 
 fn check_url(text: &str, policy: &NetworkPolicy) -> Result<Url, String> {

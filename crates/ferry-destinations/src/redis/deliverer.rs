@@ -15,8 +15,8 @@ use redis::io::AsyncDNSResolver;
 use redis::{AsyncConnectionConfig, Client, ErrorKind, IntoConnectionInfo, RedisError};
 use redis::{ServerErrorKind, TlsCertificates};
 
-use super::config::{self, Mode, RedisConfig};
-use crate::client::{self, ClientAdapter, ClientKind, Reach, Validate, auth, report};
+use super::config::{Mode, RedisConfig};
+use crate::client::{self, ClientAdapter, ClientKind, Reach, auth, report};
 use crate::endpoint;
 use crate::link::{Link, timed};
 use crate::message::{Payload, metadata};
@@ -31,11 +31,14 @@ pub type RedisAdapter = ClientAdapter<Redis>;
 
 impl ClientKind for Redis {
     const KIND: DestinationKind = DestinationKind::Redis;
-    const VALIDATE: Validate = config::validate;
+    type Config = RedisConfig;
 
-    fn build(destination: &Destination, reach: &Reach) -> Result<Arc<dyn Deliverer>, String> {
+    fn build(
+        config: RedisConfig,
+        destination: &Destination,
+        reach: &Reach,
+    ) -> Result<Arc<dyn Deliverer>, String> {
         let auth = &destination.secrets.auth;
-        let config = RedisConfig::from_stored(&destination.config, auth)?;
         let client = client(&config, auth)?;
         let timeout = Duration::from_millis(config.timeout_ms);
         let connect_timeout = reach.connect_timeout.min(timeout);

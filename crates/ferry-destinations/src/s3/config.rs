@@ -5,11 +5,12 @@
 use ferry_core::FieldError;
 use ferry_core::destination::Auth;
 use object_store::path::Path as ObjectPath;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use url::Url;
 
-use crate::fields::{Fields, read_stored, unsupported_auth};
+use crate::fields::{Fields, unsupported_auth};
+use crate::kind_config::KindConfig;
 use crate::net_guard::NetworkPolicy;
 use crate::template::{Template, sample_event};
 
@@ -33,33 +34,25 @@ const KNOWN: &[&str] = &[
 ];
 
 /// An S3 destination's `config`, as stored (after [`validate`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct S3Config {
     /// An S3-compatible store's URL; AWS's regional endpoint when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
     /// Absent only without `auth`: the standard provider chain then gives
     /// the region (see `chain`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     pub bucket: String,
     /// Object key template; must contain `{id}`.
     pub key: String,
     pub content_type: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub storage_class: Option<String>,
     /// `AES256`, `aws:kms` or `aws:kms:<key id or ARN>`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sse: Option<String>,
     pub timeout_ms: u64,
-}
-
-impl S3Config {
-    /// Reads a stored config, validating it again.
-    pub fn from_stored(config: &Value, auth: &Auth) -> Result<Self, String> {
-        read_stored(validate(config, auth, &NetworkPolicy::allow_all()))
-    }
 }
 
 /// Checks an S3 config and its auth without I/O; fills in `key`
@@ -74,83 +67,95 @@ pub fn validate(
     auth: &Auth,
     policy: &NetworkPolicy,
 ) -> Result<Value, Vec<FieldError>> {
-    let mut fields = Fields::new(config, KNOWN);
-    fields.extend(check_auth(auth));
-    let endpoint = fields.optional_text("endpoint", 2048);
-    let endpoint = fields
-        .checked("endpoint", endpoint, |endpoint| match endpoint {
-            Some(endpoint) => check_endpoint(endpoint, policy),
+    S3Config::validate(config, auth, policy)
+}
+
+impl KindConfig for S3Config {
+    type Context = NetworkPolicy;
+
+    fn parse(config: &Value, auth: &Auth, policy: &NetworkPolicy) -> Result<Self, Vec<FieldError>> {
+        let mut fields = Fields::new(config, KNOWN);
+        fields.extend(check_auth(auth));
+        let endpoint = fields.optional_text("endpoint", 2048);
+        let endpoint = fields
+            .checked("endpoint", endpoint, |endpoint| match endpoint {
+                Some(endpoint) => check_endpoint(endpoint, policy),
+                None => Ok(()),
+            })
+            .map(|endpoint| endpoint.map(|e| e.trim_end_matches('/').to_owned()));
+        let region = fields.optional_text("region", 64);
+        let region = fields
+            .checked("region", region, |region| match region {
+                Some(region)
+                    if !region
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-') =>
+                {
+                    Err("must be a region name such as eu-west-1".into())
+                }
+                _ => Ok(()),
+            })
+            .map(|region| match auth {
+                Auth::None => region,
+                _ => region.or_else(|| Some(DEFAULT_REGION.to_owned())),
+            });
+        let bucket = fields.text("bucket", None, 63);
+        let bucket = fields.checked("bucket", bucket, |bucket| match bucket_problem(bucket) {
+            Some(problem) => Err(problem.into()),
             None => Ok(()),
-        })
-        .map(|endpoint| endpoint.map(|e| e.trim_end_matches('/').to_owned()));
-    let region = fields.optional_text("region", 64);
-    let region = fields
-        .checked("region", region, |region| match region {
-            Some(region)
-                if !region
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-') =>
-            {
-                Err("must be a region name such as eu-west-1".into())
+        });
+        let key =
+            fields
+                .text("key", Some(DEFAULT_KEY), MAX_KEY_LEN)
+                .and_then(|key| match check_key(&key) {
+                    Ok(()) => Some(key),
+                    Err(error) => {
+                        fields.extend([error]);
+                        None
+                    }
+                });
+        let content_type = fields.text("content_type", Some("application/json"), 255);
+        let content_type = fields.checked("content_type", content_type, |ct| {
+            if ct.contains('/') && ct.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
+                Ok(())
+            } else {
+                Err("must be a media type such as application/json".into())
+            }
+        });
+        let storage_class = fields.optional_text("storage_class", 64);
+        let storage_class = fields.checked("storage_class", storage_class, |class| match class {
+            Some(c) if !c.chars().all(|c| c.is_ascii_uppercase() || c == '_') => {
+                Err("must be a storage class such as STANDARD_IA or GLACIER_IR".into())
             }
             _ => Ok(()),
-        })
-        .map(|region| match auth {
-            Auth::None => region,
-            _ => region.or_else(|| Some(DEFAULT_REGION.to_owned())),
         });
-    let bucket = fields.text("bucket", None, 63);
-    let bucket = fields.checked("bucket", bucket, |bucket| match bucket_problem(bucket) {
-        Some(problem) => Err(problem.into()),
-        None => Ok(()),
-    });
-    let key = fields
-        .text("key", Some(DEFAULT_KEY), MAX_KEY_LEN)
-        .and_then(|key| match check_key(&key) {
-            Ok(()) => Some(key),
-            Err(error) => {
-                fields.extend([error]);
-                None
+        let sse = fields.optional_text("sse", 2048);
+        let sse = fields.checked("sse", sse, |sse| match sse {
+            Some(s) if !(s == "AES256" || s == "aws:kms" || s.starts_with("aws:kms:")) => {
+                Err("must be AES256, aws:kms or aws:kms:<key id or ARN>".into())
             }
+            _ => Ok(()),
         });
-    let content_type = fields.text("content_type", Some("application/json"), 255);
-    let content_type = fields.checked("content_type", content_type, |ct| {
-        if ct.contains('/') && ct.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
-            Ok(())
-        } else {
-            Err("must be a media type such as application/json".into())
-        }
-    });
-    let storage_class = fields.optional_text("storage_class", 64);
-    let storage_class = fields.checked("storage_class", storage_class, |class| match class {
-        Some(c) if !c.chars().all(|c| c.is_ascii_uppercase() || c == '_') => {
-            Err("must be a storage class such as STANDARD_IA or GLACIER_IR".into())
-        }
-        _ => Ok(()),
-    });
-    let sse = fields.optional_text("sse", 2048);
-    let sse = fields.checked("sse", sse, |sse| match sse {
-        Some(s) if !(s == "AES256" || s == "aws:kms" || s.starts_with("aws:kms:")) => {
-            Err("must be AES256, aws:kms or aws:kms:<key id or ARN>".into())
-        }
-        _ => Ok(()),
-    });
-    let timeout_ms = fields.u64_in("timeout_ms", 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
-    let config = (|| {
-        Some(S3Config {
-            endpoint: endpoint?,
-            region: region?,
-            bucket: bucket?,
-            key: key?,
-            content_type: content_type?,
-            storage_class: storage_class?,
-            sse: sse?,
-            timeout_ms: timeout_ms?,
-        })
-    })();
-    fields
-        .finish(config)
-        .map(|config| serde_json::to_value(config).expect("the config serializes"))
+        let timeout_ms = fields.u64_in("timeout_ms", 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
+        let config = (|| {
+            Some(S3Config {
+                endpoint: endpoint?,
+                region: region?,
+                bucket: bucket?,
+                key: key?,
+                content_type: content_type?,
+                storage_class: storage_class?,
+                sse: sse?,
+                timeout_ms: timeout_ms?,
+            })
+        })();
+        fields.finish(config)
+    }
+
+    fn to_json(&self) -> Value {
+        // Strings, numbers and unit enums: serializing cannot fail.
+        serde_json::to_value(self).expect("the config serializes")
+    }
 }
 
 fn check_auth(auth: &Auth) -> Vec<FieldError> {

@@ -4,11 +4,12 @@
 
 use ferry_core::FieldError;
 use ferry_core::destination::Auth;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
-use crate::fields::{Fields, read_stored, unsupported_auth};
+use crate::fields::{Fields, unsupported_auth};
 use crate::host::{check_username, read_host, read_port};
+use crate::kind_config::KindConfig;
 use crate::net_guard::NetworkPolicy;
 use crate::template::{MAX_PATH_LEN, Template, relative_path, sample_event};
 
@@ -26,8 +27,7 @@ const KNOWN: &[&str] = &[
 ];
 
 /// An SFTP destination's `config`, as stored (after [`validate`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SftpConfig {
     pub host: String,
     pub port: u16,
@@ -36,18 +36,11 @@ pub struct SftpConfig {
     /// Name template, relative to `directory`; must contain `{id}`.
     pub file_name: String,
     /// The pinned host key, `SHA256:<base64>` as `ssh-keygen -l` prints it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub host_key_fingerprint: Option<String>,
     /// Accept the first host key seen (then pin it for this process).
     pub trust_on_first_use: bool,
     pub timeout_ms: u64,
-}
-
-impl SftpConfig {
-    /// Reads a stored config, validating it again.
-    pub fn from_stored(config: &Value, auth: &Auth) -> Result<Self, String> {
-        read_stored(validate(config, auth, &NetworkPolicy::allow_all()))
-    }
 }
 
 /// Checks an SFTP config and its auth without I/O; fills in `port` (22),
@@ -61,57 +54,70 @@ pub fn validate(
     auth: &Auth,
     policy: &NetworkPolicy,
 ) -> Result<Value, Vec<FieldError>> {
-    let mut fields = Fields::new(config, KNOWN);
-    fields.extend(check_auth(auth));
-    let host = read_host(&mut fields, policy, |_| Ok(()));
-    let port = read_port(&mut fields, 22);
-    let directory = fields.text("directory", None, MAX_PATH_LEN);
-    let directory = fields.checked("directory", directory, |dir| {
-        if dir.starts_with('/') && dir.split('/').all(|part| part != "." && part != "..") {
-            Ok(())
-        } else {
-            Err("must be an absolute path without `.` or `..` parts".into())
-        }
-    });
-    let file_name = fields
-        .text("file_name", Some("{id}.json"), MAX_PATH_LEN)
-        .and_then(|name| match check_file_name(&name) {
-            Ok(()) => Some(name),
-            Err(error) => {
-                fields.extend([error]);
-                None
+    SftpConfig::validate(config, auth, policy)
+}
+
+impl KindConfig for SftpConfig {
+    type Context = NetworkPolicy;
+
+    fn parse(config: &Value, auth: &Auth, policy: &NetworkPolicy) -> Result<Self, Vec<FieldError>> {
+        let mut fields = Fields::new(config, KNOWN);
+        fields.extend(check_auth(auth));
+        let host = read_host(&mut fields, policy, |_| Ok(()));
+        let port = read_port(&mut fields, 22);
+        let directory = fields.text("directory", None, MAX_PATH_LEN);
+        let directory = fields.checked("directory", directory, |dir| {
+            if dir.starts_with('/') && dir.split('/').all(|part| part != "." && part != "..") {
+                Ok(())
+            } else {
+                Err("must be an absolute path without `.` or `..` parts".into())
             }
         });
-    let fingerprint = fields.optional_text("host_key_fingerprint", 128);
-    let fingerprint = fields.checked("host_key_fingerprint", fingerprint, |fp| match fp {
+        let file_name = fields
+            .text("file_name", Some("{id}.json"), MAX_PATH_LEN)
+            .and_then(|name| match check_file_name(&name) {
+                Ok(()) => Some(name),
+                Err(error) => {
+                    fields.extend([error]);
+                    None
+                }
+            });
+        let fingerprint = fields.optional_text("host_key_fingerprint", 128);
+        let fingerprint = fields.checked("host_key_fingerprint", fingerprint, |fp| {
+            match fp {
         Some(text) if !is_fingerprint(text) => Err(
             "must be a SHA256 fingerprint as `ssh-keygen -lf <key>` prints it (SHA256:<base64>)"
                 .into(),
         ),
         _ => Ok(()),
-    });
-    let tofu = fields.bool_or("trust_on_first_use", false);
-    if matches!(fingerprint, Some(None)) && tofu == Some(false) {
-        fields.error(
+    }
+        });
+        let tofu = fields.bool_or("trust_on_first_use", false);
+        if matches!(fingerprint, Some(None)) && tofu == Some(false) {
+            fields.error(
             "host_key_fingerprint",
             "is required to authenticate the server (or set trust_on_first_use to accept the first key seen)",
         );
+        }
+        let timeout_ms = fields.u64_in("timeout_ms", 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
+        let config = (|| {
+            Some(SftpConfig {
+                host: host?,
+                port: port?,
+                directory: trim_directory(&directory?),
+                file_name: file_name?,
+                host_key_fingerprint: fingerprint?,
+                trust_on_first_use: tofu?,
+                timeout_ms: timeout_ms?,
+            })
+        })();
+        fields.finish(config)
     }
-    let timeout_ms = fields.u64_in("timeout_ms", 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
-    let config = (|| {
-        Some(SftpConfig {
-            host: host?,
-            port: port?,
-            directory: trim_directory(&directory?),
-            file_name: file_name?,
-            host_key_fingerprint: fingerprint?,
-            trust_on_first_use: tofu?,
-            timeout_ms: timeout_ms?,
-        })
-    })();
-    fields
-        .finish(config)
-        .map(|config| serde_json::to_value(config).expect("the config serializes"))
+
+    fn to_json(&self) -> Value {
+        // Strings, numbers and unit enums: serializing cannot fail.
+        serde_json::to_value(self).expect("the config serializes")
+    }
 }
 
 /// `/upload/` → `/upload`, `/` stays `/`.

@@ -16,9 +16,10 @@ use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
 use super::classify;
-use super::config::{self, SftpConfig};
+use super::config::SftpConfig;
 use super::connection::{Connection, Endpoint};
 use crate::CatalogOptions;
+use crate::kind_config::KindConfig;
 use crate::message::Payload;
 use crate::net_guard::NetworkPolicy;
 use crate::template::{Template, relative_path};
@@ -49,12 +50,13 @@ impl DestinationAdapter for SftpAdapter {
     }
 
     fn validate(&self, config: &Value, auth: &Auth) -> Result<Value, Vec<FieldError>> {
-        config::validate(config, auth, &self.policy)
+        SftpConfig::validate(config, auth, &self.policy)
     }
 
     fn build(&self, destination: &Destination) -> Result<Arc<dyn Deliverer>, String> {
         let auth = destination.secrets.auth.clone();
-        let config = SftpConfig::from_stored(&destination.config, &auth)?;
+        let config =
+            SftpConfig::from_stored(&destination.config, &auth, &NetworkPolicy::allow_all())?;
         let file_name = Template::parse("config.file_name", &config.file_name)
             .map_err(|e| format!("{}: {}", e.field, e.message))?;
         let timeout = Duration::from_millis(config.timeout_ms);

@@ -6,10 +6,11 @@ use std::collections::{BTreeMap, HashSet};
 use ferry_core::FieldError;
 use ferry_core::destination::Auth;
 use http::{HeaderName, HeaderValue};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use url::Url;
 
+use crate::kind_config::KindConfig;
 use crate::net_guard::NetworkPolicy;
 
 /// Default per-request timeout.
@@ -45,36 +46,14 @@ const RESERVED_HEADERS: &[&str] = &[
 ];
 
 /// A webhook destination's `config`, as stored (after [`validate`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WebhookConfig {
     /// Where events are `POST`ed (http or https).
     pub url: String,
     /// Extra request headers (none may override Ferry's own).
-    #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// Limit of one attempt, from connecting to the end of the answer.
-    #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
-}
-
-fn default_timeout_ms() -> u64 {
-    DEFAULT_TIMEOUT_MS
-}
-
-impl WebhookConfig {
-    /// Reads a stored config, validating it again; the error names each
-    /// invalid field.
-    pub fn from_stored(config: &Value, auth: &Auth) -> Result<Self, String> {
-        let normalized = validate(config, auth).map_err(|errors| {
-            errors
-                .iter()
-                .map(|e| format!("{}: {}", e.field, e.message))
-                .collect::<Vec<_>>()
-                .join("; ")
-        })?;
-        serde_json::from_value(normalized).map_err(|e| format!("config: {e}"))
-    }
 }
 
 /// Checks a webhook config and its auth without I/O. Returns the config with
@@ -84,8 +63,9 @@ impl WebhookConfig {
 ///
 /// This checks the form only and lets any host through; creating a
 /// destination uses [`validate_with_policy`], which applies the SSRF guard
-/// too. (Stored configs are re-read with this one: a destination created
-/// under another policy is refused when it connects, not when it is built.)
+/// too. (Stored configs are read again under no policy either: a
+/// destination created under another policy is refused when it connects,
+/// not when it is built.)
 pub fn validate(config: &Value, auth: &Auth) -> Result<Value, Vec<FieldError>> {
     validate_with_policy(config, auth, &NetworkPolicy::allow_all())
 }
@@ -99,78 +79,99 @@ pub fn validate_with_policy(
     auth: &Auth,
     policy: &NetworkPolicy,
 ) -> Result<Value, Vec<FieldError>> {
-    let mut errors = Vec::new();
-    validate_auth(auth, &mut errors);
-    let Some(fields) = config.as_object() else {
-        errors.push(FieldError::new("config", "must be an object"));
-        return Err(errors);
-    };
-    for key in fields.keys() {
-        if !matches!(key.as_str(), "url" | "headers" | "timeout_ms") {
-            errors.push(FieldError::new(
-                format!("config.{key}"),
-                "unknown field (expected url, headers, timeout_ms)",
-            ));
-        }
-    }
+    WebhookConfig::validate(config, auth, policy)
+}
 
-    let url = match fields.get("url") {
-        None | Some(Value::Null) => {
-            errors.push(FieldError::new("config.url", "is required"));
-            None
+impl KindConfig for WebhookConfig {
+    type Context = NetworkPolicy;
+
+    fn parse(config: &Value, auth: &Auth, policy: &NetworkPolicy) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        validate_auth(auth, &mut errors);
+        let Some(fields) = config.as_object() else {
+            errors.push(FieldError::new("config", "must be an object"));
+            return Err(errors);
+        };
+        for key in fields.keys() {
+            if !matches!(key.as_str(), "url" | "headers" | "timeout_ms") {
+                errors.push(FieldError::new(
+                    format!("config.{key}"),
+                    "unknown field (expected url, headers, timeout_ms)",
+                ));
+            }
         }
-        Some(Value::String(url)) => match check_url(url, policy) {
-            Ok(()) => Some(url.clone()),
-            Err(message) => {
-                errors.push(FieldError::new("config.url", message));
+
+        let url = match fields.get("url") {
+            None | Some(Value::Null) => {
+                errors.push(FieldError::new("config.url", "is required"));
                 None
             }
-        },
-        Some(_) => {
-            errors.push(FieldError::new("config.url", "must be a string"));
-            None
-        }
-    };
+            Some(Value::String(url)) => match check_url(url, policy) {
+                Ok(()) => Some(url.clone()),
+                Err(message) => {
+                    errors.push(FieldError::new("config.url", message));
+                    None
+                }
+            },
+            Some(_) => {
+                errors.push(FieldError::new("config.url", "must be a string"));
+                None
+            }
+        };
 
-    let timeout_ms = match fields.get("timeout_ms") {
-        None | Some(Value::Null) => Some(DEFAULT_TIMEOUT_MS),
-        Some(value) => match value.as_u64() {
-            Some(ms) if (1..=MAX_TIMEOUT_MS).contains(&ms) => Some(ms),
-            _ => {
+        let timeout_ms = match fields.get("timeout_ms") {
+            None | Some(Value::Null) => Some(DEFAULT_TIMEOUT_MS),
+            Some(value) => match value.as_u64() {
+                Some(ms) if (1..=MAX_TIMEOUT_MS).contains(&ms) => Some(ms),
+                _ => {
+                    errors.push(FieldError::new(
+                        "config.timeout_ms",
+                        format!("must be an integer between 1 and {MAX_TIMEOUT_MS}"),
+                    ));
+                    None
+                }
+            },
+        };
+
+        let headers = match fields.get("headers") {
+            None | Some(Value::Null) => Some(BTreeMap::new()),
+            Some(Value::Object(headers)) => {
+                let before = errors.len();
+                check_headers(headers, auth, &mut errors);
+                // `check_headers` refuses every value that is not a string.
+                (errors.len() == before).then(|| {
+                    headers
+                        .iter()
+                        .filter_map(|(name, value)| {
+                            Some((name.clone(), value.as_str()?.to_owned()))
+                        })
+                        .collect()
+                })
+            }
+            Some(_) => {
                 errors.push(FieldError::new(
-                    "config.timeout_ms",
-                    format!("must be an integer between 1 and {MAX_TIMEOUT_MS}"),
+                    "config.headers",
+                    "must be an object of header names to string values",
                 ));
                 None
             }
-        },
-    };
+        };
 
-    let headers = match fields.get("headers") {
-        None | Some(Value::Null) => Some(Map::new()),
-        Some(Value::Object(headers)) => {
-            let before = errors.len();
-            check_headers(headers, auth, &mut errors);
-            (errors.len() == before).then(|| headers.clone())
+        match (url, timeout_ms, headers) {
+            (Some(url), Some(timeout_ms), Some(headers)) if errors.is_empty() => {
+                Ok(WebhookConfig {
+                    url,
+                    headers,
+                    timeout_ms,
+                })
+            }
+            _ => Err(errors),
         }
-        Some(_) => {
-            errors.push(FieldError::new(
-                "config.headers",
-                "must be an object of header names to string values",
-            ));
-            None
-        }
-    };
+    }
 
-    match (url, timeout_ms, headers) {
-        (Some(url), Some(timeout_ms), Some(headers)) if errors.is_empty() => {
-            Ok(serde_json::json!({
-                "url": url,
-                "headers": headers,
-                "timeout_ms": timeout_ms,
-            }))
-        }
-        _ => Err(errors),
+    fn to_json(&self) -> Value {
+        // Strings and a number: serializing cannot fail.
+        serde_json::to_value(self).expect("the config serializes")
     }
 }
 

@@ -18,9 +18,10 @@ use ferry_core::{EventId, FieldError};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use serde_json::Value;
 
-use super::config::{self, WebhookConfig};
+use super::config::WebhookConfig;
 use crate::CatalogOptions;
 use crate::error_chain::{describe_chain, find_cause};
+use crate::kind_config::KindConfig;
 use crate::message::Payload;
 use crate::net_guard::{GuardedResolver, NetworkPolicy, ResolvedToRefused};
 
@@ -90,7 +91,7 @@ impl DestinationAdapter for WebhookAdapter {
     }
 
     fn validate(&self, config: &Value, auth: &Auth) -> Result<Value, Vec<FieldError>> {
-        config::validate_with_policy(config, auth, &self.policy)
+        WebhookConfig::validate(config, auth, &self.policy)
     }
 
     fn build(&self, destination: &Destination) -> Result<Arc<dyn Deliverer>, String> {
@@ -99,7 +100,10 @@ impl DestinationAdapter for WebhookAdapter {
         }
         let client = self.client.clone()?;
         let auth = &destination.secrets.auth;
-        let config = WebhookConfig::from_stored(&destination.config, auth)?;
+        // Read again under no policy: a destination created under another
+        // one is refused when it connects, not when it is built.
+        let config =
+            WebhookConfig::from_stored(&destination.config, auth, &NetworkPolicy::allow_all())?;
         let url = reqwest::Url::parse(&config.url).map_err(|e| format!("config.url: {e}"))?;
 
         // Headers that are the same on every request, and their captured view.

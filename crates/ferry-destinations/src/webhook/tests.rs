@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 
 use super::{classify, parse_retry_after, validate};
 use crate::error_chain::describe_chain;
+use crate::kind_config::KindConfig;
+use crate::net_guard::NetworkPolicy;
 
 fn fields(config: Value, auth: &Auth) -> Vec<String> {
     validate(&config, auth)
@@ -189,14 +191,16 @@ fn every_error_is_reported_at_once() {
     );
 }
 
+fn stored(config: &Value) -> Result<super::WebhookConfig, String> {
+    super::WebhookConfig::from_stored(config, &Auth::None, &NetworkPolicy::allow_all())
+}
+
 #[test]
 fn stored_configs_are_read_with_defaults() {
-    let config =
-        super::WebhookConfig::from_stored(&json!({"url": "http://a.example"}), &Auth::None)
-            .unwrap();
+    let config = stored(&json!({"url": "http://a.example"})).unwrap();
     assert_eq!(config.timeout_ms, 10_000);
     assert!(config.headers.is_empty());
-    let err = super::WebhookConfig::from_stored(&json!({"url": 1}), &Auth::None).unwrap_err();
+    let err = stored(&json!({"url": 1})).unwrap_err();
     assert!(err.starts_with("config.url:"), "{err}");
 }
 
