@@ -11,7 +11,8 @@
 //!
 //! What the kinds share: [`kind_config`] (the one way from a `config`
 //! object to a kind's typed config and back), [`fields`] (reading a config
-//! with one error per field), `host` (the server and login of email and sftp), [`tls`] (the
+//! with one error per field), the client adapter of the kinds that connect
+//! to a server, `host` (the server and login of email and sftp), [`tls`] (the
 //! `tls` object and client certificates), [`endpoint`] (the SSRF guard for
 //! hosts a client connects to itself), [`link`] (one reused connection,
 //! reconnected with backoff, and [`timed`](link::timed) for the deadline of one step) and
@@ -39,6 +40,17 @@ pub mod amqp;
     feature = "mysql"
 ))]
 mod client;
+#[cfg(any(
+    feature = "amqp",
+    feature = "nats",
+    feature = "redis",
+    feature = "mqtt",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "sftp",
+    feature = "email"
+))]
+mod client_adapter;
 #[cfg(feature = "email")]
 pub mod email;
 pub mod endpoint;

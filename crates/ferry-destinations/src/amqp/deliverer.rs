@@ -18,7 +18,8 @@ use lapin::uri::{AMQPUri, AMQPUserInfo, SASLMechanism};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ErrorKind};
 
 use super::config::{AmqpConfig, MAX_SHORT_STRING};
-use crate::client::{self, ClientAdapter, ClientKind, Reach, auth, report};
+use crate::client::{self, auth, report};
+use crate::client_adapter::{ClientAdapter, ClientKind, Reach};
 use crate::endpoint;
 use crate::link::{Link, timed};
 use crate::message::{Payload, metadata};

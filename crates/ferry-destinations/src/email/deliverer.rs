@@ -8,23 +8,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use ferry_core::FieldError;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Auth, Destination, DestinationKind};
 use ferry_core::ports::{AttemptError, Delivered};
-use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter};
+use ferry_core::ports::{AttemptReport, CheckReport, Deliverer};
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use serde_json::Value;
 
 use super::config::{EmailConfig, TlsMode};
 use super::mail::{self, Addresses};
 use super::render::Templates;
-use crate::CatalogOptions;
+use crate::client_adapter::{ClientAdapter, ClientKind, Reach};
 use crate::error_chain::describe_chain;
-use crate::kind_config::KindConfig;
 use crate::message::Payload;
 use crate::net_guard::NetworkPolicy;
 
@@ -34,33 +31,21 @@ const POOL_SIZE: u32 = 4;
 type Transport = AsyncSmtpTransport<Tokio1Executor>;
 
 /// The `email` kind.
-pub struct EmailAdapter {
-    policy: Arc<NetworkPolicy>,
-    connect_timeout: Duration,
-}
+pub struct Email;
 
-impl EmailAdapter {
-    pub fn new(options: &CatalogOptions, policy: NetworkPolicy) -> Self {
-        Self {
-            policy: Arc::new(policy),
-            connect_timeout: options.connect_timeout,
-        }
-    }
-}
+/// The `email` kind's adapter.
+pub type EmailAdapter = ClientAdapter<Email>;
 
-impl DestinationAdapter for EmailAdapter {
-    fn kind(&self) -> DestinationKind {
-        DestinationKind::Email
-    }
+impl ClientKind for Email {
+    const KIND: DestinationKind = DestinationKind::Email;
+    type Config = EmailConfig;
 
-    fn validate(&self, config: &Value, auth: &Auth) -> Result<Value, Vec<FieldError>> {
-        EmailConfig::validate(config, auth, &self.policy)
-    }
-
-    fn build(&self, destination: &Destination) -> Result<Arc<dyn Deliverer>, String> {
+    fn build(
+        config: EmailConfig,
+        destination: &Destination,
+        reach: &Reach,
+    ) -> Result<Arc<dyn Deliverer>, String> {
         let auth = &destination.secrets.auth;
-        let config =
-            EmailConfig::from_stored(&destination.config, auth, &NetworkPolicy::allow_all())?;
         let templates = Templates::new(&config.subject, &config.body)
             .map_err(|errors| crate::fields::join_errors(&errors))?;
         let credentials = match auth {
@@ -84,8 +69,8 @@ impl DestinationAdapter for EmailAdapter {
             templates,
             attach_payload: config.attach_payload,
             timeout,
-            connect_timeout: self.connect_timeout.min(timeout),
-            policy: Arc::clone(&self.policy),
+            connect_timeout: reach.connect_timeout.min(timeout),
+            policy: Arc::clone(&reach.policy),
             transport: tokio::sync::Mutex::new(None),
         }))
     }

@@ -20,7 +20,8 @@ use rumqttc::{Outgoing, TlsConfiguration, Transport};
 use tokio::sync::oneshot;
 
 use super::config::{MqttConfig, check_topic};
-use crate::client::{self, ClientAdapter, ClientKind, Reach, auth, report};
+use crate::client::{self, auth, report};
+use crate::client_adapter::{ClientAdapter, ClientKind, Reach};
 use crate::endpoint;
 use crate::link::{Link, timed};
 use crate::message::{Payload, metadata};

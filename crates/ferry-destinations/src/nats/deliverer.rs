@@ -13,7 +13,8 @@ use ferry_core::destination::{Auth, Destination, DestinationKind};
 use ferry_core::ports::{AttemptError, AttemptReport, CheckReport, Deliverer};
 
 use super::config::{NatsConfig, check_subject};
-use crate::client::{self, ClientAdapter, ClientKind, Reach, auth, report};
+use crate::client::{self, auth, report};
+use crate::client_adapter::{ClientAdapter, ClientKind, Reach};
 use crate::endpoint;
 use crate::link::{Link, timed};
 use crate::message::{Payload, metadata};

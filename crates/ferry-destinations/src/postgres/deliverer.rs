@@ -14,7 +14,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::types::Json;
 
 use super::config::PostgresConfig;
-use crate::client::{ClientAdapter, ClientKind, Reach};
+use crate::client_adapter::{ClientAdapter, ClientKind, Reach};
 use crate::link::timed;
 use crate::net_guard::NetworkPolicy;
 use crate::sql::{self, Dialect, SqlConfig, delivery};

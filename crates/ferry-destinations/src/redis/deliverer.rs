@@ -16,7 +16,8 @@ use redis::{AsyncConnectionConfig, Client, ErrorKind, IntoConnectionInfo, RedisE
 use redis::{ServerErrorKind, TlsCertificates};
 
 use super::config::{Mode, RedisConfig};
-use crate::client::{self, ClientAdapter, ClientKind, Reach, auth, report};
+use crate::client::{self, auth, report};
+use crate::client_adapter::{ClientAdapter, ClientKind, Reach};
 use crate::endpoint;
 use crate::link::{Link, timed};
 use crate::message::{Payload, metadata};

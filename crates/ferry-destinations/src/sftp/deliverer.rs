@@ -7,21 +7,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use ferry_core::FieldError;
 use ferry_core::delivery::{Captured, Envelope};
-use ferry_core::destination::{Auth, Destination, DestinationKind};
+use ferry_core::destination::{Destination, DestinationKind};
 use ferry_core::ports::{AttemptError, Delivered};
-use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter};
-use serde_json::Value;
+use ferry_core::ports::{AttemptReport, CheckReport, Deliverer};
 use tokio::io::AsyncWriteExt;
 
 use super::classify;
 use super::config::SftpConfig;
 use super::connection::{Connection, Endpoint};
-use crate::CatalogOptions;
-use crate::kind_config::KindConfig;
+use crate::client_adapter::{ClientAdapter, ClientKind, Reach};
 use crate::message::Payload;
-use crate::net_guard::NetworkPolicy;
 use crate::template::{Template, relative_path};
 
 /// First wait before reconnecting after a failed connection; doubles up to
@@ -30,33 +26,21 @@ const RECONNECT_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(30);
 
 /// The `sftp` kind.
-pub struct SftpAdapter {
-    policy: Arc<NetworkPolicy>,
-    connect_timeout: Duration,
-}
+pub struct Sftp;
 
-impl SftpAdapter {
-    pub fn new(options: &CatalogOptions, policy: NetworkPolicy) -> Self {
-        Self {
-            policy: Arc::new(policy),
-            connect_timeout: options.connect_timeout,
-        }
-    }
-}
+/// The `sftp` kind's adapter.
+pub type SftpAdapter = ClientAdapter<Sftp>;
 
-impl DestinationAdapter for SftpAdapter {
-    fn kind(&self) -> DestinationKind {
-        DestinationKind::Sftp
-    }
+impl ClientKind for Sftp {
+    const KIND: DestinationKind = DestinationKind::Sftp;
+    type Config = SftpConfig;
 
-    fn validate(&self, config: &Value, auth: &Auth) -> Result<Value, Vec<FieldError>> {
-        SftpConfig::validate(config, auth, &self.policy)
-    }
-
-    fn build(&self, destination: &Destination) -> Result<Arc<dyn Deliverer>, String> {
+    fn build(
+        config: SftpConfig,
+        destination: &Destination,
+        reach: &Reach,
+    ) -> Result<Arc<dyn Deliverer>, String> {
         let auth = destination.secrets.auth.clone();
-        let config =
-            SftpConfig::from_stored(&destination.config, &auth, &NetworkPolicy::allow_all())?;
         let file_name = Template::parse("config.file_name", &config.file_name)
             .map_err(|e| format!("{}: {}", e.field, e.message))?;
         let timeout = Duration::from_millis(config.timeout_ms);
@@ -69,8 +53,8 @@ impl DestinationAdapter for SftpAdapter {
                     .then(|| Arc::new(Mutex::new(None))),
                 pinned: config.host_key_fingerprint,
                 timeout,
-                connect_timeout: self.connect_timeout.min(timeout),
-                policy: Arc::clone(&self.policy),
+                connect_timeout: reach.connect_timeout.min(timeout),
+                policy: Arc::clone(&reach.policy),
             },
             directory: config.directory,
             file_name,

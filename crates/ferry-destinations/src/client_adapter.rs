@@ -1,5 +1,6 @@
-//! The adapter of a kind that connects to its server: its config checked
-//! under the SSRF guard's policy, and its deliverer built with the
+//! The adapter of a kind that connects to its server with a client of the
+//! server's protocol (the brokers and databases, SMTP, SFTP): its config
+//! checked under the SSRF guard's policy, and its deliverer built with the
 //! catalog's connect time limit, the same for every such kind.
 
 use std::marker::PhantomData;
@@ -23,7 +24,7 @@ pub struct Reach {
     pub policy: Arc<NetworkPolicy>,
 }
 
-/// A kind that connects to a broker or database server.
+/// A kind that connects to its server.
 pub trait ClientKind: Send + Sync + 'static {
     const KIND: DestinationKind;
 
