@@ -21,6 +21,7 @@ mod resealing;
 mod rows;
 mod source_rows;
 mod sources;
+mod sql;
 mod sqlite;
 mod values;
 

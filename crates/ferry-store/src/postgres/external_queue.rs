@@ -12,7 +12,9 @@ use ferry_core::error::StoreResult;
 use ferry_core::ids::{DeliveryId, DestinationId};
 use ferry_core::ports::{Completion, Lease, Reclaim};
 
-use super::{PgStore, db_error, id_array, micros, queue};
+use super::{PgStore, db_error, id_array, queue};
+use crate::sql::Backend;
+use crate::values::micros;
 
 /// A delivery waiting for an attempt (`pending` or `retrying`, not leased).
 #[derive(Debug, Clone, PartialEq, Eq)]

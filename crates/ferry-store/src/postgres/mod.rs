@@ -34,15 +34,10 @@
 //!   ([`PgOptions::schema`]); migrations run there when the store connects
 //!   (sqlx serializes concurrent migrators with an advisory lock).
 
-mod audit;
-mod deliveries;
-mod destinations;
-mod events;
+mod backend;
 mod external_queue;
-mod orgs;
 mod ports;
 mod queue;
-mod rows;
 
 pub use external_queue::Waiting;
 
@@ -53,13 +48,12 @@ use std::time::Duration;
 use ferry_core::StoreError;
 use ferry_core::crypto::Cipher;
 use ferry_core::error::StoreResult;
+use sqlx::Connection;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgListener;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Connection, Postgres, Transaction};
 
 use crate::failure::{Failure, migrate_error};
-use crate::values::{micros, opt_micros, page_limit, to_json};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -155,21 +149,6 @@ impl PgStore {
         self.inner.pool.close().await;
     }
 
-    /// Starts a durable transaction: its commit is flushed before it returns.
-    async fn write(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        self.inner.pool.begin().await.map_err(db_error)
-    }
-
-    /// Starts a transaction whose commit is not flushed by itself: for queue
-    /// bookkeeping that a server crash may lose without breaking a promise.
-    async fn write_relaxed(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        self.inner
-            .pool
-            .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
-            .await
-            .map_err(db_error)
-    }
-
     /// Listens for work made due by other processes (new deliveries,
     /// requeues, released or expired leases): a worker wakes at once instead
     /// of waiting for its next poll.
@@ -184,26 +163,12 @@ impl PgStore {
         Ok(WorkListener { listener })
     }
 
-    /// Tells listening workers, when `tx` commits, that work may be due.
-    async fn signal_work(&self, tx: &mut Transaction<'static, Postgres>) -> StoreResult<()> {
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(&self.inner.channel)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_error)?;
-        Ok(())
-    }
-
     fn channel(&self) -> &str {
         &self.inner.channel
     }
 
     fn pool(&self) -> &PgPool {
         &self.inner.pool
-    }
-
-    fn cipher(&self) -> &Cipher {
-        &self.inner.cipher
     }
 }
 

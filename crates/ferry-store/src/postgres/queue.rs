@@ -1,5 +1,5 @@
 //! The delivery queue, kept in the deliveries table and shared by every
-//! worker process: leasing (claim after ingest, due deliveries, one
+//! worker process: leasing (claim after ingest, due one
 //! destination's probe), completing attempts in batches, and giving leases
 //! back (release, expiry, takeover).
 //!
@@ -29,11 +29,11 @@ use ferry_core::ports::{Completion, Lease, Reclaim};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
-use super::rows::{self, delivery_columns};
-use super::{
-    PgStore, Waiting, audit, db_error, deliveries, events, id_array, micros, opt_micros, to_json,
-};
+use super::{PgStore, Waiting, db_error, id_array};
 use crate::deleted;
+use crate::rows::delivery_columns;
+use crate::sql::{Backend, Tables, decode};
+use crate::values::{micros, opt_micros, to_json};
 
 /// The queue's statements.
 mod sql {
@@ -304,13 +304,14 @@ pub(super) async fn lease_destination(
 pub(super) async fn with_events(store: &PgStore, rows: Vec<PgRow>) -> StoreResult<Vec<Leased>> {
     let mut leased = rows
         .iter()
-        .map(rows::delivery)
+        .map(decode::delivery)
         .collect::<StoreResult<Vec<_>>>()?;
     leased.sort_by_key(|(seq, d)| (d.next_attempt_at, *seq));
     let mut ids: Vec<&str> = leased.iter().map(|(_, d)| d.event_id.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
-    let events: HashMap<EventId, Arc<Event>> = events::by_ids(store, &ids)
+    let events: HashMap<EventId, Arc<Event>> = Tables(store)
+        .events_by_ids(&ids)
         .await?
         .into_iter()
         .map(|e| (e.id.clone(), Arc::new(e)))
@@ -396,7 +397,7 @@ pub(super) async fn complete_moved(
         numbers.push(i64::from(a.number));
         started.push(micros(a.started_at));
         durations.push(i64::try_from(a.duration_ms).unwrap_or(i64::MAX));
-        outcomes.push(rows::outcome_str(a.outcome));
+        outcomes.push(decode::outcome_str(a.outcome));
         codes.push(a.status_code.map(i64::from));
         attempt_errors.push(a.error.as_deref());
         requests.push(
@@ -459,7 +460,7 @@ pub(super) async fn complete_moved(
         })
         .collect();
     let records: Vec<&AuditRecord> = records.iter().map(|r| &**r).collect();
-    audit::insert_rows(&mut tx, &records).await?;
+    PgStore::insert_audit(&mut tx, &records).await?;
     tx.commit().await.map_err(db_error)?;
     Ok(batch
         .iter()
@@ -547,7 +548,7 @@ pub(super) async fn reclaim_waiting(store: &PgStore, which: &Reclaim) -> StoreRe
         store.signal_work(&mut tx).await?;
     }
     tx.commit().await.map_err(db_error)?;
-    deliveries::compact_counts(store).await?;
+    store.compact_counts().await?;
     waiting_rows(&rows)
 }
 
@@ -556,7 +557,7 @@ pub(super) async fn reclaim_waiting(store: &PgStore, which: &Reclaim) -> StoreRe
 fn waiting_rows(given: &[PgRow]) -> StoreResult<Vec<Waiting>> {
     let mut waiting = Vec::with_capacity(given.len());
     for row in given {
-        let status: DeliveryStatus = rows::parsed(row, "status")?;
+        let status: DeliveryStatus = decode::parsed(row, "status")?;
         if status == DeliveryStatus::Pending {
             waiting.push(waiting_row(row)?);
         }
@@ -567,10 +568,10 @@ fn waiting_rows(given: &[PgRow]) -> StoreResult<Vec<Waiting>> {
 /// A waiting delivery as the statements of this module return it.
 pub(super) fn waiting_row(row: &PgRow) -> StoreResult<Waiting> {
     Ok(Waiting {
-        seq: rows::seq(row)?,
-        id: rows::parsed(row, "id")?,
-        destination_id: rows::parsed(row, "destination_id")?,
-        due_at: rows::time(row, "next_attempt_at")?,
+        seq: decode::seq(row)?,
+        id: decode::parsed(row, "id")?,
+        destination_id: decode::parsed(row, "destination_id")?,
+        due_at: decode::time(row, "next_attempt_at")?,
     })
 }
 
@@ -588,6 +589,6 @@ pub(super) async fn next_due_at(
     }
     .map_err(db_error)?;
     let due: Option<i64> = row.try_get("due").map_err(db_error)?;
-    due.map(|v| rows::from_micros(v, "next_attempt_at"))
+    due.map(|v| decode::from_micros(v, "next_attempt_at"))
         .transpose()
 }

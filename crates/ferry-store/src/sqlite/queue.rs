@@ -1,5 +1,5 @@
 //! The delivery queue, kept in the deliveries table: leasing (claim after
-//! ingest, due deliveries, one destination's probe), completing attempts in
+//! ingest, due one destination's probe), completing attempts in
 //! batches, and giving leases back (release, expiry, takeover).
 //!
 //! A lease is `status = 'delivering'` with `lease_owner` and
@@ -22,11 +22,11 @@ use ferry_core::ids::{DeliveryId, DestinationId, EventId};
 use ferry_core::ports::{Completion, Lease, Reclaim};
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::rows::{self, delivery_columns};
-use super::{
-    SqliteStore, audit, db_error, events, id_list, micros, opt_micros, rows_per_statement, to_json,
-};
+use super::{SqliteStore, db_error, id_list, rows_per_statement};
 use crate::deleted;
+use crate::rows::delivery_columns;
+use crate::sql::{Backend, Tables, decode};
+use crate::values::{micros, opt_micros, to_json};
 
 /// The queue's statements, named so that a test can check their query plans.
 pub(super) mod sql {
@@ -174,7 +174,7 @@ pub(super) async fn claim(
         .collect())
 }
 
-/// Leases due deliveries, oldest due first. Without exclusions one ordered
+/// Leases due oldest due first. Without exclusions one ordered
 /// walk of the due index suffices. With exclusions, that walk would step
 /// over every due delivery of an excluded (paused or saturated) destination,
 /// however long its backlog; instead each other destination contributes its
@@ -246,13 +246,14 @@ async fn with_events(
 ) -> StoreResult<Vec<Leased>> {
     let mut leased = rows
         .iter()
-        .map(rows::delivery)
+        .map(decode::delivery)
         .collect::<StoreResult<Vec<_>>>()?;
     leased.sort_by_key(|(seq, d)| (d.next_attempt_at, *seq));
     let mut ids: Vec<&str> = leased.iter().map(|(_, d)| d.event_id.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
-    let events: HashMap<EventId, Arc<Event>> = events::by_ids(store, &ids)
+    let events: HashMap<EventId, Arc<Event>> = Tables(store)
+        .events_by_ids(&ids)
         .await?
         .into_iter()
         .map(|e| (e.id.clone(), Arc::new(e)))
@@ -369,7 +370,7 @@ pub(super) async fn complete(store: &SqliteStore, batch: &[Completion]) -> Store
                 .push_bind(i64::from(a.number))
                 .push_bind(micros(a.started_at))
                 .push_bind(i64::try_from(a.duration_ms).unwrap_or(i64::MAX))
-                .push_bind(rows::outcome_str(a.outcome))
+                .push_bind(decode::outcome_str(a.outcome))
                 .push_bind(a.status_code.map(i64::from))
                 .push_bind(a.error.as_deref())
                 .push_bind(request.as_deref())
@@ -391,7 +392,7 @@ pub(super) async fn complete(store: &SqliteStore, batch: &[Completion]) -> Store
         })
         .collect();
     let records: Vec<&AuditRecord> = records.iter().map(|r| &**r).collect();
-    audit::insert_rows(&mut tx, &records).await?;
+    SqliteStore::insert_audit(&mut tx, &records).await?;
     tx.commit().await.map_err(db_error)
 }
 
@@ -477,6 +478,6 @@ pub(super) async fn next_due_at(
     }
     .map_err(db_error)?;
     let due: Option<i64> = row.try_get("due").map_err(db_error)?;
-    due.map(|v| rows::from_micros(v, "next_attempt_at"))
+    due.map(|v| decode::from_micros(v, "next_attempt_at"))
         .transpose()
 }
