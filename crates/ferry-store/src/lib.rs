@@ -25,6 +25,7 @@ mod sql;
 mod sqlite;
 mod values;
 
-pub use postgres::{PgOptions, PgStore, Waiting, WorkListener};
+pub use postgres::{PgOptions, PgStore, WorkListener};
 pub use redis_queue::{RedisOptions, RedisQueue};
+pub use sql::queue::Waiting;
 pub use sqlite::SqliteStore;

@@ -24,7 +24,6 @@ macro_rules! store_ports {
         };
         use ferry_core::source::Source;
 
-        use super::queue;
         use crate::sql::{Backend, Tables};
 
         #[async_trait]
@@ -221,7 +220,7 @@ macro_rules! store_ports {
                 ids: &[DeliveryId],
                 lease: &Lease,
             ) -> StoreResult<Vec<DeliveryId>> {
-                queue::claim(self, ids, lease).await
+                Tables(self).claim(ids, lease).await
             }
 
             async fn lease_due(
@@ -230,7 +229,7 @@ macro_rules! store_ports {
                 lease: &Lease,
                 exclude: &[DestinationId],
             ) -> StoreResult<Vec<Leased>> {
-                queue::lease_due(self, limit, lease, exclude).await
+                Tables(self).lease_due(limit, lease, exclude).await
             }
 
             async fn lease_destination(
@@ -239,30 +238,30 @@ macro_rules! store_ports {
                 limit: u32,
                 lease: &Lease,
             ) -> StoreResult<Vec<Leased>> {
-                queue::lease_destination(self, id, limit, lease).await
+                Tables(self).lease_destination(id, limit, lease).await
             }
 
             async fn complete(&self, batch: &[Completion]) -> StoreResult<()> {
-                queue::complete(self, batch).await
+                Tables(self).complete(batch).await.map(drop)
             }
 
             async fn extend_leases(&self, ids: &[DeliveryId], lease: &Lease) -> StoreResult<u64> {
-                queue::extend_leases(self, ids, lease).await
+                Tables(self).extend_leases(ids, lease).await
             }
 
             async fn release(&self, ids: &[DeliveryId], owner: &str) -> StoreResult<u64> {
-                queue::release(self, ids, owner).await
+                Ok(Tables(self).release(ids, owner).await?.0)
             }
 
             async fn reclaim(&self, which: &Reclaim) -> StoreResult<u64> {
-                queue::reclaim(self, which).await
+                Ok(Tables(self).reclaim(which).await?.0)
             }
 
             async fn next_due_at(
                 &self,
                 exclude: &[DestinationId],
             ) -> StoreResult<Option<DateTime<Utc>>> {
-                queue::next_due_at(self, exclude).await
+                Tables(self).next_due_at(exclude).await
             }
         }
 

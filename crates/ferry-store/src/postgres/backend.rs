@@ -17,9 +17,11 @@ use ferry_core::destination::Health;
 use ferry_core::error::StoreResult;
 use ferry_core::event::NewEvent;
 use ferry_core::ids::{ApiKeyId, DestinationId};
+use ferry_core::ports::Completion;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row, Transaction};
 
 use super::{PgStore, id_array};
+use crate::sql::queue::{AttemptRow, QueueStatements};
 use crate::sql::{Backend, due_at};
 use crate::values::{micros, opt_micros, to_json};
 
@@ -66,6 +68,33 @@ impl Backend for PgStore {
 
     /// Locked until the update, so that no worker leases one in between.
     const REQUEUE_LOCK: &'static str = " ORDER BY seq FOR UPDATE OF deliveries";
+
+    const QUEUE: QueueStatements = super::queue::STATEMENTS;
+
+    type TextList = Vec<String>;
+
+    fn text_list<T: AsRef<str>>(items: &[T]) -> Vec<String> {
+        items.iter().map(|i| i.as_ref().to_owned()).collect()
+    }
+
+    async fn move_completed(
+        conn: &mut PgConnection,
+        batch: &[Completion],
+    ) -> StoreResult<Vec<(String, String)>> {
+        super::queue::move_completed(conn, batch).await
+    }
+
+    async fn insert_attempts(
+        conn: &mut PgConnection,
+        attempts: &[AttemptRow<'_>],
+    ) -> StoreResult<()> {
+        super::queue::insert_attempts(conn, attempts).await
+    }
+
+    /// Folds the delivery count deltas (see `compact_counts`).
+    async fn upkeep(&self) -> StoreResult<()> {
+        self.compact_counts().await
+    }
 
     fn push_in_texts(qb: &mut QueryBuilder<Postgres>, column: &str, ids: &[&str]) {
         qb.push(column)

@@ -39,8 +39,6 @@ mod external_queue;
 mod ports;
 mod queue;
 
-pub use external_queue::Waiting;
-
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -306,6 +304,6 @@ mod tests {
         .into_iter()
         .map(|t| Delivering.apply(t).unwrap())
         .collect();
-        assert_eq!(targets, super::queue::COMPLETION_TARGETS);
+        assert_eq!(targets, crate::sql::queue::COMPLETION_TARGETS);
     }
 }

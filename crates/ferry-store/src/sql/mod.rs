@@ -15,9 +15,10 @@
 //!   per-status counts (kept by triggers in each schema's own way), and how
 //!   driver errors map onto the ports' errors.
 //!
-//! Leasing differs in more than text (SQLite has one writer; PostgreSQL
-//! leases with `FOR UPDATE SKIP LOCKED`), so each backend keeps its own
-//! queue module. `store_ports!` hands each port's method to these.
+//! Leasing differs in its text only (SQLite has one writer; PostgreSQL
+//! leases with `FOR UPDATE SKIP LOCKED`): each backend's queue module holds
+//! its statements, and `queue` runs them. `store_ports!` hands each port's
+//! method to these.
 
 mod audit;
 pub(crate) mod decode;
@@ -25,6 +26,7 @@ mod deliveries;
 mod destinations;
 mod events;
 mod orgs;
+pub(crate) mod queue;
 
 use chrono::{DateTime, Utc};
 use ferry_core::StoreError;
@@ -35,7 +37,10 @@ use ferry_core::destination::Health;
 use ferry_core::error::StoreResult;
 use ferry_core::event::NewEvent;
 use ferry_core::ids::{ApiKeyId, DestinationId};
-use sqlx::{Database, Pool, QueryBuilder, Transaction};
+use ferry_core::ports::Completion;
+use sqlx::{Database, Encode, Pool, QueryBuilder, Transaction, Type};
+
+use queue::{AttemptRow, QueueStatements};
 
 /// What one SQL backend supplies to the shared statements of [`Tables`].
 pub(crate) trait Backend: Sync + Sized {
@@ -61,6 +66,15 @@ pub(crate) trait Backend: Sync + Sized {
 
     /// Tells other processes, once `tx` commits, that work may be due.
     async fn signal_work(&self, tx: &mut Transaction<'static, Self::DB>) -> StoreResult<()>;
+
+    /// The queue's statements in this dialect.
+    const QUEUE: QueueStatements;
+
+    /// A list bound as one parameter (a JSON array on SQLite, an array on
+    /// PostgreSQL).
+    type TextList: for<'q> Encode<'q, Self::DB> + Type<Self::DB> + Send + 'static;
+
+    fn text_list<T: AsRef<str>>(items: &[T]) -> Self::TextList;
 
     /// Appended to the selection of an operator requeue: locks the rows
     /// until the update where another process could lease them meanwhile.
@@ -92,6 +106,24 @@ pub(crate) trait Backend: Sync + Sized {
         conn: &mut <Self::DB as Database>::Connection,
         deliveries: &[&Delivery],
     ) -> StoreResult<()>;
+
+    /// Moves the completed deliveries whose lease the completing owner
+    /// still holds (`crate::deleted` says what becomes of those whose
+    /// destination is gone); returns each moved delivery's id and status.
+    async fn move_completed(
+        conn: &mut <Self::DB as Database>::Connection,
+        batch: &[Completion],
+    ) -> StoreResult<Vec<(String, String)>>;
+
+    /// Records attempts in order, inside the caller's transaction.
+    async fn insert_attempts(
+        conn: &mut <Self::DB as Database>::Connection,
+        attempts: &[AttemptRow<'_>],
+    ) -> StoreResult<()>;
+
+    /// Periodic upkeep, run after each reclaim (every worker reclaims
+    /// periodically).
+    async fn upkeep(&self) -> StoreResult<()>;
 
     /// Stores destinations' health; a destination listed twice keeps the
     /// last.

@@ -14,9 +14,11 @@ use ferry_core::destination::Health;
 use ferry_core::error::StoreResult;
 use ferry_core::event::NewEvent;
 use ferry_core::ids::{ApiKeyId, DestinationId};
+use ferry_core::ports::Completion;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 use super::{SqliteStore, id_list, rows_per_statement};
+use crate::sql::queue::{AttemptRow, QueueStatements};
 use crate::sql::{Backend, due_at};
 use crate::values::{micros, opt_micros, to_json};
 
@@ -63,6 +65,32 @@ impl Backend for SqliteStore {
 
     /// `BEGIN IMMEDIATE` already keeps every other writer out.
     const REQUEUE_LOCK: &'static str = "";
+
+    const QUEUE: QueueStatements = super::queue::STATEMENTS;
+
+    type TextList = String;
+
+    fn text_list<T: AsRef<str>>(items: &[T]) -> String {
+        id_list(items)
+    }
+
+    async fn move_completed(
+        conn: &mut SqliteConnection,
+        batch: &[Completion],
+    ) -> StoreResult<Vec<(String, String)>> {
+        super::queue::move_completed(conn, batch).await
+    }
+
+    async fn insert_attempts(
+        conn: &mut SqliteConnection,
+        attempts: &[AttemptRow<'_>],
+    ) -> StoreResult<()> {
+        super::queue::insert_attempts(conn, attempts).await
+    }
+
+    async fn upkeep(&self) -> StoreResult<()> {
+        Ok(())
+    }
 
     fn push_in_texts(qb: &mut QueryBuilder<Sqlite>, column: &str, ids: &[&str]) {
         qb.push(column)

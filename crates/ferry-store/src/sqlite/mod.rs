@@ -286,7 +286,7 @@ mod tests {
         .into_iter()
         .map(|t| Delivering.apply(t).unwrap())
         .collect();
-        assert_eq!(targets, super::queue::COMPLETION_TARGETS);
+        assert_eq!(targets, crate::sql::queue::COMPLETION_TARGETS);
     }
 
     /// The queue's statements run on every dispatch: each must find its rows
