@@ -1,10 +1,11 @@
-//! The `Store` and `Queue` ports of both backends, written once: each
-//! method hands over to the backend's module that owns its tables (the
-//! modules have the same names and functions in both backends).
-//! `store_ports!(StoreType, Database, row_locks)` instantiates
-//! them in a backend's `ports` module, with the shared `SourceStore`,
-//! `Ownership` and `Resealing` of `crate::sources`, `crate::ownership` and
-//! `crate::resealing`.
+//! The ports of both backends, written once: each method hands over to the
+//! shared statements of `crate::sql` (or, where a backend writes in its own
+//! way, to its `Backend` implementation). `store_ports!(StoreType,
+//! Database, row_locks)` instantiates them in a backend's `ports` module,
+//! since a port of `ferry-core` can only be implemented for each store type
+//! of this crate, not for every `Backend` at once. `SourceStore`,
+//! `Ownership` and `Resealing` go to `crate::sources`, `crate::ownership`
+//! and `crate::resealing`.
 
 macro_rules! store_ports {
     ($store:ty, $db:ty, $locks:expr) => {

@@ -21,7 +21,7 @@
 //!   the batch size (so statements stay in the prepared-statement cache) and
 //!   no limit on binds; `WITH ORDINALITY` keeps the caller's row order, and
 //!   with it the order of `seq` (events go in in id order instead, so that
-//!   concurrent batches sharing ids cannot deadlock: see `events.rs`).
+//!   concurrent batches sharing ids cannot deadlock: see `backend.rs`).
 //! - A transaction whose COMMIT fails (a full disk, a lost connection, a
 //!   check deferred to commit time) leaves no pooled connection stuck in
 //!   it: the driver counts the transaction as ended once it is dropped and
@@ -272,38 +272,9 @@ fn id_array<T: AsRef<str>>(ids: &[T]) -> Vec<&str> {
 
 #[cfg(test)]
 mod tests {
-    use ferry_core::delivery::DeliveryStatus::{self, *};
-    use ferry_core::state::Transition;
-
     #[test]
     fn identifiers_are_quoted() {
         assert_eq!(super::quote_ident("ferry"), "\"ferry\"");
         assert_eq!(super::quote_ident("a\"b"), "\"a\"\"b\"");
-    }
-
-    /// The SQL names statuses literally; these are the sets it uses.
-    #[test]
-    fn status_sets_in_sql_match_the_state_machine() {
-        let sources = DeliveryStatus::sources_of;
-        // Leasing takes `pending`/`retrying` (the `deliveries_due*` indexes).
-        assert_eq!(sources(Transition::Lease), [Pending, Retrying]);
-        // Release, expiry and takeover give back `delivering`.
-        assert_eq!(sources(Transition::Release), [Delivering]);
-        // Deleting a destination abandons these.
-        assert_eq!(
-            sources(Transition::Abandon),
-            [Pending, Delivering, Retrying]
-        );
-        // `Dead(filter)` requeues only `dead`, which must stay a source.
-        assert!(sources(Transition::Requeue).contains(&Dead));
-        let targets: Vec<_> = [
-            Transition::Succeed,
-            Transition::ScheduleRetry,
-            Transition::Kill,
-        ]
-        .into_iter()
-        .map(|t| Delivering.apply(t).unwrap())
-        .collect();
-        assert_eq!(targets, crate::sql::queue::COMPLETION_TARGETS);
     }
 }

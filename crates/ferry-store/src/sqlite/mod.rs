@@ -256,38 +256,9 @@ fn rows_per_statement(columns: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use ferry_core::delivery::DeliveryStatus::{self, *};
-    use ferry_core::state::Transition;
+    use ferry_core::delivery::DeliveryStatus::*;
 
     use crate::sql::Backend;
-
-    /// The SQL names statuses literally; these are the sets it uses.
-    #[test]
-    fn status_sets_in_sql_match_the_state_machine() {
-        let sources = DeliveryStatus::sources_of;
-        // Leasing takes `pending`/`retrying` (`deliveries_due*` indexes).
-        assert_eq!(sources(Transition::Lease), [Pending, Retrying]);
-        // Release, expiry and takeover give back `delivering`.
-        assert_eq!(sources(Transition::Release), [Delivering]);
-        // Deleting a destination abandons these.
-        assert_eq!(
-            sources(Transition::Abandon),
-            [Pending, Delivering, Retrying]
-        );
-        // (Requeue binds `sources_of(Requeue)` itself; `Dead(filter)` only
-        // takes `dead`, which must stay one of them.)
-        assert!(sources(Transition::Requeue).contains(&Dead));
-        // A completion moves `delivering` to one of these.
-        let targets: Vec<_> = [
-            Transition::Succeed,
-            Transition::ScheduleRetry,
-            Transition::Kill,
-        ]
-        .into_iter()
-        .map(|t| Delivering.apply(t).unwrap())
-        .collect();
-        assert_eq!(targets, crate::sql::queue::COMPLETION_TARGETS);
-    }
 
     /// The queue's statements run on every dispatch: each must find its rows
     /// through an index, never by scanning the deliveries table.
