@@ -1,13 +1,14 @@
-//! The `Store` and `Queue` ports of both backends, written once: each
-//! method hands over to the backend's module that owns its tables (the
-//! modules have the same names and functions in both backends).
-//! `store_ports!(StoreType, Database, read_pool, row_locks)` instantiates
-//! them in a backend's `ports` module, with the shared `SourceStore`,
-//! `Ownership` and `Resealing` of `crate::sources`, `crate::ownership` and
-//! `crate::resealing`.
+//! The ports of both backends, written once: each method hands over to the
+//! shared statements of `crate::sql` (or, where a backend writes in its own
+//! way, to its `Backend` implementation). `store_ports!(StoreType,
+//! Database, row_locks)` instantiates them in a backend's `ports` module,
+//! since a port of `ferry-core` can only be implemented for each store type
+//! of this crate, not for every `Backend` at once. `SourceStore`,
+//! `Ownership` and `Resealing` go to `crate::sources`, `crate::ownership`
+//! and `crate::resealing`.
 
 macro_rules! store_ports {
-    ($store:ty, $db:ty, $reader:ident, $locks:expr) => {
+    ($store:ty, $db:ty, $locks:expr) => {
         use async_trait::async_trait;
         use chrono::{DateTime, Utc};
         use ferry_core::audit::{AuditFilter, AuditRecord};
@@ -24,40 +25,40 @@ macro_rules! store_ports {
         };
         use ferry_core::source::Source;
 
-        use super::{audit, deliveries, destinations, events, orgs, queue};
+        use crate::sql::{Backend, Tables};
 
         #[async_trait]
         impl Store for $store {
             async fn ping(&self) -> StoreResult<()> {
-                orgs::ping(self).await
+                Tables(self).ping().await
             }
 
             async fn probe_write(&self) -> StoreResult<()> {
-                orgs::probe_write(self).await
+                Tables(self).probe_write().await
             }
 
             async fn create_org(&self, org: &Org) -> StoreResult<()> {
-                orgs::create_org(self, org).await
+                Tables(self).create_org(org).await
             }
 
             async fn get_org(&self, id: &OrgId) -> StoreResult<Option<Org>> {
-                orgs::get_org(self, id).await
+                Tables(self).get_org(id).await
             }
 
             async fn update_org(&self, org: &Org, audit: &AuditRecord) -> StoreResult<bool> {
-                orgs::update_org(self, org, audit).await
+                Tables(self).update_org(org, audit).await
             }
 
             async fn list_orgs(&self, page: PageRequest) -> StoreResult<Page<Org>> {
-                orgs::list_orgs(self, page).await
+                Tables(self).list_orgs(page).await
             }
 
             async fn insert_api_key(&self, key: &ApiKey, audit: &AuditRecord) -> StoreResult<()> {
-                orgs::insert_api_key(self, key, audit).await
+                Tables(self).insert_api_key(key, audit).await
             }
 
             async fn api_key_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<ApiKey>> {
-                orgs::api_key_by_hash(self, hash).await
+                Tables(self).api_key_by_hash(hash).await
             }
 
             async fn list_api_keys(
@@ -65,7 +66,7 @@ macro_rules! store_ports {
                 org: &OrgId,
                 page: PageRequest,
             ) -> StoreResult<Page<ApiKey>> {
-                orgs::list_api_keys(self, org, page).await
+                Tables(self).list_api_keys(org, page).await
             }
 
             async fn delete_api_key(
@@ -74,11 +75,11 @@ macro_rules! store_ports {
                 id: &ApiKeyId,
                 audit: &AuditRecord,
             ) -> StoreResult<bool> {
-                orgs::delete_api_key(self, org, id, audit).await
+                Tables(self).delete_api_key(org, id, audit).await
             }
 
             async fn touch_api_keys(&self, used: &[(ApiKeyId, DateTime<Utc>)]) -> StoreResult<()> {
-                orgs::touch_api_keys(self, used).await
+                Backend::write_key_use(self, used).await
             }
 
             async fn insert_destination(
@@ -86,7 +87,7 @@ macro_rules! store_ports {
                 d: &Destination,
                 audit: &AuditRecord,
             ) -> StoreResult<()> {
-                destinations::insert(self, d, audit).await
+                Tables(self).insert_destination(d, audit).await
             }
 
             async fn get_destination(
@@ -94,11 +95,11 @@ macro_rules! store_ports {
                 org: &OrgId,
                 id: &DestinationId,
             ) -> StoreResult<Option<Destination>> {
-                destinations::get(self, org, id).await
+                Tables(self).get_destination(org, id).await
             }
 
             async fn org_destinations(&self, org: &OrgId) -> StoreResult<Vec<Destination>> {
-                destinations::of_org(self, org).await
+                Tables(self).org_destinations(org).await
             }
 
             async fn list_destinations(
@@ -106,7 +107,7 @@ macro_rules! store_ports {
                 org: &OrgId,
                 page: PageRequest,
             ) -> StoreResult<Page<Destination>> {
-                destinations::list(self, org, page).await
+                Tables(self).list_destinations(org, page).await
             }
 
             async fn update_destination(
@@ -114,7 +115,7 @@ macro_rules! store_ports {
                 d: &Destination,
                 audit: &AuditRecord,
             ) -> StoreResult<bool> {
-                destinations::update(self, d, audit).await
+                Tables(self).update_destination(d, audit).await
             }
 
             async fn delete_destination(
@@ -123,22 +124,22 @@ macro_rules! store_ports {
                 id: &DestinationId,
                 audit: &AuditRecord,
             ) -> StoreResult<bool> {
-                destinations::delete(self, org, id, audit).await
+                Tables(self).delete_destination(org, id, audit).await
             }
 
             async fn destination_by_id(
                 &self,
                 id: &DestinationId,
             ) -> StoreResult<Option<Destination>> {
-                destinations::by_id(self, id).await
+                Tables(self).destination_by_id(id).await
             }
 
             async fn save_health(&self, updates: &[(DestinationId, Health)]) -> StoreResult<()> {
-                destinations::save_health(self, updates).await
+                Backend::write_health(self, updates).await
             }
 
             async fn insert_events(&self, batch: &[NewEvent]) -> StoreResult<Vec<InsertOutcome>> {
-                events::insert(self, batch).await
+                Tables(self).insert_events(batch).await
             }
 
             async fn get_event(
@@ -146,7 +147,7 @@ macro_rules! store_ports {
                 org: &OrgId,
                 id: &EventId,
             ) -> StoreResult<Option<(Event, Vec<Delivery>)>> {
-                events::get(self, org, id).await
+                Tables(self).get_event(org, id).await
             }
 
             async fn insert_deliveries(
@@ -154,7 +155,7 @@ macro_rules! store_ports {
                 deliveries: &[Delivery],
                 audit: &[AuditRecord],
             ) -> StoreResult<()> {
-                deliveries::insert(self, deliveries, audit).await
+                Tables(self).insert_deliveries(deliveries, audit).await
             }
 
             async fn get_delivery(
@@ -162,7 +163,7 @@ macro_rules! store_ports {
                 org: &OrgId,
                 id: &DeliveryId,
             ) -> StoreResult<Option<(Delivery, Vec<Attempt>)>> {
-                deliveries::get(self, org, id).await
+                Tables(self).get_delivery(org, id).await
             }
 
             async fn list_deliveries(
@@ -171,7 +172,7 @@ macro_rules! store_ports {
                 filter: &DeliveryFilter,
                 page: PageRequest,
             ) -> StoreResult<Page<Delivery>> {
-                deliveries::list(self, org, filter, page).await
+                Tables(self).list_deliveries(org, filter, page).await
             }
 
             async fn requeue(
@@ -180,7 +181,7 @@ macro_rules! store_ports {
                 selector: &RequeueSelector,
                 actor: &str,
             ) -> StoreResult<Vec<Delivery>> {
-                deliveries::requeue(self, org, selector, actor).await
+                Tables(self).requeue(org, selector, actor).await
             }
 
             async fn replay_event(
@@ -190,15 +191,17 @@ macro_rules! store_ports {
                 destinations: Option<&[DestinationId]>,
                 actor: &str,
             ) -> StoreResult<Option<Vec<Delivery>>> {
-                deliveries::replay(self, org, event_id, destinations, actor).await
+                Tables(self)
+                    .replay_event(org, event_id, destinations, actor)
+                    .await
             }
 
             async fn delivery_counts(&self) -> StoreResult<Vec<(DeliveryStatus, u64)>> {
-                deliveries::counts(self).await
+                Backend::count_by_status(self).await
             }
 
             async fn append_audit(&self, records: &[AuditRecord]) -> StoreResult<()> {
-                audit::append(self, records).await
+                Tables(self).append_audit(records).await
             }
 
             async fn list_audit(
@@ -207,7 +210,7 @@ macro_rules! store_ports {
                 filter: &AuditFilter,
                 page: PageRequest,
             ) -> StoreResult<Page<AuditRecord>> {
-                audit::list(self, org, filter, page).await
+                Tables(self).list_audit(org, filter, page).await
             }
         }
 
@@ -218,7 +221,7 @@ macro_rules! store_ports {
                 ids: &[DeliveryId],
                 lease: &Lease,
             ) -> StoreResult<Vec<DeliveryId>> {
-                queue::claim(self, ids, lease).await
+                Tables(self).claim(ids, lease).await
             }
 
             async fn lease_due(
@@ -227,7 +230,7 @@ macro_rules! store_ports {
                 lease: &Lease,
                 exclude: &[DestinationId],
             ) -> StoreResult<Vec<Leased>> {
-                queue::lease_due(self, limit, lease, exclude).await
+                Tables(self).lease_due(limit, lease, exclude).await
             }
 
             async fn lease_destination(
@@ -236,38 +239,38 @@ macro_rules! store_ports {
                 limit: u32,
                 lease: &Lease,
             ) -> StoreResult<Vec<Leased>> {
-                queue::lease_destination(self, id, limit, lease).await
+                Tables(self).lease_destination(id, limit, lease).await
             }
 
             async fn complete(&self, batch: &[Completion]) -> StoreResult<()> {
-                queue::complete(self, batch).await
+                Tables(self).complete(batch).await.map(drop)
             }
 
             async fn extend_leases(&self, ids: &[DeliveryId], lease: &Lease) -> StoreResult<u64> {
-                queue::extend_leases(self, ids, lease).await
+                Tables(self).extend_leases(ids, lease).await
             }
 
             async fn release(&self, ids: &[DeliveryId], owner: &str) -> StoreResult<u64> {
-                queue::release(self, ids, owner).await
+                Ok(Tables(self).release(ids, owner).await?.0)
             }
 
             async fn reclaim(&self, which: &Reclaim) -> StoreResult<u64> {
-                queue::reclaim(self, which).await
+                Ok(Tables(self).reclaim(which).await?.0)
             }
 
             async fn next_due_at(
                 &self,
                 exclude: &[DestinationId],
             ) -> StoreResult<Option<DateTime<Utc>>> {
-                queue::next_due_at(self, exclude).await
+                Tables(self).next_due_at(exclude).await
             }
         }
 
         impl $store {
             fn sources(&self) -> crate::sources::Sources<'_, $db> {
                 crate::sources::Sources {
-                    reader: self.$reader(),
-                    cipher: self.cipher(),
+                    reader: Backend::reader(self),
+                    cipher: Backend::cipher(self),
                     db_error: super::db_error,
                 }
             }
@@ -278,7 +281,7 @@ macro_rules! store_ports {
             async fn insert_source(&self, source: &Source, audit: &AuditRecord) -> StoreResult<()> {
                 let mut tx = self.write().await?;
                 self.sources().insert(&mut tx, source).await?;
-                super::audit::insert_rows(&mut tx, &[audit]).await?;
+                <$store as Backend>::insert_audit(&mut tx, &[audit]).await?;
                 tx.commit().await.map_err(super::db_error)
             }
 
@@ -308,7 +311,7 @@ macro_rules! store_ports {
                 if !self.sources().delete(&mut tx, org, id).await? {
                     return Ok(false);
                 }
-                super::audit::insert_rows(&mut tx, &[audit]).await?;
+                <$store as Backend>::insert_audit(&mut tx, &[audit]).await?;
                 tx.commit().await.map_err(super::db_error)?;
                 Ok(true)
             }
@@ -317,7 +320,7 @@ macro_rules! store_ports {
         #[async_trait]
         impl Ownership for $store {
             async fn owner_of(&self, id: &str) -> StoreResult<Option<OrgId>> {
-                crate::ownership::owner_of(self.$reader(), id, super::db_error).await
+                crate::ownership::owner_of(Backend::reader(self), id, super::db_error).await
             }
         }
 
@@ -325,9 +328,13 @@ macro_rules! store_ports {
         impl Resealing for $store {
             async fn reseal_secrets(&self) -> StoreResult<u64> {
                 let mut tx = self.write().await?;
-                let count =
-                    crate::resealing::reseal(&mut tx, self.cipher(), $locks, super::db_error)
-                        .await?;
+                let count = crate::resealing::reseal(
+                    &mut tx,
+                    Backend::cipher(self),
+                    $locks,
+                    super::db_error,
+                )
+                .await?;
                 tx.commit().await.map_err(super::db_error)?;
                 Ok(count)
             }

@@ -12,18 +12,10 @@ use ferry_core::error::StoreResult;
 use ferry_core::ids::{DeliveryId, DestinationId};
 use ferry_core::ports::{Completion, Lease, Reclaim};
 
-use super::{PgStore, db_error, id_array, micros, queue};
-
-/// A delivery waiting for an attempt (`pending` or `retrying`, not leased).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Waiting {
-    /// Its position in the deliveries table (for paging).
-    pub seq: i64,
-    pub id: DeliveryId,
-    pub destination_id: DestinationId,
-    /// When it is due.
-    pub due_at: DateTime<Utc>,
-}
+use super::{PgStore, db_error, id_array};
+use crate::sql::queue::Waiting;
+use crate::sql::{Backend, Tables};
+use crate::values::micros;
 
 mod sql {
     use crate::rows::delivery_columns;
@@ -79,7 +71,7 @@ impl PgStore {
             .await
             .map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
-        queue::with_events(self, rows).await
+        Tables(self).with_events(&rows).await
     }
 
     /// Of the named deliveries, those waiting for an attempt that is not due
@@ -99,7 +91,7 @@ impl PgStore {
             .fetch_all(self.pool())
             .await
             .map_err(db_error)?;
-        rows.iter().map(queue::waiting_row).collect()
+        rows.iter().map(Waiting::decode).collect()
     }
 
     /// Records attempts as `Queue::complete` does and returns the status
@@ -109,13 +101,13 @@ impl PgStore {
         &self,
         batch: &[Completion],
     ) -> StoreResult<HashMap<DeliveryId, DeliveryStatus>> {
-        queue::complete_moved(self, batch).await
+        Tables(self).complete(batch).await
     }
 
     /// Takes leases back as `Queue::reclaim` does and returns the
     /// deliveries given back.
     pub async fn reclaim_waiting(&self, which: &Reclaim) -> StoreResult<Vec<Waiting>> {
-        queue::reclaim_waiting(self, which).await
+        Ok(Tables(self).reclaim(which).await?.1)
     }
 
     /// Gives leases back as `Queue::release` does and returns the
@@ -125,7 +117,7 @@ impl PgStore {
         ids: &[DeliveryId],
         owner: &str,
     ) -> StoreResult<Vec<Waiting>> {
-        queue::release_waiting(self, ids, owner).await
+        Ok(Tables(self).release(ids, owner).await?.1)
     }
 
     /// Tells listening workers that work may be due (after it was added to
@@ -155,7 +147,7 @@ impl PgStore {
             .fetch_all(self.pool())
             .await
             .map_err(db_error)?;
-        rows.iter().map(queue::waiting_row).collect()
+        rows.iter().map(Waiting::decode).collect()
     }
 
     /// Which of these destinations cannot take deliveries now: disabled,

@@ -21,7 +21,7 @@
 //!   the batch size (so statements stay in the prepared-statement cache) and
 //!   no limit on binds; `WITH ORDINALITY` keeps the caller's row order, and
 //!   with it the order of `seq` (events go in in id order instead, so that
-//!   concurrent batches sharing ids cannot deadlock: see `events.rs`).
+//!   concurrent batches sharing ids cannot deadlock: see `backend.rs`).
 //! - A transaction whose COMMIT fails (a full disk, a lost connection, a
 //!   check deferred to commit time) leaves no pooled connection stuck in
 //!   it: the driver counts the transaction as ended once it is dropped and
@@ -34,17 +34,10 @@
 //!   ([`PgOptions::schema`]); migrations run there when the store connects
 //!   (sqlx serializes concurrent migrators with an advisory lock).
 
-mod audit;
-mod deliveries;
-mod destinations;
-mod events;
+mod backend;
 mod external_queue;
-mod orgs;
 mod ports;
 mod queue;
-mod rows;
-
-pub use external_queue::Waiting;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -53,13 +46,12 @@ use std::time::Duration;
 use ferry_core::StoreError;
 use ferry_core::crypto::Cipher;
 use ferry_core::error::StoreResult;
+use sqlx::Connection;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgListener;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Connection, Postgres, Transaction};
 
 use crate::failure::{Failure, migrate_error};
-use crate::values::{micros, opt_micros, page_limit, to_json};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -155,21 +147,6 @@ impl PgStore {
         self.inner.pool.close().await;
     }
 
-    /// Starts a durable transaction: its commit is flushed before it returns.
-    async fn write(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        self.inner.pool.begin().await.map_err(db_error)
-    }
-
-    /// Starts a transaction whose commit is not flushed by itself: for queue
-    /// bookkeeping that a server crash may lose without breaking a promise.
-    async fn write_relaxed(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        self.inner
-            .pool
-            .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
-            .await
-            .map_err(db_error)
-    }
-
     /// Listens for work made due by other processes (new deliveries,
     /// requeues, released or expired leases): a worker wakes at once instead
     /// of waiting for its next poll.
@@ -184,26 +161,12 @@ impl PgStore {
         Ok(WorkListener { listener })
     }
 
-    /// Tells listening workers, when `tx` commits, that work may be due.
-    async fn signal_work(&self, tx: &mut Transaction<'static, Postgres>) -> StoreResult<()> {
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(&self.inner.channel)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_error)?;
-        Ok(())
-    }
-
     fn channel(&self) -> &str {
         &self.inner.channel
     }
 
     fn pool(&self) -> &PgPool {
         &self.inner.pool
-    }
-
-    fn cipher(&self) -> &Cipher {
-        &self.inner.cipher
     }
 }
 
@@ -309,38 +272,9 @@ fn id_array<T: AsRef<str>>(ids: &[T]) -> Vec<&str> {
 
 #[cfg(test)]
 mod tests {
-    use ferry_core::delivery::DeliveryStatus::{self, *};
-    use ferry_core::state::Transition;
-
     #[test]
     fn identifiers_are_quoted() {
         assert_eq!(super::quote_ident("ferry"), "\"ferry\"");
         assert_eq!(super::quote_ident("a\"b"), "\"a\"\"b\"");
-    }
-
-    /// The SQL names statuses literally; these are the sets it uses.
-    #[test]
-    fn status_sets_in_sql_match_the_state_machine() {
-        let sources = DeliveryStatus::sources_of;
-        // Leasing takes `pending`/`retrying` (the `deliveries_due*` indexes).
-        assert_eq!(sources(Transition::Lease), [Pending, Retrying]);
-        // Release, expiry and takeover give back `delivering`.
-        assert_eq!(sources(Transition::Release), [Delivering]);
-        // Deleting a destination abandons these.
-        assert_eq!(
-            sources(Transition::Abandon),
-            [Pending, Delivering, Retrying]
-        );
-        // `Dead(filter)` requeues only `dead`, which must stay a source.
-        assert!(sources(Transition::Requeue).contains(&Dead));
-        let targets: Vec<_> = [
-            Transition::Succeed,
-            Transition::ScheduleRetry,
-            Transition::Kill,
-        ]
-        .into_iter()
-        .map(|t| Delivering.apply(t).unwrap())
-        .collect();
-        assert_eq!(targets, super::queue::COMPLETION_TARGETS);
     }
 }

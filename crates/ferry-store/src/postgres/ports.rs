@@ -6,6 +6,5 @@ use super::PgStore;
 crate::ports::store_ports!(
     PgStore,
     sqlx::Postgres,
-    pool,
     crate::resealing::RowLocks::ForUpdate
 );

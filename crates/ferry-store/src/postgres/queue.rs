@@ -1,7 +1,6 @@
-//! The delivery queue, kept in the deliveries table and shared by every
-//! worker process: leasing (claim after ingest, due deliveries, one
-//! destination's probe), completing attempts in batches, and giving leases
-//! back (release, expiry, takeover).
+//! PostgreSQL's queue statements (`crate::sql::queue` runs them) and its
+//! batch completion (`UNNEST` over arrays). The deliveries table is shared
+//! by every worker process.
 //!
 //! A lease is `status = 'delivering'` with `lease_owner` and
 //! `lease_expires_at`. Leasing picks its rows with `FOR UPDATE SKIP LOCKED`:
@@ -14,26 +13,15 @@
 //! due at the earlier of its previous due time and now, so it keeps its
 //! place in the queue.
 
-use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
-
-use chrono::{DateTime, Utc};
-use ferry_core::StoreError;
-use ferry_core::audit::AuditRecord;
-use ferry_core::delivery::{DeliveryStatus, Leased};
 use ferry_core::error::StoreResult;
-use ferry_core::event::Event;
-use ferry_core::ids::{DeliveryId, DestinationId, EventId};
-use ferry_core::ports::{Completion, Lease, Reclaim};
-use sqlx::Row;
-use sqlx::postgres::PgRow;
+use ferry_core::ports::Completion;
+use sqlx::PgConnection;
 
-use super::rows::{self, delivery_columns};
-use super::{
-    PgStore, Waiting, audit, db_error, deliveries, events, id_array, micros, opt_micros, to_json,
-};
-use crate::deleted;
+use super::db_error;
+use crate::rows::delivery_columns;
+use crate::sql::decode;
+use crate::sql::queue::{AttemptRow, QueueStatements, next_due};
+use crate::values::{micros, opt_micros};
 
 /// The queue's statements.
 mod sql {
@@ -169,6 +157,9 @@ mod sql {
         given_back!()
     );
 
+    pub const EXTEND: &str = "UPDATE deliveries SET lease_expires_at = $1 \
+         WHERE status = 'delivering' AND id = ANY($2) AND lease_owner = $3 RETURNING id";
+
     pub const NEXT_DUE: &str = "SELECT MIN(next_attempt_at) AS due FROM deliveries \
          WHERE status IN ('pending', 'retrying')";
 
@@ -213,151 +204,26 @@ mod sql {
          ORDER BY v.ord";
 }
 
-pub(super) async fn claim(
-    store: &PgStore,
-    ids: &[DeliveryId],
-    lease: &Lease,
-) -> StoreResult<Vec<DeliveryId>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut tx = store.write_relaxed().await?;
-    let claimed: Vec<String> = sqlx::query_scalar(sql::CLAIM)
-        .bind(lease.owner.as_str())
-        .bind(micros(lease.until))
-        .bind(micros(lease.now))
-        .bind(id_array(ids))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_error)?;
-    tx.commit().await.map_err(db_error)?;
-    let claimed: HashSet<String> = claimed.into_iter().collect();
-    // In the caller's order, each id once.
-    let mut seen = HashSet::with_capacity(claimed.len());
-    Ok(ids
-        .iter()
-        .filter(|id| claimed.contains(id.as_str()) && seen.insert(id.as_str()))
-        .cloned()
-        .collect())
-}
+pub(super) const STATEMENTS: QueueStatements = QueueStatements {
+    claim: sql::CLAIM,
+    lease_due: sql::LEASE_DUE,
+    lease_due_excluding: sql::LEASE_DUE_EXCLUDING,
+    lease_destination: sql::LEASE_DESTINATION,
+    release: sql::RELEASE,
+    reclaim_expired: sql::RECLAIM_EXPIRED,
+    reclaim_foreign: sql::RECLAIM_FOREIGN,
+    extend: sql::EXTEND,
+    next_due: sql::NEXT_DUE,
+    next_due_excluding: sql::NEXT_DUE_EXCLUDING,
+};
 
-pub(super) async fn lease_due(
-    store: &PgStore,
-    limit: u32,
-    lease: &Lease,
-    exclude: &[DestinationId],
-) -> StoreResult<Vec<Leased>> {
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    let mut tx = store.write_relaxed().await?;
-    let rows = if exclude.is_empty() {
-        sqlx::query(sql::LEASE_DUE)
-            .bind(lease.owner.as_str())
-            .bind(micros(lease.until))
-            .bind(micros(lease.now))
-            .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
-            .await
-    } else {
-        sqlx::query(sql::LEASE_DUE_EXCLUDING)
-            .bind(lease.owner.as_str())
-            .bind(micros(lease.until))
-            .bind(micros(lease.now))
-            .bind(i64::from(limit))
-            .bind(id_array(exclude))
-            .fetch_all(&mut *tx)
-            .await
-    }
-    .map_err(db_error)?;
-    tx.commit().await.map_err(db_error)?;
-    with_events(store, rows).await
-}
-
-pub(super) async fn lease_destination(
-    store: &PgStore,
-    id: &DestinationId,
-    limit: u32,
-    lease: &Lease,
-) -> StoreResult<Vec<Leased>> {
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    let mut tx = store.write_relaxed().await?;
-    let rows = sqlx::query(sql::LEASE_DESTINATION)
-        .bind(lease.owner.as_str())
-        .bind(micros(lease.until))
-        .bind(micros(lease.now))
-        .bind(id.as_str())
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_error)?;
-    tx.commit().await.map_err(db_error)?;
-    with_events(store, rows).await
-}
-
-/// Pairs freshly leased rows with their events (one shared `Arc` per
-/// event), oldest due first. Events are immutable, so they are read after
-/// the lease committed; if that read fails, the leases simply expire and
-/// are reclaimed.
-pub(super) async fn with_events(store: &PgStore, rows: Vec<PgRow>) -> StoreResult<Vec<Leased>> {
-    let mut leased = rows
-        .iter()
-        .map(rows::delivery)
-        .collect::<StoreResult<Vec<_>>>()?;
-    leased.sort_by_key(|(seq, d)| (d.next_attempt_at, *seq));
-    let mut ids: Vec<&str> = leased.iter().map(|(_, d)| d.event_id.as_str()).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let events: HashMap<EventId, Arc<Event>> = events::by_ids(store, &ids)
-        .await?
-        .into_iter()
-        .map(|e| (e.id.clone(), Arc::new(e)))
-        .collect();
-    leased
-        .into_iter()
-        .map(|(_, delivery)| {
-            // Invariant kept by the foreign key on deliveries.event_id.
-            let event = events.get(&delivery.event_id).cloned().ok_or_else(|| {
-                StoreError::Corrupt(format!("delivery {} has no event", delivery.id))
-            })?;
-            Ok(Leased { delivery, event })
-        })
-        .collect()
-}
-
-/// Where a completion may move a delivery.
-pub(super) const COMPLETION_TARGETS: [DeliveryStatus; 3] = [
-    DeliveryStatus::Delivered,
-    DeliveryStatus::Retrying,
-    DeliveryStatus::Dead,
-];
-
-pub(super) async fn complete(store: &PgStore, batch: &[Completion]) -> StoreResult<()> {
-    complete_moved(store, batch).await.map(drop)
-}
-
-/// Records a batch as `complete` does; returns the status each delivery
-/// that moved was moved to.
-pub(super) async fn complete_moved(
-    store: &PgStore,
+/// Moves the deliveries whose lease the completing owner still holds, with
+/// one statement; returns each moved delivery's id and new status.
+pub(super) async fn move_completed(
+    conn: &mut PgConnection,
     batch: &[Completion],
-) -> StoreResult<HashMap<DeliveryId, DeliveryStatus>> {
-    if batch.is_empty() {
-        return Ok(HashMap::new());
-    }
-    if let Some(c) = batch
-        .iter()
-        .find(|c| !COMPLETION_TARGETS.contains(&c.status))
-    {
-        return Err(StoreError::Conflict(format!(
-            "a completion cannot move a delivery to {}",
-            c.status
-        )));
-    }
+) -> StoreResult<Vec<(String, String)>> {
     let n = batch.len();
-    // The delivery updates.
     let mut ids = Vec::with_capacity(n);
     let mut owners = Vec::with_capacity(n);
     let mut statuses = Vec::with_capacity(n);
@@ -365,56 +231,16 @@ pub(super) async fn complete_moved(
     let mut errors = Vec::with_capacity(n);
     let mut counted = Vec::with_capacity(n);
     let mut ats = Vec::with_capacity(n);
-    // The attempt rows.
-    let mut numbers = Vec::with_capacity(n);
-    let mut started = Vec::with_capacity(n);
-    let mut durations = Vec::with_capacity(n);
-    let mut outcomes = Vec::with_capacity(n);
-    let mut codes = Vec::with_capacity(n);
-    let mut attempt_errors = Vec::with_capacity(n);
-    let mut requests = Vec::with_capacity(n);
-    let mut responses = Vec::with_capacity(n);
-    let mut attempt_ids = Vec::with_capacity(n);
-    let mut orgs = Vec::with_capacity(n);
     for c in batch {
-        // A retry always has a due time.
-        let next = match c.status {
-            DeliveryStatus::Retrying => Some(c.next_attempt_at.unwrap_or(c.audit.at)),
-            _ => c.next_attempt_at,
-        };
         ids.push(c.delivery_id.as_str());
         owners.push(c.owner.as_str());
         statuses.push(c.status.as_str());
-        nexts.push(opt_micros(next));
+        nexts.push(opt_micros(next_due(c)));
         errors.push(c.last_error.as_deref());
         counted.push(i64::from(c.counted));
         ats.push(micros(c.audit.at));
-
-        let a = &c.attempt;
-        attempt_ids.push(a.delivery_id.as_str());
-        orgs.push(c.org_id.as_str());
-        numbers.push(i64::from(a.number));
-        started.push(micros(a.started_at));
-        durations.push(i64::try_from(a.duration_ms).unwrap_or(i64::MAX));
-        outcomes.push(rows::outcome_str(a.outcome));
-        codes.push(a.status_code.map(i64::from));
-        attempt_errors.push(a.error.as_deref());
-        requests.push(
-            a.request
-                .as_ref()
-                .map(|r| to_json(r, "request"))
-                .transpose()?,
-        );
-        responses.push(
-            a.response
-                .as_ref()
-                .map(|r| to_json(r, "response"))
-                .transpose()?,
-        );
     }
-
-    let mut tx = store.write_relaxed().await?;
-    let moved: Vec<(String, String)> = sqlx::query_as(sql::COMPLETE)
+    sqlx::query_as(sql::COMPLETE)
         .bind(ids)
         .bind(owners)
         .bind(statuses)
@@ -422,172 +248,53 @@ pub(super) async fn complete_moved(
         .bind(errors)
         .bind(counted)
         .bind(ats)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut *conn)
         .await
-        .map_err(db_error)?;
-    let moved = moved
-        .into_iter()
-        .map(|(id, status)| {
-            let status: DeliveryStatus = status
-                .parse()
-                .map_err(|e| StoreError::Corrupt(format!("delivery {id}: {e}")))?;
-            Ok((id, status))
-        })
-        .collect::<StoreResult<HashMap<String, DeliveryStatus>>>()?;
+        .map_err(db_error)
+}
 
+/// Records attempts, in order, with one statement.
+pub(super) async fn insert_attempts(
+    conn: &mut PgConnection,
+    attempts: &[AttemptRow<'_>],
+) -> StoreResult<()> {
+    let n = attempts.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut orgs = Vec::with_capacity(n);
+    let mut numbers = Vec::with_capacity(n);
+    let mut started = Vec::with_capacity(n);
+    let mut durations = Vec::with_capacity(n);
+    let mut outcomes = Vec::with_capacity(n);
+    let mut codes = Vec::with_capacity(n);
+    let mut errors = Vec::with_capacity(n);
+    let mut requests = Vec::with_capacity(n);
+    let mut responses = Vec::with_capacity(n);
+    for row in attempts {
+        let a = &row.completion.attempt;
+        ids.push(a.delivery_id.as_str());
+        orgs.push(row.completion.org_id.as_str());
+        numbers.push(i64::from(a.number));
+        started.push(micros(a.started_at));
+        durations.push(i64::try_from(a.duration_ms).unwrap_or(i64::MAX));
+        outcomes.push(decode::outcome_str(a.outcome));
+        codes.push(a.status_code.map(i64::from));
+        errors.push(a.error.as_deref());
+        requests.push(row.request.as_deref());
+        responses.push(row.response.as_deref());
+    }
     sqlx::query(sql::ATTEMPTS)
-        .bind(attempt_ids)
+        .bind(ids)
         .bind(orgs)
         .bind(numbers)
         .bind(started)
         .bind(durations)
         .bind(outcomes)
         .bind(codes)
-        .bind(attempt_errors)
+        .bind(errors)
         .bind(requests)
         .bind(responses)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
         .map_err(db_error)?;
-
-    // The audit tells what changed: only completions that moved a delivery.
-    let records: Vec<Cow<'_, AuditRecord>> = batch
-        .iter()
-        .filter_map(|c| {
-            let to = moved.get(c.delivery_id.as_str())?;
-            Some(deleted::completion_audit(c, *to))
-        })
-        .collect();
-    let records: Vec<&AuditRecord> = records.iter().map(|r| &**r).collect();
-    audit::insert_rows(&mut tx, &records).await?;
-    tx.commit().await.map_err(db_error)?;
-    Ok(batch
-        .iter()
-        .filter_map(|c| Some((c.delivery_id.clone(), *moved.get(c.delivery_id.as_str())?)))
-        .collect())
-}
-
-pub(super) async fn release(store: &PgStore, ids: &[DeliveryId], owner: &str) -> StoreResult<u64> {
-    Ok(release_waiting(store, ids, owner).await?.len() as u64)
-}
-
-/// Gives leases back (see `release`) and returns the deliveries given back.
-pub(super) async fn release_waiting(
-    store: &PgStore,
-    ids: &[DeliveryId],
-    owner: &str,
-) -> StoreResult<Vec<Waiting>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut tx = store.write_relaxed().await?;
-    let rows = sqlx::query(sql::RELEASE)
-        .bind(micros(Utc::now()))
-        .bind(id_array(ids))
-        .bind(owner)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_error)?;
-    if !rows.is_empty() {
-        store.signal_work(&mut tx).await?;
-    }
-    tx.commit().await.map_err(db_error)?;
-    waiting_rows(&rows)
-}
-
-/// Takes leases back; also folds the delivery count deltas, since every
-/// worker calls this periodically (see `deliveries::compact_counts`).
-pub(super) async fn extend_leases(
-    store: &PgStore,
-    ids: &[DeliveryId],
-    lease: &Lease,
-) -> StoreResult<u64> {
-    if ids.is_empty() {
-        return Ok(0);
-    }
-    let mut tx = store.write_relaxed().await?;
-    let extended = sqlx::query("UPDATE deliveries SET lease_expires_at = $1 WHERE status = 'delivering' AND id = ANY($2) AND lease_owner = $3")
-        .bind(micros(lease.until))
-        .bind(id_array(ids))
-        .bind(lease.owner.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?
-        .rows_affected();
-    tx.commit().await.map_err(db_error)?;
-    Ok(extended)
-}
-
-pub(super) async fn reclaim(store: &PgStore, which: &Reclaim) -> StoreResult<u64> {
-    Ok(reclaim_waiting(store, which).await?.len() as u64)
-}
-
-/// Takes leases back (see `reclaim`) and returns the deliveries given back.
-pub(super) async fn reclaim_waiting(store: &PgStore, which: &Reclaim) -> StoreResult<Vec<Waiting>> {
-    let mut tx = store.write_relaxed().await?;
-    let rows = match which {
-        // The caller's clock says when: expired leases are due from then.
-        Reclaim::ExpiredBefore(at) => {
-            sqlx::query(sql::RECLAIM_EXPIRED)
-                .bind(micros(*at))
-                .bind(micros(*at))
-                .fetch_all(&mut *tx)
-                .await
-        }
-        Reclaim::NotOwnedBy(owner) => {
-            sqlx::query(sql::RECLAIM_FOREIGN)
-                .bind(micros(Utc::now()))
-                .bind(owner.as_str())
-                .fetch_all(&mut *tx)
-                .await
-        }
-    }
-    .map_err(db_error)?;
-    if !rows.is_empty() {
-        store.signal_work(&mut tx).await?;
-    }
-    tx.commit().await.map_err(db_error)?;
-    deliveries::compact_counts(store).await?;
-    waiting_rows(&rows)
-}
-
-/// The deliveries a give-back statement made waiting again (those of a
-/// deleted destination failed instead).
-fn waiting_rows(given: &[PgRow]) -> StoreResult<Vec<Waiting>> {
-    let mut waiting = Vec::with_capacity(given.len());
-    for row in given {
-        let status: DeliveryStatus = rows::parsed(row, "status")?;
-        if status == DeliveryStatus::Pending {
-            waiting.push(waiting_row(row)?);
-        }
-    }
-    Ok(waiting)
-}
-
-/// A waiting delivery as the statements of this module return it.
-pub(super) fn waiting_row(row: &PgRow) -> StoreResult<Waiting> {
-    Ok(Waiting {
-        seq: rows::seq(row)?,
-        id: rows::parsed(row, "id")?,
-        destination_id: rows::parsed(row, "destination_id")?,
-        due_at: rows::time(row, "next_attempt_at")?,
-    })
-}
-
-pub(super) async fn next_due_at(
-    store: &PgStore,
-    exclude: &[DestinationId],
-) -> StoreResult<Option<DateTime<Utc>>> {
-    let row = if exclude.is_empty() {
-        sqlx::query(sql::NEXT_DUE).fetch_one(store.pool()).await
-    } else {
-        sqlx::query(sql::NEXT_DUE_EXCLUDING)
-            .bind(id_array(exclude))
-            .fetch_one(store.pool())
-            .await
-    }
-    .map_err(db_error)?;
-    let due: Option<i64> = row.try_get("due").map_err(db_error)?;
-    due.map(|v| rows::from_micros(v, "next_attempt_at"))
-        .transpose()
+    Ok(())
 }

@@ -42,7 +42,8 @@ use tracing::{info, warn};
 
 use self::streams::{Entry, Keys, Streams, is_no_group};
 use crate::failure::Failure;
-use crate::postgres::{PgStore, Waiting};
+use crate::postgres::PgStore;
+use crate::sql::queue::Waiting;
 
 /// Most reads of the stream per lease, when entries of excluded
 /// destinations take the place of others.

@@ -19,14 +19,9 @@
 //!   `json_each`, which keeps the SQL text fixed and far from SQLite's
 //!   bind-variable limit.
 
-mod audit;
-mod deliveries;
-mod destinations;
-mod events;
-mod orgs;
+mod backend;
 mod ports;
 mod queue;
-mod rows;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -38,12 +33,11 @@ use ferry_core::error::StoreResult;
 use sqlx::migrate::Migrator;
 
 use crate::failure::{Failure, migrate_error};
-use crate::values::{micros, opt_micros, page_limit, to_json};
+use sqlx::Connection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
-use sqlx::{Connection, Sqlite, Transaction};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -159,38 +153,6 @@ impl SqliteStore {
         self.inner.reader.close().await;
         self.inner.writer.close().await;
     }
-
-    /// Starts a durable write transaction on the single writer connection:
-    /// its commit is fsync'd before it returns.
-    async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        self.inner
-            .writer
-            .begin_with("PRAGMA synchronous = FULL; BEGIN IMMEDIATE")
-            .await
-            .map_err(db_error)
-    }
-
-    /// Starts a write transaction whose commit is not fsync'd by itself:
-    /// for queue bookkeeping (leases, attempt records) that a crash may lose
-    /// without breaking a promise. A process crash loses nothing (the WAL is
-    /// in the OS cache); a power loss may forget the last leases or attempt
-    /// outcomes, which only means another attempt (at-least-once). The next
-    /// durable commit fsyncs the WAL, and these frames with it.
-    async fn write_relaxed(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        self.inner
-            .writer
-            .begin_with("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE")
-            .await
-            .map_err(db_error)
-    }
-
-    fn reader(&self) -> &SqlitePool {
-        &self.inner.reader
-    }
-
-    fn cipher(&self) -> &Cipher {
-        &self.inner.cipher
-    }
 }
 
 /// Whether the writer connection may go back to the pool: not while it is
@@ -294,36 +256,9 @@ fn rows_per_statement(columns: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use ferry_core::delivery::DeliveryStatus::{self, *};
-    use ferry_core::state::Transition;
+    use ferry_core::delivery::DeliveryStatus::*;
 
-    /// The SQL names statuses literally; these are the sets it uses.
-    #[test]
-    fn status_sets_in_sql_match_the_state_machine() {
-        let sources = DeliveryStatus::sources_of;
-        // Leasing takes `pending`/`retrying` (`deliveries_due*` indexes).
-        assert_eq!(sources(Transition::Lease), [Pending, Retrying]);
-        // Release, expiry and takeover give back `delivering`.
-        assert_eq!(sources(Transition::Release), [Delivering]);
-        // Deleting a destination abandons these.
-        assert_eq!(
-            sources(Transition::Abandon),
-            [Pending, Delivering, Retrying]
-        );
-        // (Requeue binds `sources_of(Requeue)` itself; `Dead(filter)` only
-        // takes `dead`, which must stay one of them.)
-        assert!(sources(Transition::Requeue).contains(&Dead));
-        // A completion moves `delivering` to one of these.
-        let targets: Vec<_> = [
-            Transition::Succeed,
-            Transition::ScheduleRetry,
-            Transition::Kill,
-        ]
-        .into_iter()
-        .map(|t| Delivering.apply(t).unwrap())
-        .collect();
-        assert_eq!(targets, super::queue::COMPLETION_TARGETS);
-    }
+    use crate::sql::Backend;
 
     /// The queue's statements run on every dispatch: each must find its rows
     /// through an index, never by scanning the deliveries table.

@@ -6,6 +6,5 @@ use super::SqliteStore;
 crate::ports::store_ports!(
     SqliteStore,
     sqlx::Sqlite,
-    reader,
     crate::resealing::RowLocks::Writer
 );

@@ -1,32 +1,17 @@
-//! The delivery queue, kept in the deliveries table: leasing (claim after
-//! ingest, due deliveries, one destination's probe), completing attempts in
-//! batches, and giving leases back (release, expiry, takeover).
-//!
-//! A lease is `status = 'delivering'` with `lease_owner` and
-//! `lease_expires_at`. A completion moves a delivery only while its lease is
-//! still held by the completing owner; the attempt is recorded either way.
-//! A delivery given back (released or reclaimed) is due at the earlier of
-//! its previous due time and now, so it keeps its place in the queue.
+//! SQLite's queue statements (`crate::sql::queue` runs them) and its
+//! batch completion: multi-row `VALUES` chunked below the bind limit. One
+//! writer at a time, so leasing needs no row locks: `BEGIN IMMEDIATE` keeps
+//! every other writer out.
 
-use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
-
-use chrono::{DateTime, Utc};
-use ferry_core::StoreError;
-use ferry_core::audit::AuditRecord;
-use ferry_core::delivery::{DeliveryStatus, Leased};
 use ferry_core::error::StoreResult;
-use ferry_core::event::Event;
-use ferry_core::ids::{DeliveryId, DestinationId, EventId};
-use ferry_core::ports::{Completion, Lease, Reclaim};
-use sqlx::{QueryBuilder, Row, Sqlite};
+use ferry_core::ports::Completion;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use super::rows::{self, delivery_columns};
-use super::{
-    SqliteStore, audit, db_error, events, id_list, micros, opt_micros, rows_per_statement, to_json,
-};
-use crate::deleted;
+use super::{db_error, rows_per_statement};
+use crate::rows::delivery_columns;
+use crate::sql::decode;
+use crate::sql::queue::{AttemptRow, QueueStatements, next_due};
+use crate::values::{micros, opt_micros};
 
 /// The queue's statements, named so that a test can check their query plans.
 pub(super) mod sql {
@@ -128,14 +113,28 @@ pub(super) mod sql {
         delivery_columns!()
     );
 
+    /// What a give-back statement returns of each delivery.
+    macro_rules! given_back {
+        () => {
+            " RETURNING seq, id, destination_id, next_attempt_at, status"
+        };
+    }
+
     pub const RELEASE: &str = concat!(
         give_back!(),
-        "AND id IN (SELECT value FROM json_each(?2)) AND lease_owner = ?3"
+        "AND id IN (SELECT value FROM json_each(?2)) AND lease_owner = ?3",
+        given_back!()
     );
 
-    pub const RECLAIM_EXPIRED: &str = concat!(give_back!(), "AND lease_expires_at < ?2");
+    pub const RECLAIM_EXPIRED: &str =
+        concat!(give_back!(), "AND lease_expires_at < ?2", given_back!());
 
-    pub const RECLAIM_FOREIGN: &str = concat!(give_back!(), "AND lease_owner IS NOT ?2");
+    pub const RECLAIM_FOREIGN: &str =
+        concat!(give_back!(), "AND lease_owner IS NOT ?2", given_back!());
+
+    pub const EXTEND: &str = "UPDATE deliveries SET lease_expires_at = ?1 \
+         WHERE status = 'delivering' AND id IN (SELECT value FROM json_each(?2)) \
+         AND lease_owner = ?3 RETURNING id";
 
     pub const NEXT_DUE: &str = "SELECT MIN(next_attempt_at) AS due FROM deliveries \
          WHERE status IN ('pending', 'retrying')";
@@ -146,193 +145,38 @@ pub(super) mod sql {
          FROM destinations t WHERE t.id NOT IN (SELECT value FROM json_each(?1))";
 }
 
-pub(super) async fn claim(
-    store: &SqliteStore,
-    ids: &[DeliveryId],
-    lease: &Lease,
-) -> StoreResult<Vec<DeliveryId>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut tx = store.write_relaxed().await?;
-    let claimed: Vec<String> = sqlx::query_scalar(sql::CLAIM)
-        .bind(lease.owner.as_str())
-        .bind(micros(lease.until))
-        .bind(micros(lease.now))
-        .bind(id_list(ids))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_error)?;
-    tx.commit().await.map_err(db_error)?;
-    let claimed: HashSet<String> = claimed.into_iter().collect();
-    // In the caller's order, each id once.
-    let mut seen = HashSet::with_capacity(claimed.len());
-    Ok(ids
-        .iter()
-        .filter(|id| claimed.contains(id.as_str()) && seen.insert(id.as_str()))
-        .cloned()
-        .collect())
-}
-
-/// Leases due deliveries, oldest due first. Without exclusions one ordered
-/// walk of the due index suffices. With exclusions, that walk would step
-/// over every due delivery of an excluded (paused or saturated) destination,
-/// however long its backlog; instead each other destination contributes its
-/// own oldest `limit` due deliveries and the oldest `limit` of those win —
-/// the same answer at a cost bounded by destinations × limit.
-pub(super) async fn lease_due(
-    store: &SqliteStore,
-    limit: u32,
-    lease: &Lease,
-    exclude: &[DestinationId],
-) -> StoreResult<Vec<Leased>> {
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    let mut tx = store.write_relaxed().await?;
-    let rows = if exclude.is_empty() {
-        sqlx::query(sql::LEASE_DUE)
-            .bind(lease.owner.as_str())
-            .bind(micros(lease.until))
-            .bind(micros(lease.now))
-            .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
-            .await
-    } else {
-        sqlx::query(sql::LEASE_DUE_EXCLUDING)
-            .bind(lease.owner.as_str())
-            .bind(micros(lease.until))
-            .bind(micros(lease.now))
-            .bind(i64::from(limit))
-            .bind(id_list(exclude))
-            .fetch_all(&mut *tx)
-            .await
-    }
-    .map_err(db_error)?;
-    tx.commit().await.map_err(db_error)?;
-    with_events(store, rows).await
-}
-
-pub(super) async fn lease_destination(
-    store: &SqliteStore,
-    id: &DestinationId,
-    limit: u32,
-    lease: &Lease,
-) -> StoreResult<Vec<Leased>> {
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    let mut tx = store.write_relaxed().await?;
-    let rows = sqlx::query(sql::LEASE_DESTINATION)
-        .bind(lease.owner.as_str())
-        .bind(micros(lease.until))
-        .bind(micros(lease.now))
-        .bind(id.as_str())
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_error)?;
-    tx.commit().await.map_err(db_error)?;
-    with_events(store, rows).await
-}
-
-/// Pairs freshly leased rows with their events (one shared `Arc` per
-/// event), oldest due first. Events are immutable, so they are read after
-/// the lease committed, on a read connection, keeping the writer free; if
-/// that read fails, the leases simply expire and are reclaimed.
-async fn with_events(
-    store: &SqliteStore,
-    rows: Vec<sqlx::sqlite::SqliteRow>,
-) -> StoreResult<Vec<Leased>> {
-    let mut leased = rows
-        .iter()
-        .map(rows::delivery)
-        .collect::<StoreResult<Vec<_>>>()?;
-    leased.sort_by_key(|(seq, d)| (d.next_attempt_at, *seq));
-    let mut ids: Vec<&str> = leased.iter().map(|(_, d)| d.event_id.as_str()).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let events: HashMap<EventId, Arc<Event>> = events::by_ids(store, &ids)
-        .await?
-        .into_iter()
-        .map(|e| (e.id.clone(), Arc::new(e)))
-        .collect();
-    leased
-        .into_iter()
-        .map(|(_, delivery)| {
-            // Invariant kept by the foreign key on deliveries.event_id.
-            let event = events.get(&delivery.event_id).cloned().ok_or_else(|| {
-                StoreError::Corrupt(format!("delivery {} has no event", delivery.id))
-            })?;
-            Ok(Leased { delivery, event })
-        })
-        .collect()
-}
-
-/// Where a completion may move a delivery.
-pub(super) const COMPLETION_TARGETS: [DeliveryStatus; 3] = [
-    DeliveryStatus::Delivered,
-    DeliveryStatus::Retrying,
-    DeliveryStatus::Dead,
-];
+pub(super) const STATEMENTS: QueueStatements = QueueStatements {
+    claim: sql::CLAIM,
+    lease_due: sql::LEASE_DUE,
+    lease_due_excluding: sql::LEASE_DUE_EXCLUDING,
+    lease_destination: sql::LEASE_DESTINATION,
+    release: sql::RELEASE,
+    reclaim_expired: sql::RECLAIM_EXPIRED,
+    reclaim_foreign: sql::RECLAIM_FOREIGN,
+    extend: sql::EXTEND,
+    next_due: sql::NEXT_DUE,
+    next_due_excluding: sql::NEXT_DUE_EXCLUDING,
+};
 
 /// Binds per row of the completion update.
 const UPDATE_COLUMNS: usize = 7;
 /// Binds per attempt row.
 const ATTEMPT_COLUMNS: usize = 11;
 
-/// An attempt's JSON-encoded captures.
-type Captures = (Option<String>, Option<String>);
-
-pub(super) async fn complete(store: &SqliteStore, batch: &[Completion]) -> StoreResult<()> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    // An attempt ends in `Succeed`, `ScheduleRetry` or `Kill` (the targets
-    // are checked against the state machine by a unit test).
-    if let Some(c) = batch
-        .iter()
-        .find(|c| !COMPLETION_TARGETS.contains(&c.status))
-    {
-        return Err(StoreError::Conflict(format!(
-            "a completion cannot move a delivery to {}",
-            c.status
-        )));
-    }
-    let captures = batch
-        .iter()
-        .map(|c| {
-            let request = c
-                .attempt
-                .request
-                .as_ref()
-                .map(|r| to_json(r, "request"))
-                .transpose()?;
-            let response = c
-                .attempt
-                .response
-                .as_ref()
-                .map(|r| to_json(r, "response"))
-                .transpose()?;
-            Ok((request, response))
-        })
-        .collect::<StoreResult<Vec<Captures>>>()?;
-
-    let mut tx = store.write_relaxed().await?;
-    // Move the deliveries whose lease is still held by the completing owner.
-    let mut moved: HashMap<String, DeliveryStatus> = HashMap::with_capacity(batch.len());
+/// Moves the deliveries whose lease the completing owner still holds;
+/// returns each moved delivery's id and new status.
+pub(super) async fn move_completed(
+    conn: &mut SqliteConnection,
+    batch: &[Completion],
+) -> StoreResult<Vec<(String, String)>> {
+    let mut moved = Vec::with_capacity(batch.len());
     for chunk in batch.chunks(rows_per_statement(UPDATE_COLUMNS)) {
         let mut qb = QueryBuilder::<Sqlite>::new(sql::COMPLETE_SET);
         qb.push_values(chunk, |mut b, c| {
-            // A retry always has a due time.
-            let next = match c.status {
-                DeliveryStatus::Retrying => Some(c.next_attempt_at.unwrap_or(c.audit.at)),
-                _ => c.next_attempt_at,
-            };
             b.push_bind(c.delivery_id.as_str())
                 .push_bind(c.owner.as_str())
                 .push_bind(c.status.as_str())
-                .push_bind(opt_micros(next))
+                .push_bind(opt_micros(next_due(c)))
                 .push_bind(c.last_error.as_deref())
                 .push_bind(i64::from(c.counted))
                 .push_bind(micros(c.audit.at));
@@ -344,139 +188,43 @@ pub(super) async fn complete(store: &SqliteStore, batch: &[Completion]) -> Store
         let rows: Vec<(String, String)> = qb
             .build_query_as()
             .persistent(false)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut *conn)
             .await
             .map_err(db_error)?;
-        for (id, status) in rows {
-            let status = status
-                .parse()
-                .map_err(|e| StoreError::Corrupt(format!("delivery {id}: {e}")))?;
-            moved.insert(id, status);
-        }
+        moved.extend(rows);
     }
+    Ok(moved)
+}
 
-    // Every attempt is recorded, also those whose lease was lost.
-    let attempts: Vec<(&Completion, Captures)> = batch.iter().zip(captures).collect();
+/// Records attempts, in order.
+pub(super) async fn insert_attempts(
+    conn: &mut SqliteConnection,
+    attempts: &[AttemptRow<'_>],
+) -> StoreResult<()> {
     for chunk in attempts.chunks(rows_per_statement(ATTEMPT_COLUMNS)) {
         let mut qb = QueryBuilder::<Sqlite>::new(
             "INSERT INTO attempts (delivery_id, org_id, number, started_at, duration_ms, \
              outcome, status_code, error, request, response) ",
         );
-        qb.push_values(chunk, |mut b, (c, (request, response))| {
+        qb.push_values(chunk, |mut b, row| {
+            let c = row.completion;
             let a = &c.attempt;
             b.push_bind(a.delivery_id.as_str())
                 .push_bind(c.org_id.as_str())
                 .push_bind(i64::from(a.number))
                 .push_bind(micros(a.started_at))
                 .push_bind(i64::try_from(a.duration_ms).unwrap_or(i64::MAX))
-                .push_bind(rows::outcome_str(a.outcome))
+                .push_bind(decode::outcome_str(a.outcome))
                 .push_bind(a.status_code.map(i64::from))
                 .push_bind(a.error.as_deref())
-                .push_bind(request.as_deref())
-                .push_bind(response.as_deref());
+                .push_bind(row.request.as_deref())
+                .push_bind(row.response.as_deref());
         });
         qb.build()
             .persistent(false)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await
             .map_err(db_error)?;
     }
-
-    // The audit tells what changed: only completions that moved a delivery.
-    let records: Vec<Cow<'_, AuditRecord>> = batch
-        .iter()
-        .filter_map(|c| {
-            let to = moved.get(c.delivery_id.as_str())?;
-            Some(deleted::completion_audit(c, *to))
-        })
-        .collect();
-    let records: Vec<&AuditRecord> = records.iter().map(|r| &**r).collect();
-    audit::insert_rows(&mut tx, &records).await?;
-    tx.commit().await.map_err(db_error)
-}
-
-pub(super) async fn release(
-    store: &SqliteStore,
-    ids: &[DeliveryId],
-    owner: &str,
-) -> StoreResult<u64> {
-    if ids.is_empty() {
-        return Ok(0);
-    }
-    let mut tx = store.write_relaxed().await?;
-    let released = sqlx::query(sql::RELEASE)
-        .bind(micros(Utc::now()))
-        .bind(id_list(ids))
-        .bind(owner)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?
-        .rows_affected();
-    tx.commit().await.map_err(db_error)?;
-    Ok(released)
-}
-
-pub(super) async fn extend_leases(
-    store: &SqliteStore,
-    ids: &[DeliveryId],
-    lease: &Lease,
-) -> StoreResult<u64> {
-    if ids.is_empty() {
-        return Ok(0);
-    }
-    let mut tx = store.write_relaxed().await?;
-    let extended = sqlx::query("UPDATE deliveries SET lease_expires_at = ?1 WHERE status = 'delivering' AND id IN (SELECT value FROM json_each(?2)) AND lease_owner = ?3")
-        .bind(micros(lease.until))
-        .bind(id_list(ids))
-        .bind(lease.owner.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?
-        .rows_affected();
-    tx.commit().await.map_err(db_error)?;
-    Ok(extended)
-}
-
-pub(super) async fn reclaim(store: &SqliteStore, which: &Reclaim) -> StoreResult<u64> {
-    let mut tx = store.write_relaxed().await?;
-    let result = match which {
-        // The caller's clock says when: expired leases are due from then.
-        Reclaim::ExpiredBefore(at) => {
-            sqlx::query(sql::RECLAIM_EXPIRED)
-                .bind(micros(*at))
-                .bind(micros(*at))
-                .execute(&mut *tx)
-                .await
-        }
-        Reclaim::NotOwnedBy(owner) => {
-            sqlx::query(sql::RECLAIM_FOREIGN)
-                .bind(micros(Utc::now()))
-                .bind(owner.as_str())
-                .execute(&mut *tx)
-                .await
-        }
-    }
-    .map_err(db_error)?;
-    tx.commit().await.map_err(db_error)?;
-    Ok(result.rows_affected())
-}
-
-pub(super) async fn next_due_at(
-    store: &SqliteStore,
-    exclude: &[DestinationId],
-) -> StoreResult<Option<DateTime<Utc>>> {
-    // As in `lease_due`: with exclusions, one index seek per destination
-    // instead of a walk over the excluded destinations' backlog.
-    let row = if exclude.is_empty() {
-        sqlx::query(sql::NEXT_DUE).fetch_one(store.reader()).await
-    } else {
-        sqlx::query(sql::NEXT_DUE_EXCLUDING)
-            .bind(id_list(exclude))
-            .fetch_one(store.reader())
-            .await
-    }
-    .map_err(db_error)?;
-    let due: Option<i64> = row.try_get("due").map_err(db_error)?;
-    due.map(|v| rows::from_micros(v, "next_attempt_at"))
-        .transpose()
+    Ok(())
 }
