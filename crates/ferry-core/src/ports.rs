@@ -203,6 +203,63 @@ pub struct Lease {
     pub until: DateTime<Utc>,
 }
 
+/// Where an attempt leaves its delivery: the states a completion can ask
+/// for. (A delivery whose destination was deleted during the attempt fails
+/// instead, unless it was delivered: the store decides that, when it
+/// records the completion.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// The destination accepted it.
+    Delivered,
+    /// It failed and is tried again at `at`. `counted`: whether this
+    /// failure spends the retry budget (one while the destination is paused
+    /// by the breaker does not: the probe decides).
+    Retry {
+        at: DateTime<Utc>,
+        counted: bool,
+        error: String,
+    },
+    /// It failed for good (a permanent failure, or the retry budget is
+    /// spent): it waits in the dead-letter queue. Always counted.
+    Dead { error: String },
+}
+
+impl Settled {
+    /// The delivery's status once settled.
+    pub fn status(&self) -> DeliveryStatus {
+        match self {
+            Self::Delivered => DeliveryStatus::Delivered,
+            Self::Retry { .. } => DeliveryStatus::Retrying,
+            Self::Dead { .. } => DeliveryStatus::Dead,
+        }
+    }
+
+    /// When the next attempt is due, for a retry.
+    pub fn next_attempt_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Self::Retry { at, .. } => Some(*at),
+            _ => None,
+        }
+    }
+
+    /// Whether this attempt spends the retry budget.
+    pub fn counted(&self) -> bool {
+        match self {
+            Self::Delivered => false,
+            Self::Retry { counted, .. } => *counted,
+            Self::Dead { .. } => true,
+        }
+    }
+
+    /// Why the attempt failed.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            Self::Delivered => None,
+            Self::Retry { error, .. } | Self::Dead { error } => Some(error),
+        }
+    }
+}
+
 /// The end of one attempt, written in batches.
 #[derive(Debug, Clone)]
 pub struct Completion {
@@ -214,12 +271,7 @@ pub struct Completion {
     /// only while that lease is still held.
     pub owner: String,
     pub attempt: Attempt,
-    /// `Delivered`, `Retrying` or `Dead`.
-    pub status: DeliveryStatus,
-    pub next_attempt_at: Option<DateTime<Utc>>,
-    /// Whether this failure spends the retry budget (probes do not).
-    pub counted: bool,
-    pub last_error: Option<String>,
+    pub settled: Settled,
     pub audit: AuditRecord,
 }
 

@@ -17,14 +17,14 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use ferry_core::audit::{AuditRecord, SYSTEM_ACTOR};
 use ferry_core::crypto::Cipher;
-use ferry_core::delivery::{Attempt, AttemptOutcome, Captured, Delivery, DeliveryStatus};
+use ferry_core::delivery::{Attempt, AttemptOutcome, Captured, Delivery};
 use ferry_core::destination::{
     Auth, DEFAULT_MAX_IN_FLIGHT, Destination, DestinationKind, DestinationSecrets, Filter, Health,
 };
 use ferry_core::event::{Event, NewEvent};
 use ferry_core::ids::{DeliveryId, DestinationId, EventId, OrgId};
 use ferry_core::org::Org;
-use ferry_core::ports::{Completion, Lease, Queue, Store};
+use ferry_core::ports::{Completion, Lease, Queue, Settled, Store};
 use ferry_core::retry::RetryPolicy;
 use ferry_store::SqliteStore;
 use serde_json::json;
@@ -229,10 +229,7 @@ fn completion(d: &Delivery) -> Completion {
                 ..Captured::default()
             }),
         },
-        status: DeliveryStatus::Delivered,
-        next_attempt_at: None,
-        counted: false,
-        last_error: None,
+        settled: Settled::Delivered,
         audit,
     }
 }

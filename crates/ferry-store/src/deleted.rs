@@ -26,7 +26,7 @@ pub(crate) const ERROR: &str = deleted_error!();
 /// the dispatcher's own record, or one telling that the delivery failed
 /// because its destination was deleted during the attempt.
 pub(crate) fn completion_audit(c: &Completion, moved_to: DeliveryStatus) -> Cow<'_, AuditRecord> {
-    if moved_to == c.status {
+    if moved_to == c.settled.status() {
         return Cow::Borrowed(&c.audit);
     }
     let mut audit = c.audit.clone();

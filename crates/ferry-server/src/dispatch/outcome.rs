@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use ferry_core::audit::{AuditRecord, SYSTEM_ACTOR};
 use ferry_core::delivery::{Attempt, AttemptOutcome, DeliveryStatus, Leased};
-use ferry_core::ports::{AttemptError, AttemptReport, Completion};
+use ferry_core::ports::{AttemptError, AttemptReport, Completion, Settled};
 use ferry_core::retry::{NextStep, RetryPolicy};
 use serde_json::json;
 
@@ -28,58 +28,46 @@ pub fn complete(
 ) -> Completion {
     let delivery = &a.leased.delivery;
     let number = delivery.attempt_count + 1;
-    let (outcome, status, next_attempt_at, counted, error) = match &a.report.result {
-        Ok(_) => (
-            AttemptOutcome::Delivered,
-            DeliveryStatus::Delivered,
-            None,
-            false,
-            None,
-        ),
-        Err(AttemptError::Permanent { reason: error }) => (
+    let (outcome, settled) = match &a.report.result {
+        Ok(_) => (AttemptOutcome::Delivered, Settled::Delivered),
+        Err(AttemptError::Permanent { reason }) => (
             AttemptOutcome::Permanent,
-            DeliveryStatus::Dead,
-            None,
-            true,
-            Some(error.clone()),
+            Settled::Dead {
+                error: reason.clone(),
+            },
         ),
         Err(AttemptError::Retryable {
-            reason: error,
+            reason,
             retry_after,
-        }) => match a.paused_until {
-            Some(until) => (
-                AttemptOutcome::Retryable,
-                DeliveryStatus::Retrying,
-                Some(until),
-                false,
-                Some(error.clone()),
-            ),
-            None => match policy.next_step(delivery.failures_counted + 1, *retry_after, jitter) {
-                NextStep::RetryAfter(delay) => {
-                    let at =
-                        now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
-                    (
-                        AttemptOutcome::Retryable,
-                        DeliveryStatus::Retrying,
-                        Some(at),
-                        true,
-                        Some(error.clone()),
-                    )
-                }
-                NextStep::GiveUp => (
-                    AttemptOutcome::Retryable,
-                    DeliveryStatus::Dead,
-                    None,
-                    true,
-                    Some(error.clone()),
-                ),
-            },
-        },
+        }) => {
+            let error = reason.clone();
+            let settled = match a.paused_until {
+                // The probe decides: no budget spent.
+                Some(at) => Settled::Retry {
+                    at,
+                    counted: false,
+                    error,
+                },
+                None => match policy.next_step(delivery.failures_counted + 1, *retry_after, jitter)
+                {
+                    NextStep::RetryAfter(delay) => Settled::Retry {
+                        at: now
+                            + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX),
+                        counted: true,
+                        error,
+                    },
+                    NextStep::GiveUp => Settled::Dead { error },
+                },
+            };
+            (AttemptOutcome::Retryable, settled)
+        }
     };
-    let action = match status {
-        DeliveryStatus::Delivered => "delivery.delivered",
-        DeliveryStatus::Retrying => "delivery.retrying",
-        _ => "delivery.dead",
+    let status = settled.status();
+    let error = settled.error().map(str::to_owned);
+    let action = match settled {
+        Settled::Delivered => "delivery.delivered",
+        Settled::Retry { .. } => "delivery.retrying",
+        Settled::Dead { .. } => "delivery.dead",
     };
     let audit = AuditRecord::new(
         delivery.org_id.clone(),
@@ -94,7 +82,7 @@ pub fn complete(
         "attempt": number,
         "status_code": a.report.status_code,
         "error": error,
-        "next_attempt_at": next_attempt_at,
+        "next_attempt_at": settled.next_attempt_at(),
     }));
     Completion {
         delivery_id: delivery.id.clone(),
@@ -108,14 +96,11 @@ pub fn complete(
             duration_ms: a.duration_ms,
             outcome,
             status_code: a.report.status_code,
-            error: error.clone(),
+            error,
             request: a.report.request,
             response: a.report.response,
         },
-        status,
-        next_attempt_at,
-        counted,
-        last_error: error,
+        settled,
         audit,
     }
 }
@@ -180,13 +165,15 @@ mod tests {
     fn retryable_failures_retry_until_the_budget_is_spent() {
         let c = attempt(&leased(0), retryable(), None);
         assert_eq!(
-            (c.status, c.counted, c.attempt.number),
+            (c.settled.status(), c.settled.counted(), c.attempt.number),
             (DeliveryStatus::Retrying, true, 1)
         );
         let c = attempt(&leased(5), retryable(), None);
         assert_eq!(
-            (c.status, c.last_error.as_deref()),
-            (DeliveryStatus::Dead, Some("HTTP 503"))
+            c.settled,
+            Settled::Dead {
+                error: "HTTP 503".into()
+            }
         );
     }
 
@@ -199,12 +186,16 @@ mod tests {
             }),
             None,
         );
-        assert_eq!(c.status, DeliveryStatus::Dead);
+        assert_eq!(c.settled.status(), DeliveryStatus::Dead);
         let until = Utc::now() + chrono::Duration::seconds(5);
         let c = attempt(&leased(5), retryable(), Some(until));
         assert_eq!(
-            (c.status, c.counted, c.next_attempt_at),
-            (DeliveryStatus::Retrying, false, Some(until))
+            c.settled,
+            Settled::Retry {
+                at: until,
+                counted: false,
+                error: "HTTP 503".into()
+            }
         );
     }
 
@@ -216,7 +207,7 @@ mod tests {
         });
         let before = Utc::now();
         let c = attempt(&leased(0), outcome, None);
-        let at = c.next_attempt_at.unwrap();
+        let at = c.settled.next_attempt_at().unwrap();
         assert!(
             at >= before + chrono::Duration::seconds(7)
                 && at <= Utc::now() + chrono::Duration::seconds(7)

@@ -20,7 +20,7 @@ use sqlx::PgConnection;
 use super::db_error;
 use crate::rows::delivery_columns;
 use crate::sql::decode;
-use crate::sql::queue::{AttemptRow, QueueStatements, next_due};
+use crate::sql::queue::{AttemptRow, QueueStatements};
 use crate::values::{micros, opt_micros};
 
 /// The queue's statements.
@@ -234,10 +234,10 @@ pub(super) async fn move_completed(
     for c in batch {
         ids.push(c.delivery_id.as_str());
         owners.push(c.owner.as_str());
-        statuses.push(c.status.as_str());
-        nexts.push(opt_micros(next_due(c)));
-        errors.push(c.last_error.as_deref());
-        counted.push(i64::from(c.counted));
+        statuses.push(c.settled.status().as_str());
+        nexts.push(opt_micros(c.settled.next_attempt_at()));
+        errors.push(c.settled.error());
+        counted.push(i64::from(c.settled.counted()));
         ats.push(micros(c.audit.at));
     }
     sqlx::query_as(sql::COMPLETE)

@@ -36,7 +36,7 @@ use ferry_core::StoreError;
 use ferry_core::delivery::{Delivery, DeliveryStatus, Leased};
 use ferry_core::error::StoreResult;
 use ferry_core::ids::{DeliveryId, DestinationId};
-use ferry_core::ports::{Completion, Lease, Queue, Reclaim};
+use ferry_core::ports::{Completion, Lease, Queue, Reclaim, Settled};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tracing::{info, warn};
 
@@ -373,15 +373,13 @@ impl RedisQueue {
         // Where PostgreSQL moved each delivery: not at all when the lease
         // was lost, `failed` when its destination was deleted meanwhile.
         for c in batch {
-            match (moved.get(&c.delivery_id), c.next_attempt_at) {
-                (Some(DeliveryStatus::Retrying), Some(at)) => {
-                    retries.push((&c.delivery_id, &c.destination_id, at));
+            match (moved.get(&c.delivery_id), &c.settled) {
+                (Some(DeliveryStatus::Retrying), Settled::Retry { at, .. }) => {
+                    retries.push((&c.delivery_id, &c.destination_id, *at));
                 }
-                (Some(DeliveryStatus::Dead), _) => dead.push((
-                    &c.delivery_id,
-                    &c.destination_id,
-                    c.last_error.as_deref().unwrap_or(""),
-                )),
+                (Some(DeliveryStatus::Dead), Settled::Dead { error }) => {
+                    dead.push((&c.delivery_id, &c.destination_id, error.as_str()));
+                }
                 _ => {}
             }
         }

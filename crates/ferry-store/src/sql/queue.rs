@@ -57,8 +57,9 @@ pub(crate) struct QueueStatements {
     pub next_due_excluding: &'static str,
 }
 
-/// Where a completion may move a delivery.
-pub(crate) const COMPLETION_TARGETS: [DeliveryStatus; 3] = [
+/// Where a completion may move a delivery (`Settled::status`).
+#[cfg(test)]
+const COMPLETION_TARGETS: [DeliveryStatus; 3] = [
     DeliveryStatus::Delivered,
     DeliveryStatus::Retrying,
     DeliveryStatus::Dead,
@@ -93,14 +94,6 @@ pub(crate) struct AttemptRow<'a> {
     pub completion: &'a Completion,
     pub request: Option<String>,
     pub response: Option<String>,
-}
-
-/// When a completed delivery is due next: a retry always has a due time.
-pub(crate) fn next_due(c: &Completion) -> Option<DateTime<Utc>> {
-    match c.status {
-        DeliveryStatus::Retrying => Some(c.next_attempt_at.unwrap_or(c.audit.at)),
-        _ => c.next_attempt_at,
-    }
 }
 
 impl<B> Tables<'_, B>
@@ -242,17 +235,6 @@ where
     ) -> StoreResult<HashMap<DeliveryId, DeliveryStatus>> {
         if batch.is_empty() {
             return Ok(HashMap::new());
-        }
-        // An attempt ends in `Succeed`, `ScheduleRetry` or `Kill` (the
-        // targets are checked against the state machine by a unit test).
-        if let Some(c) = batch
-            .iter()
-            .find(|c| !COMPLETION_TARGETS.contains(&c.status))
-        {
-            return Err(StoreError::Conflict(format!(
-                "a completion cannot move a delivery to {}",
-                c.status
-            )));
         }
         let attempts = batch
             .iter()

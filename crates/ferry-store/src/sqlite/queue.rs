@@ -10,7 +10,7 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use super::{db_error, rows_per_statement};
 use crate::rows::delivery_columns;
 use crate::sql::decode;
-use crate::sql::queue::{AttemptRow, QueueStatements, next_due};
+use crate::sql::queue::{AttemptRow, QueueStatements};
 use crate::values::{micros, opt_micros};
 
 /// The queue's statements, named so that a test can check their query plans.
@@ -175,10 +175,10 @@ pub(super) async fn move_completed(
         qb.push_values(chunk, |mut b, c| {
             b.push_bind(c.delivery_id.as_str())
                 .push_bind(c.owner.as_str())
-                .push_bind(c.status.as_str())
-                .push_bind(opt_micros(next_due(c)))
-                .push_bind(c.last_error.as_deref())
-                .push_bind(i64::from(c.counted))
+                .push_bind(c.settled.status().as_str())
+                .push_bind(opt_micros(c.settled.next_attempt_at()))
+                .push_bind(c.settled.error())
+                .push_bind(i64::from(c.settled.counted()))
                 .push_bind(micros(c.audit.at));
         });
         qb.push(

@@ -17,7 +17,9 @@ use ferry_core::event::{Event, NewEvent};
 use ferry_core::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId};
 use ferry_core::org::{ApiKey, Org, Scope};
 use ferry_core::page::PageRequest;
-use ferry_core::ports::{Completion, Lease, Ownership, Queue, Resealing, SourceStore, Store};
+use ferry_core::ports::{
+    Completion, Lease, Ownership, Queue, Resealing, Settled, SourceStore, Store,
+};
 use ferry_core::retry::RetryPolicy;
 use ferry_core::secret::Secret;
 use ferry_core::signing::SigningSecret;
@@ -270,10 +272,18 @@ pub fn completion(
                 body: "ünïcode ok".into(),
             }),
         },
-        status,
-        next_attempt_at,
-        counted,
-        last_error: error.map(str::to_owned),
+        settled: match status {
+            DeliveryStatus::Delivered => Settled::Delivered,
+            DeliveryStatus::Retrying => Settled::Retry {
+                at: next_attempt_at.unwrap_or_else(now),
+                counted,
+                error: error.unwrap_or_default().to_owned(),
+            },
+            DeliveryStatus::Dead => Settled::Dead {
+                error: error.unwrap_or_default().to_owned(),
+            },
+            other => panic!("an attempt cannot settle a delivery as {other}"),
+        },
         audit,
     }
 }

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use chrono::Utc;
 use ferry_core::DestinationId;
-use ferry_core::delivery::{DeliveryStatus, Envelope, Leased};
-use ferry_core::ports::{AttemptError, AttemptReport};
+use ferry_core::delivery::{Envelope, Leased};
+use ferry_core::ports::{AttemptError, AttemptReport, Settled};
 use tracing::{debug, info, warn};
 
 use super::super::alerts::{Alert, AlertKind};
@@ -155,15 +155,13 @@ impl Engine {
             now,
             rand::random::<f64>(),
         );
-        match completion.status {
-            DeliveryStatus::Retrying if paused_until.is_none() => {
-                if let Some(at) = completion.next_attempt_at {
-                    self.wake_at = Some(self.wake_at.map_or(at, |w| w.min(at)));
-                }
-                debug!(delivery_id = %completion.delivery_id, error = completion.last_error.as_deref().unwrap_or(""), "Delivery failed; will retry.");
+        match &completion.settled {
+            Settled::Retry { at, error, .. } if paused_until.is_none() => {
+                self.wake_at = Some(self.wake_at.map_or(*at, |w| w.min(*at)));
+                debug!(delivery_id = %completion.delivery_id, %error, "Delivery failed; will retry.");
             }
-            DeliveryStatus::Dead => {
-                warn!(delivery_id = %completion.delivery_id, error = completion.last_error.as_deref().unwrap_or(""), "Delivery is dead; it waits in the dead-letter queue.");
+            Settled::Dead { error } => {
+                warn!(delivery_id = %completion.delivery_id, %error, "Delivery is dead; it waits in the dead-letter queue.");
             }
             _ => {}
         }
