@@ -204,18 +204,10 @@ impl App {
         if scopes.contains(&Scope::Admin) && !is_admin {
             return Err(Error::Forbidden(Scope::Admin));
         }
-        let org_id = match input.org_id {
-            None => principal.org().clone(),
-            Some(text) => {
-                if !is_admin {
-                    return Err(Error::Forbidden(Scope::Admin));
-                }
-                let unknown = || Error::invalid("org_id", "unknown organization");
-                let id = OrgId::parse(&text).map_err(|_| unknown())?;
-                self.0.store.get_org(&id).await?.ok_or_else(unknown)?;
-                id
-            }
-        };
+        let unknown = || Error::invalid("org_id", "unknown organization");
+        let org_id = self
+            .keys_org(principal, input.org_id.as_deref(), unknown)
+            .await?;
         let NewKeySecret(secret) = generate_key_secret();
         let key = ApiKey {
             id: ApiKeyId::generate(),
@@ -239,28 +231,63 @@ impl App {
         Ok((key, secret))
     }
 
-    /// The organization's keys (their prefixes, never a secret).
-    pub async fn api_keys(&self, principal: &Principal, page: PageRequest) -> Result<Page<ApiKey>> {
-        principal.require(Scope::Manage)?;
-        Ok(self.0.store.list_api_keys(principal.org(), page).await?)
+    /// The organization whose keys a call names: the principal's own by
+    /// default; another one (`org_id`) only for an admin, and only one that
+    /// exists (`unknown` is the error otherwise).
+    async fn keys_org(
+        &self,
+        principal: &Principal,
+        org_id: Option<&str>,
+        unknown: fn() -> Error,
+    ) -> Result<OrgId> {
+        let Some(text) = org_id else {
+            return Ok(principal.org().clone());
+        };
+        if text != principal.org().as_str() && !principal.allows(Scope::Admin) {
+            return Err(Error::Forbidden(Scope::Admin));
+        }
+        let id = OrgId::parse(text).map_err(|_| unknown())?;
+        self.0.store.get_org(&id).await?.ok_or_else(unknown)?;
+        Ok(id)
     }
 
-    /// Revokes a key: from now on it authenticates nothing.
+    /// An organization's keys (their prefixes, never a secret): the
+    /// principal's own, or with `org_id` any organization's for an admin.
+    pub async fn api_keys(
+        &self,
+        principal: &Principal,
+        org_id: Option<&str>,
+        page: PageRequest,
+    ) -> Result<Page<ApiKey>> {
+        principal.require(Scope::Manage)?;
+        let org = self
+            .keys_org(principal, org_id, || Error::NotFound("organization"))
+            .await?;
+        Ok(self.0.store.list_api_keys(&org, page).await?)
+    }
+
+    /// Revokes a key: from now on it authenticates nothing. A key of the
+    /// principal's organization, or of any organization for an admin (the
+    /// audit record goes to the key's organization).
     pub async fn revoke_api_key(&self, principal: &Principal, id: &ApiKeyId) -> Result<()> {
         principal.require(Scope::Manage)?;
+        let org = if principal.allows(Scope::Admin) {
+            self.0
+                .ownership
+                .owner_of(id.as_str())
+                .await?
+                .ok_or(Error::NotFound("API key"))?
+        } else {
+            principal.org().clone()
+        };
         let audit = AuditRecord::new(
-            principal.org().clone(),
+            org.clone(),
             principal.actor(),
             "api_key",
             id.to_string(),
             "api_key.revoked",
         );
-        if !self
-            .0
-            .store
-            .delete_api_key(principal.org(), id, &audit)
-            .await?
-        {
+        if !self.0.store.delete_api_key(&org, id, &audit).await? {
             return Err(Error::NotFound("API key"));
         }
         self.0.keys.clear();

@@ -111,20 +111,46 @@ async fn create_key(
     ))
 }
 
-/// List the organization's API keys (prefixes only).
+/// The key list's query string: the page, and for an admin the
+/// organization.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct KeyListParams {
+    /// How many (1–1000, default 50).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Whose keys (scope `admin` for another organization; default: the
+    /// caller's).
+    org_id: Option<String>,
+}
+
+/// List an organization's API keys (prefixes only): the caller's, or with
+/// `org_id` any organization's for an `admin` key.
 #[utoipa::path(get, path = "/v1/api-keys", operation_id = "listApiKeys", tag = "orgs", security(("bearer" = [])),
-    params(PageParams),
+    params(KeyListParams),
     responses((status = 200, description = "A page of keys.", body = List<ApiKeyView>), ReadErrors))]
 async fn list_keys(
     State(state): State<AppState>,
     caller: Caller,
-    ApiQuery(p): ApiQuery<PageParams>,
+    ApiQuery(p): ApiQuery<KeyListParams>,
 ) -> ApiResult<Json<List<ApiKeyView>>> {
-    let page = state.app().api_keys(&caller.principal, p.page()?).await?;
+    let page = PageParams {
+        limit: p.limit,
+        cursor: p.cursor,
+    }
+    .page()?;
+    let page = state
+        .app()
+        .api_keys(&caller.principal, p.org_id.as_deref(), page)
+        .await?;
     Ok(Json(list(page, |k| ApiKeyView::from(k))))
 }
 
-/// Revoke an API key. Audited.
+/// Revoke an API key (an `admin` key may revoke any organization's).
+/// Audited.
 #[utoipa::path(delete, path = "/v1/api-keys/{id}", operation_id = "revokeApiKey", tag = "orgs", security(("bearer" = [])),
     params(("id" = ApiKeyId, Path, description = "The key's id.")),
     responses((status = 204, description = "Revoked."), WriteErrors))]

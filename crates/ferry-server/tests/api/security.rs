@@ -260,3 +260,88 @@ async fn each_scope_can_do_exactly_what_it_should() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn an_admin_key_lists_and_revokes_the_keys_of_any_organization() {
+    let server = TestServer::start().await;
+    let (other_key, other_key_id) = other_org_key(&server, &["manage"]).await;
+    let (_, orgs) = server.get("/v1/orgs").await;
+    let org_named = |name: &str| {
+        orgs["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == name)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (other_org, default_org) = (org_named("other-manage"), org_named("default"));
+
+    // An admin key names the organization; the caller's own is the default.
+    let (status, keys) = server
+        .get(&format!("/v1/api-keys?org_id={other_org}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{keys}");
+    let ids: Vec<&str> = keys["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [other_key_id.as_str()]);
+    let (_, own) = server.get("/v1/api-keys").await;
+    assert!(
+        own["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["id"] != other_key_id.as_str())
+    );
+    let (status, v) = server.get("/v1/api-keys?org_id=org_nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{v}");
+
+    // Another organization is the admin scope's: a manage key names only
+    // its own.
+    let list = |org: &str| format!("/v1/api-keys?org_id={org}");
+    let (status, v) = server
+        .call(Method::GET, &list(&default_org), Some(&other_key), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
+    let (status, v) = server
+        .call(Method::GET, &list(&other_org), Some(&other_key), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+
+    // The admin revokes it: it authenticates nothing from then on.
+    let (status, v) = server
+        .call(
+            Method::DELETE,
+            &format!("/v1/api-keys/{other_key_id}"),
+            Some(crate::harness::ADMIN_KEY),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{v}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, _) = server
+            .call(Method::GET, "/v1/api-keys", Some(&other_key), None)
+            .await;
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the revoked key still works");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, _) = server
+        .call(
+            Method::DELETE,
+            &format!("/v1/api-keys/{other_key_id}"),
+            Some(crate::harness::ADMIN_KEY),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -267,6 +267,19 @@ async fn orgs_and_api_keys_are_managed_from_the_cli() {
     ));
     assert_eq!(other["org_id"], org_id.as_str(), "{other}");
     assert!(other["key"].as_str().unwrap().starts_with("fk_"), "{other}");
+    // An admin lists and revokes another organization's keys.
+    let theirs = json(&ferry(
+        base,
+        &["--json", "api-keys", "list", "--org", &org_id],
+    ));
+    assert_eq!(theirs["data"][0]["id"], other["id"], "{theirs}");
+    let other_id = other["id"].as_str().unwrap();
+    ferry(base, &["api-keys", "delete", other_id]);
+    let theirs = json(&ferry(
+        base,
+        &["--json", "api-keys", "list", "--org", &org_id],
+    ));
+    assert_eq!(theirs["data"], serde_json::json!([]), "{theirs}");
     let created = stdout(&ferry(
         base,
         &["api-keys", "create", "--name", "ci", "--scope", "read"],

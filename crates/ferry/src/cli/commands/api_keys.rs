@@ -25,12 +25,17 @@ pub struct ApiKeysArgs {
 pub enum ApiKeysCommand {
     /// List API keys, by prefix (GET /v1/api-keys).
     List {
+        /// Another organization's keys (admin keys only) [default: the
+        /// caller's].
+        #[arg(long, value_name = "ORG")]
+        org: Option<OrgId>,
         #[command(flatten)]
         paging: Paging,
     },
     /// Create an API key; the key is shown only this once (POST /v1/api-keys).
     Create(CreateArgs),
-    /// Revoke an API key (DELETE /v1/api-keys/{id}).
+    /// Revoke an API key; an admin key revokes any organization's (DELETE
+    /// /v1/api-keys/{id}).
     Delete {
         /// The key (key_…).
         #[arg(value_name = "KEY_ID")]
@@ -63,8 +68,12 @@ impl CreateArgs {
 
 pub async fn run(ctx: &Ctx, args: ApiKeysArgs) -> anyhow::Result<Output> {
     match args.command {
-        ApiKeysCommand::List { paging } => {
-            let answer = ctx.api.get("/v1/api-keys", &paging.pairs()).await?;
+        ApiKeysCommand::List { org, paging } => {
+            let mut query = paging.pairs();
+            if let Some(org) = org {
+                query.push(("org_id", org.to_string()));
+            }
+            let answer = ctx.api.get("/v1/api-keys", &query).await?;
             Ok(Output::render(ctx.json, &answer.body, render_list))
         }
         ApiKeysCommand::Create(create) => {
