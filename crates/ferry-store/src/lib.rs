@@ -17,15 +17,11 @@
 
 mod deleted;
 mod failure;
-mod ownership;
 mod ports;
 mod postgres;
 mod redis_queue;
 mod replay;
-mod resealing;
 mod rows;
-mod source_rows;
-mod sources;
 mod sql;
 mod sqlite;
 mod values;

@@ -1,14 +1,12 @@
 //! The ports of both backends, written once: each method hands over to the
 //! shared statements of `crate::sql` (or, where a backend writes in its own
-//! way, to its `Backend` implementation). `store_ports!(StoreType,
-//! Database, row_locks)` instantiates them in a backend's `ports` module,
-//! since a port of `ferry-core` can only be implemented for each store type
-//! of this crate, not for every `Backend` at once. `SourceStore`,
-//! `Ownership` and `Resealing` go to `crate::sources`, `crate::ownership`
-//! and `crate::resealing`.
+//! way, to its `Backend` implementation). `store_ports!(StoreType)`
+//! instantiates them in a backend's `ports` module, since a port of
+//! `ferry-core` can only be implemented for each store type of this crate,
+//! not for every `Backend` at once.
 
 macro_rules! store_ports {
-    ($store:ty, $db:ty, $locks:expr) => {
+    ($store:ty) => {
         use async_trait::async_trait;
         use chrono::{DateTime, Utc};
         use ferry_core::audit::{AuditFilter, AuditRecord};
@@ -266,31 +264,18 @@ macro_rules! store_ports {
             }
         }
 
-        impl $store {
-            fn sources(&self) -> crate::sources::Sources<'_, $db> {
-                crate::sources::Sources {
-                    reader: Backend::reader(self),
-                    cipher: Backend::cipher(self),
-                    db_error: super::db_error,
-                }
-            }
-        }
-
         #[async_trait]
         impl SourceStore for $store {
             async fn insert_source(&self, source: &Source, audit: &AuditRecord) -> StoreResult<()> {
-                let mut tx = self.write().await?;
-                self.sources().insert(&mut tx, source).await?;
-                <$store as Backend>::insert_audit(&mut tx, &[audit]).await?;
-                tx.commit().await.map_err(super::db_error)
+                Tables(self).insert_source(source, audit).await
             }
 
             async fn get_source(&self, org: &OrgId, id: &SourceId) -> StoreResult<Option<Source>> {
-                self.sources().get(org, id).await
+                Tables(self).get_source(org, id).await
             }
 
             async fn source_by_id(&self, id: &SourceId) -> StoreResult<Option<Source>> {
-                self.sources().by_id(id).await
+                Tables(self).source_by_id(id).await
             }
 
             async fn list_sources(
@@ -298,7 +283,7 @@ macro_rules! store_ports {
                 org: &OrgId,
                 page: PageRequest,
             ) -> StoreResult<Page<Source>> {
-                self.sources().list(org, page).await
+                Tables(self).list_sources(org, page).await
             }
 
             async fn delete_source(
@@ -307,36 +292,21 @@ macro_rules! store_ports {
                 id: &SourceId,
                 audit: &AuditRecord,
             ) -> StoreResult<bool> {
-                let mut tx = self.write().await?;
-                if !self.sources().delete(&mut tx, org, id).await? {
-                    return Ok(false);
-                }
-                <$store as Backend>::insert_audit(&mut tx, &[audit]).await?;
-                tx.commit().await.map_err(super::db_error)?;
-                Ok(true)
+                Tables(self).delete_source(org, id, audit).await
             }
         }
 
         #[async_trait]
         impl Ownership for $store {
             async fn owner_of(&self, id: &str) -> StoreResult<Option<OrgId>> {
-                crate::ownership::owner_of(Backend::reader(self), id, super::db_error).await
+                Tables(self).owner_of(id).await
             }
         }
 
         #[async_trait]
         impl Resealing for $store {
             async fn reseal_secrets(&self) -> StoreResult<u64> {
-                let mut tx = self.write().await?;
-                let count = crate::resealing::reseal(
-                    &mut tx,
-                    Backend::cipher(self),
-                    $locks,
-                    super::db_error,
-                )
-                .await?;
-                tx.commit().await.map_err(super::db_error)?;
-                Ok(count)
+                Tables(self).reseal_secrets().await
             }
         }
     };

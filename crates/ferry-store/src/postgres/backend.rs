@@ -22,7 +22,7 @@ use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row, Transaction};
 
 use super::{PgStore, id_array};
 use crate::sql::queue::{AttemptRow, QueueStatements};
-use crate::sql::{Backend, due_at};
+use crate::sql::{Backend, RowLocks, due_at};
 use crate::values::{micros, opt_micros, to_json};
 
 impl Backend for PgStore {
@@ -70,6 +70,8 @@ impl Backend for PgStore {
     const REQUEUE_LOCK: &'static str = " ORDER BY seq FOR UPDATE OF deliveries";
 
     const QUEUE: QueueStatements = super::queue::STATEMENTS;
+
+    const ROW_LOCKS: RowLocks = RowLocks::ForUpdate;
 
     type TextList = Vec<String>;
 

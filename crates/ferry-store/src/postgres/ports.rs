@@ -3,8 +3,4 @@
 
 use super::PgStore;
 
-crate::ports::store_ports!(
-    PgStore,
-    sqlx::Postgres,
-    crate::resealing::RowLocks::ForUpdate
-);
+crate::ports::store_ports!(PgStore);

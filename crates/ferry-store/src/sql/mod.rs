@@ -26,7 +26,11 @@ mod deliveries;
 mod destinations;
 mod events;
 mod orgs;
+mod ownership;
 pub(crate) mod queue;
+mod resealing;
+mod source_rows;
+mod sources;
 
 use chrono::{DateTime, Utc};
 use ferry_core::StoreError;
@@ -41,6 +45,7 @@ use ferry_core::ports::Completion;
 use sqlx::{Database, Encode, Pool, QueryBuilder, Transaction, Type};
 
 use queue::{AttemptRow, QueueStatements};
+pub(crate) use resealing::RowLocks;
 
 /// What one SQL backend supplies to the shared statements of [`Tables`].
 pub(crate) trait Backend: Sync + Sized {
@@ -75,6 +80,10 @@ pub(crate) trait Backend: Sync + Sized {
     type TextList: for<'q> Encode<'q, Self::DB> + Type<Self::DB> + Send + 'static;
 
     fn text_list<T: AsRef<str>>(items: &[T]) -> Self::TextList;
+
+    /// How the rows re-sealed after a master-key change are kept from
+    /// changing meanwhile.
+    const ROW_LOCKS: RowLocks;
 
     /// Appended to the selection of an operator requeue: locks the rows
     /// until the update where another process could lease them meanwhile.

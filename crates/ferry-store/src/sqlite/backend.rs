@@ -19,7 +19,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool, Transaction}
 
 use super::{SqliteStore, id_list, rows_per_statement};
 use crate::sql::queue::{AttemptRow, QueueStatements};
-use crate::sql::{Backend, due_at};
+use crate::sql::{Backend, RowLocks, due_at};
 use crate::values::{micros, opt_micros, to_json};
 
 impl Backend for SqliteStore {
@@ -67,6 +67,8 @@ impl Backend for SqliteStore {
     const REQUEUE_LOCK: &'static str = "";
 
     const QUEUE: QueueStatements = super::queue::STATEMENTS;
+
+    const ROW_LOCKS: RowLocks = RowLocks::Writer;
 
     type TextList = String;
 

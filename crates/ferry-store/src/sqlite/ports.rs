@@ -3,8 +3,4 @@
 
 use super::SqliteStore;
 
-crate::ports::store_ports!(
-    SqliteStore,
-    sqlx::Sqlite,
-    crate::resealing::RowLocks::Writer
-);
+crate::ports::store_ports!(SqliteStore);

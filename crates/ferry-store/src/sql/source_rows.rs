@@ -1,6 +1,5 @@
 //! How a source is stored: the columns, sealing on the way in, and decoding
-//! on the way out (generic over the backend's row type); `sources.rs` runs
-//! the queries.
+//! on the way out (any backend's row); `sql::sources` runs the queries.
 
 use chrono::DateTime;
 use ferry_core::StoreError;
@@ -8,7 +7,8 @@ use ferry_core::crypto::Cipher;
 use ferry_core::error::StoreResult;
 use ferry_core::ids::{DestinationId, OrgId, SourceId};
 use ferry_core::source::{Extractor, Source, Verification};
-use sqlx::{ColumnIndex, Database, Decode, Row, Type};
+
+use crate::sql::decode::Columns;
 
 macro_rules! source_columns {
     () => {
@@ -46,44 +46,28 @@ pub(crate) fn encode(cipher: &Cipher, source: &Source) -> StoreResult<Encoded> {
 }
 
 /// Decodes a row of `source_columns!` with its `seq`.
-pub(crate) fn decode<R>(cipher: &Cipher, row: &R) -> StoreResult<(i64, Source)>
-where
-    R: Row,
-    for<'a> &'a str: ColumnIndex<R>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Option<String>: Decode<'r, R::Database>,
-    for<'r> Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    R::Database: Database,
-{
-    let get_err = |c: &str, e: sqlx::Error| StoreError::Corrupt(format!("source column {c}: {e}"));
-    let text = |c: &str| row.try_get::<String, _>(c).map_err(|e| get_err(c, e));
-    let int = |c: &str| row.try_get::<i64, _>(c).map_err(|e| get_err(c, e));
-    let sealed: Vec<u8> = row
-        .try_get("verification")
-        .map_err(|e| get_err("verification", e))?;
+pub(crate) fn decode(cipher: &Cipher, row: &impl Columns) -> StoreResult<(i64, Source)> {
     let opened = cipher
-        .open(&sealed)
+        .open(row.bytes("verification")?)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let verification: Verification =
         serde_json::from_slice(&opened).map_err(|_| corrupt("verification"))?;
     let id_from = row
-        .try_get::<Option<String>, _>("id_from")
-        .map_err(|e| get_err("id_from", e))?
-        .map(|t| Extractor::parse(&t).map_err(|_| corrupt("id_from")))
+        .opt_text("id_from")?
+        .map(|t| Extractor::parse(t).map_err(|_| corrupt("id_from")))
         .transpose()?;
     let source = Source {
-        id: SourceId::parse(&text("id")?).map_err(|_| corrupt("id"))?,
-        org_id: OrgId::parse(&text("org_id")?).map_err(|_| corrupt("org_id"))?,
-        name: text("name")?,
+        id: SourceId::parse(row.text("id")?).map_err(|_| corrupt("id"))?,
+        org_id: OrgId::parse(row.text("org_id")?).map_err(|_| corrupt("org_id"))?,
+        name: row.text("name")?.to_owned(),
         verification,
         id_from,
-        type_from: Extractor::parse(&text("type_from")?).map_err(|_| corrupt("type_from"))?,
-        required: serde_json::from_str(&text("required")?).map_err(|_| corrupt("required"))?,
-        destinations: serde_json::from_str::<Vec<DestinationId>>(&text("destinations")?)
+        type_from: Extractor::parse(row.text("type_from")?).map_err(|_| corrupt("type_from"))?,
+        required: serde_json::from_str(row.text("required")?).map_err(|_| corrupt("required"))?,
+        destinations: serde_json::from_str::<Vec<DestinationId>>(row.text("destinations")?)
             .map_err(|_| corrupt("destinations"))?,
-        created_at: DateTime::from_timestamp_micros(int("created_at")?)
+        created_at: DateTime::from_timestamp_micros(row.int("created_at")?)
             .ok_or_else(|| corrupt("created_at"))?,
     };
-    Ok((int("seq")?, source))
+    Ok((row.int("seq")?, source))
 }
