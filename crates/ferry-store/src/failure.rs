@@ -27,6 +27,25 @@ pub(crate) enum Failure<'a> {
     QueueUnavailable,
 }
 
+/// Sorts a driver error: `database` reads an error the database server
+/// answered (by SQLSTATE or result code); a value that does not decode is
+/// corrupt data; anything else (I/O, pool, protocol) is storage that cannot
+/// serve now.
+pub(crate) fn classify<'e>(
+    e: &'e sqlx::Error,
+    database: impl FnOnce(&'e dyn sqlx::error::DatabaseError) -> Failure<'e>,
+) -> Failure<'e> {
+    match e {
+        sqlx::Error::Database(db) => database(db.as_ref()),
+        sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::ColumnNotFound(_)
+        | sqlx::Error::ColumnIndexOutOfBounds { .. }
+        | sqlx::Error::TypeNotFound { .. } => Failure::Corrupt,
+        _ => Failure::Unavailable,
+    }
+}
+
 impl Failure<'_> {
     /// The port's error for this failure; `cause` (the driver's error) is
     /// logged, never returned.

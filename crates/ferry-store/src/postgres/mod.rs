@@ -51,7 +51,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::PgListener;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use crate::failure::{Failure, migrate_error};
+use crate::failure::{self, Failure, migrate_error};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -236,33 +236,25 @@ pub(crate) fn db_error(e: sqlx::Error) -> StoreError {
 
 fn failure(e: &sqlx::Error) -> Failure<'_> {
     use sqlx::error::ErrorKind;
-    match e {
-        sqlx::Error::Database(db) => {
-            let code = db.code().unwrap_or_default();
-            match db.kind() {
-                ErrorKind::UniqueViolation => Failure::Duplicate(db.table()),
-                ErrorKind::ForeignKeyViolation => Failure::MissingReference,
-                // Any other integrity constraint violation.
-                _ if code.starts_with("23") => Failure::Rule,
-                // disk_full
-                _ if code == "53100" => Failure::Full,
-                // data_corrupted, index_corrupted; data exceptions (a stored
-                // value that does not fit what it is read as).
-                _ if code.starts_with("XX00") || code.starts_with("22") => Failure::Corrupt,
-                // Connection failures (08), serialization failures and
-                // deadlocks (40), insufficient resources (53), operator
-                // intervention such as a shutdown (57), read-only (25006) and
-                // anything else: storage cannot serve this now.
-                _ => Failure::Unavailable,
-            }
+    failure::classify(e, |db| {
+        let code = db.code().unwrap_or_default();
+        match db.kind() {
+            ErrorKind::UniqueViolation => Failure::Duplicate(db.table()),
+            ErrorKind::ForeignKeyViolation => Failure::MissingReference,
+            // Any other integrity constraint violation.
+            _ if code.starts_with("23") => Failure::Rule,
+            // disk_full
+            _ if code == "53100" => Failure::Full,
+            // data_corrupted, index_corrupted; data exceptions (a stored
+            // value that does not fit what it is read as).
+            _ if code.starts_with("XX00") || code.starts_with("22") => Failure::Corrupt,
+            // Connection failures (08), serialization failures and
+            // deadlocks (40), insufficient resources (53), operator
+            // intervention such as a shutdown (57), read-only (25006) and
+            // anything else: storage cannot serve this now.
+            _ => Failure::Unavailable,
         }
-        sqlx::Error::ColumnDecode { .. }
-        | sqlx::Error::Decode(_)
-        | sqlx::Error::ColumnNotFound(_)
-        | sqlx::Error::ColumnIndexOutOfBounds { .. }
-        | sqlx::Error::TypeNotFound { .. } => Failure::Corrupt,
-        _ => Failure::Unavailable,
-    }
+    })
 }
 
 /// Ids as one array bind (`= ANY($n)`, `UNNEST($n)`).

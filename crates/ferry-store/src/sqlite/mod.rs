@@ -32,7 +32,7 @@ use ferry_core::crypto::Cipher;
 use ferry_core::error::StoreResult;
 use sqlx::migrate::Migrator;
 
-use crate::failure::{Failure, migrate_error};
+use crate::failure::{self, Failure, migrate_error};
 use sqlx::Connection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -200,31 +200,23 @@ pub(crate) fn db_error(e: sqlx::Error) -> StoreError {
 
 fn failure(e: &sqlx::Error) -> Failure<'_> {
     use sqlx::error::ErrorKind;
-    match e {
-        sqlx::Error::Database(db) => {
-            // The primary result code is the low byte of the extended one.
-            let code = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0) & 0xff;
-            match (db.kind(), code) {
-                (ErrorKind::UniqueViolation, _) => Failure::Duplicate(unique_table(db.message())),
-                (ErrorKind::ForeignKeyViolation, _) => Failure::MissingReference,
-                // Any other SQLITE_CONSTRAINT.
-                (_, 19) => Failure::Rule,
-                // SQLITE_CORRUPT, SQLITE_NOTADB
-                (_, 11 | 26) => Failure::Corrupt,
-                // SQLITE_FULL: the disk (or `max_page_count`) is full.
-                (_, 13) => Failure::Full,
-                // BUSY, LOCKED, NOMEM, READONLY, IOERR, CANTOPEN,
-                // PROTOCOL and anything else: storage cannot serve now.
-                _ => Failure::Unavailable,
-            }
+    failure::classify(e, |db| {
+        // The primary result code is the low byte of the extended one.
+        let code = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0) & 0xff;
+        match (db.kind(), code) {
+            (ErrorKind::UniqueViolation, _) => Failure::Duplicate(unique_table(db.message())),
+            (ErrorKind::ForeignKeyViolation, _) => Failure::MissingReference,
+            // Any other SQLITE_CONSTRAINT.
+            (_, 19) => Failure::Rule,
+            // SQLITE_CORRUPT, SQLITE_NOTADB
+            (_, 11 | 26) => Failure::Corrupt,
+            // SQLITE_FULL: the disk (or `max_page_count`) is full.
+            (_, 13) => Failure::Full,
+            // BUSY, LOCKED, NOMEM, READONLY, IOERR, CANTOPEN,
+            // PROTOCOL and anything else: storage cannot serve now.
+            _ => Failure::Unavailable,
         }
-        sqlx::Error::ColumnDecode { .. }
-        | sqlx::Error::Decode(_)
-        | sqlx::Error::ColumnNotFound(_)
-        | sqlx::Error::ColumnIndexOutOfBounds { .. }
-        | sqlx::Error::TypeNotFound { .. } => Failure::Corrupt,
-        _ => Failure::Unavailable,
-    }
+    })
 }
 
 /// The table a uniqueness violation names: SQLite reports
