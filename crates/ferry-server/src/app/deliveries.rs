@@ -18,6 +18,10 @@ use super::{App, Error, Principal, Result};
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
+#[schema(examples(json!({
+    "destination_id": "dst_01jq3v2a4c6e8g0j2m4p6r8t0v", "event_type": "order.created",
+    "since": "2026-03-14T00:00:00Z", "until": "2026-03-15T00:00:00Z"
+})))]
 pub struct DeliveryQuery {
     /// `pending`, `delivering`, `retrying`, `delivered`, `failed` or `dead`.
     pub status: Option<String>,

@@ -33,6 +33,14 @@ const MAX_GRACE_S: u64 = 30 * 86_400;
 /// is optional and an absent one keeps its value).
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({
+    "name": "billing hook", "kind": "webhook",
+    "config": {"url": "https://billing.example.com/hooks/ferry", "headers": {}, "timeout_ms": 10000},
+    "auth": {"type": "bearer", "token": "s3cr3t-billing-token"},
+    "filter": {"event_types": ["order.*"]},
+    "retry": {"max_retries": 5, "initial_backoff_ms": 1000, "multiplier": 2.0, "max_backoff_ms": 3600000},
+    "default": false
+})))]
 pub struct DestinationInput {
     pub name: Option<String>,
     pub kind: Option<String>,
@@ -49,6 +57,7 @@ pub struct DestinationInput {
 /// Bring your own signing secret (`whsec_…`), or choose `ed25519` (`v1a`).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}), json!({"scheme": "ed25519"})))]
 pub struct SigningInput {
     pub secret: Option<String>,
     pub scheme: Option<String>,
@@ -220,6 +229,7 @@ fn apply(
 /// The body of `POST /v1/destinations/{id}/rotate-secret`.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"grace_period_s": 86400})))]
 pub struct RotateInput {
     /// How long the previous secret stays valid (default a day, at most 30).
     pub grace_period_s: Option<u64>,

@@ -15,6 +15,7 @@ use super::{App, Error, Principal, Result};
 /// every one the event had).
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"destinations": ["dst_01jq3v2a4c6e8g0j2m4p6r8t0v"]})))]
 pub struct ReplayInput {
     pub destinations: Option<Vec<String>>,
 }

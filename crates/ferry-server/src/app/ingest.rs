@@ -23,6 +23,13 @@ pub const MAX_BATCH: usize = 1_000;
 /// One event to ingest: the body of `POST /v1/events`.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({
+    "type": "order.created",
+    "data": {"order_id": "o_42", "total": 99.5, "currency": "EUR"},
+    "id": "order-o_42-created",
+    "destinations": ["dst_01jq3v2a4c6e8g0j2m4p6r8t0v"],
+    "metadata": {"tenant": "eu-1"}
+})))]
 pub struct EventInput {
     /// The event type, which routing matches (`order.*`); required.
     #[serde(rename = "type")]
@@ -30,7 +37,6 @@ pub struct EventInput {
     pub event_type: Option<String>,
     /// Any JSON.
     #[serde(default)]
-    #[schema(examples(json!({"order_id": "o_42", "total": 99.5})))]
     pub data: Value,
     /// The caller's id (an idempotency key); without one the id comes
     /// from the content.

@@ -30,6 +30,7 @@ const KEY_CACHE_TTL: Duration = Duration::from_secs(10);
 /// The body of `POST /v1/orgs`.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"name": "acme"})))]
 pub struct OrgInput {
     pub name: String,
 }
@@ -37,6 +38,7 @@ pub struct OrgInput {
 /// The body of `PATCH /v1/orgs/{id}`.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"name": "acme-eu", "alert_destinations": ["dst_01jq3v2f7h9k1n3q5s7v9x1z3b"]})))]
 pub struct OrgUpdate {
     pub name: Option<String>,
     /// Destinations that get the organization's alerts.
@@ -46,11 +48,11 @@ pub struct OrgUpdate {
 /// The body of `POST /v1/api-keys`.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"name": "ci", "scopes": ["ingest", "read"]})))]
 pub struct KeyInput {
     #[schema(examples("ci"))]
     pub name: String,
     /// `read`, `ingest`, `manage`, `admin`.
-    #[schema(examples(json!(["ingest", "read"])))]
     pub scopes: Vec<String>,
     /// Another organization's (admin keys only); default the caller's.
     pub org_id: Option<String>,

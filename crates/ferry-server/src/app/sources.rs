@@ -31,6 +31,16 @@ const CACHE_TTL: Duration = Duration::from_secs(5);
 /// The body of `POST /v1/sources`.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({
+    "name": "courier partner",
+    "verification": {
+        "scheme": "standard-webhooks",
+        "secrets": ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+        "tolerance_s": 300
+    },
+    "id_from": "header:webhook-id", "type_from": "/type",
+    "required": ["/type", "/shipment/id"], "destinations": ["dst_01jq3v2a4c6e8g0j2m4p6r8t0v"]
+})))]
 pub struct SourceInput {
     pub name: Option<String>,
     /// How requests are signed: `standard-webhooks`, `hmac-sha256`,

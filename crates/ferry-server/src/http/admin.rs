@@ -202,6 +202,7 @@ async fn list_audit(
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"new_key": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"})))]
 struct RotateKeyInput {
     /// 64 hex characters; required when the key comes from `FERRY_MASTER_KEY`.
     new_key: Option<String>,

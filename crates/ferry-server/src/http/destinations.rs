@@ -94,7 +94,8 @@ async fn show(
 /// Change a destination: absent fields keep their value. Audited.
 #[utoipa::path(patch, path = "/v1/destinations/{id}", operation_id = "updateDestination", tag = "destinations", security(("bearer" = [])),
     params(("id" = DestinationId, Path, description = "The destination's id.")),
-    request_body = DestinationInput,
+    request_body(content = DestinationInput, description = "Only the fields to change.",
+        example = json!({"filter": {"event_types": ["order.*", "invoice.*"]}, "retry": {"max_retries": 8}})),
     responses((status = 200, description = "The destination.", body = DestinationView), WriteErrors))]
 async fn update(
     State(state): State<AppState>,

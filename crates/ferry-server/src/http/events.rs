@@ -43,7 +43,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses(
         (status = 202, description = "Accepted: the event and its deliveries are stored.", body = Accepted,
             links(("get" = (operation_id = "getEvent", parameters(("id" = "$response.body#/id")))), ("replay" = (operation_id = "replayEvent", parameters(("id" = "$response.body#/id")))), ("delivery" = (operation_id = "getDelivery", parameters(("id" = "$response.body#/deliveries/0/id")))), ("retry" = (operation_id = "retryDelivery", parameters(("id" = "$response.body#/deliveries/0/id")))))),
-        (status = 200, description = "A known id: the original answer, `duplicate: true`, nothing enqueued.", body = Accepted),
+        (status = 200, description = "A known id: the original answer, `duplicate: true`, nothing enqueued.", body = Accepted,
+            example = json!({"id": "evt_01jq3v8k2m4n6p8r0t2v4x6z8a", "duplicate": true, "deliveries": [{"id": "dlv_01jq3v8k3c5e7g9j1m3p5r7t9w", "destination_id": "dst_01jq3v2a4c6e8g0j2m4p6r8t0v", "status": "delivered"}]})),
         IngestErrors,
     ))]
 async fn create(
@@ -95,6 +96,10 @@ fn accepted_view(accepted: &app::ingest::Accepted) -> Accepted {
 /// Up to 1,000 events, each independent.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"events": [
+    {"type": "order.created", "data": {"order_id": "o_42", "total": 99.5}},
+    {"type": "order.paid", "data": {"order_id": "o_42", "paid_at": "2026-03-14T09:30:00Z"}, "id": "order-o_42-paid"}
+]})))]
 struct BatchInput {
     #[schema(value_type = Vec<EventInput>)]
     events: Vec<Value>,

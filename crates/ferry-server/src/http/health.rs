@@ -29,7 +29,7 @@ fn status(status: &'static str, reason: Option<&str>) -> Json<Status> {
 
 /// Whether the process is up.
 #[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "operations",
-    responses((status = 200, description = "`ok`.", body = Status)))]
+    responses((status = 200, description = "`ok`.", body = Status, example = json!({"status": "ok"}))))]
 async fn healthz() -> Json<Status> {
     status("ok", None)
 }
@@ -39,7 +39,8 @@ async fn healthz() -> Json<Status> {
 #[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations",
     responses(
         (status = 200, description = "`ready`.", body = Status),
-        (status = 503, description = "`shutting_down`, or `storage_unavailable` with the reason.", body = Status),
+        (status = 503, description = "`shutting_down`, or `storage_unavailable` with the reason.", body = Status,
+            example = json!({"status": "storage_unavailable", "reason": "storage is unavailable"})),
     ))]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Status>) {
     match state.app().readiness().await {
@@ -57,7 +58,8 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Status>) {
 
 /// Prometheus metrics, in the text format.
 #[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "operations",
-    responses((status = 200, description = "The metrics.", body = String, content_type = "text/plain")))]
+    responses((status = 200, description = "The metrics.", body = String, content_type = "text/plain",
+        example = json!("# TYPE ferry_ingest_events_total counter\nferry_ingest_events_total{outcome=\"accepted\"} 1042\n"))))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -11,6 +11,7 @@ use axum::Json;
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
+use serde_json::json;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::schema::{Ref, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -97,13 +98,14 @@ async fn redoc_script() -> impl IntoResponse {
     )
 }
 
-/// One error answer of the API's error format.
-fn error(description: &str, retry_after: bool) -> RefOr<Response> {
+/// One error answer of the API's error format, with an example of it.
+fn error(kind: &ErrorDoc, retry_after: bool) -> RefOr<Response> {
     let content = ContentBuilder::new()
         .schema(Some(Ref::from_schema_name(ErrorBody::name())))
+        .example(Some(kind.example()))
         .build();
     let mut response = ResponseBuilder::new()
-        .description(description)
+        .description(kind.description)
         .content("application/json", content);
     if retry_after {
         response = response.header(
@@ -119,39 +121,104 @@ fn error(description: &str, retry_after: bool) -> RefOr<Response> {
     response.build().into()
 }
 
-const BAD_REQUEST: (&str, &str) = (
-    "400",
-    "`invalid_json` (unparsable body) or `invalid_request` (wrong types, a bad query parameter).",
-);
-const UNAUTHORIZED: (&str, &str) = ("401", "`unauthorized`: no or unknown API key.");
-const FORBIDDEN: (&str, &str) = ("403", "`forbidden`: the key lacks the scope.");
-const NOT_FOUND: (&str, &str) = (
-    "404",
-    "`not_found`: unknown id, or an id of another organization.",
-);
-const CONFLICT: (&str, &str) = (
-    "409",
-    "`conflict`: the change conflicts with another entity.",
-);
-const TOO_LARGE: (&str, &str) = (
-    "413",
-    "`payload_too_large`: the body is over `max_payload_bytes`.",
-);
-const INVALID: (&str, &str) = (
-    "422",
-    "`validation_failed`: `details` names each invalid field.",
-);
-const RATE_LIMITED: (&str, &str) = ("429", "`rate_limited`: the key's ingest rate is exceeded.");
-const UNAVAILABLE: (&str, &str) = (
-    "503",
-    "`unavailable`: storage cannot commit, or Ferry is shutting down; nothing was accepted.",
-);
+/// A documented error status: when it happens, and a typical body.
+struct ErrorDoc {
+    status: &'static str,
+    description: &'static str,
+    code: &'static str,
+    message: &'static str,
+    /// The invalid field and what is wrong with it, for the codes whose
+    /// `details` name fields.
+    field: Option<(&'static str, &'static str)>,
+}
 
-fn errors(list: &[(&str, &str)]) -> BTreeMap<String, RefOr<Response>> {
+impl ErrorDoc {
+    fn example(&self) -> serde_json::Value {
+        let details: Vec<_> = self
+            .field
+            .iter()
+            .map(|(field, message)| json!({"field": field, "message": message}))
+            .collect();
+        json!({"error": self.code, "message": self.message, "details": details})
+    }
+}
+
+const BAD_REQUEST: ErrorDoc = ErrorDoc {
+    status: "400",
+    description: "`invalid_json` (unparsable body) or `invalid_request` (wrong types, a bad query parameter).",
+    code: "invalid_request",
+    message: "type: missing field `type`",
+    field: Some(("type", "missing field `type`")),
+};
+const UNAUTHORIZED: ErrorDoc = ErrorDoc {
+    status: "401",
+    description: "`unauthorized`: no or unknown API key.",
+    code: "unauthorized",
+    message: "missing or unknown API key",
+    field: None,
+};
+const FORBIDDEN: ErrorDoc = ErrorDoc {
+    status: "403",
+    description: "`forbidden`: the key lacks the scope.",
+    code: "forbidden",
+    message: "this API key lacks the `manage` scope",
+    field: None,
+};
+const NOT_FOUND: ErrorDoc = ErrorDoc {
+    status: "404",
+    description: "`not_found`: unknown id, or an id of another organization.",
+    code: "not_found",
+    message: "destination not found",
+    field: None,
+};
+const CONFLICT: ErrorDoc = ErrorDoc {
+    status: "409",
+    description: "`conflict`: the change conflicts with another entity.",
+    code: "conflict",
+    message: "delivery is pending; only retrying, delivered, failed or dead deliveries can be retried",
+    field: None,
+};
+const TOO_LARGE: ErrorDoc = ErrorDoc {
+    status: "413",
+    description: "`payload_too_large`: the body is over `max_payload_bytes`.",
+    code: "payload_too_large",
+    message: "request body is larger than 1048576 bytes",
+    field: None,
+};
+const INVALID: ErrorDoc = ErrorDoc {
+    status: "422",
+    description: "`validation_failed`: `details` names each invalid field.",
+    code: "validation_failed",
+    message: "config.url: must be an http or https URL",
+    field: Some(("config.url", "must be an http or https URL")),
+};
+const RATE_LIMITED: ErrorDoc = ErrorDoc {
+    status: "429",
+    description: "`rate_limited`: the key's ingest rate is exceeded.",
+    code: "rate_limited",
+    message: "this API key may send 1000 events per second; retry later",
+    field: None,
+};
+const UNAVAILABLE: ErrorDoc = ErrorDoc {
+    status: "503",
+    description: "`unavailable`: storage cannot commit, or Ferry is shutting down; nothing was accepted.",
+    code: "unavailable",
+    message: "storage is unavailable; nothing was accepted, retry later",
+    field: None,
+};
+const BAD_SIGNATURE: ErrorDoc = ErrorDoc {
+    status: "401",
+    description: "`invalid_signature`: a bad or stale signature, with the reason.",
+    code: "invalid_signature",
+    message: "the timestamp is 412 s away from now, outside the 300 s tolerance",
+    field: None,
+};
+
+fn errors(list: &[&ErrorDoc]) -> BTreeMap<String, RefOr<Response>> {
     list.iter()
-        .map(|(status, description)| {
-            let retry = matches!(*status, "429" | "503");
-            ((*status).to_owned(), error(description, retry))
+        .map(|kind| {
+            let retry = matches!(kind.status, "429" | "503");
+            (kind.status.to_owned(), error(kind, retry))
         })
         .collect()
 }
@@ -161,7 +228,13 @@ pub struct ReadErrors;
 
 impl IntoResponses for ReadErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        errors(&[BAD_REQUEST, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, UNAVAILABLE])
+        errors(&[
+            &BAD_REQUEST,
+            &UNAUTHORIZED,
+            &FORBIDDEN,
+            &NOT_FOUND,
+            &UNAVAILABLE,
+        ])
     }
 }
 
@@ -171,14 +244,14 @@ pub struct WriteErrors;
 impl IntoResponses for WriteErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         errors(&[
-            BAD_REQUEST,
-            UNAUTHORIZED,
-            FORBIDDEN,
-            NOT_FOUND,
-            CONFLICT,
-            TOO_LARGE,
-            INVALID,
-            UNAVAILABLE,
+            &BAD_REQUEST,
+            &UNAUTHORIZED,
+            &FORBIDDEN,
+            &NOT_FOUND,
+            &CONFLICT,
+            &TOO_LARGE,
+            &INVALID,
+            &UNAVAILABLE,
         ])
     }
 }
@@ -189,14 +262,14 @@ pub struct IngestErrors;
 impl IntoResponses for IngestErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         errors(&[
-            BAD_REQUEST,
-            UNAUTHORIZED,
-            FORBIDDEN,
-            NOT_FOUND,
-            TOO_LARGE,
-            INVALID,
-            RATE_LIMITED,
-            UNAVAILABLE,
+            &BAD_REQUEST,
+            &UNAUTHORIZED,
+            &FORBIDDEN,
+            &NOT_FOUND,
+            &TOO_LARGE,
+            &INVALID,
+            &RATE_LIMITED,
+            &UNAVAILABLE,
         ])
     }
 }
@@ -207,19 +280,16 @@ pub struct InboundErrors;
 impl IntoResponses for InboundErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         let mut list = errors(&[
-            BAD_REQUEST,
-            NOT_FOUND,
-            TOO_LARGE,
-            INVALID,
-            RATE_LIMITED,
-            UNAVAILABLE,
+            &BAD_REQUEST,
+            &NOT_FOUND,
+            &TOO_LARGE,
+            &INVALID,
+            &RATE_LIMITED,
+            &UNAVAILABLE,
         ]);
         list.insert(
-            "401".to_owned(),
-            error(
-                "`invalid_signature`: a bad or stale signature, with the reason.",
-                false,
-            ),
+            BAD_SIGNATURE.status.to_owned(),
+            error(&BAD_SIGNATURE, false),
         );
         list
     }

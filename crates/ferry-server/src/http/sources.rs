@@ -105,10 +105,12 @@ impl HeaderLookup for Headers<'_> {
 /// (duplicates included). No API key: the signature authenticates.
 #[utoipa::path(post, path = "/in/{id}", operation_id = "receiveSignedEvent", tag = "sources",
     params(("id" = SourceId, Path, description = "The source's id.")),
-    request_body(content = Object, description = "The partner's JSON, signed."),
+    request_body(content = Object, description = "The partner's JSON, signed.",
+        example = json!({"type": "shipment.delivered", "shipment": {"id": "shp_7781", "delivered_at": "2026-03-14T09:12:00Z"}})),
     responses(
         (status = 202, description = "Accepted: the event and its deliveries are stored.", body = Accepted),
-        (status = 200, description = "A known id: the original answer, `duplicate: true`.", body = Accepted),
+        (status = 200, description = "A known id: the original answer, `duplicate: true`.", body = Accepted,
+            example = json!({"id": "evt_01jq3v8k2m4n6p8r0t2v4x6z8a", "duplicate": true, "deliveries": [{"id": "dlv_01jq3v8k3c5e7g9j1m3p5r7t9w", "destination_id": "dst_01jq3v2a4c6e8g0j2m4p6r8t0v", "status": "delivered"}]})),
         InboundErrors,
     ))]
 async fn receive(

@@ -14,6 +14,9 @@ use super::ErrorBody;
 
 /// A delivery as ingest and replay answer it.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(json!({
+    "id": "dlv_01jq3v8k3c5e7g9j1m3p5r7t9w", "destination_id": "dst_01jq3v2a4c6e8g0j2m4p6r8t0v", "status": "pending"
+})))]
 pub struct DeliveryBrief {
     pub id: DeliveryId,
     pub destination_id: DestinationId,
@@ -32,6 +35,13 @@ impl From<&Delivery> for DeliveryBrief {
 
 /// One event to one destination.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(json!({
+    "id": "dlv_01jq3v8k3c5e7g9j1m3p5r7t9w", "event_id": "evt_01jq3v8k2m4n6p8r0t2v4x6z8a", "destination_id": "dst_01jq3v2a4c6e8g0j2m4p6r8t0v",
+    "status": "retrying", "attempt_count": 2,
+    "next_attempt_at": "2026-03-14T09:27:05Z",
+    "last_error": "HTTP 503 Service Unavailable",
+    "created_at": "2026-03-14T09:26:53Z", "updated_at": "2026-03-14T09:27:01Z"
+})))]
 pub struct DeliveryView {
     pub id: DeliveryId,
     pub event_id: EventId,
@@ -64,6 +74,23 @@ impl From<&Delivery> for DeliveryView {
 
 /// A delivery with its attempts and a link to it in the console.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(json!({
+    "id": "dlv_01jq3v8k3c5e7g9j1m3p5r7t9w", "event_id": "evt_01jq3v8k2m4n6p8r0t2v4x6z8a", "destination_id": "dst_01jq3v2a4c6e8g0j2m4p6r8t0v",
+    "status": "retrying", "attempt_count": 1,
+    "next_attempt_at": "2026-03-14T09:26:55Z",
+    "last_error": "HTTP 503 Service Unavailable",
+    "created_at": "2026-03-14T09:26:53Z", "updated_at": "2026-03-14T09:26:54Z",
+    "attempts": [{
+        "number": 1, "started_at": "2026-03-14T09:26:53Z", "duration_ms": 12,
+        "outcome": "retryable", "status_code": 503, "error": "HTTP 503 Service Unavailable",
+        "request": {
+            "headers": {"content-type": "application/json", "webhook-id": "evt_01jq3v8k2m4n6p8r0t2v4x6z8a"},
+            "body": "{\"order_id\":\"o_42\",\"total\":99.5}"
+        },
+        "response": {"headers": {"retry-after": "2"}, "body": "upstream busy"}
+    }],
+    "links": {"ui": "https://ferry.example.com/ui/deliveries/dlv_01jq3v8k3c5e7g9j1m3p5r7t9w"}
+})))]
 pub struct DeliveryDetail {
     #[serde(flatten)]
     pub delivery: DeliveryView,
@@ -71,7 +98,9 @@ pub struct DeliveryDetail {
     pub links: DeliveryLinks,
 }
 
+/// Where to see the delivery in the web console.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(json!({"ui": "https://ferry.example.com/ui/deliveries/dlv_01jq3v8k3c5e7g9j1m3p5r7t9w"})))]
 pub struct DeliveryLinks {
     pub ui: String,
 }
@@ -93,6 +122,12 @@ impl DeliveryDetail {
 
 /// One recorded try; request and response as captured (bodies up to 64 KiB).
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(json!({
+    "number": 1, "started_at": "2026-03-14T09:26:53Z", "duration_ms": 12,
+    "outcome": "retryable", "status_code": 503, "error": "HTTP 503 Service Unavailable",
+    "request": {"headers": {"content-type": "application/json"}, "body": "{\"order_id\":\"o_42\"}"},
+    "response": {"headers": {"retry-after": "2"}, "body": "upstream busy"}
+})))]
 pub struct AttemptView {
     pub number: u32,
     pub started_at: DateTime<Utc>,
@@ -121,6 +156,18 @@ impl From<&Attempt> for AttemptView {
 
 /// An event with its deliveries.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(json!({
+    "id": "evt_01jq3v8k2m4n6p8r0t2v4x6z8a", "type": "order.created",
+    "data": {"order_id": "o_42", "total": 99.5},
+    "metadata": {"tenant": "eu-1"},
+    "idempotency_key": "order-o_42-created",
+    "created_at": "2026-03-14T09:26:53Z",
+    "deliveries": [{
+        "id": "dlv_01jq3v8k3c5e7g9j1m3p5r7t9w", "event_id": "evt_01jq3v8k2m4n6p8r0t2v4x6z8a", "destination_id": "dst_01jq3v2a4c6e8g0j2m4p6r8t0v",
+        "status": "delivered", "attempt_count": 1, "next_attempt_at": null, "last_error": null,
+        "created_at": "2026-03-14T09:26:53Z", "updated_at": "2026-03-14T09:26:54Z"
+    }]
+})))]
 pub struct EventView {
     pub id: EventId,
     #[serde(rename = "type")]
@@ -150,6 +197,10 @@ impl EventView {
 /// The answer to an accepted event: `202` when new, `200` with
 /// `duplicate: true` for a known id (nothing enqueued again).
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(json!({
+    "id": "evt_01jq3v8k2m4n6p8r0t2v4x6z8a", "duplicate": false,
+    "deliveries": [{"id": "dlv_01jq3v8k3c5e7g9j1m3p5r7t9w", "destination_id": "dst_01jq3v2a4c6e8g0j2m4p6r8t0v", "status": "pending"}]
+})))]
 pub struct Accepted {
     pub id: EventId,
     pub duplicate: bool,
@@ -158,6 +209,12 @@ pub struct Accepted {
 
 /// `POST /v1/events/batch`: a result per item, in order.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(json!({"results": [
+    {"status": 202, "id": "evt_01jq3v8k2m4n6p8r0t2v4x6z8a", "duplicate": false,
+        "deliveries": [{"id": "dlv_01jq3v8k3c5e7g9j1m3p5r7t9w", "destination_id": "dst_01jq3v2a4c6e8g0j2m4p6r8t0v", "status": "pending"}]},
+    {"status": 400, "error": "invalid_request", "message": "type: missing field `type`",
+        "details": [{"field": "type", "message": "missing field `type`"}]}
+]})))]
 pub struct BatchResults {
     pub results: Vec<BatchItem>,
 }
@@ -181,6 +238,10 @@ pub enum BatchItem {
 
 /// The deliveries a replay made waiting.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(json!({
+    "event_id": "evt_01jq3v8k2m4n6p8r0t2v4x6z8a", "requeued": 1,
+    "deliveries": [{"id": "dlv_01jq3v8k3c5e7g9j1m3p5r7t9w", "destination_id": "dst_01jq3v2a4c6e8g0j2m4p6r8t0v", "status": "pending"}]
+})))]
 pub struct Replayed {
     pub event_id: EventId,
     pub requeued: usize,
@@ -189,6 +250,7 @@ pub struct Replayed {
 
 /// How many dead deliveries a DLQ replay requeued.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(json!({"requeued": 12})))]
 pub struct Requeued {
     pub requeued: usize,
 }

@@ -12,16 +12,26 @@ use chrono::{DateTime, Utc};
 
 /// A destination, secrets redacted.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(json!({
+    "id": "dst_01jq3v2a4c6e8g0j2m4p6r8t0v", "name": "billing hook", "kind": "webhook",
+    "config": {"url": "https://billing.example.com/hooks/ferry", "headers": {}, "timeout_ms": 10000},
+    "auth": {"type": "bearer", "token": "***"},
+    "filter": {"event_types": ["order.*"]},
+    "retry": {"max_retries": 5, "initial_backoff_ms": 1000, "multiplier": 2.0, "max_backoff_ms": 3600000},
+    "default": false, "enabled": true, "max_in_flight": 16, "state": "healthy",
+    "signing": {"scheme": "v1", "public_key": null, "secrets": [{"scheme": "v1", "public_key": null, "expires_at": null}]},
+    "created_at": "2026-03-14T09:20:00Z", "updated_at": "2026-03-14T09:20:00Z"
+})))]
 pub struct DestinationView {
     pub id: DestinationId,
     #[schema(examples("billing hook"))]
     pub name: String,
     pub kind: DestinationKind,
     /// The kind's settings, defaults filled in.
-    #[schema(value_type = Object, examples(json!({"url": "https://example.com/hook", "timeout_ms": 10000})))]
+    #[schema(value_type = Object)]
     pub config: Value,
     /// The credentials, redacted (`type` and non-secret fields only).
-    #[schema(value_type = Object, examples(json!({"type": "bearer", "token": "[redacted]"})))]
+    #[schema(value_type = Object)]
     pub auth: Value,
     pub filter: Filter,
     pub retry: RetryPolicy,
@@ -38,6 +48,13 @@ pub struct DestinationView {
 
 /// The signing keys: the current one first, then those in their grace period.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(json!({
+    "scheme": "v1", "public_key": null,
+    "secrets": [
+        {"scheme": "v1", "public_key": null, "expires_at": null},
+        {"scheme": "v1", "public_key": null, "expires_at": "2026-03-15T09:20:00Z"}
+    ]
+})))]
 pub struct SigningView {
     /// `v1` (HMAC-SHA256) or `v1a` (Ed25519).
     #[schema(examples("v1"))]
@@ -46,7 +63,9 @@ pub struct SigningView {
     pub secrets: Vec<SigningKeyView>,
 }
 
+/// One signing key, by its scheme and, for Ed25519, its public half.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(json!({"scheme": "v1", "public_key": null, "expires_at": null})))]
 pub struct SigningKeyView {
     pub scheme: &'static str,
     pub public_key: Option<String>,
@@ -90,6 +109,7 @@ impl From<&Destination> for DestinationView {
 /// A new signing secret, shown once: an HMAC secret itself (the receiver
 /// needs it), an Ed25519 key only by its public half.
 #[derive(Debug, Default, Serialize, ToSchema)]
+#[schema(examples(json!({"signing_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})))]
 pub struct ShownOnce {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(examples("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"))]
@@ -118,6 +138,17 @@ impl ShownOnce {
 
 /// `201` to a new destination, with its signing secret shown once.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(json!({
+    "id": "dst_01jq3v2a4c6e8g0j2m4p6r8t0v", "name": "billing hook", "kind": "webhook",
+    "config": {"url": "https://billing.example.com/hooks/ferry", "headers": {}, "timeout_ms": 10000},
+    "auth": {"type": "bearer", "token": "***"},
+    "filter": {"event_types": ["order.*"]},
+    "retry": {"max_retries": 5, "initial_backoff_ms": 1000, "multiplier": 2.0, "max_backoff_ms": 3600000},
+    "default": false, "enabled": true, "max_in_flight": 16, "state": "healthy",
+    "signing": {"scheme": "v1", "public_key": null, "secrets": [{"scheme": "v1", "public_key": null, "expires_at": null}]},
+    "created_at": "2026-03-14T09:20:00Z", "updated_at": "2026-03-14T09:20:00Z",
+    "signing_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+})))]
 pub struct CreatedDestination {
     #[serde(flatten)]
     pub destination: DestinationView,
@@ -137,6 +168,10 @@ impl CreatedDestination {
 /// A rotated signing secret: the new one shown once; the previous one
 /// still signs until `previous_secret_expires_at`.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(json!({
+    "previous_secret_expires_at": "2026-03-15T09:30:00Z",
+    "signing_secret": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+})))]
 pub struct RotatedSecret {
     pub previous_secret_expires_at: DateTime<Utc>,
     #[serde(flatten)]
@@ -154,6 +189,7 @@ impl RotatedSecret {
 
 /// A connection test's answer.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(json!({"ok": true, "message": "connected and authenticated"})))]
 pub struct CheckView {
     pub ok: bool,
     #[schema(examples("connected and authenticated"))]
@@ -162,6 +198,13 @@ pub struct CheckView {
 
 /// A destination's breaker state and counters.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(json!({
+    "destination_id": "dst_01jq3v2a4c6e8g0j2m4p6r8t0v", "state": "paused", "consecutive_failures": 5,
+    "last_success_at": "2026-03-14T08:58:12Z", "last_failure_at": "2026-03-14T09:26:54Z",
+    "last_error": "HTTP 503 Service Unavailable",
+    "success_count": 1180, "failure_count": 20, "success_rate": 0.9833,
+    "next_probe_at": "2026-03-14T09:31:54Z"
+})))]
 pub struct HealthView {
     pub destination_id: DestinationId,
     pub state: HealthState,

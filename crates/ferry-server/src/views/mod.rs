@@ -46,6 +46,7 @@ pub fn snapshot(view: impl Serialize) -> Value {
 /// `/healthz` and `/readyz`: `ok`, `ready`, `shutting_down` or
 /// `storage_unavailable` (with the reason).
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(json!({"status": "ready"})))]
 pub struct Status {
     #[schema(examples("ready"))]
     pub status: &'static str,
@@ -56,6 +57,11 @@ pub struct Status {
 /// Every error answer: a stable `error` code, a sentence for people, and
 /// one entry per invalid field in `details`.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(json!({
+    "error": "validation_failed",
+    "message": "config.url: must be an http or https URL",
+    "details": [{"field": "config.url", "message": "must be an http or https URL"}]
+})))]
 pub struct ErrorBody {
     #[schema(examples("validation_failed"))]
     pub error: &'static str,

@@ -10,7 +10,13 @@ use utoipa::ToSchema;
 
 use chrono::{DateTime, Utc};
 
+/// An organization: the tenant that owns destinations, sources, events
+/// and keys.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(json!({
+    "id": "org_01jq3t9x1z3b5d7f9h1k3m5p7r", "name": "acme", "alert_destinations": ["dst_01jq3v2a4c6e8g0j2m4p6r8t0v"],
+    "created_at": "2026-03-01T12:00:00Z"
+})))]
 pub struct OrgView {
     pub id: OrgId,
     #[schema(examples("acme"))]
@@ -33,6 +39,11 @@ impl From<&Org> for OrgView {
 
 /// An API key by its prefix; the secret is never shown again.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(json!({
+    "id": "key_01jq3ta2b4d6f8h0k2m4p6r8t0", "name": "ci", "prefix": "fk_3kq9", "scopes": ["ingest", "read"],
+    "org_id": "org_01jq3t9x1z3b5d7f9h1k3m5p7r", "created_at": "2026-03-01T12:05:00Z",
+    "last_used_at": "2026-03-14T09:26:53Z"
+})))]
 pub struct ApiKeyView {
     pub id: ApiKeyId,
     #[schema(examples("ci"))]
@@ -61,6 +72,11 @@ impl From<&ApiKey> for ApiKeyView {
 
 /// `201` to a new key, with the key itself, shown once.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(json!({
+    "id": "key_01jq3ta2b4d6f8h0k2m4p6r8t0", "name": "ci", "prefix": "fk_3kq9", "scopes": ["ingest", "read"],
+    "org_id": "org_01jq3t9x1z3b5d7f9h1k3m5p7r", "created_at": "2026-03-01T12:05:00Z", "last_used_at": null,
+    "key": "fk_3kq9v8k2m4n6p8r0t2v4x6z8a0c2e4g6"
+})))]
 pub struct CreatedApiKey {
     #[serde(flatten)]
     pub api_key: ApiKeyView,
@@ -71,6 +87,13 @@ pub struct CreatedApiKey {
 /// One append-only audit record: who did what to which entity, with the
 /// entity's public view before and after.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(json!({
+    "id": "aud_01jq3vb1c3e5g7j9m1p3r5t7w9", "org_id": "org_01jq3t9x1z3b5d7f9h1k3m5p7r", "actor": "key_01jq3ta2b4d6f8h0k2m4p6r8t0",
+    "at": "2026-03-14T09:30:00Z", "entity_type": "destination", "entity_id": "dst_01jq3v2a4c6e8g0j2m4p6r8t0v",
+    "action": "destination.disabled",
+    "before": {"id": "dst_01jq3v2a4c6e8g0j2m4p6r8t0v", "name": "billing hook", "enabled": true},
+    "after": {"id": "dst_01jq3v2a4c6e8g0j2m4p6r8t0v", "name": "billing hook", "enabled": false}
+})))]
 pub struct AuditView {
     pub id: AuditId,
     pub org_id: OrgId,
@@ -105,6 +128,7 @@ impl From<AuditRecord> for AuditView {
 
 /// Every sealed secret re-sealed under the new master key.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(json!({"resealed": 42, "key_file": "ferry-data/master.key"})))]
 pub struct MasterKeyRotated {
     pub resealed: u64,
     /// Where the new key was written; `null` when the operator keeps it

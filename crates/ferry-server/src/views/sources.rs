@@ -8,7 +8,16 @@ use utoipa::ToSchema;
 
 use chrono::{DateTime, Utc};
 
+/// An inbound source: where a partner posts signed events, how they are
+/// verified and read; secrets redacted.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(json!({
+    "id": "src_01jq3v8k2m4n6p8r0t2v4x6z8a", "url": "/in/src_01jq3v8k2m4n6p8r0t2v4x6z8a", "name": "courier partner",
+    "verification": {"scheme": "standard-webhooks", "secrets": ["***"], "tolerance_s": 300},
+    "id_from": "header:webhook-id", "type_from": "/type",
+    "required": ["/type", "/shipment/id"], "destinations": ["dst_01jq3v2a4c6e8g0j2m4p6r8t0v"],
+    "created_at": "2026-03-02T10:00:00Z"
+})))]
 pub struct SourceView {
     pub id: SourceId,
     /// Where partners post: `/in/{id}`.
@@ -17,7 +26,7 @@ pub struct SourceView {
     #[schema(examples("courier partner"))]
     pub name: String,
     /// The scheme and its settings; secrets redacted.
-    #[schema(value_type = Object, examples(json!({"scheme": "standard-webhooks", "secrets": ["[redacted]"], "tolerance_s": 300})))]
+    #[schema(value_type = Object)]
     pub verification: Value,
     #[schema(examples("header:webhook-id"))]
     pub id_from: Option<String>,
