@@ -19,6 +19,10 @@
 //! leases with `FOR UPDATE SKIP LOCKED`): each backend's queue module holds
 //! its statements, and `queue` runs them. `store_ports!` hands each port's
 //! method to these.
+//!
+//! Each module's `impl Tables` names the sqlx bounds its statements need
+//! (which types encode and decode): Rust does not carry such bounds from a
+//! trait's declaration to its users, so they cannot live on `Backend`.
 
 mod audit;
 pub(crate) mod decode;
