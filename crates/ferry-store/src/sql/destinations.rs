@@ -14,7 +14,7 @@ use super::decode::{self, Columns};
 use super::{Backend, Tables};
 use crate::deleted;
 use crate::rows::destination_columns;
-use crate::values::{micros, page_limit, to_json};
+use crate::values::{micros, to_json};
 
 /// A destination's columns as bound for an insert or an update.
 struct Encoded {
@@ -48,15 +48,6 @@ where
             health: to_json(&d.health, "destination health")?,
             sealed: self.0.cipher().seal(&secrets),
         })
-    }
-
-    fn decode_destinations(
-        &self,
-        rows: &[<B::DB as Database>::Row],
-    ) -> StoreResult<Vec<(i64, Destination)>> {
-        rows.iter()
-            .map(|r| decode::destination(r, self.0.cipher()))
-            .collect()
     }
 
     pub(crate) async fn insert_destination(
@@ -142,8 +133,9 @@ where
             .fetch_all(self.0.reader())
             .await
             .map_err(B::db_error)?;
-        let rows = self.decode_destinations(&rows)?;
-        Ok(rows.into_iter().map(|(_, d)| d).collect())
+        rows.iter()
+            .map(|r| decode::destination(r, self.0.cipher()).map(|(_, d)| d))
+            .collect()
     }
 
     /// Newest first.
@@ -152,20 +144,13 @@ where
         org: &OrgId,
         page: PageRequest,
     ) -> StoreResult<Page<Destination>> {
-        let limit = page_limit(page.limit);
         let sql = concat!(
             "SELECT ",
             destination_columns!(),
             " FROM destinations WHERE org_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
         );
-        let rows = sqlx::query(sql)
-            .bind(org.as_str())
-            .bind(page.after.unwrap_or(i64::MAX))
-            .bind(i64::from(limit) + 1)
-            .fetch_all(self.0.reader())
+        self.org_page(sql, org, page, |r| decode::destination(r, self.0.cipher()))
             .await
-            .map_err(B::db_error)?;
-        Ok(Page::from_rows(self.decode_destinations(&rows)?, limit))
     }
 
     pub(crate) async fn update_destination(

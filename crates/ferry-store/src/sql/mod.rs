@@ -44,10 +44,12 @@ use ferry_core::delivery::{Delivery, DeliveryStatus};
 use ferry_core::destination::Health;
 use ferry_core::error::StoreResult;
 use ferry_core::event::NewEvent;
-use ferry_core::ids::{ApiKeyId, DestinationId};
+use ferry_core::ids::{ApiKeyId, DestinationId, OrgId};
+use ferry_core::page::{Page, PageRequest};
 use ferry_core::ports::Completion;
-use sqlx::{Database, Encode, Pool, QueryBuilder, Transaction, Type};
+use sqlx::{Database, Encode, Executor, IntoArguments, Pool, QueryBuilder, Transaction, Type};
 
+use crate::values::page_limit;
 use queue::{AttemptRow, QueueStatements};
 pub(crate) use resealing::RowLocks;
 
@@ -153,6 +155,37 @@ pub(crate) trait Backend: Sync + Sized {
 
 /// The statements both backends share, on backend `B`.
 pub(crate) struct Tables<'a, B>(pub &'a B);
+
+impl<B> Tables<'_, B>
+where
+    B: Backend,
+    <B::DB as Database>::Arguments: IntoArguments<B::DB>,
+    for<'c> &'c mut <B::DB as Database>::Connection: Executor<'c, Database = B::DB>,
+    for<'q> &'q str: Encode<'q, B::DB> + Type<B::DB>,
+    for<'q> i64: Encode<'q, B::DB> + Type<B::DB>,
+{
+    /// One page of an organization's rows, newest first: `sql` selects
+    /// `WHERE org_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`, and
+    /// `decode` reads a row with its `seq`.
+    async fn org_page<T>(
+        &self,
+        sql: &'static str,
+        org: &OrgId,
+        page: PageRequest,
+        decode: impl Fn(&<B::DB as Database>::Row) -> StoreResult<(i64, T)>,
+    ) -> StoreResult<Page<T>> {
+        let limit = page_limit(page.limit);
+        let rows = sqlx::query(sql)
+            .bind(org.as_str())
+            .bind(page.after.unwrap_or(i64::MAX))
+            .bind(i64::from(limit) + 1)
+            .fetch_all(self.0.reader())
+            .await
+            .map_err(B::db_error)?;
+        let rows = rows.iter().map(decode).collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_rows(rows, limit))
+    }
+}
 
 /// When a new delivery row is due: a waiting delivery without a due time is
 /// due when it was created.

@@ -164,24 +164,12 @@ where
         org: &OrgId,
         page: PageRequest,
     ) -> StoreResult<Page<ApiKey>> {
-        let limit = page_limit(page.limit);
         let sql = concat!(
             "SELECT ",
             api_key_columns!(),
             " FROM api_keys WHERE org_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
         );
-        let rows = sqlx::query(sql)
-            .bind(org.as_str())
-            .bind(page.after.unwrap_or(i64::MAX))
-            .bind(i64::from(limit) + 1)
-            .fetch_all(self.0.reader())
-            .await
-            .map_err(B::db_error)?;
-        let rows = rows
-            .iter()
-            .map(decode::api_key)
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_rows(rows, limit))
+        self.org_page(sql, org, page, decode::api_key).await
     }
 
     pub(crate) async fn delete_api_key(

@@ -12,7 +12,7 @@ use sqlx::{Database, Encode, Executor, IntoArguments, Type};
 use super::decode::Columns;
 use super::source_rows::{self, source_columns};
 use super::{Backend, Tables};
-use crate::values::{micros, page_limit};
+use crate::values::micros;
 
 impl<B> Tables<'_, B>
 where
@@ -113,23 +113,12 @@ where
         org: &OrgId,
         page: PageRequest,
     ) -> StoreResult<Page<Source>> {
-        let limit = page_limit(page.limit);
         let sql = concat!(
             "SELECT ",
             source_columns!(),
             " FROM sources WHERE org_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
         );
-        let rows = sqlx::query(sql)
-            .bind(org.as_str())
-            .bind(page.after.unwrap_or(i64::MAX))
-            .bind(i64::from(limit) + 1)
-            .fetch_all(self.0.reader())
+        self.org_page(sql, org, page, |r| source_rows::decode(self.0.cipher(), r))
             .await
-            .map_err(B::db_error)?;
-        let rows = rows
-            .iter()
-            .map(|r| source_rows::decode(self.0.cipher(), r))
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_rows(rows, limit))
     }
 }
