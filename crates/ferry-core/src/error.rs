@@ -1,10 +1,10 @@
 //! Errors shared across the ports.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One invalid field of a request or a configuration, for `422` details.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
     pub field: String,
     pub message: String,

@@ -169,6 +169,30 @@ impl EventId {
         ])
     }
 
+    /// The id of an event sent to one destination only (an integration
+    /// port): `key` is the caller's id. Scoped by the destination, whose id
+    /// is unique across organizations, so the same key sent to two
+    /// destinations is two events, and the id can be computed before the
+    /// event reaches a server (a client's spool does).
+    pub fn for_destination(destination: &DestinationId, key: &str) -> Self {
+        Self::derived(&[b"port", destination.as_str().as_bytes(), key.as_bytes()])
+    }
+
+    /// The id of an event sent to one destination without a caller id:
+    /// derived from its content (`canonical_data` as in `from_content`).
+    pub fn for_destination_content(
+        destination: &DestinationId,
+        event_type: &str,
+        canonical_data: &str,
+    ) -> Self {
+        Self::derived(&[
+            b"port-content",
+            destination.as_str().as_bytes(),
+            event_type.as_bytes(),
+            canonical_data.as_bytes(),
+        ])
+    }
+
     fn derived(parts: &[&[u8]]) -> Self {
         let mut hasher = Sha256::new();
         for part in parts {
@@ -230,5 +254,30 @@ mod tests {
             EventId::from_content(&a, "k1", "")
         );
         assert!(EventId::parse(EventId::from_content(&a, "t", "{}").as_str()).is_ok());
+    }
+
+    #[test]
+    fn destination_scoped_ids_differ_by_destination_and_from_org_ids() {
+        let (d1, d2) = (
+            DestinationId::parse("dst_a").unwrap(),
+            DestinationId::parse("dst_b").unwrap(),
+        );
+        let org = OrgId::parse("org_a").unwrap();
+        assert_eq!(
+            EventId::for_destination(&d1, "k"),
+            EventId::for_destination(&d1, "k")
+        );
+        assert_ne!(
+            EventId::for_destination(&d1, "k"),
+            EventId::for_destination(&d2, "k")
+        );
+        assert_ne!(
+            EventId::for_destination(&d1, "k"),
+            EventId::from_caller_key(&org, "k")
+        );
+        assert_ne!(
+            EventId::for_destination_content(&d1, "t", "{}"),
+            EventId::for_destination_content(&d2, "t", "{}")
+        );
     }
 }

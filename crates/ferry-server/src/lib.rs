@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod cache;
 pub mod config;
 pub mod dispatch;
+pub mod engine;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
@@ -16,4 +17,5 @@ pub mod store_health;
 pub mod views;
 
 pub use config::Config;
+pub use engine::{AdminKey, Engine};
 pub use server::{Running, start};

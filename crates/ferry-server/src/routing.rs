@@ -21,6 +21,8 @@ pub struct Route {
     pub enabled: bool,
     pub is_default: bool,
     pub filter: Filter,
+    /// Attempts its retry policy allows (`max_retries + 1`).
+    pub max_attempts: u32,
 }
 
 impl From<&Destination> for Route {
@@ -30,6 +32,7 @@ impl From<&Destination> for Route {
             enabled: d.enabled,
             is_default: d.is_default,
             filter: d.filter.clone(),
+            max_attempts: d.retry.max_retries.saturating_add(1),
         }
     }
 }
@@ -121,6 +124,7 @@ mod tests {
             filter: Filter {
                 event_types: types.iter().map(|s| s.to_string()).collect(),
             },
+            max_attempts: 6,
         }
     }
 

@@ -216,10 +216,21 @@ impl Receiver {
     ///
     /// When no loopback port can be bound.
     pub async fn start() -> Receiver {
+        Self::start_at(SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Binds `addr` (a destination that was down comes back on its old
+    /// port) and serves like [`start`](Self::start).
+    ///
+    /// # Panics
+    ///
+    /// When `addr` cannot be bound.
+    pub async fn start_at(addr: SocketAddr) -> Receiver {
         let socket = TcpSocket::new_v4().expect("create a TCP socket");
+        socket.set_reuseaddr(true).expect("set SO_REUSEADDR");
         socket
-            .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .expect("bind 127.0.0.1:0");
+            .bind(addr)
+            .unwrap_or_else(|e| panic!("bind {addr}: {e}"));
         let listener = socket.listen(BACKLOG).expect("listen on 127.0.0.1");
         let addr = listener
             .local_addr()

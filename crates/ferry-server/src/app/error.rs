@@ -30,6 +30,9 @@ pub enum Error {
     /// Unknown, or another organization's (which is not revealed).
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// An in-process caller's event is larger than the API would accept.
+    #[error("the event is {size} bytes; the largest accepted is {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
     /// The API key sent more events than its rate allows.
     #[error("{message}")]
     RateLimited { message: String, retry_after_s: u64 },

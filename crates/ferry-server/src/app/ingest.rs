@@ -46,6 +46,22 @@ pub struct EventInput {
     pub metadata: Option<Value>,
 }
 
+/// Where an event goes, and so how its id is derived.
+pub(super) enum Addressing {
+    /// Routing decides, or the listed destinations; the id is scoped by
+    /// the organization.
+    Routed(Option<Vec<DestinationId>>),
+    /// One destination only (an integration port); the id is scoped by it.
+    Direct(DestinationId),
+}
+
+/// A validated event ready for the writer.
+pub(super) struct Prepared {
+    pub new: NewEvent,
+    /// For a direct event: the attempts its destination's policy allows.
+    pub max_attempts: Option<u32>,
+}
+
 /// A stored event: new (`duplicate: false`) or one already known by its id,
 /// with the deliveries it has.
 #[derive(Debug, Clone)]
@@ -148,6 +164,26 @@ impl App {
         input: EventInput,
         header_key: Option<String>,
     ) -> Result<NewEvent> {
+        let listed = input
+            .destinations
+            .as_deref()
+            .map(|ids| parse_destination_ids("destinations", ids))
+            .transpose()?;
+        Ok(self
+            .prepare_for(org, input, header_key, Addressing::Routed(listed))
+            .await?
+            .new)
+    }
+
+    /// Validates an event of `org` for the given addressing, decides its
+    /// id and its deliveries.
+    pub(super) async fn prepare_for(
+        &self,
+        org: &OrgId,
+        input: EventInput,
+        header_key: Option<String>,
+        addressing: Addressing,
+    ) -> Result<Prepared> {
         let event_type = match input.event_type {
             None => return Err(Error::malformed("type", "is required")),
             Some(t) => t,
@@ -169,17 +205,34 @@ impl App {
                 format!("must be 1 to {MAX_KEY_LEN} bytes"),
             ));
         }
-        let listed = input
-            .destinations
-            .map(|ids| parse_destination_ids("destinations", &ids))
-            .transpose()?;
-        let id = match &key {
-            Some(k) => EventId::from_caller_key(org, k),
-            None => EventId::from_content(org, &event_type, &canonical_json(&input.data)),
-        };
         let routes = self.0.routes.routes(self.0.store.as_ref(), org).await?;
-        let targets =
-            routing::resolve(&routes, &event_type, listed.as_deref()).map_err(Error::Invalid)?;
+        let mut max_attempts = None;
+        let (id, targets) = match addressing {
+            Addressing::Routed(listed) => {
+                let id = match &key {
+                    Some(k) => EventId::from_caller_key(org, k),
+                    None => EventId::from_content(org, &event_type, &canonical_json(&input.data)),
+                };
+                let targets = routing::resolve(&routes, &event_type, listed.as_deref())
+                    .map_err(Error::Invalid)?;
+                (id, targets)
+            }
+            Addressing::Direct(destination) => {
+                let Some(route) = routes.iter().find(|r| r.id == destination) else {
+                    return Err(Error::NotFound("destination"));
+                };
+                max_attempts = Some(route.max_attempts);
+                let id = match &key {
+                    Some(k) => EventId::for_destination(&destination, k),
+                    None => EventId::for_destination_content(
+                        &destination,
+                        &event_type,
+                        &canonical_json(&input.data),
+                    ),
+                };
+                (id, vec![destination])
+            }
+        };
         let event = Event {
             id,
             org_id: org.clone(),
@@ -193,7 +246,10 @@ impl App {
             .into_iter()
             .map(|d| Delivery::new(&event, d))
             .collect();
-        Ok(NewEvent { event, deliveries })
+        Ok(Prepared {
+            new: NewEvent { event, deliveries },
+            max_attempts,
+        })
     }
 
     /// Hands a prepared event to the group-commit writer.

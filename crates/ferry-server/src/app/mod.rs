@@ -8,7 +8,8 @@
 //!
 //! One module per aggregate: `ingest` (events in, through the group-commit
 //! writer), `events` (reading and replay), `deliveries` (and the dead-letter
-//! queue), `destinations`, `sources` (inbound signed events), `orgs`
+//! queue), `integrations` (events for one destination, and how each stands
+//! there), `destinations`, `sources` (inbound signed events), `orgs`
 //! (organizations, API keys, the master key), `audit`, and `health`
 //! (readiness).
 
@@ -20,6 +21,7 @@ mod error;
 pub mod events;
 pub mod health;
 pub mod ingest;
+pub mod integrations;
 pub mod json;
 mod limits;
 pub mod orgs;
@@ -59,6 +61,8 @@ struct Inner {
     dispatch: DispatchHandle,
     write_health: Arc<WriteHealth>,
     limiter: limits::IngestLimiter,
+    /// The largest event an in-process caller may send (the API's body limit).
+    max_event_bytes: usize,
     routes: RouteCache,
     keys: orgs::KeyCache,
     source_cache: sources::SourceCache,
@@ -82,6 +86,8 @@ pub struct Parts {
     pub public_url: String,
     /// The per-key ingest rate.
     pub ingest: IngestConfig,
+    /// The largest event an in-process caller may send (`max_payload_bytes`).
+    pub max_event_bytes: usize,
 }
 
 impl App {
@@ -97,6 +103,7 @@ impl App {
             dispatch: parts.dispatch,
             write_health: parts.write_health,
             limiter: limits::IngestLimiter::new(&parts.ingest),
+            max_event_bytes: parts.max_event_bytes,
             routes: RouteCache::default(),
             keys: orgs::KeyCache::default(),
             source_cache: sources::SourceCache::default(),

@@ -12,7 +12,9 @@ mod engine;
 mod outcome;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use ferry_core::DestinationId;
 use ferry_core::delivery::Delivery;
@@ -49,6 +51,8 @@ pub struct DispatchHandle {
     control: Option<mpsc::UnboundedSender<Control>>,
     wake: Arc<Notify>,
     health: Arc<RwLock<HashMap<DestinationId, Health>>>,
+    /// How long a graceful stop waits for in-flight deliveries, in ms.
+    grace_ms: Arc<AtomicU64>,
 }
 
 /// Handoff batches waiting for the dispatcher; when full, new deliveries
@@ -62,7 +66,15 @@ impl DispatchHandle {
             control: None,
             wake: Arc::default(),
             health: Arc::default(),
+            grace_ms: Arc::default(),
         }
+    }
+
+    /// How long the coming graceful stop gives in-flight deliveries
+    /// (instead of `shutdown_grace_ms`); set it before the stop begins.
+    pub fn set_shutdown_grace(&self, grace: Duration) {
+        let ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+        self.grace_ms.store(ms, Ordering::SeqCst);
     }
 
     /// Hands committed deliveries over. Never blocks: if the dispatcher is

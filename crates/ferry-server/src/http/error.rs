@@ -126,6 +126,7 @@ impl From<AppError> for ApiError {
                 retry_after_s,
             },
             AppError::Conflict(message) => ApiError::Conflict(message),
+            AppError::TooLarge { limit, .. } => ApiError::PayloadTooLarge(limit),
             AppError::Unavailable(reason) => ApiError::Unavailable {
                 reason,
                 retry_after_s: 1,

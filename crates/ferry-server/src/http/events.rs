@@ -60,7 +60,7 @@ async fn create(
     Ok(accepted_response(&accepted?))
 }
 
-fn idempotency_header(headers: &HeaderMap) -> ApiResult<Option<String>> {
+pub(super) fn idempotency_header(headers: &HeaderMap) -> ApiResult<Option<String>> {
     headers
         .get("idempotency-key")
         .map(|v| {

@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod health;
+pub mod integrations;
 pub mod openapi;
 pub mod security;
 pub mod sources;
@@ -47,6 +48,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(events::router())
         .merge(deliveries::router())
         .merge(destinations::router())
+        .merge(integrations::router())
         .merge(admin::router())
         .merge(sources::router())
         .merge(health::router())

@@ -3,7 +3,8 @@
 //! separate ingest and worker processes on PostgreSQL, with the queue in
 //! PostgreSQL or on Redis Streams, and the load tool against the real
 //! brokers and databases; on a disk that fills up, and with a log that
-//! cannot be written.
+//! cannot be written. And of the `ferry` library as an application uses
+//! it: the integration port's conformance suite (`port`).
 
 mod process;
 
@@ -12,5 +13,6 @@ mod crash;
 mod full_disk;
 mod loadtest;
 mod outage;
+mod port;
 mod scale;
 mod scale_redis;

@@ -1,6 +1,7 @@
 //! Keeping state visible and stopping well: health flushes, queue-depth
 //! gauges, and the graceful stop that finishes or releases in-flight work.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use ferry_core::delivery::DeliveryStatus;
@@ -63,7 +64,7 @@ impl Engine {
     /// Graceful stop: no new leases; in-flight attempts get the grace
     /// period; whatever is left is released for the next run.
     pub(super) async fn stop(mut self, writer: JoinHandle<()>) {
-        let grace = Duration::from_millis(self.cfg.shutdown_grace_ms);
+        let grace = Duration::from_millis(self.grace_ms.load(Ordering::SeqCst));
         let deadline = tokio::time::Instant::now() + grace;
         let mut release: Vec<DeliveryId> = Vec::new();
         for d in self.dests.values_mut() {

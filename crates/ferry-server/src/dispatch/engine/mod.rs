@@ -10,6 +10,7 @@ mod lifecycle;
 mod poll;
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -60,11 +61,13 @@ impl Dispatcher {
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let wake = Arc::new(Notify::new());
         let health = Arc::new(RwLock::new(HashMap::new()));
+        let grace_ms = Arc::new(AtomicU64::new(parts.config.shutdown_grace_ms));
         let handle = DispatchHandle {
             handoff: Some(handoff_tx),
             control: Some(control_tx),
             wake: wake.clone(),
             health: health.clone(),
+            grace_ms: grace_ms.clone(),
         };
         let (completions, writer) =
             completions::spawn(parts.queue.clone(), parts.config.completion_batch);
@@ -93,6 +96,7 @@ impl Dispatcher {
             backlog: true,
             health_dirty: HashSet::new(),
             health_view: health,
+            grace_ms,
             alerts: parts.alerts,
         };
         let task = tokio::spawn(engine.run(handoff_rx, control_rx, wake, shutdown, writer));
@@ -174,6 +178,8 @@ struct Engine {
     backlog: bool,
     health_dirty: HashSet<DestinationId>,
     health_view: Arc<RwLock<HashMap<DestinationId, Health>>>,
+    /// The stop's grace in ms: `shutdown_grace_ms`, or what the handle set.
+    grace_ms: Arc<AtomicU64>,
     alerts: AlertSender,
 }
 

@@ -1,0 +1,93 @@
+//! The integration port's conformance suite: the same tests against the
+//! embedded Ferry and against the remote one (a real `ferry serve` child
+//! process), with a real HTTP receiver as the destination.
+
+mod contract;
+mod embedded;
+
+use std::time::{Duration, Instant};
+
+use ferry::port::{DeliveryStatus, EventId, IntegrationPort, IntegrationResult};
+use ferry::{Destination, Ferry, NewDestination};
+use tempfile::TempDir;
+
+/// Which Ferry a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    Embedded,
+}
+
+pub const FLAVORS: [Flavor; 1] = [Flavor::Embedded];
+
+/// A Ferry of one flavor on a temporary directory.
+pub struct Harness {
+    pub ferry: Ferry,
+    _dir: TempDir,
+}
+
+impl Harness {
+    pub async fn open(flavor: Flavor) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let ferry = match flavor {
+            Flavor::Embedded => Ferry::builder(dir.path().join("data"))
+                .allow_private_networks(true)
+                .open()
+                .await
+                .unwrap(),
+        };
+        Harness { ferry, _dir: dir }
+    }
+
+    /// A webhook to `url` retrying quickly: `retries` retries, 100 ms to 400 ms apart.
+    pub async fn webhook(&self, url: &str, retries: u32) -> Destination {
+        self.ferry
+            .destinations()
+            .create(
+                NewDestination::webhook(url)
+                    .max_retries(retries)
+                    .backoff(Duration::from_millis(100), Duration::from_millis(400)),
+            )
+            .await
+            .unwrap()
+    }
+
+    pub async fn close(self) {
+        self.ferry.shutdown(Duration::from_secs(5)).await.unwrap();
+    }
+}
+
+/// Polls `status` until `done` holds for the result, or panics after `timeout`.
+pub async fn wait_status(
+    port: &dyn IntegrationPort,
+    id: &EventId,
+    timeout: Duration,
+    done: impl Fn(&IntegrationResult) -> bool,
+) -> IntegrationResult {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let now = port.status(id).await.unwrap();
+        if let Some(r) = &now
+            && done(r)
+        {
+            return r.clone();
+        }
+        assert!(Instant::now() < deadline, "gave up waiting; last: {now:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until the event is in `status`.
+pub async fn wait_for(
+    port: &dyn IntegrationPort,
+    id: &EventId,
+    status: DeliveryStatus,
+) -> IntegrationResult {
+    wait_status(port, id, Duration::from_secs(30), |r| r.status == status).await
+}
+
+/// The `p`-th percentile of durations (`p` in 0..=100).
+pub fn percentile(samples: &mut [Duration], p: usize) -> Duration {
+    samples.sort();
+    let i = (samples.len() * p / 100).min(samples.len() - 1);
+    samples[i]
+}
