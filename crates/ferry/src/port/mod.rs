@@ -49,8 +49,9 @@ pub trait IntegrationPort: Send + Sync {
     /// status [`DeliveryStatus::Pending`]; delivery happens later, at least
     /// once. Sending an event whose id is already known (the same
     /// [`ExternalEvent::with_id`], or the same content without one) is a
-    /// duplicate: it answers with how the first one stands and delivers
-    /// nothing twice.
+    /// duplicate and delivers nothing twice: the embedded Ferry answers
+    /// with how the first one stands, a remote one with `Pending` (it
+    /// cannot ask the server without waiting for it).
     ///
     /// Fails only for what the caller can fix — an event too large, a
     /// destination that does not exist, an invalid event type — or when

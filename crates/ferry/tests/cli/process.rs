@@ -50,7 +50,27 @@ impl FerryProcess {
         args: &[&str],
         envs: &[(&str, String)],
     ) -> Self {
-        let port = ferry_testkit::free_port();
+        Self::launch_at(
+            data_dir,
+            output,
+            filter,
+            args,
+            envs,
+            ferry_testkit::free_port(),
+        )
+        .await
+    }
+
+    /// Like `launch`, listening on `port` (a server started again where its
+    /// clients expect it).
+    pub async fn launch_at(
+        data_dir: &Path,
+        output: Output<'_>,
+        filter: &str,
+        args: &[&str],
+        envs: &[(&str, String)],
+        port: u16,
+    ) -> Self {
         let (log, described) = match output {
             Output::File(path) => (
                 std::fs::OpenOptions::new()

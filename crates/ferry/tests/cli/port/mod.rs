@@ -4,6 +4,7 @@
 
 mod contract;
 mod embedded;
+mod remote;
 
 use std::time::{Duration, Instant};
 
@@ -11,31 +12,51 @@ use ferry::port::{DeliveryStatus, EventId, IntegrationPort, IntegrationResult};
 use ferry::{Destination, Ferry, NewDestination};
 use tempfile::TempDir;
 
+use crate::process::{ADMIN_KEY, FerryProcess};
+
 /// Which Ferry a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
     Embedded,
+    /// A client of a `ferry serve` child process, with a spool.
+    Remote,
 }
 
-pub const FLAVORS: [Flavor; 1] = [Flavor::Embedded];
+pub const FLAVORS: [Flavor; 2] = [Flavor::Embedded, Flavor::Remote];
 
 /// A Ferry of one flavor on a temporary directory.
 pub struct Harness {
     pub ferry: Ferry,
+    /// The server of a remote Ferry.
+    _server: Option<FerryProcess>,
     _dir: TempDir,
 }
 
 impl Harness {
     pub async fn open(flavor: Flavor) -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let ferry = match flavor {
-            Flavor::Embedded => Ferry::builder(dir.path().join("data"))
-                .allow_private_networks(true)
-                .open()
-                .await
-                .unwrap(),
+        let (ferry, server) = match flavor {
+            Flavor::Embedded => (
+                Ferry::builder(dir.path().join("data"))
+                    .allow_private_networks(true)
+                    .open()
+                    .await
+                    .unwrap(),
+                None,
+            ),
+            Flavor::Remote => {
+                let server = FerryProcess::start(&dir.path().join("server")).await;
+                let ferry = Ferry::remote(&server.base, ADMIN_KEY, dir.path().join("spool"))
+                    .await
+                    .unwrap();
+                (ferry, Some(server))
+            }
         };
-        Harness { ferry, _dir: dir }
+        Harness {
+            ferry,
+            _server: server,
+            _dir: dir,
+        }
     }
 
     /// A webhook to `url` retrying quickly: `retries` retries, 100 ms to 400 ms apart.

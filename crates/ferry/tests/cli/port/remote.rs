@@ -1,0 +1,131 @@
+//! What only the remote Ferry does: keep taking events while its server is
+//! down, and lose or repeat nothing when the server comes back.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use ferry::port::{DeliveryStatus, ExternalEvent, IntegrationPort};
+use ferry::{Ferry, NewDestination};
+use ferry_testkit::Receiver;
+use serde_json::json;
+
+use super::{percentile, wait_for};
+use crate::process::{ADMIN_KEY, FerryProcess, Output};
+
+#[tokio::test]
+async fn a_server_down_for_half_the_run_loses_and_repeats_nothing() {
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("server.log");
+    let port = ferry_testkit::free_port();
+    let start = || FerryProcess::launch_at(&data, Output::File(&log), "info", &[], &[], port);
+    let server = start().await;
+    let ferry = Ferry::remote(&server.base, ADMIN_KEY, dir.path().join("spool"))
+        .await
+        .unwrap();
+    let dst = ferry
+        .destinations()
+        .create(NewDestination::webhook(receiver.url()))
+        .await
+        .unwrap();
+    let port_ = ferry.port(&dst.id).unwrap();
+    let send = |i: usize| {
+        let port = port_.clone();
+        async move {
+            let clock = Instant::now();
+            let r = port
+                .send(ExternalEvent::new(
+                    "evaluation.completed",
+                    json!({ "run": i }),
+                ))
+                .await
+                .unwrap();
+            assert_eq!(r.status, DeliveryStatus::Pending);
+            (clock.elapsed(), r.event_id)
+        }
+    };
+    let mut ids = HashSet::new();
+    let mut down = Vec::new();
+    // The server stops: the first half of the run only reaches the spool.
+    assert!(server.terminate().success());
+    for i in 0..300 {
+        let (took, id) = send(i).await;
+        down.push(took);
+        ids.insert(id.to_string());
+    }
+    let spooled = ids.iter().next().unwrap().parse().unwrap();
+    let r = port_.status(&spooled).await.unwrap().unwrap();
+    assert_eq!(r.status, DeliveryStatus::Pending);
+    assert_eq!(r.attempts_remaining, None);
+    let p99 = percentile(&mut down, 99);
+    assert!(
+        p99 < Duration::from_secs(1),
+        "send p99 {p99:?} with the server down"
+    );
+
+    let _server = start().await;
+    for i in 300..600 {
+        ids.insert(send(i).await.1.to_string());
+    }
+    receiver
+        .wait_for_distinct(600, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let got: HashSet<String> = receiver.distinct_ids().into_iter().collect();
+    assert_eq!(got, ids, "lost or foreign events");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.count(), 600, "an event was delivered twice");
+    let last = ids.iter().last().unwrap().parse().unwrap();
+    assert_eq!(
+        wait_for(&port_, &last, DeliveryStatus::Delivered)
+            .await
+            .attempts,
+        1
+    );
+    ferry.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_spool_is_forwarded_by_the_next_client_on_it() {
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("server.log");
+    let port = ferry_testkit::free_port();
+    let server = FerryProcess::launch_at(&data, Output::File(&log), "info", &[], &[], port).await;
+    let spool = dir.path().join("spool");
+    let ferry = Ferry::remote(&server.base, ADMIN_KEY, &spool)
+        .await
+        .unwrap();
+    let dst = ferry
+        .destinations()
+        .create(NewDestination::webhook(receiver.url()))
+        .await
+        .unwrap();
+    assert!(server.terminate().success());
+    let p = ferry.port(&dst.id).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..100 {
+        let event = ExternalEvent::new("evaluation.completed", json!({ "run": i }))
+            .with_id(format!("e-{i}"));
+        ids.push(p.send(event).await.unwrap().event_id);
+    }
+    // A second client cannot share the spool.
+    let locked = Ferry::remote(&format!("http://127.0.0.1:{port}"), ADMIN_KEY, &spool)
+        .await
+        .unwrap_err();
+    assert!(locked.to_string().contains("another process"), "{locked}");
+    ferry.shutdown(Duration::from_millis(100)).await.unwrap();
+
+    let _server = FerryProcess::launch_at(&data, Output::File(&log), "info", &[], &[], port).await;
+    let again = Ferry::remote(&format!("http://127.0.0.1:{port}"), ADMIN_KEY, &spool)
+        .await
+        .unwrap();
+    let p = again.port(&dst.id).unwrap();
+    for id in &ids {
+        wait_for(&p, id, DeliveryStatus::Delivered).await;
+    }
+    assert_eq!(receiver.distinct_count(), 100);
+    again.shutdown(Duration::from_secs(5)).await.unwrap();
+}
