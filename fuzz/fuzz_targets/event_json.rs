@@ -15,6 +15,13 @@ fuzz_target!(|data: &[u8]| {
     let org = OrgId::parse("org_fuzz").expect("a valid org id");
     let id = EventId::from_content(&org, "t", &canonical);
     assert!(EventId::parse(id.as_str()).is_ok());
+    // A remote client and the server derive a port event's id each from
+    // their own parse of the same JSON text: they must agree.
+    let dst = ferry_core::DestinationId::parse("dst_fuzz").expect("a valid destination id");
+    assert_eq!(
+        EventId::for_destination_content(&dst, "t", &canonical),
+        EventId::for_destination_content(&dst, "t", &canonical_json(&reparsed)),
+    );
     if let Some(text) = value.as_str() {
         let _ = ferry_core::signing::SigningSecret::parse(text);
     }

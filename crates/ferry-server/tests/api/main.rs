@@ -13,6 +13,7 @@ mod destination_kinds;
 mod embedded;
 mod file_destination;
 mod ingest;
+mod integrations;
 mod openapi;
 mod operations;
 mod resilience;

@@ -169,6 +169,18 @@ async fn each_scope_can_do_exactly_what_it_should() {
         ),
         (Method::GET, "/v1/dlq".into(), None, &["read", "manage"]),
         (
+            Method::POST,
+            format!("/v1/destinations/{dst}/events"),
+            Some(json!({"type": "scoped", "data": {}})),
+            &["ingest"],
+        ),
+        (
+            Method::GET,
+            format!("/v1/destinations/{dst}/events/{evt}"),
+            None,
+            &["read", "manage"],
+        ),
+        (
             Method::GET,
             "/v1/destinations".into(),
             None,

@@ -14,6 +14,8 @@ mod backlog;
 mod delivery;
 #[path = "../api/ingest.rs"]
 mod ingest;
+#[path = "../api/integrations.rs"]
+mod integrations;
 #[path = "../api/operations.rs"]
 mod operations;
 #[path = "../api/resilience.rs"]

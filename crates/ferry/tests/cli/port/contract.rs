@@ -72,6 +72,33 @@ async fn a_callers_id_decides_the_event_id_per_destination() {
 }
 
 #[tokio::test]
+async fn a_content_id_is_the_same_wherever_it_is_computed() {
+    for flavor in FLAVORS {
+        let receiver = Receiver::start().await;
+        let h = Harness::open(flavor).await;
+        let dst = h.webhook(&receiver.url(), 1).await;
+        let port = h.ferry.port(&dst.id).unwrap();
+        let data = json!({
+            "z": 0.1, "a": [1e300, -0.0, 5e-324, "é\u{1F600}\"\\"],
+            "n": {"b": 1, "a": {"y": null, "x": true}},
+            "big": 12_345_678_901_234_567_890_u64, "neg": -9_007_199_254_740_993_i64
+        });
+        let event = ExternalEvent::new("evaluation.completed", data);
+        let sent = port.send(event.clone()).await.unwrap();
+        assert_eq!(sent.event_id, event.id_at(&dst.id));
+        // Found under the id the caller computed: the server derived the same.
+        wait_for(&port, &sent.event_id, DeliveryStatus::Delivered).await;
+        let got = &receiver.requests()[0];
+        assert_eq!(
+            got.header("webhook-id"),
+            Some(sent.event_id.as_str()),
+            "{flavor:?}"
+        );
+        h.close().await;
+    }
+}
+
+#[tokio::test]
 async fn a_permanent_refusal_fails_at_once_without_retries() {
     for flavor in FLAVORS {
         let receiver = Receiver::start().await;
