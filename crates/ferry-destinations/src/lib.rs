@@ -4,7 +4,8 @@
 //! every attempt as delivered, retryable or permanent.
 //!
 //! One folder per kind (`webhook/`, …) with the same files in each:
-//! `mod.rs`, `config.rs` (serde config + pure `validate`), `deliverer.rs`
+//! `mod.rs`, `config.rs` (the typed config and its pure
+//! [`KindConfig::parse`](kind_config::KindConfig::parse)), `deliverer.rs`
 //! (the adapter) and `tests.rs`. Each kind with a heavy client sits behind a
 //! cargo feature, all on by default. The [`Catalog`] registers every kind
 //! compiled in.

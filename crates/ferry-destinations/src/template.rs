@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use ferry_core::FieldError;
 use ferry_core::event::Event;
+use serde::{Serialize, Serializer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Placeholder {
@@ -188,6 +189,13 @@ pub fn relative_path(name: &str) -> Result<PathBuf, String> {
         }
     }
     Ok(path.to_path_buf())
+}
+
+/// A template is stored as it was written.
+impl Serialize for Template {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.source)
+    }
 }
 
 impl fmt::Display for Template {

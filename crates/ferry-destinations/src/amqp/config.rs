@@ -63,21 +63,13 @@ pub struct AmqpConfig {
     pub tls: Option<TlsConfig>,
 }
 
-/// Checks an amqp config and its auth without I/O; returns the config with
-/// defaults filled in (`exchange: ""`, `routing_key: "{type}"`,
-/// `persistent: true`, `mandatory: true`, `headers: {}`, `timeout_ms:
-/// 10000`) or one error per invalid field.
-pub fn validate(
-    config: &Value,
-    auth: &Auth,
-    policy: &NetworkPolicy,
-) -> Result<Value, Vec<FieldError>> {
-    AmqpConfig::validate(config, auth, policy)
-}
-
 impl KindConfig for AmqpConfig {
     type Context = NetworkPolicy;
 
+    /// Checks an amqp config and its auth without I/O; returns the config with
+    /// defaults filled in (`exchange: ""`, `routing_key: "{type}"`,
+    /// `persistent: true`, `mandatory: true`, `headers: {}`, `timeout_ms:
+    /// 10000`) or one error per invalid field.
     fn parse(config: &Value, auth: &Auth, policy: &NetworkPolicy) -> Result<Self, Vec<FieldError>> {
         let mut fields = Fields::new(config, KNOWN);
         fields.extend(check_auth(auth));

@@ -32,7 +32,7 @@
 mod config;
 mod deliverer;
 
-pub use config::{AmqpConfig, validate};
+pub use config::AmqpConfig;
 pub use deliverer::{AmqpAdapter, AmqpDeliverer, classify};
 
 #[cfg(test)]

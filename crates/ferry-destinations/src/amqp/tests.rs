@@ -5,11 +5,12 @@ use ferry_core::destination::Auth;
 use ferry_core::secret::Secret;
 use serde_json::{Value, json};
 
-use super::validate;
+use super::AmqpConfig;
+use crate::kind_config::KindConfig;
 use crate::net_guard::NetworkPolicy;
 
 fn fields(config: Value, auth: &Auth) -> Vec<String> {
-    validate(&config, auth, &NetworkPolicy::allow_all())
+    AmqpConfig::validate(&config, auth, &NetworkPolicy::allow_all())
         .unwrap_err()
         .into_iter()
         .map(|e| e.field)
@@ -18,7 +19,7 @@ fn fields(config: Value, auth: &Auth) -> Vec<String> {
 
 #[test]
 fn a_minimal_config_gets_its_defaults() {
-    let normalized = validate(
+    let normalized = AmqpConfig::validate(
         &json!({"url": "amqp://broker/%2f"}),
         &Auth::None,
         &NetworkPolicy::allow_all(),
@@ -102,7 +103,7 @@ fn auth_types_are_checked() {
 
 #[test]
 fn the_ssrf_guard_refuses_private_literals() {
-    let errors = validate(
+    let errors = AmqpConfig::validate(
         &json!({"url": "amqp://192.168.1.10:5672"}),
         &Auth::None,
         &NetworkPolicy::default(),

@@ -62,7 +62,7 @@ impl TlsMode {
     }
 }
 
-/// An email destination's `config`, as stored (after [`validate`]).
+/// An email destination's `config`, as stored (after [`KindConfig::validate`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EmailConfig {
     pub host: String,
@@ -78,25 +78,17 @@ pub struct EmailConfig {
     pub timeout_ms: u64,
 }
 
-/// Checks an email config and its auth without I/O; fills in `tls`
-/// (`starttls`), `port` (465, 587 or 25 by `tls`), `subject`, `body`,
-/// `attach_payload` (false) and `timeout_ms` (30000). Addresses are
-/// mailboxes (`a@example.com` or `Name <a@example.com>`), at least one
-/// recipient in all. `subject` and `body` are minijinja templates over
-/// `id`, `type`, `timestamp`, `org`, `data` and `metadata`; a syntax error
-/// or an unknown variable is refused here. `tls: none` is for loopback
-/// hosts only. Auth is none, `basic` (PLAIN/LOGIN) or `xoauth2`.
-pub fn validate(
-    config: &Value,
-    auth: &Auth,
-    policy: &NetworkPolicy,
-) -> Result<Value, Vec<FieldError>> {
-    EmailConfig::validate(config, auth, policy)
-}
-
 impl KindConfig for EmailConfig {
     type Context = NetworkPolicy;
 
+    /// Checks an email config and its auth without I/O; fills in `tls`
+    /// (`starttls`), `port` (465, 587 or 25 by `tls`), `subject`, `body`,
+    /// `attach_payload` (false) and `timeout_ms` (30000). Addresses are
+    /// mailboxes (`a@example.com` or `Name <a@example.com>`), at least one
+    /// recipient in all. `subject` and `body` are minijinja templates over
+    /// `id`, `type`, `timestamp`, `org`, `data` and `metadata`; a syntax error
+    /// or an unknown variable is refused here. `tls: none` is for loopback
+    /// hosts only. Auth is none, `basic` (PLAIN/LOGIN) or `xoauth2`.
     fn parse(config: &Value, auth: &Auth, policy: &NetworkPolicy) -> Result<Self, Vec<FieldError>> {
         let mut fields = Fields::new(config, KNOWN);
         fields.extend(check_auth(auth));

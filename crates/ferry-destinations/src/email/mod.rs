@@ -32,7 +32,7 @@ mod deliverer;
 mod mail;
 mod render;
 
-pub use config::{DEFAULT_BODY, DEFAULT_SUBJECT, EmailConfig, TlsMode, validate};
+pub use config::{DEFAULT_BODY, DEFAULT_SUBJECT, EmailConfig, TlsMode};
 pub use deliverer::{EmailAdapter, EmailDeliverer, classify};
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use super::render::Templates;
 use super::*;
+use crate::kind_config::KindConfig;
 use crate::net_guard::NetworkPolicy;
 use crate::template::sample_event;
 
@@ -19,7 +20,7 @@ fn base() -> Value {
 }
 
 fn errors(config: Value, auth: &Auth) -> Vec<(String, String)> {
-    validate(&config, auth, &NetworkPolicy::allow_all())
+    EmailConfig::validate(&config, auth, &NetworkPolicy::allow_all())
         .unwrap_err()
         .into_iter()
         .map(|e| (e.field, e.message))
@@ -28,7 +29,7 @@ fn errors(config: Value, auth: &Auth) -> Vec<(String, String)> {
 
 #[test]
 fn defaults_are_filled_in() {
-    let config = validate(&base(), &basic(), &NetworkPolicy::default()).unwrap();
+    let config = EmailConfig::validate(&base(), &basic(), &NetworkPolicy::default()).unwrap();
     assert_eq!(
         config,
         json!({
@@ -47,7 +48,7 @@ fn defaults_are_filled_in() {
     );
     let mut implicit = base();
     implicit["tls"] = json!("implicit");
-    let config = validate(&implicit, &Auth::None, &NetworkPolicy::default()).unwrap();
+    let config = EmailConfig::validate(&implicit, &Auth::None, &NetworkPolicy::default()).unwrap();
     assert_eq!(config["port"], 465);
 }
 
@@ -157,7 +158,7 @@ fn tls_none_is_for_loopback_relays_only() {
         "{found:?}"
     );
     config["host"] = json!("127.0.0.1");
-    let config = validate(&config, &basic(), &NetworkPolicy::allow_all()).unwrap();
+    let config = EmailConfig::validate(&config, &basic(), &NetworkPolicy::allow_all()).unwrap();
     assert_eq!(config["port"], 25);
 }
 
@@ -179,7 +180,7 @@ fn auth_is_basic_xoauth2_or_none_and_the_guard_refuses_private_hosts() {
 
     let mut private = base();
     private["host"] = json!("10.0.0.5");
-    let found = validate(&private, &basic(), &NetworkPolicy::default()).unwrap_err();
+    let found = EmailConfig::validate(&private, &basic(), &NetworkPolicy::default()).unwrap_err();
     assert_eq!(found[0].field, "config.host");
     assert!(found[0].message.contains("private networks are refused"));
 }

@@ -34,31 +34,27 @@ impl FileFormat {
     }
 }
 
-/// A file destination's `config`, as stored (after [`validate`]).
+/// A file destination's `config`, as stored (after [`KindConfig::validate`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FileConfig {
     /// Absolute directory under one of the allowed roots; must exist.
     pub directory: PathBuf,
     /// Name template of the file, relative to `directory` (may contain
     /// `/` for subdirectories, which are created).
-    pub file_name: String,
+    pub file_name: Template,
     pub format: FileFormat,
-}
-
-/// Checks a file config without I/O. `directory` must be absolute, free of
-/// `.`/`..` parts and inside one of `roots` (the directories the server
-/// lets file destinations write under); `file_name` must be a relative
-/// name template (default `{id}.json` for `json`, `{date}.ndjson` for
-/// `ndjson`) and, for `json`, name each event's own file (contain `{id}`).
-/// File destinations take no auth.
-pub fn validate(config: &Value, auth: &Auth, roots: &[PathBuf]) -> Result<Value, Vec<FieldError>> {
-    FileConfig::validate(config, auth, roots)
 }
 
 impl KindConfig for FileConfig {
     /// The directories file destinations may write under.
     type Context = [PathBuf];
 
+    /// Checks a file config without I/O. `directory` must be absolute, free of
+    /// `.`/`..` parts and inside one of `roots` (the directories the server
+    /// lets file destinations write under); `file_name` must be a relative name
+    /// template (default `{id}.json` for `json`, `{date}.ndjson` for `ndjson`)
+    /// and, for `json`, name each event's own file (contain `{id}`). File
+    /// destinations take no auth.
     fn parse(config: &Value, auth: &Auth, roots: &[PathBuf]) -> Result<Self, Vec<FieldError>> {
         let mut fields = Fields::new(config, KNOWN);
         if !matches!(auth, Auth::None) {
@@ -77,7 +73,7 @@ impl KindConfig for FileConfig {
         let file_name = fields
             .text("file_name", Some(default_name), MAX_PATH_LEN)
             .and_then(|name| match check_file_name(&name, format) {
-                Ok(()) => Some(name),
+                Ok(template) => Some(template),
                 Err(error) => {
                     fields.extend([error]);
                     None
@@ -126,7 +122,7 @@ fn check_directory(dir: &Path, roots: &[PathBuf]) -> Result<(), String> {
     Ok(())
 }
 
-fn check_file_name(text: &str, format: Option<FileFormat>) -> Result<(), FieldError> {
+fn check_file_name(text: &str, format: Option<FileFormat>) -> Result<Template, FieldError> {
     let template = Template::parse("config.file_name", text)?;
     let (first, second) = (sample_event(), sample_event());
     let rendered = template.render(&first);
@@ -137,5 +133,5 @@ fn check_file_name(text: &str, format: Option<FileFormat>) -> Result<(), FieldEr
             "must contain {id}: with the json format each event has its own file",
         ));
     }
-    Ok(())
+    Ok(template)
 }

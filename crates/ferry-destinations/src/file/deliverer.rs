@@ -64,11 +64,9 @@ impl DestinationAdapter for FileAdapter {
     fn build(&self, destination: &Destination) -> Result<Arc<dyn Deliverer>, String> {
         // File destinations take no auth (`validate` refuses any other).
         let config = FileConfig::from_stored(&destination.config, &Auth::None, &self.roots)?;
-        let file_name = Template::parse("config.file_name", &config.file_name)
-            .map_err(|e| format!("{}: {}", e.field, e.message))?;
         Ok(Arc::new(FileDeliverer {
             directory: config.directory,
-            file_name,
+            file_name: config.file_name,
             format: config.format,
             roots: Arc::clone(&self.roots),
             appending: tokio::sync::Mutex::new(()),

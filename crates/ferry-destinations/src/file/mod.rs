@@ -28,7 +28,7 @@
 mod config;
 mod deliverer;
 
-pub use config::{FileConfig, FileFormat, validate};
+pub use config::{FileConfig, FileFormat};
 pub use deliverer::{FileAdapter, FileDeliverer};
 
 #[cfg(test)]

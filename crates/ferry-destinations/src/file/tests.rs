@@ -5,6 +5,7 @@ use ferry_core::secret::Secret;
 use serde_json::json;
 
 use super::*;
+use crate::kind_config::KindConfig;
 use crate::template::relative_path;
 
 fn roots() -> Vec<PathBuf> {
@@ -12,7 +13,7 @@ fn roots() -> Vec<PathBuf> {
 }
 
 fn errors(config: serde_json::Value) -> Vec<(String, String)> {
-    validate(&config, &Auth::None, &roots())
+    FileConfig::validate(&config, &Auth::None, &roots())
         .unwrap_err()
         .into_iter()
         .map(|e| (e.field, e.message))
@@ -21,7 +22,7 @@ fn errors(config: serde_json::Value) -> Vec<(String, String)> {
 
 #[test]
 fn defaults_are_filled_in() {
-    let config = validate(
+    let config = FileConfig::validate(
         &json!({"directory": "/srv/ferry/files/orders"}),
         &Auth::None,
         &roots(),
@@ -31,7 +32,7 @@ fn defaults_are_filled_in() {
         config,
         json!({"directory": "/srv/ferry/files/orders", "file_name": "{id}.json", "format": "json"})
     );
-    let config = validate(
+    let config = FileConfig::validate(
         &json!({"directory": "/srv/ferry/files", "format": "ndjson"}),
         &Auth::None,
         &roots(),
@@ -59,7 +60,8 @@ fn directories_outside_the_roots_are_refused() {
         assert_eq!(found[0].0, "config.directory");
         assert!(found[0].1.contains(needle), "{directory}: {}", found[0].1);
     }
-    let none = validate(&json!({"directory": "/srv/ferry/files"}), &Auth::None, &[]).unwrap_err();
+    let none = FileConfig::validate(&json!({"directory": "/srv/ferry/files"}), &Auth::None, &[])
+        .unwrap_err();
     assert!(
         none[0].message.contains("file destinations are disabled"),
         "{none:?}"
@@ -84,7 +86,7 @@ fn file_names_must_stay_inside_and_name_each_event() {
     }
     // An ndjson file collects many events.
     assert!(
-        validate(
+        FileConfig::validate(
             &json!({"directory": "/srv/ferry/files", "file_name": "all.ndjson", "format": "ndjson"}),
             &Auth::None,
             &roots()
@@ -109,7 +111,8 @@ fn unknown_fields_wrong_types_and_auth_are_named() {
         username: "u".into(),
         password: Secret::new("p".into()),
     };
-    let found = validate(&json!({"directory": "/srv/ferry/files"}), &auth, &roots()).unwrap_err();
+    let found = FileConfig::validate(&json!({"directory": "/srv/ferry/files"}), &auth, &roots())
+        .unwrap_err();
     assert_eq!(found[0].field, "auth.type");
     assert!(found[0].message.contains("use none"));
 }

@@ -47,20 +47,12 @@ pub struct MqttConfig {
     pub tls: Option<TlsConfig>,
 }
 
-/// Checks an mqtt config and its auth without I/O; returns the config with
-/// defaults filled in (`qos: 1`, `retain: false`, `client_id: null`,
-/// `timeout_ms: 10000`) or one error per invalid field.
-pub fn validate(
-    config: &Value,
-    auth: &Auth,
-    policy: &NetworkPolicy,
-) -> Result<Value, Vec<FieldError>> {
-    MqttConfig::validate(config, auth, policy)
-}
-
 impl KindConfig for MqttConfig {
     type Context = NetworkPolicy;
 
+    /// Checks an mqtt config and its auth without I/O; returns the config with
+    /// defaults filled in (`qos: 1`, `retain: false`, `client_id: null`,
+    /// `timeout_ms: 10000`) or one error per invalid field.
     fn parse(config: &Value, auth: &Auth, policy: &NetworkPolicy) -> Result<Self, Vec<FieldError>> {
         let mut fields = Fields::new(config, KNOWN);
         fields.extend(check_auth(auth));

@@ -30,7 +30,7 @@
 mod config;
 mod deliverer;
 
-pub use config::{MqttConfig, validate};
+pub use config::MqttConfig;
 pub use deliverer::{MqttAdapter, MqttDeliverer, classify};
 
 #[cfg(test)]

@@ -4,12 +4,13 @@ use ferry_core::destination::Auth;
 use ferry_core::secret::Secret;
 use serde_json::{Value, json};
 
+use super::MqttConfig;
 use super::config::check_topic;
-use super::validate;
+use crate::kind_config::KindConfig;
 use crate::net_guard::NetworkPolicy;
 
 fn fields(config: Value, auth: &Auth) -> Vec<String> {
-    validate(&config, auth, &NetworkPolicy::allow_all())
+    MqttConfig::validate(&config, auth, &NetworkPolicy::allow_all())
         .unwrap_err()
         .into_iter()
         .map(|e| e.field)
@@ -18,7 +19,7 @@ fn fields(config: Value, auth: &Auth) -> Vec<String> {
 
 #[test]
 fn a_minimal_config_gets_its_defaults() {
-    let normalized = validate(
+    let normalized = MqttConfig::validate(
         &json!({"url": "mqtt://broker:1883", "topic": "events/{type}"}),
         &Auth::None,
         &NetworkPolicy::allow_all(),

@@ -18,6 +18,10 @@ pub struct MysqlConfig(pub SqlConfig);
 impl KindConfig for MysqlConfig {
     type Context = NetworkPolicy;
 
+    /// Checks a mysql config and its auth without I/O; returns the config with
+    /// defaults filled in (`columns` `{"id": "id", "type": "type", "timestamp":
+    /// "timestamp", "data": "data"}`, `timeout_ms: 10000`) or one error per
+    /// invalid field.
     fn parse(config: &Value, auth: &Auth, policy: &NetworkPolicy) -> Result<Self, Vec<FieldError>> {
         sql::parse(Dialect::Mysql, config, auth, policy).map(Self)
     }
@@ -25,16 +29,4 @@ impl KindConfig for MysqlConfig {
     fn to_json(&self) -> Value {
         self.0.to_json()
     }
-}
-
-/// Checks a mysql config and its auth without I/O; returns the config
-/// with defaults filled in (`columns` `{"id": "id", "type": "type",
-/// "timestamp": "timestamp", "data": "data"}`, `timeout_ms: 10000`) or one
-/// error per invalid field.
-pub fn validate(
-    config: &Value,
-    auth: &Auth,
-    policy: &NetworkPolicy,
-) -> Result<Value, Vec<FieldError>> {
-    MysqlConfig::validate(config, auth, policy)
 }

@@ -36,7 +36,7 @@
 mod config;
 mod deliverer;
 
-pub use config::{MysqlConfig, validate};
+pub use config::MysqlConfig;
 pub use deliverer::{MysqlAdapter, MysqlDeliverer, classify};
 
 #[cfg(test)]

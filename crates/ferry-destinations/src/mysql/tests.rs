@@ -4,7 +4,7 @@
 use ferry_core::destination::Auth;
 use serde_json::json;
 
-use super::validate;
+use super::MysqlConfig;
 use crate::kind_config::KindConfig;
 use crate::net_guard::NetworkPolicy;
 
@@ -17,7 +17,7 @@ fn urls_are_mysql_ones_with_their_own_tls_parameter() {
         "mysql://root@db:3306/app?ssl-mode=REQUIRED",
     ] {
         assert!(
-            validate(&json!({"url": url, "table": "t"}), &Auth::None, &policy).is_ok(),
+            MysqlConfig::validate(&json!({"url": url, "table": "t"}), &Auth::None, &policy).is_ok(),
             "{url}"
         );
     }
@@ -27,11 +27,12 @@ fn urls_are_mysql_ones_with_their_own_tls_parameter() {
         "mysql://u:pw@db/app",
     ] {
         let errors =
-            validate(&json!({"url": url, "table": "t"}), &Auth::None, &policy).unwrap_err();
+            MysqlConfig::validate(&json!({"url": url, "table": "t"}), &Auth::None, &policy)
+                .unwrap_err();
         assert_eq!(errors[0].field, "config.url", "{url}");
     }
     let tls = json!({"url": "mysql://db/app?ssl-mode=verify_identity", "table": "t", "tls": {}});
-    assert!(validate(&tls, &Auth::None, &policy).is_ok());
+    assert!(MysqlConfig::validate(&tls, &Auth::None, &policy).is_ok());
 }
 
 #[test]

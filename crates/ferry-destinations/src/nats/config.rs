@@ -42,20 +42,12 @@ impl NatsConfig {
     }
 }
 
-/// Checks a nats config and its auth without I/O; returns the config with
-/// defaults filled in (`stream: null`, `timeout_ms: 10000`) or one error per
-/// invalid field.
-pub fn validate(
-    config: &Value,
-    auth: &Auth,
-    policy: &NetworkPolicy,
-) -> Result<Value, Vec<FieldError>> {
-    NatsConfig::validate(config, auth, policy)
-}
-
 impl KindConfig for NatsConfig {
     type Context = NetworkPolicy;
 
+    /// Checks a nats config and its auth without I/O; returns the config with
+    /// defaults filled in (`stream: null`, `timeout_ms: 10000`) or one error
+    /// per invalid field.
     fn parse(config: &Value, auth: &Auth, policy: &NetworkPolicy) -> Result<Self, Vec<FieldError>> {
         let mut fields = Fields::new(config, KNOWN);
         fields.extend(check_auth(auth));

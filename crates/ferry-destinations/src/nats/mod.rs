@@ -31,7 +31,7 @@
 mod config;
 mod deliverer;
 
-pub use config::{NatsConfig, validate};
+pub use config::NatsConfig;
 pub use deliverer::{NatsAdapter, NatsDeliverer, classify_connect};
 
 #[cfg(test)]

@@ -34,7 +34,7 @@
 mod config;
 mod deliverer;
 
-pub use config::{PostgresConfig, validate};
+pub use config::PostgresConfig;
 pub use deliverer::{PostgresAdapter, PostgresDeliverer};
 
 #[cfg(test)]

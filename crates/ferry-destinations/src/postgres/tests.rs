@@ -5,13 +5,13 @@ use ferry_core::destination::Auth;
 use ferry_core::secret::Secret;
 use serde_json::{Value, json};
 
-use super::{PostgresConfig, validate};
+use super::PostgresConfig;
 use crate::kind_config::KindConfig;
 use crate::net_guard::NetworkPolicy;
 use crate::sql::{self, Dialect};
 
 fn fields(config: Value, auth: &Auth) -> Vec<String> {
-    validate(&config, auth, &NetworkPolicy::allow_all())
+    PostgresConfig::validate(&config, auth, &NetworkPolicy::allow_all())
         .unwrap_err()
         .into_iter()
         .map(|e| e.field)
@@ -20,7 +20,7 @@ fn fields(config: Value, auth: &Auth) -> Vec<String> {
 
 #[test]
 fn a_minimal_config_gets_its_defaults() {
-    let normalized = validate(
+    let normalized = PostgresConfig::validate(
         &json!({"url": "postgres://ferry@db/app", "table": "events"}),
         &Auth::None,
         &NetworkPolicy::allow_all(),
@@ -77,7 +77,7 @@ fn urls_are_checked() {
     let tls_without_ssl = json!({"url": "postgres://db/app", "table": "t", "tls": {}});
     assert_eq!(fields(tls_without_ssl, &Auth::None), ["config.tls"]);
     let tls = json!({"url": "postgres://db/app?sslmode=verify-full", "table": "t", "tls": {}});
-    assert!(validate(&tls, &Auth::None, &NetworkPolicy::allow_all()).is_ok());
+    assert!(PostgresConfig::validate(&tls, &Auth::None, &NetworkPolicy::allow_all()).is_ok());
     let key = Auth::ApiKey {
         header: "x".into(),
         value: Secret::new("v".into()),

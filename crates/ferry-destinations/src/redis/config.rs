@@ -56,21 +56,13 @@ pub struct RedisConfig {
     pub tls: Option<TlsConfig>,
 }
 
-/// Checks a redis config and its auth without I/O; returns the config with
-/// defaults filled in (`mode: "stream"`, `maxlen: null`, `timeout_ms:
-/// 10000`) or one error per invalid field. The SSRF guard refuses
-/// IP-literal and `localhost` hosts the policy does not allow.
-pub fn validate(
-    config: &Value,
-    auth: &Auth,
-    policy: &NetworkPolicy,
-) -> Result<Value, Vec<FieldError>> {
-    RedisConfig::validate(config, auth, policy)
-}
-
 impl KindConfig for RedisConfig {
     type Context = NetworkPolicy;
 
+    /// Checks a redis config and its auth without I/O; returns the config with
+    /// defaults filled in (`mode: "stream"`, `maxlen: null`, `timeout_ms:
+    /// 10000`) or one error per invalid field. The SSRF guard refuses
+    /// IP-literal and `localhost` hosts the policy does not allow.
     fn parse(config: &Value, auth: &Auth, policy: &NetworkPolicy) -> Result<Self, Vec<FieldError>> {
         let mut fields = Fields::new(config, KNOWN);
         fields.extend(check_auth(auth));

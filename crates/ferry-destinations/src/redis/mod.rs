@@ -31,7 +31,7 @@
 mod config;
 mod deliverer;
 
-pub use config::{Mode, RedisConfig, validate};
+pub use config::{Mode, RedisConfig};
 pub use deliverer::{RedisAdapter, RedisDeliverer, classify};
 
 #[cfg(test)]

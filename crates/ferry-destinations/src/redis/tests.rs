@@ -5,11 +5,12 @@ use ferry_core::destination::Auth;
 use ferry_core::secret::Secret;
 use serde_json::{Value, json};
 
-use super::validate;
+use super::RedisConfig;
+use crate::kind_config::KindConfig;
 use crate::net_guard::NetworkPolicy;
 
 fn fields(config: Value, auth: &Auth) -> Vec<String> {
-    validate(&config, auth, &NetworkPolicy::allow_all())
+    RedisConfig::validate(&config, auth, &NetworkPolicy::allow_all())
         .unwrap_err()
         .into_iter()
         .map(|e| e.field)
@@ -18,7 +19,7 @@ fn fields(config: Value, auth: &Auth) -> Vec<String> {
 
 #[test]
 fn a_minimal_config_gets_its_defaults() {
-    let normalized = validate(
+    let normalized = RedisConfig::validate(
         &json!({"url": "redis://cache:6379/2", "key": "events:{type}"}),
         &Auth::None,
         &NetworkPolicy::allow_all(),
@@ -87,7 +88,7 @@ fn each_invalid_field_is_named() {
     for (config, field) in cases {
         assert_eq!(fields(config.clone(), &Auth::None), [field], "{config}");
     }
-    let message = &validate(
+    let message = &RedisConfig::validate(
         &json!({"url": "redis://u:pw@cache", "key": "k"}),
         &Auth::None,
         &NetworkPolicy::allow_all(),
@@ -137,7 +138,8 @@ fn the_ssrf_guard_refuses_private_literals_and_localhost() {
         "redis://localhost",
         "redis://10.0.0.5",
     ] {
-        let errors = validate(&json!({"url": url, "key": "k"}), &Auth::None, &strict).unwrap_err();
+        let errors = RedisConfig::validate(&json!({"url": url, "key": "k"}), &Auth::None, &strict)
+            .unwrap_err();
         assert_eq!(errors[0].field, "config.url", "{url}");
         assert!(
             errors[0].message.contains("private networks are refused"),

@@ -33,7 +33,7 @@ const KNOWN: &[&str] = &[
     "timeout_ms",
 ];
 
-/// An S3 destination's `config`, as stored (after [`validate`]).
+/// An S3 destination's `config`, as stored (after [`KindConfig::validate`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct S3Config {
     /// An S3-compatible store's URL; AWS's regional endpoint when absent.
@@ -45,7 +45,7 @@ pub struct S3Config {
     pub region: Option<String>,
     pub bucket: String,
     /// Object key template; must contain `{id}`.
-    pub key: String,
+    pub key: Template,
     pub content_type: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub storage_class: Option<String>,
@@ -55,24 +55,16 @@ pub struct S3Config {
     pub timeout_ms: u64,
 }
 
-/// Checks an S3 config and its auth without I/O; fills in `key`
-/// (`{org}/{type}/{date}/{id}.json`), `content_type` (`application/json`),
-/// `timeout_ms` (30000) and, with an access key, `region` (`us-east-1`).
-/// The endpoint's host goes through the SSRF guard (IP literals and
-/// `localhost`). Auth is `access_key` or none (then the standard provider
-/// chain gives the credentials and, when `region` is absent, the region:
-/// see `chain`).
-pub fn validate(
-    config: &Value,
-    auth: &Auth,
-    policy: &NetworkPolicy,
-) -> Result<Value, Vec<FieldError>> {
-    S3Config::validate(config, auth, policy)
-}
-
 impl KindConfig for S3Config {
     type Context = NetworkPolicy;
 
+    /// Checks an S3 config and its auth without I/O; fills in `key`
+    /// (`{org}/{type}/{date}/{id}.json`), `content_type` (`application/json`),
+    /// `timeout_ms` (30000) and, with an access key, `region` (`us-east-1`).
+    /// The endpoint's host goes through the SSRF guard (IP literals and
+    /// `localhost`). Auth is `access_key` or none (then the standard provider
+    /// chain gives the credentials and, when `region` is absent, the region:
+    /// see `chain`).
     fn parse(config: &Value, auth: &Auth, policy: &NetworkPolicy) -> Result<Self, Vec<FieldError>> {
         let mut fields = Fields::new(config, KNOWN);
         fields.extend(check_auth(auth));
@@ -108,7 +100,7 @@ impl KindConfig for S3Config {
             fields
                 .text("key", Some(DEFAULT_KEY), MAX_KEY_LEN)
                 .and_then(|key| match check_key(&key) {
-                    Ok(()) => Some(key),
+                    Ok(template) => Some(template),
                     Err(error) => {
                         fields.extend([error]);
                         None
@@ -221,7 +213,7 @@ fn bucket_problem(bucket: &str) -> Option<&'static str> {
     }
 }
 
-fn check_key(text: &str) -> Result<(), FieldError> {
+fn check_key(text: &str) -> Result<Template, FieldError> {
     let template = Template::parse("config.key", text)?;
     let (first, second) = (sample_event(), sample_event());
     let rendered = template.render(&first);
@@ -232,7 +224,7 @@ fn check_key(text: &str) -> Result<(), FieldError> {
             "must contain {id}: each event is its own object",
         ));
     }
-    Ok(())
+    Ok(template)
 }
 
 /// The object path of a rendered key: at most 1024 bytes, `/`-separated

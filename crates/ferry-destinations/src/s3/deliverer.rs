@@ -111,8 +111,6 @@ impl DestinationAdapter for S3Adapter {
         // guard in the shared client refuses what the policy does not allow.
         let config = S3Config::from_stored(&destination.config, auth, &NetworkPolicy::allow_all())?;
         let client = self.client.clone()?;
-        let key = Template::parse("config.key", &config.key)
-            .map_err(|e| format!("{}: {}", e.field, e.message))?;
         let mut builder = match auth {
             Auth::AccessKey {
                 access_key_id,
@@ -165,7 +163,7 @@ impl DestinationAdapter for S3Adapter {
             .map_err(|e| format!("cannot configure the S3 client: {e}"))?;
         Ok(Arc::new(S3Deliverer {
             store,
-            key,
+            key: config.key,
             bucket: config.bucket,
             endpoint: endpoint_url,
             content_type: config.content_type,

@@ -35,7 +35,7 @@ mod deliverer;
 mod ini;
 
 pub use chain::AwsEnvironment;
-pub use config::{DEFAULT_KEY, DEFAULT_REGION, S3Config, validate};
+pub use config::{DEFAULT_KEY, DEFAULT_REGION, S3Config};
 pub use deliverer::{MULTIPART_THRESHOLD, S3Adapter, S3Deliverer, classify};
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use ferry_core::secret::Secret;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::kind_config::KindConfig;
 use crate::net_guard::NetworkPolicy;
 
 fn keys() -> Auth {
@@ -15,7 +16,7 @@ fn keys() -> Auth {
 }
 
 fn errors(config: Value, auth: &Auth) -> Vec<(String, String)> {
-    validate(&config, auth, &NetworkPolicy::allow_all())
+    S3Config::validate(&config, auth, &NetworkPolicy::allow_all())
         .unwrap_err()
         .into_iter()
         .map(|e| (e.field, e.message))
@@ -24,7 +25,7 @@ fn errors(config: Value, auth: &Auth) -> Vec<(String, String)> {
 
 #[test]
 fn defaults_are_filled_in() {
-    let config = validate(
+    let config = S3Config::validate(
         &json!({"bucket": "acme-events"}),
         &Auth::None,
         &NetworkPolicy::default(),
@@ -40,7 +41,7 @@ fn defaults_are_filled_in() {
             "timeout_ms": 30000,
         })
     );
-    let config = validate(
+    let config = S3Config::validate(
         &json!({"bucket": "b12", "endpoint": "http://127.0.0.1:9000/", "sse": "aws:kms:key-1", "storage_class": "STANDARD_IA"}),
         &keys(),
         &NetworkPolicy::allow_all(),
@@ -129,7 +130,7 @@ fn the_guard_refuses_private_endpoints_at_creation() {
         "http://localhost:9000",
         "http://169.254.169.254",
     ] {
-        let found = validate(
+        let found = S3Config::validate(
             &json!({"bucket": "abc", "endpoint": endpoint}),
             &keys(),
             &policy,

@@ -26,7 +26,7 @@ const KNOWN: &[&str] = &[
     "timeout_ms",
 ];
 
-/// An SFTP destination's `config`, as stored (after [`validate`]).
+/// An SFTP destination's `config`, as stored (after [`KindConfig::validate`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SftpConfig {
     pub host: String,
@@ -34,7 +34,7 @@ pub struct SftpConfig {
     /// Absolute directory on the server; must exist.
     pub directory: String,
     /// Name template, relative to `directory`; must contain `{id}`.
-    pub file_name: String,
+    pub file_name: Template,
     /// The pinned host key, `SHA256:<base64>` as `ssh-keygen -l` prints it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_key_fingerprint: Option<String>,
@@ -43,23 +43,15 @@ pub struct SftpConfig {
     pub timeout_ms: u64,
 }
 
-/// Checks an SFTP config and its auth without I/O; fills in `port` (22),
-/// `file_name` (`{id}.json`), `trust_on_first_use` (false) and
-/// `timeout_ms` (30000). A host key must be pinned unless
-/// `trust_on_first_use` is set. The host goes through the SSRF guard (IP
-/// literals and `localhost`). Auth is `password` or `private_key` (an
-/// OpenSSH, PKCS#8 or PuTTY key, decrypted here to check the passphrase).
-pub fn validate(
-    config: &Value,
-    auth: &Auth,
-    policy: &NetworkPolicy,
-) -> Result<Value, Vec<FieldError>> {
-    SftpConfig::validate(config, auth, policy)
-}
-
 impl KindConfig for SftpConfig {
     type Context = NetworkPolicy;
 
+    /// Checks an SFTP config and its auth without I/O; fills in `port` (22),
+    /// `file_name` (`{id}.json`), `trust_on_first_use` (false) and `timeout_ms`
+    /// (30000). A host key must be pinned unless `trust_on_first_use` is set.
+    /// The host goes through the SSRF guard (IP literals and `localhost`). Auth
+    /// is `password` or `private_key` (an OpenSSH, PKCS#8 or PuTTY key,
+    /// decrypted here to check the passphrase).
     fn parse(config: &Value, auth: &Auth, policy: &NetworkPolicy) -> Result<Self, Vec<FieldError>> {
         let mut fields = Fields::new(config, KNOWN);
         fields.extend(check_auth(auth));
@@ -76,7 +68,7 @@ impl KindConfig for SftpConfig {
         let file_name = fields
             .text("file_name", Some("{id}.json"), MAX_PATH_LEN)
             .and_then(|name| match check_file_name(&name) {
-                Ok(()) => Some(name),
+                Ok(template) => Some(template),
                 Err(error) => {
                     fields.extend([error]);
                     None
@@ -130,7 +122,7 @@ fn trim_directory(dir: &str) -> String {
     }
 }
 
-fn check_file_name(text: &str) -> Result<(), FieldError> {
+fn check_file_name(text: &str) -> Result<Template, FieldError> {
     let template = Template::parse("config.file_name", text)?;
     let rendered = template.render(&sample_event());
     relative_path(&rendered).map_err(|m| FieldError::new("config.file_name", m))?;
@@ -140,7 +132,7 @@ fn check_file_name(text: &str) -> Result<(), FieldError> {
             "must contain {id}: each event is its own file",
         ));
     }
-    Ok(())
+    Ok(template)
 }
 
 /// `SHA256:` and 43 unpadded base64 characters.

@@ -41,8 +41,6 @@ impl ClientKind for Sftp {
         reach: &Reach,
     ) -> Result<Arc<dyn Deliverer>, String> {
         let auth = destination.secrets.auth.clone();
-        let file_name = Template::parse("config.file_name", &config.file_name)
-            .map_err(|e| format!("{}: {}", e.field, e.message))?;
         let timeout = Duration::from_millis(config.timeout_ms);
         Ok(Arc::new(SftpDeliverer {
             endpoint: Endpoint {
@@ -57,7 +55,7 @@ impl ClientKind for Sftp {
                 policy: Arc::clone(&reach.policy),
             },
             directory: config.directory,
-            file_name,
+            file_name: config.file_name,
             timeout,
             pool: tokio::sync::Mutex::new(Pool::default()),
         }))

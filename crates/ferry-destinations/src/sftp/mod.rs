@@ -34,7 +34,7 @@ mod config;
 mod connection;
 mod deliverer;
 
-pub use config::{SftpConfig, validate};
+pub use config::SftpConfig;
 pub use deliverer::{SftpAdapter, SftpDeliverer};
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use super::classify;
 use super::*;
+use crate::kind_config::KindConfig;
 use crate::net_guard::NetworkPolicy;
 
 const FINGERPRINT: &str = "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s";
@@ -17,7 +18,7 @@ fn password() -> Auth {
 }
 
 fn fields(config: Value, auth: &Auth) -> Vec<(String, String)> {
-    validate(&config, auth, &NetworkPolicy::allow_all())
+    SftpConfig::validate(&config, auth, &NetworkPolicy::allow_all())
         .unwrap_err()
         .into_iter()
         .map(|e| (e.field, e.message))
@@ -26,7 +27,7 @@ fn fields(config: Value, auth: &Auth) -> Vec<(String, String)> {
 
 #[test]
 fn defaults_are_filled_in() {
-    let config = validate(
+    let config = SftpConfig::validate(
         &json!({"host": "files.example.com", "directory": "/in/", "host_key_fingerprint": FINGERPRINT}),
         &password(),
         &NetworkPolicy::default(),
@@ -60,7 +61,7 @@ fn a_host_key_is_pinned_or_trusted_on_first_use() {
     );
     assert!(found[0].1.contains("SHA256:<base64>"), "{found:?}");
     assert!(
-        validate(
+        SftpConfig::validate(
             &json!({"host": "h.example", "directory": "/in", "trust_on_first_use": true}),
             &password(),
             &NetworkPolicy::allow_all()
@@ -116,7 +117,7 @@ fn auth_is_a_password_or_a_readable_private_key() {
 #[test]
 fn the_guard_refuses_private_hosts_at_creation() {
     for host in ["127.0.0.1", "10.1.2.3", "localhost", "[::1]"] {
-        let errors = validate(
+        let errors = SftpConfig::validate(
             &json!({"host": host, "directory": "/in", "trust_on_first_use": true}),
             &password(),
             &NetworkPolicy::default(),

@@ -45,7 +45,7 @@ const RESERVED_HEADERS: &[&str] = &[
     "expect",
 ];
 
-/// A webhook destination's `config`, as stored (after [`validate`]).
+/// A webhook destination's `config`, as stored (after [`KindConfig::validate`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WebhookConfig {
     /// Where events are `POST`ed (http or https).
@@ -56,35 +56,21 @@ pub struct WebhookConfig {
     pub timeout_ms: u64,
 }
 
-/// Checks a webhook config and its auth without I/O. Returns the config with
-/// defaults filled in (`headers: {}`, `timeout_ms: 10000`), or one error per
-/// invalid field (`config.url`, `config.timeout_ms`, `config.headers.<name>`,
-/// `auth.token`, `auth.header` …). Error messages never contain secrets.
-///
-/// This checks the form only and lets any host through; creating a
-/// destination uses [`validate_with_policy`], which applies the SSRF guard
-/// too. (Stored configs are read again under no policy either: a
-/// destination created under another policy is refused when it connects,
-/// not when it is built.)
-pub fn validate(config: &Value, auth: &Auth) -> Result<Value, Vec<FieldError>> {
-    validate_with_policy(config, auth, &NetworkPolicy::allow_all())
-}
-
-/// [`validate`], plus the SSRF guard's check of the URL's host without a
-/// lookup: an IP literal the policy refuses (`http://10.0.0.1`,
-/// `http://[::ffff:127.0.0.1]`) or a `localhost` name is a `config.url`
-/// error saying why. Other host names are checked at connect time.
-pub fn validate_with_policy(
-    config: &Value,
-    auth: &Auth,
-    policy: &NetworkPolicy,
-) -> Result<Value, Vec<FieldError>> {
-    WebhookConfig::validate(config, auth, policy)
-}
-
 impl KindConfig for WebhookConfig {
     type Context = NetworkPolicy;
 
+    /// Checks a webhook config and its auth without I/O. Returns the config
+    /// with defaults filled in (`headers: {}`, `timeout_ms: 10000`), or one
+    /// error per invalid field (`config.url`, `config.timeout_ms`,
+    /// `config.headers.<name>`, `auth.token`, `auth.header` …). Error
+    /// messages never contain secrets.
+    ///
+    /// The SSRF guard checks the URL's host without a lookup: an IP literal
+    /// `policy` refuses (`http://10.0.0.1`, `http://[::ffff:127.0.0.1]`) or
+    /// a `localhost` name is a `config.url` error saying why. Other host
+    /// names are checked at connect time. (Stored configs are read again
+    /// under no policy: a destination created under another policy is
+    /// refused when it connects, not when it is built.)
     fn parse(config: &Value, auth: &Auth, policy: &NetworkPolicy) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
         validate_auth(auth, &mut errors);

@@ -16,9 +16,7 @@
 mod config;
 mod deliverer;
 
-pub use config::{
-    DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, WebhookConfig, validate, validate_with_policy,
-};
+pub use config::{DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, WebhookConfig};
 pub use deliverer::{WebhookAdapter, WebhookDeliverer, classify, parse_retry_after};
 
 #[cfg(test)]

@@ -8,13 +8,13 @@ use ferry_core::ports::{AttemptError, Delivered, Outcome};
 use ferry_core::secret::Secret;
 use serde_json::{Value, json};
 
-use super::{classify, parse_retry_after, validate};
+use super::{WebhookConfig, classify, parse_retry_after};
 use crate::error_chain::describe_chain;
 use crate::kind_config::KindConfig;
 use crate::net_guard::NetworkPolicy;
 
 fn fields(config: Value, auth: &Auth) -> Vec<String> {
-    validate(&config, auth)
+    WebhookConfig::validate(&config, auth, &NetworkPolicy::allow_all())
         .unwrap_err()
         .into_iter()
         .map(|e| e.field)
@@ -30,13 +30,21 @@ fn api_key(header: &str, value: &str) -> Auth {
 
 #[test]
 fn a_minimal_config_gets_its_defaults() {
-    let normalized = validate(&json!({"url": "https://example.com/hook"}), &Auth::None).unwrap();
+    let normalized = WebhookConfig::validate(
+        &json!({"url": "https://example.com/hook"}),
+        &Auth::None,
+        &NetworkPolicy::allow_all(),
+    )
+    .unwrap();
     assert_eq!(
         normalized,
         json!({"url": "https://example.com/hook", "headers": {}, "timeout_ms": 10000})
     );
     let full = json!({"url": "http://127.0.0.1:9/x?a=1", "headers": {"X-Team": "billing"}, "timeout_ms": 250});
-    assert_eq!(validate(&full, &Auth::None).unwrap(), full);
+    assert_eq!(
+        WebhookConfig::validate(&full, &Auth::None, &NetworkPolicy::allow_all()).unwrap(),
+        full
+    );
 }
 
 #[test]
@@ -56,7 +64,10 @@ fn invalid_urls_name_the_url_field() {
         );
     }
     assert_eq!(fields(json!({}), &Auth::None), ["config.url"]);
-    let message = &validate(&json!({"url": "ftp://x"}), &Auth::None).unwrap_err()[0].message;
+    let ftp = json!({"url": "ftp://x"});
+    let errors =
+        WebhookConfig::validate(&ftp, &Auth::None, &NetworkPolicy::allow_all()).unwrap_err();
+    let message = &errors[0].message;
     assert!(message.contains("http"), "{message}");
 }
 
@@ -67,7 +78,7 @@ fn timeouts_must_be_between_1_ms_and_5_minutes() {
         assert_eq!(fields(config, &Auth::None), ["config.timeout_ms"], "{bad}");
     }
     let edge = json!({"url": "https://example.com", "timeout_ms": 300_000});
-    assert!(validate(&edge, &Auth::None).is_ok());
+    assert!(WebhookConfig::validate(&edge, &Auth::None, &NetworkPolicy::allow_all()).is_ok());
 }
 
 #[test]
@@ -113,7 +124,7 @@ fn headers_are_checked_one_by_one_and_reserved_ones_refused() {
 #[test]
 fn authorization_is_reserved_only_when_auth_sets_it() {
     let config = json!({"url": "https://example.com", "headers": {"Authorization": "Token abc"}});
-    assert!(validate(&config, &Auth::None).is_ok());
+    assert!(WebhookConfig::validate(&config, &Auth::None, &NetworkPolicy::allow_all()).is_ok());
     let bearer = Auth::Bearer {
         token: Secret::new("t0k".into()),
     };
@@ -137,12 +148,19 @@ fn auth_fields_are_named_and_never_echo_the_secret() {
         ["auth.header"]
     );
     assert_eq!(fields(url.clone(), &api_key("X-Key", "")), ["auth.value"]);
-    assert!(validate(&url, &api_key("Authorization", "ApiKey abc")).is_ok());
+    assert!(
+        WebhookConfig::validate(
+            &url,
+            &api_key("Authorization", "ApiKey abc"),
+            &NetworkPolicy::allow_all()
+        )
+        .is_ok()
+    );
 
     let leaky = Auth::Bearer {
         token: Secret::new("sup3r\nsecret".into()),
     };
-    let errors = validate(&url, &leaky).unwrap_err();
+    let errors = WebhookConfig::validate(&url, &leaky, &NetworkPolicy::allow_all()).unwrap_err();
     assert_eq!(errors[0].field, "auth.token");
     assert!(
         !errors[0].message.contains("sup3r"),
@@ -336,7 +354,12 @@ fn auth_types_of_other_kinds_are_refused_by_name() {
         username: "u".into(),
         password: Secret::new("p".into()),
     };
-    let errors = validate(&json!({"url": "https://example.com"}), &sftp).unwrap_err();
+    let errors = WebhookConfig::validate(
+        &json!({"url": "https://example.com"}),
+        &sftp,
+        &NetworkPolicy::allow_all(),
+    )
+    .unwrap_err();
     assert_eq!(errors[0].field, "auth.type");
     assert!(
         errors[0].message.contains("`password`"),

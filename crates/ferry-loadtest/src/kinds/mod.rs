@@ -9,10 +9,9 @@
 
 mod amqp;
 mod mqtt;
-mod mysql;
 mod nats;
-mod postgres;
 mod redis;
+mod table;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -230,8 +229,8 @@ pub enum Fixture {
     Nats(nats::Fixture),
     Redis(redis::Fixture),
     Mqtt(mqtt::Fixture),
-    Postgres(postgres::Fixture),
-    Mysql(mysql::Fixture),
+    Postgres(table::Fixture<table::Postgres>),
+    Mysql(table::Fixture<table::Mysql>),
 }
 
 impl Fixture {
@@ -249,8 +248,8 @@ impl Fixture {
             Kind::Nats => Fixture::Nats(nats::Fixture::create(url, name).await?),
             Kind::Redis => Fixture::Redis(redis::Fixture::create(url, name).await?),
             Kind::Mqtt => Fixture::Mqtt(mqtt::Fixture::create(url, name).await?),
-            Kind::Postgres => Fixture::Postgres(postgres::Fixture::create(url, name).await?),
-            Kind::Mysql => Fixture::Mysql(mysql::Fixture::create(url, name).await?),
+            Kind::Postgres => Fixture::Postgres(table::Fixture::create(url, name).await?),
+            Kind::Mysql => Fixture::Mysql(table::Fixture::create(url, name).await?),
         };
         Ok(created)
     }
@@ -342,8 +341,8 @@ pub enum Publisher {
     Nats(nats::Publisher),
     Redis(redis::Publisher),
     Mqtt(mqtt::Publisher),
-    Postgres(postgres::Publisher),
-    Mysql(mysql::Publisher),
+    Postgres(table::Publisher<table::Postgres>),
+    Mysql(table::Publisher<table::Mysql>),
 }
 
 impl Publisher {
