@@ -98,7 +98,7 @@ fn read(fields: &mut Fields<'_>, url_uses_tls: bool, scheme_hint: &str) -> Optio
     ok.then_some(TlsConfig { ca_certificate })
 }
 
-/// Reads the config's `tls` field ([`read`]) and checks that a client
+/// Reads the config's `tls` field (as `read` does) and checks that a client
 /// certificate in `auth` has TLS to travel on. `uses_tls` says whether the
 /// URL asks for TLS (`None`: the URL is invalid, which is reported
 /// already); `hint` tells how to ask for it.

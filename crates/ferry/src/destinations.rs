@@ -124,11 +124,16 @@ fn millis(d: Duration) -> u64 {
 /// A destination, secrets redacted.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Destination {
+    /// Its id, for [`Ferry::port`](crate::Ferry::port).
     pub id: DestinationId,
+    /// Its name, for people.
     pub name: String,
+    /// `webhook`, `amqp`, `nats`, `redis`, `mqtt`, `s3`, `sftp`, `email`,
+    /// `postgres`, `mysql` or `file`.
     pub kind: String,
     /// The kind's settings, defaults filled in.
     pub config: Value,
+    /// Whether deliveries go out (a disabled destination keeps them).
     pub enabled: bool,
     /// `healthy`, `paused` (the breaker holds deliveries) or `disabled`.
     pub state: String,
@@ -138,20 +143,26 @@ pub struct Destination {
     /// A new Ed25519 signing key's public half, when created.
     #[serde(default)]
     pub signing_public_key: Option<String>,
+    /// When it was created.
     pub created_at: DateTime<Utc>,
 }
 
 /// A delivery in the dead-letter queue.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct DeadLetter {
+    /// The delivery: one event to one destination.
     #[serde(rename = "id")]
     pub delivery_id: DeliveryId,
+    /// The event, for [`Ferry::replay`](crate::Ferry::replay).
     pub event_id: EventId,
+    /// Where it was going.
     pub destination_id: DestinationId,
     /// Attempts made.
     #[serde(rename = "attempt_count")]
     pub attempts: u32,
+    /// Why the last attempt failed.
     pub last_error: Option<String>,
+    /// When the event was accepted.
     pub created_at: DateTime<Utc>,
     /// When it went dead.
     #[serde(rename = "updated_at")]
@@ -161,16 +172,22 @@ pub struct DeadLetter {
 /// One audit record: who did what to which entity, and when.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct AuditEntry {
+    /// The record's id (`aud_…`).
     pub id: String,
     /// An API key id, `system`, `source:<id>`, or the embedding
     /// application's actor name.
     pub actor: String,
+    /// When it happened.
     pub at: DateTime<Utc>,
+    /// `destination`, `event`, `delivery`, `api_key`, …
     pub entity_type: String,
+    /// The entity's id.
     pub entity_id: String,
     /// `destination.created`, `event.replayed`, …
     pub action: String,
+    /// The entity before, secrets redacted (for changes and deletions).
     pub before: Option<Value>,
+    /// The entity after, secrets redacted (for creations and changes).
     pub after: Option<Value>,
 }
 

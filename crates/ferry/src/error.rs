@@ -16,7 +16,9 @@ pub enum Error {
     /// The input is invalid; `details` names each field (`config.url`).
     #[error("{message}")]
     Invalid {
+        /// What is wrong, in one line.
         message: String,
+        /// One entry per invalid field.
         details: Vec<FieldError>,
     },
     /// No such entity (`destination`, `event`, …).

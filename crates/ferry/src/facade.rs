@@ -62,6 +62,30 @@ impl Ferry {
 
     /// The whole engine in this process, on the embedded store in `dir`,
     /// with the default settings: `Ferry::builder(dir).open()`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use ferry::port::{DeliveryStatus, ExternalEvent, IntegrationPort};
+    /// use ferry::{Ferry, NewDestination};
+    /// use serde_json::json;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let ferry = Ferry::builder(dir.path()).allow_private_networks(true).open().await?;
+    /// // Nothing listens there: the event waits, and `send` does not.
+    /// let dst = ferry
+    ///     .destinations()
+    ///     .create(NewDestination::webhook("http://127.0.0.1:9/hook").max_retries(0))
+    ///     .await?;
+    /// let port = ferry.port(&dst.id)?;
+    /// let sent = port.send(ExternalEvent::new("evaluation.completed", json!({"run": 1}))).await?;
+    /// assert_eq!(sent.status, DeliveryStatus::Pending);
+    /// assert!(port.status(&sent.event_id).await?.is_some());
+    /// ferry.shutdown(Duration::from_secs(1)).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn embedded(dir: impl AsRef<Path>) -> Result<Ferry, Error> {
         Self::builder(dir).open().await
     }

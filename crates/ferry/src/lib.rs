@@ -42,6 +42,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 mod destinations;
 mod embedded;
 mod error;

@@ -86,7 +86,7 @@ pub(super) fn insert_statement(config: &SqlConfig) -> String {
 }
 
 /// One mysql destination, built: a small connection pool (at most
-/// [`POOL_SIZE`] connections, opened on demand) and its insert statement.
+/// [`POOL_SIZE`](crate::sql::POOL_SIZE) connections, opened on demand) and its insert statement.
 pub struct MysqlDeliverer {
     insert: String,
     pool: MySqlPool,

@@ -84,7 +84,7 @@ fn insert_statement(config: &SqlConfig) -> String {
 }
 
 /// One postgres destination, built: a small connection pool (at most
-/// [`POOL_SIZE`] connections, opened on demand) and its insert statement.
+/// [`POOL_SIZE`](crate::sql::POOL_SIZE) connections, opened on demand) and its insert statement.
 pub struct PostgresDeliverer {
     insert: String,
     pool: PgPool,

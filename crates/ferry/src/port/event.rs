@@ -63,10 +63,12 @@ impl ExternalEvent {
         self
     }
 
+    /// Its type.
     pub fn event_type(&self) -> &str {
         &self.event_type
     }
 
+    /// Its data.
     pub fn data(&self) -> &Value {
         &self.data
     }
@@ -76,6 +78,7 @@ impl ExternalEvent {
         self.id.as_deref()
     }
 
+    /// Its metadata.
     pub fn metadata(&self) -> &Map<String, Value> {
         &self.metadata
     }

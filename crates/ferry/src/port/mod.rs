@@ -92,7 +92,12 @@ impl<P: IntegrationPort + ?Sized> IntegrationPort for Box<P> {
 pub enum PortError {
     /// The event's data and metadata, as JSON, are larger than the limit.
     #[error("the event is {size} bytes; the largest accepted is {limit} bytes")]
-    TooLarge { size: usize, limit: usize },
+    TooLarge {
+        /// The event's size in bytes.
+        size: usize,
+        /// The largest accepted.
+        limit: usize,
+    },
     /// The port's destination does not exist (or was deleted).
     #[error("destination {0} does not exist")]
     UnknownDestination(DestinationId),

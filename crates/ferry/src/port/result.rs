@@ -35,6 +35,7 @@ impl DeliveryStatus {
         matches!(self, Self::Delivered | Self::Failed | Self::Exhausted)
     }
 
+    /// Its name in lower case (`pending`, `exhausted`), as `Display` prints it.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -66,7 +67,9 @@ pub struct DeliveryError {
 /// How one event stands at the port's destination.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IntegrationResult {
+    /// The event's id (receivers see it as `webhook-id`).
     pub event_id: EventId,
+    /// Where it is.
     pub status: DeliveryStatus,
     /// Attempts made so far.
     pub attempts: u32,
