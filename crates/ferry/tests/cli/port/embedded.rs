@@ -126,10 +126,32 @@ async fn a_slow_destination_never_blocks_send_or_status() {
     );
     let send_p99 = percentile(&mut sends, 99);
     assert!(send_p99 < Duration::from_secs(2), "send p99 {send_p99:?}");
+    // A full queue: a destination taking two at a time, 500 waiting behind.
+    let narrow = ferry
+        .destinations()
+        .create(NewDestination::webhook(receiver.url()).max_in_flight(2))
+        .await
+        .unwrap();
+    let narrow = ferry.port(&narrow.id).unwrap();
+    let mut queued = Vec::new();
+    for i in 0..500 {
+        let clock = Instant::now();
+        let event = ExternalEvent::new("evaluation.queued", json!({ "run": i }));
+        assert_eq!(
+            narrow.send(event).await.unwrap().status,
+            DeliveryStatus::Pending
+        );
+        queued.push(clock.elapsed());
+    }
+    let queued_p99 = percentile(&mut queued, 99);
+    assert!(
+        queued_p99 < Duration::from_secs(1),
+        "send p99 {queued_p99:?} behind a full queue"
+    );
     for id in &ids[..10] {
         wait_for(&port, id, DeliveryStatus::Delivered).await;
     }
-    ferry.shutdown(Duration::from_secs(10)).await.unwrap();
+    ferry.shutdown(Duration::from_secs(1)).await.unwrap();
 }
 
 #[tokio::test]

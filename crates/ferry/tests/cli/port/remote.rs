@@ -129,3 +129,108 @@ async fn the_spool_is_forwarded_by_the_next_client_on_it() {
     assert_eq!(receiver.distinct_count(), 100);
     again.shutdown(Duration::from_secs(5)).await.unwrap();
 }
+
+/// Where the child client of `kill_9_of_the_client_loses_nothing_it_accepted`
+/// finds its server, key, spool and destination, and writes each id `send`
+/// accepted.
+const CHILD_ENV: &str = "FERRY_TEST_SPOOL_CHILD";
+
+/// The client process of the kill test: sends until it is killed, writing
+/// each accepted id (one line, flushed) only after `send` returned.
+#[tokio::test]
+#[ignore = "run as a child process by kill_9_of_the_client_loses_nothing_it_accepted"]
+async fn spool_child_client() {
+    use std::io::Write;
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let parts: Vec<&str> = spec.split('|').collect();
+    let (url, spool, dst, accepted) = (parts[0], parts[1], parts[2], parts[3]);
+    let ferry = Ferry::remote(url, ADMIN_KEY, spool).await.unwrap();
+    let port = ferry.port(&dst.parse().unwrap()).unwrap();
+    let mut out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(accepted)
+        .unwrap();
+    for i in 0.. {
+        let event = ExternalEvent::new("evaluation.completed", json!({ "run": i }));
+        let id = port.send(event).await.unwrap().event_id;
+        writeln!(out, "{id}").unwrap();
+        out.flush().unwrap();
+    }
+}
+
+#[tokio::test]
+async fn kill_9_of_the_client_loses_nothing_it_accepted() {
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("server.log");
+    let port = ferry_testkit::free_port();
+    let server = FerryProcess::launch_at(&data, Output::File(&log), "info", &[], &[], port).await;
+    let base = server.base.clone();
+    let admin = Ferry::remote(&base, ADMIN_KEY, dir.path().join("admin-spool"))
+        .await
+        .unwrap();
+    let dst = admin
+        .destinations()
+        .create(NewDestination::webhook(receiver.url()))
+        .await
+        .unwrap();
+    // The server is down while the client sends: everything is in the spool.
+    assert!(server.terminate().success());
+    let spool = dir.path().join("spool");
+    let accepted = dir.path().join("accepted.txt");
+    let spec = format!(
+        "{base}|{}|{}|{}",
+        spool.display(),
+        dst.id,
+        accepted.display()
+    );
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "port::remote::spool_child_client",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(CHILD_ENV, spec)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = || {
+        std::fs::read_to_string(&accepted)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect::<HashSet<String>>()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while lines().len() < 300 {
+        assert!(
+            Instant::now() < deadline,
+            "the child client sent too little"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let sent = lines();
+
+    let _server = FerryProcess::launch_at(&data, Output::File(&log), "info", &[], &[], port).await;
+    let again = Ferry::remote(&base, ADMIN_KEY, &spool).await.unwrap();
+    receiver
+        .wait_for_distinct(sent.len(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    let got: HashSet<String> = receiver.distinct_ids().into_iter().collect();
+    let lost: Vec<_> = sent.difference(&got).collect();
+    assert!(
+        lost.is_empty(),
+        "{} accepted events lost: {lost:?}",
+        lost.len()
+    );
+    again.shutdown(Duration::from_secs(5)).await.unwrap();
+    admin.shutdown(Duration::from_secs(1)).await.unwrap();
+}
