@@ -219,6 +219,7 @@ impl Backend for Remote {
             shared: self.shared.clone(),
             destination: destination.clone(),
             known: AtomicBool::new(false),
+            skip_until: std::sync::Mutex::new(None),
         }))
     }
 

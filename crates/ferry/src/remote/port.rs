@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -20,15 +20,20 @@ use crate::port::{
     DeliveryError, DeliveryStatus, ExternalEvent, IntegrationPort, IntegrationResult, PortError,
 };
 
-/// How long `send` waits to learn whether its destination exists, once per
-/// port; a server that does not answer by then is not waited for.
-const CHECK_TIMEOUT: Duration = Duration::from_millis(300);
+/// How long `send` waits to learn whether its destination exists; a server
+/// that does not answer by then is not waited for.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+/// After a check the server could not answer, how long sends skip it: a
+/// server that drops connections must not cost every send the timeout.
+const CHECK_PAUSE: Duration = Duration::from_secs(30);
 
 pub(crate) struct RemotePort {
     pub(super) shared: Arc<Shared>,
     pub(super) destination: DestinationId,
     /// The server has confirmed the destination exists.
     pub(super) known: AtomicBool,
+    /// No check before this (the last one went unanswered).
+    pub(super) skip_until: std::sync::Mutex<Option<Instant>>,
 }
 
 #[async_trait]
@@ -120,7 +125,15 @@ impl RemotePort {
         if self.known.load(Ordering::Relaxed) {
             return Ok(());
         }
+        let skip = *self.skip_until.lock().unwrap_or_else(|e| e.into_inner());
+        if skip.is_some_and(|until| Instant::now() < until) {
+            return Ok(());
+        }
         let path = format!("/v1/destinations/{}", self.destination);
+        let unanswered = || {
+            *self.skip_until.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(Instant::now() + CHECK_PAUSE);
+        };
         match tokio::time::timeout(CHECK_TIMEOUT, self.shared.client.get(&path, &[])).await {
             Ok(Ok(_)) => {
                 self.known.store(true, Ordering::Relaxed);
@@ -130,9 +143,16 @@ impl RemotePort {
                 Some(e) if e.status == StatusCode::NOT_FOUND => {
                     Err(PortError::UnknownDestination(self.destination.clone()))
                 }
-                _ => Ok(()),
+                Some(_) => Ok(()),
+                None => {
+                    unanswered();
+                    Ok(())
+                }
             },
-            Err(_) => Ok(()),
+            Err(_) => {
+                unanswered();
+                Ok(())
+            }
         }
     }
 }

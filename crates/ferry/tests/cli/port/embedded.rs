@@ -109,7 +109,7 @@ async fn a_slow_destination_never_blocks_send_or_status() {
     }
     // While the 1,000 deliveries are in flight to the slow receiver.
     receiver
-        .wait_for(900, Duration::from_secs(10))
+        .wait_for(900, Duration::from_secs(30))
         .await
         .unwrap();
     let mut reads = Vec::new();
