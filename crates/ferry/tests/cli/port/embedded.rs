@@ -13,6 +13,15 @@ use serde_json::json;
 
 use super::{percentile, wait_for};
 
+/// An embedded Ferry on `dir` that may deliver to loopback receivers.
+async fn open(dir: &std::path::Path) -> Ferry {
+    Ferry::builder(dir)
+        .allow_private_networks(true)
+        .open()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_destination_that_is_down_never_slows_send_and_gets_everything_later() {
     // A port nobody listens on: connections are refused.
@@ -20,11 +29,7 @@ async fn a_destination_that_is_down_never_slows_send_and_gets_everything_later()
         .parse()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let ferry = Ferry::builder(dir.path())
-        .allow_private_networks(true)
-        .open()
-        .await
-        .unwrap();
+    let ferry = open(dir.path()).await;
     let dst = ferry
         .destinations()
         .create(
@@ -72,11 +77,7 @@ async fn a_slow_destination_never_blocks_send_or_status() {
     let receiver = Receiver::start().await;
     receiver.set_behavior(Behavior::Delay(Duration::from_secs(5)));
     let dir = tempfile::tempdir().unwrap();
-    let ferry = Ferry::builder(dir.path())
-        .allow_private_networks(true)
-        .open()
-        .await
-        .unwrap();
+    let ferry = open(dir.path()).await;
     let dst = ferry
         .destinations()
         .create(NewDestination::webhook(receiver.url()).max_in_flight(1000))

@@ -12,18 +12,48 @@ use serde_json::json;
 use super::{percentile, wait_for};
 use crate::process::{ADMIN_KEY, FerryProcess, Output};
 
+/// A `ferry serve` child that stops and starts again on the same data
+/// directory and port, and the client spools beside it.
+struct Server {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Server {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            port: ferry_testkit::free_port(),
+        }
+    }
+
+    async fn start(&self) -> FerryProcess {
+        let (data, log) = (self.path("data"), self.path("server.log"));
+        FerryProcess::launch_at(&data, Output::File(&log), "info", &[], &[], self.port).await
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// A remote Ferry on the spool `name`.
+    async fn client(&self, name: &str) -> Ferry {
+        Ferry::remote(&self.url(), ADMIN_KEY, self.path(name))
+            .await
+            .unwrap()
+    }
+}
+
 #[tokio::test]
 async fn a_server_down_for_half_the_run_loses_and_repeats_nothing() {
     let receiver = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let log = dir.path().join("server.log");
-    let port = ferry_testkit::free_port();
-    let start = || FerryProcess::launch_at(&data, Output::File(&log), "info", &[], &[], port);
-    let server = start().await;
-    let ferry = Ferry::remote(&server.base, ADMIN_KEY, dir.path().join("spool"))
-        .await
-        .unwrap();
+    let fixture = Server::new();
+    let server = fixture.start().await;
+    let ferry = fixture.client("spool").await;
     let dst = ferry
         .destinations()
         .create(NewDestination::webhook(receiver.url()))
@@ -64,7 +94,7 @@ async fn a_server_down_for_half_the_run_loses_and_repeats_nothing() {
         "send p99 {p99:?} with the server down"
     );
 
-    let _server = start().await;
+    let _server = fixture.start().await;
     for i in 300..600 {
         ids.insert(send(i).await.1.to_string());
     }
@@ -89,15 +119,9 @@ async fn a_server_down_for_half_the_run_loses_and_repeats_nothing() {
 #[tokio::test]
 async fn the_spool_is_forwarded_by_the_next_client_on_it() {
     let receiver = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let log = dir.path().join("server.log");
-    let port = ferry_testkit::free_port();
-    let server = FerryProcess::launch_at(&data, Output::File(&log), "info", &[], &[], port).await;
-    let spool = dir.path().join("spool");
-    let ferry = Ferry::remote(&server.base, ADMIN_KEY, &spool)
-        .await
-        .unwrap();
+    let fixture = Server::new();
+    let server = fixture.start().await;
+    let ferry = fixture.client("spool").await;
     let dst = ferry
         .destinations()
         .create(NewDestination::webhook(receiver.url()))
@@ -112,16 +136,14 @@ async fn the_spool_is_forwarded_by_the_next_client_on_it() {
         ids.push(p.send(event).await.unwrap().event_id);
     }
     // A second client cannot share the spool.
-    let locked = Ferry::remote(&format!("http://127.0.0.1:{port}"), ADMIN_KEY, &spool)
+    let locked = Ferry::remote(&fixture.url(), ADMIN_KEY, fixture.path("spool"))
         .await
         .unwrap_err();
     assert!(locked.to_string().contains("another process"), "{locked}");
     ferry.shutdown(Duration::from_millis(100)).await.unwrap();
 
-    let _server = FerryProcess::launch_at(&data, Output::File(&log), "info", &[], &[], port).await;
-    let again = Ferry::remote(&format!("http://127.0.0.1:{port}"), ADMIN_KEY, &spool)
-        .await
-        .unwrap();
+    let _server = fixture.start().await;
+    let again = fixture.client("spool").await;
     let p = again.port(&dst.id).unwrap();
     for id in &ids {
         wait_for(&p, id, DeliveryStatus::Delivered).await;
@@ -164,15 +186,9 @@ async fn spool_child_client() {
 #[tokio::test]
 async fn kill_9_of_the_client_loses_nothing_it_accepted() {
     let receiver = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let log = dir.path().join("server.log");
-    let port = ferry_testkit::free_port();
-    let server = FerryProcess::launch_at(&data, Output::File(&log), "info", &[], &[], port).await;
-    let base = server.base.clone();
-    let admin = Ferry::remote(&base, ADMIN_KEY, dir.path().join("admin-spool"))
-        .await
-        .unwrap();
+    let fixture = Server::new();
+    let server = fixture.start().await;
+    let admin = fixture.client("admin-spool").await;
     let dst = admin
         .destinations()
         .create(NewDestination::webhook(receiver.url()))
@@ -180,11 +196,11 @@ async fn kill_9_of_the_client_loses_nothing_it_accepted() {
         .unwrap();
     // The server is down while the client sends: everything is in the spool.
     assert!(server.terminate().success());
-    let spool = dir.path().join("spool");
-    let accepted = dir.path().join("accepted.txt");
+    let accepted = fixture.path("accepted.txt");
     let spec = format!(
-        "{base}|{}|{}|{}",
-        spool.display(),
+        "{}|{}|{}|{}",
+        fixture.url(),
+        fixture.path("spool").display(),
         dst.id,
         accepted.display()
     );
@@ -218,8 +234,8 @@ async fn kill_9_of_the_client_loses_nothing_it_accepted() {
     child.wait().unwrap();
     let sent = lines();
 
-    let _server = FerryProcess::launch_at(&data, Output::File(&log), "info", &[], &[], port).await;
-    let again = Ferry::remote(&base, ADMIN_KEY, &spool).await.unwrap();
+    let _server = fixture.start().await;
+    let again = fixture.client("spool").await;
     receiver
         .wait_for_distinct(sent.len(), Duration::from_secs(60))
         .await
