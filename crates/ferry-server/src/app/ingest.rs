@@ -205,7 +205,15 @@ impl App {
                 format!("must be 1 to {MAX_KEY_LEN} bytes"),
             ));
         }
-        let routes = self.0.routes.routes(self.0.store.as_ref(), org).await?;
+        let mut routes = self.0.routes.routes(self.0.store.as_ref(), org).await?;
+        if let Addressing::Direct(destination) = &addressing
+            && !routes.iter().any(|r| &r.id == destination)
+        {
+            // Made a moment ago through another process: the cached table
+            // may predate it. Read it again before calling it unknown.
+            self.0.routes.invalidate(org);
+            routes = self.0.routes.routes(self.0.store.as_ref(), org).await?;
+        }
         let mut max_attempts = None;
         let (id, targets) = match addressing {
             Addressing::Routed(listed) => {

@@ -47,3 +47,25 @@ async fn worker_joins(queue: impl FnOnce(&mut Config)) {
     assert_drains(&receiver, first, "worker joining").await;
     drop(worker);
 }
+
+/// A destination made through one process takes events sent to it through
+/// another at once, though that one's route cache predates it.
+#[tokio::test]
+async fn a_destination_made_elsewhere_takes_events_sent_to_it_at_once() {
+    let first = TestServer::start().await;
+    let second = first.join(|_| {}).await;
+    let receiver = ferry_testkit::Receiver::start().await;
+    // Both processes have read (and cached) the destinations before.
+    first.webhook(&receiver.url(), json!({})).await;
+    for (i, server) in [&first, &second].into_iter().enumerate() {
+        server.send(json!({"type": "warm", "data": {"i": i}})).await;
+    }
+    let (dst, _) = first.webhook(&receiver.url(), json!({})).await;
+    let (status, body) = second
+        .post(
+            &format!("/v1/destinations/{dst}/events"),
+            json!({"type": "t", "data": {"n": 1}}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{body}");
+}
