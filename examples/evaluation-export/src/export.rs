@@ -32,10 +32,17 @@ use crate::results::{
 pub const EVENT_TYPE: &str = "evaluation.completed";
 
 /// Evaluations scored, stored (one transaction) and sent (concurrently, so
-/// Ferry commits them together) at a time.
-const CHUNK: usize = 64;
-/// How often `settle` reads the open exports again while waiting.
-const POLL: Duration = Duration::from_millis(250);
+/// Ferry commits them together) at a time. Each chunk costs a commit in
+/// each store whatever its size: 64 ran about 4,700 evaluations/s with the
+/// destination down, 256 about 5,900 to 6,900 (two cores, medians of five
+/// runs). A crash re-sends at most one chunk, as duplicates.
+const CHUNK: usize = 256;
+/// How often `settle` reads the open exports again while waiting: soon at
+/// first, then less often — every read is one status call per open export,
+/// CPU the dispatcher delivering them could use (reading 10,000 every
+/// 250 ms cut the drain rate by a quarter on two cores).
+const POLL_FIRST: Duration = Duration::from_millis(250);
+const POLL_MAX: Duration = Duration::from_secs(2);
 
 /// Where a long operation is, for a progress display.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,8 +172,8 @@ impl<'a> Exporter<'a> {
     }
 
     /// Reads how the open exports stand through the port and records it,
-    /// again every `POLL` until none is in flight or `wait` has passed (one
-    /// pass when `wait` is zero).
+    /// again (`POLL_FIRST`, doubling up to `POLL_MAX`) until none is in
+    /// flight or `wait` has passed; one pass when `wait` is zero.
     pub async fn settle(
         &self,
         wait: Duration,
@@ -176,6 +183,7 @@ impl<'a> Exporter<'a> {
         let deadline = clock + wait;
         let mut status_errors = 0;
         let mut last_status_error = None;
+        let mut poll = POLL_FIRST;
         loop {
             let open = self.results.open_exports(self.destination).await?;
             let mut changed = Vec::new();
@@ -216,7 +224,8 @@ impl<'a> Exporter<'a> {
                     last_status_error,
                 });
             }
-            tokio::time::sleep(POLL.min(deadline - now)).await;
+            tokio::time::sleep(poll.min(deadline - now)).await;
+            poll = (poll * 2).min(POLL_MAX);
         }
     }
 

@@ -205,7 +205,8 @@ impl Progress {
                 }
                 let tenths = u64::from(done) * 10 / u64::from(total);
                 if tenths > self.evaluated_tenths {
-                    eprintln!("evaluated {done}/{total} ({}%)", tenths * 10);
+                    let percent = u64::from(done) * 100 / u64::from(total);
+                    eprintln!("evaluated {done}/{total} ({percent}%)");
                     self.evaluated_tenths = tenths;
                 }
                 if done == total {
