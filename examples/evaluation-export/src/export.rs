@@ -62,6 +62,10 @@ pub struct Tally {
     pub refused: u32,
     /// Why the latest refused `send` failed.
     pub last_error: Option<String>,
+    /// How long each `send` took, as its caller waited (a chunk's sends
+    /// wait together, for one commit).
+    #[serde(skip)]
+    pub send_times: Vec<Duration>,
 }
 
 impl Tally {
@@ -71,6 +75,7 @@ impl Tally {
         if other.last_error.is_some() {
             self.last_error = other.last_error;
         }
+        self.send_times.extend(other.send_times);
     }
 }
 
@@ -231,10 +236,16 @@ impl<'a> Exporter<'a> {
 
     /// Sends `evaluations` at once and records what each `send` did.
     async fn export(&self, evaluations: &[Evaluation]) -> results::Result<Tally> {
-        let answers = join_all(evaluations.iter().map(|e| self.port.send(event(e)))).await;
+        let answers = join_all(evaluations.iter().map(|e| async move {
+            let clock = Instant::now();
+            let answer = self.port.send(event(e)).await;
+            (clock.elapsed(), answer)
+        }))
+        .await;
         let mut tally = Tally::default();
         let mut records = Vec::with_capacity(evaluations.len());
-        for (e, answer) in evaluations.iter().zip(answers) {
+        for (e, (took, answer)) in evaluations.iter().zip(answers) {
+            tally.send_times.push(took);
             let export = match answer {
                 Ok(accepted) => {
                     tally.accepted += 1;

@@ -90,8 +90,8 @@ fn load_dataset(path: Option<&Path>) -> anyhow::Result<Dataset> {
 /// The Ferry to export through and the destination to export to.
 async fn connect(args: &RunArgs) -> anyhow::Result<(Ferry, DestinationId)> {
     if let Some(url) = &args.ferry_url {
-        // Remote mode. `Ferry::remote` is being built in the `ferry` crate;
-        // until it lands this fails with its "not built yet" error.
+        // Remote mode: exports wait in a local spool while the server is
+        // unreachable.
         let (Some(key), Some(destination)) = (&args.api_key, &args.destination) else {
             bail!("--ferry-url needs --api-key (or FERRY_API_KEY) and --destination");
         };

@@ -30,6 +30,10 @@ pub struct Summary {
     /// Sends that failed now; those evaluations are exported on a later start.
     pub export_errors: u32,
     pub last_export_error: Option<String>,
+    /// How long `send` took, as the evaluations waited for it: the median
+    /// and the 99th percentile, in milliseconds.
+    pub send_p50_ms: f64,
+    pub send_p99_ms: f64,
     /// Of `exports_sent`: evaluations stored by earlier runs, exported now.
     pub caught_up: u32,
     /// Every evaluation stored for this destination, all runs.
@@ -44,6 +48,8 @@ pub struct Summary {
     pub results_db: PathBuf,
     #[serde(skip)]
     elapsed: Duration,
+    #[serde(skip)]
+    send_times: Vec<Duration>,
 }
 
 impl Summary {
@@ -57,6 +63,8 @@ impl Summary {
             exports_sent: 0,
             export_errors: 0,
             last_export_error: None,
+            send_p50_ms: 0.0,
+            send_p99_ms: 0.0,
             caught_up: 0,
             stored_evaluations: 0,
             exports: ExportCounts::default(),
@@ -66,6 +74,7 @@ impl Summary {
             destination_id: destination.to_string(),
             results_db: results_db.to_path_buf(),
             elapsed: Duration::ZERO,
+            send_times: Vec::new(),
         }
     }
 
@@ -97,6 +106,10 @@ impl Summary {
         if tally.last_error.is_some() {
             self.last_export_error.clone_from(&tally.last_error);
         }
+        self.send_times.extend_from_slice(&tally.send_times);
+        self.send_times.sort_unstable();
+        self.send_p50_ms = percentile_ms(&self.send_times, 50);
+        self.send_p99_ms = percentile_ms(&self.send_times, 99);
     }
 
     pub fn set_exports(&mut self, settled: Settled) {
@@ -143,6 +156,12 @@ impl Summary {
         ));
         if let Some(error) = &self.last_export_error {
             t.push_str(&format!("  latest refusal: {error}\n"));
+        }
+        if !self.send_times.is_empty() {
+            t.push_str(&format!(
+                "  send took {:.1} ms at the median, {:.1} ms at p99.\n",
+                self.send_p50_ms, self.send_p99_ms
+            ));
         }
         let e = &self.exports;
         t.push_str(&format!(
@@ -237,4 +256,13 @@ impl Progress {
             Step::Settling { .. } => {}
         }
     }
+}
+
+/// The `p`-th percentile of sorted durations, in milliseconds (0 for none).
+fn percentile_ms(sorted: &[Duration], p: usize) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = (sorted.len() * p / 100).min(sorted.len() - 1);
+    sorted[i].as_secs_f64() * 1000.0
 }

@@ -7,3 +7,4 @@ mod crash;
 mod layering;
 mod outage;
 mod refusals;
+mod remote;
