@@ -210,11 +210,26 @@ impl IntegrationPort for Port {
 }
 
 /// Settings of an embedded Ferry; [`open`](Self::open) starts it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FerryBuilder {
     pub(crate) config: ferry_server::Config,
     pub(crate) serve: bool,
     pub(crate) actor: String,
+}
+
+/// Keys stay out of debug output.
+impl std::fmt::Debug for FerryBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FerryBuilder")
+            .field("dir", &self.config.data_dir)
+            .field(
+                "allow_private_networks",
+                &self.config.allow_private_networks,
+            )
+            .field("serve_http", &self.serve.then_some(self.config.listen))
+            .field("actor", &self.actor)
+            .finish_non_exhaustive()
+    }
 }
 
 impl FerryBuilder {
@@ -317,5 +332,23 @@ impl FerryBuilder {
         Ok(Ferry {
             backend: Arc::new(backend),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_builder_never_shows_its_keys() {
+        let builder = Ferry::builder("exports-data")
+            .master_key("5a".repeat(32))
+            .admin_key("fk_very_secret_admin_key_0123456789abcdef");
+        let shown = format!("{builder:?}");
+        assert!(shown.contains("exports-data"), "{shown}");
+        assert!(
+            !shown.contains("5a5a") && !shown.contains("very_secret"),
+            "{shown}"
+        );
     }
 }
