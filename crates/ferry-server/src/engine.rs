@@ -32,8 +32,9 @@ pub enum AdminKey {
     Skip,
 }
 
-/// A started engine. Stop it with `stop`; dropping it leaves its tasks
-/// running until the runtime ends.
+/// A started engine. Stop it with `stop`. Dropped without a stop, it stops
+/// in the background (intake closes, in-flight deliveries are released)
+/// and keeps its data directory locked until its dispatcher has stopped.
 pub struct Engine {
     app: App,
     default_org: Org,
@@ -43,7 +44,7 @@ pub struct Engine {
     background_stop: CancellationToken,
     dispatcher_stop: CancellationToken,
     dispatcher: Option<JoinHandle<()>>,
-    key_flush: JoinHandle<()>,
+    key_flush: Option<JoinHandle<()>>,
     /// The embedded store's data-dir lock, held until the engine stops.
     lock: Option<File>,
 }
@@ -148,7 +149,7 @@ impl Engine {
             background_stop,
             dispatcher_stop,
             dispatcher,
-            key_flush,
+            key_flush: Some(key_flush),
             lock: backend.lock,
         })
     }
@@ -172,21 +173,43 @@ impl Engine {
     /// deliveries get `grace` (default: `dispatch.shutdown_grace_ms`) to
     /// finish, and every delivery not finished is released for the next
     /// start. Nothing acknowledged is lost.
-    pub async fn stop(self, grace: Option<Duration>) {
+    pub async fn stop(mut self, grace: Option<Duration>) {
         self.app.begin_shutdown();
         if let Some(grace) = grace {
             self.dispatch.set_shutdown_grace(grace);
         }
         info!("Shutting down: intake answers 503, finishing in-flight deliveries.");
         self.dispatcher_stop.cancel();
-        if let Some(dispatcher) = self.dispatcher
+        if let Some(dispatcher) = self.dispatcher.take()
             && let Err(error) = dispatcher.await
         {
             warn!(%error, "Dispatcher task failed.");
         }
         self.background_stop.cancel();
-        let _ = self.key_flush.await;
-        drop(self.lock);
+        if let Some(key_flush) = self.key_flush.take() {
+            let _ = key_flush.await;
+        }
+        drop(self.lock.take());
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let Some(dispatcher) = self.dispatcher.take() else {
+            return;
+        };
+        self.app.begin_shutdown();
+        self.dispatcher_stop.cancel();
+        self.background_stop.cancel();
+        // Another engine on this directory must not start while this
+        // dispatcher still holds leases: the lock goes when it is done.
+        let lock = self.lock.take();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = dispatcher.await;
+                drop(lock);
+            });
+        }
     }
 }
 

@@ -273,3 +273,52 @@ async fn the_embedded_ferry_can_serve_the_http_api() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn a_ferry_dropped_without_shutdown_stops_and_its_directory_opens_again() {
+    let receiver = Receiver::start().await;
+    receiver.set_behavior(Behavior::Hang);
+    let dir = tempfile::tempdir().unwrap();
+    let ferry = open(dir.path()).await;
+    let dst = ferry
+        .destinations()
+        .create(NewDestination::webhook(receiver.url()))
+        .await
+        .unwrap();
+    let port = ferry.port(&dst.id).unwrap();
+    let sent = port
+        .send(ExternalEvent::new(
+            "evaluation.completed",
+            json!({"run": 1}),
+        ))
+        .await
+        .unwrap();
+    receiver.wait_for(1, Duration::from_secs(10)).await.unwrap();
+    drop(ferry);
+    // The port outlives its Ferry, which no longer takes events.
+    assert_eq!(
+        port.send(ExternalEvent::new("late", json!({})))
+            .await
+            .unwrap_err(),
+        PortError::Closed
+    );
+    drop(port);
+    receiver.set_behavior(Behavior::Ok);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let ferry = loop {
+        match Ferry::builder(dir.path())
+            .allow_private_networks(true)
+            .open()
+            .await
+        {
+            Ok(ferry) => break ferry,
+            Err(error) => {
+                assert!(Instant::now() < deadline, "{error}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let port = ferry.port(&dst.id).unwrap();
+    wait_for(&port, &sent.event_id, DeliveryStatus::Delivered).await;
+    ferry.shutdown(Duration::from_secs(5)).await.unwrap();
+}
