@@ -51,3 +51,26 @@ async fn a_destination_that_is_down_never_fails_the_run_and_later_gets_every_exp
     assert!(event["data"]["f1"].as_f64().is_some(), "{event:#}");
     assert_eq!(app.recorded().await.1, recorded);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_that_answers_after_5_s_never_holds_an_evaluation_up() {
+    let receiver = Receiver::start().await;
+    receiver.set_behavior(Behavior::Delay(std::time::Duration::from_secs(5)));
+    let app = App::new();
+    let summary = app
+        .run(&[
+            "--evaluations",
+            "500",
+            "--export-to",
+            &receiver.url(),
+            "--allow-private-networks",
+        ])
+        .await;
+    assert_eq!(count(&summary, "evaluations"), 500, "{summary:#}");
+    assert_eq!(count(&summary, "exports_sent"), 500);
+    // Two chunks of sends: had either waited for the receiver, the run
+    // would have taken 5 s or more.
+    let seconds = summary["seconds"].as_f64().unwrap();
+    assert!(seconds < 5.0, "the run took {seconds} s: {summary:#}");
+    assert!(receiver.count() > 0, "nothing was delivered during the run");
+}
