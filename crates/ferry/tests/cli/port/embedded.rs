@@ -322,3 +322,54 @@ async fn a_ferry_dropped_without_shutdown_stops_and_its_directory_opens_again() 
     wait_for(&port, &sent.event_id, DeliveryStatus::Delivered).await;
     ferry.shutdown(Duration::from_secs(5)).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_port_sends_to_any_kind_a_file_and_a_redis_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let ferry = open(dir.path()).await;
+    let files = dir.path().join("files").join("evals");
+    std::fs::create_dir_all(&files).unwrap();
+    let file = ferry
+        .destinations()
+        .create(NewDestination::new("file", json!({ "directory": files })))
+        .await
+        .unwrap();
+    let redis_url = std::env::var("FERRY_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let key = format!("ferry-port-test:{}", ferry_core::ids::unique_token());
+    let stream = ferry
+        .destinations()
+        .create(NewDestination::new(
+            "redis",
+            json!({ "url": redis_url, "mode": "stream", "key": key }),
+        ))
+        .await
+        .unwrap();
+    let event = ExternalEvent::new("evaluation.completed", json!({"run": 5})).with_id("e-5");
+    for dst in [&file, &stream] {
+        let port = ferry.port(&dst.id).unwrap();
+        let sent = port.send(event.clone()).await.unwrap();
+        wait_for(&port, &sent.event_id, DeliveryStatus::Delivered).await;
+    }
+    let written = files.join(format!("{}.json", event.id_at(&file.id)));
+    let body: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&written).unwrap()).unwrap();
+    assert_eq!(body["data"], json!({"run": 5}));
+    let mut redis = redis::Client::open(redis_url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let len: u64 = redis::cmd("XLEN")
+        .arg(&key)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(len, 1);
+    let _: () = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    ferry.shutdown(Duration::from_secs(5)).await.unwrap();
+}
