@@ -14,7 +14,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::spool::{Spool, Spooled};
+use super::spool::{Forward, Spool, Spooled};
 
 /// Events read from the spool per round.
 const ROUND: u32 = 256;
@@ -24,20 +24,6 @@ const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// How often an idle forwarder looks at the spool anyway.
 const IDLE_POLL: Duration = Duration::from_secs(5);
-
-/// What became of one forward.
-enum Forwarded {
-    /// The server has the event (new or a duplicate).
-    Taken,
-    /// The server will never take it (an unknown destination, an invalid
-    /// event): kept aside with the reason.
-    Refused {
-        code: Option<String>,
-        message: String,
-    },
-    /// Not now: the server is down, busy or refuses the key; try again.
-    Later(String),
-}
 
 /// Runs until `stop`; an unfinished round is abandoned (its events stay
 /// spooled and are forwarded again at the next start).
@@ -65,7 +51,7 @@ pub(crate) async fn run(spool: Arc<Spool>, client: ApiClient, stop: Cancellation
             }
             continue;
         }
-        let outcomes: Vec<(Spooled, Forwarded)> = tokio::select! {
+        let outcomes: Vec<(Spooled, Forward)> = tokio::select! {
             () = stop.cancelled() => return,
             outcomes = futures::stream::iter(round)
                 .map(|event| {
@@ -78,23 +64,20 @@ pub(crate) async fn run(spool: Arc<Spool>, client: ApiClient, stop: Cancellation
                 .buffer_unordered(CONCURRENCY)
                 .collect() => outcomes,
         };
-        let mut later = None;
-        for (event, outcome) in outcomes {
-            let recorded = match outcome {
-                Forwarded::Taken => spool.forwarded(event.seq).await,
-                Forwarded::Refused { code, message } => {
-                    warn!(event = %event.event_id, %message, "Ferry refused a spooled event for good.");
-                    spool.refused(&event, code.as_deref(), &message).await
-                }
-                Forwarded::Later(error) => {
-                    let recorded = spool.failed(event.seq, &error).await;
-                    later = Some(error);
-                    recorded
-                }
-            };
-            if let Err(error) = recorded {
-                warn!(%error, "Recording a forward in the spool failed; it will be forwarded again.");
+        let later = outcomes
+            .iter()
+            .rev()
+            .find_map(|(_, outcome)| match outcome {
+                Forward::Later(error) => Some(error.clone()),
+                _ => None,
+            });
+        for (event, outcome) in &outcomes {
+            if let Forward::Refused { message, .. } = outcome {
+                warn!(event = %event.event_id, %message, "Ferry refused a spooled event for good.");
             }
+        }
+        if let Err(error) = spool.settle(&outcomes).await {
+            warn!(%error, "Recording forwards in the spool failed; they will be forwarded again.");
         }
         match later {
             None => backoff = BACKOFF_MIN,
@@ -121,11 +104,11 @@ async fn pause(stop: &CancellationToken, d: Duration) -> bool {
     }
 }
 
-async fn forward(client: &ApiClient, event: &Spooled) -> Forwarded {
+async fn forward(client: &ApiClient, event: &Spooled) -> Forward {
     let body: Value = match serde_json::from_str(&event.body) {
         Ok(body) => body,
         Err(e) => {
-            return Forwarded::Refused {
+            return Forward::Refused {
                 code: None,
                 message: format!("the spooled event cannot be read: {e}"),
             };
@@ -138,15 +121,15 @@ async fn forward(client: &ApiClient, event: &Spooled) -> Forwarded {
             if id != Some(event.event_id.as_str()) {
                 warn!(spooled = %event.event_id, answered = ?id, "Ferry gave a spooled event another id.");
             }
-            Forwarded::Taken
+            Forward::Taken
         }
         Err(error) => match error.downcast_ref::<ApiError>() {
-            Some(refused) if permanent(refused.status) => Forwarded::Refused {
+            Some(refused) if permanent(refused.status) => Forward::Refused {
                 code: Some(refused.status.as_u16().to_string()),
                 message: refused.to_string(),
             },
-            Some(refused) => Forwarded::Later(refused.to_string()),
-            None => Forwarded::Later(format!("{error:#}")),
+            Some(refused) => Forward::Later(refused.to_string()),
+            None => Forward::Later(format!("{error:#}")),
         },
     }
 }

@@ -51,6 +51,21 @@ pub(crate) struct Spooled {
     pub body: String,
 }
 
+/// What became of one forward.
+#[derive(Debug, Clone)]
+pub(crate) enum Forward {
+    /// The server has the event (new or a duplicate).
+    Taken,
+    /// The server will never take it (an unknown destination, an invalid
+    /// event): kept aside with the reason.
+    Refused {
+        code: Option<String>,
+        message: String,
+    },
+    /// Not now: the server is down, busy or refuses the key; try again.
+    Later(String),
+}
+
 /// An event the server refused for good: why, in its words.
 #[derive(Debug, Clone)]
 pub(crate) struct Refusal {
@@ -171,50 +186,47 @@ impl Spool {
             .collect())
     }
 
-    /// The server has the event: it leaves the spool.
-    pub(crate) async fn forwarded(&self, seq: i64) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM spooled WHERE seq = ?1")
-            .bind(seq)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// The server refused the event for good: kept with the reason, for
-    /// `status`.
-    pub(crate) async fn refused(
-        &self,
-        event: &Spooled,
-        code: Option<&str>,
-        message: &str,
-    ) -> Result<(), sqlx::Error> {
+    /// Records what a round of forwards did, in one transaction: events
+    /// the server has leave the spool, events it refused for good are kept
+    /// aside with the reason (for `status`), and events to try again count
+    /// the try and its error.
+    pub(crate) async fn settle(&self, round: &[(Spooled, Forward)]) -> Result<(), sqlx::Error> {
+        let now = Utc::now().to_rfc3339();
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT OR REPLACE INTO refused (event_id, destination_id, code, message, refused_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .bind(event.event_id.as_str())
-        .bind(event.destination_id.as_str())
-        .bind(code)
-        .bind(message)
-        .bind(Utc::now().to_rfc3339())
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM spooled WHERE seq = ?1")
-            .bind(event.seq)
-            .execute(&mut *tx)
-            .await?;
+        for (event, forward) in round {
+            match forward {
+                Forward::Taken => {}
+                Forward::Refused { code, message } => {
+                    sqlx::query(
+                        "INSERT OR REPLACE INTO refused
+                             (event_id, destination_id, code, message, refused_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )
+                    .bind(event.event_id.as_str())
+                    .bind(event.destination_id.as_str())
+                    .bind(code.as_deref())
+                    .bind(message)
+                    .bind(&now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Forward::Later(error) => {
+                    sqlx::query(
+                        "UPDATE spooled SET tries = tries + 1, last_error = ?2 WHERE seq = ?1",
+                    )
+                    .bind(event.seq)
+                    .bind(error)
+                    .execute(&mut *tx)
+                    .await?;
+                    continue;
+                }
+            }
+            sqlx::query("DELETE FROM spooled WHERE seq = ?1")
+                .bind(event.seq)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await
-    }
-
-    /// A forward that will be tried again: counted, with its error.
-    pub(crate) async fn failed(&self, seq: i64, error: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE spooled SET tries = tries + 1, last_error = ?2 WHERE seq = ?1")
-            .bind(seq)
-            .bind(error)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 
     /// Whether the event still waits in the spool for `destination`.
