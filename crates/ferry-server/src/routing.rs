@@ -67,6 +67,23 @@ impl RouteCache {
         Ok(routes)
     }
 
+    /// The routes, read again when one of `named` is missing from the
+    /// cached table: a destination made through another process a moment
+    /// ago is not called unknown for the cache's lifetime.
+    pub async fn routes_with(
+        &self,
+        store: &dyn Store,
+        org: &OrgId,
+        named: &[DestinationId],
+    ) -> Result<Arc<Vec<Route>>, StoreError> {
+        let routes = self.routes(store, org).await?;
+        if named.iter().all(|id| routes.iter().any(|r| &r.id == id)) {
+            return Ok(routes);
+        }
+        self.invalidate(org);
+        self.routes(store, org).await
+    }
+
     pub fn invalidate(&self, org: &OrgId) {
         self.0.forget(org);
     }

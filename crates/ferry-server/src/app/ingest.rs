@@ -205,15 +205,15 @@ impl App {
                 format!("must be 1 to {MAX_KEY_LEN} bytes"),
             ));
         }
-        let mut routes = self.0.routes.routes(self.0.store.as_ref(), org).await?;
-        if let Addressing::Direct(destination) = &addressing
-            && !routes.iter().any(|r| &r.id == destination)
-        {
-            // Made a moment ago through another process: the cached table
-            // may predate it. Read it again before calling it unknown.
-            self.0.routes.invalidate(org);
-            routes = self.0.routes.routes(self.0.store.as_ref(), org).await?;
-        }
+        let named = match &addressing {
+            Addressing::Routed(listed) => listed.as_deref().unwrap_or_default(),
+            Addressing::Direct(destination) => std::slice::from_ref(destination),
+        };
+        let routes = self
+            .0
+            .routes
+            .routes_with(self.0.store.as_ref(), org, named)
+            .await?;
         let mut max_attempts = None;
         let (id, targets) = match addressing {
             Addressing::Routed(listed) => {

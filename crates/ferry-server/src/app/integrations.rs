@@ -128,10 +128,15 @@ impl App {
         } else {
             None
         };
-        let max_attempts = store
-            .get_destination(org, destination)
+        // The retry policy from the cached routes, not one more read.
+        let max_attempts = self
+            .0
+            .routes
+            .routes_with(store.as_ref(), org, std::slice::from_ref(destination))
             .await?
-            .map(|d| d.retry.max_retries.saturating_add(1));
+            .iter()
+            .find(|r| &r.id == destination)
+            .map(|r| r.max_attempts);
         Ok(Some(EventDelivery {
             delivery,
             last_attempt,

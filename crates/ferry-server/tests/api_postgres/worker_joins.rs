@@ -68,4 +68,13 @@ async fn a_destination_made_elsewhere_takes_events_sent_to_it_at_once() {
         )
         .await;
     assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{body}");
+    // Named in an event's `destinations`, the same.
+    let (late, _) = first.webhook(&receiver.url(), json!({})).await;
+    let (status, body) = second
+        .post(
+            "/v1/events",
+            json!({"type": "t", "data": {"n": 2}, "destinations": [late]}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{body}");
 }
