@@ -6,7 +6,7 @@ use ferry::port::{DeliveryStatus, ExternalEvent, IntegrationPort, PortError};
 use ferry_testkit::{Behavior, Receiver};
 use serde_json::json;
 
-use super::{FLAVORS, Flavor, Harness, wait_for, wait_status};
+use super::{FLAVORS, Flavor, Harness, run_event, wait_for, wait_status};
 
 #[tokio::test]
 async fn send_answers_pending_then_the_event_is_delivered_once() {
@@ -52,7 +52,7 @@ async fn a_callers_id_decides_the_event_id_per_destination() {
         let h = Harness::open(flavor).await;
         let (da, db) = (h.webhook(&a.url(), 1).await, h.webhook(&b.url(), 1).await);
         let (pa, pb) = (h.ferry.port(&da.id).unwrap(), h.ferry.port(&db.id).unwrap());
-        let first = ExternalEvent::new("evaluation.completed", json!({"run": 7})).with_id("eval-7");
+        let first = run_event(7).with_id("eval-7");
         let changed =
             ExternalEvent::new("evaluation.completed", json!({"run": 7, "v": 2})).with_id("eval-7");
         let ra = pa.send(first.clone()).await.unwrap();
@@ -138,13 +138,7 @@ async fn retries_show_as_retrying_then_delivered() {
         let h = Harness::open(flavor).await;
         let dst = h.webhook(&receiver.url(), 5).await;
         let port = h.ferry.port(&dst.id).unwrap();
-        let sent = port
-            .send(ExternalEvent::new(
-                "evaluation.completed",
-                json!({"run": 3}),
-            ))
-            .await
-            .unwrap();
+        let sent = port.send(run_event(3)).await.unwrap();
         let retrying = wait_status(&port, &sent.event_id, Duration::from_secs(20), |r| {
             r.status == DeliveryStatus::Retrying && r.next_attempt_at.is_some()
         })
@@ -167,10 +161,7 @@ async fn spent_retries_exhaust_into_the_dead_letter_queue_and_replay_redelivers(
         let h = Harness::open(flavor).await;
         let dst = h.webhook(&receiver.url(), 1).await;
         let port = h.ferry.port(&dst.id).unwrap();
-        let sent = port
-            .send(ExternalEvent::new("evaluation.completed", json!({"run": 4})).with_id("e-4"))
-            .await
-            .unwrap();
+        let sent = port.send(run_event(4).with_id("e-4")).await.unwrap();
         let exhausted = wait_for(&port, &sent.event_id, DeliveryStatus::Exhausted).await;
         assert_eq!(exhausted.attempts, 2, "{flavor:?}");
         assert_eq!(exhausted.attempts_remaining, Some(0));

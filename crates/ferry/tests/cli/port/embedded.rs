@@ -11,7 +11,7 @@ use ferry::{Ferry, NewDestination};
 use ferry_testkit::{Behavior, Receiver};
 use serde_json::json;
 
-use super::{percentile, wait_for};
+use super::{percentile, run_event, wait_for};
 
 /// An embedded Ferry on `dir` that may deliver to loopback receivers.
 async fn open(dir: &std::path::Path) -> Ferry {
@@ -44,13 +44,7 @@ async fn a_destination_that_is_down_never_slows_send_and_gets_everything_later()
     let mut ids = HashSet::new();
     for i in 0..500 {
         let clock = Instant::now();
-        let r = port
-            .send(ExternalEvent::new(
-                "evaluation.completed",
-                json!({ "run": i }),
-            ))
-            .await
-            .unwrap();
+        let r = port.send(run_event(i)).await.unwrap();
         latencies.push(clock.elapsed());
         assert_eq!(r.status, DeliveryStatus::Pending);
         ids.insert(r.event_id.to_string());
@@ -90,13 +84,7 @@ async fn a_slow_destination_never_blocks_send_or_status() {
             let port = port.clone();
             tokio::spawn(async move {
                 let clock = Instant::now();
-                let r = port
-                    .send(ExternalEvent::new(
-                        "evaluation.completed",
-                        json!({ "run": i }),
-                    ))
-                    .await
-                    .unwrap();
+                let r = port.send(run_event(i)).await.unwrap();
                 (clock.elapsed(), r.event_id)
             })
         })
@@ -177,7 +165,7 @@ async fn shutdown_keeps_what_is_not_delivered_for_the_next_start() {
     let port = ferry.port(&dst.id).unwrap();
     let mut ids = Vec::new();
     for i in 0..50 {
-        let event = ExternalEvent::new("evaluation.completed", json!({ "run": i }));
+        let event = run_event(i);
         ids.push(port.send(event).await.unwrap().event_id);
     }
     receiver.wait_for(1, Duration::from_secs(10)).await.unwrap();
@@ -240,13 +228,7 @@ async fn the_embedded_ferry_can_serve_the_http_api() {
         .unwrap();
     assert!(dst.signing_secret.as_deref().unwrap().starts_with("whsec_"));
     let port = ferry.port(&dst.id).unwrap();
-    let sent = port
-        .send(ExternalEvent::new(
-            "evaluation.completed",
-            json!({"run": 9}),
-        ))
-        .await
-        .unwrap();
+    let sent = port.send(run_event(9)).await.unwrap();
     wait_for(&port, &sent.event_id, DeliveryStatus::Delivered).await;
     // The same event, seen through the API the application serves.
     let http = reqwest::Client::new();
@@ -286,13 +268,7 @@ async fn a_ferry_dropped_without_shutdown_stops_and_its_directory_opens_again() 
         .await
         .unwrap();
     let port = ferry.port(&dst.id).unwrap();
-    let sent = port
-        .send(ExternalEvent::new(
-            "evaluation.completed",
-            json!({"run": 1}),
-        ))
-        .await
-        .unwrap();
+    let sent = port.send(run_event(1)).await.unwrap();
     receiver.wait_for(1, Duration::from_secs(10)).await.unwrap();
     drop(ferry);
     // The port outlives its Ferry, which no longer takes events.
@@ -345,7 +321,7 @@ async fn a_port_sends_to_any_kind_a_file_and_a_redis_stream() {
         ))
         .await
         .unwrap();
-    let event = ExternalEvent::new("evaluation.completed", json!({"run": 5})).with_id("e-5");
+    let event = run_event(5).with_id("e-5");
     for dst in [&file, &stream] {
         let port = ferry.port(&dst.id).unwrap();
         let sent = port.send(event.clone()).await.unwrap();

@@ -106,6 +106,14 @@ pub async fn wait_for(
     wait_status(port, id, Duration::from_secs(30), |r| r.status == status).await
 }
 
+/// The `evaluation.completed` event of run `n` (its content decides its id).
+pub fn run_event(n: impl Into<serde_json::Value>) -> ferry::port::ExternalEvent {
+    ferry::port::ExternalEvent::new(
+        "evaluation.completed",
+        serde_json::json!({ "run": n.into() }),
+    )
+}
+
 /// The `p`-th percentile of durations (`p` in 0..=100).
 pub fn percentile(samples: &mut [Duration], p: usize) -> Duration {
     samples.sort();

@@ -4,12 +4,11 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use ferry::port::{DeliveryStatus, ExternalEvent, IntegrationPort};
+use ferry::port::{DeliveryStatus, IntegrationPort};
 use ferry::{Ferry, NewDestination};
 use ferry_testkit::Receiver;
-use serde_json::json;
 
-use super::{percentile, wait_for};
+use super::{percentile, run_event, wait_for};
 use crate::process::{ADMIN_KEY, FerryProcess, Output};
 
 /// A `ferry serve` child that stops and starts again on the same data
@@ -64,13 +63,7 @@ async fn a_server_down_for_half_the_run_loses_and_repeats_nothing() {
         let port = port_.clone();
         async move {
             let clock = Instant::now();
-            let r = port
-                .send(ExternalEvent::new(
-                    "evaluation.completed",
-                    json!({ "run": i }),
-                ))
-                .await
-                .unwrap();
+            let r = port.send(run_event(i)).await.unwrap();
             assert_eq!(r.status, DeliveryStatus::Pending);
             (clock.elapsed(), r.event_id)
         }
@@ -131,8 +124,7 @@ async fn the_spool_is_forwarded_by_the_next_client_on_it() {
     let p = ferry.port(&dst.id).unwrap();
     let mut ids = Vec::new();
     for i in 0..100 {
-        let event = ExternalEvent::new("evaluation.completed", json!({ "run": i }))
-            .with_id(format!("e-{i}"));
+        let event = run_event(i).with_id(format!("e-{i}"));
         ids.push(p.send(event).await.unwrap().event_id);
     }
     // A second client cannot share the spool.
@@ -176,7 +168,7 @@ async fn spool_child_client() {
         .open(accepted)
         .unwrap();
     for i in 0.. {
-        let event = ExternalEvent::new("evaluation.completed", json!({ "run": i }));
+        let event = run_event(i);
         let id = port.send(event).await.unwrap().event_id;
         writeln!(out, "{id}").unwrap();
         out.flush().unwrap();
