@@ -11,6 +11,7 @@ pub mod delivery;
 pub mod destination;
 pub mod error;
 pub mod event;
+pub mod export;
 pub mod glob;
 pub mod ids;
 pub mod org;

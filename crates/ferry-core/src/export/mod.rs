@@ -1,0 +1,15 @@
+//! Data exports, the pure part: what an export asks for (`spec`), the cells
+//! of an exported row (`value`), how rows are written in each format
+//! (`format`), compressed (`compress`) and redacted (`redact`). Everything
+//! here writes into memory; reading the store and writing the target are the
+//! server's, so the same code serves every target and is fuzzed on its own.
+
+pub mod compress;
+pub mod format;
+pub mod redact;
+pub mod value;
+
+pub use compress::{Compression, Compressor};
+pub use format::{Encoder, Format};
+pub use redact::Redactor;
+pub use value::Value;
