@@ -149,6 +149,14 @@ id_type!(
     /// An audit record.
     AuditId, "aud"
 );
+id_type!(
+    /// A data export job (one run).
+    ExportId, "exp"
+);
+id_type!(
+    /// An export schedule (a cron trigger of exports).
+    ScheduleId, "sch"
+);
 
 impl EventId {
     /// The id of an event that the caller keyed with `Idempotency-Key` or `id`:

@@ -17,7 +17,8 @@ use crate::delivery::{
 use crate::destination::{Auth, Destination, DestinationKind, Health};
 use crate::error::{FieldError, StoreResult};
 use crate::event::{Event, InsertOutcome, NewEvent};
-use crate::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId, SourceId};
+use crate::export::{ExportJob, ExportProgress, Record, RecordQuery};
+use crate::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, ExportId, OrgId, SourceId};
 use crate::org::{ApiKey, Org};
 use crate::page::{Page, PageRequest};
 use crate::source::Source;
@@ -177,6 +178,50 @@ pub trait SourceStore: Send + Sync + 'static {
         id: &SourceId,
         audit: &AuditRecord,
     ) -> StoreResult<bool>;
+}
+
+/// Export jobs and the records they read: a capability of its own. Record
+/// pages are read in ascending `seq` order from the store's readers, one
+/// short statement per page, so that an export of any size never holds the
+/// writer nor one long read transaction.
+#[async_trait]
+pub trait ExportStore: Send + Sync + 'static {
+    async fn insert_export(&self, job: &ExportJob, audit: &AuditRecord) -> StoreResult<()>;
+    async fn get_export(&self, org: &OrgId, id: &ExportId) -> StoreResult<Option<ExportJob>>;
+    /// Newest first.
+    async fn list_exports(&self, org: &OrgId, page: PageRequest) -> StoreResult<Page<ExportJob>>;
+    /// Stores `job` (status, progress, output, error, times) if its stored
+    /// status is one `job.status` may come from
+    /// ([`ExportStatus::comes_from`](crate::export::ExportStatus::comes_from)), with `audit` in the same
+    /// transaction; whether it did.
+    async fn transition_export(
+        &self,
+        job: &ExportJob,
+        audit: Option<&AuditRecord>,
+    ) -> StoreResult<bool>;
+    /// Records a running job's progress (and that its runner is alive);
+    /// whether it is still running (false once cancelled).
+    async fn save_export_progress(
+        &self,
+        id: &ExportId,
+        progress: &ExportProgress,
+    ) -> StoreResult<bool>;
+    /// Queued and running jobs of `org`.
+    async fn active_exports(&self, org: &OrgId) -> StoreResult<u64>;
+    /// Active jobs whose runner has not reported since `before` (a crashed
+    /// or stopped process), across organizations.
+    async fn stale_exports(&self, before: DateTime<Utc>) -> StoreResult<Vec<ExportJob>>;
+    /// Up to `limit` records after `after` (a `seq`; 0 for the start),
+    /// ascending, with their `seq`.
+    async fn record_page(
+        &self,
+        org: &OrgId,
+        query: &RecordQuery,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<(i64, Record)>>;
+    /// How many records `query` selects (the progress's total).
+    async fn count_records(&self, org: &OrgId, query: &RecordQuery) -> StoreResult<u64>;
 }
 
 /// Which organization owns an id, whatever its kind (`evt_`, `dlv_`, `dst_`,

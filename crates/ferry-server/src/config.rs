@@ -53,6 +53,23 @@ pub struct Config {
     pub role: Role,
     pub ingest: IngestConfig,
     pub dispatch: DispatchConfig,
+    pub exports: ExportsConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExportsConfig {
+    /// Exports an organization may have queued or running at once; beyond
+    /// it a new one gets `429` with `Retry-After`.
+    pub max_concurrent_per_org: u64,
+}
+
+impl Default for ExportsConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent_per_org: 4,
+        }
+    }
 }
 
 /// What one process does.
@@ -133,6 +150,7 @@ impl Default for Config {
             role: Role::All,
             ingest: IngestConfig::default(),
             dispatch: DispatchConfig::default(),
+            exports: ExportsConfig::default(),
         }
     }
 }

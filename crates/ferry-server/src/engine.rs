@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ferry_core::org::Org;
-use ferry_core::ports::{Ownership, Queue, Resealing, SourceStore, Store};
+use ferry_core::ports::{ExportStore, Ownership, Queue, Resealing, SourceStore, Store};
 use ferry_core::secret::Secret;
 use ferry_destinations::{Catalog, CatalogOptions};
 use ferry_store::{PgOptions, PgStore, RedisOptions, RedisQueue, SqliteStore, WorkListener};
@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::app::exports::ExportSettings;
 use crate::app::{self, App};
 use crate::config::Config;
 use crate::dispatch::{DispatchHandle, Dispatcher, DispatcherParts};
@@ -129,6 +130,11 @@ impl Engine {
             store,
             sources: backend.sources,
             ownership: backend.ownership,
+            exports: backend.exports,
+            export_settings: ExportSettings {
+                max_concurrent_per_org: config.exports.max_concurrent_per_org,
+                file_roots: config.file_roots(),
+            },
             external_queue,
             master: bootstrap::MasterKeyControl::new(master, backend.resealing),
             catalog,
@@ -141,6 +147,7 @@ impl Engine {
         });
         tokio::spawn(app.clone().raise_alerts(alert_reports));
         let key_flush = spawn_key_flush(app.clone(), background_stop.clone());
+        spawn_export_sweep(app.clone(), backend.lock.is_some(), background_stop.clone());
         Ok(Engine {
             app,
             default_org,
@@ -179,6 +186,7 @@ impl Engine {
             self.dispatch.set_shutdown_grace(grace);
         }
         info!("Shutting down: intake answers 503, finishing in-flight deliveries.");
+        self.app.stop_exports(EXPORT_STOP_GRACE).await;
         self.dispatcher_stop.cancel();
         if let Some(dispatcher) = self.dispatcher.take()
             && let Err(error) = dispatcher.await
@@ -201,11 +209,13 @@ impl Drop for Engine {
         self.app.begin_shutdown();
         self.dispatcher_stop.cancel();
         self.background_stop.cancel();
+        let app = self.app.clone();
         // Another engine on this directory must not start while this
         // dispatcher still holds leases: the lock goes when it is done.
         let lock = self.lock.take();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
+                app.stop_exports(EXPORT_STOP_GRACE).await;
                 let _ = dispatcher.await;
                 drop(lock);
             });
@@ -220,6 +230,7 @@ struct Backend {
     queue: Arc<dyn Queue>,
     sources: Arc<dyn SourceStore>,
     ownership: Arc<dyn Ownership>,
+    exports: Arc<dyn ExportStore>,
     resealing: Arc<dyn Resealing>,
     /// The data-dir lock of the embedded store.
     lock: Option<File>,
@@ -274,6 +285,7 @@ async fn open_backend(config: &Config) -> anyhow::Result<Backend> {
             external_queue,
             sources: Arc::new(pg.clone()),
             ownership: Arc::new(pg.clone()),
+            exports: Arc::new(pg.clone()),
             resealing: Arc::new(pg),
             lock: None,
             listener,
@@ -292,11 +304,45 @@ async fn open_backend(config: &Config) -> anyhow::Result<Backend> {
         queue: Arc::new(sqlite.clone()),
         sources: Arc::new(sqlite.clone()),
         ownership: Arc::new(sqlite.clone()),
+        exports: Arc::new(sqlite.clone()),
         resealing: Arc::new(sqlite),
         lock: Some(lock),
         listener: None,
         external_queue: None,
     })
+}
+
+/// How long a stop waits for running exports to remove what they wrote.
+const EXPORT_STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// A running export reports about once a second; one silent this long has
+/// lost its process.
+const EXPORT_STALE_AFTER: Duration = Duration::from_secs(60);
+
+/// Fails the exports whose process stopped, and removes their unfinished
+/// files: at start and then periodically. On the embedded store no other
+/// process can run one, so at start every active export is stale.
+fn spawn_export_sweep(app: App, exclusive: bool, stop: CancellationToken) {
+    tokio::spawn(async move {
+        let stale = chrono::Duration::from_std(EXPORT_STALE_AFTER).unwrap_or_default();
+        let mut before = if exclusive {
+            chrono::Utc::now()
+        } else {
+            chrono::Utc::now() - stale
+        };
+        loop {
+            match app.fail_stale_exports(before).await {
+                Ok(0) => {}
+                Ok(n) => info!(exports = n, "Failed the exports a stopped process left running."),
+                Err(error) => warn!(%error, "Looking for stale exports failed."),
+            }
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(EXPORT_STALE_AFTER / 2) => {}
+            }
+            before = chrono::Utc::now() - stale;
+        }
+    });
 }
 
 /// Wakes the dispatcher whenever another process makes work due.

@@ -14,12 +14,15 @@ macro_rules! store_ports {
         use ferry_core::destination::{Destination, Health};
         use ferry_core::error::StoreResult;
         use ferry_core::event::{Event, InsertOutcome, NewEvent};
-        use ferry_core::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId, SourceId};
+        use ferry_core::export::{ExportJob, ExportProgress, Record, RecordQuery};
+        use ferry_core::ids::{
+            ApiKeyId, DeliveryId, DestinationId, EventId, ExportId, OrgId, SourceId,
+        };
         use ferry_core::org::{ApiKey, Org};
         use ferry_core::page::{Page, PageRequest};
         use ferry_core::ports::{
-            Completion, Lease, Ownership, Queue, Reclaim, RequeueSelector, Resealing, SourceStore,
-            Store,
+            Completion, ExportStore, Lease, Ownership, Queue, Reclaim, RequeueSelector, Resealing,
+            SourceStore, Store,
         };
         use ferry_core::source::Source;
 
@@ -293,6 +296,67 @@ macro_rules! store_ports {
                 audit: &AuditRecord,
             ) -> StoreResult<bool> {
                 Tables(self).delete_source(org, id, audit).await
+            }
+        }
+
+        #[async_trait]
+        impl ExportStore for $store {
+            async fn insert_export(&self, job: &ExportJob, audit: &AuditRecord) -> StoreResult<()> {
+                Tables(self).insert_export(job, audit).await
+            }
+
+            async fn get_export(
+                &self,
+                org: &OrgId,
+                id: &ExportId,
+            ) -> StoreResult<Option<ExportJob>> {
+                Tables(self).get_export(org, id).await
+            }
+
+            async fn list_exports(
+                &self,
+                org: &OrgId,
+                page: PageRequest,
+            ) -> StoreResult<Page<ExportJob>> {
+                Tables(self).list_exports(org, page).await
+            }
+
+            async fn transition_export(
+                &self,
+                job: &ExportJob,
+                audit: Option<&AuditRecord>,
+            ) -> StoreResult<bool> {
+                Tables(self).transition_export(job, audit).await
+            }
+
+            async fn save_export_progress(
+                &self,
+                id: &ExportId,
+                progress: &ExportProgress,
+            ) -> StoreResult<bool> {
+                Tables(self).save_export_progress(id, progress).await
+            }
+
+            async fn active_exports(&self, org: &OrgId) -> StoreResult<u64> {
+                Tables(self).active_exports(org).await
+            }
+
+            async fn stale_exports(&self, before: DateTime<Utc>) -> StoreResult<Vec<ExportJob>> {
+                Tables(self).stale_exports(before).await
+            }
+
+            async fn record_page(
+                &self,
+                org: &OrgId,
+                query: &RecordQuery,
+                after: i64,
+                limit: u32,
+            ) -> StoreResult<Vec<(i64, Record)>> {
+                Tables(self).record_page(org, query, after, limit).await
+            }
+
+            async fn count_records(&self, org: &OrgId, query: &RecordQuery) -> StoreResult<u64> {
+                Tables(self).count_records(org, query).await
             }
         }
 

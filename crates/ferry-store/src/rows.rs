@@ -47,7 +47,14 @@ macro_rules! audit_columns {
     };
 }
 
+macro_rules! export_columns {
+    () => {
+        "seq, id, org_id, schedule_id, status, spec, rows_written, bytes_written, total_rows, \
+         uncompressed_bytes, sha256, location, error, created_at, started_at, finished_at"
+    };
+}
+
 pub(crate) use {
     api_key_columns, attempt_columns, audit_columns, delivery_columns, destination_columns,
-    event_columns, org_columns,
+    event_columns, export_columns, org_columns,
 };

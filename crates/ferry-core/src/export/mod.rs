@@ -6,10 +6,15 @@
 
 pub mod compress;
 pub mod format;
+pub mod job;
 pub mod redact;
 pub mod value;
 
 pub use compress::{Compression, Compressor};
 pub use format::{Encoder, Format};
+pub use job::{
+    AttemptContext, ExportJob, ExportOutput, ExportProgress, ExportSource, ExportSpec, ExportStatus,
+    ExportTarget, Record, RecordFilter, RecordQuery,
+};
 pub use redact::Redactor;
 pub use value::Value;

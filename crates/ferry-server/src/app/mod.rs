@@ -9,7 +9,8 @@
 //! One module per aggregate: `ingest` (events in, through the group-commit
 //! writer), `events` (reading and replay), `deliveries` (and the dead-letter
 //! queue), `integrations` (events for one destination, and how each stands
-//! there), `destinations`, `sources` (inbound signed events), `orgs`
+//! there), `destinations`, `sources` (inbound signed events), `exports`
+//! (data exports and their runs), `orgs`
 //! (organizations, API keys, the master key), `audit`, and `health`
 //! (readiness).
 
@@ -19,6 +20,7 @@ pub mod deliveries;
 pub mod destinations;
 mod error;
 pub mod events;
+pub mod exports;
 pub mod health;
 pub mod ingest;
 pub mod integrations;
@@ -32,7 +34,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ferry_core::delivery::Delivery;
-use ferry_core::ports::{Ownership, Queue, SourceStore, Store};
+use ferry_core::ports::{ExportStore, Ownership, Queue, SourceStore, Store};
 use ferry_destinations::Catalog;
 
 pub use self::error::{Error, Result};
@@ -53,6 +55,8 @@ struct Inner {
     store: Arc<dyn Store>,
     sources: Arc<dyn SourceStore>,
     ownership: Arc<dyn Ownership>,
+    exports: Arc<dyn ExportStore>,
+    export_runs: exports::Runs,
     /// The queue when it lives outside the store (Redis Streams).
     external_queue: Option<Arc<dyn Queue>>,
     master: MasterKeyControl,
@@ -77,6 +81,8 @@ pub struct Parts {
     pub store: Arc<dyn Store>,
     pub sources: Arc<dyn SourceStore>,
     pub ownership: Arc<dyn Ownership>,
+    pub exports: Arc<dyn ExportStore>,
+    pub export_settings: exports::ExportSettings,
     pub external_queue: Option<Arc<dyn Queue>>,
     pub master: MasterKeyControl,
     pub catalog: Arc<Catalog>,
@@ -96,6 +102,8 @@ impl App {
             store: parts.store,
             sources: parts.sources,
             ownership: parts.ownership,
+            exports: parts.exports,
+            export_runs: exports::Runs::new(parts.export_settings),
             external_queue: parts.external_queue,
             master: parts.master,
             catalog: parts.catalog,

@@ -11,6 +11,7 @@ pub mod deliveries;
 pub mod destinations;
 pub mod error;
 pub mod events;
+pub mod exports;
 pub mod extract;
 pub mod health;
 pub mod integrations;
@@ -51,6 +52,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(integrations::router())
         .merge(admin::router())
         .merge(sources::router())
+        .merge(exports::router())
         .merge(health::router())
         .split_for_parts()
 }

@@ -39,6 +39,7 @@ use crate::views::ErrorBody;
         (name = "destinations", description = "Where events go: webhooks, queues, stores, files."),
         (name = "sources", description = "Inbound signed events from partners."),
         (name = "orgs", description = "Organizations and API keys."),
+        (name = "exports", description = "Data exports: streamed, compressed, redacted, to files."),
         (name = "audit", description = "The append-only audit trail, and operator actions."),
         (name = "operations", description = "Health, readiness and metrics."),
     )
@@ -260,6 +261,25 @@ impl IntoResponses for WriteErrors {
 pub struct IngestErrors;
 
 impl IntoResponses for IngestErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        errors(&[
+            &BAD_REQUEST,
+            &UNAUTHORIZED,
+            &FORBIDDEN,
+            &NOT_FOUND,
+            &TOO_LARGE,
+            &INVALID,
+            &RATE_LIMITED,
+            &UNAVAILABLE,
+        ])
+    }
+}
+
+/// The errors of starting an export (an organization runs a bounded number
+/// at once: `429` beyond it).
+pub struct ExportErrors;
+
+impl IntoResponses for ExportErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         errors(&[
             &BAD_REQUEST,

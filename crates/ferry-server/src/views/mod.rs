@@ -5,6 +5,7 @@
 
 mod deliveries;
 mod destinations;
+mod exports;
 mod integrations;
 mod orgs;
 mod sources;
@@ -21,6 +22,7 @@ pub use self::destinations::{
     CheckView, CreatedDestination, DestinationView, HealthView, RotatedSecret, ShownOnce,
     SigningKeyView, SigningView,
 };
+pub use self::exports::{ExportLinks, ExportView, ProgressView, ResultView};
 pub use self::integrations::{EventDeliveryView, LastAttemptView};
 pub use self::orgs::{ApiKeyView, AuditView, CreatedApiKey, MasterKeyRotated, OrgView};
 pub use self::sources::SourceView;

@@ -14,6 +14,7 @@ use ferry_core::delivery::{Attempt, AttemptOutcome, Delivery};
 use ferry_core::destination::{Destination, DestinationSecrets};
 use ferry_core::error::StoreResult;
 use ferry_core::event::Event;
+use ferry_core::export::{ExportJob, ExportOutput, ExportProgress, ExportStatus};
 use ferry_core::org::{ApiKey, Org};
 use serde::de::DeserializeOwned;
 use sqlx::{ColumnIndex, Decode, Row, Type};
@@ -261,6 +262,48 @@ pub(crate) fn audit(row: &impl Columns) -> StoreResult<(i64, AuditRecord)> {
             action: owned(row, "action")?,
             before: opt_json(row, "before")?,
             after: opt_json(row, "after")?,
+        },
+    ))
+}
+
+pub(crate) fn export_job(row: &impl Columns) -> StoreResult<(i64, ExportJob)> {
+    let status = row.text("status")?;
+    let status = ExportStatus::parse(status).ok_or_else(|| corrupt("status", "unknown status"))?;
+    let output = match (row.opt_text("sha256")?, row.opt_text("location")?) {
+        (Some(sha256), Some(location)) => Some(ExportOutput {
+            uncompressed_bytes: row
+                .opt_int("uncompressed_bytes")?
+                .map_or(Ok(0), |v| u64::try_from(v))
+                .map_err(|_| corrupt("uncompressed_bytes", "integer out of range"))?,
+            sha256: sha256.to_owned(),
+            location: location.to_owned(),
+        }),
+        _ => None,
+    };
+    Ok((
+        seq(row)?,
+        ExportJob {
+            id: parsed(row, "id")?,
+            org_id: parsed(row, "org_id")?,
+            schedule_id: row
+                .opt_text("schedule_id")?
+                .map(|id| id.parse().map_err(|e| corrupt("schedule_id", e)))
+                .transpose()?,
+            status,
+            spec: json(row, "spec")?,
+            progress: ExportProgress {
+                rows: uint(row, "rows_written")?,
+                bytes: uint(row, "bytes_written")?,
+                total_rows: row
+                    .opt_int("total_rows")?
+                    .map(|v| u64::try_from(v).map_err(|_| corrupt("total_rows", "out of range")))
+                    .transpose()?,
+            },
+            output,
+            error: opt_owned(row, "error")?,
+            created_at: time(row, "created_at")?,
+            started_at: opt_time(row, "started_at")?,
+            finished_at: opt_time(row, "finished_at")?,
         },
     ))
 }

@@ -1,0 +1,402 @@
+//! Data exports on demand: a request is validated into an `ExportSpec`,
+//! stored as a queued job (audited) and run in the background by
+//! `runner`, streaming from the store to the target; the job records its
+//! progress and, at the end, what it produced or why it failed. Each
+//! organization runs a bounded number at once (beyond it: 429 with
+//! `Retry-After`). Jobs whose process stopped are found by their silent
+//! heartbeat and failed, and their unfinished files removed.
+
+mod request;
+mod rows;
+mod runner;
+mod target;
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ferry_core::FieldError;
+use ferry_core::audit::{AuditRecord, SYSTEM_ACTOR};
+use ferry_core::destination::DestinationKind;
+use ferry_core::export::{ExportJob, ExportProgress, ExportStatus, ExportTarget};
+use ferry_core::ids::{ExportId, OrgId};
+use ferry_core::org::Scope;
+use ferry_core::page::{Page, PageRequest};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::warn;
+
+pub use self::request::ExportRequest;
+pub use self::rows::columns;
+use super::{App, Error, Principal, Result};
+use crate::views;
+
+/// How exports run on this server.
+#[derive(Debug, Clone)]
+pub struct ExportSettings {
+    /// Queued and running exports an organization may have at once.
+    pub max_concurrent_per_org: u64,
+    /// The directories local exports (and `file` destinations) write under.
+    pub file_roots: Vec<PathBuf>,
+}
+
+/// The exports running in this process, so that a cancel or a shutdown
+/// reaches them at once (a cancel from another process is noticed at the
+/// next progress write).
+pub(crate) struct Runs {
+    settings: ExportSettings,
+    tracker: TaskTracker,
+    running: Mutex<HashMap<ExportId, CancellationToken>>,
+}
+
+impl Runs {
+    pub(crate) fn new(settings: ExportSettings) -> Self {
+        Self {
+            settings,
+            tracker: TaskTracker::new(),
+            running: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn token(&self, id: &ExportId) -> CancellationToken {
+        let token = CancellationToken::new();
+        self.lock().insert(id.clone(), token.clone());
+        token
+    }
+
+    fn cancel(&self, id: &ExportId) {
+        if let Some(token) = self.lock().get(id) {
+            token.cancel();
+        }
+    }
+
+    fn done(&self, id: &ExportId) {
+        self.lock().remove(id);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ExportId, CancellationToken>> {
+        // A panic while holding this map leaves it usable: it only maps ids
+        // to tokens.
+        self.running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A finished local export, ready to stream.
+#[derive(Debug, Clone)]
+pub struct Download {
+    pub path: PathBuf,
+    /// The name to save it under.
+    pub file_name: String,
+    pub content_type: &'static str,
+    pub sha256: String,
+}
+
+/// An export job as audit records keep it.
+fn snapshot(job: &ExportJob) -> Value {
+    views::snapshot(views::ExportView::from(job))
+}
+
+impl App {
+    /// Validates `request`, stores it as a queued job and starts it.
+    pub async fn create_export(
+        &self,
+        principal: &Principal,
+        request: ExportRequest,
+    ) -> Result<ExportJob> {
+        principal.require(Scope::Manage)?;
+        let mut spec = request::parse(request)?;
+        let id = ExportId::generate();
+        let org = principal.org().clone();
+        spec.target = self
+            .checked_target(&org, &id, &spec)
+            .await
+            .map_err(|e| Error::Invalid(vec![e]))?;
+        let runs = &self.0.export_runs;
+        let limit = runs.settings.max_concurrent_per_org;
+        if self.0.exports.active_exports(&org).await? >= limit {
+            return Err(Error::RateLimited {
+                message: format!(
+                    "this organization already has {limit} exports queued or running; retry when one has finished"
+                ),
+                retry_after_s: 5,
+            });
+        }
+        let job = ExportJob {
+            id,
+            org_id: org,
+            schedule_id: None,
+            status: ExportStatus::Queued,
+            spec,
+            progress: ExportProgress::default(),
+            output: None,
+            error: None,
+            created_at: Utc::now(),
+            started_at: None,
+            finished_at: None,
+        };
+        let audit = AuditRecord::new(
+            job.org_id.clone(),
+            principal.actor(),
+            "export",
+            job.id.to_string(),
+            "export.created",
+        )
+        .after(snapshot(&job));
+        self.0.exports.insert_export(&job, &audit).await?;
+        self.start_export(job.clone());
+        Ok(job)
+    }
+
+    /// Runs a stored, queued job in the background.
+    fn start_export(&self, job: ExportJob) {
+        let runs = &self.0.export_runs;
+        let token = runs.token(&job.id);
+        let app = self.clone();
+        runs.tracker.spawn(async move {
+            let id = job.id.clone();
+            runner::run(app.clone(), job, token).await;
+            app.0.export_runs.done(&id);
+        });
+    }
+
+    /// The organization's export jobs, newest first.
+    pub async fn exports(
+        &self,
+        principal: &Principal,
+        page: PageRequest,
+    ) -> Result<Page<ExportJob>> {
+        principal.require(Scope::Read)?;
+        Ok(self
+            .0
+            .exports
+            .list_exports(principal.org(), page)
+            .await?)
+    }
+
+    pub async fn export(&self, principal: &Principal, id: &ExportId) -> Result<ExportJob> {
+        principal.require(Scope::Read)?;
+        self.0
+            .exports
+            .get_export(principal.org(), id)
+            .await?
+            .ok_or(Error::NotFound("export"))
+    }
+
+    /// Cancels a queued or running job: nothing it wrote stays at the
+    /// target. A finished job cannot be cancelled (409).
+    pub async fn cancel_export(&self, principal: &Principal, id: &ExportId) -> Result<ExportJob> {
+        principal.require(Scope::Manage)?;
+        let mut job = self.export(principal, id).await?;
+        if !job.status.is_active() {
+            return Err(Error::Conflict(format!(
+                "the export has already {}",
+                job.status.as_str()
+            )));
+        }
+        job.status = ExportStatus::Cancelled;
+        job.finished_at = Some(Utc::now());
+        let audit = AuditRecord::new(
+            job.org_id.clone(),
+            principal.actor(),
+            "export",
+            job.id.to_string(),
+            "export.cancelled",
+        )
+        .after(snapshot(&job));
+        if !self.0.exports.transition_export(&job, Some(&audit)).await? {
+            let now = self.export(principal, id).await?;
+            return Err(Error::Conflict(format!(
+                "the export has already {}",
+                now.status.as_str()
+            )));
+        }
+        self.0.export_runs.cancel(id);
+        Ok(job)
+    }
+
+    /// A succeeded export's file, to stream.
+    pub async fn export_download(&self, principal: &Principal, id: &ExportId) -> Result<Download> {
+        let job = self.export(principal, id).await?;
+        let output = match (&job.status, &job.output) {
+            (ExportStatus::Succeeded, Some(output)) => output,
+            (status, _) => {
+                return Err(Error::Conflict(format!(
+                    "only a succeeded export can be downloaded; this one is {}",
+                    status.as_str()
+                )));
+            }
+        };
+        let path = PathBuf::from(&output.location);
+        if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+            return Err(Error::Conflict(
+                "the export's file is no longer at its target".into(),
+            ));
+        }
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| job.id.to_string());
+        let content_type = job
+            .spec
+            .compression
+            .content_type()
+            .unwrap_or_else(|| job.spec.format.content_type());
+        Ok(Download {
+            path,
+            file_name,
+            content_type,
+            sha256: output.sha256.clone(),
+        })
+    }
+
+    /// Where a job's output goes, checked now (a destination may have
+    /// changed since the job was created).
+    async fn export_path(&self, job: &ExportJob) -> Result<PathBuf, String> {
+        self.checked_target(&job.org_id, &job.id, &job.spec)
+            .await
+            .map_err(|e| e.message)
+            .and_then(|target| match target {
+                ExportTarget::File { file } => Ok(PathBuf::from(file)),
+                ExportTarget::Destination { .. } => {
+                    Err("this export's target cannot be written".into())
+                }
+            })
+    }
+
+    /// The spec's target resolved to an absolute local file (the default
+    /// when it names none).
+    async fn checked_target(
+        &self,
+        org: &OrgId,
+        id: &ExportId,
+        spec: &ferry_core::export::ExportSpec,
+    ) -> Result<ExportTarget, FieldError> {
+        let roots = &self.0.export_runs.settings.file_roots;
+        let path = match &spec.target {
+            ExportTarget::File { file } if file.is_empty() => request::resolve_file(
+                &format!(
+                    "exports/{}-{id}.{}{}",
+                    spec.source.as_str(),
+                    spec.format.extension(),
+                    spec.compression.suffix()
+                ),
+                roots,
+            )?,
+            ExportTarget::File { file } => request::resolve_file(file, roots)?,
+            ExportTarget::Destination {
+                destination_id,
+                path,
+            } => {
+                let field = "target.destination_id";
+                let d = self
+                    .0
+                    .store
+                    .get_destination(org, destination_id)
+                    .await
+                    .map_err(|e| FieldError::new(field, e.to_string()))?
+                    .ok_or_else(|| FieldError::new(field, "no such destination"))?;
+                match d.kind {
+                    DestinationKind::File => {}
+                    DestinationKind::S3 | DestinationKind::Sftp => {
+                        return Err(FieldError::new(
+                            field,
+                            format!(
+                                "exports to `{}` destinations are not available yet; export to a local file or a `file` destination",
+                                d.kind.as_str()
+                            ),
+                        ));
+                    }
+                    other => {
+                        return Err(FieldError::new(
+                            field,
+                            format!(
+                                "an export is written to a `file`, `s3` or `sftp` destination, not to a `{}` one",
+                                other.as_str()
+                            ),
+                        ));
+                    }
+                }
+                let directory = d
+                    .config
+                    .get("directory")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| FieldError::new(field, "the destination has no directory"))?;
+                relative_under(Path::new(directory), path)?
+            }
+        };
+        Ok(ExportTarget::File {
+            file: path.display().to_string(),
+        })
+    }
+
+    /// Cancels the exports running here and waits (up to `grace`) for them
+    /// to remove what they wrote; they are recorded as failed ("Ferry
+    /// stopped"), to be run again.
+    pub async fn stop_exports(&self, grace: Duration) {
+        let runs = &self.0.export_runs;
+        runs.tracker.close();
+        for token in runs.lock().values() {
+            token.cancel();
+        }
+        if tokio::time::timeout(grace, runs.tracker.wait())
+            .await
+            .is_err()
+        {
+            warn!("Exports did not stop in time; they are failed when found stale.");
+        }
+    }
+
+    /// Fails the active jobs whose runner has not reported since `before`
+    /// (its process stopped) and removes their unfinished files; returns
+    /// how many.
+    pub async fn fail_stale_exports(&self, before: DateTime<Utc>) -> Result<usize> {
+        let stale = self.0.exports.stale_exports(before).await?;
+        let mut failed = 0;
+        for mut job in stale {
+            if self.0.export_runs.lock().contains_key(&job.id) {
+                continue;
+            }
+            job.status = ExportStatus::Failed;
+            job.error = Some("Ferry stopped while this export ran; run it again".into());
+            job.finished_at = Some(Utc::now());
+            let audit = AuditRecord::new(
+                job.org_id.clone(),
+                SYSTEM_ACTOR,
+                "export",
+                job.id.to_string(),
+                "export.failed",
+            )
+            .after(snapshot(&job));
+            if self.0.exports.transition_export(&job, Some(&audit)).await? {
+                if let ExportTarget::File { file } = &job.spec.target {
+                    target::LocalFile::clean_up(Path::new(file), &job.id).await;
+                }
+                failed += 1;
+            }
+        }
+        Ok(failed)
+    }
+}
+
+/// `path` (relative, no `.`/`..`) under `directory`.
+fn relative_under(directory: &Path, path: &str) -> Result<PathBuf, FieldError> {
+    let field = "target.path";
+    let p = Path::new(path);
+    if path.is_empty()
+        || path.ends_with('/')
+        || path.contains('\0')
+        || path.len() > 1024
+        || !p.components().all(|c| matches!(c, Component::Normal(_)))
+    {
+        return Err(FieldError::new(
+            field,
+            "must be a relative file name without `.` or `..` parts (at most 1024 bytes)",
+        ));
+    }
+    Ok(directory.join(p))
+}

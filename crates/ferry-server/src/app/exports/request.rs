@@ -1,0 +1,376 @@
+//! An export request as it arrives (`ExportRequest`, names as strings so
+//! that an unknown source, format, field or filter is refused by name) and
+//! its validation into an `ExportSpec`. Malformed input (an unknown name, a
+//! wrong type) is `Malformed` (400); well-formed but impossible (a path
+//! outside the file roots, a destination that cannot take exports) is
+//! `Invalid` (422).
+
+use std::path::{Component, Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use ferry_core::FieldError;
+use ferry_core::delivery::DeliveryStatus;
+use ferry_core::destination::DestinationKind;
+use ferry_core::export::{
+    Compression, ExportSource, ExportSpec, ExportTarget, Format, RecordFilter, Redactor,
+};
+use ferry_core::ids::DestinationId;
+use serde::Deserialize;
+use serde_json::{Map, Value as Json};
+
+use super::rows::columns;
+use crate::app::{Error, Result};
+
+/// `POST /v1/exports`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "source": "deliveries", "format": "csv", "compression": "gzip",
+    "fields": ["id", "event_type", "destination_id", "status", "attempt_count", "last_error"],
+    "filter": {"status": "dead", "since": "2026-12-01T00:00:00Z"},
+    "redact": ["last_error"], "redact_secrets": true,
+    "target": {"file": "exports/dead-letters.csv.gz"}
+}))]
+pub struct ExportRequest {
+    /// `destinations`, `events`, `deliveries`, `attempts` or `audit`.
+    pub source: String,
+    /// `csv` (default), `json`, `ndjson`, `yaml` or `text`.
+    #[serde(default)]
+    pub format: Option<String>,
+    /// `none` (default), `gzip` or `zip`.
+    #[serde(default)]
+    pub compression: Option<String>,
+    /// The columns to write, in order (default: all of the source's).
+    #[serde(default)]
+    pub fields: Option<Vec<String>>,
+    /// The source's filters: `since`/`until` (RFC 3339) and, by source,
+    /// `status`, `event_type` (a glob), `destination_id`, `action`,
+    /// `actor`, `entity_id`, `kind`, `state`.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub filter: Option<Map<String, Json>>,
+    /// Fields or JSON pointers (`/data/card/number`) to redact.
+    #[serde(default)]
+    pub redact: Vec<String>,
+    /// Also mask values that look like credentials, wherever they are.
+    #[serde(default)]
+    pub redact_secrets: bool,
+    /// Export only what changed since the previous run of the same export.
+    #[serde(default)]
+    pub incremental: bool,
+    /// `{"file": "path"}` under the server's file roots, or
+    /// `{"destination_id": "dst_…", "path": "…"}` for an existing `file`
+    /// destination; default: `exports/<id>.<ext>` under the first file root.
+    #[serde(default)]
+    pub target: Option<ExportTarget>,
+}
+
+/// Which filters each source takes.
+fn filters_of(source: ExportSource) -> &'static [&'static str] {
+    match source {
+        ExportSource::Destinations => &["kind", "state"],
+        ExportSource::Events => &["since", "until", "event_type"],
+        ExportSource::Deliveries => &["since", "until", "status", "event_type", "destination_id"],
+        ExportSource::Attempts => &["since", "until", "event_type", "destination_id"],
+        ExportSource::Audit => &["since", "until", "action", "actor", "entity_id"],
+    }
+}
+
+fn one_of<T: Copy>(
+    field: &str,
+    value: &str,
+    all: &[T],
+    name: impl Fn(T) -> &'static str,
+) -> Result<T, FieldError> {
+    all.iter().copied().find(|v| name(*v) == value).ok_or_else(|| {
+        let names: Vec<&str> = all.iter().map(|v| name(*v)).collect();
+        FieldError::new(
+            field,
+            format!("unknown {field} `{value}`; expected one of: {}", names.join(", ")),
+        )
+    })
+}
+
+fn time(field: &str, value: &str) -> Result<DateTime<Utc>, FieldError> {
+    DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| FieldError::new(field, "must be an RFC 3339 time, e.g. 2026-01-31T12:00:00Z"))
+}
+
+fn parse_filter(
+    source: ExportSource,
+    raw: &Map<String, Json>,
+    errors: &mut Vec<FieldError>,
+) -> RecordFilter {
+    let allowed = filters_of(source);
+    let mut filter = RecordFilter::default();
+    for (key, value) in raw {
+        let field = format!("filter.{key}");
+        if !allowed.contains(&key.as_str()) {
+            errors.push(FieldError::new(
+                &field,
+                format!(
+                    "`{key}` is not a filter of `{}`; its filters are: {}",
+                    source.as_str(),
+                    allowed.join(", ")
+                ),
+            ));
+            continue;
+        }
+        let Some(text) = value.as_str() else {
+            errors.push(FieldError::new(&field, "must be a string"));
+            continue;
+        };
+        let parsed = match key.as_str() {
+            "since" => time(&field, text).map(|t| filter.since = Some(t)),
+            "until" => time(&field, text).map(|t| filter.until = Some(t)),
+            "status" => text
+                .parse::<DeliveryStatus>()
+                .map(|s| filter.status = Some(s))
+                .map_err(|m| FieldError::new(&field, m)),
+            "destination_id" => DestinationId::parse(text)
+                .map(|id| filter.destination_id = Some(id))
+                .map_err(|e| FieldError::new(&field, e.to_string())),
+            "kind" => text
+                .parse::<DestinationKind>()
+                .map(|k| filter.kind = Some(k.as_str().to_owned()))
+                .map_err(|e| FieldError::new(&field, e.to_string())),
+            "state" => one_of(&field, text, &["enabled", "paused", "disabled"], |s| s)
+                .map(|s| filter.state = Some(s.to_owned())),
+            _ => {
+                let value = Some(text.to_owned());
+                match key.as_str() {
+                    "event_type" => filter.event_type = value,
+                    "action" => filter.action = value,
+                    "actor" => filter.actor = value,
+                    _ => filter.entity_id = value,
+                }
+                Ok(())
+            }
+        };
+        if let Err(error) = parsed {
+            errors.push(error);
+        }
+    }
+    if let (Some(since), Some(until)) = (filter.since, filter.until)
+        && since >= until
+    {
+        errors.push(FieldError::new("filter.until", "must be after `since`"));
+    }
+    filter
+}
+
+fn parse_fields(
+    source: ExportSource,
+    fields: Option<&[String]>,
+    errors: &mut Vec<FieldError>,
+) -> Vec<String> {
+    let known = columns(source);
+    let Some(fields) = fields else {
+        return known.iter().map(|c| (*c).to_owned()).collect();
+    };
+    if fields.is_empty() {
+        errors.push(FieldError::new(
+            "fields",
+            "must name at least one field (or be left out for all of them)",
+        ));
+    }
+    for (i, field) in fields.iter().enumerate() {
+        if !known.contains(&field.as_str()) {
+            errors.push(FieldError::new(
+                format!("fields[{i}]"),
+                format!(
+                    "`{field}` is not a field of `{}`; its fields are: {}",
+                    source.as_str(),
+                    known.join(", ")
+                ),
+            ));
+        } else if fields[..i].contains(field) {
+            errors.push(FieldError::new(
+                format!("fields[{i}]"),
+                format!("`{field}` is listed twice"),
+            ));
+        }
+    }
+    fields.to_vec()
+}
+
+/// Checks a request's names and shapes (400 on failure); the target is
+/// checked against the server by the caller.
+pub fn parse(request: ExportRequest) -> Result<ExportSpec> {
+    let mut errors = Vec::new();
+    let source = one_of("source", &request.source, &ExportSource::ALL, ExportSource::as_str)
+        .map_err(|e| Error::Malformed(vec![e]))?;
+    let format = match request.format.as_deref() {
+        None => Format::Csv,
+        Some(name) => one_of("format", name, &Format::ALL, Format::as_str).unwrap_or_else(|e| {
+            errors.push(e);
+            Format::Csv
+        }),
+    };
+    let compression = match request.compression.as_deref() {
+        None => Compression::None,
+        Some(name) => one_of(
+            "compression",
+            name,
+            &[Compression::None, Compression::Gzip, Compression::Zip],
+            |c| match c {
+                Compression::None => "none",
+                Compression::Gzip => "gzip",
+                Compression::Zip => "zip",
+            },
+        )
+        .unwrap_or_else(|e| {
+            errors.push(e);
+            Compression::None
+        }),
+    };
+    let fields = parse_fields(source, request.fields.as_deref(), &mut errors);
+    let filter = request
+        .filter
+        .as_ref()
+        .map(|raw| parse_filter(source, raw, &mut errors))
+        .unwrap_or_default();
+    if let Err(error) = Redactor::new(&fields, &request.redact, request.redact_secrets) {
+        errors.push(error);
+    }
+    if !errors.is_empty() {
+        return Err(Error::Malformed(errors));
+    }
+    if request.incremental {
+        return Err(Error::invalid(
+            "incremental",
+            "incremental exports are not available yet; export with a `since` filter instead",
+        ));
+    }
+    Ok(ExportSpec {
+        source,
+        format,
+        compression,
+        fields,
+        filter,
+        redact: request.redact,
+        redact_secrets: request.redact_secrets,
+        incremental: request.incremental,
+        target: request.target.unwrap_or(ExportTarget::File {
+            file: String::new(),
+        }),
+    })
+}
+
+/// A local file target resolved under `roots`: a relative path is taken
+/// under the first root; an absolute one must lie under one of them. No
+/// `..` anywhere, and no trailing `/`.
+pub fn resolve_file(path: &str, roots: &[PathBuf]) -> Result<PathBuf, FieldError> {
+    let field = "target.file";
+    let Some(first) = roots.first() else {
+        return Err(FieldError::new(
+            field,
+            "local exports are disabled on this server (no file root is configured)",
+        ));
+    };
+    if path.is_empty() || path.ends_with('/') || path.len() > 1024 || path.contains('\0') {
+        return Err(FieldError::new(
+            field,
+            "must be a file name (at most 1024 bytes), relative to the server's first file root or absolute under one",
+        ));
+    }
+    let p = Path::new(path);
+    if p.components()
+        .any(|c| matches!(c, Component::ParentDir | Component::CurDir))
+    {
+        return Err(FieldError::new(field, "must not contain `.` or `..` parts"));
+    }
+    let full = if p.is_absolute() {
+        p.to_owned()
+    } else {
+        first.join(p)
+    };
+    if !roots.iter().any(|root| full.starts_with(root)) {
+        let roots: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+        return Err(FieldError::new(
+            field,
+            format!("must lie under a file root of this server ({})", roots.join(", ")),
+        ));
+    }
+    Ok(full)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(json: Json) -> ExportRequest {
+        serde_json::from_value(json).expect("request")
+    }
+
+    fn fields_of(error: Error) -> Vec<String> {
+        error.details().iter().map(|d| d.field.clone()).collect()
+    }
+
+    #[test]
+    fn defaults_export_every_field_to_csv() {
+        let spec = parse(request(serde_json::json!({"source": "deliveries"}))).unwrap();
+        assert_eq!(spec.format, Format::Csv);
+        assert_eq!(spec.compression, Compression::None);
+        assert_eq!(spec.fields, columns(ExportSource::Deliveries));
+    }
+
+    #[test]
+    fn unknown_names_are_refused_by_name() {
+        let e = parse(request(serde_json::json!({"source": "orders"}))).unwrap_err();
+        assert!(matches!(e, Error::Malformed(_)));
+        assert!(e.to_string().contains("`orders`"), "{e}");
+        let e = parse(request(serde_json::json!({
+            "source": "deliveries", "format": "xml", "compression": "rar",
+            "fields": ["id", "secret_sauce", "id"], "filter": {"colour": "red", "status": "lost"},
+            "redact": ["nope"]
+        })))
+        .unwrap_err();
+        assert!(matches!(e, Error::Malformed(_)));
+        assert_eq!(
+            fields_of(e),
+            [
+                "format",
+                "compression",
+                "fields[1]",
+                "fields[2]",
+                "filter.colour",
+                "filter.status",
+                "redact[0]"
+            ]
+        );
+    }
+
+    #[test]
+    fn filters_belong_to_their_source() {
+        let e = parse(request(serde_json::json!({
+            "source": "audit", "filter": {"status": "dead"}
+        })))
+        .unwrap_err();
+        assert!(e.to_string().contains("not a filter of `audit`"), "{e}");
+        let spec = parse(request(serde_json::json!({
+            "source": "audit", "filter": {"action": "destination.create", "since": "2026-01-01T00:00:00Z"}
+        })))
+        .unwrap();
+        assert_eq!(spec.filter.action.as_deref(), Some("destination.create"));
+        assert!(spec.filter.since.is_some());
+    }
+
+    #[test]
+    fn files_stay_under_the_roots() {
+        let roots = [PathBuf::from("/srv/ferry/files"), PathBuf::from("/data/out")];
+        assert_eq!(
+            resolve_file("exports/a.csv", &roots).unwrap(),
+            PathBuf::from("/srv/ferry/files/exports/a.csv")
+        );
+        assert_eq!(
+            resolve_file("/data/out/a.csv", &roots).unwrap(),
+            PathBuf::from("/data/out/a.csv")
+        );
+        for bad in ["/etc/passwd", "../a.csv", "exports/../../a", "dir/", ""] {
+            assert!(resolve_file(bad, &roots).is_err(), "{bad}");
+        }
+        assert!(resolve_file("a.csv", &[]).is_err());
+    }
+}

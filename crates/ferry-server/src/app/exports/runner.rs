@@ -1,0 +1,404 @@
+//! Runs one export job, streaming end to end with bounded memory: a reader
+//! task pages records from the store's readers, a blocking thread turns
+//! them into rows (redacted, encoded, compressed), and this task writes the
+//! compressed chunks to the target, hashing them on the way. The three
+//! meet through small bounded channels, so a slow disk slows the reader
+//! instead of filling memory, and the CPU work stays off the runtime's
+//! threads (ingest and delivery keep them).
+//!
+//! About once a second the runner records its progress, which also tells
+//! it whether the job was cancelled meanwhile (by any process). The output
+//! is committed only after every row was written; a failure, a cancel or a
+//! shutdown removes what was written.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use ferry_core::audit::{AuditRecord, SYSTEM_ACTOR};
+use ferry_core::destination::Destination;
+use ferry_core::export::format::encoder;
+use ferry_core::export::{
+    Compressor, ExportJob, ExportOutput, ExportSource, ExportSpec, ExportStatus, Record,
+    RecordQuery, Redactor, Value,
+};
+use ferry_core::glob;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::rows::{columns, destination_cells, record_cells, state_name};
+use super::target::LocalFile;
+use crate::app::App;
+
+/// Encoded bytes gathered before they go to the compressor and on.
+const CHUNK: usize = 256 * 1024;
+/// How often progress is recorded (and a cancel noticed).
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+/// Records read per page: fewer where a record can be large (an event's
+/// data, an attempt's captured bodies), to bound what a page holds.
+fn page_size(source: ExportSource) -> u32 {
+    match source {
+        ExportSource::Events => 500,
+        ExportSource::Attempts => 250,
+        _ => 2_000,
+    }
+}
+
+/// Rows on their way from the reader to the encoder.
+enum Batch {
+    Records(Vec<Record>),
+    Destinations(Vec<Destination>),
+}
+
+/// Why a run did not succeed.
+enum Stop {
+    /// Cancelled by an operator or stopped by a shutdown.
+    Cancelled,
+    /// Failed, with a reason for whoever reads the job.
+    Failed(String),
+}
+
+struct Written {
+    rows: u64,
+    bytes: u64,
+    uncompressed: u64,
+    sha256: String,
+}
+
+/// Runs `job` (queued) to its end.
+pub(super) async fn run(app: App, mut job: ExportJob, cancel: CancellationToken) {
+    let store = app.0.exports.clone();
+    let query = RecordQuery {
+        source: job.spec.source,
+        filter: job.spec.filter.clone(),
+    };
+    job.progress.total_rows = match store.count_records(&job.org_id, &query).await {
+        Ok(0) if query.source == ExportSource::Destinations => None,
+        Ok(n) => Some(n),
+        Err(error) => {
+            warn!(export_id = %job.id, %error, "Counting the export's rows failed.");
+            None
+        }
+    };
+    job.status = ExportStatus::Running;
+    job.started_at = Some(Utc::now());
+    match store.transition_export(&job, None).await {
+        Ok(true) => {}
+        Ok(false) => return, // cancelled before it started
+        Err(error) => {
+            warn!(export_id = %job.id, %error, "Could not start the export; it is failed when found stale.");
+            return;
+        }
+    }
+    let started = Instant::now();
+    let outcome = execute(&app, &job, query, &cancel).await;
+    finish(&app, job, outcome, started.elapsed()).await;
+}
+
+async fn execute(
+    app: &App,
+    job: &ExportJob,
+    query: RecordQuery,
+    cancel: &CancellationToken,
+) -> Result<(Written, PathBuf), Stop> {
+    let path = app.export_path(job).await.map_err(Stop::Failed)?;
+    let mut file = LocalFile::create(path, &job.id)
+        .await
+        .map_err(|e| Stop::Failed(format!("cannot create the export file: {e}")))?;
+    match pump(app, job, query, cancel, &mut file).await {
+        Ok(written) => match file.commit().await {
+            Ok(path) => Ok((written, path)),
+            Err(e) => Err(Stop::Failed(format!("cannot commit the export file: {e}"))),
+        },
+        Err(stop) => {
+            file.abort().await;
+            Err(stop)
+        }
+    }
+}
+
+async fn pump(
+    app: &App,
+    job: &ExportJob,
+    query: RecordQuery,
+    cancel: &CancellationToken,
+    file: &mut LocalFile,
+) -> Result<Written, Stop> {
+    let (rows_tx, rows_rx) = mpsc::channel::<Batch>(2);
+    let (chunks_tx, mut chunks_rx) = mpsc::channel::<Vec<u8>>(8);
+    let rows_done = Arc::new(AtomicU64::new(0));
+    let reader = tokio::spawn(read(app.clone(), job.org_id.clone(), query, rows_tx));
+    let spec = job.spec.clone();
+    let entry = entry_name(job);
+    let counter = rows_done.clone();
+    let encoder =
+        tokio::task::spawn_blocking(move || encode(&spec, &entry, rows_rx, chunks_tx, &counter));
+    let result = write(app, job, cancel, file, &mut chunks_rx, &rows_done).await;
+    // Whatever happened, the reader and the encoder end: dropping the
+    // receiver makes the encoder's next send fail, which drops the rows
+    // channel and ends the reader.
+    drop(chunks_rx);
+    let (hasher, bytes) = match result {
+        Ok(done) => done,
+        Err(stop) => {
+            reader.abort();
+            return Err(stop);
+        }
+    };
+    let read_result = reader
+        .await
+        .map_err(|_| Stop::Failed("reading the records failed".into()))?;
+    read_result.map_err(Stop::Failed)?;
+    let uncompressed = encoder
+        .await
+        .map_err(|_| Stop::Failed("encoding the rows failed".into()))?
+        .map_err(|e| Stop::Failed(format!("encoding the rows failed: {e}")))?;
+    Ok(Written {
+        rows: rows_done.load(Ordering::Relaxed),
+        bytes,
+        uncompressed,
+        sha256: hex::encode(hasher.finalize()),
+    })
+}
+
+/// Writes the compressed chunks to the file until the encoder is done,
+/// recording progress on the way.
+async fn write(
+    app: &App,
+    job: &ExportJob,
+    cancel: &CancellationToken,
+    file: &mut LocalFile,
+    chunks: &mut mpsc::Receiver<Vec<u8>>,
+    rows_done: &AtomicU64,
+) -> Result<(Sha256, u64), Stop> {
+    let mut hasher = Sha256::new();
+    let mut bytes = 0u64;
+    let mut progress = job.progress;
+    let mut tick = tokio::time::interval(PROGRESS_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return Err(Stop::Cancelled),
+            chunk = chunks.recv() => {
+                let Some(chunk) = chunk else { break };
+                file.write(&chunk)
+                    .await
+                    .map_err(|e| Stop::Failed(format!("writing the export failed: {e}")))?;
+                hasher.update(&chunk);
+                bytes += chunk.len() as u64;
+            }
+            _ = tick.tick() => {
+                progress.rows = rows_done.load(Ordering::Relaxed);
+                progress.bytes = bytes;
+                match app.0.exports.save_export_progress(&job.id, &progress).await {
+                    Ok(true) => {}
+                    Ok(false) => return Err(Stop::Cancelled),
+                    // Progress is bookkeeping: the export goes on.
+                    Err(error) => warn!(export_id = %job.id, %error, "Recording export progress failed."),
+                }
+            }
+        }
+    }
+    Ok((hasher, bytes))
+}
+
+/// Pages the records (or the destinations) to the encoder.
+async fn read(
+    app: App,
+    org: ferry_core::ids::OrgId,
+    query: RecordQuery,
+    rows: mpsc::Sender<Batch>,
+) -> Result<(), String> {
+    let failed = |e: ferry_core::StoreError| format!("reading the records failed: {e}");
+    if query.source == ExportSource::Destinations {
+        let mut all = app.0.store.org_destinations(&org).await.map_err(failed)?;
+        all.retain(|d| {
+            query.filter.kind.as_deref().is_none_or(|k| d.kind.as_str() == k)
+                && query.filter.state.as_deref().is_none_or(|s| state_name(d) == s)
+        });
+        let _ = rows.send(Batch::Destinations(all)).await;
+        return Ok(());
+    }
+    let glob_type = query
+        .filter
+        .event_type
+        .clone()
+        .filter(|pattern| pattern.contains('*'));
+    let limit = page_size(query.source);
+    let mut after = 0;
+    loop {
+        let page = app
+            .0
+            .exports
+            .record_page(&org, &query, after, limit)
+            .await
+            .map_err(failed)?;
+        let Some((last, _)) = page.last() else {
+            return Ok(());
+        };
+        after = *last;
+        let full = page.len() == limit as usize;
+        let mut records: Vec<Record> = page.into_iter().map(|(_, r)| r).collect();
+        if let Some(pattern) = &glob_type {
+            records.retain(|r| glob::matches(pattern, event_type(r)));
+        }
+        if rows.send(Batch::Records(records)).await.is_err() {
+            return Ok(()); // the encoder stopped; the writer says why
+        }
+        if !full {
+            return Ok(());
+        }
+    }
+}
+
+fn event_type(record: &Record) -> &str {
+    match record {
+        Record::Event(e) => &e.event_type,
+        Record::Delivery(_, t) => t,
+        Record::Attempt(_, context) => &context.event_type,
+        Record::Audit(_) => "",
+    }
+}
+
+/// The name of the one entry of a zip export.
+fn entry_name(job: &ExportJob) -> String {
+    format!(
+        "{}-{}.{}",
+        job.spec.source.as_str(),
+        job.id,
+        job.spec.format.extension()
+    )
+}
+
+/// Turns batches into encoded, compressed chunks (on a blocking thread).
+/// Returns the bytes before compression.
+fn encode(
+    spec: &ExportSpec,
+    entry: &str,
+    mut rows: mpsc::Receiver<Batch>,
+    chunks: mpsc::Sender<Vec<u8>>,
+    rows_done: &AtomicU64,
+) -> std::io::Result<u64> {
+    let all = columns(spec.source);
+    let selected: Vec<usize> = spec
+        .fields
+        .iter()
+        .filter_map(|f| all.iter().position(|c| c == f))
+        .collect();
+    let redactor = Redactor::new(&spec.fields, &spec.redact, spec.redact_secrets)
+        .map_err(|e| std::io::Error::other(e.message))?;
+    let mut encoder = encoder(spec.format, spec.fields.clone());
+    let mut compressor = Compressor::new(spec.compression, entry);
+    let mut buf = Vec::with_capacity(CHUNK + CHUNK / 4);
+    let mut uncompressed = 0u64;
+    let mut flush = |buf: &mut Vec<u8>, compressor: &mut Compressor| -> std::io::Result<()> {
+        uncompressed += buf.len() as u64;
+        compressor.write(buf)?;
+        buf.clear();
+        let out = compressor.take();
+        if !out.is_empty() && chunks.blocking_send(out).is_err() {
+            return Err(std::io::Error::other("the export stopped"));
+        }
+        Ok(())
+    };
+    encoder.begin(&mut buf);
+    let mut row = Vec::with_capacity(selected.len());
+    while let Some(batch) = rows.blocking_recv() {
+        let cells: Box<dyn Iterator<Item = Vec<Value>>> = match batch {
+            Batch::Records(records) => Box::new(records.into_iter().map(record_cells)),
+            Batch::Destinations(all) => Box::new(all.into_iter().map(destination_cells)),
+        };
+        for mut cells in cells {
+            row.clear();
+            row.extend(
+                selected
+                    .iter()
+                    .map(|&i| std::mem::replace(&mut cells[i], Value::Null)),
+            );
+            redactor.apply(&mut row);
+            encoder.row(&row, &mut buf);
+            rows_done.fetch_add(1, Ordering::Relaxed);
+            if buf.len() >= CHUNK {
+                flush(&mut buf, &mut compressor)?;
+            }
+        }
+    }
+    encoder.finish(&mut buf);
+    flush(&mut buf, &mut compressor)?;
+    let last = compressor.finish()?;
+    if !last.is_empty() && chunks.blocking_send(last).is_err() {
+        return Err(std::io::Error::other("the export stopped"));
+    }
+    Ok(uncompressed)
+}
+
+/// Records how the run ended.
+async fn finish(
+    app: &App,
+    mut job: ExportJob,
+    outcome: Result<(Written, PathBuf), Stop>,
+    took: Duration,
+) {
+    job.finished_at = Some(Utc::now());
+    let store = &app.0.exports;
+    let committed = match outcome {
+        Ok((written, path)) => {
+            job.status = ExportStatus::Succeeded;
+            job.progress.rows = written.rows;
+            job.progress.bytes = written.bytes;
+            job.output = Some(ExportOutput {
+                uncompressed_bytes: written.uncompressed,
+                sha256: written.sha256,
+                location: path.display().to_string(),
+            });
+            info!(
+                export_id = %job.id, rows = written.rows, bytes = written.bytes,
+                uncompressed = written.uncompressed, took_ms = took.as_millis() as u64,
+                "Export finished."
+            );
+            Some(path)
+        }
+        Err(Stop::Cancelled) => {
+            // An operator's cancel is already stored; otherwise Ferry is
+            // stopping, and the job cannot finish.
+            job.status = ExportStatus::Failed;
+            job.error = Some("Ferry stopped while this export ran; run it again".into());
+            None
+        }
+        Err(Stop::Failed(reason)) => {
+            warn!(export_id = %job.id, %reason, "Export failed.");
+            job.status = ExportStatus::Failed;
+            job.error = Some(reason);
+            None
+        }
+    };
+    let audit = AuditRecord::new(
+        job.org_id.clone(),
+        SYSTEM_ACTOR,
+        "export",
+        job.id.to_string(),
+        match job.status {
+            ExportStatus::Succeeded => "export.succeeded",
+            _ => "export.failed",
+        },
+    )
+    .after(super::snapshot(&job));
+    match store.transition_export(&job, Some(&audit)).await {
+        Ok(true) => {}
+        Ok(false) => {
+            // Cancelled meanwhile: the cancel wins, and its output goes.
+            if let Some(path) = committed {
+                let _ = tokio::fs::remove_file(path).await;
+            }
+        }
+        Err(error) => {
+            warn!(export_id = %job.id, %error, "Recording the export's end failed; it is failed when found stale.");
+        }
+    }
+}
