@@ -9,6 +9,8 @@
 //! cases (`redis.rs`), and its own checks (lost Redis data) in
 //! `redis_queue.rs`.
 
+#[path = "conformance/exports.rs"]
+mod exports;
 #[path = "conformance/operator.rs"]
 mod operator;
 #[path = "conformance/postgres.rs"]
@@ -63,6 +65,8 @@ macro_rules! conformance {
                 sources::every_id_names_its_owner,
                 sources::resealing_moves_every_secret_to_the_new_key,
                 sources::conflicts_are_reported_in_ferrys_words,
+                exports::export_jobs_move_only_forward,
+                exports::record_pages_walk_in_order_within_their_filters,
                 queue::claim_takes_only_pending,
                 queue::lease_due_takes_oldest_due_first,
                 queue::lease_due_respects_limit_and_shares_events,

@@ -3,7 +3,8 @@
 //! PostgreSQL and Redis servers, the real S3, SFTP and SMTP servers of the
 //! storage kinds ([`services`]), TLS-speaking brokers and databases with
 //! certificates made for the test ([`tls`]), another process holding an
-//! SQLite write lock ([`SqliteWriteLock`]), and small helpers.
+//! SQLite write lock ([`SqliteWriteLock`]), a small tmpfs to fill
+//! ([`Tmpfs`]), and small helpers.
 //!
 //! Everything here talks over real sockets on 127.0.0.1; nothing is a fake
 //! of a component that exists for real.
@@ -14,9 +15,11 @@ pub mod redis;
 pub mod services;
 mod sqlite_lock;
 pub mod tls;
+pub mod tmpfs;
 
 pub use receiver::{Behavior, Receiver, Recorded};
 pub use sqlite_lock::SqliteWriteLock;
+pub use tmpfs::Tmpfs;
 
 /// A TCP port on 127.0.0.1 that was free a moment ago: bound to port 0, read
 /// and released. Nothing listens on it afterwards (until something else takes

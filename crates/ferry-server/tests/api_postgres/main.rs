@@ -12,6 +12,8 @@ mod harness;
 mod backlog;
 #[path = "../api/delivery.rs"]
 mod delivery;
+#[path = "../api/exports.rs"]
+mod exports;
 #[path = "../api/ingest.rs"]
 mod ingest;
 #[path = "../api/integrations.rs"]

@@ -18,7 +18,7 @@ use ferry_core::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId};
 use ferry_core::org::{ApiKey, Org, Scope};
 use ferry_core::page::PageRequest;
 use ferry_core::ports::{
-    Completion, Lease, Ownership, Queue, Resealing, Settled, SourceStore, Store,
+    Completion, ExportStore, Lease, Ownership, Queue, Resealing, Settled, SourceStore, Store,
 };
 use ferry_core::retry::RetryPolicy;
 use ferry_core::secret::Secret;
@@ -33,6 +33,7 @@ pub struct Backend {
     pub sources: Arc<dyn SourceStore>,
     pub ownership: Arc<dyn Ownership>,
     pub resealing: Arc<dyn Resealing>,
+    pub exports: Arc<dyn ExportStore>,
     pub queue: Arc<dyn Queue>,
     /// The cipher the store seals with (clones share its key ring).
     pub cipher: Cipher,
@@ -42,12 +43,13 @@ impl Backend {
     /// A backend whose one store serves every state port.
     pub fn new<S>(store: S, queue: Arc<dyn Queue>, cipher: Cipher) -> Self
     where
-        S: Store + SourceStore + Ownership + Resealing + Clone,
+        S: Store + SourceStore + Ownership + Resealing + ExportStore + Clone,
     {
         Self {
             store: Arc::new(store.clone()),
             sources: Arc::new(store.clone()),
             ownership: Arc::new(store.clone()),
+            exports: Arc::new(store.clone()),
             resealing: Arc::new(store),
             queue,
             cipher,

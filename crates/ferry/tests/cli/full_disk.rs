@@ -10,13 +10,12 @@
 //! under CI (`CI=true`), where they fail.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ferry_testkit::{Receiver, SqliteWriteLock};
+use ferry_testkit::{Receiver, SqliteWriteLock, Tmpfs};
 use serde_json::{Value, json};
 
 use crate::process::{
@@ -33,68 +32,6 @@ const BATCH: usize = 10;
 /// Bigger events fill the disk sooner.
 const PAD: usize = 2_000;
 const WAIT: Duration = Duration::from_secs(60);
-
-/// Says why the full-disk checks cannot run here. A developer's machine may
-/// skip them; CI (`CI=true`, which runs as root) must not.
-fn skipped(why: &str) -> Option<Tmpfs> {
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{why} (CI must run the full-disk checks)"
-    );
-    eprintln!("SKIPPED: {why}.");
-    None
-}
-
-/// A private tmpfs, unmounted when dropped (even when the test fails).
-struct Tmpfs {
-    path: PathBuf,
-}
-
-impl Tmpfs {
-    /// Mounts one at `path`, or says why it cannot and returns `None`.
-    fn mount(path: &Path, mib: u32) -> Option<Self> {
-        if !ferry_testkit::is_root() {
-            return skipped(
-                "mounting a tmpfs needs root; run the tests as root to check a full disk",
-            );
-        }
-        std::fs::create_dir_all(path).unwrap();
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
-            .arg(path)
-            .stderr(Stdio::piped())
-            .output()
-            .unwrap();
-        if !mounted.status.success() {
-            return skipped(&format!(
-                "mounting a tmpfs is not permitted here ({}); the full-disk checks need it",
-                String::from_utf8_lossy(&mounted.stderr).trim()
-            ));
-        }
-        Some(Self {
-            path: path.to_owned(),
-        })
-    }
-
-    fn resize(&self, mib: u32) {
-        let status = Command::new("mount")
-            .args(["-o", &format!("remount,size={mib}m")])
-            .arg(&self.path)
-            .status()
-            .unwrap();
-        assert!(status.success(), "remount failed: {status}");
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let unmounted = Command::new("umount").arg(&self.path).status();
-        if !unmounted.is_ok_and(|s| s.success()) {
-            // Something still has a file open there: detach it anyway.
-            let _ = Command::new("umount").arg("-l").arg(&self.path).status();
-        }
-    }
-}
 
 /// What the clients saw.
 #[derive(Default)]
@@ -268,14 +205,14 @@ async fn fill_the_disk_then_give_it_space(log_on_the_full_disk: bool) {
         return;
     };
     let log = if log_on_the_full_disk {
-        disk.path.join("ferry.log")
+        disk.path().join("ferry.log")
     } else {
         dir.path().join("ferry.log")
     };
     let receiver = Receiver::start().await;
     let env = [("FERRY_DISPATCH__POLL_INTERVAL_MS", "200".to_owned())];
     let mut ferry = FerryProcess::launch(
-        &disk.path.join("data"),
+        &disk.path().join("data"),
         Output::File(&log),
         "info",
         &[],
