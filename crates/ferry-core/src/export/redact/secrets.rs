@@ -3,9 +3,9 @@
 //!
 //! It runs on every cell of exports of millions of rows, so it is built for
 //! the common case of a cell that holds nothing: one case-insensitive
-//! literal scan (and a digit count, for card numbers) decides whether any
-//! rule could match, and only then do the rules run, each a regex compiled
-//! once. A cell with nothing to mask is returned borrowed.
+//! literal scan (and a digit count, for card numbers) tells which rules
+//! could match, and only those run, each a regex compiled once. A cell with
+//! nothing to mask is returned borrowed.
 //!
 //! A mask covers the whole secret (never "the last 4 digits"), and keeps
 //! what is not secret around it (`Bearer `, `user:` in a URL, a key's name
@@ -17,19 +17,84 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
+use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use regex::{Captures, Regex};
 
 use super::REDACTED;
 
-/// Whether a rule other than the card numbers' could match: a superset of
-/// what each rule needs, as literals, so one scan rules most cells out.
-static MAYBE: LazyLock<Regex> = LazyLock::new(|| {
-    regex(concat!(
-        r"(?i)bearer|basic|://|private key|whsec_|fk_|[sr]k_(?:live|test)_|gh[pousr]_|github_pat_",
-        r"|xox|glpat-|aiza|akia|asia|eyj|passw|passphrase|pwd|secret|token|api[_-]?key",
-        r"|authorization|private[_-]?key|access[_-]?key|credential|cookie",
-    ))
+/// The rules, each a bit in the set of those a text needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rule {
+    Pem = 1 << 0,
+    UrlPassword = 1 << 1,
+    Prefixed = 1 << 2,
+    AwsSecret = 1 << 3,
+    Scheme = 1 << 4,
+    KeyValue = 1 << 5,
+}
+
+/// The literals without which a rule cannot match (compared ignoring ASCII
+/// case), and the rules each one calls for. One scan of a text for all of
+/// them says which rules to run, and for most cells that none need to.
+const TRIGGERS: &[(&str, u8)] = &[
+    ("private key", Rule::Pem as u8),
+    ("://", Rule::UrlPassword as u8),
+    ("whsec_", Rule::Prefixed as u8),
+    ("fk_", Rule::Prefixed as u8),
+    ("k_live_", Rule::Prefixed as u8),
+    ("k_test_", Rule::Prefixed as u8),
+    ("ghp_", Rule::Prefixed as u8),
+    ("gho_", Rule::Prefixed as u8),
+    ("ghu_", Rule::Prefixed as u8),
+    ("ghs_", Rule::Prefixed as u8),
+    ("ghr_", Rule::Prefixed as u8),
+    ("github_pat_", Rule::Prefixed as u8),
+    ("xox", Rule::Prefixed as u8),
+    ("glpat-", Rule::Prefixed as u8),
+    ("aiza", Rule::Prefixed as u8),
+    ("akia", Rule::Prefixed as u8),
+    ("asia", Rule::Prefixed as u8),
+    ("eyj", Rule::Prefixed as u8),
+    ("secret", Rule::AwsSecret as u8 | Rule::KeyValue as u8),
+    ("bearer", Rule::Scheme as u8),
+    ("basic", Rule::Scheme as u8),
+    ("password", Rule::KeyValue as u8),
+    ("passwd", Rule::KeyValue as u8),
+    ("passphrase", Rule::KeyValue as u8),
+    ("pwd", Rule::KeyValue as u8),
+    ("token", Rule::KeyValue as u8),
+    ("apikey", Rule::KeyValue as u8),
+    ("api_key", Rule::KeyValue as u8),
+    ("api-key", Rule::KeyValue as u8),
+    ("authorization", Rule::KeyValue as u8),
+    ("privatekey", Rule::KeyValue as u8),
+    ("private_key", Rule::KeyValue as u8),
+    ("private-key", Rule::KeyValue as u8),
+    ("accesskey", Rule::KeyValue as u8),
+    ("access_key", Rule::KeyValue as u8),
+    ("access-key", Rule::KeyValue as u8),
+    ("credential", Rule::KeyValue as u8),
+    ("cookie", Rule::KeyValue as u8),
+];
+
+static TRIGGER_SCAN: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        .kind(Some(AhoCorasickKind::DFA))
+        .ascii_case_insensitive(true)
+        .build(TRIGGERS.iter().map(|(literal, _)| literal))
+        // Invariant: a few short constant literals, checked by the tests.
+        .expect("the trigger literals build")
 });
+
+/// The rules that could match `text`.
+fn rules_for(text: &str) -> u8 {
+    let mut rules = 0;
+    // Overlapping, so that no literal hides another (`secretaccess`).
+    for found in TRIGGER_SCAN.find_overlapping_iter(text) {
+        rules |= TRIGGERS[found.pattern().as_usize()].1;
+    }
+    rules
+}
 
 /// A PEM private key block; a block cut short (no END line) is masked to
 /// the end of the text.
@@ -59,7 +124,7 @@ static PREFIXED: LazyLock<Regex> = LazyLock::new(|| {
 /// An AWS secret access key after its name, whatever stands between them
 /// (`=`, `:`, quotes, or the spaces of a table).
 static AWS_SECRET: LazyLock<Regex> = LazyLock::new(|| {
-    regex(r#"(?i)((?:aws.?)?secret.?access.?key["']?[ \t:=]*["']?)([A-Za-z0-9/+=]{40})"#)
+    regex(r#"(?i)((?:aws.?)?secret.?access.?key["']?[ \t:=]*["']?)([A-Za-z0-9/+=]{40,})"#)
 });
 
 /// `Bearer <token>` and `Basic <base64>`, in any case.
@@ -98,14 +163,16 @@ const CARD_DIGITS: std::ops::RangeInclusive<usize> = 13..=19;
 /// (13–19 digits, grouped by spaces or dashes, passing the Luhn check) and
 /// PEM private keys. Borrowed when nothing was masked.
 pub fn mask_secrets(text: &str) -> Cow<'_, str> {
-    let rules = MAYBE.is_match(text);
+    let rules = rules_for(text);
     let cards = has_card_digits(text);
-    if !rules && !cards {
+    if rules == 0 && !cards {
         return Cow::Borrowed(text);
     }
     let mut text = Cow::Borrowed(text);
-    if rules {
-        text = then(text, mask_rules);
+    for (rule, step) in STEPS {
+        if rules & rule as u8 != 0 {
+            text = then(text, step);
+        }
     }
     if cards {
         text = then(text, mask_cards);
@@ -113,25 +180,24 @@ pub fn mask_secrets(text: &str) -> Cow<'_, str> {
     text
 }
 
-/// Every rule, without the quick check that skips them: for the tests that
-/// show the check skips nothing.
-fn mask_rules(text: &str) -> Cow<'_, str> {
-    let mut text = Cow::Borrowed(text);
-    for rule in [
-        mask_pem,
-        mask_url_password,
-        mask_prefixed,
-        mask_aws_secret,
-        mask_scheme,
-        mask_key_value,
-    ] {
-        text = then(text, rule);
-    }
-    text
-}
+/// One rule: `text` with what it matches masked, borrowed if nothing.
+type Step = for<'a> fn(&'a str) -> Cow<'a, str>;
+
+/// The rules in the order they run: whole blocks and URLs first, then
+/// tokens recognizable by shape, then what is recognized by what stands
+/// before it (an AWS key's name, an authorization scheme, a key), so that
+/// a key-value mask never hides a token from the rule that knows it.
+const STEPS: [(Rule, Step); 6] = [
+    (Rule::Pem, mask_pem),
+    (Rule::UrlPassword, mask_url_password),
+    (Rule::Prefixed, mask_prefixed),
+    (Rule::AwsSecret, mask_aws_secret),
+    (Rule::Scheme, mask_scheme),
+    (Rule::KeyValue, mask_key_value),
+];
 
 /// Applies `rule` to `text`, keeping it borrowed while nothing changes.
-fn then<'a>(text: Cow<'a, str>, rule: fn(&str) -> Cow<'_, str>) -> Cow<'a, str> {
+fn then<'a>(text: Cow<'a, str>, rule: Step) -> Cow<'a, str> {
     match text {
         Cow::Borrowed(text) => rule(text),
         Cow::Owned(text) => match rule(&text) {
@@ -141,6 +207,18 @@ fn then<'a>(text: Cow<'a, str>, rule: fn(&str) -> Cow<'_, str>) -> Cow<'a, str> 
     }
 }
 
+/// What becomes of one match of a rule.
+enum Found {
+    /// It is replaced by this text.
+    Mask(String),
+    /// It stays; the search goes on after it.
+    Keep,
+    /// It stays, and the search goes on from this byte offset inside it,
+    /// where a match may start that this one overlapped
+    /// (`Bearer Bearer <token>`).
+    KeepFrom(usize),
+}
+
 /// Replaces each match of `regex` for which `mask` gives a replacement;
 /// borrowed when none does.
 fn replace<'a>(
@@ -148,15 +226,38 @@ fn replace<'a>(
     regex: &Regex,
     mut mask: impl FnMut(&Captures<'_>) -> Option<String>,
 ) -> Cow<'a, str> {
+    replace_found(text, regex, |caps| {
+        mask(caps).map_or(Found::Keep, Found::Mask)
+    })
+}
+
+/// [`replace`], where a match that stays may be searched again from inside.
+fn replace_found<'a>(
+    text: &'a str,
+    regex: &Regex,
+    mut mask: impl FnMut(&Captures<'_>) -> Found,
+) -> Cow<'a, str> {
     let mut out = String::new();
-    let (mut copied, mut changed) = (0, false);
-    for caps in regex.captures_iter(text) {
-        if let Some(replacement) = mask(&caps) {
-            let whole = caps.get(0).map_or(0..0, |m| m.range());
-            out.push_str(&text[copied..whole.start]);
-            out.push_str(&replacement);
-            copied = whole.end;
-            changed = true;
+    let (mut copied, mut changed, mut at) = (0, false, 0);
+    while at <= text.len() {
+        let Some(caps) = regex.captures_at(text, at) else {
+            break;
+        };
+        let whole = caps.get(0).map_or(at..at, |m| m.range());
+        match mask(&caps) {
+            Found::Mask(replacement) => {
+                out.push_str(&text[copied..whole.start]);
+                out.push_str(&replacement);
+                copied = whole.end;
+                changed = true;
+                at = whole.end;
+            }
+            Found::Keep => at = whole.end,
+            Found::KeepFrom(from) => at = from,
+        }
+        // Never search the same place twice (an empty match).
+        if at <= whole.start {
+            at = whole.start + text[whole.start..].chars().next().map_or(1, char::len_utf8);
         }
     }
     if !changed {
@@ -202,15 +303,18 @@ fn mask_aws_secret(text: &str) -> Cow<'_, str> {
 }
 
 fn mask_scheme(text: &str) -> Cow<'_, str> {
-    replace(text, &SCHEME, |caps| {
+    replace_found(text, &SCHEME, |caps| {
         let (whole, token) = (group(caps, 0), group(caps, 1));
         // A sentence's full stop is not part of the token.
         let credential = token.trim_end_matches('.');
         if !looks_like_credential(credential) {
-            return None;
+            // The word may be a scheme itself: `Bearer Bearer <token>`.
+            return caps
+                .get(1)
+                .map_or(Found::Keep, |m| Found::KeepFrom(m.start()));
         }
         let scheme = &whole[..whole.len() - token.len()];
-        Some(format!("{scheme}{REDACTED}{}", &token[credential.len()..]))
+        Found::Mask(format!("{scheme}{REDACTED}{}", &token[credential.len()..]))
     })
 }
 
@@ -252,8 +356,26 @@ fn mask_key_value(text: &str) -> Cow<'_, str> {
     })
 }
 
+/// Whether `text` has a run of at least 13 digits, in groups separated by
+/// single spaces or dashes: what a card number needs. A byte scan, so that
+/// the many cells with a date or a few numbers skip the card rule.
 fn has_card_digits(text: &str) -> bool {
-    text.bytes().filter(u8::is_ascii_digit).count() >= *CARD_DIGITS.start()
+    let (mut run, mut after_separator) = (0, false);
+    for b in text.bytes() {
+        if b.is_ascii_digit() {
+            run += 1;
+            after_separator = false;
+            if run >= *CARD_DIGITS.start() {
+                return true;
+            }
+        } else if (b == b' ' || b == b'-') && run > 0 && !after_separator {
+            after_separator = true;
+        } else {
+            run = 0;
+            after_separator = false;
+        }
+    }
+    false
 }
 
 /// Masks card numbers: within each run of digit groups, every span of whole

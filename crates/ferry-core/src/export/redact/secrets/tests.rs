@@ -33,6 +33,7 @@ fn assert_masked(text: &str, secret: &str) {
 fn credentials_are_masked_whole() {
     let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
     let aws_secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    let aws_secret_longer = format!("{aws_secret}Xtra9");
     let pem_body = "MIIEowIBAAKCAQEA7bq98ZZvJ3xkQ\nUv1nQ2lAjF0p8sKDyh2pZ9Ecq+/Lmn=";
     let cases: Vec<(String, &str)> = vec![
         (format!("Authorization: Bearer {jwt}"), jwt),
@@ -41,6 +42,14 @@ fn credentials_are_masked_whole() {
             "abc123DEF456ghi789",
         ),
         ("BEARER sk-proj-Zx81_aa".into(), "sk-proj-Zx81_aa"),
+        (
+            "Bearer Bearer abc123DEF456ghi789".into(),
+            "abc123DEF456ghi789",
+        ),
+        (
+            "basic Basic dXNlcjpwYXNzd29yZA==".into(),
+            "dXNlcjpwYXNzd29yZA==",
+        ),
         (
             "Authorization: Basic dXNlcjpwYXNzd29yZA==".into(),
             "dXNlcjpwYXNzd29yZA==",
@@ -89,6 +98,10 @@ fn credentials_are_masked_whole() {
         (
             format!(r#"{{"SecretAccessKey": "{aws_secret}"}}"#),
             aws_secret,
+        ),
+        (
+            format!("aws_secret_access_key  {aws_secret_longer}"),
+            &aws_secret_longer,
         ),
         (
             r#"{"user":"ann","password":"hunter2 with spaces"}"#.into(),
@@ -269,6 +282,19 @@ fn fragments() -> impl Strategy<Value = String> {
         Just("-----BEGIN PRIVATE KEY-----".to_owned()),
         Just("-----END PRIVATE KEY-----".to_owned()),
         Just("aws_secret_access_key ".to_owned()),
+        Just("SecretAccessKey".to_owned()),
+        Just("PASSWORD".to_owned()),
+        Just("Private_Key".to_owned()),
+        Just("X-Api-Key".to_owned()),
+        Just("Authorization".to_owned()),
+        Just("Cookie".to_owned()),
+        Just("ghp_".to_owned()),
+        Just("sk_live_".to_owned()),
+        Just("eyJ".to_owned()),
+        Just("eyJhbGciOi.".to_owned()),
+        Just("xoxb-".to_owned()),
+        Just("AIza".to_owned()),
+        Just("ASIA".to_owned()),
         "[a-zA-Z0-9+/=_]{1,12}",
         "[0-9]{1,5}",
         any::<String>(),
@@ -277,6 +303,8 @@ fn fragments() -> impl Strategy<Value = String> {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
     #[test]
     fn masking_twice_changes_nothing_more(text in fragments()) {
         let once = mask_secrets(&text).into_owned();
@@ -284,9 +312,12 @@ proptest! {
     }
 
     #[test]
-    fn the_quick_check_skips_only_what_no_rule_would_change(text in fragments()) {
-        if !MAYBE.is_match(&text) {
-            prop_assert!(matches!(mask_rules(&text), Cow::Borrowed(_)), "{:?}", text);
+    fn the_quick_scan_skips_only_rules_that_would_change_nothing(text in fragments()) {
+        let rules = rules_for(&text);
+        for (rule, step) in STEPS {
+            if rules & rule as u8 == 0 {
+                prop_assert!(matches!(step(&text), Cow::Borrowed(_)), "{:?} {:?}", rule, text);
+            }
         }
         if !has_card_digits(&text) {
             prop_assert!(matches!(mask_cards(&text), Cow::Borrowed(_)), "{:?}", text);
