@@ -59,17 +59,6 @@ impl Compression {
     }
 }
 
-impl Compression {
-    /// The media type of a compressed output; none for `none`.
-    pub fn content_type(self) -> Option<&'static str> {
-        match self {
-            Compression::None => None,
-            Compression::Gzip => Some("application/gzip"),
-            Compression::Zip => Some("application/zip"),
-        }
-    }
-}
-
 /// Compresses a stream of bytes: `write` what the encoder produced, `take`
 /// what is ready for the target, and `finish` for the rest.
 pub struct Compressor {

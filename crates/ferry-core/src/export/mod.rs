@@ -1,4 +1,5 @@
-//! Data exports, the pure part: what an export asks for (`spec`), the cells
+//! Data exports, the pure part: what an export asks for (`request`, validated
+//! into the `job`'s spec), the cells
 //! of an exported row (`value`), how rows are written in each format
 //! (`format`), compressed (`compress`) and redacted (`redact`). Everything
 //! here writes into memory; reading the store and writing the target are the
@@ -8,6 +9,7 @@ pub mod compress;
 pub mod format;
 pub mod job;
 pub mod redact;
+pub mod request;
 pub mod value;
 
 pub use compress::{Compression, Compressor};
@@ -17,4 +19,5 @@ pub use job::{
     ExportTarget, Record, RecordFilter, RecordQuery,
 };
 pub use redact::Redactor;
+pub use request::ExportRequest;
 pub use value::Value;

@@ -6,7 +6,6 @@
 //! `Retry-After`). Jobs whose process stopped are found by their silent
 //! heartbeat and failed, and their unfinished files removed.
 
-mod request;
 mod rows;
 mod runner;
 mod target;
@@ -29,8 +28,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::warn;
 
-pub use self::request::ExportRequest;
-pub use self::rows::columns;
+use ferry_core::export::request;
+pub use ferry_core::export::request::{ExportRequest, columns};
 use super::{App, Error, Principal, Result};
 use crate::views;
 
@@ -109,7 +108,13 @@ impl App {
         request: ExportRequest,
     ) -> Result<ExportJob> {
         principal.require(Scope::Manage)?;
-        let mut spec = request::parse(request)?;
+        if request.incremental {
+            return Err(Error::invalid(
+                "incremental",
+                "incremental exports are not available yet; export with a `since` filter instead",
+            ));
+        }
+        let mut spec = request::parse(request).map_err(Error::Malformed)?;
         let id = ExportId::generate();
         let org = principal.org().clone();
         spec.target = self

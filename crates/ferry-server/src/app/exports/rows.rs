@@ -5,79 +5,8 @@
 
 use ferry_core::destination::{Destination, HealthState};
 use ferry_core::export::redact::mask_secrets;
-use ferry_core::export::{ExportSource, Record, Value};
+use ferry_core::export::{Record, Value};
 use serde_json::Value as Json;
-
-/// The columns of each source, in their default order.
-pub fn columns(source: ExportSource) -> &'static [&'static str] {
-    match source {
-        ExportSource::Destinations => &[
-            "id",
-            "name",
-            "kind",
-            "target",
-            "state",
-            "is_default",
-            "success_rate",
-            "deliveries",
-            "delivered",
-            "failed_attempts",
-            "consecutive_failures",
-            "last_error",
-            "last_success_at",
-            "last_failure_at",
-            "created_at",
-            "updated_at",
-        ],
-        ExportSource::Events => &[
-            "id",
-            "org_id",
-            "type",
-            "data",
-            "metadata",
-            "idempotency_key",
-            "created_at",
-        ],
-        ExportSource::Deliveries => &[
-            "id",
-            "org_id",
-            "event_id",
-            "event_type",
-            "destination_id",
-            "status",
-            "attempt_count",
-            "next_attempt_at",
-            "last_error",
-            "created_at",
-            "updated_at",
-        ],
-        ExportSource::Attempts => &[
-            "delivery_id",
-            "event_id",
-            "event_type",
-            "destination_id",
-            "number",
-            "started_at",
-            "duration_ms",
-            "outcome",
-            "status_code",
-            "error",
-            "request",
-            "response",
-        ],
-        ExportSource::Audit => &[
-            "id",
-            "org_id",
-            "actor",
-            "at",
-            "entity_type",
-            "entity_id",
-            "action",
-            "before",
-            "after",
-        ],
-    }
-}
 
 fn text(s: impl Into<String>) -> Value {
     Value::Text(s.into())
@@ -239,6 +168,8 @@ fn without_credentials(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferry_core::export::ExportSource;
+    use ferry_core::export::request::columns;
 
     #[test]
     fn every_source_has_as_many_cells_as_columns() {

@@ -30,7 +30,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::rows::{columns, destination_cells, record_cells, state_name};
+use super::rows::{destination_cells, record_cells, state_name};
+use ferry_core::export::request::columns;
 use super::target::LocalFile;
 use crate::app::App;
 
@@ -218,6 +219,12 @@ async fn read(
     let failed = |e: ferry_core::StoreError| format!("reading the records failed: {e}");
     if query.source == ExportSource::Destinations {
         let mut all = app.0.store.org_destinations(&org).await.map_err(failed)?;
+        // The dispatcher's counters are newer than the stored ones.
+        for d in &mut all {
+            if let Some(live) = app.0.dispatch.health(&d.id) {
+                d.health = live;
+            }
+        }
         all.retain(|d| {
             query.filter.kind.as_deref().is_none_or(|k| d.kind.as_str() == k)
                 && query.filter.state.as_deref().is_none_or(|s| state_name(d) == s)

@@ -1,36 +1,34 @@
 //! An export request as it arrives (`ExportRequest`, names as strings so
-//! that an unknown source, format, field or filter is refused by name) and
-//! its validation into an `ExportSpec`. Malformed input (an unknown name, a
-//! wrong type) is `Malformed` (400); well-formed but impossible (a path
-//! outside the file roots, a destination that cannot take exports) is
-//! `Invalid` (422).
+//! that an unknown source, format, field or filter is refused by name), the
+//! columns and filters of each source, and the request's validation into an
+//! `ExportSpec`: every name and shape is checked here, without I/O (the
+//! server checks the target against its file roots and destinations).
 
 use std::path::{Component, Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use ferry_core::FieldError;
-use ferry_core::delivery::DeliveryStatus;
-use ferry_core::destination::DestinationKind;
-use ferry_core::export::{
-    Compression, ExportSource, ExportSpec, ExportTarget, Format, RecordFilter, Redactor,
-};
-use ferry_core::ids::DestinationId;
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 
-use super::rows::columns;
-use crate::app::{Error, Result};
+use super::{
+    Compression, ExportSource, ExportSpec, ExportTarget, Format, RecordFilter, Redactor,
+};
+use crate::delivery::DeliveryStatus;
+use crate::destination::DestinationKind;
+use crate::error::FieldError;
+use crate::ids::DestinationId;
 
 /// `POST /v1/exports`.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({
+#[cfg_attr(feature = "openapi", schema(example = json!({
     "source": "deliveries", "format": "csv", "compression": "gzip",
     "fields": ["id", "event_type", "destination_id", "status", "attempt_count", "last_error"],
     "filter": {"status": "dead", "since": "2026-12-01T00:00:00Z"},
     "redact": ["last_error"], "redact_secrets": true,
     "target": {"file": "exports/dead-letters.csv.gz"}
-}))]
+})))]
 pub struct ExportRequest {
     /// `destinations`, `events`, `deliveries`, `attempts` or `audit`.
     pub source: String,
@@ -47,7 +45,7 @@ pub struct ExportRequest {
     /// `status`, `event_type` (a glob), `destination_id`, `action`,
     /// `actor`, `entity_id`, `kind`, `state`.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub filter: Option<Map<String, Json>>,
     /// Fields or JSON pointers (`/data/card/number`) to redact.
     #[serde(default)]
@@ -65,8 +63,79 @@ pub struct ExportRequest {
     pub target: Option<ExportTarget>,
 }
 
+/// The columns of each source, in their default order.
+pub fn columns(source: ExportSource) -> &'static [&'static str] {
+    match source {
+        ExportSource::Destinations => &[
+            "id",
+            "name",
+            "kind",
+            "target",
+            "state",
+            "is_default",
+            "success_rate",
+            "deliveries",
+            "delivered",
+            "failed_attempts",
+            "consecutive_failures",
+            "last_error",
+            "last_success_at",
+            "last_failure_at",
+            "created_at",
+            "updated_at",
+        ],
+        ExportSource::Events => &[
+            "id",
+            "org_id",
+            "type",
+            "data",
+            "metadata",
+            "idempotency_key",
+            "created_at",
+        ],
+        ExportSource::Deliveries => &[
+            "id",
+            "org_id",
+            "event_id",
+            "event_type",
+            "destination_id",
+            "status",
+            "attempt_count",
+            "next_attempt_at",
+            "last_error",
+            "created_at",
+            "updated_at",
+        ],
+        ExportSource::Attempts => &[
+            "delivery_id",
+            "event_id",
+            "event_type",
+            "destination_id",
+            "number",
+            "started_at",
+            "duration_ms",
+            "outcome",
+            "status_code",
+            "error",
+            "request",
+            "response",
+        ],
+        ExportSource::Audit => &[
+            "id",
+            "org_id",
+            "actor",
+            "at",
+            "entity_type",
+            "entity_id",
+            "action",
+            "before",
+            "after",
+        ],
+    }
+}
+
 /// Which filters each source takes.
-fn filters_of(source: ExportSource) -> &'static [&'static str] {
+pub fn filters_of(source: ExportSource) -> &'static [&'static str] {
     match source {
         ExportSource::Destinations => &["kind", "state"],
         ExportSource::Events => &["since", "until", "event_type"],
@@ -195,12 +264,13 @@ fn parse_fields(
     fields.to_vec()
 }
 
-/// Checks a request's names and shapes (400 on failure); the target is
-/// checked against the server by the caller.
-pub fn parse(request: ExportRequest) -> Result<ExportSpec> {
+/// Checks a request's names and shapes, naming every field that is wrong;
+/// the target is checked against the server by the caller. An omitted
+/// target is an empty `file` (the server's default name).
+pub fn parse(request: ExportRequest) -> Result<ExportSpec, Vec<FieldError>> {
     let mut errors = Vec::new();
     let source = one_of("source", &request.source, &ExportSource::ALL, ExportSource::as_str)
-        .map_err(|e| Error::Malformed(vec![e]))?;
+        .map_err(|e| vec![e])?;
     let format = match request.format.as_deref() {
         None => Format::Csv,
         Some(name) => one_of("format", name, &Format::ALL, Format::as_str).unwrap_or_else(|e| {
@@ -235,13 +305,7 @@ pub fn parse(request: ExportRequest) -> Result<ExportSpec> {
         errors.push(error);
     }
     if !errors.is_empty() {
-        return Err(Error::Malformed(errors));
-    }
-    if request.incremental {
-        return Err(Error::invalid(
-            "incremental",
-            "incremental exports are not available yet; export with a `since` filter instead",
-        ));
+        return Err(errors);
     }
     Ok(ExportSpec {
         source,
@@ -304,8 +368,8 @@ mod tests {
         serde_json::from_value(json).expect("request")
     }
 
-    fn fields_of(error: Error) -> Vec<String> {
-        error.details().iter().map(|d| d.field.clone()).collect()
+    fn fields_of(errors: Vec<FieldError>) -> Vec<String> {
+        errors.into_iter().map(|d| d.field).collect()
     }
 
     #[test]
@@ -319,15 +383,13 @@ mod tests {
     #[test]
     fn unknown_names_are_refused_by_name() {
         let e = parse(request(serde_json::json!({"source": "orders"}))).unwrap_err();
-        assert!(matches!(e, Error::Malformed(_)));
-        assert!(e.to_string().contains("`orders`"), "{e}");
+        assert!(e[0].message.contains("`orders`"), "{e:?}");
         let e = parse(request(serde_json::json!({
             "source": "deliveries", "format": "xml", "compression": "rar",
             "fields": ["id", "secret_sauce", "id"], "filter": {"colour": "red", "status": "lost"},
             "redact": ["nope"]
         })))
         .unwrap_err();
-        assert!(matches!(e, Error::Malformed(_)));
         assert_eq!(
             fields_of(e),
             [
@@ -348,7 +410,7 @@ mod tests {
             "source": "audit", "filter": {"status": "dead"}
         })))
         .unwrap_err();
-        assert!(e.to_string().contains("not a filter of `audit`"), "{e}");
+        assert!(e[0].message.contains("not a filter of `audit`"), "{e:?}");
         let spec = parse(request(serde_json::json!({
             "source": "audit", "filter": {"action": "destination.create", "since": "2026-01-01T00:00:00Z"}
         })))
