@@ -102,7 +102,11 @@ async fn cancel(
 /// was). `x-ferry-sha256` carries its checksum.
 #[utoipa::path(get, path = "/v1/exports/{id}/download", operation_id = "downloadExport", tag = "exports", security(("bearer" = [])),
     params(("id" = ExportId, Path, description = "The export's id.")),
-    responses((status = 200, description = "The export's bytes.", content_type = "application/octet-stream", body = Vec<u8>),
+    responses((status = 200, description = "The export's bytes, typed by its compression, else by its format.",
+        content((String = "text/csv", example = "id,status\r\ndlv_01jq3v8k3c5e7g9j1m3p5r7t9w,dead\r\n"),
+                (serde_json::Value = "application/json", example = json!([{"id": "dlv_01jq3v8k3c5e7g9j1m3p5r7t9w", "status": "dead"}])),
+                (String = "application/x-ndjson"), (String = "application/yaml"), (String = "text/plain"),
+                (Vec<u8> = "application/gzip"), (Vec<u8> = "application/zip"))),
         (status = 409, description = "Not succeeded, or its file is gone.", body = crate::views::ErrorBody),
         ReadErrors))]
 async fn download(
