@@ -15,8 +15,8 @@ pub mod value;
 pub use compress::{Compression, Compressor};
 pub use format::{Encoder, Format};
 pub use job::{
-    AttemptContext, ExportJob, ExportOutput, ExportProgress, ExportSource, ExportSpec, ExportStatus,
-    ExportTarget, Record, RecordFilter, RecordQuery,
+    AttemptContext, ExportJob, ExportOutput, ExportProgress, ExportSource, ExportSpec,
+    ExportStatus, ExportTarget, Record, RecordFilter, RecordQuery,
 };
 pub use redact::Redactor;
 pub use request::ExportRequest;

@@ -10,9 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 
-use super::{
-    Compression, ExportSource, ExportSpec, ExportTarget, Format, RecordFilter, Redactor,
-};
+use super::{Compression, ExportSource, ExportSpec, ExportTarget, Format, RecordFilter, Redactor};
 use crate::delivery::DeliveryStatus;
 use crate::destination::DestinationKind;
 use crate::error::FieldError;
@@ -151,13 +149,19 @@ fn one_of<T: Copy>(
     all: &[T],
     name: impl Fn(T) -> &'static str,
 ) -> Result<T, FieldError> {
-    all.iter().copied().find(|v| name(*v) == value).ok_or_else(|| {
-        let names: Vec<&str> = all.iter().map(|v| name(*v)).collect();
-        FieldError::new(
-            field,
-            format!("unknown {field} `{value}`; expected one of: {}", names.join(", ")),
-        )
-    })
+    all.iter()
+        .copied()
+        .find(|v| name(*v) == value)
+        .ok_or_else(|| {
+            let names: Vec<&str> = all.iter().map(|v| name(*v)).collect();
+            FieldError::new(
+                field,
+                format!(
+                    "unknown {field} `{value}`; expected one of: {}",
+                    names.join(", ")
+                ),
+            )
+        })
 }
 
 fn time(field: &str, value: &str) -> Result<DateTime<Utc>, FieldError> {
@@ -269,8 +273,13 @@ fn parse_fields(
 /// target is an empty `file` (the server's default name).
 pub fn parse(request: ExportRequest) -> Result<ExportSpec, Vec<FieldError>> {
     let mut errors = Vec::new();
-    let source = one_of("source", &request.source, &ExportSource::ALL, ExportSource::as_str)
-        .map_err(|e| vec![e])?;
+    let source = one_of(
+        "source",
+        &request.source,
+        &ExportSource::ALL,
+        ExportSource::as_str,
+    )
+    .map_err(|e| vec![e])?;
     let format = match request.format.as_deref() {
         None => Format::Csv,
         Some(name) => one_of("format", name, &Format::ALL, Format::as_str).unwrap_or_else(|e| {
@@ -354,7 +363,10 @@ pub fn resolve_file(path: &str, roots: &[PathBuf]) -> Result<PathBuf, FieldError
         let roots: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
         return Err(FieldError::new(
             field,
-            format!("must lie under a file root of this server ({})", roots.join(", ")),
+            format!(
+                "must lie under a file root of this server ({})",
+                roots.join(", ")
+            ),
         ));
     }
     Ok(full)
@@ -421,7 +433,10 @@ mod tests {
 
     #[test]
     fn files_stay_under_the_roots() {
-        let roots = [PathBuf::from("/srv/ferry/files"), PathBuf::from("/data/out")];
+        let roots = [
+            PathBuf::from("/srv/ferry/files"),
+            PathBuf::from("/data/out"),
+        ];
         assert_eq!(
             resolve_file("exports/a.csv", &roots).unwrap(),
             PathBuf::from("/srv/ferry/files/exports/a.csv")

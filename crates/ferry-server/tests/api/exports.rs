@@ -53,7 +53,11 @@ async fn download(server: &TestServer, job: &Value) -> Vec<u8> {
     use sha2::Digest;
     assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), sha);
     let location = job["result"]["location"].as_str().unwrap();
-    assert_eq!(std::fs::read(location).unwrap(), bytes, "the file is what downloads");
+    assert_eq!(
+        std::fs::read(location).unwrap(),
+        bytes,
+        "the file is what downloads"
+    );
     bytes
 }
 
@@ -68,7 +72,11 @@ fn decompress(bytes: &[u8], compression: &str) -> String {
         "zip" => {
             let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
             assert_eq!(archive.len(), 1, "one entry");
-            archive.by_index(0).unwrap().read_to_string(&mut text).unwrap();
+            archive
+                .by_index(0)
+                .unwrap()
+                .read_to_string(&mut text)
+                .unwrap();
         }
         _ => text = String::from_utf8(bytes.to_vec()).unwrap(),
     }
@@ -237,7 +245,11 @@ async fn a_redacted_value_never_reaches_the_output() {
 async fn bad_requests_are_refused_by_name_and_create_nothing() {
     let server = TestServer::start().await;
     let cases = [
-        (json!({"source": "orders"}), StatusCode::BAD_REQUEST, "source"),
+        (
+            json!({"source": "orders"}),
+            StatusCode::BAD_REQUEST,
+            "source",
+        ),
         (
             json!({"source": "deliveries", "format": "xml"}),
             StatusCode::BAD_REQUEST,
@@ -290,9 +302,7 @@ async fn bad_requests_are_refused_by_name_and_create_nothing() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
     let (_, list) = server.get("/v1/exports").await;
     assert_eq!(list["data"], json!([]), "nothing was created");
-    let (status, _) = server
-        .call(Method::GET, "/v1/exports", None, None)
-        .await;
+    let (status, _) = server.call(Method::GET, "/v1/exports", None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
@@ -351,12 +361,21 @@ async fn deliveries_export_filters_and_lists_history_and_audits() {
         PathBuf::from(location),
         directory.join("reports/created.ndjson.gz")
     );
-    let got = rows(&decompress(&download(&server, &job).await, "gzip"), "ndjson");
+    let got = rows(
+        &decompress(&download(&server, &job).await, "gzip"),
+        "ndjson",
+    );
     assert_eq!(got.len(), 3, "{got:?}");
-    assert!(got.iter().all(|r| r["event_type"] == "order.created" && r["status"] == "delivered"));
+    assert!(
+        got.iter()
+            .all(|r| r["event_type"] == "order.created" && r["status"] == "delivered")
+    );
 
     let destinations = export(&server, json!({"source": "destinations", "format": "json"})).await;
-    let got = rows(&decompress(&download(&server, &destinations).await, "none"), "json");
+    let got = rows(
+        &decompress(&download(&server, &destinations).await, "none"),
+        "json",
+    );
     assert_eq!(got.len(), 1);
     assert_eq!(got[0]["id"], dst.as_str());
     assert_eq!(got[0]["state"], "enabled");
@@ -366,7 +385,10 @@ async fn deliveries_export_filters_and_lists_history_and_audits() {
     assert_eq!(list["data"].as_array().unwrap().len(), 2, "{list}");
     assert_eq!(list["data"][0]["id"], destinations["id"], "newest first");
     let (_, audit) = server
-        .get(&format!("/v1/audit?entity_id={}", job["id"].as_str().unwrap()))
+        .get(&format!(
+            "/v1/audit?entity_id={}",
+            job["id"].as_str().unwrap()
+        ))
         .await;
     let actions: Vec<&str> = audit["data"]
         .as_array()
@@ -457,10 +479,7 @@ async fn an_export_cut_short_by_a_restart_is_failed_and_its_file_removed() {
     let server = server.restart().await;
     let job = wait_done(&server, &id).await;
     assert_eq!(job["status"], "failed", "{job}");
-    assert!(
-        job["error"].as_str().unwrap().contains("stopped"),
-        "{job}"
-    );
+    assert!(job["error"].as_str().unwrap().contains("stopped"), "{job}");
     let cut = server.dir.path().join("files/cut");
     assert!(
         !cut.exists() || files_under(&cut).is_empty(),

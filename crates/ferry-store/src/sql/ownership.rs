@@ -23,6 +23,7 @@ where
             Some("dst") => "SELECT org_id FROM destinations WHERE id = $1",
             Some("src") => "SELECT org_id FROM sources WHERE id = $1",
             Some("key") => "SELECT org_id FROM api_keys WHERE id = $1",
+            Some("exp") => "SELECT org_id FROM exports WHERE id = $1",
             Some("org") => "SELECT id FROM orgs WHERE id = $1",
             _ => return Ok(None),
         };

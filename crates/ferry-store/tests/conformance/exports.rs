@@ -52,8 +52,15 @@ pub async fn export_jobs_move_only_forward<F: Fixture>(fixture: &F) {
     e.insert_export(&first, &audit(&org, "export", "export.created"))
         .await
         .unwrap();
-    assert_eq!(e.get_export(&org, &first.id).await.unwrap(), Some(first.clone()));
+    assert_eq!(
+        e.get_export(&org, &first.id).await.unwrap(),
+        Some(first.clone())
+    );
     assert_eq!(e.get_export(&other, &first.id).await.unwrap(), None);
+    assert_eq!(
+        b.ownership.owner_of(first.id.as_str()).await.unwrap(),
+        Some(org.clone())
+    );
     assert_eq!(e.active_exports(&org).await.unwrap(), 1);
     assert_eq!(e.active_exports(&other).await.unwrap(), 0);
     let progress = ExportProgress {
@@ -71,7 +78,11 @@ pub async fn export_jobs_move_only_forward<F: Fixture>(fixture: &F) {
     assert!(e.transition_export(&first, None).await.unwrap());
     assert!(e.save_export_progress(&first.id, &progress).await.unwrap());
     assert_eq!(
-        e.get_export(&org, &first.id).await.unwrap().unwrap().progress,
+        e.get_export(&org, &first.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .progress,
         progress
     );
 
@@ -101,7 +112,10 @@ pub async fn export_jobs_move_only_forward<F: Fixture>(fixture: &F) {
             .unwrap(),
         "a finished job stays finished"
     );
-    assert_eq!(e.get_export(&org, &first.id).await.unwrap(), Some(done.clone()));
+    assert_eq!(
+        e.get_export(&org, &first.id).await.unwrap(),
+        Some(done.clone())
+    );
     assert!(!e.save_export_progress(&first.id, &progress).await.unwrap());
     assert_eq!(e.active_exports(&org).await.unwrap(), 0);
 
@@ -152,11 +166,18 @@ async fn walk(b: &Backend, org: &OrgId, query: &RecordQuery, size: u32) -> Vec<R
 pub async fn record_pages_walk_in_order_within_their_filters<F: Fixture>(fixture: &F) {
     let b = fixture.open().await;
     let (org, other) = (org(&b).await, org(&b).await);
-    let (d1, d2) = (destination(&b, &org, "one").await, destination(&b, &org, "two").await);
+    let (d1, d2) = (
+        destination(&b, &org, "one").await,
+        destination(&b, &org, "two").await,
+    );
     let start = now() - secs(100);
     let mut batch = Vec::new();
     for i in 0..5 {
-        let t = if i % 2 == 0 { "order.created" } else { "order.paid" };
+        let t = if i % 2 == 0 {
+            "order.created"
+        } else {
+            "order.paid"
+        };
         batch.push(new_event_at(&org, t, &[&d1, &d2], start + secs(i * 10)));
     }
     ingest(&b, &batch).await;

@@ -125,3 +125,107 @@ async fn sigterm_stops_gracefully_and_nothing_is_left_leased() {
         .unwrap();
     drop(ferry);
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn an_export_killed_midway_is_failed_at_restart_and_its_partial_file_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ferry = FerryProcess::start(dir.path()).await;
+    let http = reqwest::Client::new();
+    let pad = "x".repeat(1000);
+    for start in (0..30_000).step_by(1000) {
+        let events: Vec<Value> = (start..start + 1000)
+            .map(|i| json!({"type": "bulk", "data": {"i": i, "pad": pad}}))
+            .collect();
+        let r = http
+            .post(format!("{}/v1/events/batch", ferry.base))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({"events": events}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    let job: Value = http
+        .post(format!("{}/v1/exports", ferry.base))
+        .bearer_auth(ADMIN_KEY)
+        .json(
+            &json!({"source": "events", "format": "yaml", "target": {"file": "crash/events.yaml"}}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = job["id"].as_str().unwrap().to_owned();
+    // Killed once the export has written part of its file.
+    let exports = dir.path().join("data/files/crash");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let partial: u64 = files_under(&exports)
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
+        if partial > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the export wrote nothing");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    ferry.kill_9();
+    let left = files_under(&exports);
+    assert!(
+        left.iter()
+            .all(|p| p.to_string_lossy().ends_with(".partial")),
+        "only a partial file can be there after the kill: {left:?}"
+    );
+
+    let ferry = FerryProcess::start(dir.path()).await;
+    let url = format!("{}/v1/exports/{id}", ferry.base);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let job = loop {
+        let job: Value = http
+            .get(&url)
+            .bearer_auth(ADMIN_KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if job["status"] != "running" && job["status"] != "queued" {
+            break job;
+        }
+        assert!(Instant::now() < deadline, "still active: {job}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(job["error"].as_str().unwrap().contains("stopped"), "{job}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !files_under(&exports).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "left behind: {:?}",
+            files_under(&exports)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -28,10 +28,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::warn;
 
-use ferry_core::export::request;
-pub use ferry_core::export::request::{ExportRequest, columns};
 use super::{App, Error, Principal, Result};
 use crate::views;
+use ferry_core::export::request;
+pub use ferry_core::export::request::{ExportRequest, columns};
 
 /// How exports run on this server.
 #[derive(Debug, Clone)]
@@ -176,11 +176,7 @@ impl App {
         page: PageRequest,
     ) -> Result<Page<ExportJob>> {
         principal.require(Scope::Read)?;
-        Ok(self
-            .0
-            .exports
-            .list_exports(principal.org(), page)
-            .await?)
+        Ok(self.0.exports.list_exports(principal.org(), page).await?)
     }
 
     pub async fn export(&self, principal: &Principal, id: &ExportId) -> Result<ExportJob> {

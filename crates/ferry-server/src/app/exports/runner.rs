@@ -31,9 +31,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::rows::{destination_cells, record_cells, state_name};
-use ferry_core::export::request::columns;
 use super::target::LocalFile;
 use crate::app::App;
+use ferry_core::export::request::columns;
 
 /// Encoded bytes gathered before they go to the compressor and on.
 const CHUNK: usize = 256 * 1024;
@@ -226,8 +226,16 @@ async fn read(
             }
         }
         all.retain(|d| {
-            query.filter.kind.as_deref().is_none_or(|k| d.kind.as_str() == k)
-                && query.filter.state.as_deref().is_none_or(|s| state_name(d) == s)
+            query
+                .filter
+                .kind
+                .as_deref()
+                .is_none_or(|k| d.kind.as_str() == k)
+                && query
+                    .filter
+                    .state
+                    .as_deref()
+                    .is_none_or(|s| state_name(d) == s)
         });
         let _ = rows.send(Batch::Destinations(all)).await;
         return Ok(());
