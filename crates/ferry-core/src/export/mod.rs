@@ -11,5 +11,5 @@ pub mod value;
 
 pub use compress::{Compression, Compressor};
 pub use format::{Encoder, Format};
-pub use redact::Redactor;
-pub use value::Value;
+pub use redact::{REDACTED, Redactor, mask_secrets};
+pub use value::{RowRef, Value};
