@@ -18,6 +18,6 @@ pub use job::{
     AttemptContext, ExportJob, ExportOutput, ExportProgress, ExportSource, ExportSpec,
     ExportStatus, ExportTarget, Record, RecordFilter, RecordQuery,
 };
-pub use redact::Redactor;
+pub use redact::{REDACTED, Redactor, mask_secrets};
 pub use request::ExportRequest;
-pub use value::Value;
+pub use value::{RowRef, Value};

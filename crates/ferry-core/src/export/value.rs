@@ -130,9 +130,10 @@ pub struct TimeText<'a>(pub &'a DateTime<Utc>);
 
 impl fmt::Display for TimeText<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut text = String::with_capacity(32);
-        Value::write_time(self.0, &mut text);
-        f.write_str(&text)
+        match TimeBuf::new(self.0) {
+            Some(text) => f.write_str(text.as_str()),
+            None => f.write_str(&Value::time_text(self.0)),
+        }
     }
 }
 

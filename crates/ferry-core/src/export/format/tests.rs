@@ -1,5 +1,5 @@
 //! What every format shares: any row goes through each without a panic,
-//! and the throughput figure of the biggest case (CSV + gzip).
+//! and the throughput figures of the biggest cases (CSV, gzipped or not, NDJSON).
 
 use std::time::Instant;
 
@@ -85,18 +85,24 @@ fn every_format_takes_no_columns_and_no_rows() {
     }
 }
 
-/// CSV + gzip of a million delivery rows, in release mode:
+/// CSV (plain and gzipped) and NDJSON of a million delivery rows, in
+/// release mode:
 /// `cargo test --release -p ferry-core -- --ignored --nocapture throughput`.
 /// Prints the figures (encoding alone, then with gzip); asserts nothing
 /// about time. The rows cycle through a thousand distinct ones, made
 /// beforehand as a store read would hand them over.
 #[test]
 #[ignore = "a measurement, run by hand in release mode"]
-fn throughput_of_a_million_rows_as_csv_gzip() {
+fn throughput_of_a_million_rows() {
     const ROWS: usize = 1_000_000;
     let rows: Vec<Vec<Value>> = (0..1000).map(|i| delivery_row(i * 7919)).collect();
-    for compression in [Compression::None, Compression::Gzip] {
-        let mut encoder = encoder(Format::Csv, delivery_columns());
+    let cases = [
+        (Format::Csv, Compression::None),
+        (Format::Csv, Compression::Gzip),
+        (Format::Ndjson, Compression::None),
+    ];
+    for (format, compression) in cases {
+        let mut encoder = encoder(format, delivery_columns());
         let mut compressor = Compressor::new(compression, "deliveries.csv");
         let (mut out, mut raw, mut written) = (Vec::with_capacity(1 << 17), 0, 0);
         let started = Instant::now();
@@ -116,8 +122,8 @@ fn throughput_of_a_million_rows_as_csv_gzip() {
         written += compressor.finish().unwrap().len();
         let elapsed = started.elapsed();
         println!(
-            "{ROWS} rows x 10 columns, CSV + {compression:?}: {raw} bytes of CSV, {written} written, \
-             in {elapsed:.2?} ({:.0} rows/s, {:.0} MB/s of CSV)",
+            "{ROWS} rows x 10 columns, {format:?} + {compression:?}: {raw} bytes encoded, \
+             {written} written, in {elapsed:.2?} ({:.0} rows/s, {:.0} MB/s encoded)",
             ROWS as f64 / elapsed.as_secs_f64(),
             raw as f64 / elapsed.as_secs_f64() / 1e6
         );
