@@ -1,10 +1,40 @@
 //! The formats an export is written in, each as a streaming [`Encoder`]:
 //! `begin`, then one call per row, then `finish`, each appending to a
 //! buffer that the caller drains to the target as it grows.
+//!
+//! Memory is bounded by a row, not by the export: every encoder but `text`
+//! writes each row as it comes, and `text` holds at most its first
+//! [`text::WIDTH_ROWS`] rows to size its columns. Characters a format cannot
+//! hold are escaped, never dropped, and no cell is ever truncated. Encoders
+//! reuse their scratch buffers, so a row costs no allocation per cell in the
+//! formats that matter for size (CSV, NDJSON).
+//!
+//! What each writes, for callers and readers:
+//! - `csv`: RFC 4180, `\r\n` line ends, a header row, quotes only where
+//!   needed. Null is an empty cell, times RFC 3339, JSON its compact text.
+//!   Text that a spreadsheet would run as a formula (starting with `=`, `+`,
+//!   `-`, `@`, tab or carriage return) gets a leading `'` (OWASP's advice);
+//!   numbers, including JSON numbers, never do.
+//! - `json`: `[`, then one object per line separated by `,`, then `]`; `[]`
+//!   when there are no rows. No trailing newline.
+//! - `ndjson`: one compact object per line, each ending in `\n`; nothing when
+//!   there are no rows. A newline inside a string is always escaped.
+//! - `yaml`: one block sequence of mappings (`- a: 1`), `[]` when there are no
+//!   rows; null is `null`, strings that would read as something else are
+//!   quoted, and strings with control characters or line breaks are
+//!   double-quoted with escapes (no block scalars, which lose trailing
+//!   spaces and some line ends).
+//! - `text`: see [`text`].
 
 use serde::{Deserialize, Serialize};
 
 use super::value::Value;
+
+mod cell;
+mod csv;
+mod json;
+pub mod text;
+mod yaml;
 
 /// An export's format.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -76,8 +106,23 @@ pub trait Encoder: Send {
     fn finish(&mut self, out: &mut Vec<u8>);
 }
 
-/// The encoder of `format` for rows of `columns`.
+/// The encoder of `format` for rows of `columns`. A row shorter than the
+/// columns is written with nulls for the missing cells; a longer one is a
+/// caller's bug (its extra cells are not written).
 pub fn encoder(format: Format, columns: Vec<String>) -> Box<dyn Encoder> {
-    let _ = (format, columns);
-    todo!("filled in by the encoders")
+    match format {
+        Format::Csv => Box::new(csv::CsvEncoder::new(columns)),
+        Format::Json => Box::new(json::JsonEncoder::new(columns, json::Layout::Array)),
+        Format::Ndjson => Box::new(json::JsonEncoder::new(columns, json::Layout::Lines)),
+        Format::Yaml => Box::new(yaml::YamlEncoder::new(columns)),
+        Format::Text => Box::new(text::TextEncoder::new(columns)),
+    }
 }
+
+/// The cell of `row` in column `i`, null where the row is short.
+fn cell(row: &[Value], i: usize) -> &Value {
+    row.get(i).unwrap_or(&Value::Null)
+}
+
+#[cfg(test)]
+mod tests;

@@ -16,5 +16,5 @@ pub use job::{
     AttemptContext, ExportJob, ExportOutput, ExportProgress, ExportSource, ExportSpec, ExportStatus,
     ExportTarget, Record, RecordFilter, RecordQuery,
 };
-pub use redact::Redactor;
-pub use value::Value;
+pub use redact::{REDACTED, Redactor, mask_secrets};
+pub use value::{RowRef, Value};
