@@ -333,7 +333,10 @@ fn spawn_export_sweep(app: App, exclusive: bool, stop: CancellationToken) {
         loop {
             match app.fail_stale_exports(before).await {
                 Ok(0) => {}
-                Ok(n) => info!(exports = n, "Failed the exports a stopped process left running."),
+                Ok(n) => info!(
+                    exports = n,
+                    "Failed the exports a stopped process left running."
+                ),
                 Err(error) => warn!(%error, "Looking for stale exports failed."),
             }
             tokio::select! {

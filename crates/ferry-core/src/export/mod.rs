@@ -13,8 +13,8 @@ pub mod value;
 pub use compress::{Compression, Compressor};
 pub use format::{Encoder, Format};
 pub use job::{
-    AttemptContext, ExportJob, ExportOutput, ExportProgress, ExportSource, ExportSpec, ExportStatus,
-    ExportTarget, Record, RecordFilter, RecordQuery,
+    AttemptContext, ExportJob, ExportOutput, ExportProgress, ExportSource, ExportSpec,
+    ExportStatus, ExportTarget, Record, RecordFilter, RecordQuery,
 };
 pub use redact::{REDACTED, Redactor, mask_secrets};
 pub use value::{RowRef, Value};

@@ -50,7 +50,10 @@ async fn create(
     caller: Caller,
     ApiJson(request): ApiJson<ExportRequest>,
 ) -> ApiResult<(StatusCode, Json<ExportView>)> {
-    let job = state.app().create_export(&caller.principal, request).await?;
+    let job = state
+        .app()
+        .create_export(&caller.principal, request)
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(ExportView::from(&job))))
 }
 
@@ -77,7 +80,10 @@ async fn show(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ExportView>> {
-    let job = state.app().export(&caller.principal, &export_id(&id)?).await?;
+    let job = state
+        .app()
+        .export(&caller.principal, &export_id(&id)?)
+        .await?;
     Ok(Json(ExportView::from(&job)))
 }
 
@@ -131,7 +137,13 @@ async fn download(
     let name: String = found
         .file_name
         .chars()
-        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         headers.insert(header::CONTENT_DISPOSITION, value);

@@ -107,10 +107,9 @@ impl From<&ExportJob> for ExportView {
         };
         let percent = match (job.status, p.total_rows) {
             (ExportStatus::Succeeded, _) => Some(100.0),
-            (_, Some(total)) if total > 0 => Some(round(
-                (p.rows as f64 / total as f64 * 100.0).min(100.0),
-                1,
-            )),
+            (_, Some(total)) if total > 0 => {
+                Some(round((p.rows as f64 / total as f64 * 100.0).min(100.0), 1))
+            }
             _ => None,
         };
         let eta_s = match (job.status, job.started_at, p.total_rows) {

@@ -273,7 +273,7 @@ pub(crate) fn export_job(row: &impl Columns) -> StoreResult<(i64, ExportJob)> {
         (Some(sha256), Some(location)) => Some(ExportOutput {
             uncompressed_bytes: row
                 .opt_int("uncompressed_bytes")?
-                .map_or(Ok(0), |v| u64::try_from(v))
+                .map_or(Ok(0), u64::try_from)
                 .map_err(|_| corrupt("uncompressed_bytes", "integer out of range"))?,
             sha256: sha256.to_owned(),
             location: location.to_owned(),

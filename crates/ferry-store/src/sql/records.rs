@@ -86,10 +86,12 @@ where
 {
     let time = time_column(source);
     if let Some(since) = filter.since {
-        qb.push(format_args!(" AND {time} >= ")).push_bind(micros(since));
+        qb.push(format_args!(" AND {time} >= "))
+            .push_bind(micros(since));
     }
     if let Some(until) = filter.until {
-        qb.push(format_args!(" AND {time} < ")).push_bind(micros(until));
+        qb.push(format_args!(" AND {time} < "))
+            .push_bind(micros(until));
     }
     match source {
         ExportSource::Events => {
@@ -102,7 +104,8 @@ where
                 qb.push(" AND x.status = ").push_bind(status.as_str());
             }
             if let Some(id) = &filter.destination_id {
-                qb.push(" AND x.destination_id = ").push_bind(id.to_string());
+                qb.push(" AND x.destination_id = ")
+                    .push_bind(id.to_string());
             }
             if let Some(t) = exact_type(filter) {
                 qb.push(
@@ -115,7 +118,8 @@ where
         }
         ExportSource::Attempts => {
             if let Some(id) = &filter.destination_id {
-                qb.push(" AND d.destination_id = ").push_bind(id.to_string());
+                qb.push(" AND d.destination_id = ")
+                    .push_bind(id.to_string());
             }
             if let Some(t) = exact_type(filter) {
                 qb.push(
@@ -196,7 +200,9 @@ where
             return Ok(Vec::new());
         };
         let mut qb = QueryBuilder::<B::DB>::new(head);
-        qb.push_bind(org.as_str()).push(" AND x.seq > ").push_bind(after);
+        qb.push_bind(org.as_str())
+            .push(" AND x.seq > ")
+            .push_bind(after);
         push_filter(&mut qb, query.source, &query.filter);
         qb.push(" ORDER BY x.seq LIMIT ")
             .push_bind(i64::from(limit.clamp(1, MAX_RECORD_PAGE)));

@@ -171,11 +171,7 @@ impl App {
         page: PageRequest,
     ) -> Result<Page<ExportJob>> {
         principal.require(Scope::Read)?;
-        Ok(self
-            .0
-            .exports
-            .list_exports(principal.org(), page)
-            .await?)
+        Ok(self.0.exports.list_exports(principal.org(), page).await?)
     }
 
     pub async fn export(&self, principal: &Principal, id: &ExportId) -> Result<ExportJob> {

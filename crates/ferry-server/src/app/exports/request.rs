@@ -82,13 +82,19 @@ fn one_of<T: Copy>(
     all: &[T],
     name: impl Fn(T) -> &'static str,
 ) -> Result<T, FieldError> {
-    all.iter().copied().find(|v| name(*v) == value).ok_or_else(|| {
-        let names: Vec<&str> = all.iter().map(|v| name(*v)).collect();
-        FieldError::new(
-            field,
-            format!("unknown {field} `{value}`; expected one of: {}", names.join(", ")),
-        )
-    })
+    all.iter()
+        .copied()
+        .find(|v| name(*v) == value)
+        .ok_or_else(|| {
+            let names: Vec<&str> = all.iter().map(|v| name(*v)).collect();
+            FieldError::new(
+                field,
+                format!(
+                    "unknown {field} `{value}`; expected one of: {}",
+                    names.join(", ")
+                ),
+            )
+        })
 }
 
 fn time(field: &str, value: &str) -> Result<DateTime<Utc>, FieldError> {
@@ -199,8 +205,13 @@ fn parse_fields(
 /// checked against the server by the caller.
 pub fn parse(request: ExportRequest) -> Result<ExportSpec> {
     let mut errors = Vec::new();
-    let source = one_of("source", &request.source, &ExportSource::ALL, ExportSource::as_str)
-        .map_err(|e| Error::Malformed(vec![e]))?;
+    let source = one_of(
+        "source",
+        &request.source,
+        &ExportSource::ALL,
+        ExportSource::as_str,
+    )
+    .map_err(|e| Error::Malformed(vec![e]))?;
     let format = match request.format.as_deref() {
         None => Format::Csv,
         Some(name) => one_of("format", name, &Format::ALL, Format::as_str).unwrap_or_else(|e| {
@@ -290,7 +301,10 @@ pub fn resolve_file(path: &str, roots: &[PathBuf]) -> Result<PathBuf, FieldError
         let roots: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
         return Err(FieldError::new(
             field,
-            format!("must lie under a file root of this server ({})", roots.join(", ")),
+            format!(
+                "must lie under a file root of this server ({})",
+                roots.join(", ")
+            ),
         ));
     }
     Ok(full)
@@ -359,7 +373,10 @@ mod tests {
 
     #[test]
     fn files_stay_under_the_roots() {
-        let roots = [PathBuf::from("/srv/ferry/files"), PathBuf::from("/data/out")];
+        let roots = [
+            PathBuf::from("/srv/ferry/files"),
+            PathBuf::from("/data/out"),
+        ];
         assert_eq!(
             resolve_file("exports/a.csv", &roots).unwrap(),
             PathBuf::from("/srv/ferry/files/exports/a.csv")

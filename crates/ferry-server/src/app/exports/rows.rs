@@ -137,7 +137,8 @@ pub fn record_cells(record: Record) -> Vec<Value> {
                 ferry_core::delivery::AttemptOutcome::Retryable => "retryable",
                 ferry_core::delivery::AttemptOutcome::Permanent => "permanent",
             }),
-            a.status_code.map_or(Value::Null, |c| Value::Int(i64::from(c))),
+            a.status_code
+                .map_or(Value::Null, |c| Value::Int(i64::from(c))),
             opt_text(a.error),
             opt_json(a.request.and_then(|c| serde_json::to_value(c).ok())),
             opt_json(a.response.and_then(|c| serde_json::to_value(c).ok())),

@@ -219,8 +219,16 @@ async fn read(
     if query.source == ExportSource::Destinations {
         let mut all = app.0.store.org_destinations(&org).await.map_err(failed)?;
         all.retain(|d| {
-            query.filter.kind.as_deref().is_none_or(|k| d.kind.as_str() == k)
-                && query.filter.state.as_deref().is_none_or(|s| state_name(d) == s)
+            query
+                .filter
+                .kind
+                .as_deref()
+                .is_none_or(|k| d.kind.as_str() == k)
+                && query
+                    .filter
+                    .state
+                    .as_deref()
+                    .is_none_or(|s| state_name(d) == s)
         });
         let _ = rows.send(Batch::Destinations(all)).await;
         return Ok(());
