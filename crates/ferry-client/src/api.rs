@@ -1,7 +1,8 @@
 //! The client of Ferry's HTTP API that the CLI and the load tool share: base
 //! URL, bearer key, timeout, a bounded response read, and the decoding of the
 //! API's error JSON into [`ApiError`] (printed as `error: <code>: <message>`
-//! plus one line per field).
+//! plus one line per field). Downloads are the exception to the bounded read:
+//! [`ApiClient::get_stream`] hands the body over unread, to be streamed.
 
 use std::fmt;
 use std::time::Duration;
@@ -22,6 +23,9 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Largest response body read (a list of 1000 deliveries with their attempts fits).
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Largest error body read from a streamed request (the API's error JSON is small).
+const MAX_STREAM_ERROR_BYTES: usize = 64 * 1024;
 
 /// A non-2xx answer from the API.
 #[derive(Debug, Clone)]
@@ -145,10 +149,8 @@ pub struct ApiClient {
 impl ApiClient {
     /// A client with its own connection pool and the default timeout.
     pub fn new(base_url: &str, api_key: &str) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
+        let http = http_builder()
             .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("ferry-cli/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("cannot build the HTTP client")?;
         Self::with_http(http, base_url, api_key)
@@ -184,6 +186,40 @@ impl ApiClient {
     pub async fn get(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<ApiResponse> {
         self.send(Method::GET, self.url(path, query), None, &[])
             .await
+    }
+
+    /// A `GET` whose 2xx body is left unread, for the caller to stream with
+    /// [`reqwest::Response::chunk`] (map its errors with
+    /// [`ApiClient::transport_error`]); a non-2xx answer is an [`ApiError`].
+    ///
+    /// A download may take longer than [`REQUEST_TIMEOUT`] in all, so this
+    /// request has no overall deadline; instead the answer's headers and
+    /// each read of its body must come within [`REQUEST_TIMEOUT`]. It uses a
+    /// connection pool of its own, made for the one call.
+    pub async fn get_stream(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> anyhow::Result<reqwest::Response> {
+        let http = http_builder()
+            .read_timeout(REQUEST_TIMEOUT)
+            .build()
+            .context("cannot build the HTTP client")?;
+        let response = http
+            .get(self.url(path, query))
+            .bearer_auth(&self.api_key)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let headers = response.headers().clone();
+        let bytes = read_bounded(response, MAX_STREAM_ERROR_BYTES)
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        Err(ApiError::from_response(status, &headers, &bytes).into())
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<ApiResponse> {
@@ -250,6 +286,13 @@ impl ApiClient {
     pub fn transport_error(&self, error: reqwest::Error) -> anyhow::Error {
         describe_transport_error(&self.base, error)
     }
+}
+
+/// What the CLI's HTTP clients share: their name and the connect timeout.
+fn http_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent(concat!("ferry-cli/", env!("CARGO_PKG_VERSION")))
 }
 
 /// `cannot reach Ferry at URL: …` or `Ferry at URL did not answer within …`.

@@ -1,7 +1,7 @@
 //! The `ferry` command line apart from `serve` and `loadtest`: client
 //! commands over the HTTP API (`send`, `status`, `events`, `deliveries`,
 //! `dlq`, `replay`, `destinations`, `sources`, `orgs`, `api-keys`, `audit`,
-//! `admin`) with tables by default and `--json` for scripts.
+//! `export`, `admin`) with tables by default and `--json` for scripts.
 //!
 //! Exit codes: 0 success, 1 the API refused or a check failed, 2 a usage
 //! mistake (bad arguments, no API key).
@@ -19,6 +19,7 @@ use self::commands::audit::AuditArgs;
 use self::commands::deliveries::{DeliveriesArgs, DlqArgs};
 use self::commands::destinations::DestinationsArgs;
 use self::commands::events::EventsArgs;
+use self::commands::export::ExportArgs;
 use self::commands::orgs::OrgsArgs;
 use self::commands::replay::ReplayArgs;
 use self::commands::send::SendArgs;
@@ -53,6 +54,8 @@ pub enum ClientCommand {
     ApiKeys(ApiKeysArgs),
     /// The audit log: who did what, when (GET /v1/audit).
     Audit(AuditArgs),
+    /// Data exports: start one (and follow it), list, show, cancel, download.
+    Export(ExportArgs),
     /// Operator actions: `rotate-master-key`.
     Admin(AdminArgs),
 }
@@ -140,6 +143,7 @@ async fn execute(opts: &ClientOpts, cmd: ClientCommand) -> anyhow::Result<comman
         ClientCommand::Orgs(args) => commands::orgs::run(&ctx, args).await,
         ClientCommand::ApiKeys(args) => commands::api_keys::run(&ctx, args).await,
         ClientCommand::Audit(args) => commands::audit::run(&ctx, args).await,
+        ClientCommand::Export(args) => commands::export::run(&ctx, args).await,
         ClientCommand::Admin(args) => commands::admin::run(&ctx, args).await,
     }
 }
@@ -287,6 +291,72 @@ mod tests {
             &["sources", "create", "--scheme", "hmac-sha256"][..],
             &["audit", "--since", "yesterday"][..],
             &["events", "replay", "dlv_1"][..],
+            &["export", "create"][..],
+            &["export", "create", "--format", "csv"][..],
+            &[
+                "export",
+                "create",
+                "--from-file",
+                "x.json",
+                "--source",
+                "events",
+            ][..],
+            &["export", "create", "--from-file", "-", "--redact-secrets"][..],
+            &["export", "create", "--from-file", "-", "--to", "a.csv"][..],
+            &[
+                "export",
+                "create",
+                "--from-file",
+                "-",
+                "--filter",
+                "status=dead",
+            ][..],
+            &[
+                "export",
+                "create",
+                "--source",
+                "events",
+                "--to",
+                "a.csv",
+                "--destination",
+                "dst_1",
+                "--path",
+                "a.csv",
+            ][..],
+            &[
+                "export",
+                "create",
+                "--source",
+                "events",
+                "--destination",
+                "dst_1",
+            ][..],
+            &["export", "create", "--source", "events", "--path", "a.csv"][..],
+            &[
+                "export",
+                "create",
+                "--source",
+                "events",
+                "--destination",
+                "exp_1",
+                "--path",
+                "p",
+            ][..],
+            &[
+                "export", "create", "--source", "events", "--filter", "status",
+            ][..],
+            &[
+                "export",
+                "create",
+                "--source",
+                "events",
+                "--since",
+                "yesterday",
+            ][..],
+            &["export", "get", "dst_1"][..],
+            &["export", "cancel"][..],
+            &["export", "download"][..],
+            &["export", "download", "evt_1"][..],
         ] {
             let full = std::iter::once("ferry").chain(argv.iter().copied());
             assert!(Cli::try_parse_from(full).is_err(), "{argv:?} was accepted");

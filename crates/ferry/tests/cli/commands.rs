@@ -476,3 +476,153 @@ async fn sources_events_and_the_audit_log_from_the_cli() {
         &["not_found"],
     );
 }
+
+/// `ferry export …` run in `dir` (where a download without `-o` lands).
+fn ferry_in(dir: &std::path::Path, base: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(args)
+        .current_dir(dir)
+        .env("FERRY_URL", base)
+        .env("FERRY_API_KEY", ADMIN_KEY)
+        .output()
+        .unwrap()
+}
+
+fn gunzip(bytes: &[u8]) -> String {
+    use std::io::Read as _;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_string(&mut text)
+        .unwrap();
+    text
+}
+
+// The CLI runs as a blocking child process: a second worker thread keeps
+// the receiver answering meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_is_followed_to_the_end_and_downloaded_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let ferry_proc = FerryProcess::start(&dir.path().join("server")).await;
+    let base = ferry_proc.base.as_str();
+    let receiver = Receiver::start().await;
+    let url = receiver.url();
+    stdout(&ferry(
+        base,
+        &[
+            "destinations",
+            "create",
+            "--name",
+            "hook",
+            "--webhook-url",
+            &url,
+            "--event-type",
+            "exp.*",
+        ],
+    ));
+    for n in 1..=3 {
+        let data = format!(r#"{{"n": {n}}}"#);
+        stdout(&ferry(base, &["send", "exp.made", "--data", &data]));
+    }
+    receiver
+        .wait_for_distinct(3, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+
+    // Followed to the end (no terminal here: no bar), then the summary.
+    let done = stdout(&ferry(
+        base,
+        &[
+            "export",
+            "create",
+            "--source",
+            "deliveries",
+            "--format",
+            "csv",
+            "--compression",
+            "gzip",
+            "--wait",
+        ],
+    ));
+    let id = done
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("Export "))
+        .and_then(|rest| rest.strip_suffix(" succeeded."))
+        .unwrap_or_else(|| panic!("{done}"))
+        .to_owned();
+    assert!(id.starts_with("exp_"), "{done}");
+    assert!(done.contains("rows          3\n"), "{done}");
+    assert!(done.contains("compression   gzip, ratio "), "{done}");
+
+    // Saved where asked, checked, and read back as the CSV it is.
+    let saved = dir.path().join("dlv.csv.gz");
+    let out = stdout(&ferry(
+        base,
+        &["export", "download", &id, "-o", saved.to_str().unwrap()],
+    ));
+    assert!(out.contains("its SHA-256 matches"), "{out}");
+    let bytes = std::fs::read(&saved).unwrap();
+    let csv = gunzip(&bytes);
+    let mut lines = csv.lines();
+    let header = lines.next().unwrap();
+    assert!(
+        header.starts_with("id,") && header.contains(",status"),
+        "{csv}"
+    );
+    assert_eq!(lines.filter(|l| l.starts_with("dlv_")).count(), 3, "{csv}");
+    let out = ferry(
+        base,
+        &["export", "download", &id, "-o", saved.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2), "an existing file was replaced");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    stdout(&ferry(
+        base,
+        &[
+            "export",
+            "download",
+            &id,
+            "-o",
+            saved.to_str().unwrap(),
+            "--force",
+        ],
+    ));
+    // Without -o: the server's name, in the current directory; with -o -: stdout.
+    stdout(&ferry_in(dir.path(), base, &["export", "download", &id]));
+    let named = dir.path().join(format!("deliveries-{id}.csv.gz"));
+    assert_eq!(std::fs::read(&named).unwrap(), bytes);
+    let piped = ferry(base, &["export", "download", &id, "-o", "-"]);
+    assert_eq!(piped.stdout, bytes);
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // In the history and shown whole.
+    let listed = stdout(&ferry(base, &["export", "list"]));
+    assert!(
+        listed.contains(&id) && listed.contains("succeeded") && listed.contains("gzip"),
+        "{listed}"
+    );
+    let shown = stdout(&ferry(base, &["export", "get", &id]));
+    assert!(
+        shown.contains("status          succeeded\n") && shown.contains("\nResult:\n"),
+        "{shown}"
+    );
+    let job = json(&ferry(base, &["--json", "export", "get", &id]));
+    assert_eq!(job["result"]["rows"], 3, "{job}");
+
+    // The server's refusals, named.
+    refused(
+        &ferry(base, &["export", "create", "--source", "orders"]),
+        &["invalid_request", "orders"],
+    );
+    refused(&ferry(base, &["export", "cancel", &id]), &["conflict"]);
+    let unknown = format!("exp_{UNKNOWN}");
+    refused(
+        &ferry(base, &["export", "download", &unknown]),
+        &["not_found"],
+    );
+}

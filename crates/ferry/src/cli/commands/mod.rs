@@ -8,6 +8,7 @@ pub mod audit;
 pub mod deliveries;
 pub mod destinations;
 pub mod events;
+pub mod export;
 pub mod orgs;
 pub mod replay;
 pub mod send;
