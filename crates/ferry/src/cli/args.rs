@@ -44,6 +44,21 @@ pub fn read_json_arg_from(flag: &str, raw: &str, stdin: &mut dyn Read) -> anyhow
         .map_err(|e| usage(format!("{flag}: {origin} is not valid JSON: {e}")))
 }
 
+/// A whole request body from `--from-file FILE` (`-`: stdin), which must
+/// hold a JSON object.
+pub fn read_spec_file(file: &str) -> anyhow::Result<Value> {
+    let raw = if file == "-" {
+        "-".to_owned()
+    } else {
+        format!("@{file}")
+    };
+    let spec = read_json_arg("--from-file", &raw)?;
+    if !spec.is_object() {
+        return Err(usage("--from-file must hold a JSON object"));
+    }
+    Ok(spec)
+}
+
 /// A `K=V` (or `K: V`) header argument.
 pub fn parse_header(raw: &str) -> Result<(String, String), String> {
     let (name, value) = raw

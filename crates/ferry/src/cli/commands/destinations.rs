@@ -11,7 +11,7 @@ use ferry_core::DestinationId;
 use serde_json::{Map, Value, json};
 
 use super::{Ctx, Output};
-use crate::cli::args::{Paging, parse_header, read_json_arg};
+use crate::cli::args::{Paging, parse_header, read_spec_file};
 use crate::cli::render::{list_footer, list_items, text, text_any};
 
 /// Retry policy the API documents as its default, sent whole when any retry flag is given.
@@ -88,16 +88,7 @@ impl CreateArgs {
     /// The request body: the spec file, or a webhook destination built from the flags.
     pub fn body(&self) -> anyhow::Result<Value> {
         if let Some(file) = &self.from_file {
-            let raw = if file == "-" {
-                "-".to_owned()
-            } else {
-                format!("@{file}")
-            };
-            let spec = read_json_arg("--from-file", &raw)?;
-            if !spec.is_object() {
-                return Err(usage("--from-file must hold a JSON object"));
-            }
-            return Ok(spec);
+            return read_spec_file(file);
         }
         let (Some(name), Some(url)) = (&self.name, &self.webhook_url) else {
             return Err(usage("give --name and --webhook-url, or --from-file"));

@@ -24,7 +24,7 @@ use self::render::{
     bar_message, is_finished, render_finished, render_job, render_list, render_started,
 };
 use super::{Ctx, Output};
-use crate::cli::args::{Paging, parse_time, read_json_arg};
+use crate::cli::args::{Paging, parse_time, read_spec_file};
 use crate::cli::render::text;
 
 /// How often `create --wait` asks how the export is going.
@@ -142,16 +142,7 @@ impl CreateArgs {
     /// The request body: the spec file, or an export built from the flags.
     pub fn body(&self) -> anyhow::Result<Value> {
         if let Some(file) = &self.from_file {
-            let raw = if file == "-" {
-                "-".to_owned()
-            } else {
-                format!("@{file}")
-            };
-            let spec = read_json_arg("--from-file", &raw)?;
-            if !spec.is_object() {
-                return Err(usage("--from-file must hold a JSON object"));
-            }
-            return Ok(spec);
+            return read_spec_file(file);
         }
         let Some(source) = &self.source else {
             return Err(usage("give --source, or --from-file"));

@@ -10,7 +10,7 @@ use ferry_core::{DestinationId, SourceId};
 use serde_json::{Map, Value, json};
 
 use super::{Ctx, Output};
-use crate::cli::args::{Paging, read_json_arg};
+use crate::cli::args::{Paging, read_spec_file};
 use crate::cli::render::{list_footer, list_items, text, time};
 
 /// How partners sign their requests.
@@ -105,16 +105,7 @@ impl CreateArgs {
     /// The request body: the spec file, or a source built from the flags.
     pub fn body(&self) -> anyhow::Result<Value> {
         if let Some(file) = &self.from_file {
-            let raw = if file == "-" {
-                "-".to_owned()
-            } else {
-                format!("@{file}")
-            };
-            let spec = read_json_arg("--from-file", &raw)?;
-            if !spec.is_object() {
-                return Err(usage("--from-file must hold a JSON object"));
-            }
-            return Ok(spec);
+            return read_spec_file(file);
         }
         let Some(scheme) = &self.scheme else {
             return Err(usage("give --scheme and --secret, or --from-file"));
