@@ -12,6 +12,7 @@
 mod baseline;
 mod delivered;
 mod destination;
+mod export;
 mod ingest;
 mod kinds;
 mod receiver;
@@ -55,6 +56,9 @@ pub enum Mode {
     /// destination while it is disabled, then it is enabled and timed to
     /// the last delivery (ingest takes no CPU from delivery).
     Drain,
+    /// Export speed: the events are stored as for `drain`, then one export
+    /// of them (`--export-*`) is timed from `POST /v1/exports` to its end.
+    Export,
 }
 
 impl Mode {
@@ -64,7 +68,14 @@ impl Mode {
             Mode::E2e => "e2e",
             Mode::Both => "both",
             Mode::Drain => "drain",
+            Mode::Export => "export",
         }
+    }
+
+    /// The events are stored for a disabled destination before anything is
+    /// timed.
+    fn stores_first(self) -> bool {
+        matches!(self, Mode::Drain | Mode::Export)
     }
 
     fn delivers(self) -> bool {
@@ -148,8 +159,23 @@ pub struct LoadtestArgs {
     /// destination would.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_in_flight: Option<u32>,
+    /// --mode export: the source to export.
+    #[arg(long, value_name = "SOURCE", default_value = "deliveries")]
+    pub export_source: String,
+    /// --mode export: csv, json, ndjson, yaml or text.
+    #[arg(long, value_name = "FORMAT", default_value = "csv")]
+    pub export_format: String,
+    /// --mode export: gzip, zip or none.
+    #[arg(long, value_name = "C", default_value = "gzip")]
+    pub export_compression: String,
+    /// --mode export: the export's `target` as JSON, e.g.
+    /// '{"destination_id":"dst_…","path":"load"}' on a server given with
+    /// --url [default: a file under the server's export root].
+    #[arg(long, value_name = "JSON", value_parser = parse_json_object)]
+    pub export_target: Option<serde_json::Value>,
     /// Give up after this many seconds from the first send (--mode drain:
-    /// sending, then delivering from the enable, each get this long).
+    /// sending, then delivering from the enable, each get this long; --mode
+    /// export: sending, then the export).
     #[arg(long, value_name = "S", default_value_t = 300)]
     pub timeout_s: u64,
     /// Binary to start as the server [default: this executable].
@@ -161,6 +187,14 @@ pub struct LoadtestArgs {
     /// Print only the JSON summary.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_json_object(raw: &str) -> Result<serde_json::Value, String> {
+    match serde_json::from_str(raw) {
+        Ok(v @ serde_json::Value::Object(_)) => Ok(v),
+        Ok(_) => Err("expected a JSON object".to_owned()),
+        Err(e) => Err(format!("not JSON: {e}")),
+    }
 }
 
 /// Runs the load test; errors are printed here and turned into the exit code.
@@ -445,14 +479,14 @@ async fn deliver(run: &Run<'_>, sink: &mut Option<Sink>) -> anyhow::Result<Summa
     let sends = progress.add(ProgressBar::new(args.events));
     sends.set_style(bar_style());
     sends.set_prefix("sent");
-    let deliveries = destination.is_some().then(|| {
+    let deliveries = (destination.is_some() && args.mode != Mode::Export).then(|| {
         let bar = progress.add(ProgressBar::new(args.events));
         bar.set_style(bar_style());
         bar.set_prefix("delivered");
         bar
     });
 
-    if let (Some(id), Mode::Drain) = (&destination, args.mode) {
+    if let (Some(id), true) = (&destination, args.mode.stores_first()) {
         api.post(&format!("/v1/destinations/{id}/disable"), &json!({}))
             .await
             .context("cannot disable the load test destination before sending")?;
@@ -468,7 +502,7 @@ async fn deliver(run: &Run<'_>, sink: &mut Option<Sink>) -> anyhow::Result<Summa
             UNROUTED_TYPE
         }
         .to_owned(),
-        destination: destination.clone().filter(|_| args.mode == Mode::Drain),
+        destination: destination.clone().filter(|_| args.mode.stores_first()),
         events: args.events,
         concurrency: args.concurrency as usize,
         batch: usize::from(args.batch),
@@ -479,7 +513,7 @@ async fn deliver(run: &Run<'_>, sink: &mut Option<Sink>) -> anyhow::Result<Summa
     };
     // Show deliveries arriving while the events are still being sent.
     let ticker = match (&deliveries, &*sink, &destination) {
-        _ if args.mode == Mode::Drain => None,
+        _ if args.mode.stores_first() => None,
         (Some(bar), Some(Sink::Receiver(receiver)), _) => {
             let (bar, seen) = (bar.clone(), receiver.counter());
             Some(tokio::spawn(async move {
@@ -499,8 +533,9 @@ async fn deliver(run: &Run<'_>, sink: &mut Option<Sink>) -> anyhow::Result<Summa
     if let Some(t) = ticker {
         t.abort();
     }
+    let mut export = None;
     let window = match (&destination, args.mode) {
-        (Some(id), Mode::Drain) => {
+        (Some(id), Mode::Drain | Mode::Export) => {
             let early = match &*sink {
                 Some(Sink::Receiver(receiver)) => receiver.distinct(),
                 _ => delivered::so_far(api, id).await?,
@@ -508,32 +543,37 @@ async fn deliver(run: &Run<'_>, sink: &mut Option<Sink>) -> anyhow::Result<Summa
             if early > 0 {
                 anyhow::bail!("{early} events were delivered while destination {id} was disabled");
             }
-            let enabled_at = Instant::now();
-            api.post(&format!("/v1/destinations/{id}/enable"), &json!({}))
-                .await
-                .context("cannot enable the load test destination")?;
-            Window {
-                from: enabled_at,
-                ingest_done: enabled_at,
+            if args.mode == Mode::Export {
+                export = Some(export_stored(run).await?);
+                None
+            } else {
+                let enabled_at = Instant::now();
+                api.post(&format!("/v1/destinations/{id}/enable"), &json!({}))
+                    .await
+                    .context("cannot enable the load test destination")?;
+                Some(Window {
+                    from: enabled_at,
+                    ingest_done: enabled_at,
+                })
             }
         }
-        _ => Window {
+        _ => Some(Window {
             from: ingested.started,
             ingest_done: ingested.finished,
-        },
-    };
-    // Draining gets its own --timeout-s from the enable.
-    let deadline = match args.mode {
-        Mode::Drain => window.from + Duration::from_secs(args.timeout_s),
-        _ => deadline,
+        }),
     };
 
-    let (e2e, read_back) = match (&deliveries, sink, &destination) {
-        (Some(bar), Some(Sink::Receiver(receiver)), _) => (
+    // Draining gets its own --timeout-s from the enable.
+    let deadline = match (window, args.mode) {
+        (Some(window), Mode::Drain) => window.from + Duration::from_secs(args.timeout_s),
+        _ => deadline,
+    };
+    let (e2e, read_back) = match (window, &deliveries, sink, &destination) {
+        (Some(window), Some(bar), Some(Sink::Receiver(receiver)), _) => (
             Some(receiver::wait_for_deliveries(receiver, &ingested, window, deadline, bar).await),
             None,
         ),
-        (Some(bar), Some(Sink::Broker(fixture)), Some(id)) => {
+        (Some(window), Some(bar), Some(Sink::Broker(fixture)), Some(id)) => {
             let e2e = delivered::wait(api, id, &ingested, window, deadline, bar).await?;
             let read_back = fixture.read_back(e2e.expected).await?;
             (Some(e2e), Some(read_back))
@@ -554,7 +594,16 @@ async fn deliver(run: &Run<'_>, sink: &mut Option<Sink>) -> anyhow::Result<Summa
     let ok = ingested.error_count() == 0
         && !ingested.timed_out
         && e2e.as_ref().is_none_or(|e| e.complete)
-        && read_back.as_ref().is_none_or(|r| r.complete);
+        && read_back.as_ref().is_none_or(|r| r.complete)
+        && export.as_ref().is_none_or(|(e, _, _)| e.succeeded());
+    let (export, export_start_rss_mb, export_peak_rss_mb) = match export {
+        Some((e, start, peak)) => (
+            Some(e),
+            start.map(report::kib_to_mb),
+            peak.map(report::kib_to_mb),
+        ),
+        None => (None, None, None),
+    };
     Ok(Summary {
         events: args.events,
         concurrency: args.concurrency as usize,
@@ -574,9 +623,50 @@ async fn deliver(run: &Run<'_>, sink: &mut Option<Sink>) -> anyhow::Result<Summa
         read_back,
         baseline: None,
         ferry_to_client: None,
+        export,
+        export_peak_rss_mb,
+        export_start_rss_mb,
         server_peak_rss_mb: None,
         ok,
     })
+}
+
+/// Runs the export of `--mode export` over what was stored, with the
+/// server's memory when the export started and its peak from then on, in KiB
+/// (when the tool started the server).
+async fn export_stored(
+    run: &Run<'_>,
+) -> anyhow::Result<(export::ExportSummary, Option<u64>, Option<u64>)> {
+    let Run {
+        args,
+        api,
+        target,
+        progress,
+        ..
+    } = *run;
+    let start_rss = match target {
+        Target::Started(server) => {
+            server.reset_peak_rss();
+            server.rss_kb()
+        }
+        Target::Existing { .. } => None,
+    };
+    let bar = progress.add(ProgressBar::new(args.events));
+    bar.set_style(bar_style());
+    bar.set_prefix("exported");
+    let opts = export::ExportOptions {
+        source: args.export_source.clone(),
+        format: args.export_format.clone(),
+        compression: args.export_compression.clone(),
+        target: args.export_target.clone(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(args.timeout_s);
+    let summary = export::run(api, &opts, deadline, &bar).await?;
+    let peak_rss = match target {
+        Target::Started(server) => server.peak_rss_kb(),
+        Target::Existing { .. } => None,
+    };
+    Ok((summary, start_rss, peak_rss))
 }
 
 fn ingest_summary(r: &IngestResult) -> IngestSummary {

@@ -10,6 +10,8 @@ use ferry_client::table::Table;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::export::ExportSummary;
+
 /// What a delivery rate is measured over: from `from` to the last
 /// delivery, and how long after `ingest_done` that last delivery came.
 #[derive(Debug, Clone, Copy)]
@@ -51,6 +53,17 @@ pub struct Summary {
     /// Ferry's deliveries/s divided by the baseline's messages/s.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ferry_to_client: Option<f64>,
+    /// `--mode export`: the export of what was stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub export: Option<ExportSummary>,
+    /// The server's peak resident memory from the start of the export to
+    /// its end (a server the tool started).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub export_peak_rss_mb: Option<f64>,
+    /// The server's resident memory when the export started: the export's
+    /// own footprint is the peak above it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub export_start_rss_mb: Option<f64>,
     pub server_peak_rss_mb: Option<f64>,
     /// No errors, nothing missing, no time-out.
     pub ok: bool,
@@ -282,6 +295,9 @@ impl Summary {
             t.row(["", "errors", &b.errors.to_string()]);
             t.row(["", "read back", &b.read_back.render()]);
         }
+        if let Some(x) = &self.export {
+            render_export(&mut t, x, self.export_start_rss_mb, self.export_peak_rss_mb);
+        }
         if let Some(ratio) = self.ferry_to_client {
             t.row(["ratio", "Ferry / client", &format!("{ratio:.2}")]);
         }
@@ -290,6 +306,60 @@ impl Summary {
         }
         out.push_str(&t.render());
         out
+    }
+}
+
+/// The export rows of the human table.
+fn render_export(
+    t: &mut Table,
+    x: &ExportSummary,
+    start_rss_mb: Option<f64>,
+    peak_rss_mb: Option<f64>,
+) {
+    let what = format!("{} as {}", x.source, x.format);
+    let what = match x.compression.as_str() {
+        "none" => what,
+        c => format!("{what}, {c}"),
+    };
+    t.row(["export", "what", &what]);
+    t.row(["", "status", &x.status]);
+    if let Some(error) = &x.error {
+        t.row(["", "error", error]);
+    }
+    t.row(["", "time", &format!("{:.2} s", x.seconds)]);
+    t.row(["", "throughput", &format!("{:.0} rows/s", x.rows_per_s)]);
+    t.row(["", "rows", &x.rows.to_string()]);
+    let mb = |b: u64| b as f64 / 1_000_000.0;
+    t.row([
+        "",
+        "bytes",
+        &format!(
+            "{:.1} MB written, {:.1} MB uncompressed",
+            mb(x.bytes),
+            mb(x.uncompressed_bytes)
+        ),
+    ]);
+    if let (Some(ratio), Some(saved)) = (x.compression_ratio, x.saved_percent) {
+        t.row([
+            "",
+            "compression",
+            &format!("{ratio:.1}:1 ({saved:.1}% saved)"),
+        ]);
+    }
+    if let Some(location) = &x.location {
+        t.row(["", "location", location]);
+    }
+    match (start_rss_mb, peak_rss_mb) {
+        (Some(start), Some(peak)) => t.row([
+            "",
+            "server RSS",
+            &format!(
+                "{start:.1} MB at start, {peak:.1} MB peak (+{:.1} MB)",
+                (peak - start).max(0.0)
+            ),
+        ]),
+        (None, Some(peak)) => t.row(["", "server peak RSS", &format!("{peak:.1} MB")]),
+        _ => {}
     }
 }
 
@@ -380,6 +450,9 @@ mod tests {
             read_back: None,
             baseline: None,
             ferry_to_client: None,
+            export: None,
+            export_peak_rss_mb: None,
+            export_start_rss_mb: None,
             server_peak_rss_mb: Some(50.5),
             ok: true,
         };

@@ -95,6 +95,19 @@ impl ManagedServer {
         Some(sampled.max(hwm)).filter(|&kb| kb > 0)
     }
 
+    /// Starts counting the peak anew: the kernel's high-water mark is reset
+    /// through `/proc/<pid>/clear_refs` (where writable) and so is the
+    /// sampled one.
+    pub fn reset_peak_rss(&self) {
+        let _ = std::fs::write(format!("/proc/{}/clear_refs", self.pid), "5");
+        self.peak_rss_kb.store(0, Ordering::Relaxed);
+    }
+
+    /// Resident memory right now, in KiB.
+    pub fn rss_kb(&self) -> Option<u64> {
+        read_status_kb(self.pid, "VmRSS:")
+    }
+
     /// Keeps the data dir and log after the run; returns where they are.
     pub fn keep_data(&mut self) -> Option<PathBuf> {
         self.data_dir.take().map(tempfile::TempDir::keep)
