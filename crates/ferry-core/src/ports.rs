@@ -410,4 +410,51 @@ pub trait DestinationAdapter: Send + Sync {
     fn validate(&self, config: &Value, auth: &Auth) -> Result<Value, Vec<FieldError>>;
     /// Builds the deliverer of a stored (validated) destination.
     fn build(&self, destination: &Destination) -> Result<Arc<dyn Deliverer>, String>;
+    /// Where exports go on a stored destination of this kind, its
+    /// credentials reused; `None` when the kind does not take exports.
+    fn export_outputs(
+        &self,
+        _destination: &Destination,
+    ) -> Option<Result<Arc<dyn ExportOutputs>, String>> {
+        None
+    }
+}
+
+/// One export's output as it is opened at a destination.
+#[derive(Debug, Clone, Copy)]
+pub struct ExportObject<'a> {
+    /// Relative to the destination's directory or bucket; checked (no
+    /// `.`, `..` or leading `/`).
+    pub path: &'a str,
+    /// The export's id: what names the staged output, so that a restart
+    /// can find and remove what an interrupted run left.
+    pub export_id: &'a str,
+    pub content_type: &'a str,
+}
+
+/// Exports written to one destination, never half: an output is staged
+/// (under a temporary name, or as an unfinished multipart upload) and
+/// appears at its path only when committed.
+#[async_trait]
+pub trait ExportOutputs: Send + Sync {
+    /// Starts staging `object`.
+    async fn create(&self, object: ExportObject<'_>) -> Result<Box<dyn ExportSink>, String>;
+    /// Removes what an interrupted run staged for `object`, if anything
+    /// (best effort: a failure is logged).
+    async fn clean_up(&self, object: ExportObject<'_>);
+    /// Deletes a committed output (gone already is not an error).
+    async fn delete(&self, object: ExportObject<'_>) -> Result<(), String>;
+}
+
+/// An output being staged.
+#[async_trait]
+pub trait ExportSink: Send {
+    /// Appends to the output.
+    async fn write(&mut self, chunk: Vec<u8>) -> Result<(), String>;
+    /// Makes the whole output visible at its path (replacing what was
+    /// there); returns where it is, e.g. `s3://bucket/key`. On failure
+    /// nothing is left staged.
+    async fn commit(self: Box<Self>) -> Result<String, String>;
+    /// Removes what was staged (best effort: a failure is logged).
+    async fn abort(self: Box<Self>);
 }

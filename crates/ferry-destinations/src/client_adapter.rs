@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ferry_core::FieldError;
 use ferry_core::destination::{Auth, Destination, DestinationKind};
-use ferry_core::ports::{Deliverer, DestinationAdapter};
+use ferry_core::ports::{Deliverer, DestinationAdapter, ExportOutputs};
 use serde_json::Value;
 
 use crate::CatalogOptions;
@@ -39,6 +39,16 @@ pub trait ClientKind: Send + Sync + 'static {
         destination: &Destination,
         reach: &Reach,
     ) -> Result<Arc<dyn Deliverer>, String>;
+
+    /// Where exports go on a destination of this kind; `None` (the
+    /// default) when the kind does not take exports.
+    fn export_outputs(
+        _config: Self::Config,
+        _destination: &Destination,
+        _reach: &Reach,
+    ) -> Option<Result<Arc<dyn ExportOutputs>, String>> {
+        None
+    }
 }
 
 /// The [`DestinationAdapter`] of a [`ClientKind`].
@@ -69,19 +79,31 @@ impl<K: ClientKind> DestinationAdapter for ClientAdapter<K> {
     }
 
     fn build(&self, destination: &Destination) -> Result<Arc<dyn Deliverer>, String> {
-        if destination.kind != K::KIND {
-            return Err(format!(
-                "not a {} destination: {}",
-                K::KIND,
-                destination.kind
-            ));
-        }
-        // A stored config is read again under no policy: a destination
-        // created under another one is refused when it connects (every
-        // kind's connect goes through the guard), not when it is built.
-        let auth = &destination.secrets.auth;
-        let config =
-            K::Config::from_stored(&destination.config, auth, &NetworkPolicy::allow_all())?;
-        K::build(config, destination, &self.reach)
+        K::build(stored_config::<K>(destination)?, destination, &self.reach)
     }
+
+    fn export_outputs(
+        &self,
+        destination: &Destination,
+    ) -> Option<Result<Arc<dyn ExportOutputs>, String>> {
+        match stored_config::<K>(destination) {
+            Ok(config) => K::export_outputs(config, destination, &self.reach),
+            Err(error) => Some(Err(error)),
+        }
+    }
+}
+
+/// A stored destination's config, read again under no policy: a
+/// destination created under another one is refused when it connects
+/// (every kind's connect goes through the guard), not when it is built.
+fn stored_config<K: ClientKind>(destination: &Destination) -> Result<K::Config, String> {
+    if destination.kind != K::KIND {
+        return Err(format!(
+            "not a {} destination: {}",
+            K::KIND,
+            destination.kind
+        ));
+    }
+    let auth = &destination.secrets.auth;
+    K::Config::from_stored(&destination.config, auth, &NetworkPolicy::allow_all())
 }

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use ferry_core::FieldError;
 use ferry_core::destination::{Auth, Destination, DestinationKind};
-use ferry_core::ports::{Deliverer, DestinationAdapter};
+use ferry_core::ports::{Deliverer, DestinationAdapter, ExportOutputs};
 use serde_json::Value;
 
 #[cfg(feature = "amqp")]
@@ -253,6 +253,26 @@ impl Catalog {
                 destination.kind
             )),
         }
+    }
+}
+
+impl Catalog {
+    /// Where exports go on a stored destination (its credentials reused);
+    /// an error when its kind does not take exports or is not compiled in.
+    pub fn export_outputs(
+        &self,
+        destination: &Destination,
+    ) -> Result<Arc<dyn ExportOutputs>, String> {
+        let kind = destination.kind;
+        self.adapters
+            .get(&kind)
+            .ok_or_else(|| format!("destination kind `{kind}` is not available in this build"))?
+            .export_outputs(destination)
+            .unwrap_or_else(|| {
+                Err(format!(
+                    "an export is written to a `file`, `s3` or `sftp` destination, not to a `{kind}` one"
+                ))
+            })
     }
 }
 

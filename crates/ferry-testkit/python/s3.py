@@ -3,6 +3,8 @@
 usage: s3.py ENDPOINT create-bucket BUCKET [ACCESS_KEY_ID SECRET_ACCESS_KEY]
        s3.py ENDPOINT objects BUCKET [ACCESS_KEY_ID SECRET_ACCESS_KEY]
            (prints a JSON list of objects)
+       s3.py ENDPOINT uploads BUCKET [ACCESS_KEY_ID SECRET_ACCESS_KEY]
+           (prints a JSON list of the keys of unfinished multipart uploads)
        s3.py ENDPOINT create-user NAME
            (an IAM user allowed everything on S3; prints its new access key
            as JSON {"access_key_id", "secret_access_key"})
@@ -53,5 +55,8 @@ elif command == "objects":
                 "sha256": hashlib.sha256(body).hexdigest(),
             })
     json.dump(found, sys.stdout)
+elif command == "uploads":
+    listed = s3.list_multipart_uploads(Bucket=bucket)
+    json.dump([u["Key"] for u in listed.get("Uploads", [])], sys.stdout)
 else:
     sys.exit(f"unknown command {command}")

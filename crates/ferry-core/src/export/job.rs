@@ -139,9 +139,11 @@ pub enum ExportTarget {
     /// A local file under the server's `file_roots`.
     File { file: String },
     /// An existing `s3`, `sftp` or `file` destination, at `path` (relative
-    /// to its bucket prefix or directory); its credentials are reused.
+    /// to its directory, or the key in its bucket; default
+    /// `exports/<source>-<id>.<ext>`); its credentials are reused.
     Destination {
         destination_id: DestinationId,
+        #[serde(default)]
         path: String,
     },
 }

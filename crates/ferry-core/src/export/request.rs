@@ -55,8 +55,9 @@ pub struct ExportRequest {
     #[serde(default)]
     pub incremental: bool,
     /// `{"file": "path"}` under the server's file roots, or
-    /// `{"destination_id": "dst_…", "path": "…"}` for an existing `file`
-    /// destination; default: `exports/<id>.<ext>` under the first file root.
+    /// `{"destination_id": "dst_…", "path": "…"}` for an existing `file`,
+    /// `s3` or `sftp` destination; default: `exports/<source>-<id>.<ext>`
+    /// under the first file root.
     #[serde(default)]
     pub target: Option<ExportTarget>,
 }

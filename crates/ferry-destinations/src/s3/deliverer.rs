@@ -14,7 +14,7 @@ use ferry_core::FieldError;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Auth, Destination, DestinationKind};
 use ferry_core::ports::{AttemptError, Delivered};
-use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter};
+use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter, ExportOutputs};
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::client::{HttpClient, HttpConnector, HttpError};
@@ -27,6 +27,7 @@ use serde_json::Value;
 
 use super::chain::{self, AwsEnvironment};
 use super::config::{DEFAULT_REGION, S3Config, object_key};
+use super::export::S3Exports;
 use crate::CatalogOptions;
 use crate::error_chain::{describe_chain, find_cause};
 use crate::kind_config::KindConfig;
@@ -106,6 +107,51 @@ impl DestinationAdapter for S3Adapter {
     }
 
     fn build(&self, destination: &Destination) -> Result<Arc<dyn Deliverer>, String> {
+        let client = self.client(destination)?;
+        Ok(Arc::new(S3Deliverer {
+            store: client.store,
+            key: client.config.key,
+            bucket: client.config.bucket,
+            content_type: client.config.content_type,
+            storage_class: client.config.storage_class,
+            timeout: Duration::from_millis(client.config.timeout_ms),
+            guard: S3Guard {
+                endpoint: client.endpoint,
+                policy: Arc::clone(&self.policy),
+            },
+        }))
+    }
+
+    fn export_outputs(
+        &self,
+        destination: &Destination,
+    ) -> Option<Result<Arc<dyn ExportOutputs>, String>> {
+        Some(self.client(destination).map(|client| {
+            Arc::new(S3Exports {
+                timeout: Duration::from_millis(client.config.timeout_ms),
+                guard: S3Guard {
+                    endpoint: client.endpoint,
+                    policy: Arc::clone(&self.policy),
+                },
+                store: client.store,
+                bucket: client.config.bucket,
+                storage_class: client.config.storage_class,
+            }) as Arc<dyn ExportOutputs>
+        }))
+    }
+}
+
+/// A destination's S3 client, with the config it was built from.
+pub(super) struct S3Client {
+    pub store: AmazonS3,
+    pub config: S3Config,
+    pub endpoint: Option<url::Url>,
+}
+
+impl S3Adapter {
+    /// The client of a stored destination: its credentials (or the
+    /// provider chain), bucket, endpoint and encryption.
+    fn client(&self, destination: &Destination) -> Result<S3Client, String> {
         let auth = &destination.secrets.auth;
         // Read again under no policy, like the client kinds' configs: the
         // guard in the shared client refuses what the policy does not allow.
@@ -161,16 +207,11 @@ impl DestinationAdapter for S3Adapter {
         let store = builder
             .build()
             .map_err(|e| format!("cannot configure the S3 client: {e}"))?;
-        Ok(Arc::new(S3Deliverer {
+        Ok(S3Client {
             store,
-            key: config.key,
-            bucket: config.bucket,
+            config,
             endpoint: endpoint_url,
-            content_type: config.content_type,
-            storage_class: config.storage_class,
-            timeout: Duration::from_millis(config.timeout_ms),
-            policy: Arc::clone(&self.policy),
-        }))
+        })
     }
 }
 
@@ -179,11 +220,29 @@ pub struct S3Deliverer {
     store: AmazonS3,
     key: Template,
     bucket: String,
-    endpoint: Option<url::Url>,
     content_type: String,
     storage_class: Option<String>,
     timeout: Duration,
+    guard: S3Guard,
+}
+
+/// The SSRF guard's check of an IP-literal endpoint (names are checked by
+/// the resolver in the shared client).
+pub(super) struct S3Guard {
+    endpoint: Option<url::Url>,
     policy: Arc<NetworkPolicy>,
+}
+
+impl S3Guard {
+    pub fn check(&self) -> Result<(), AttemptError> {
+        match &self.endpoint {
+            Some(url) => self
+                .policy
+                .check_ip_literal(url)
+                .map_err(|refusal| AttemptError::permanent(refusal.to_string())),
+            None => Ok(()),
+        }
+    }
 }
 
 impl std::fmt::Debug for S3Deliverer {
@@ -196,18 +255,6 @@ impl std::fmt::Debug for S3Deliverer {
 }
 
 impl S3Deliverer {
-    /// The SSRF guard's check of an IP-literal endpoint (names are checked
-    /// by the resolver).
-    fn guard(&self) -> Result<(), AttemptError> {
-        match &self.endpoint {
-            Some(url) => self
-                .policy
-                .check_ip_literal(url)
-                .map_err(|refusal| AttemptError::permanent(refusal.to_string())),
-            None => Ok(()),
-        }
-    }
-
     async fn put(
         &self,
         path: &ObjectPath,
@@ -299,7 +346,7 @@ impl Deliverer for S3Deliverer {
             headers,
             body: Captured::body_from_bytes(&body),
         };
-        let result = match (self.guard(), object_key(&key)) {
+        let result = match (self.guard.check(), object_key(&key)) {
             (Err(error), _) => Err(error),
             (_, Err(message)) => Err(AttemptError::permanent(format!("config.key {message}"))),
             (Ok(()), Ok(path)) => self.put(&path, Bytes::from(body), attributes).await,
@@ -320,7 +367,7 @@ impl Deliverer for S3Deliverer {
         let started = Instant::now();
         let prefix = ObjectPath::from(".ferry-check");
         let listed = async {
-            self.guard()?;
+            self.guard.check()?;
             let list = self
                 .store
                 .list_with_delimiter(Some(&prefix))

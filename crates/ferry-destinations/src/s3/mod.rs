@@ -28,10 +28,14 @@
 //! Bodies over 8 MiB go up as a multipart upload. A missing bucket, refused
 //! access or bad credentials are permanent failures; connection errors,
 //! timeouts, 408, 429 and 5xx are retried.
+//!
+//! An `s3` destination also takes exports (`export`): each is put at its
+//! own key, whole or not at all.
 
 mod chain;
 mod config;
 mod deliverer;
+mod export;
 mod ini;
 
 pub use chain::AwsEnvironment;

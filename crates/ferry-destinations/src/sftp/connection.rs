@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use ferry_core::destination::Auth;
+use ferry_core::destination::{Auth, Destination};
 use ferry_core::ports::AttemptError;
 use russh::client::{self, Handle};
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
@@ -14,6 +14,8 @@ use russh_sftp::client::SftpSession;
 use tokio::net::TcpStream;
 
 use super::classify;
+use super::config::SftpConfig;
+use crate::client_adapter::Reach;
 use crate::net_guard::NetworkPolicy;
 
 /// What a connection needs, fixed when the destination is built.
@@ -84,6 +86,22 @@ impl client::Handler for HostKeyCheck {
 }
 
 impl Endpoint {
+    /// The endpoint of a destination's config and auth.
+    pub fn of(config: &SftpConfig, destination: &Destination, reach: &Reach) -> Self {
+        let timeout = Duration::from_millis(config.timeout_ms);
+        Self {
+            host: config.host.clone(),
+            port: config.port,
+            auth: destination.secrets.auth.clone(),
+            trusted: (config.host_key_fingerprint.is_none() && config.trust_on_first_use)
+                .then(|| Arc::new(Mutex::new(None))),
+            pinned: config.host_key_fingerprint.clone(),
+            timeout,
+            connect_timeout: reach.connect_timeout.min(timeout),
+            policy: Arc::clone(&reach.policy),
+        }
+    }
+
     /// Connects, checks the host key, authenticates and starts SFTP, all
     /// within the connect timeout (plus the operation timeout for the
     /// SSH handshake and authentication).

@@ -3,19 +3,20 @@
 //! atomic uploads (temporary name, then rename).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Destination, DestinationKind};
 use ferry_core::ports::{AttemptError, Delivered};
-use ferry_core::ports::{AttemptReport, CheckReport, Deliverer};
+use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, ExportOutputs};
 use tokio::io::AsyncWriteExt;
 
 use super::classify;
 use super::config::SftpConfig;
 use super::connection::{Connection, Endpoint};
+use super::export::SftpExports;
 use crate::client_adapter::{ClientAdapter, ClientKind, Reach};
 use crate::message::Payload;
 use crate::template::{Template, relative_path};
@@ -40,25 +41,25 @@ impl ClientKind for Sftp {
         destination: &Destination,
         reach: &Reach,
     ) -> Result<Arc<dyn Deliverer>, String> {
-        let auth = destination.secrets.auth.clone();
-        let timeout = Duration::from_millis(config.timeout_ms);
         Ok(Arc::new(SftpDeliverer {
-            endpoint: Endpoint {
-                host: config.host,
-                port: config.port,
-                auth,
-                trusted: (config.host_key_fingerprint.is_none() && config.trust_on_first_use)
-                    .then(|| Arc::new(Mutex::new(None))),
-                pinned: config.host_key_fingerprint,
-                timeout,
-                connect_timeout: reach.connect_timeout.min(timeout),
-                policy: Arc::clone(&reach.policy),
-            },
+            endpoint: Endpoint::of(&config, destination, reach),
+            timeout: Duration::from_millis(config.timeout_ms),
             directory: config.directory,
             file_name: config.file_name,
-            timeout,
             pool: tokio::sync::Mutex::new(Pool::default()),
         }))
+    }
+
+    fn export_outputs(
+        config: SftpConfig,
+        destination: &Destination,
+        reach: &Reach,
+    ) -> Option<Result<Arc<dyn ExportOutputs>, String>> {
+        Some(Ok(Arc::new(SftpExports {
+            endpoint: Endpoint::of(&config, destination, reach),
+            timeout: Duration::from_millis(config.timeout_ms),
+            directory: config.directory,
+        })))
     }
 }
 
@@ -139,7 +140,7 @@ impl SftpDeliverer {
         let sftp = &sftp.sftp;
         let target = format!("{}/{name}", self.directory.trim_end_matches('/'));
         let (parent, file) = target.rsplit_once('/').unwrap_or(("", &target));
-        self.make_parents(sftp, name).await?;
+        make_parents(sftp, &self.directory, name).await?;
         let temporary = format!("{parent}/.{file}.{}.tmp", ferry_core::ids::unique_token());
         let written = async {
             let mut remote = sftp.create(&temporary).await.map_err(|e| {
@@ -187,31 +188,32 @@ impl SftpDeliverer {
             }
         }
     }
+}
 
-    /// Creates the subdirectories a file name contains (`{date}/{id}.json`).
-    async fn make_parents(
-        &self,
-        sftp: &russh_sftp::client::SftpSession,
-        name: &str,
-    ) -> Result<(), AttemptError> {
-        let Some((subdirectories, _)) = name.rsplit_once('/') else {
-            return Ok(());
-        };
-        let mut path = self.directory.trim_end_matches('/').to_owned();
-        for part in subdirectories.split('/') {
-            path.push('/');
-            path.push_str(part);
-            if sftp.try_exists(&path).await.unwrap_or(false) {
-                continue;
-            }
-            if let Err(error) = sftp.create_dir(&path).await
-                && !sftp.try_exists(&path).await.unwrap_or(false)
-            {
-                return Err(classify::sftp(&format!("cannot create {path}"), &error));
-            }
+/// Creates the subdirectories of `directory` a file name contains
+/// (`{date}/{id}.json`).
+pub(super) async fn make_parents(
+    sftp: &russh_sftp::client::SftpSession,
+    directory: &str,
+    name: &str,
+) -> Result<(), AttemptError> {
+    let Some((subdirectories, _)) = name.rsplit_once('/') else {
+        return Ok(());
+    };
+    let mut path = directory.trim_end_matches('/').to_owned();
+    for part in subdirectories.split('/') {
+        path.push('/');
+        path.push_str(part);
+        if sftp.try_exists(&path).await.unwrap_or(false) {
+            continue;
         }
-        Ok(())
+        if let Err(error) = sftp.create_dir(&path).await
+            && !sftp.try_exists(&path).await.unwrap_or(false)
+        {
+            return Err(classify::sftp(&format!("cannot create {path}"), &error));
+        }
     }
+    Ok(())
 }
 
 #[async_trait]

@@ -28,11 +28,16 @@
 //! changed host key, refused credentials, a missing directory or a refused
 //! permission are permanent failures; connection errors and timeouts are
 //! retried.
+//!
+//! An `sftp` destination also takes exports (`export`): each is written
+//! under a hidden temporary name on its own connection and renamed into
+//! place once whole.
 
 mod classify;
 mod config;
 mod connection;
 mod deliverer;
+mod export;
 
 pub use config::SftpConfig;
 pub use deliverer::{SftpAdapter, SftpDeliverer};

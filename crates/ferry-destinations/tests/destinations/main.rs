@@ -8,6 +8,7 @@ mod amqp;
 mod compliance;
 #[cfg(feature = "email")]
 mod email;
+mod exports;
 #[cfg(feature = "file")]
 mod file;
 #[cfg(feature = "mqtt")]

@@ -10,7 +10,9 @@ use ferry_testkit::services::S3Server;
 use serde_json::{Value, json};
 
 use crate::compliance::s3::access_key;
-use crate::compliance::{check_and_deliver, deliverer, envelope, expected_payload, stored};
+use crate::compliance::{
+    check_and_deliver, deliverer, envelope, expected_payload, sha256_hex, stored,
+};
 
 fn bucket() -> String {
     format!("ferry-{}", ferry_core::ids::unique_token())
@@ -104,14 +106,6 @@ async fn objects_carry_the_configured_attributes_and_the_event_metadata() {
     let captured = report.request.unwrap();
     assert_eq!(captured.headers["key"], object.key);
     assert!(!format!("{captured:?}").contains("ferry-test-secret"));
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 #[tokio::test]

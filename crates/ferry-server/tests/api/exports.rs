@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::harness::{ADMIN_KEY, TestServer};
 
 /// Starts an export and waits for it to end; returns the job.
-async fn export(server: &TestServer, body: Value) -> Value {
+pub(super) async fn export(server: &TestServer, body: Value) -> Value {
     let (status, job) = server.post("/v1/exports", body).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{job}");
     wait_done(server, job["id"].as_str().unwrap()).await
@@ -61,7 +61,7 @@ async fn download(server: &TestServer, job: &Value) -> Vec<u8> {
     bytes
 }
 
-fn decompress(bytes: &[u8], compression: &str) -> String {
+pub(super) fn decompress(bytes: &[u8], compression: &str) -> String {
     let mut text = String::new();
     match compression {
         "gzip" => {
@@ -84,7 +84,7 @@ fn decompress(bytes: &[u8], compression: &str) -> String {
 }
 
 /// The rows of an output, as JSON objects (CSV cells as strings).
-fn rows(text: &str, format: &str) -> Vec<Value> {
+pub(super) fn rows(text: &str, format: &str) -> Vec<Value> {
     match format {
         "json" => serde_json::from_str::<Vec<Value>>(text).unwrap(),
         "ndjson" => text
@@ -400,7 +400,7 @@ async fn deliveries_export_filters_and_lists_history_and_audits() {
 }
 
 /// Sends `n` events of about 1 KiB each, in batches.
-async fn many_events(server: &TestServer, n: usize) {
+pub(super) async fn many_events(server: &TestServer, n: usize) {
     let pad = "x".repeat(1000);
     for start in (0..n).step_by(1000) {
         let events: Vec<Value> = (start..(start + 1000).min(n))

@@ -106,6 +106,12 @@ impl S3Server {
         self.s3_py("create-bucket", bucket);
     }
 
+    /// The keys of a bucket's unfinished multipart uploads.
+    pub fn unfinished_uploads(&self, bucket: &str) -> Vec<String> {
+        let out = self.s3_py("uploads", bucket);
+        serde_json::from_slice(&out).expect("s3.py prints a JSON list")
+    }
+
     /// Every object of a bucket, read back with boto3.
     pub fn objects(&self, bucket: &str) -> Vec<S3Object> {
         let out = self.s3_py("objects", bucket);

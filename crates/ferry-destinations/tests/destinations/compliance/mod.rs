@@ -134,6 +134,15 @@ pub fn catalog() -> Catalog {
     })
 }
 
+/// The hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// A deliverer built as the API builds one: validated config, stored
 /// destination, catalog.
 pub fn deliverer(kind: DestinationKind, config: &Value, auth: &Auth) -> Arc<dyn Deliverer> {

@@ -4,7 +4,9 @@
 //! progress and, at the end, what it produced or why it failed. Each
 //! organization runs a bounded number at once (beyond it: 429 with
 //! `Retry-After`). Jobs whose process stopped are found by their silent
-//! heartbeat and failed, and their unfinished files removed.
+//! heartbeat and failed, and their unfinished output removed. Output goes
+//! to a local file (`target`) or to an `s3` or `sftp` destination (through
+//! its kind's `ExportOutputs`), staged until the whole export is written.
 
 mod rows;
 mod runner;
@@ -12,7 +14,7 @@ mod target;
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -20,14 +22,16 @@ use ferry_core::FieldError;
 use ferry_core::audit::{AuditRecord, SYSTEM_ACTOR};
 use ferry_core::destination::DestinationKind;
 use ferry_core::export::{ExportJob, ExportProgress, ExportStatus, ExportTarget};
-use ferry_core::ids::{ExportId, OrgId};
+use ferry_core::ids::{DestinationId, ExportId, OrgId};
 use ferry_core::org::Scope;
 use ferry_core::page::{Page, PageRequest};
+use ferry_core::ports::{ExportObject, ExportOutputs, ExportSink};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::warn;
 
+use self::target::LocalFile;
 use super::{App, Error, Principal, Result};
 use crate::views;
 use ferry_core::export::request;
@@ -232,6 +236,12 @@ impl App {
                 )));
             }
         };
+        if matches!(job.spec.target, ExportTarget::Destination { .. }) {
+            return Err(Error::Conflict(format!(
+                "this export was written to {}; read it from there",
+                output.location
+            )));
+        }
         let path = PathBuf::from(&output.location);
         if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
             return Err(Error::Conflict(
@@ -242,11 +252,7 @@ impl App {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| job.id.to_string());
-        let content_type = job
-            .spec
-            .compression
-            .content_type()
-            .unwrap_or_else(|| job.spec.format.content_type());
+        let content_type = content_type(&job.spec);
         Ok(Download {
             path,
             file_name,
@@ -255,22 +261,76 @@ impl App {
         })
     }
 
-    /// Where a job's output goes, checked now (a destination may have
-    /// changed since the job was created).
-    async fn export_path(&self, job: &ExportJob) -> Result<PathBuf, String> {
-        self.checked_target(&job.org_id, &job.id, &job.spec)
+    /// Opens a job's output at its target, checked now (a destination may
+    /// have changed since the job was created).
+    async fn open_export_output(&self, job: &ExportJob) -> Result<Box<dyn ExportSink>, String> {
+        let target = self
+            .checked_target(&job.org_id, &job.id, &job.spec)
             .await
-            .map_err(|e| e.message)
-            .and_then(|target| match target {
-                ExportTarget::File { file } => Ok(PathBuf::from(file)),
-                ExportTarget::Destination { .. } => {
-                    Err("this export's target cannot be written".into())
+            .map_err(|e| e.message)?;
+        match target {
+            ExportTarget::File { file } => {
+                match LocalFile::create(PathBuf::from(file), &job.id).await {
+                    Ok(file) => Ok(Box::new(file)),
+                    Err(e) => Err(format!("cannot create the export file: {e}")),
                 }
-            })
+            }
+            ExportTarget::Destination {
+                destination_id,
+                path,
+            } => {
+                let outputs = self.export_outputs(&job.org_id, &destination_id).await?;
+                outputs.create(export_object(job, &path)).await
+            }
+        }
     }
 
-    /// The spec's target resolved to an absolute local file (the default
-    /// when it names none).
+    /// Where exports go on a destination, its credentials reused.
+    async fn export_outputs(
+        &self,
+        org: &OrgId,
+        id: &DestinationId,
+    ) -> Result<Arc<dyn ExportOutputs>, String> {
+        let destination = self
+            .0
+            .store
+            .get_destination(org, id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("destination {id} no longer exists"))?;
+        self.0.catalog.export_outputs(&destination)
+    }
+
+    /// Removes a job's output, or what an interrupted run of it staged
+    /// (best effort: a failure is logged).
+    async fn remove_export_output(&self, job: &ExportJob, committed: bool) {
+        match &job.spec.target {
+            ExportTarget::File { file } if committed => {
+                if let Err(error) = tokio::fs::remove_file(file).await {
+                    warn!(export_id = %job.id, %error, "Could not remove an export's file.");
+                }
+            }
+            ExportTarget::File { file } => LocalFile::clean_up(Path::new(file), &job.id).await,
+            ExportTarget::Destination {
+                destination_id,
+                path,
+            } => match self.export_outputs(&job.org_id, destination_id).await {
+                Ok(outputs) if committed => {
+                    if let Err(error) = outputs.delete(export_object(job, path)).await {
+                        warn!(export_id = %job.id, %error, "Could not remove an export's output.");
+                    }
+                }
+                Ok(outputs) => outputs.clean_up(export_object(job, path)).await,
+                Err(error) => {
+                    warn!(export_id = %job.id, %error, "Could not reach an export's target to remove its output.");
+                }
+            },
+        }
+    }
+
+    /// The spec's target checked: a local file resolved to an absolute
+    /// path (the default name when it names none), or an `s3` or `sftp`
+    /// destination with the path in it (the default name when empty).
     async fn checked_target(
         &self,
         org: &OrgId,
@@ -278,22 +338,29 @@ impl App {
         spec: &ferry_core::export::ExportSpec,
     ) -> Result<ExportTarget, FieldError> {
         let roots = &self.0.export_runs.settings.file_roots;
+        let default_name = || {
+            format!(
+                "exports/{}-{id}.{}{}",
+                spec.source.as_str(),
+                spec.format.extension(),
+                spec.compression.suffix()
+            )
+        };
         let path = match &spec.target {
-            ExportTarget::File { file } if file.is_empty() => request::resolve_file(
-                &format!(
-                    "exports/{}-{id}.{}{}",
-                    spec.source.as_str(),
-                    spec.format.extension(),
-                    spec.compression.suffix()
-                ),
-                roots,
-            )?,
+            ExportTarget::File { file } if file.is_empty() => {
+                request::resolve_file(&default_name(), roots)?
+            }
             ExportTarget::File { file } => request::resolve_file(file, roots)?,
             ExportTarget::Destination {
                 destination_id,
                 path,
             } => {
                 let field = "target.destination_id";
+                let path = if path.is_empty() {
+                    default_name()
+                } else {
+                    path.clone()
+                };
                 let d = self
                     .0
                     .store
@@ -301,33 +368,23 @@ impl App {
                     .await
                     .map_err(|e| FieldError::new(field, e.to_string()))?
                     .ok_or_else(|| FieldError::new(field, "no such destination"))?;
-                match d.kind {
-                    DestinationKind::File => {}
-                    DestinationKind::S3 | DestinationKind::Sftp => {
-                        return Err(FieldError::new(
-                            field,
-                            format!(
-                                "exports to `{}` destinations are not available yet; export to a local file or a `file` destination",
-                                d.kind.as_str()
-                            ),
-                        ));
-                    }
-                    other => {
-                        return Err(FieldError::new(
-                            field,
-                            format!(
-                                "an export is written to a `file`, `s3` or `sftp` destination, not to a `{}` one",
-                                other.as_str()
-                            ),
-                        ));
-                    }
+                if d.kind != DestinationKind::File {
+                    relative_under(Path::new(""), &path)?;
+                    self.0
+                        .catalog
+                        .export_outputs(&d)
+                        .map_err(|e| FieldError::new(field, e))?;
+                    return Ok(ExportTarget::Destination {
+                        destination_id: destination_id.clone(),
+                        path,
+                    });
                 }
                 let directory = d
                     .config
                     .get("directory")
                     .and_then(Value::as_str)
                     .ok_or_else(|| FieldError::new(field, "the destination has no directory"))?;
-                relative_under(Path::new(directory), path)?
+                relative_under(Path::new(directory), &path)?
             }
         };
         Ok(ExportTarget::File {
@@ -353,7 +410,7 @@ impl App {
     }
 
     /// Fails the active jobs whose runner has not reported since `before`
-    /// (its process stopped) and removes their unfinished files; returns
+    /// (its process stopped) and removes their unfinished output; returns
     /// how many.
     pub async fn fail_stale_exports(&self, before: DateTime<Utc>) -> Result<usize> {
         let stale = self.0.exports.stale_exports(before).await?;
@@ -374,14 +431,28 @@ impl App {
             )
             .after(snapshot(&job));
             if self.0.exports.transition_export(&job, Some(&audit)).await? {
-                if let ExportTarget::File { file } = &job.spec.target {
-                    target::LocalFile::clean_up(Path::new(file), &job.id).await;
-                }
+                self.remove_export_output(&job, false).await;
                 failed += 1;
             }
         }
         Ok(failed)
     }
+}
+
+/// What an export's output is opened as at a destination.
+fn export_object<'a>(job: &'a ExportJob, path: &'a str) -> ExportObject<'a> {
+    ExportObject {
+        path,
+        export_id: job.id.as_str(),
+        content_type: content_type(&job.spec),
+    }
+}
+
+/// The content type of an export's output.
+fn content_type(spec: &ferry_core::export::ExportSpec) -> &'static str {
+    spec.compression
+        .content_type()
+        .unwrap_or_else(|| spec.format.content_type())
 }
 
 /// `path` (relative, no `.`/`..`) under `directory`.

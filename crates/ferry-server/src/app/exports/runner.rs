@@ -11,7 +11,6 @@
 //! is committed only after every row was written; a failure, a cancel or a
 //! shutdown removes what was written.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -25,13 +24,13 @@ use ferry_core::export::{
     RecordQuery, Redactor, Value,
 };
 use ferry_core::glob;
+use ferry_core::ports::ExportSink;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::rows::{destination_cells, record_cells, state_name};
-use super::target::LocalFile;
 use crate::app::App;
 use ferry_core::export::request::columns;
 
@@ -106,18 +105,15 @@ async fn execute(
     job: &ExportJob,
     query: RecordQuery,
     cancel: &CancellationToken,
-) -> Result<(Written, PathBuf), Stop> {
-    let path = app.export_path(job).await.map_err(Stop::Failed)?;
-    let mut file = LocalFile::create(path, &job.id)
-        .await
-        .map_err(|e| Stop::Failed(format!("cannot create the export file: {e}")))?;
-    match pump(app, job, query, cancel, &mut file).await {
-        Ok(written) => match file.commit().await {
-            Ok(path) => Ok((written, path)),
-            Err(e) => Err(Stop::Failed(format!("cannot commit the export file: {e}"))),
+) -> Result<(Written, String), Stop> {
+    let mut sink = app.open_export_output(job).await.map_err(Stop::Failed)?;
+    match pump(app, job, query, cancel, sink.as_mut()).await {
+        Ok(written) => match sink.commit().await {
+            Ok(location) => Ok((written, location)),
+            Err(e) => Err(Stop::Failed(format!("cannot commit the export: {e}"))),
         },
         Err(stop) => {
-            file.abort().await;
+            sink.abort().await;
             Err(stop)
         }
     }
@@ -128,7 +124,7 @@ async fn pump(
     job: &ExportJob,
     query: RecordQuery,
     cancel: &CancellationToken,
-    file: &mut LocalFile,
+    sink: &mut dyn ExportSink,
 ) -> Result<Written, Stop> {
     let (rows_tx, rows_rx) = mpsc::channel::<Batch>(2);
     let (chunks_tx, mut chunks_rx) = mpsc::channel::<Vec<u8>>(8);
@@ -139,7 +135,7 @@ async fn pump(
     let counter = rows_done.clone();
     let encoder =
         tokio::task::spawn_blocking(move || encode(&spec, &entry, rows_rx, chunks_tx, &counter));
-    let result = write(app, job, cancel, file, &mut chunks_rx, &rows_done).await;
+    let result = write(app, job, cancel, sink, &mut chunks_rx, &rows_done).await;
     // Whatever happened, the reader and the encoder end: dropping the
     // receiver makes the encoder's next send fail, which drops the rows
     // channel and ends the reader.
@@ -173,7 +169,7 @@ async fn write(
     app: &App,
     job: &ExportJob,
     cancel: &CancellationToken,
-    file: &mut LocalFile,
+    sink: &mut dyn ExportSink,
     chunks: &mut mpsc::Receiver<Vec<u8>>,
     rows_done: &AtomicU64,
 ) -> Result<(Sha256, u64), Stop> {
@@ -188,11 +184,11 @@ async fn write(
             () = cancel.cancelled() => return Err(Stop::Cancelled),
             chunk = chunks.recv() => {
                 let Some(chunk) = chunk else { break };
-                file.write(&chunk)
-                    .await
-                    .map_err(|e| Stop::Failed(format!("writing the export failed: {e}")))?;
                 hasher.update(&chunk);
                 bytes += chunk.len() as u64;
+                sink.write(chunk)
+                    .await
+                    .map_err(|e| Stop::Failed(format!("writing the export failed: {e}")))?;
             }
             _ = tick.tick() => {
                 progress.rows = rows_done.load(Ordering::Relaxed);
@@ -357,40 +353,40 @@ fn encode(
 async fn finish(
     app: &App,
     mut job: ExportJob,
-    outcome: Result<(Written, PathBuf), Stop>,
+    outcome: Result<(Written, String), Stop>,
     took: Duration,
 ) {
     job.finished_at = Some(Utc::now());
     let store = &app.0.exports;
     let committed = match outcome {
-        Ok((written, path)) => {
+        Ok((written, location)) => {
             job.status = ExportStatus::Succeeded;
             job.progress.rows = written.rows;
             job.progress.bytes = written.bytes;
             job.output = Some(ExportOutput {
                 uncompressed_bytes: written.uncompressed,
                 sha256: written.sha256,
-                location: path.display().to_string(),
+                location,
             });
             info!(
                 export_id = %job.id, rows = written.rows, bytes = written.bytes,
                 uncompressed = written.uncompressed, took_ms = took.as_millis() as u64,
                 "Export finished."
             );
-            Some(path)
+            true
         }
         Err(Stop::Cancelled) => {
             // An operator's cancel is already stored; otherwise Ferry is
             // stopping, and the job cannot finish.
             job.status = ExportStatus::Failed;
             job.error = Some("Ferry stopped while this export ran; run it again".into());
-            None
+            false
         }
         Err(Stop::Failed(reason)) => {
             warn!(export_id = %job.id, %reason, "Export failed.");
             job.status = ExportStatus::Failed;
             job.error = Some(reason);
-            None
+            false
         }
     };
     let audit = AuditRecord::new(
@@ -408,8 +404,8 @@ async fn finish(
         Ok(true) => {}
         Ok(false) => {
             // Cancelled meanwhile: the cancel wins, and its output goes.
-            if let Some(path) = committed {
-                let _ = tokio::fs::remove_file(path).await;
+            if committed {
+                app.remove_export_output(&job, true).await;
             }
         }
         Err(error) => {

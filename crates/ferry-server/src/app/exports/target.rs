@@ -8,7 +8,9 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use async_trait::async_trait;
 use ferry_core::ids::ExportId;
+use ferry_core::ports::ExportSink;
 use tokio::fs::{self, File, OpenOptions};
 use tokio::io::AsyncWriteExt;
 
@@ -50,42 +52,47 @@ impl LocalFile {
         })
     }
 
-    pub async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.file.write_all(bytes).await
-    }
-
     /// Flushes the whole output to disk and renames it into place; returns
     /// where it is.
-    pub async fn commit(mut self) -> io::Result<PathBuf> {
-        let result = async {
-            self.file.flush().await?;
-            self.file.sync_all().await?;
-            fs::rename(&self.temp_path, &self.final_path).await?;
-            if let Some(parent) = self.final_path.parent() {
-                File::open(parent).await?.sync_all().await?;
-            }
-            Ok(())
+    async fn finish(&mut self) -> io::Result<()> {
+        self.file.flush().await?;
+        self.file.sync_all().await?;
+        fs::rename(&self.temp_path, &self.final_path).await?;
+        if let Some(parent) = self.final_path.parent() {
+            File::open(parent).await?.sync_all().await?;
         }
-        .await;
-        match result {
-            Ok(()) => Ok(self.final_path),
-            Err(error) => {
-                let _ = fs::remove_file(&self.temp_path).await;
-                Err(error)
-            }
-        }
-    }
-
-    /// Removes what was written.
-    pub async fn abort(self) {
-        drop(self.file);
-        remove_if_present(&self.temp_path).await;
+        Ok(())
     }
 
     /// Removes the temporary file an interrupted run of job `id` left at
     /// `final_path`, if any.
     pub async fn clean_up(final_path: &Path, id: &ExportId) {
         remove_if_present(&temp_path(final_path, id)).await;
+    }
+}
+
+#[async_trait]
+impl ExportSink for LocalFile {
+    async fn write(&mut self, chunk: Vec<u8>) -> Result<(), String> {
+        self.file.write_all(&chunk).await.map_err(|e| e.to_string())
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<String, String> {
+        match self.finish().await {
+            Ok(()) => Ok(self.final_path.display().to_string()),
+            Err(error) => {
+                remove_if_present(&self.temp_path).await;
+                Err(error.to_string())
+            }
+        }
+    }
+
+    async fn abort(self: Box<Self>) {
+        let Self {
+            file, temp_path, ..
+        } = *self;
+        drop(file);
+        remove_if_present(&temp_path).await;
     }
 }
 
@@ -106,17 +113,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let id = ExportId::generate();
         let path = dir.path().join("sub/out.csv");
-        let mut file = LocalFile::create(path.clone(), &id).await.unwrap();
-        file.write(b"a,b\n").await.unwrap();
+        let mut file: Box<dyn ExportSink> =
+            Box::new(LocalFile::create(path.clone(), &id).await.unwrap());
+        file.write(b"a,b\n".to_vec()).await.unwrap();
         assert!(!path.exists());
         assert!(temp_path(&path, &id).exists());
-        assert_eq!(file.commit().await.unwrap(), path);
+        assert_eq!(file.commit().await.unwrap(), path.display().to_string());
         assert_eq!(std::fs::read(&path).unwrap(), b"a,b\n");
         assert!(!temp_path(&path, &id).exists());
 
         let other = dir.path().join("sub/aborted.csv");
-        let mut file = LocalFile::create(other.clone(), &id).await.unwrap();
-        file.write(b"half").await.unwrap();
+        let mut file: Box<dyn ExportSink> =
+            Box::new(LocalFile::create(other.clone(), &id).await.unwrap());
+        file.write(b"half".to_vec()).await.unwrap();
         file.abort().await;
         let left: Vec<_> = std::fs::read_dir(dir.path().join("sub"))
             .unwrap()

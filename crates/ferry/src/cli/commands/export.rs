@@ -103,10 +103,12 @@ pub struct CreateArgs {
     /// absolute under one [server default: exports/<source>-<id>.<ext>].
     #[arg(long, value_name = "PATH", conflicts_with = "destination")]
     pub to: Option<String>,
-    /// Write into this `file` destination's directory, at --path.
-    #[arg(long, value_name = "DST", requires = "path")]
+    /// Write to this `file`, `s3` or `sftp` destination (its credentials
+    /// reused), at --path.
+    #[arg(long, value_name = "DST")]
     pub destination: Option<DestinationId>,
-    /// The file's path under --destination's directory.
+    /// The path under --destination's directory, or the key in its bucket
+    /// [default: exports/<source>-<id>.<ext>].
     #[arg(long, value_name = "PATH", requires = "destination")]
     pub path: Option<String>,
     /// Follow the export until it ends, with a progress bar on a terminal;
@@ -173,6 +175,7 @@ impl CreateArgs {
             (None, Some(destination), Some(path)) => {
                 Some(json!({ "destination_id": destination, "path": path }))
             }
+            (None, Some(destination), None) => Some(json!({ "destination_id": destination })),
             _ => None,
         };
         if let Some(target) = target {
@@ -404,6 +407,11 @@ mod tests {
             ]),
             json!({"source": "audit",
                    "target": {"destination_id": "dst_abc", "path": "audit/2026.csv"}})
+        );
+        assert_eq!(
+            body(&["--source", "audit", "--destination", "dst_abc"]),
+            json!({"source": "audit", "target": {"destination_id": "dst_abc"}}),
+            "the server names it"
         );
     }
 
