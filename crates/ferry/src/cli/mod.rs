@@ -323,14 +323,6 @@ mod tests {
                 "--path",
                 "a.csv",
             ][..],
-            &[
-                "export",
-                "create",
-                "--source",
-                "events",
-                "--destination",
-                "dst_1",
-            ][..],
             &["export", "create", "--source", "events", "--path", "a.csv"][..],
             &[
                 "export",
