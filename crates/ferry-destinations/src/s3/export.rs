@@ -141,6 +141,9 @@ impl S3Sink {
         Ok(())
     }
 
+    /// Puts the held output as one object, or waits for the parts in
+    /// flight and completes the upload (kept for the abort when that
+    /// fails).
     async fn finish(&mut self) -> Result<(), String> {
         let Some(mut upload) = self.upload.take() else {
             let body = PutPayload::from(Bytes::from(std::mem::take(&mut self.buffer)));
@@ -190,10 +193,13 @@ impl ExportSink for S3Sink {
     }
 
     async fn commit(mut self: Box<Self>) -> Result<String, String> {
-        if self.upload.is_some() && !self.buffer.is_empty() {
-            self.send_part().await?;
-        }
-        match self.finish().await {
+        let finished = async {
+            if self.upload.is_some() && !self.buffer.is_empty() {
+                self.send_part().await?;
+            }
+            self.finish().await
+        };
+        match finished.await {
             Ok(()) => Ok(self.location()),
             Err(error) => {
                 self.abort().await;
