@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::oplog::LogConfig;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -54,6 +56,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub dispatch: DispatchConfig,
     pub exports: ExportsConfig,
+    /// Ferry's own operational log in `<data_dir>/logs`.
+    pub log: LogConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -151,6 +155,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             dispatch: DispatchConfig::default(),
             exports: ExportsConfig::default(),
+            log: LogConfig::default(),
         }
     }
 }
@@ -202,6 +207,7 @@ impl Config {
                 "max_payload_bytes must be between 1 and {MAX_PAYLOAD_LIMIT}"
             ));
         }
+        self.log.validate()?;
         let d = &self.dispatch;
         if d.max_in_flight == 0 || d.completion_batch == 0 || self.ingest.max_batch == 0 {
             return Err("dispatch.max_in_flight, dispatch.completion_batch and ingest.max_batch must be positive".into());

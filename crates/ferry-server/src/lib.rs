@@ -11,6 +11,7 @@ pub mod engine;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod oplog;
 pub mod routing;
 pub mod server;
 pub mod store_health;

@@ -38,10 +38,7 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => {
-            init_logging();
-            serve::run(args).await
-        }
+        Command::Serve(args) => serve::run(args).await,
         Command::Client(cmd) => cli::run_client(cli.client, cmd).await,
         Command::Loadtest(args) => ferry_loadtest::run_loadtest(args).await,
     };
@@ -51,22 +48,4 @@ async fn main() -> ExitCode {
         let _ = writeln!(std::io::stderr(), "error: {e:#}");
         ExitCode::FAILURE
     })
-}
-
-/// Logs to stderr; `RUST_LOG` filters (default `info`).
-///
-/// A log line that cannot be written (stderr on a full disk, a closed pipe)
-/// is dropped. The formatter's default is to report such a failure with
-/// `eprintln!`, which panics when stderr itself is what failed — inside
-/// whichever task was logging: an HTTP handler (the connection closed with
-/// no answer) or the ingest writer (gone until a restart). Losing log lines
-/// is acceptable; losing requests is not.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn,sqlx=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .log_internal_errors(false)
-        .init();
 }

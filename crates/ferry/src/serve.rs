@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use ferry_server::Config;
 use ferry_server::config::Role;
+use ferry_server::oplog::{self, OperationalLog};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 
@@ -120,6 +121,7 @@ pub fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
     let config = load_config(&args)?;
+    init_logging(&config);
     let data_dir = config.data_dir.clone();
     let running = ferry_server::start(config).await?;
     let mut out = std::io::stdout();
@@ -161,6 +163,41 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
     });
     running.wait().await?;
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Logs to stderr and, unless `log.enabled` is off, as JSON lines to the
+/// operational log in the data directory; `RUST_LOG` filters both (default
+/// `info`).
+///
+/// A log line that cannot be written (stderr on a full disk, a closed pipe)
+/// is dropped. The formatter's default is to report such a failure with
+/// `eprintln!`, which panics when stderr itself is what failed — inside
+/// whichever task was logging: an HTTP handler (the connection closed with
+/// no answer) or the ingest writer (gone until a restart). Losing log lines
+/// is acceptable; losing requests is not.
+fn init_logging(config: &Config) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn,sqlx=warn"));
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false);
+    let kept = config.log.enabled.then(|| {
+        let log = OperationalLog::new(oplog::directory(&config.data_dir), &config.log);
+        tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_span_list(false)
+            .with_writer(move || log.clone())
+            .log_internal_errors(false)
+    });
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(stderr)
+        .with(kept)
+        .init();
 }
 
 async fn wait_for_signal() {

@@ -169,7 +169,7 @@ async fn errors_are_clear_and_exit_non_zero() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn secrets_never_reach_the_log_or_the_database_file() {
+async fn secrets_never_reach_the_logs_or_the_database_file() {
     let dir = tempfile::tempdir().unwrap();
     let ferry_proc = FerryProcess::start_logging(dir.path(), "debug").await;
     let base = ferry_proc.base.clone();
@@ -212,7 +212,25 @@ async fn secrets_never_reach_the_log_or_the_database_file() {
     .await
     .unwrap();
     drop(ferry_proc);
+    // The operational log kept in the data dir: one JSON object per line.
+    let kept = std::fs::read_to_string(dir.path().join("data/logs/ferry.log")).unwrap();
+    let lines: Vec<Value> = kept
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let listening = lines
+        .iter()
+        .find(|l| l["message"] == "Ferry is listening.")
+        .unwrap_or_else(|| panic!("no start line in {kept}"));
+    assert_eq!(listening["level"], "INFO");
+    assert_eq!(listening["target"], "ferry_server::server");
+    assert!(listening["timestamp"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        lines.iter().any(|l| l["level"] == "DEBUG"),
+        "RUST_LOG applies"
+    );
     let mut everything = std::fs::read(dir.path().join("server.log")).unwrap();
+    everything.extend(kept.as_bytes());
     for file in ["ferry.db", "ferry.db-wal"] {
         everything.extend(std::fs::read(dir.path().join("data").join(file)).unwrap_or_default());
     }
