@@ -134,6 +134,7 @@ impl Engine {
             export_settings: ExportSettings {
                 max_concurrent_per_org: config.exports.max_concurrent_per_org,
                 file_roots: config.file_roots(),
+                log: crate::oplog::LogFiles::of(&config.data_dir, &config.log),
             },
             external_queue,
             master: bootstrap::MasterKeyControl::new(master, backend.resealing),

@@ -61,6 +61,28 @@ impl LogConfig {
     }
 }
 
+/// Where a process keeps its log, for the `log` export source to read.
+#[derive(Debug, Clone)]
+pub struct LogFiles {
+    pub directory: PathBuf,
+    pub max_files: u32,
+}
+
+impl LogFiles {
+    /// The log a process with this configuration keeps, when it keeps one.
+    pub fn of(data_dir: &Path, config: &LogConfig) -> Option<Self> {
+        config.enabled.then(|| Self {
+            directory: directory(data_dir),
+            max_files: config.max_files,
+        })
+    }
+
+    /// The files present, oldest first.
+    pub fn files(&self) -> Vec<PathBuf> {
+        files(&self.directory, self.max_files)
+    }
+}
+
 /// The log directory of a data directory.
 pub fn directory(data_dir: &Path) -> PathBuf {
     data_dir.join("logs")

@@ -24,15 +24,18 @@ pub enum ExportSource {
     Deliveries,
     Attempts,
     Audit,
+    /// Ferry's own operational log (of the process that runs the export).
+    Log,
 }
 
 impl ExportSource {
-    pub const ALL: [ExportSource; 5] = [
+    pub const ALL: [ExportSource; 6] = [
         ExportSource::Destinations,
         ExportSource::Events,
         ExportSource::Deliveries,
         ExportSource::Attempts,
         ExportSource::Audit,
+        ExportSource::Log,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +45,7 @@ impl ExportSource {
             ExportSource::Deliveries => "deliveries",
             ExportSource::Attempts => "attempts",
             ExportSource::Audit => "audit",
+            ExportSource::Log => "log",
         }
     }
 }
@@ -129,6 +133,13 @@ pub struct RecordFilter {
     pub actor: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entity_id: Option<String>,
+    /// The least severe log level (`warn` takes `error` and `warn`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
+    /// A glob over where in Ferry a log line was written
+    /// (`ferry_server::dispatch*`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
 }
 
 /// Where an export is written.

@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 
-use super::{Compression, ExportSource, ExportSpec, ExportTarget, Format, RecordFilter, Redactor};
+use super::{
+    Compression, ExportSource, ExportSpec, ExportTarget, Format, LogLevel, RecordFilter, Redactor,
+};
 use crate::delivery::DeliveryStatus;
 use crate::destination::DestinationKind;
 use crate::error::FieldError;
@@ -130,6 +132,7 @@ pub fn columns(source: ExportSource) -> &'static [&'static str] {
             "before",
             "after",
         ],
+        ExportSource::Log => &["timestamp", "level", "component", "message", "fields"],
     }
 }
 
@@ -141,6 +144,7 @@ pub fn filters_of(source: ExportSource) -> &'static [&'static str] {
         ExportSource::Deliveries => &["since", "until", "status", "event_type", "destination_id"],
         ExportSource::Attempts => &["since", "until", "event_type", "destination_id"],
         ExportSource::Audit => &["since", "until", "action", "actor", "entity_id"],
+        ExportSource::Log => &["since", "until", "level", "component"],
     }
 }
 
@@ -211,12 +215,17 @@ fn parse_filter(
                 .map_err(|e| FieldError::new(&field, e.to_string())),
             "state" => one_of(&field, text, &["enabled", "paused", "disabled"], |s| s)
                 .map(|s| filter.state = Some(s.to_owned())),
+            "level" => one_of(&field, &text.to_ascii_lowercase(), &LogLevel::ALL, |l| {
+                l.as_str()
+            })
+            .map(|l| filter.level = Some(l.as_str().to_owned())),
             _ => {
                 let value = Some(text.to_owned());
                 match key.as_str() {
                     "event_type" => filter.event_type = value,
                     "action" => filter.action = value,
                     "actor" => filter.actor = value,
+                    "component" => filter.component = value,
                     _ => filter.entity_id = value,
                 }
                 Ok(())

@@ -22,7 +22,8 @@ const MAX_RECORD_PAGE: u32 = 10_000;
 
 /// The statement's head for each source: the columns the decoder reads,
 /// the table (aliased) and the org condition, ending where the org is bound;
-/// none for destinations, which the caller reads whole.
+/// none for destinations, which the caller reads whole, and for the
+/// operational log, which is not in the store.
 fn head(source: ExportSource, counting: bool) -> Option<&'static str> {
     Some(match (source, counting) {
         (ExportSource::Events, false) => {
@@ -54,7 +55,7 @@ fn head(source: ExportSource, counting: bool) -> Option<&'static str> {
              WHERE x.org_id = "
         }
         (ExportSource::Audit, true) => "SELECT COUNT(*) AS n FROM audit x WHERE x.org_id = ",
-        (ExportSource::Destinations, _) => return None,
+        (ExportSource::Destinations | ExportSource::Log, _) => return None,
     })
 }
 
@@ -141,7 +142,7 @@ where
                 qb.push(" AND x.entity_id = ").push_bind(entity.clone());
             }
         }
-        ExportSource::Destinations => {}
+        ExportSource::Destinations | ExportSource::Log => {}
     }
 }
 
@@ -173,8 +174,8 @@ fn record(source: ExportSource, row: &impl Columns) -> StoreResult<(i64, Record)
             let (seq, audit): (i64, AuditRecord) = decode::audit(row)?;
             (seq, Record::Audit(audit))
         }
-        ExportSource::Destinations => {
-            return Err(decode::corrupt("seq", "destinations are not paged"));
+        ExportSource::Destinations | ExportSource::Log => {
+            return Err(decode::corrupt("seq", "only stored records are paged"));
         }
     })
 }

@@ -12,6 +12,7 @@ mod commands;
 mod crash;
 mod full_disk;
 mod loadtest;
+mod oplog;
 mod outage;
 mod port;
 mod scale;

@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use ferry_core::FieldError;
 use ferry_core::audit::{AuditRecord, SYSTEM_ACTOR};
 use ferry_core::destination::DestinationKind;
-use ferry_core::export::{ExportJob, ExportProgress, ExportStatus, ExportTarget};
+use ferry_core::export::{ExportJob, ExportProgress, ExportSource, ExportStatus, ExportTarget};
 use ferry_core::ids::{DestinationId, ExportId, OrgId};
 use ferry_core::org::Scope;
 use ferry_core::page::{Page, PageRequest};
@@ -33,6 +33,7 @@ use tracing::warn;
 
 use self::target::LocalFile;
 use super::{App, Error, Principal, Result};
+use crate::oplog::LogFiles;
 use crate::views;
 use ferry_core::export::request;
 pub use ferry_core::export::request::{ExportRequest, columns};
@@ -44,6 +45,9 @@ pub struct ExportSettings {
     pub max_concurrent_per_org: u64,
     /// The directories local exports (and `file` destinations) write under.
     pub file_roots: Vec<PathBuf>,
+    /// This process's operational log, for the `log` source (none when
+    /// it keeps none).
+    pub log: Option<LogFiles>,
 }
 
 /// The exports running in this process, so that a cancel or a shutdown
@@ -119,6 +123,16 @@ impl App {
             ));
         }
         let mut spec = request::parse(request).map_err(Error::Malformed)?;
+        if spec.source == ExportSource::Log {
+            // The log is the process's, across organizations.
+            principal.require(Scope::Admin)?;
+            if self.0.export_runs.settings.log.is_none() {
+                return Err(Error::invalid(
+                    "source",
+                    "this server keeps no operational log (log.enabled is false)",
+                ));
+            }
+        }
         let id = ExportId::generate();
         let org = principal.org().clone();
         spec.target = self

@@ -5,7 +5,7 @@
 
 use ferry_core::destination::{Destination, HealthState};
 use ferry_core::export::redact::mask_secrets;
-use ferry_core::export::{Record, Value};
+use ferry_core::export::{LogEntry, Record, Value};
 use serde_json::Value as Json;
 
 fn text(s: impl Into<String>) -> Value {
@@ -26,6 +26,17 @@ fn opt_json(v: Option<Json>) -> Value {
 
 fn int(v: impl TryInto<i64>) -> Value {
     v.try_into().map_or(Value::Null, Value::Int)
+}
+
+/// Every column of an operational log entry, in the order of [`columns`].
+pub fn log_cells(entry: LogEntry) -> Vec<Value> {
+    vec![
+        Value::Time(entry.timestamp),
+        text(entry.level.as_str()),
+        text(entry.component),
+        text(entry.message),
+        Value::Json(Json::Object(entry.fields)),
+    ]
 }
 
 /// Every column of a record, in the order of [`columns`].

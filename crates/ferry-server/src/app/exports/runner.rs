@@ -20,8 +20,8 @@ use ferry_core::audit::{AuditRecord, SYSTEM_ACTOR};
 use ferry_core::destination::Destination;
 use ferry_core::export::format::encoder;
 use ferry_core::export::{
-    Compressor, ExportJob, ExportOutput, ExportSource, ExportSpec, ExportStatus, Record,
-    RecordQuery, Redactor, Value,
+    Compressor, ExportJob, ExportOutput, ExportSource, ExportSpec, ExportStatus, LogEntry,
+    LogLevel, Record, RecordFilter, RecordQuery, Redactor, Value,
 };
 use ferry_core::glob;
 use ferry_core::ports::ExportSink;
@@ -30,8 +30,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::rows::{destination_cells, record_cells, state_name};
+use super::rows::{destination_cells, log_cells, record_cells, state_name};
 use crate::app::App;
+use crate::oplog::LogFiles;
 use ferry_core::export::request::columns;
 
 /// Encoded bytes gathered before they go to the compressor and on.
@@ -53,6 +54,7 @@ fn page_size(source: ExportSource) -> u32 {
 enum Batch {
     Records(Vec<Record>),
     Destinations(Vec<Destination>),
+    Log(Vec<LogEntry>),
 }
 
 /// Why a run did not succeed.
@@ -78,7 +80,7 @@ pub(super) async fn run(app: App, mut job: ExportJob, cancel: CancellationToken)
         filter: job.spec.filter.clone(),
     };
     job.progress.total_rows = match store.count_records(&job.org_id, &query).await {
-        Ok(0) if query.source == ExportSource::Destinations => None,
+        Ok(0) if matches!(query.source, ExportSource::Destinations | ExportSource::Log) => None,
         Ok(n) => Some(n),
         Err(error) => {
             warn!(export_id = %job.id, %error, "Counting the export's rows failed.");
@@ -236,6 +238,14 @@ async fn read(
         let _ = rows.send(Batch::Destinations(all)).await;
         return Ok(());
     }
+    if query.source == ExportSource::Log {
+        let Some(log) = app.0.export_runs.settings.log.clone() else {
+            return Err("this server keeps no operational log".into());
+        };
+        return tokio::task::spawn_blocking(move || read_log(&log, &query.filter, &rows))
+            .await
+            .map_err(|e| format!("reading the log failed: {e}"))?;
+    }
     let glob_type = query
         .filter
         .event_type
@@ -266,6 +276,58 @@ async fn read(
             return Ok(());
         }
     }
+}
+
+/// Sends the operational log's entries the filter takes, oldest first (on
+/// a blocking thread). A line that is not a log entry is skipped; a file
+/// rotated away meanwhile ends the log there.
+fn read_log(
+    log: &LogFiles,
+    filter: &RecordFilter,
+    rows: &mpsc::Sender<Batch>,
+) -> Result<(), String> {
+    use std::io::BufRead;
+
+    let level = filter.level.as_deref().and_then(LogLevel::parse);
+    let takes = |entry: &LogEntry| {
+        filter.since.is_none_or(|t| entry.timestamp >= t)
+            && filter.until.is_none_or(|t| entry.timestamp < t)
+            && level.is_none_or(|l| entry.is_at_least(l))
+            && filter
+                .component
+                .as_deref()
+                .is_none_or(|pattern| glob::matches(pattern, &entry.component))
+    };
+    let limit = page_size(ExportSource::Log) as usize;
+    let mut page = Vec::with_capacity(limit);
+    for path in log.files() {
+        let file = match std::fs::File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        for line in std::io::BufReader::new(file).split(b'\n') {
+            let line = line.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let Some(entry) = std::str::from_utf8(&line).ok().and_then(LogEntry::parse) else {
+                continue;
+            };
+            if !takes(&entry) {
+                continue;
+            }
+            page.push(entry);
+            if page.len() == limit
+                && rows
+                    .blocking_send(Batch::Log(std::mem::take(&mut page)))
+                    .is_err()
+            {
+                return Ok(()); // the encoder stopped; the writer says why
+            }
+        }
+    }
+    if !page.is_empty() {
+        let _ = rows.blocking_send(Batch::Log(page));
+    }
+    Ok(())
 }
 
 fn event_type(record: &Record) -> &str {
@@ -324,6 +386,7 @@ fn encode(
         let cells: Box<dyn Iterator<Item = Vec<Value>>> = match batch {
             Batch::Records(records) => Box::new(records.into_iter().map(record_cells)),
             Batch::Destinations(all) => Box::new(all.into_iter().map(destination_cells)),
+            Batch::Log(entries) => Box::new(entries.into_iter().map(log_cells)),
         };
         for mut cells in cells {
             row.clear();
