@@ -133,6 +133,9 @@ pub struct RecordFilter {
     pub actor: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entity_id: Option<String>,
+    /// Another organization's records (admin keys only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<OrgId>,
     /// The least severe log level (`warn` takes `error` and `warn`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub level: Option<String>,

@@ -16,7 +16,7 @@ use super::{
 use crate::delivery::DeliveryStatus;
 use crate::destination::DestinationKind;
 use crate::error::FieldError;
-use crate::ids::DestinationId;
+use crate::ids::{DestinationId, OrgId};
 
 /// `POST /v1/exports`.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -139,11 +139,18 @@ pub fn columns(source: ExportSource) -> &'static [&'static str] {
 /// Which filters each source takes.
 pub fn filters_of(source: ExportSource) -> &'static [&'static str] {
     match source {
-        ExportSource::Destinations => &["kind", "state"],
-        ExportSource::Events => &["since", "until", "event_type"],
-        ExportSource::Deliveries => &["since", "until", "status", "event_type", "destination_id"],
-        ExportSource::Attempts => &["since", "until", "event_type", "destination_id"],
-        ExportSource::Audit => &["since", "until", "action", "actor", "entity_id"],
+        ExportSource::Destinations => &["kind", "state", "org_id"],
+        ExportSource::Events => &["since", "until", "event_type", "org_id"],
+        ExportSource::Deliveries => &[
+            "since",
+            "until",
+            "status",
+            "event_type",
+            "destination_id",
+            "org_id",
+        ],
+        ExportSource::Attempts => &["since", "until", "event_type", "destination_id", "org_id"],
+        ExportSource::Audit => &["since", "until", "action", "actor", "entity_id", "org_id"],
         ExportSource::Log => &["since", "until", "level", "component"],
     }
 }
@@ -208,6 +215,9 @@ fn parse_filter(
                 .map_err(|m| FieldError::new(&field, m)),
             "destination_id" => DestinationId::parse(text)
                 .map(|id| filter.destination_id = Some(id))
+                .map_err(|e| FieldError::new(&field, e.to_string())),
+            "org_id" => OrgId::parse(text)
+                .map(|id| filter.org_id = Some(id))
                 .map_err(|e| FieldError::new(&field, e.to_string())),
             "kind" => text
                 .parse::<DestinationKind>()

@@ -208,7 +208,7 @@ impl App {
         }
         let unknown = || Error::invalid("org_id", "unknown organization");
         let org_id = self
-            .keys_org(principal, input.org_id.as_deref(), unknown)
+            .named_org(principal, input.org_id.as_deref(), unknown)
             .await?;
         let NewKeySecret(secret) = generate_key_secret();
         let key = ApiKey {
@@ -233,10 +233,10 @@ impl App {
         Ok((key, secret))
     }
 
-    /// The organization whose keys a call names: the principal's own by
-    /// default; another one (`org_id`) only for an admin, and only one that
+    /// The organization a call names (whose keys, whose records to
+    /// export): the principal's own by default; another one (`org_id`) only for an admin, and only one that
     /// exists (`unknown` is the error otherwise).
-    async fn keys_org(
+    pub(super) async fn named_org(
         &self,
         principal: &Principal,
         org_id: Option<&str>,
@@ -263,7 +263,7 @@ impl App {
     ) -> Result<Page<ApiKey>> {
         principal.require(Scope::Manage)?;
         let org = self
-            .keys_org(principal, org_id, || Error::NotFound("organization"))
+            .named_org(principal, org_id, || Error::NotFound("organization"))
             .await?;
         Ok(self.0.store.list_api_keys(&org, page).await?)
     }

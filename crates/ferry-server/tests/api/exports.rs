@@ -516,3 +516,66 @@ async fn a_target_without_space_fails_the_export_with_the_reason_and_keeps_nothi
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["result"]["rows"], 10_000);
 }
+
+#[tokio::test]
+async fn an_admin_exports_another_organizations_records_and_only_an_admin() {
+    let server = TestServer::start().await;
+    let (_, org) = server.post("/v1/orgs", json!({"name": "tenant"})).await;
+    let org_id = org["id"].as_str().unwrap().to_owned();
+    let (_, key) = server
+        .post(
+            "/v1/api-keys",
+            json!({"name": "k", "scopes": ["ingest", "manage", "read"], "org_id": org_id}),
+        )
+        .await;
+    let tenant = key["key"].as_str().unwrap().to_owned();
+    for n in 0..3 {
+        let (status, v) = server
+            .call(
+                Method::POST,
+                "/v1/events",
+                Some(&tenant),
+                Some(json!({"type": "tenant.thing", "data": {"n": n}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+    }
+    server.send(json!({"type": "own.thing", "data": {}})).await;
+
+    let read = |job: &Value| {
+        let text = std::fs::read_to_string(job["result"]["location"].as_str().unwrap()).unwrap();
+        rows(&text, "ndjson")
+    };
+    let theirs = export(
+        &server,
+        json!({"source": "events", "format": "ndjson", "filter": {"org_id": org_id}}),
+    )
+    .await;
+    let found = read(&theirs);
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert!(found.iter().all(|r| r["org_id"] == org_id.as_str()));
+    let own = export(&server, json!({"source": "events", "format": "ndjson"})).await;
+    let own = read(&own);
+    assert_eq!(own.len(), 1, "{own:?}");
+    assert_eq!(own[0]["type"], "own.thing");
+
+    // The tenant's own key may not reach another organization.
+    let admin_org = own[0]["org_id"].as_str().unwrap();
+    let (status, v) = server
+        .call(
+            Method::POST,
+            "/v1/exports",
+            Some(&tenant),
+            Some(json!({"source": "events", "filter": {"org_id": admin_org}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
+    let (status, v) = server
+        .post(
+            "/v1/exports",
+            json!({"source": "events", "filter": {"org_id": "org_01jq3v8k2m4n6p8r0t2v4x6z8a"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["details"][0]["field"], "filter.org_id", "{v}");
+}

@@ -123,6 +123,12 @@ impl App {
             ));
         }
         let mut spec = request::parse(request).map_err(Error::Malformed)?;
+        if let Some(org) = &spec.filter.org_id {
+            self.named_org(principal, Some(org.as_str()), || {
+                Error::invalid("filter.org_id", "unknown organization")
+            })
+            .await?;
+        }
         if spec.source == ExportSource::Log {
             // The log is the process's, across organizations.
             principal.require(Scope::Admin)?;

@@ -50,6 +50,12 @@ fn page_size(source: ExportSource) -> u32 {
     }
 }
 
+/// The organization whose records a job exports: its own, or the one an
+/// admin named.
+fn data_org(job: &ExportJob) -> &ferry_core::ids::OrgId {
+    job.spec.filter.org_id.as_ref().unwrap_or(&job.org_id)
+}
+
 /// Rows on their way from the reader to the encoder.
 enum Batch {
     Records(Vec<Record>),
@@ -79,7 +85,7 @@ pub(super) async fn run(app: App, mut job: ExportJob, cancel: CancellationToken)
         source: job.spec.source,
         filter: job.spec.filter.clone(),
     };
-    job.progress.total_rows = match store.count_records(&job.org_id, &query).await {
+    job.progress.total_rows = match store.count_records(data_org(&job), &query).await {
         Ok(0) if matches!(query.source, ExportSource::Destinations | ExportSource::Log) => None,
         Ok(n) => Some(n),
         Err(error) => {
@@ -131,7 +137,7 @@ async fn pump(
     let (rows_tx, rows_rx) = mpsc::channel::<Batch>(2);
     let (chunks_tx, mut chunks_rx) = mpsc::channel::<Vec<u8>>(8);
     let rows_done = Arc::new(AtomicU64::new(0));
-    let reader = tokio::spawn(read(app.clone(), job.org_id.clone(), query, rows_tx));
+    let reader = tokio::spawn(read(app.clone(), data_org(job).clone(), query, rows_tx));
     let spec = job.spec.clone();
     let entry = entry_name(job);
     let counter = rows_done.clone();
