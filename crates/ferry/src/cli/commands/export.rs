@@ -69,7 +69,8 @@ pub enum ExportCommand {
 #[derive(Debug, Clone, Default, clap::Args)]
 #[command(group(clap::ArgGroup::new("spec").required(true).args(["source", "from_file"])))]
 pub struct CreateArgs {
-    /// What to export: destinations, events, deliveries, attempts or audit.
+    /// What to export: destinations, events, deliveries, attempts, audit or
+    /// log (admin keys).
     #[arg(long, value_name = "SOURCE")]
     pub source: Option<String>,
     /// csv, json, ndjson, yaml or text [server default: csv].
@@ -83,7 +84,8 @@ pub struct CreateArgs {
     #[arg(long, value_name = "FIELD,…", value_delimiter = ',')]
     pub fields: Vec<String>,
     /// Only records matching NAME=VALUE (repeatable); by source: status,
-    /// event_type (a glob), destination_id, action, actor, entity_id, kind, state.
+    /// event_type (a glob), destination_id, action, actor, entity_id, kind,
+    /// state, level, component (a glob); org_id (admin keys).
     #[arg(long = "filter", value_name = "NAME=VALUE", value_parser = parse_filter)]
     pub filters: Vec<(String, String)>,
     /// Records from this time on (RFC 3339, or an age like 15m, 2h, 7d).
