@@ -1,6 +1,7 @@
 //! Operational log lines read back: whatever a log file holds (a line cut
 //! short by a crash, bytes edited by hand), reading it never panics; a line
-//! it takes has a known level, and its fields never repeat the columns.
+//! it takes has a known level that reads back, and its fields never
+//! repeat the columns.
 #![no_main]
 
 use ferry_core::export::{LogEntry, LogLevel};
@@ -12,8 +13,5 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(LogLevel::parse(entry.level.as_str()), Some(entry.level));
     for column in ["timestamp", "level", "target", "message"] {
         assert!(!entry.fields.contains_key(column), "{column} kept in fields");
-    }
-    for level in LogLevel::ALL {
-        assert_eq!(entry.is_at_least(level), entry.level <= level);
     }
 });

@@ -1,8 +1,8 @@
 //! `--mode export`: the events are stored for a disabled destination (as
 //! for `drain`), then one export of them is started through
 //! `POST /v1/exports` and followed to its end; the summary gives rows/s,
-//! seconds, bytes, the compression ratio and the server's peak resident
-//! memory during the export alone.
+//! seconds, bytes and the compression ratio (the server's memory at the
+//! start of the export and at its peak is measured by the caller).
 
 use std::time::{Duration, Instant};
 

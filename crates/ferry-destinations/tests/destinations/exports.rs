@@ -10,16 +10,13 @@ use ferry_core::destination::{Auth, DestinationKind};
 use ferry_core::ports::{ExportObject, ExportOutputs, ExportSink};
 use serde_json::{Value, json};
 
-use crate::compliance::{catalog, sha256_hex, stored};
+use crate::compliance::{catalog, sha256_hex, validated};
 
 /// The outputs of a destination built as the API builds one.
 fn outputs(kind: DestinationKind, config: &Value, auth: &Auth) -> Arc<dyn ExportOutputs> {
     let catalog = catalog();
-    let config = catalog
-        .validate(kind, config, auth)
-        .unwrap_or_else(|errors| panic!("{kind} config refused: {errors:?}"));
     catalog
-        .export_outputs(&stored(kind, config, auth))
+        .export_outputs(&validated(&catalog, kind, config, auth))
         .unwrap_or_else(|e| panic!("{kind} takes no exports: {e}"))
 }
 

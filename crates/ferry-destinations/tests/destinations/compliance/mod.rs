@@ -156,12 +156,22 @@ pub fn deliverer_in(
     config: &Value,
     auth: &Auth,
 ) -> Arc<dyn Deliverer> {
+    catalog
+        .build(&validated(catalog, kind, config, auth))
+        .unwrap_or_else(|e| panic!("{kind} destination did not build: {e}"))
+}
+
+/// A destination validated and stored as the API stores one.
+pub fn validated(
+    catalog: &Catalog,
+    kind: DestinationKind,
+    config: &Value,
+    auth: &Auth,
+) -> Destination {
     let config = catalog
         .validate(kind, config, auth)
         .unwrap_or_else(|errors| panic!("{kind} config {config} refused: {errors:?}"));
-    catalog
-        .build(&stored(kind, config, auth))
-        .unwrap_or_else(|e| panic!("{kind} destination did not build: {e}"))
+    stored(kind, config, auth)
 }
 
 /// Passes the connection test, then delivers `envelope`, which must be

@@ -52,8 +52,7 @@ impl LocalFile {
         })
     }
 
-    /// Flushes the whole output to disk and renames it into place; returns
-    /// where it is.
+    /// Flushes the whole output to disk and renames it into place.
     async fn finish(&mut self) -> io::Result<()> {
         self.file.flush().await?;
         self.file.sync_all().await?;
