@@ -17,8 +17,10 @@ use crate::delivery::{
 use crate::destination::{Auth, Destination, DestinationKind, Health};
 use crate::error::{FieldError, StoreResult};
 use crate::event::{Event, InsertOutcome, NewEvent};
-use crate::export::{ExportJob, ExportProgress, Record, RecordQuery};
-use crate::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, ExportId, OrgId, SourceId};
+use crate::export::{ExportJob, ExportProgress, ExportSchedule, Record, RecordQuery};
+use crate::ids::{
+    ApiKeyId, DeliveryId, DestinationId, EventId, ExportId, OrgId, ScheduleId, SourceId,
+};
 use crate::org::{ApiKey, Org};
 use crate::page::{Page, PageRequest};
 use crate::source::Source;
@@ -224,8 +226,75 @@ pub trait ExportStore: Send + Sync + 'static {
     async fn count_records(&self, org: &OrgId, query: &RecordQuery) -> StoreResult<u64>;
 }
 
+/// Export schedules (`sch_…`) and the runs they start. Every write of a
+/// schedule names the revision it read and happens only if that is still
+/// the stored one: a claim by two processes at once goes to one of them.
+#[async_trait]
+pub trait ScheduleStore: Send + Sync + 'static {
+    /// A duplicate name in the organization is a `Conflict`.
+    async fn insert_schedule(
+        &self,
+        schedule: &ExportSchedule,
+        audit: &AuditRecord,
+    ) -> StoreResult<()>;
+    async fn get_schedule(
+        &self,
+        org: &OrgId,
+        id: &ScheduleId,
+    ) -> StoreResult<Option<ExportSchedule>>;
+    /// Newest first.
+    async fn list_schedules(
+        &self,
+        org: &OrgId,
+        page: PageRequest,
+    ) -> StoreResult<Page<ExportSchedule>>;
+    /// Writes `schedule` if its stored revision is still `read_revision`,
+    /// and in the same transaction inserts `run` (a queued job it starts)
+    /// and `audit`; whether it did. A duplicate name is a `Conflict`.
+    async fn save_schedule(
+        &self,
+        schedule: &ExportSchedule,
+        read_revision: i64,
+        run: Option<&ExportJob>,
+        audit: &[AuditRecord],
+    ) -> StoreResult<bool>;
+    /// Whether it existed. Its runs stay in the export history.
+    async fn delete_schedule(
+        &self,
+        org: &OrgId,
+        id: &ScheduleId,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool>;
+    /// Enabled schedules with a run due at `now`
+    /// ([`ExportSchedule::due_at`]), across organizations, earliest first.
+    async fn due_schedules(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<ExportSchedule>>;
+    /// A schedule's runs, newest first.
+    async fn schedule_runs(
+        &self,
+        org: &OrgId,
+        id: &ScheduleId,
+        page: PageRequest,
+    ) -> StoreResult<Page<ExportJob>>;
+    /// Whether a run of the schedule is queued or running.
+    async fn schedule_busy(&self, id: &ScheduleId) -> StoreResult<bool>;
+    /// The schedule's succeeded runs whose output has not been removed,
+    /// newest first.
+    async fn kept_outputs(&self, id: &ScheduleId) -> StoreResult<Vec<ExportJob>>;
+    /// Records that retention removed a run's output (with `audit`).
+    async fn mark_output_removed(
+        &self,
+        id: &ExportId,
+        at: DateTime<Utc>,
+        audit: &AuditRecord,
+    ) -> StoreResult<()>;
+}
+
 /// Which organization owns an id, whatever its kind (`evt_`, `dlv_`, `dst_`,
-/// `src_`, `key_`; an organization owns itself): lets the API notice a key probing another organization's
+/// `src_`, `key_`, `sch_`; an organization owns itself): lets the API notice a key probing another organization's
 /// objects (it still answers 404, and audits the attempt).
 #[async_trait]
 pub trait Ownership: Send + Sync + 'static {

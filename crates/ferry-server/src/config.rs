@@ -51,7 +51,7 @@ pub struct Config {
     pub queue_claim_idle_secs: u64,
     /// What this process does: `all` (default), `ingest` (the API, no
     /// deliveries), `worker` (deliveries; only health and metrics over HTTP)
-    /// or `scheduler` (reserved for scheduled work; health and metrics).
+    /// or `scheduler` (starts scheduled exports; health and metrics).
     pub role: Role,
     pub ingest: IngestConfig,
     pub dispatch: DispatchConfig,
@@ -66,12 +66,19 @@ pub struct ExportsConfig {
     /// Exports an organization may have queued or running at once; beyond
     /// it a new one gets `429` with `Retry-After`.
     pub max_concurrent_per_org: u64,
+    /// Retries of a failed scheduled run before an alert goes out.
+    pub schedule_retries: u32,
+    /// Seconds before the first retry of a failed scheduled run; each
+    /// next one waits four times longer (at most an hour).
+    pub schedule_retry_s: u64,
 }
 
 impl Default for ExportsConfig {
     fn default() -> Self {
         Self {
             max_concurrent_per_org: 4,
+            schedule_retries: 3,
+            schedule_retry_s: 60,
         }
     }
 }
@@ -94,6 +101,11 @@ impl Role {
 
     pub fn delivers(self) -> bool {
         matches!(self, Role::All | Role::Worker)
+    }
+
+    /// Whether it starts the export schedules' runs.
+    pub fn schedules(self) -> bool {
+        matches!(self, Role::All | Role::Scheduler)
     }
 }
 

@@ -8,8 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use ferry_core::export::RetryPolicy;
 use ferry_core::org::Org;
-use ferry_core::ports::{ExportStore, Ownership, Queue, Resealing, SourceStore, Store};
+use ferry_core::ports::{
+    ExportStore, Ownership, Queue, Resealing, ScheduleStore, SourceStore, Store,
+};
 use ferry_core::secret::Secret;
 use ferry_destinations::{Catalog, CatalogOptions};
 use ferry_store::{PgOptions, PgStore, RedisOptions, RedisQueue, SqliteStore, WorkListener};
@@ -131,10 +134,15 @@ impl Engine {
             sources: backend.sources,
             ownership: backend.ownership,
             exports: backend.exports,
+            schedules: backend.schedules,
             export_settings: ExportSettings {
                 max_concurrent_per_org: config.exports.max_concurrent_per_org,
                 file_roots: config.file_roots(),
                 log: crate::oplog::LogFiles::of(&config.data_dir, &config.log),
+                schedule_retry: RetryPolicy {
+                    retries: config.exports.schedule_retries,
+                    base: Duration::from_secs(config.exports.schedule_retry_s.max(1)),
+                },
             },
             external_queue,
             master: bootstrap::MasterKeyControl::new(master, backend.resealing),
@@ -149,6 +157,9 @@ impl Engine {
         tokio::spawn(app.clone().raise_alerts(alert_reports));
         let key_flush = spawn_key_flush(app.clone(), background_stop.clone());
         spawn_export_sweep(app.clone(), backend.lock.is_some(), background_stop.clone());
+        if config.role.schedules() {
+            spawn_scheduler(app.clone(), background_stop.clone());
+        }
         Ok(Engine {
             app,
             default_org,
@@ -232,6 +243,7 @@ struct Backend {
     sources: Arc<dyn SourceStore>,
     ownership: Arc<dyn Ownership>,
     exports: Arc<dyn ExportStore>,
+    schedules: Arc<dyn ScheduleStore>,
     resealing: Arc<dyn Resealing>,
     /// The data-dir lock of the embedded store.
     lock: Option<File>,
@@ -287,6 +299,7 @@ async fn open_backend(config: &Config) -> anyhow::Result<Backend> {
             sources: Arc::new(pg.clone()),
             ownership: Arc::new(pg.clone()),
             exports: Arc::new(pg.clone()),
+            schedules: Arc::new(pg.clone()),
             resealing: Arc::new(pg),
             lock: None,
             listener,
@@ -306,6 +319,7 @@ async fn open_backend(config: &Config) -> anyhow::Result<Backend> {
         sources: Arc::new(sqlite.clone()),
         ownership: Arc::new(sqlite.clone()),
         exports: Arc::new(sqlite.clone()),
+        schedules: Arc::new(sqlite.clone()),
         resealing: Arc::new(sqlite),
         lock: Some(lock),
         listener: None,
@@ -345,6 +359,27 @@ fn spawn_export_sweep(app: App, exclusive: bool, stop: CancellationToken) {
                 () = tokio::time::sleep(EXPORT_STALE_AFTER / 2) => {}
             }
             before = chrono::Utc::now() - stale;
+        }
+    });
+}
+
+/// How often a scheduling process looks for due schedules: a run starts at
+/// most this long after its time.
+const SCHEDULER_EVERY: Duration = Duration::from_secs(1);
+
+/// Starts the export schedules' due runs, about once a second.
+fn spawn_scheduler(app: App, stop: CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SCHEDULER_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            if let Err(error) = app.run_due_schedules(chrono::Utc::now()).await {
+                warn!(%error, "Looking for due export schedules failed.");
+            }
         }
     });
 }

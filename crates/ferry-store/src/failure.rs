@@ -108,6 +108,8 @@ fn duplicate_of(table: Option<&str>) -> &'static str {
         Some("sources") => "a source with this id",
         Some("events") => "an event with this id",
         Some("deliveries") => "a delivery with this id",
+        Some("exports") => "an export with this id, or for this run of its schedule,",
+        Some("export_schedules") => "an export schedule with this id or name",
         _ => "a record with this id",
     }
 }

@@ -14,15 +14,15 @@ macro_rules! store_ports {
         use ferry_core::destination::{Destination, Health};
         use ferry_core::error::StoreResult;
         use ferry_core::event::{Event, InsertOutcome, NewEvent};
-        use ferry_core::export::{ExportJob, ExportProgress, Record, RecordQuery};
+        use ferry_core::export::{ExportJob, ExportProgress, ExportSchedule, Record, RecordQuery};
         use ferry_core::ids::{
-            ApiKeyId, DeliveryId, DestinationId, EventId, ExportId, OrgId, SourceId,
+            ApiKeyId, DeliveryId, DestinationId, EventId, ExportId, OrgId, ScheduleId, SourceId,
         };
         use ferry_core::org::{ApiKey, Org};
         use ferry_core::page::{Page, PageRequest};
         use ferry_core::ports::{
             Completion, ExportStore, Lease, Ownership, Queue, Reclaim, RequeueSelector, Resealing,
-            SourceStore, Store,
+            ScheduleStore, SourceStore, Store,
         };
         use ferry_core::source::Source;
 
@@ -357,6 +357,88 @@ macro_rules! store_ports {
 
             async fn count_records(&self, org: &OrgId, query: &RecordQuery) -> StoreResult<u64> {
                 Tables(self).count_records(org, query).await
+            }
+        }
+
+        #[async_trait]
+        impl ScheduleStore for $store {
+            async fn insert_schedule(
+                &self,
+                schedule: &ExportSchedule,
+                audit: &AuditRecord,
+            ) -> StoreResult<()> {
+                Tables(self).insert_schedule(schedule, audit).await
+            }
+
+            async fn get_schedule(
+                &self,
+                org: &OrgId,
+                id: &ScheduleId,
+            ) -> StoreResult<Option<ExportSchedule>> {
+                Tables(self).get_schedule(org, id).await
+            }
+
+            async fn list_schedules(
+                &self,
+                org: &OrgId,
+                page: PageRequest,
+            ) -> StoreResult<Page<ExportSchedule>> {
+                Tables(self).list_schedules(org, page).await
+            }
+
+            async fn save_schedule(
+                &self,
+                schedule: &ExportSchedule,
+                read_revision: i64,
+                run: Option<&ExportJob>,
+                audit: &[AuditRecord],
+            ) -> StoreResult<bool> {
+                Tables(self)
+                    .save_schedule(schedule, read_revision, run, audit)
+                    .await
+            }
+
+            async fn delete_schedule(
+                &self,
+                org: &OrgId,
+                id: &ScheduleId,
+                audit: &AuditRecord,
+            ) -> StoreResult<bool> {
+                Tables(self).delete_schedule(org, id, audit).await
+            }
+
+            async fn due_schedules(
+                &self,
+                now: DateTime<Utc>,
+                limit: u32,
+            ) -> StoreResult<Vec<ExportSchedule>> {
+                Tables(self).due_schedules(now, limit).await
+            }
+
+            async fn schedule_runs(
+                &self,
+                org: &OrgId,
+                id: &ScheduleId,
+                page: PageRequest,
+            ) -> StoreResult<Page<ExportJob>> {
+                Tables(self).schedule_runs(org, id, page).await
+            }
+
+            async fn schedule_busy(&self, id: &ScheduleId) -> StoreResult<bool> {
+                Tables(self).schedule_busy(id).await
+            }
+
+            async fn kept_outputs(&self, id: &ScheduleId) -> StoreResult<Vec<ExportJob>> {
+                Tables(self).kept_outputs(id).await
+            }
+
+            async fn mark_output_removed(
+                &self,
+                id: &ExportId,
+                at: DateTime<Utc>,
+                audit: &AuditRecord,
+            ) -> StoreResult<()> {
+                Tables(self).mark_output_removed(id, at, audit).await
             }
         }
 

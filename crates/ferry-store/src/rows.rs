@@ -50,11 +50,20 @@ macro_rules! audit_columns {
 macro_rules! export_columns {
     () => {
         "seq, id, org_id, schedule_id, status, spec, rows_written, bytes_written, total_rows, \
-         uncompressed_bytes, sha256, location, error, created_at, started_at, finished_at"
+         uncompressed_bytes, sha256, location, error, created_at, started_at, finished_at, \
+         scheduled_for, attempt, output_removed_at"
+    };
+}
+
+macro_rules! schedule_columns {
+    () => {
+        "seq, id, org_id, name, cron, timezone, enabled, spec, keep_last, max_age_days, \
+         next_run_at, retry_at, retry_scheduled_for, retry_attempt, revision, created_at, \
+         updated_at"
     };
 }
 
 pub(crate) use {
     api_key_columns, attempt_columns, audit_columns, delivery_columns, destination_columns,
-    event_columns, export_columns, org_columns,
+    event_columns, export_columns, org_columns, schedule_columns,
 };

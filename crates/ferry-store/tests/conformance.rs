@@ -23,6 +23,8 @@ mod redis_fixture;
 mod redis_queue;
 #[path = "conformance/replay.rs"]
 mod replay;
+#[path = "conformance/schedules.rs"]
+mod schedules;
 #[path = "conformance/sources.rs"]
 mod sources;
 #[path = "conformance/state.rs"]
@@ -67,6 +69,12 @@ macro_rules! conformance {
                 sources::conflicts_are_reported_in_ferrys_words,
                 exports::export_jobs_move_only_forward,
                 exports::record_pages_walk_in_order_within_their_filters,
+                schedules::schedules_round_trip_within_their_org,
+                schedules::a_revision_is_written_by_one_writer,
+                schedules::a_run_has_one_job,
+                schedules::due_schedules_are_the_enabled_ones_in_due_order,
+                schedules::runs_busy_and_kept_outputs_come_from_the_history,
+                schedules::deleting_a_schedule_keeps_its_runs,
                 queue::claim_takes_only_pending,
                 queue::lease_due_takes_oldest_due_first,
                 queue::lease_due_respects_limit_and_shares_events,

@@ -204,6 +204,8 @@ pub struct ExportJob {
     pub id: ExportId,
     pub org_id: OrgId,
     pub schedule_id: Option<ScheduleId>,
+    /// The schedule's tick and attempt, for a scheduled run.
+    pub run: Option<super::Run>,
     pub status: ExportStatus,
     pub spec: ExportSpec,
     pub progress: ExportProgress,
@@ -212,6 +214,8 @@ pub struct ExportJob {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// When its schedule's retention deleted the output.
+    pub output_removed_at: Option<DateTime<Utc>>,
 }
 
 /// Which records one page of an export reads.

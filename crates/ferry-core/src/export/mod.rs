@@ -12,6 +12,8 @@ pub mod job;
 pub mod log_line;
 pub mod redact;
 pub mod request;
+pub mod schedule;
+pub mod schedule_request;
 pub mod value;
 
 pub use compress::{Compression, Compressor};
@@ -23,4 +25,6 @@ pub use job::{
 pub use log_line::{LogEntry, LogLevel};
 pub use redact::{REDACTED, Redactor, mask_secrets};
 pub use request::ExportRequest;
+pub use schedule::{AfterFailure, ExportSchedule, Retention, RetryPolicy, Run, Trigger};
+pub use schedule_request::{SchedulePatch, ScheduleRequest};
 pub use value::{RowRef, Value};

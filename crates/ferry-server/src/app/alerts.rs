@@ -1,14 +1,16 @@
-//! Breaker alerts: each transition the dispatcher reports (a destination
+//! Alerts: each breaker transition the dispatcher reports (a destination
 //! paused after consecutive failures, or answering again) becomes an event
 //! of type `ferry.destination.paused` / `ferry.destination.resumed` for the
-//! organization's alert destinations, ingested like any other event. An
+//! organization's alert destinations, ingested like any other event; other
+//! use cases send theirs the same way (`ferry.export.failed`). An
 //! organization without alert destinations gets none; a destination never
 //! alerts itself.
 
-use ferry_core::EventId;
+use chrono::{DateTime, Utc};
 use ferry_core::delivery::Delivery;
 use ferry_core::event::{Event, NewEvent};
-use serde_json::json;
+use ferry_core::{DestinationId, EventId, OrgId};
+use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tracing::warn;
 
@@ -26,20 +28,9 @@ impl App {
         }
     }
 
-    /// Stores one alert for the organization's alert destinations.
+    /// Stores one breaker alert for the organization's alert destinations.
     pub async fn raise_alert(&self, alert: Alert) -> Result<Option<EventId>> {
         let dest = &alert.destination;
-        let Some(org) = self.0.store.get_org(&dest.org_id).await? else {
-            return Ok(None);
-        };
-        let targets: Vec<_> = org
-            .alert_destinations
-            .into_iter()
-            .filter(|d| *d != dest.id)
-            .collect();
-        if targets.is_empty() {
-            return Ok(None);
-        }
         let event_type = alert.kind.event_type();
         let key = format!(
             "alert:{}:{event_type}:{}",
@@ -47,22 +38,57 @@ impl App {
             alert.at.timestamp_micros()
         );
         let health = &alert.health;
+        let data = json!({
+            "destination_id": dest.id,
+            "name": dest.name,
+            "kind": dest.kind,
+            "consecutive_failures": health.consecutive_failures,
+            "last_error": health.last_error,
+            "last_success_at": health.last_success_at,
+            "next_probe_at": health.next_probe_at,
+        });
+        self.send_alert(
+            &dest.org_id,
+            Some(&dest.id),
+            event_type,
+            key,
+            data,
+            alert.at,
+        )
+        .await
+    }
+
+    /// Stores an alert event of `event_type` for `org`'s alert
+    /// destinations (but not `about`, the destination it is about): none
+    /// when the organization has none. `key` makes it idempotent.
+    pub(crate) async fn send_alert(
+        &self,
+        org: &OrgId,
+        about: Option<&DestinationId>,
+        event_type: &str,
+        key: String,
+        data: Value,
+        at: DateTime<Utc>,
+    ) -> Result<Option<EventId>> {
+        let Some(org) = self.0.store.get_org(org).await? else {
+            return Ok(None);
+        };
+        let targets: Vec<_> = org
+            .alert_destinations
+            .into_iter()
+            .filter(|d| Some(d) != about)
+            .collect();
+        if targets.is_empty() {
+            return Ok(None);
+        }
         let event = Event {
             id: EventId::from_caller_key(&org.id, &key),
             org_id: org.id,
             event_type: event_type.to_owned(),
-            data: json!({
-                "destination_id": dest.id,
-                "name": dest.name,
-                "kind": dest.kind,
-                "consecutive_failures": health.consecutive_failures,
-                "last_error": health.last_error,
-                "last_success_at": health.last_success_at,
-                "next_probe_at": health.next_probe_at,
-            }),
+            data,
             metadata: json!({"source": "ferry"}),
             idempotency_key: Some(key),
-            created_at: alert.at,
+            created_at: at,
         };
         let deliveries = targets
             .into_iter()

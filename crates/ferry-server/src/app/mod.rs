@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ferry_core::delivery::Delivery;
-use ferry_core::ports::{ExportStore, Ownership, Queue, SourceStore, Store};
+use ferry_core::ports::{ExportStore, Ownership, Queue, ScheduleStore, SourceStore, Store};
 use ferry_destinations::Catalog;
 
 pub use self::error::{Error, Result};
@@ -56,6 +56,7 @@ struct Inner {
     sources: Arc<dyn SourceStore>,
     ownership: Arc<dyn Ownership>,
     exports: Arc<dyn ExportStore>,
+    schedules: Arc<dyn ScheduleStore>,
     export_runs: exports::Runs,
     /// The queue when it lives outside the store (Redis Streams).
     external_queue: Option<Arc<dyn Queue>>,
@@ -82,6 +83,7 @@ pub struct Parts {
     pub sources: Arc<dyn SourceStore>,
     pub ownership: Arc<dyn Ownership>,
     pub exports: Arc<dyn ExportStore>,
+    pub schedules: Arc<dyn ScheduleStore>,
     pub export_settings: exports::ExportSettings,
     pub external_queue: Option<Arc<dyn Queue>>,
     pub master: MasterKeyControl,
@@ -103,6 +105,7 @@ impl App {
             sources: parts.sources,
             ownership: parts.ownership,
             exports: parts.exports,
+            schedules: parts.schedules,
             export_runs: exports::Runs::new(parts.export_settings),
             external_queue: parts.external_queue,
             master: parts.master,

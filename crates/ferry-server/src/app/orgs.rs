@@ -240,7 +240,7 @@ impl App {
         &self,
         principal: &Principal,
         org_id: Option<&str>,
-        unknown: fn() -> Error,
+        unknown: impl Fn() -> Error,
     ) -> Result<OrgId> {
         let Some(text) = org_id else {
             return Ok(principal.org().clone());

@@ -16,6 +16,7 @@ pub mod extract;
 pub mod health;
 pub mod integrations;
 pub mod openapi;
+pub mod schedules;
 pub mod security;
 pub mod sources;
 pub mod state;
@@ -53,6 +54,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(admin::router())
         .merge(sources::router())
         .merge(exports::router())
+        .merge(schedules::router())
         .merge(health::router())
         .split_for_parts()
 }

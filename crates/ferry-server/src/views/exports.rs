@@ -23,7 +23,8 @@ use utoipa::ToSchema;
                "compression_ratio": 8.79, "saved_percent": 88.6,
                "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
                "location": "/var/lib/ferry/files/exports/dead.csv.gz", "duration_ms": 412},
-    "error": null, "schedule_id": null,
+    "error": null, "schedule_id": null, "scheduled_for": null, "attempt": null,
+    "output_removed_at": null,
     "created_at": "2026-03-02T10:00:00Z", "started_at": "2026-03-02T10:00:00.1Z",
     "finished_at": "2026-03-02T10:00:00.5Z",
     "links": {"download": "/v1/exports/exp_01jq3v8k2m4n6p8r0t2v4x6z8a/download"}
@@ -49,6 +50,12 @@ pub struct ExportView {
     pub error: Option<String>,
     /// The schedule that started it, if one did.
     pub schedule_id: Option<ScheduleId>,
+    /// For a scheduled run: the time it was scheduled for.
+    pub scheduled_for: Option<DateTime<Utc>>,
+    /// For a scheduled run: 1, then 2, 3… for the retries of its tick.
+    pub attempt: Option<u32>,
+    /// When its schedule's retention removed the output.
+    pub output_removed_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -165,6 +172,9 @@ impl From<&ExportJob> for ExportView {
             result,
             error: job.error.clone(),
             schedule_id: job.schedule_id.clone(),
+            scheduled_for: job.run.map(|r| r.scheduled_for),
+            attempt: job.run.map(|r| r.attempt),
+            output_removed_at: job.output_removed_at,
             created_at: job.created_at,
             started_at: job.started_at,
             finished_at: job.finished_at,

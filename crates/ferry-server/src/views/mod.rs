@@ -8,6 +8,7 @@ mod destinations;
 mod exports;
 mod integrations;
 mod orgs;
+mod schedules;
 mod sources;
 
 use serde::Serialize;
@@ -25,6 +26,7 @@ pub use self::destinations::{
 pub use self::exports::{ExportLinks, ExportView, ProgressView, ResultView};
 pub use self::integrations::{EventDeliveryView, LastAttemptView};
 pub use self::orgs::{ApiKeyView, AuditView, CreatedApiKey, MasterKeyRotated, OrgView};
+pub use self::schedules::{ExportSpecView, RetryView, ScheduleLinks, ScheduleView};
 pub use self::sources::SourceView;
 
 /// One page of a list: `{"data": [...], "next_cursor": ...}`; pass

@@ -11,6 +11,7 @@ mod backlog;
 mod delivery;
 mod destination_kinds;
 mod embedded;
+mod export_schedules;
 mod export_targets;
 mod exports;
 mod file_destination;

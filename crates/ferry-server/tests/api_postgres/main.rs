@@ -12,6 +12,8 @@ mod harness;
 mod backlog;
 #[path = "../api/delivery.rs"]
 mod delivery;
+#[path = "../api/export_schedules.rs"]
+mod export_schedules;
 #[path = "../api/exports.rs"]
 mod exports;
 #[path = "../api/ingest.rs"]
@@ -27,4 +29,5 @@ mod security;
 #[path = "../api/sources.rs"]
 mod sources;
 
+mod schedules_shared;
 mod worker_joins;

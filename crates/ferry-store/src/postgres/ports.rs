@@ -1,4 +1,5 @@
-//! `Store`, `Queue`, `SourceStore`, `Ownership` and `Resealing` for
+//! `Store`, `Queue`, `SourceStore`, `ExportStore`, `ScheduleStore`,
+//! `Ownership` and `Resealing` for
 //! [`PgStore`](super::PgStore): the shared delegation of `crate::ports`.
 
 use super::PgStore;

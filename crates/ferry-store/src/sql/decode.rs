@@ -14,7 +14,9 @@ use ferry_core::delivery::{Attempt, AttemptOutcome, Delivery};
 use ferry_core::destination::{Destination, DestinationSecrets};
 use ferry_core::error::StoreResult;
 use ferry_core::event::Event;
-use ferry_core::export::{ExportJob, ExportOutput, ExportProgress, ExportStatus};
+use ferry_core::export::{
+    ExportJob, ExportOutput, ExportProgress, ExportSchedule, ExportStatus, Retention, Run,
+};
 use ferry_core::org::{ApiKey, Org};
 use serde::de::DeserializeOwned;
 use sqlx::{ColumnIndex, Decode, Row, Type};
@@ -304,6 +306,61 @@ pub(crate) fn export_job(row: &impl Columns) -> StoreResult<(i64, ExportJob)> {
             created_at: time(row, "created_at")?,
             started_at: opt_time(row, "started_at")?,
             finished_at: opt_time(row, "finished_at")?,
+            run: run(row, "scheduled_for", "attempt")?,
+            output_removed_at: opt_time(row, "output_removed_at")?,
+        },
+    ))
+}
+
+/// A run stored as its tick and attempt columns: both or neither.
+fn run(row: &impl Columns, scheduled_for: &str, attempt: &str) -> StoreResult<Option<Run>> {
+    match (opt_time(row, scheduled_for)?, opt_uint(row, attempt)?) {
+        (Some(scheduled_for), Some(attempt)) => Ok(Some(Run {
+            scheduled_for,
+            attempt,
+        })),
+        (None, None) => Ok(None),
+        _ => Err(corrupt(
+            attempt,
+            "a run needs both its tick and its attempt",
+        )),
+    }
+}
+
+fn opt_uint<T: TryFrom<i64>>(row: &impl Columns, column: &str) -> StoreResult<Option<T>> {
+    row.opt_int(column)?
+        .map(|v| T::try_from(v).map_err(|_| corrupt(column, "integer out of range")))
+        .transpose()
+}
+
+pub(crate) fn schedule(row: &impl Columns) -> StoreResult<(i64, ExportSchedule)> {
+    let retry = match (
+        opt_time(row, "retry_at")?,
+        run(row, "retry_scheduled_for", "retry_attempt")?,
+    ) {
+        (Some(at), Some(run)) => Some((at, run)),
+        (None, None) => None,
+        _ => return Err(corrupt("retry_at", "a retry needs its time and its run")),
+    };
+    Ok((
+        seq(row)?,
+        ExportSchedule {
+            id: parsed(row, "id")?,
+            org_id: parsed(row, "org_id")?,
+            name: owned(row, "name")?,
+            cron: owned(row, "cron")?,
+            timezone: owned(row, "timezone")?,
+            enabled: row.flag("enabled")?,
+            export: json(row, "spec")?,
+            retention: Retention {
+                keep_last: opt_uint(row, "keep_last")?,
+                max_age_days: opt_uint(row, "max_age_days")?,
+            },
+            next_run_at: time(row, "next_run_at")?,
+            retry,
+            revision: row.int("revision")?,
+            created_at: time(row, "created_at")?,
+            updated_at: time(row, "updated_at")?,
         },
     ))
 }

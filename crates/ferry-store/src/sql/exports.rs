@@ -40,12 +40,24 @@ where
         job: &ExportJob,
         audit: &AuditRecord,
     ) -> StoreResult<()> {
+        let mut tx = self.0.write().await?;
+        Self::insert_job(&mut tx, job).await?;
+        B::insert_audit(&mut tx, &[audit]).await?;
+        tx.commit().await.map_err(B::db_error)
+    }
+
+    /// Inserts a new job inside the caller's transaction. A second job for
+    /// the same run of a schedule is refused (a `Conflict`).
+    pub(super) async fn insert_job(
+        conn: &mut <B::DB as Database>::Connection,
+        job: &ExportJob,
+    ) -> StoreResult<()> {
         let spec = serde_json::to_string(&job.spec)
             .map_err(|e| StoreError::Corrupt(format!("export spec: {e}")))?;
-        let mut tx = self.0.write().await?;
         sqlx::query(
             "INSERT INTO exports (id, org_id, schedule_id, status, spec, rows_written, \
-             bytes_written, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 0, 0, $6, $6)",
+             bytes_written, created_at, updated_at, scheduled_for, attempt, output_removed_at) \
+             VALUES ($1, $2, $3, $4, $5, 0, 0, $6, $6, $7, $8, $9)",
         )
         .bind(job.id.as_str())
         .bind(job.org_id.as_str())
@@ -53,11 +65,13 @@ where
         .bind(job.status.as_str())
         .bind(spec)
         .bind(micros(job.created_at))
-        .execute(&mut *tx)
+        .bind(job.run.map(|r| micros(r.scheduled_for)))
+        .bind(job.run.map(|r| i64::from(r.attempt)))
+        .bind(opt_micros(job.output_removed_at))
+        .execute(&mut *conn)
         .await
         .map_err(B::db_error)?;
-        B::insert_audit(&mut tx, &[audit]).await?;
-        tx.commit().await.map_err(B::db_error)
+        Ok(())
     }
 
     pub(crate) async fn get_export(

@@ -35,6 +35,7 @@ mod ownership;
 pub(crate) mod queue;
 mod records;
 mod resealing;
+pub(crate) mod schedules;
 mod source_rows;
 mod sources;
 

@@ -24,6 +24,7 @@ where
             Some("src") => "SELECT org_id FROM sources WHERE id = $1",
             Some("key") => "SELECT org_id FROM api_keys WHERE id = $1",
             Some("exp") => "SELECT org_id FROM exports WHERE id = $1",
+            Some("sch") => "SELECT org_id FROM export_schedules WHERE id = $1",
             Some("org") => "SELECT id FROM orgs WHERE id = $1",
             _ => return Ok(None),
         };

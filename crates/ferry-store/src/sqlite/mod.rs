@@ -257,7 +257,6 @@ mod tests {
     #[tokio::test]
     async fn queue_statements_use_their_indexes() {
         use super::queue::sql::*;
-        use sqlx::Row;
 
         let dir = tempfile::tempdir().unwrap();
         let cipher = ferry_core::crypto::Cipher::new(&[7; 32]).unwrap();
@@ -290,7 +289,38 @@ mod tests {
                 "deliveries_due_by_destination",
             ),
         ];
-        for (name, sql, binds, index) in statements {
+        uses_its_indexes(&store, &statements).await;
+    }
+
+    /// The schedules' reads run on every scheduler tick and retention pass:
+    /// each reads a range of an index.
+    #[tokio::test]
+    async fn schedule_statements_use_their_indexes() {
+        use crate::sql::schedules::{BUSY, DUE, KEPT, RUNS};
+
+        let dir = tempfile::tempdir().unwrap();
+        let cipher = ferry_core::crypto::Cipher::new(&[7; 32]).unwrap();
+        let store = super::SqliteStore::open(&dir.path().join("plan.db"), cipher)
+            .await
+            .unwrap();
+        let statements = [
+            ("due", DUE, 2, "export_schedules_due"),
+            ("runs", RUNS, 4, "exports_by_schedule"),
+            ("busy", BUSY, 1, "exports_by_schedule"),
+            ("kept", KEPT, 1, "exports_by_schedule"),
+        ];
+        uses_its_indexes(&store, &statements).await;
+    }
+
+    /// Asserts that each statement (name, SQL, binds, index) reads through
+    /// its index and scans no table.
+    async fn uses_its_indexes(
+        store: &super::SqliteStore,
+        statements: &[(&str, &str, usize, &str)],
+    ) {
+        use sqlx::Row;
+
+        for &(name, sql, binds, index) in statements {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")));
             for _ in 0..binds {
                 query = query.bind(None::<i64>);

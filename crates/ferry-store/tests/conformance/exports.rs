@@ -13,11 +13,12 @@ use ferry_core::page::PageRequest;
 
 use crate::support::*;
 
-fn job(org: &OrgId) -> ExportJob {
+pub fn job(org: &OrgId) -> ExportJob {
     ExportJob {
         id: ExportId::generate(),
         org_id: org.clone(),
         schedule_id: None,
+        run: None,
         status: ExportStatus::Queued,
         spec: ExportSpec {
             source: ExportSource::Deliveries,
@@ -41,6 +42,7 @@ fn job(org: &OrgId) -> ExportJob {
         created_at: now(),
         started_at: None,
         finished_at: None,
+        output_removed_at: None,
     }
 }
 

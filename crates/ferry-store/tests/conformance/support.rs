@@ -18,7 +18,8 @@ use ferry_core::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId};
 use ferry_core::org::{ApiKey, Org, Scope};
 use ferry_core::page::PageRequest;
 use ferry_core::ports::{
-    Completion, ExportStore, Lease, Ownership, Queue, Resealing, Settled, SourceStore, Store,
+    Completion, ExportStore, Lease, Ownership, Queue, Resealing, ScheduleStore, Settled,
+    SourceStore, Store,
 };
 use ferry_core::retry::RetryPolicy;
 use ferry_core::secret::Secret;
@@ -34,6 +35,7 @@ pub struct Backend {
     pub ownership: Arc<dyn Ownership>,
     pub resealing: Arc<dyn Resealing>,
     pub exports: Arc<dyn ExportStore>,
+    pub schedules: Arc<dyn ScheduleStore>,
     pub queue: Arc<dyn Queue>,
     /// The cipher the store seals with (clones share its key ring).
     pub cipher: Cipher,
@@ -43,13 +45,14 @@ impl Backend {
     /// A backend whose one store serves every state port.
     pub fn new<S>(store: S, queue: Arc<dyn Queue>, cipher: Cipher) -> Self
     where
-        S: Store + SourceStore + Ownership + Resealing + ExportStore + Clone,
+        S: Store + SourceStore + Ownership + Resealing + ExportStore + ScheduleStore + Clone,
     {
         Self {
             store: Arc::new(store.clone()),
             sources: Arc::new(store.clone()),
             ownership: Arc::new(store.clone()),
             exports: Arc::new(store.clone()),
+            schedules: Arc::new(store.clone()),
             resealing: Arc::new(store),
             queue,
             cipher,

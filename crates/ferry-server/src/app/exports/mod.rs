@@ -7,9 +7,12 @@
 //! heartbeat and failed, and their unfinished output removed. Output goes
 //! to a local file (`target`) or to an `s3` or `sftp` destination (through
 //! its kind's `ExportOutputs`), staged until the whole export is written.
+//! Schedules (`schedules`) start runs on a cron (`scheduler`).
 
 mod rows;
 mod runner;
+mod scheduler;
+mod schedules;
 mod target;
 
 use std::collections::HashMap;
@@ -21,7 +24,9 @@ use chrono::{DateTime, Utc};
 use ferry_core::FieldError;
 use ferry_core::audit::{AuditRecord, SYSTEM_ACTOR};
 use ferry_core::destination::DestinationKind;
-use ferry_core::export::{ExportJob, ExportProgress, ExportSource, ExportStatus, ExportTarget};
+use ferry_core::export::{
+    ExportJob, ExportProgress, ExportSource, ExportStatus, ExportTarget, RetryPolicy,
+};
 use ferry_core::ids::{DestinationId, ExportId, OrgId};
 use ferry_core::org::Scope;
 use ferry_core::page::{Page, PageRequest};
@@ -48,6 +53,8 @@ pub struct ExportSettings {
     /// This process's operational log, for the `log` source (none when
     /// it keeps none).
     pub log: Option<LogFiles>,
+    /// How failed scheduled runs are retried.
+    pub schedule_retry: RetryPolicy,
 }
 
 /// The exports running in this process, so that a cancel or a shutdown
@@ -123,22 +130,7 @@ impl App {
             ));
         }
         let mut spec = request::parse(request).map_err(Error::Malformed)?;
-        if let Some(org) = &spec.filter.org_id {
-            self.named_org(principal, Some(org.as_str()), || {
-                Error::invalid("filter.org_id", "unknown organization")
-            })
-            .await?;
-        }
-        if spec.source == ExportSource::Log {
-            // The log is the process's, across organizations.
-            principal.require(Scope::Admin)?;
-            if self.0.export_runs.settings.log.is_none() {
-                return Err(Error::invalid(
-                    "source",
-                    "this server keeps no operational log (log.enabled is false)",
-                ));
-            }
-        }
+        self.check_export_access(principal, &spec, "").await?;
         let id = ExportId::generate();
         let org = principal.org().clone();
         spec.target = self
@@ -159,6 +151,7 @@ impl App {
             id,
             org_id: org,
             schedule_id: None,
+            run: None,
             status: ExportStatus::Queued,
             spec,
             progress: ExportProgress::default(),
@@ -167,6 +160,7 @@ impl App {
             created_at: Utc::now(),
             started_at: None,
             finished_at: None,
+            output_removed_at: None,
         };
         let audit = AuditRecord::new(
             job.org_id.clone(),
@@ -179,6 +173,34 @@ impl App {
         self.0.exports.insert_export(&job, &audit).await?;
         self.start_export(job.clone());
         Ok(job)
+    }
+
+    /// Whether `principal` may export what `spec` reads: another
+    /// organization's records only for an admin, the log only for an admin
+    /// of a server that keeps one. `prefix` goes before the field names.
+    async fn check_export_access(
+        &self,
+        principal: &Principal,
+        spec: &ferry_core::export::ExportSpec,
+        prefix: &str,
+    ) -> Result<()> {
+        if let Some(org) = &spec.filter.org_id {
+            self.named_org(principal, Some(org.as_str()), || {
+                Error::invalid(format!("{prefix}filter.org_id"), "unknown organization")
+            })
+            .await?;
+        }
+        if spec.source == ExportSource::Log {
+            // The log is the process's, across organizations.
+            principal.require(Scope::Admin)?;
+            if self.0.export_runs.settings.log.is_none() {
+                return Err(Error::invalid(
+                    format!("{prefix}source"),
+                    "this server keeps no operational log (log.enabled is false)",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Runs a stored, queued job in the background.
@@ -256,6 +278,12 @@ impl App {
                 )));
             }
         };
+        if let Some(at) = job.output_removed_at {
+            return Err(Error::Conflict(format!(
+                "the export's output was removed by its schedule's retention at {}",
+                at.to_rfc3339()
+            )));
+        }
         if matches!(job.spec.target, ExportTarget::Destination { .. }) {
             return Err(Error::Conflict(format!(
                 "this export was written to {}; read it from there",
@@ -452,6 +480,7 @@ impl App {
             .after(snapshot(&job));
             if self.0.exports.transition_export(&job, Some(&audit)).await? {
                 self.remove_export_output(&job, false).await;
+                self.scheduled_run_ended(&job).await;
                 failed += 1;
             }
         }

@@ -470,7 +470,7 @@ async fn finish(
     )
     .after(super::snapshot(&job));
     match store.transition_export(&job, Some(&audit)).await {
-        Ok(true) => {}
+        Ok(true) => app.scheduled_run_ended(&job).await,
         Ok(false) => {
             // Cancelled meanwhile: the cancel wins, and its output goes.
             if committed {
