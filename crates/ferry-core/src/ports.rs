@@ -208,6 +208,9 @@ pub trait ExportStore: Send + Sync + 'static {
         id: &ExportId,
         progress: &ExportProgress,
     ) -> StoreResult<bool>;
+    /// The newest succeeded job of `org` with this incremental key
+    /// ([`ExportJob::incremental_key`]).
+    async fn last_incremental(&self, org: &OrgId, key: &str) -> StoreResult<Option<ExportJob>>;
     /// Queued and running jobs of `org`.
     async fn active_exports(&self, org: &OrgId) -> StoreResult<u64>;
     /// Active jobs whose runner has not reported since `before` (a crashed

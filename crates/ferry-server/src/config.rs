@@ -71,6 +71,10 @@ pub struct ExportsConfig {
     /// Seconds before the first retry of a failed scheduled run; each
     /// next one waits four times longer (at most an hour).
     pub schedule_retry_s: u64,
+    /// Seconds a record must have been written for an incremental export
+    /// to take it (younger ones wait for the next run), so that a write
+    /// still committing when the export reads is never passed over.
+    pub incremental_settle_s: u64,
 }
 
 impl Default for ExportsConfig {
@@ -79,6 +83,7 @@ impl Default for ExportsConfig {
             max_concurrent_per_org: 4,
             schedule_retries: 3,
             schedule_retry_s: 60,
+            incremental_settle_s: 10,
         }
     }
 }

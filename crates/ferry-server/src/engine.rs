@@ -143,6 +143,7 @@ impl Engine {
                     retries: config.exports.schedule_retries,
                     base: Duration::from_secs(config.exports.schedule_retry_s.max(1)),
                 },
+                incremental_settle: Duration::from_secs(config.exports.incremental_settle_s),
             },
             external_queue,
             master: bootstrap::MasterKeyControl::new(master, backend.resealing),

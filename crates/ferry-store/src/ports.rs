@@ -337,6 +337,14 @@ macro_rules! store_ports {
                 Tables(self).save_export_progress(id, progress).await
             }
 
+            async fn last_incremental(
+                &self,
+                org: &OrgId,
+                key: &str,
+            ) -> StoreResult<Option<ExportJob>> {
+                Tables(self).last_incremental(org, key).await
+            }
+
             async fn active_exports(&self, org: &OrgId) -> StoreResult<u64> {
                 Tables(self).active_exports(org).await
             }

@@ -51,7 +51,7 @@ macro_rules! export_columns {
     () => {
         "seq, id, org_id, schedule_id, status, spec, rows_written, bytes_written, total_rows, \
          uncompressed_bytes, sha256, location, error, created_at, started_at, finished_at, \
-         scheduled_for, attempt, output_removed_at"
+         scheduled_for, attempt, output_removed_at, incremental_key"
     };
 }
 

@@ -69,6 +69,7 @@ macro_rules! conformance {
                 sources::conflicts_are_reported_in_ferrys_words,
                 exports::export_jobs_move_only_forward,
                 exports::record_pages_walk_in_order_within_their_filters,
+                exports::incremental_windows_select_what_changed,
                 schedules::schedules_round_trip_within_their_org,
                 schedules::a_revision_is_written_by_one_writer,
                 schedules::a_run_has_one_job,

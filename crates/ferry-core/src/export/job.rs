@@ -29,6 +29,18 @@ pub enum ExportSource {
 }
 
 impl ExportSource {
+    /// Whether an export of it can be incremental (its records have a
+    /// change time).
+    pub fn takes_incremental(self) -> bool {
+        matches!(
+            self,
+            ExportSource::Events
+                | ExportSource::Deliveries
+                | ExportSource::Attempts
+                | ExportSource::Audit
+        )
+    }
+
     pub const ALL: [ExportSource; 6] = [
         ExportSource::Destinations,
         ExportSource::Events,
@@ -143,6 +155,16 @@ pub struct RecordFilter {
     /// (`ferry_server::dispatch*`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub component: Option<String>,
+    /// Set by Ferry for an incremental run (never by a request): records
+    /// changed after this time (the previous successful run's
+    /// `changed_until`)…
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed_after: Option<DateTime<Utc>>,
+    /// …and at or before this one. A record's change time is when it was
+    /// created (an event), last changed (a delivery), ended (an attempt)
+    /// or written (an audit record).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed_until: Option<DateTime<Utc>>,
 }
 
 /// Where an export is written.
@@ -175,6 +197,17 @@ pub struct ExportSpec {
     pub redact_secrets: bool,
     pub incremental: bool,
     pub target: ExportTarget,
+}
+
+impl ExportSpec {
+    /// What makes exports made on demand "the same export" for
+    /// `incremental`: a digest of the request as validated (before its
+    /// default output name is chosen).
+    pub fn digest(&self) -> String {
+        use sha2::Digest;
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        format!("sha256:{}", hex::encode(sha2::Sha256::digest(json)))
+    }
 }
 
 /// How far a job has come.
@@ -216,6 +249,10 @@ pub struct ExportJob {
     pub finished_at: Option<DateTime<Utc>>,
     /// When its schedule's retention deleted the output.
     pub output_removed_at: Option<DateTime<Utc>>,
+    /// For an incremental export: what makes runs "the same export", whose
+    /// last success sets where the next one starts (the schedule's id, or
+    /// a digest of the request for an export made on demand).
+    pub incremental_key: Option<String>,
 }
 
 /// Which records one page of an export reads.

@@ -53,7 +53,9 @@ pub struct ExportRequest {
     /// Also mask values that look like credentials, wherever they are.
     #[serde(default)]
     pub redact_secrets: bool,
-    /// Export only what changed since the previous run of the same export.
+    /// Export only what changed since the last successful run of the same
+    /// export (the same schedule; on demand, the same request): events,
+    /// deliveries, attempts and audit.
     #[serde(default)]
     pub incremental: bool,
     /// `{"file": "path"}` under the server's file roots, or
@@ -332,6 +334,15 @@ pub fn parse(request: ExportRequest) -> Result<ExportSpec, Vec<FieldError>> {
         .unwrap_or_default();
     if let Err(error) = Redactor::new(&fields, &request.redact, request.redact_secrets) {
         errors.push(error);
+    }
+    if request.incremental && !source.takes_incremental() {
+        errors.push(FieldError::new(
+            "incremental",
+            format!(
+                "`{}` exports cannot be incremental; events, deliveries, attempts and audit can",
+                source.as_str()
+            ),
+        ));
     }
     if !errors.is_empty() {
         return Err(errors);

@@ -105,12 +105,6 @@ pub fn check_name(name: &str) -> Result<String, FieldError> {
 /// Checks an export the way `POST /v1/exports` does, with `export.` before
 /// every field name, and the placeholders of its target's path.
 pub fn parse_export(export: ExportRequest, errors: &mut ScheduleErrors) -> Option<ExportSpec> {
-    if export.incremental {
-        errors.invalid.push(FieldError::new(
-            "export.incremental",
-            "incremental exports are not available yet; export with a `since` filter instead",
-        ));
-    }
     let spec = match request::parse(export) {
         Ok(spec) => spec,
         Err(e) => {

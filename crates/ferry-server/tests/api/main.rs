@@ -15,6 +15,7 @@ mod export_schedules;
 mod export_targets;
 mod exports;
 mod file_destination;
+mod incremental;
 mod ingest;
 mod integrations;
 mod openapi;

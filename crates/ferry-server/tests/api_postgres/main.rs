@@ -16,6 +16,8 @@ mod delivery;
 mod export_schedules;
 #[path = "../api/exports.rs"]
 mod exports;
+#[path = "../api/incremental.rs"]
+mod incremental;
 #[path = "../api/ingest.rs"]
 mod ingest;
 #[path = "../api/integrations.rs"]

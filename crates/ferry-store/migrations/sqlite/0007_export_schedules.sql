@@ -40,3 +40,9 @@ ALTER TABLE exports ADD COLUMN output_removed_at INTEGER;
 CREATE UNIQUE INDEX exports_one_per_run ON exports (schedule_id, scheduled_for, attempt)
     WHERE schedule_id IS NOT NULL;
 CREATE INDEX exports_by_schedule ON exports (schedule_id, seq) WHERE schedule_id IS NOT NULL;
+
+-- An incremental export's key (its schedule, or a digest of the request):
+-- the next run starts where the key's last successful run ended.
+ALTER TABLE exports ADD COLUMN incremental_key TEXT;
+CREATE INDEX exports_by_incremental_key ON exports (org_id, incremental_key, seq)
+    WHERE incremental_key IS NOT NULL;

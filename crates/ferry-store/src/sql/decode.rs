@@ -308,6 +308,7 @@ pub(crate) fn export_job(row: &impl Columns) -> StoreResult<(i64, ExportJob)> {
             finished_at: opt_time(row, "finished_at")?,
             run: run(row, "scheduled_for", "attempt")?,
             output_removed_at: opt_time(row, "output_removed_at")?,
+            incremental_key: opt_owned(row, "incremental_key")?,
         },
     ))
 }

@@ -56,8 +56,8 @@ where
             .map_err(|e| StoreError::Corrupt(format!("export spec: {e}")))?;
         sqlx::query(
             "INSERT INTO exports (id, org_id, schedule_id, status, spec, rows_written, \
-             bytes_written, created_at, updated_at, scheduled_for, attempt, output_removed_at) \
-             VALUES ($1, $2, $3, $4, $5, 0, 0, $6, $6, $7, $8, $9)",
+             bytes_written, created_at, updated_at, scheduled_for, attempt, output_removed_at, \
+             incremental_key) VALUES ($1, $2, $3, $4, $5, 0, 0, $6, $6, $7, $8, $9, $10)",
         )
         .bind(job.id.as_str())
         .bind(job.org_id.as_str())
@@ -68,6 +68,7 @@ where
         .bind(job.run.map(|r| micros(r.scheduled_for)))
         .bind(job.run.map(|r| i64::from(r.attempt)))
         .bind(opt_micros(job.output_removed_at))
+        .bind(job.incremental_key.as_deref())
         .execute(&mut *conn)
         .await
         .map_err(B::db_error)?;
@@ -106,6 +107,28 @@ where
             " FROM exports WHERE org_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
         );
         self.org_page(sql, org, page, decode::export_job).await
+    }
+
+    /// The newest succeeded job with `key`.
+    pub(crate) async fn last_incremental(
+        &self,
+        org: &OrgId,
+        key: &str,
+    ) -> StoreResult<Option<ExportJob>> {
+        let sql = concat!(
+            "SELECT ",
+            export_columns!(),
+            " FROM exports WHERE org_id = $1 AND incremental_key = $2 \
+             AND status = 'succeeded' ORDER BY seq DESC LIMIT 1"
+        );
+        let row = sqlx::query(sql)
+            .bind(org.as_str())
+            .bind(key)
+            .fetch_optional(self.0.reader())
+            .await
+            .map_err(B::db_error)?;
+        row.map(|r| decode::export_job(&r).map(|(_, job)| job))
+            .transpose()
     }
 
     pub(crate) async fn transition_export(

@@ -69,6 +69,17 @@ fn time_column(source: ExportSource) -> &'static str {
     }
 }
 
+/// When a record of the source last changed, for incremental exports:
+/// created (an event), last updated (a delivery), ended (an attempt),
+/// written (an audit record).
+fn changed_column(source: ExportSource) -> &'static str {
+    match source {
+        ExportSource::Deliveries => "x.updated_at",
+        ExportSource::Attempts => "(x.started_at + x.duration_ms * 1000)",
+        _ => time_column(source),
+    }
+}
+
 /// Whether an event type filter is a plain name SQL matches exactly (a
 /// glob is matched by the caller).
 fn exact_type(filter: &RecordFilter) -> Option<&str> {
@@ -92,6 +103,15 @@ where
     }
     if let Some(until) = filter.until {
         qb.push(format_args!(" AND {time} < "))
+            .push_bind(micros(until));
+    }
+    let changed = changed_column(source);
+    if let Some(after) = filter.changed_after {
+        qb.push(format_args!(" AND {changed} > "))
+            .push_bind(micros(after));
+    }
+    if let Some(until) = filter.changed_until {
+        qb.push(format_args!(" AND {changed} <= "))
             .push_bind(micros(until));
     }
     match source {

@@ -43,6 +43,7 @@ pub fn job(org: &OrgId) -> ExportJob {
         started_at: None,
         finished_at: None,
         output_removed_at: None,
+        incremental_key: None,
     }
 }
 
@@ -281,4 +282,106 @@ pub async fn record_pages_walk_in_order_within_their_filters<F: Fixture>(fixture
             .unwrap(),
         1
     );
+}
+
+/// An incremental run's window selects records by when they last changed
+/// (`changed_after` exclusive, `changed_until` inclusive), and the last
+/// succeeded job of a key is where the next run starts.
+pub async fn incremental_windows_select_what_changed<F: Fixture>(fixture: &F) {
+    let b = fixture.open().await;
+    let (org, other) = (org(&b).await, org(&b).await);
+    let (d1, d2) = (
+        destination(&b, &org, "one").await,
+        destination(&b, &org, "two").await,
+    );
+    let start = now() - secs(100);
+    let batch: Vec<_> = (0..5)
+        .map(|i| new_event_at(&org, "order.created", &[&d1, &d2], start + secs(i * 10)))
+        .collect();
+    ingest(&b, &batch).await;
+    let leased = b
+        .queue
+        .lease_destination(&d1, 10, &lease("w", now()))
+        .await
+        .unwrap();
+    let done: Vec<_> = leased
+        .iter()
+        .map(|l| completion(l, "w", DeliveryStatus::Delivered, None, false))
+        .collect();
+    b.queue.complete(&done).await.unwrap();
+
+    let window = |source, after: Option<_>, until: Option<_>| RecordQuery {
+        source,
+        filter: RecordFilter {
+            changed_after: after,
+            changed_until: until,
+            ..RecordFilter::default()
+        },
+    };
+    let q = window(
+        ExportSource::Events,
+        Some(start + secs(10)),
+        Some(start + secs(30)),
+    );
+    assert_eq!(
+        walk(&b, &org, &q, 10).await.len(),
+        2,
+        "events at 20 s and 30 s"
+    );
+    assert_eq!(b.exports.count_records(&org, &q).await.unwrap(), 2);
+    // Deliveries change when they are updated: only the delivered ones
+    // changed after the last event was created.
+    let q = window(ExportSource::Deliveries, Some(start + secs(45)), None);
+    let changed = walk(&b, &org, &q, 10).await;
+    assert_eq!(changed.len(), 5);
+    assert!(
+        changed
+            .iter()
+            .all(|r| matches!(r, Record::Delivery(d, _) if d.destination_id == d1))
+    );
+    let q = window(ExportSource::Attempts, None, Some(start));
+    assert!(
+        walk(&b, &org, &q, 10).await.is_empty(),
+        "no attempt ended before the events"
+    );
+    let q = window(ExportSource::Attempts, Some(start), None);
+    assert_eq!(walk(&b, &org, &q, 10).await.len(), 5);
+    let q = window(ExportSource::Audit, Some(now() + secs(60)), None);
+    assert!(walk(&b, &org, &q, 10).await.is_empty());
+
+    let e = &b.exports;
+    assert_eq!(e.last_incremental(&org, "key").await.unwrap(), None);
+    let mut first = job(&org);
+    first.incremental_key = Some("key".into());
+    e.insert_export(&first, &audit(&org, "export", "export.created"))
+        .await
+        .unwrap();
+    assert_eq!(
+        e.last_incremental(&org, "key").await.unwrap(),
+        None,
+        "not succeeded yet"
+    );
+    first.status = ExportStatus::Running;
+    assert!(e.transition_export(&first, None).await.unwrap());
+    first.status = ExportStatus::Succeeded;
+    first.output = Some(ExportOutput {
+        uncompressed_bytes: 1,
+        sha256: "00".into(),
+        location: "/x".into(),
+    });
+    assert!(e.transition_export(&first, None).await.unwrap());
+    let mut failed = job(&org);
+    failed.incremental_key = Some("key".into());
+    e.insert_export(&failed, &audit(&org, "export", "export.created"))
+        .await
+        .unwrap();
+    failed.status = ExportStatus::Failed;
+    assert!(e.transition_export(&failed, None).await.unwrap());
+    let last = e.last_incremental(&org, "key").await.unwrap().unwrap();
+    assert_eq!(
+        (last.id, last.incremental_key),
+        (first.id, Some("key".into()))
+    );
+    assert_eq!(e.last_incremental(&other, "key").await.unwrap(), None);
+    assert_eq!(e.last_incremental(&org, "other").await.unwrap(), None);
 }

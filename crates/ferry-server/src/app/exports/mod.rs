@@ -55,6 +55,8 @@ pub struct ExportSettings {
     pub log: Option<LogFiles>,
     /// How failed scheduled runs are retried.
     pub schedule_retry: RetryPolicy,
+    /// How old a record must be for an incremental run to take it.
+    pub incremental_settle: Duration,
 }
 
 /// The exports running in this process, so that a cancel or a shutdown
@@ -123,16 +125,14 @@ impl App {
         request: ExportRequest,
     ) -> Result<ExportJob> {
         principal.require(Scope::Manage)?;
-        if request.incremental {
-            return Err(Error::invalid(
-                "incremental",
-                "incremental exports are not available yet; export with a `since` filter instead",
-            ));
-        }
         let mut spec = request::parse(request).map_err(Error::Malformed)?;
         self.check_export_access(principal, &spec, "").await?;
         let id = ExportId::generate();
         let org = principal.org().clone();
+        let incremental_key = spec.incremental.then(|| spec.digest());
+        if let Some(key) = &incremental_key {
+            self.set_increment(&org, key, &mut spec).await?;
+        }
         spec.target = self
             .checked_target(&org, &id, &spec)
             .await
@@ -161,6 +161,7 @@ impl App {
             started_at: None,
             finished_at: None,
             output_removed_at: None,
+            incremental_key,
         };
         let audit = AuditRecord::new(
             job.org_id.clone(),
@@ -200,6 +201,25 @@ impl App {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// Sets an incremental export's window: from where the last
+    /// successful run with `key` ended (everything before, for the first)
+    /// up to a moment ago — records written in the last
+    /// `incremental_settle` wait for the next run, so that a write still
+    /// committing when this run reads is never passed over.
+    async fn set_increment(
+        &self,
+        org: &OrgId,
+        key: &str,
+        spec: &mut ferry_core::export::ExportSpec,
+    ) -> Result<()> {
+        let last = self.0.exports.last_incremental(org, key).await?;
+        let settle = chrono::Duration::from_std(self.0.export_runs.settings.incremental_settle)
+            .unwrap_or_default();
+        spec.filter.changed_after = last.and_then(|job| job.spec.filter.changed_until);
+        spec.filter.changed_until = Some(Utc::now() - settle);
         Ok(())
     }
 

@@ -85,7 +85,7 @@ impl App {
             // Stays due: started once the organization has room.
             return Ok(false);
         }
-        let job = self.scheduled_job(schedule, &trigger, run).await;
+        let job = self.scheduled_job(schedule, &trigger, run).await?;
         let audit = AuditRecord::new(
             job.org_id.clone(),
             SYSTEM_ACTOR,
@@ -113,16 +113,22 @@ impl App {
     }
 
     /// The queued job for one run of `schedule`: its path's placeholders
-    /// filled and its target checked (if the check fails now, the run
-    /// fails with the reason when it starts).
+    /// filled, its target checked (if the check fails now, the run fails
+    /// with the reason when it starts) and, if incremental, its window set
+    /// from the schedule's last successful run.
     async fn scheduled_job(
         &self,
         schedule: &ExportSchedule,
         trigger: &Trigger,
         run: Run,
-    ) -> ExportJob {
+    ) -> Result<ExportJob> {
         let id = ExportId::generate();
         let mut spec = schedule.export.clone();
+        // Runs of a schedule are "the same export", whatever changed in it.
+        let incremental_key = spec.incremental.then(|| schedule.id.to_string());
+        if let Some(key) = &incremental_key {
+            self.set_increment(&schedule.org_id, key, &mut spec).await?;
+        }
         match &mut spec.target {
             ExportTarget::File { file: path } | ExportTarget::Destination { path, .. } => {
                 *path = fill_path(path, trigger, run, id.as_str());
@@ -131,7 +137,7 @@ impl App {
         if let Ok(target) = self.checked_target(&schedule.org_id, &id, &spec).await {
             spec.target = target;
         }
-        ExportJob {
+        Ok(ExportJob {
             id,
             org_id: schedule.org_id.clone(),
             schedule_id: Some(schedule.id.clone()),
@@ -145,7 +151,8 @@ impl App {
             started_at: None,
             finished_at: None,
             output_removed_at: None,
-        }
+            incremental_key,
+        })
     }
 
     /// What follows a scheduled run's end: a retry or an alert after a
