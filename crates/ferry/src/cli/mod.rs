@@ -54,7 +54,8 @@ pub enum ClientCommand {
     ApiKeys(ApiKeysArgs),
     /// The audit log: who did what, when (GET /v1/audit).
     Audit(AuditArgs),
-    /// Data exports: start one (and follow it), list, show, cancel, download.
+    /// Data exports: start one (and follow it), list, show, cancel, download,
+    /// schedule.
     Export(ExportArgs),
     /// Operator actions: `rotate-master-key`.
     Admin(AdminArgs),
@@ -349,6 +350,30 @@ mod tests {
             &["export", "cancel"][..],
             &["export", "download"][..],
             &["export", "download", "evt_1"][..],
+            &["export", "schedule", "create", "--source", "audit"][..],
+            &[
+                "export",
+                "schedule",
+                "create",
+                "--name",
+                "n",
+                "--cron",
+                "0 * * * *",
+                "--source",
+                "audit",
+                "--wait",
+            ][..],
+            &["export", "schedule", "get", "exp_1"][..],
+            &["export", "schedule", "update", "sch_1"][..],
+            &[
+                "export",
+                "schedule",
+                "update",
+                "sch_1",
+                "--enable",
+                "--disable",
+            ][..],
+            &["export", "schedule", "runs"][..],
         ] {
             let full = std::iter::once("ferry").chain(argv.iter().copied());
             assert!(Cli::try_parse_from(full).is_err(), "{argv:?} was accepted");

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::process::{ADMIN_KEY, FerryProcess};
 
-fn ferry(base: &str, args: &[&str]) -> Output {
+pub(crate) fn ferry(base: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ferry"))
         .args(args)
         .env("FERRY_URL", base)
@@ -19,7 +19,7 @@ fn ferry(base: &str, args: &[&str]) -> Output {
 /// An id of the right shape that names nothing.
 const UNKNOWN: &str = "01jq3v8k2m4n6p8r0t2v4x6z8a";
 
-fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     assert!(
         out.status.success(),
         "{}",
@@ -29,7 +29,7 @@ fn stdout(out: &Output) -> String {
 }
 
 /// Asserts that the API refused (exit 1) and that stderr has `says`.
-fn refused(out: &Output, says: &[&str]) {
+pub(crate) fn refused(out: &Output, says: &[&str]) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     for s in says {
@@ -37,7 +37,7 @@ fn refused(out: &Output, says: &[&str]) {
     }
 }
 
-fn json(out: &Output) -> Value {
+pub(crate) fn json(out: &Output) -> Value {
     assert!(
         out.status.success(),
         "{}",

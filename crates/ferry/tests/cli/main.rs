@@ -10,6 +10,7 @@ mod process;
 
 mod commands;
 mod crash;
+mod export_schedules;
 mod full_disk;
 mod loadtest;
 mod oplog;

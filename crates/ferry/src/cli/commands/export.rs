@@ -1,13 +1,16 @@
-//! `ferry export create|list|get|cancel|download`: data exports
-//! (`/v1/exports`). An export runs on the server in the background; `create
-//! --wait` follows it with a progress bar until it ends (Ctrl-C stops the
-//! waiting, not the export), and `download` fetches a succeeded one's file,
-//! checked against its SHA-256. The server checks the names (sources,
-//! formats, fields, filters) and lists the valid ones when one is wrong, so
-//! the CLI passes them on as given and needs no update when one is added.
+//! `ferry export create|list|get|cancel|download|schedule`: data exports
+//! (`/v1/exports`), and exports that run on a cron schedule
+//! (`/v1/export-schedules`, in [`schedule`]). An export runs on the server
+//! in the background; `create --wait` follows it with a progress bar until
+//! it ends (Ctrl-C stops the waiting, not the export), and `download`
+//! fetches a succeeded one's file, checked against its SHA-256. The server
+//! checks the names (sources, formats, fields, filters) and lists the valid
+//! ones when one is wrong, so the CLI passes them on as given and needs no
+//! update when one is added.
 
 mod download;
 mod render;
+mod schedule;
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
@@ -23,6 +26,7 @@ pub use self::download::DownloadArgs;
 use self::render::{
     bar_message, is_finished, render_finished, render_job, render_list, render_started,
 };
+pub use self::schedule::ScheduleArgs;
 use super::{Ctx, Output};
 use crate::cli::args::{Paging, parse_time, read_spec_file};
 use crate::cli::render::text;
@@ -30,7 +34,8 @@ use crate::cli::render::text;
 /// How often `create --wait` asks how the export is going.
 const POLL_EVERY: Duration = Duration::from_millis(300);
 
-/// Data exports: start one, follow it, list, show, cancel, download.
+/// Data exports: start one, follow it, list, show, cancel, download,
+/// schedule.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ExportArgs {
     #[command(subcommand)]
@@ -63,12 +68,47 @@ pub enum ExportCommand {
     /// Save a succeeded export's file, checked against its SHA-256
     /// (GET /v1/exports/{id}/download).
     Download(DownloadArgs),
+    /// Exports that run on a cron schedule: create, list, show, change,
+    /// delete, and the runs they started (/v1/export-schedules).
+    Schedule(ScheduleArgs),
 }
 
 /// `POST /v1/exports`.
 #[derive(Debug, Clone, Default, clap::Args)]
 #[command(group(clap::ArgGroup::new("spec").required(true).args(["source", "from_file"])))]
 pub struct CreateArgs {
+    #[command(flatten)]
+    pub export: ExportFlags,
+    /// Follow the export until it ends, with a progress bar on a terminal;
+    /// exit 1 unless it succeeded. Ctrl-C stops waiting, not the export.
+    #[arg(long)]
+    pub wait: bool,
+    /// The whole request body as JSON, from FILE or - (stdin); no other body
+    /// flag allowed.
+    #[arg(long, value_name = "FILE|-", conflicts_with_all = EXPORT_FLAGS)]
+    pub from_file: Option<String>,
+}
+
+/// The ids of [`ExportFlags`]' arguments, which a `--from-file` excludes.
+pub const EXPORT_FLAGS: [&str; 12] = [
+    "source",
+    "format",
+    "compression",
+    "fields",
+    "filters",
+    "since",
+    "until",
+    "redact",
+    "redact_secrets",
+    "to",
+    "destination",
+    "path",
+];
+
+/// An export described by flags: what `export create` starts, and what each
+/// run of `export schedule create` makes.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ExportFlags {
     /// What to export: destinations, events, deliveries, attempts, audit or
     /// log (admin keys).
     #[arg(long, value_name = "SOURCE")]
@@ -113,21 +153,6 @@ pub struct CreateArgs {
     /// [default: exports/<source>-<id>.<ext>].
     #[arg(long, value_name = "PATH", requires = "destination")]
     pub path: Option<String>,
-    /// Follow the export until it ends, with a progress bar on a terminal;
-    /// exit 1 unless it succeeded. Ctrl-C stops waiting, not the export.
-    #[arg(long)]
-    pub wait: bool,
-    /// The whole request body as JSON, from FILE or - (stdin); no other body
-    /// flag allowed.
-    #[arg(
-        long,
-        value_name = "FILE|-",
-        conflicts_with_all = [
-            "source", "format", "compression", "fields", "filters", "since", "until",
-            "redact", "redact_secrets", "to", "destination", "path"
-        ]
-    )]
-    pub from_file: Option<String>,
 }
 
 /// A `NAME=VALUE` filter argument.
@@ -145,9 +170,16 @@ fn parse_filter(raw: &str) -> Result<(String, String), String> {
 impl CreateArgs {
     /// The request body: the spec file, or an export built from the flags.
     pub fn body(&self) -> anyhow::Result<Value> {
-        if let Some(file) = &self.from_file {
-            return read_spec_file(file);
+        match &self.from_file {
+            Some(file) => read_spec_file(file),
+            None => self.export.body(),
         }
+    }
+}
+
+impl ExportFlags {
+    /// The export as `POST /v1/exports` takes it: only the fields given.
+    pub fn body(&self) -> anyhow::Result<Value> {
         let Some(source) = &self.source else {
             return Err(usage("give --source, or --from-file"));
         };
@@ -241,6 +273,7 @@ pub async fn run(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<Output> {
             }))
         }
         ExportCommand::Download(download) => download::run(ctx, download).await,
+        ExportCommand::Schedule(schedule) => schedule::run(ctx, schedule).await,
     }
 }
 

@@ -24,12 +24,12 @@ fn float(job: &Value, ptr: &str) -> Option<f64> {
 }
 
 /// Rows written: the result's once there is one, else the progress'.
-fn rows(job: &Value) -> Option<u64> {
+pub fn rows(job: &Value) -> Option<u64> {
     number(job, "/result/rows").or_else(|| number(job, "/progress/rows"))
 }
 
 /// Bytes written (compressed): the result's once there is one, else the progress'.
-fn bytes(job: &Value) -> Option<u64> {
+pub fn bytes(job: &Value) -> Option<u64> {
     number(job, "/result/bytes").or_else(|| number(job, "/progress/bytes"))
 }
 
@@ -61,7 +61,7 @@ fn seconds(s: u64) -> String {
 }
 
 /// Where the job writes: a file on the server, or a destination's path.
-fn target(job: &Value) -> String {
+pub fn target(job: &Value) -> String {
     let file = text(job, "/target/file");
     if !file.is_empty() {
         return file;
@@ -74,7 +74,7 @@ fn target(job: &Value) -> String {
 }
 
 /// The filters as `name=value` pairs, comma-separated.
-fn filter(job: &Value) -> String {
+pub fn filter(job: &Value) -> String {
     match job.get("filter") {
         Some(Value::Object(filters)) => filters
             .iter()
@@ -185,10 +185,20 @@ pub fn render_job(job: &Value) -> String {
         ("redact secrets", text(job, "/redact_secrets")),
         ("target", target(job)),
         ("schedule", text(job, "/schedule_id")),
+    ];
+    if !text(job, "/schedule_id").is_empty() {
+        pairs.push(("scheduled for", time(job, "/scheduled_for")));
+        pairs.push(("attempt", text(job, "/attempt")));
+    }
+    pairs.extend([
         ("created", time(job, "/created_at")),
         ("started", time(job, "/started_at")),
         ("finished", time(job, "/finished_at")),
-    ];
+    ]);
+    let removed = time(job, "/output_removed_at");
+    if !removed.is_empty() {
+        pairs.push(("output removed", removed));
+    }
     if !is_finished(job) {
         pairs.push(("progress", progress(job)));
     }
@@ -340,6 +350,31 @@ mod tests {
         let text = render_job(&failed);
         assert!(text.contains("error           disk full\n"), "{text}");
         assert!(!text.contains("progress"), "{text}");
+    }
+
+    #[test]
+    fn a_scheduled_run_shows_its_tick_and_a_removed_output() {
+        let text = render_job(&succeeded());
+        assert!(!text.contains("scheduled for"), "{text}");
+        assert!(!text.contains("output removed"), "{text}");
+        let mut run = succeeded();
+        run["schedule_id"] = json!("sch_1");
+        run["scheduled_for"] = json!("2026-03-02T10:00:00Z");
+        run["attempt"] = json!(2);
+        run["output_removed_at"] = json!("2026-03-03T10:00:00Z");
+        let text = render_job(&run);
+        assert!(
+            text.contains(
+                "schedule        sch_1\n\
+                 scheduled for   2026-03-02 10:00:00\n\
+                 attempt         2\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("output removed  2026-03-03 10:00:00\n"),
+            "{text}"
+        );
     }
 
     #[test]
