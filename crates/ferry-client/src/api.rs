@@ -3,6 +3,8 @@
 //! API's error JSON into [`ApiError`] (printed as `error: <code>: <message>`
 //! plus one line per field). Downloads are the exception to the bounded read:
 //! [`ApiClient::get_stream`] hands the body over unread, to be streamed.
+//! Requests and answers are JSON, except for configuration documents, which
+//! travel as text ([`ApiClient::get_text`], [`ApiClient::post_text`]).
 
 use std::fmt;
 use std::time::Duration;
@@ -247,6 +249,37 @@ impl ApiClient {
             .await
     }
 
+    /// A `GET` whose 2xx answer is text kept as sent (a YAML document, say),
+    /// with extra `headers`; a non-2xx answer is an [`ApiError`].
+    pub async fn get_text(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        headers: &[(&str, String)],
+    ) -> anyhow::Result<String> {
+        let request = self.request(Method::GET, self.url(path, query), headers)?;
+        let (status, bytes) = self.exchange(request).await?;
+        String::from_utf8(bytes)
+            .map_err(|_| anyhow::anyhow!("Ferry answered {status} with a body that is not text"))
+    }
+
+    /// A `POST` of `body` sent as is with `content_type` (not JSON-encoded),
+    /// with extra `headers`; the answer is read as JSON.
+    pub async fn post_text(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        (content_type, body): (&str, String),
+        headers: &[(&str, String)],
+    ) -> anyhow::Result<ApiResponse> {
+        let request = self
+            .request(Method::POST, self.url(path, query), headers)?
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body);
+        let (status, bytes) = self.exchange(request).await?;
+        json_body(status, &bytes)
+    }
+
     async fn send(
         &self,
         method: Method,
@@ -254,6 +287,21 @@ impl ApiClient {
         body: Option<&Value>,
         headers: &[(&str, String)],
     ) -> anyhow::Result<ApiResponse> {
+        let mut request = self.request(method, url, headers)?;
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let (status, bytes) = self.exchange(request).await?;
+        json_body(status, &bytes)
+    }
+
+    /// A request with the API key and `headers`.
+    fn request(
+        &self,
+        method: Method,
+        url: Url,
+        headers: &[(&str, String)],
+    ) -> anyhow::Result<reqwest::RequestBuilder> {
         let mut request = self.http.request(method, url).bearer_auth(&self.api_key);
         for (name, value) in headers {
             let name = HeaderName::try_from(*name).context("invalid header name")?;
@@ -261,9 +309,15 @@ impl ApiClient {
                 .map_err(|_| usage(format!("invalid value for header {name}")))?;
             request = request.header(name, value);
         }
-        if let Some(body) = body {
-            request = request.json(body);
-        }
+        Ok(request)
+    }
+
+    /// Sends `request`; a 2xx answer's status and body (read bounded), or
+    /// the [`ApiError`] of any other.
+    async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> anyhow::Result<(StatusCode, Vec<u8>)> {
         let response = request.send().await.map_err(|e| self.transport_error(e))?;
         let status = response.status();
         let headers = response.headers().clone();
@@ -273,19 +327,24 @@ impl ApiClient {
         if !status.is_success() {
             return Err(ApiError::from_response(status, &headers, &bytes).into());
         }
-        let body = if bytes.iter().all(u8::is_ascii_whitespace) {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .with_context(|| format!("Ferry answered {status} with a body that is not JSON"))?
-        };
-        Ok(ApiResponse { body })
+        Ok((status, bytes))
     }
 
     /// Says which server could not be reached, and why, without reqwest's URL noise.
     pub fn transport_error(&self, error: reqwest::Error) -> anyhow::Error {
         describe_transport_error(&self.base, error)
     }
+}
+
+/// A 2xx answer's body as JSON; `Null` when empty.
+fn json_body(status: StatusCode, bytes: &[u8]) -> anyhow::Result<ApiResponse> {
+    let body = if bytes.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        serde_json::from_slice(bytes)
+            .with_context(|| format!("Ferry answered {status} with a body that is not JSON"))?
+    };
+    Ok(ApiResponse { body })
 }
 
 /// What the CLI's HTTP clients share: their name and the connect timeout.

@@ -6,6 +6,7 @@
 
 pub mod attempt;
 pub mod audit;
+pub mod config_doc;
 pub mod crypto;
 pub mod delivery;
 pub mod destination;
@@ -14,6 +15,7 @@ pub mod event;
 pub mod export;
 pub mod glob;
 pub mod ids;
+pub mod metrics;
 pub mod org;
 pub mod page;
 pub mod ports;

@@ -21,6 +21,7 @@ use crate::export::{ExportJob, ExportProgress, ExportSchedule, Record, RecordQue
 use crate::ids::{
     ApiKeyId, DeliveryId, DestinationId, EventId, ExportId, OrgId, ScheduleId, SourceId,
 };
+use crate::metrics::{MetricsQuery, MetricsRetention, Rollup};
 use crate::org::{ApiKey, Org};
 use crate::page::{Page, PageRequest};
 use crate::source::Source;
@@ -296,6 +297,68 @@ pub trait ScheduleStore: Send + Sync + 'static {
     ) -> StoreResult<()>;
 }
 
+/// Delivery metrics history (`crate::metrics`): rollups are only ever
+/// added (one row per flush, summed when read), so that writers in several
+/// processes never lose each other's counts, and folded into coarser
+/// buckets as they age.
+#[async_trait]
+pub trait MetricsStore: Send + Sync + 'static {
+    /// Stores rollups (of any bucket) in one transaction, not flushed by
+    /// itself: metrics are bookkeeping that a crash may lose.
+    async fn add_rollups(&self, rows: &[Rollup]) -> StoreResult<()>;
+    /// The org's rollups of `query.bucket` (finer stored ones merged into
+    /// it) starting in the query's range, by start, then destination.
+    async fn rollups(&self, org: &OrgId, query: &MetricsQuery) -> StoreResult<Vec<Rollup>>;
+    /// When the org's oldest stored rollup starts.
+    async fn first_rollup_at(&self, org: &OrgId) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Folds minutes and hours past their retention into hours and days,
+    /// and deletes days past theirs, across organizations. Each row is
+    /// folded once even when several processes compact at once. Returns
+    /// how many rows went.
+    async fn compact_rollups(
+        &self,
+        now: DateTime<Utc>,
+        retention: &MetricsRetention,
+    ) -> StoreResult<u64>;
+}
+
+/// One change a configuration import makes (see
+/// [`crate::config_doc`]). An update writes the whole object as given.
+#[derive(Debug, Clone)]
+pub enum ConfigChange {
+    CreateOrg(Org),
+    /// Name and alert destinations.
+    UpdateOrg(Org),
+    CreateDestination(Destination),
+    /// Everything but its health, which stays as stored.
+    UpdateDestination(Destination),
+    /// As `Store::delete_destination` deletes one.
+    DeleteDestination(OrgId, DestinationId),
+    CreateSource(Source),
+    /// The stored source replaced by this one (same id).
+    ReplaceSource(Source),
+    DeleteSource(OrgId, SourceId),
+    CreateSchedule(ExportSchedule),
+    /// Its stored revision moves on by one (so a claim that read the old
+    /// one fails and reads again); `revision` here is ignored.
+    UpdateSchedule(ExportSchedule),
+    DeleteSchedule(OrgId, ScheduleId),
+}
+
+/// Applying a configuration import.
+#[async_trait]
+pub trait ConfigStore: Send + Sync + 'static {
+    /// Applies `changes` in order, with `audit`, in one transaction: all of
+    /// them or none. A duplicate (an id or a unique name taken), or an
+    /// update or delete of something that no longer exists, is a
+    /// `Conflict`.
+    async fn apply_config(
+        &self,
+        changes: &[ConfigChange],
+        audit: &[AuditRecord],
+    ) -> StoreResult<()>;
+}
+
 /// Which organization owns an id, whatever its kind (`evt_`, `dlv_`, `dst_`,
 /// `src_`, `key_`, `sch_`; an organization owns itself): lets the API notice a key probing another organization's
 /// objects (it still answers 404, and audits the attempt).
@@ -387,6 +450,8 @@ pub struct Completion {
     /// The lease owner that made the attempt; the delivery's status changes
     /// only while that lease is still held.
     pub owner: String,
+    /// When the attempt's event was accepted (its end-to-end latency).
+    pub accepted_at: DateTime<Utc>,
     pub attempt: Attempt,
     pub settled: Settled,
     pub audit: AuditRecord,

@@ -56,6 +56,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub dispatch: DispatchConfig,
     pub exports: ExportsConfig,
+    /// Delivery metrics history (the `metrics` export).
+    pub metrics: MetricsConfig,
     /// Ferry's own operational log in `<data_dir>/logs`.
     pub log: LogConfig,
 }
@@ -84,6 +86,44 @@ impl Default for ExportsConfig {
             schedule_retries: 3,
             schedule_retry_s: 60,
             incremental_settle_s: 10,
+        }
+    }
+}
+
+/// Delivery metrics history: per-minute rollups per destination, written
+/// off the hot path and folded into hours and days as they age.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Hours per-minute rollups are kept before they are folded into hours.
+    pub minute_retention_hours: u64,
+    /// Days hourly rollups are kept before they are folded into days.
+    pub hour_retention_days: u64,
+    /// Days daily rollups are kept before they are deleted.
+    pub day_retention_days: u64,
+    /// Seconds between writes of the rollups gathered in memory.
+    pub flush_secs: u64,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            minute_retention_hours: 48,
+            hour_retention_days: 35,
+            day_retention_days: 400,
+            flush_secs: 10,
+        }
+    }
+}
+
+impl MetricsConfig {
+    pub fn retention(&self) -> ferry_core::metrics::MetricsRetention {
+        // At most about a thousand years: beyond, chrono's durations end.
+        let hours = |h: u64| chrono::Duration::hours(h.min(10_000_000) as i64);
+        ferry_core::metrics::MetricsRetention {
+            minutes: hours(self.minute_retention_hours),
+            hours: hours(self.hour_retention_days.saturating_mul(24)),
+            days: hours(self.day_retention_days.saturating_mul(24)),
         }
     }
 }
@@ -172,6 +212,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             dispatch: DispatchConfig::default(),
             exports: ExportsConfig::default(),
+            metrics: MetricsConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -228,6 +269,10 @@ impl Config {
         let d = &self.dispatch;
         if d.max_in_flight == 0 || d.completion_batch == 0 || self.ingest.max_batch == 0 {
             return Err("dispatch.max_in_flight, dispatch.completion_batch and ingest.max_batch must be positive".into());
+        }
+        let m = &self.metrics;
+        if m.flush_secs == 0 || m.minute_retention_hours == 0 || m.hour_retention_days == 0 {
+            return Err("metrics.flush_secs, minute_retention_hours and hour_retention_days must be positive".into());
         }
         if self.ingest.queue_capacity == 0 {
             return Err("ingest.queue_capacity must be positive".into());

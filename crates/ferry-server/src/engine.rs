@@ -11,7 +11,8 @@ use anyhow::Context;
 use ferry_core::export::RetryPolicy;
 use ferry_core::org::Org;
 use ferry_core::ports::{
-    ExportStore, Ownership, Queue, Resealing, ScheduleStore, SourceStore, Store,
+    ConfigStore, ExportStore, MetricsStore, Ownership, Queue, Resealing, ScheduleStore,
+    SourceStore, Store,
 };
 use ferry_core::secret::Secret;
 use ferry_destinations::{Catalog, CatalogOptions};
@@ -49,6 +50,8 @@ pub struct Engine {
     dispatcher_stop: CancellationToken,
     dispatcher: Option<JoinHandle<()>>,
     key_flush: Option<JoinHandle<()>>,
+    /// Writes the delivery metrics gathered in memory.
+    metrics_flush: Option<JoinHandle<()>>,
     /// The embedded store's data-dir lock, held until the engine stops.
     lock: Option<File>,
 }
@@ -100,6 +103,7 @@ impl Engine {
         let background_stop = CancellationToken::new();
         let dispatcher_stop = CancellationToken::new();
         let (alerts, alert_reports) = dispatch::alerts::channel();
+        let recorder = dispatch::rollups::Recorder::default();
         let (dispatch, dispatcher) = if config.role.delivers() {
             let (handle, task) = Dispatcher::spawn(
                 DispatcherParts {
@@ -111,6 +115,7 @@ impl Engine {
                     // holds leases: there every earlier lease is taken back.
                     exclusive: backend.lock.is_some(),
                     alerts,
+                    metrics: recorder.clone(),
                 },
                 dispatcher_stop.clone(),
             );
@@ -135,6 +140,8 @@ impl Engine {
             ownership: backend.ownership,
             exports: backend.exports,
             schedules: backend.schedules,
+            config: backend.config,
+            metrics: backend.metrics.clone(),
             export_settings: ExportSettings {
                 max_concurrent_per_org: config.exports.max_concurrent_per_org,
                 file_roots: config.file_roots(),
@@ -158,6 +165,19 @@ impl Engine {
         tokio::spawn(app.clone().raise_alerts(alert_reports));
         let key_flush = spawn_key_flush(app.clone(), background_stop.clone());
         spawn_export_sweep(app.clone(), backend.lock.is_some(), background_stop.clone());
+        let metrics_flush = config.role.delivers().then(|| {
+            dispatch::rollups::spawn_flush(
+                recorder,
+                backend.metrics.clone(),
+                Duration::from_secs(config.metrics.flush_secs),
+                background_stop.clone(),
+            )
+        });
+        dispatch::rollups::spawn_compaction(
+            backend.metrics,
+            config.metrics.retention(),
+            background_stop.clone(),
+        );
         if config.role.schedules() {
             spawn_scheduler(app.clone(), background_stop.clone());
         }
@@ -170,6 +190,7 @@ impl Engine {
             dispatcher_stop,
             dispatcher,
             key_flush: Some(key_flush),
+            metrics_flush,
             lock: backend.lock,
         })
     }
@@ -210,6 +231,9 @@ impl Engine {
         if let Some(key_flush) = self.key_flush.take() {
             let _ = key_flush.await;
         }
+        if let Some(metrics_flush) = self.metrics_flush.take() {
+            let _ = metrics_flush.await;
+        }
         drop(self.lock.take());
     }
 }
@@ -245,6 +269,8 @@ struct Backend {
     ownership: Arc<dyn Ownership>,
     exports: Arc<dyn ExportStore>,
     schedules: Arc<dyn ScheduleStore>,
+    config: Arc<dyn ConfigStore>,
+    metrics: Arc<dyn MetricsStore>,
     resealing: Arc<dyn Resealing>,
     /// The data-dir lock of the embedded store.
     lock: Option<File>,
@@ -301,6 +327,8 @@ async fn open_backend(config: &Config) -> anyhow::Result<Backend> {
             ownership: Arc::new(pg.clone()),
             exports: Arc::new(pg.clone()),
             schedules: Arc::new(pg.clone()),
+            config: Arc::new(pg.clone()),
+            metrics: Arc::new(pg.clone()),
             resealing: Arc::new(pg),
             lock: None,
             listener,
@@ -321,6 +349,8 @@ async fn open_backend(config: &Config) -> anyhow::Result<Backend> {
         ownership: Arc::new(sqlite.clone()),
         exports: Arc::new(sqlite.clone()),
         schedules: Arc::new(sqlite.clone()),
+        config: Arc::new(sqlite.clone()),
+        metrics: Arc::new(sqlite.clone()),
         resealing: Arc::new(sqlite),
         lock: Some(lock),
         listener: None,

@@ -200,6 +200,7 @@ fn completion(d: &Delivery) -> Completion {
         org_id: d.org_id.clone(),
         destination_id: d.destination_id.clone(),
         owner: "bench".into(),
+        accepted_at: d.created_at,
         attempt: Attempt {
             delivery_id: d.id.clone(),
             number: d.attempt_count + 1,

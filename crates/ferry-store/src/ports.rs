@@ -18,11 +18,12 @@ macro_rules! store_ports {
         use ferry_core::ids::{
             ApiKeyId, DeliveryId, DestinationId, EventId, ExportId, OrgId, ScheduleId, SourceId,
         };
+        use ferry_core::metrics::{MetricsQuery, MetricsRetention, Rollup};
         use ferry_core::org::{ApiKey, Org};
         use ferry_core::page::{Page, PageRequest};
         use ferry_core::ports::{
-            Completion, ExportStore, Lease, Ownership, Queue, Reclaim, RequeueSelector, Resealing,
-            ScheduleStore, SourceStore, Store,
+            Completion, ConfigChange, ConfigStore, ExportStore, Lease, MetricsStore, Ownership,
+            Queue, Reclaim, RequeueSelector, Resealing, ScheduleStore, SourceStore, Store,
         };
         use ferry_core::source::Source;
 
@@ -447,6 +448,40 @@ macro_rules! store_ports {
                 audit: &AuditRecord,
             ) -> StoreResult<()> {
                 Tables(self).mark_output_removed(id, at, audit).await
+            }
+        }
+
+        #[async_trait]
+        impl MetricsStore for $store {
+            async fn add_rollups(&self, rows: &[Rollup]) -> StoreResult<()> {
+                Tables(self).add_rollups(rows).await
+            }
+
+            async fn rollups(&self, org: &OrgId, query: &MetricsQuery) -> StoreResult<Vec<Rollup>> {
+                Tables(self).rollups(org, query).await
+            }
+
+            async fn first_rollup_at(&self, org: &OrgId) -> StoreResult<Option<DateTime<Utc>>> {
+                Tables(self).first_rollup_at(org).await
+            }
+
+            async fn compact_rollups(
+                &self,
+                now: DateTime<Utc>,
+                retention: &MetricsRetention,
+            ) -> StoreResult<u64> {
+                Tables(self).compact_rollups(now, retention).await
+            }
+        }
+
+        #[async_trait]
+        impl ConfigStore for $store {
+            async fn apply_config(
+                &self,
+                changes: &[ConfigChange],
+                audit: &[AuditRecord],
+            ) -> StoreResult<()> {
+                Tables(self).apply_config(changes, audit).await
             }
         }
 

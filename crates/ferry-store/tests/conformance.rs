@@ -9,8 +9,12 @@
 //! cases (`redis.rs`), and its own checks (lost Redis data) in
 //! `redis_queue.rs`.
 
+#[path = "conformance/config.rs"]
+mod config;
 #[path = "conformance/exports.rs"]
 mod exports;
+#[path = "conformance/metrics.rs"]
+mod metrics;
 #[path = "conformance/operator.rs"]
 mod operator;
 #[path = "conformance/postgres.rs"]
@@ -76,6 +80,14 @@ macro_rules! conformance {
                 schedules::due_schedules_are_the_enabled_ones_in_due_order,
                 schedules::runs_busy_and_kept_outputs_come_from_the_history,
                 schedules::deleting_a_schedule_keeps_its_runs,
+                config::an_import_applies_every_change_with_its_audit,
+                config::a_failed_import_changes_nothing,
+                config::an_updated_destination_keeps_its_health,
+                config::an_updated_schedule_moves_its_revision_on,
+                config::a_replaced_source_is_the_given_one,
+                config::deleting_a_destination_in_an_import_fails_its_deliveries,
+                metrics::rollups_add_up_and_merge_into_coarser_buckets,
+                metrics::compaction_folds_old_buckets_once_and_applies_retention,
                 queue::claim_takes_only_pending,
                 queue::lease_due_takes_oldest_due_first,
                 queue::lease_due_respects_limit_and_shares_events,

@@ -26,6 +26,8 @@ pub enum ExportSource {
     Audit,
     /// Ferry's own operational log (of the process that runs the export).
     Log,
+    /// Delivery metrics: one row per destination and time bucket.
+    Metrics,
 }
 
 impl ExportSource {
@@ -41,13 +43,14 @@ impl ExportSource {
         )
     }
 
-    pub const ALL: [ExportSource; 6] = [
+    pub const ALL: [ExportSource; 7] = [
         ExportSource::Destinations,
         ExportSource::Events,
         ExportSource::Deliveries,
         ExportSource::Attempts,
         ExportSource::Audit,
         ExportSource::Log,
+        ExportSource::Metrics,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +61,7 @@ impl ExportSource {
             ExportSource::Attempts => "attempts",
             ExportSource::Audit => "audit",
             ExportSource::Log => "log",
+            ExportSource::Metrics => "metrics",
         }
     }
 }
@@ -155,6 +159,9 @@ pub struct RecordFilter {
     /// (`ferry_server::dispatch*`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub component: Option<String>,
+    /// The size of a metrics row's time bucket (default `hour`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<crate::metrics::Bucket>,
     /// Set by Ferry for an incremental run (never by a request): records
     /// changed after this time (the previous successful run's
     /// `changed_until`)…

@@ -17,6 +17,7 @@ use crate::delivery::DeliveryStatus;
 use crate::destination::DestinationKind;
 use crate::error::FieldError;
 use crate::ids::{DestinationId, OrgId};
+use crate::metrics::Bucket;
 
 /// `POST /v1/exports`.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -30,7 +31,8 @@ use crate::ids::{DestinationId, OrgId};
     "target": {"file": "exports/dead-letters.csv.gz"}
 })))]
 pub struct ExportRequest {
-    /// `destinations`, `events`, `deliveries`, `attempts` or `audit`.
+    /// `destinations`, `events`, `deliveries`, `attempts`, `audit`, `log`
+    /// or `metrics`.
     pub source: String,
     /// `csv` (default), `json`, `ndjson`, `yaml` or `text`.
     #[serde(default)]
@@ -43,7 +45,8 @@ pub struct ExportRequest {
     pub fields: Option<Vec<String>>,
     /// The source's filters: `since`/`until` (RFC 3339) and, by source,
     /// `status`, `event_type` (a glob), `destination_id`, `action`,
-    /// `actor`, `entity_id`, `kind`, `state`.
+    /// `actor`, `entity_id`, `kind`, `state`, `level`, `component`,
+    /// `bucket` (`minute`, `hour` or `day`).
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub filter: Option<Map<String, Json>>,
@@ -77,6 +80,8 @@ pub fn columns(source: ExportSource) -> &'static [&'static str] {
             "state",
             "is_default",
             "success_rate",
+            "p50_latency_ms",
+            "p99_latency_ms",
             "deliveries",
             "delivered",
             "failed_attempts",
@@ -135,6 +140,21 @@ pub fn columns(source: ExportSource) -> &'static [&'static str] {
             "after",
         ],
         ExportSource::Log => &["timestamp", "level", "component", "message", "fields"],
+        ExportSource::Metrics => &[
+            "destination_id",
+            "destination_name",
+            "kind",
+            "bucket",
+            "start",
+            "deliveries",
+            "delivered",
+            "retried",
+            "dead",
+            "success_rate",
+            "p50_attempt_ms",
+            "p99_attempt_ms",
+            "p99_end_to_end_ms",
+        ],
     }
 }
 
@@ -154,6 +174,14 @@ pub fn filters_of(source: ExportSource) -> &'static [&'static str] {
         ExportSource::Attempts => &["since", "until", "event_type", "destination_id", "org_id"],
         ExportSource::Audit => &["since", "until", "action", "actor", "entity_id", "org_id"],
         ExportSource::Log => &["since", "until", "level", "component"],
+        ExportSource::Metrics => &[
+            "since",
+            "until",
+            "bucket",
+            "destination_id",
+            "kind",
+            "org_id",
+        ],
     }
 }
 
@@ -231,6 +259,9 @@ fn parse_filter(
                 l.as_str()
             })
             .map(|l| filter.level = Some(l.as_str().to_owned())),
+            "bucket" => {
+                one_of(&field, text, &Bucket::ALL, Bucket::as_str).map(|b| filter.bucket = Some(b))
+            }
             _ => {
                 let value = Some(text.to_owned());
                 match key.as_str() {
@@ -460,6 +491,21 @@ mod tests {
         .unwrap();
         assert_eq!(spec.filter.action.as_deref(), Some("destination.create"));
         assert!(spec.filter.since.is_some());
+    }
+
+    #[test]
+    fn metrics_take_a_bucket_and_are_never_incremental() {
+        let spec = parse(request(serde_json::json!({
+            "source": "metrics", "filter": {"bucket": "minute", "kind": "webhook"}
+        })))
+        .unwrap();
+        assert_eq!(spec.filter.bucket, Some(Bucket::Minute));
+        assert_eq!(spec.fields, columns(ExportSource::Metrics));
+        let e = parse(request(serde_json::json!({
+            "source": "metrics", "filter": {"bucket": "week"}, "incremental": true
+        })))
+        .unwrap_err();
+        assert_eq!(fields_of(e), ["filter.bucket", "incremental"]);
     }
 
     #[test]

@@ -97,7 +97,7 @@ impl Errors {
 /// Applies `input` over `base` (a new destination or the stored one) and
 /// validates the result. Returns the destination and a newly made signing
 /// secret to show once, if any.
-fn apply(
+pub(super) fn apply(
     catalog: &Catalog,
     mut d: Destination,
     input: DestinationInput,

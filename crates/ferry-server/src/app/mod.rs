@@ -16,6 +16,7 @@
 
 mod alerts;
 pub mod audit;
+pub mod config;
 pub mod deliveries;
 pub mod destinations;
 mod error;
@@ -34,7 +35,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ferry_core::delivery::Delivery;
-use ferry_core::ports::{ExportStore, Ownership, Queue, ScheduleStore, SourceStore, Store};
+use ferry_core::ports::{
+    ConfigStore, ExportStore, MetricsStore, Ownership, Queue, ScheduleStore, SourceStore, Store,
+};
 use ferry_destinations::Catalog;
 
 pub use self::error::{Error, Result};
@@ -57,6 +60,9 @@ struct Inner {
     ownership: Arc<dyn Ownership>,
     exports: Arc<dyn ExportStore>,
     schedules: Arc<dyn ScheduleStore>,
+    config: Arc<dyn ConfigStore>,
+    /// Delivery metrics history (the `metrics` export, destinations' latency).
+    metrics: Arc<dyn MetricsStore>,
     export_runs: exports::Runs,
     /// The queue when it lives outside the store (Redis Streams).
     external_queue: Option<Arc<dyn Queue>>,
@@ -84,6 +90,8 @@ pub struct Parts {
     pub ownership: Arc<dyn Ownership>,
     pub exports: Arc<dyn ExportStore>,
     pub schedules: Arc<dyn ScheduleStore>,
+    pub config: Arc<dyn ConfigStore>,
+    pub metrics: Arc<dyn MetricsStore>,
     pub export_settings: exports::ExportSettings,
     pub external_queue: Option<Arc<dyn Queue>>,
     pub master: MasterKeyControl,
@@ -106,6 +114,8 @@ impl App {
             ownership: parts.ownership,
             exports: parts.exports,
             schedules: parts.schedules,
+            config: parts.config,
+            metrics: parts.metrics,
             export_runs: exports::Runs::new(parts.export_settings),
             external_queue: parts.external_queue,
             master: parts.master,

@@ -4,6 +4,7 @@
 //! go. `receive` verifies, checks the content, then ingests exactly like
 //! `POST /v1/events`; a rejected request stores nothing and says why.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use ferry_core::audit::AuditRecord;
 use ferry_core::org::Scope;
 use ferry_core::page::{Page, PageRequest};
 use ferry_core::source::{Extractor, HeaderLookup, Source, Verification};
-use ferry_core::{DestinationId, FieldError, SourceId};
+use ferry_core::{DestinationId, FieldError, OrgId, SourceId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::info;
@@ -62,94 +63,15 @@ impl App {
     pub async fn create_source(&self, principal: &Principal, input: SourceInput) -> Result<Source> {
         principal.require(Scope::Manage)?;
         let org = principal.org();
-        let mut errors = Vec::new();
-        let name = input.name.unwrap_or_default();
-        if name.trim().is_empty() || name.len() > MAX_NAME {
-            errors.push(FieldError::new(
-                "name",
-                format!("must be 1 to {MAX_NAME} characters"),
-            ));
-        }
-        let verification = match input
-            .verification
-            .map(serde_json::from_value::<Verification>)
-        {
-            None => {
-                errors.push(FieldError::new("verification", "is required"));
-                None
-            }
-            Some(Err(e)) => {
-                errors.push(FieldError::new(
-                    "verification",
-                    format!(
-                        "{e} (schemes: standard-webhooks, hmac-sha256, hmac-sha512, timestamped-hmac)"
-                    ),
-                ));
-                None
-            }
-            Some(Ok(v)) => {
-                if let Err(e) = v.validate() {
-                    errors.extend(e);
-                }
-                Some(v)
-            }
-        };
-        let mut extractor = |field: &str, text: &str| match Extractor::parse(text) {
-            Ok(e) => Some(e),
-            Err(message) => {
-                errors.push(FieldError::new(field, message));
-                None
-            }
-        };
-        let id_from = input
-            .id_from
-            .as_deref()
-            .and_then(|t| extractor("id_from", t));
-        let type_from = extractor("type_from", input.type_from.as_deref().unwrap_or("/type"));
-        if input.required.len() > MAX_REQUIRED {
-            errors.push(FieldError::new(
-                "required",
-                format!("at most {MAX_REQUIRED} fields"),
-            ));
-        }
-        for (i, p) in input.required.iter().enumerate() {
-            if !p.starts_with('/') {
-                errors.push(FieldError::new(
-                    format!("required[{i}]"),
-                    "must be a JSON pointer such as /shipment/id",
-                ));
-            }
-        }
-        let mut destinations = Vec::new();
-        for (i, text) in input.destinations.iter().enumerate() {
-            let found = match DestinationId::parse(text) {
-                Ok(id) => self.0.store.get_destination(org, &id).await?.map(|_| id),
-                Err(_) => None,
-            };
-            match found {
-                Some(id) => destinations.push(id),
-                None => errors.push(FieldError::new(
-                    format!("destinations[{i}]"),
-                    format!("unknown destination {text}"),
-                )),
-            }
-        }
-        let (Some(verification), Some(type_from), true) =
-            (verification, type_from, errors.is_empty())
-        else {
-            return Err(Error::Invalid(errors));
-        };
-        let source = Source {
-            id: SourceId::generate(),
-            org_id: org.clone(),
-            name,
-            verification,
-            id_from,
-            type_from,
-            required: input.required,
-            destinations,
-            created_at: Utc::now(),
-        };
+        let known: HashSet<DestinationId> = self
+            .0
+            .store
+            .org_destinations(org)
+            .await?
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
+        let source = check_source(SourceId::generate(), org, input, &known)?;
         let audit = AuditRecord::new(
             source.org_id.clone(),
             principal.actor(),
@@ -283,7 +205,103 @@ impl SourceCache {
         Ok(Some(source))
     }
 
-    fn forget(&self, id: &SourceId) {
+    pub(super) fn forget(&self, id: &SourceId) {
         self.0.forget(id);
     }
+}
+
+/// Checks a source request into a source `id` of `org`; `known` are the
+/// organization's destinations (those its events may go to).
+pub(super) fn check_source(
+    id: SourceId,
+    org: &OrgId,
+    input: SourceInput,
+    known: &HashSet<DestinationId>,
+) -> Result<Source> {
+    let mut errors = Vec::new();
+    let name = input.name.unwrap_or_default();
+    if name.trim().is_empty() || name.len() > MAX_NAME {
+        errors.push(FieldError::new(
+            "name",
+            format!("must be 1 to {MAX_NAME} characters"),
+        ));
+    }
+    let verification = match input
+        .verification
+        .map(serde_json::from_value::<Verification>)
+    {
+        None => {
+            errors.push(FieldError::new("verification", "is required"));
+            None
+        }
+        Some(Err(e)) => {
+            errors.push(FieldError::new(
+                "verification",
+                format!(
+                    "{e} (schemes: standard-webhooks, hmac-sha256, hmac-sha512, timestamped-hmac)"
+                ),
+            ));
+            None
+        }
+        Some(Ok(v)) => {
+            if let Err(e) = v.validate() {
+                errors.extend(e);
+            }
+            Some(v)
+        }
+    };
+    let mut extractor = |field: &str, text: &str| match Extractor::parse(text) {
+        Ok(e) => Some(e),
+        Err(message) => {
+            errors.push(FieldError::new(field, message));
+            None
+        }
+    };
+    let id_from = input
+        .id_from
+        .as_deref()
+        .and_then(|t| extractor("id_from", t));
+    let type_from = extractor("type_from", input.type_from.as_deref().unwrap_or("/type"));
+    if input.required.len() > MAX_REQUIRED {
+        errors.push(FieldError::new(
+            "required",
+            format!("at most {MAX_REQUIRED} fields"),
+        ));
+    }
+    for (i, p) in input.required.iter().enumerate() {
+        if !p.starts_with('/') {
+            errors.push(FieldError::new(
+                format!("required[{i}]"),
+                "must be a JSON pointer such as /shipment/id",
+            ));
+        }
+    }
+    let mut destinations = Vec::new();
+    for (i, text) in input.destinations.iter().enumerate() {
+        let found = DestinationId::parse(text)
+            .ok()
+            .filter(|id| known.contains(id));
+        match found {
+            Some(id) => destinations.push(id),
+            None => errors.push(FieldError::new(
+                format!("destinations[{i}]"),
+                format!("unknown destination {text}"),
+            )),
+        }
+    }
+    let (Some(verification), Some(type_from), true) = (verification, type_from, errors.is_empty())
+    else {
+        return Err(Error::Invalid(errors));
+    };
+    Ok(Source {
+        id,
+        org_id: org.clone(),
+        name,
+        verification,
+        id_from,
+        type_from,
+        required: input.required,
+        destinations,
+        created_at: Utc::now(),
+    })
 }

@@ -1,7 +1,8 @@
 //! The completion writer: attempts and status changes are written in
 //! batches, one transaction each. A failed write is retried (never dropped);
 //! if the process dies meanwhile, the leases expire and the deliveries are
-//! attempted again (at-least-once).
+//! attempted again (at-least-once). Once a batch is recorded, its attempts
+//! are counted into the delivery metrics (in memory; `super::rollups`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,15 +12,23 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::warn;
 
+use super::rollups::Recorder;
+
 pub fn spawn(
     queue: Arc<dyn Queue>,
     max_batch: usize,
+    metrics: Recorder,
 ) -> (mpsc::Sender<Completion>, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(max_batch * 8);
-    (tx, tokio::spawn(run(queue, rx, max_batch)))
+    (tx, tokio::spawn(run(queue, rx, max_batch, metrics)))
 }
 
-async fn run(queue: Arc<dyn Queue>, mut rx: mpsc::Receiver<Completion>, max_batch: usize) {
+async fn run(
+    queue: Arc<dyn Queue>,
+    mut rx: mpsc::Receiver<Completion>,
+    max_batch: usize,
+    metrics: Recorder,
+) {
     let mut batch = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut batch, max_batch).await > 0 {
         let mut backoff = Duration::from_millis(50);
@@ -30,6 +39,7 @@ async fn run(queue: Arc<dyn Queue>, mut rx: mpsc::Receiver<Completion>, max_batc
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
+        metrics.record(&batch);
         batch.clear();
     }
 }

@@ -10,6 +10,7 @@ mod breaker;
 mod completions;
 mod engine;
 mod outcome;
+pub mod rollups;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

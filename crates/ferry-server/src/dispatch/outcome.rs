@@ -89,6 +89,7 @@ pub fn complete(
         org_id: delivery.org_id.clone(),
         destination_id: delivery.destination_id.clone(),
         owner: a.owner.to_owned(),
+        accepted_at: a.leased.event.created_at,
         attempt: Attempt {
             delivery_id: delivery.id.clone(),
             number,

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod config;
 pub mod deliveries;
 pub mod destinations;
 pub mod error;
@@ -55,6 +56,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(sources::router())
         .merge(exports::router())
         .merge(schedules::router())
+        .merge(config::router())
         .merge(health::router())
         .split_for_parts()
 }

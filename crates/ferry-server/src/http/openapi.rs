@@ -39,6 +39,7 @@ use crate::views::ErrorBody;
         (name = "destinations", description = "Where events go: webhooks, queues, stores, files."),
         (name = "sources", description = "Inbound signed events from partners."),
         (name = "orgs", description = "Organizations and API keys."),
+        (name = "config", description = "Configuration export and import: back up, restore or copy a whole setup."),
         (name = "exports", description = "Data exports: streamed, compressed, redacted, to files, S3 or SFTP; on demand or on a schedule."),
         (name = "audit", description = "The append-only audit trail, and operator actions."),
         (name = "operations", description = "Health, readiness and metrics."),

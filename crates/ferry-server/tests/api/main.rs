@@ -8,6 +8,7 @@ pub const POSTGRES: bool = false;
 mod harness;
 
 mod backlog;
+mod config_transfer;
 mod delivery;
 mod destination_kinds;
 mod embedded;
@@ -18,6 +19,7 @@ mod file_destination;
 mod incremental;
 mod ingest;
 mod integrations;
+mod metrics_export;
 mod openapi;
 mod operations;
 mod resilience;

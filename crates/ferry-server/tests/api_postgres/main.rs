@@ -10,6 +10,8 @@ mod harness;
 
 #[path = "../api/backlog.rs"]
 mod backlog;
+#[path = "../api/config_transfer.rs"]
+mod config_transfer;
 #[path = "../api/delivery.rs"]
 mod delivery;
 #[path = "../api/export_schedules.rs"]
@@ -22,6 +24,8 @@ mod incremental;
 mod ingest;
 #[path = "../api/integrations.rs"]
 mod integrations;
+#[path = "../api/metrics_export.rs"]
+mod metrics_export;
 #[path = "../api/operations.rs"]
 mod operations;
 #[path = "../api/resilience.rs"]

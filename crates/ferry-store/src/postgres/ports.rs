@@ -1,5 +1,5 @@
 //! `Store`, `Queue`, `SourceStore`, `ExportStore`, `ScheduleStore`,
-//! `Ownership` and `Resealing` for
+//! `MetricsStore`, `ConfigStore`, `Ownership` and `Resealing` for
 //! [`PgStore`](super::PgStore): the shared delegation of `crate::ports`.
 
 use super::PgStore;

@@ -33,6 +33,7 @@ where
     for<'c> &'c mut <B::DB as Database>::Connection: Executor<'c, Database = B::DB>,
     for<'q> &'q str: Encode<'q, B::DB> + Type<B::DB>,
     for<'q> String: Encode<'q, B::DB> + Type<B::DB>,
+    for<'q> Option<String>: Encode<'q, B::DB>,
     for<'q> Vec<u8>: Encode<'q, B::DB> + Type<B::DB>,
     for<'q> i64: Encode<'q, B::DB> + Type<B::DB>,
     for<'q> bool: Encode<'q, B::DB> + Type<B::DB>,
@@ -55,8 +56,20 @@ where
         d: &Destination,
         audit: &AuditRecord,
     ) -> StoreResult<()> {
-        let e = self.encode(d)?;
         let mut tx = self.0.write().await?;
+        self.insert_destination_in(&mut tx, d).await?;
+        B::insert_audit(&mut tx, &[audit]).await?;
+        tx.commit().await.map_err(B::db_error)
+    }
+
+    /// Inserts a destination, its secrets sealed, inside the caller's
+    /// transaction.
+    pub(super) async fn insert_destination_in(
+        &self,
+        conn: &mut <B::DB as Database>::Connection,
+        d: &Destination,
+    ) -> StoreResult<()> {
+        let e = self.encode(d)?;
         sqlx::query(
             "INSERT INTO destinations (id, org_id, name, kind, config, filter, retry, is_default, \
              enabled, max_in_flight, secrets, health, created_at, updated_at) \
@@ -76,11 +89,10 @@ where
         .bind(e.health)
         .bind(micros(d.created_at))
         .bind(micros(d.updated_at))
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
         .map_err(B::db_error)?;
-        B::insert_audit(&mut tx, &[audit]).await?;
-        tx.commit().await.map_err(B::db_error)
+        Ok(())
     }
 
     pub(crate) async fn get_destination(
@@ -158,12 +170,32 @@ where
         d: &Destination,
         audit: &AuditRecord,
     ) -> StoreResult<bool> {
-        let e = self.encode(d)?;
         let mut tx = self.0.write().await?;
+        if !self.update_destination_in(&mut tx, d, false).await? {
+            tx.rollback().await.map_err(B::db_error)?;
+            return Ok(false);
+        }
+        B::insert_audit(&mut tx, &[audit]).await?;
+        tx.commit().await.map_err(B::db_error)?;
+        Ok(true)
+    }
+
+    /// Replaces a destination's row (its secrets sealed) inside the
+    /// caller's transaction, its health too unless `keep_health`; whether
+    /// the org has such a destination.
+    pub(super) async fn update_destination_in(
+        &self,
+        conn: &mut <B::DB as Database>::Connection,
+        d: &Destination,
+        keep_health: bool,
+    ) -> StoreResult<bool> {
+        let e = self.encode(d)?;
+        let health = (!keep_health).then_some(e.health);
         let updated = sqlx::query(
             "UPDATE destinations SET name = $1, kind = $2, config = $3, filter = $4, retry = $5, \
-             is_default = $6, enabled = $7, max_in_flight = $8, secrets = $9, health = $10, \
-             updated_at = $11 WHERE org_id = $12 AND id = $13 RETURNING id",
+             is_default = $6, enabled = $7, max_in_flight = $8, secrets = $9, \
+             health = COALESCE($10, health), updated_at = $11 WHERE org_id = $12 AND id = $13 \
+             RETURNING id",
         )
         .bind(d.name.as_str())
         .bind(d.kind.as_str())
@@ -174,20 +206,14 @@ where
         .bind(d.enabled)
         .bind(i64::from(d.max_in_flight))
         .bind(e.sealed)
-        .bind(e.health)
+        .bind(health)
         .bind(micros(d.updated_at))
         .bind(d.org_id.as_str())
         .bind(d.id.as_str())
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *conn)
         .await
         .map_err(B::db_error)?;
-        if updated.is_none() {
-            tx.rollback().await.map_err(B::db_error)?;
-            return Ok(false);
-        }
-        B::insert_audit(&mut tx, &[audit]).await?;
-        tx.commit().await.map_err(B::db_error)?;
-        Ok(true)
+        Ok(updated.is_some())
     }
 
     pub(crate) async fn delete_destination(
@@ -196,17 +222,31 @@ where
         id: &DestinationId,
         audit: &AuditRecord,
     ) -> StoreResult<bool> {
-        let now = micros(Utc::now());
         let mut tx = self.0.write().await?;
+        if !Self::delete_destination_in(&mut tx, org, id).await? {
+            tx.rollback().await.map_err(B::db_error)?;
+            return Ok(false);
+        }
+        B::insert_audit(&mut tx, &[audit]).await?;
+        tx.commit().await.map_err(B::db_error)?;
+        Ok(true)
+    }
+
+    /// Deletes a destination of `org` and fails its waiting deliveries,
+    /// inside the caller's transaction; whether there was one.
+    pub(super) async fn delete_destination_in(
+        conn: &mut <B::DB as Database>::Connection,
+        org: &OrgId,
+        id: &DestinationId,
+    ) -> StoreResult<bool> {
         let deleted =
             sqlx::query("DELETE FROM destinations WHERE org_id = $1 AND id = $2 RETURNING id")
                 .bind(org.as_str())
                 .bind(id.as_str())
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut *conn)
                 .await
                 .map_err(B::db_error)?;
         if deleted.is_none() {
-            tx.rollback().await.map_err(B::db_error)?;
             return Ok(false);
         }
         // Waiting deliveries can never be attempted now (`Transition::Abandon`;
@@ -219,14 +259,12 @@ where
              AND status IN ('pending', 'retrying')",
         )
         .bind(deleted::ERROR)
-        .bind(now)
+        .bind(micros(Utc::now()))
         .bind(id.as_str())
         .bind(org.as_str())
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
         .map_err(B::db_error)?;
-        B::insert_audit(&mut tx, &[audit]).await?;
-        tx.commit().await.map_err(B::db_error)?;
         Ok(true)
     }
 }

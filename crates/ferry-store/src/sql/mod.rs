@@ -25,11 +25,13 @@
 //! trait's declaration to its users, so they cannot live on `Backend`.
 
 mod audit;
+mod config;
 pub(crate) mod decode;
 mod deliveries;
 mod destinations;
 mod events;
 mod exports;
+pub(crate) mod metrics;
 mod orgs;
 mod ownership;
 pub(crate) mod queue;

@@ -49,8 +49,17 @@ where
     }
 
     pub(crate) async fn create_org(&self, org: &Org) -> StoreResult<()> {
-        let alerts = to_json(&org.alert_destinations, "alert destinations")?;
         let mut tx = self.0.write().await?;
+        Self::create_org_in(&mut tx, org).await?;
+        tx.commit().await.map_err(B::db_error)
+    }
+
+    /// Inserts an organization inside the caller's transaction.
+    pub(super) async fn create_org_in(
+        conn: &mut <B::DB as Database>::Connection,
+        org: &Org,
+    ) -> StoreResult<()> {
+        let alerts = to_json(&org.alert_destinations, "alert destinations")?;
         sqlx::query(
             "INSERT INTO orgs (id, name, alert_destinations, created_at) VALUES ($1, $2, $3, $4)",
         )
@@ -58,25 +67,15 @@ where
         .bind(org.name.as_str())
         .bind(alerts)
         .bind(micros(org.created_at))
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
         .map_err(B::db_error)?;
-        tx.commit().await.map_err(B::db_error)
+        Ok(())
     }
 
     pub(crate) async fn update_org(&self, org: &Org, audit: &AuditRecord) -> StoreResult<bool> {
-        let alerts = to_json(&org.alert_destinations, "alert destinations")?;
         let mut tx = self.0.write().await?;
-        let changed = sqlx::query(
-            "UPDATE orgs SET name = $1, alert_destinations = $2 WHERE id = $3 RETURNING id",
-        )
-        .bind(org.name.as_str())
-        .bind(alerts)
-        .bind(org.id.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(B::db_error)?;
-        if changed.is_none() {
+        if !Self::update_org_in(&mut tx, org).await? {
             // Ends the transaction now rather than when the pool next uses
             // its connection, so that its locks go at once.
             tx.rollback().await.map_err(B::db_error)?;
@@ -85,6 +84,25 @@ where
         B::insert_audit(&mut tx, &[audit]).await?;
         tx.commit().await.map_err(B::db_error)?;
         Ok(true)
+    }
+
+    /// Saves an organization's name and alert destinations inside the
+    /// caller's transaction; whether there is one.
+    pub(super) async fn update_org_in(
+        conn: &mut <B::DB as Database>::Connection,
+        org: &Org,
+    ) -> StoreResult<bool> {
+        let alerts = to_json(&org.alert_destinations, "alert destinations")?;
+        let changed = sqlx::query(
+            "UPDATE orgs SET name = $1, alert_destinations = $2 WHERE id = $3 RETURNING id",
+        )
+        .bind(org.name.as_str())
+        .bind(alerts)
+        .bind(org.id.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(B::db_error)?;
+        Ok(changed.is_some())
     }
 
     pub(crate) async fn get_org(&self, id: &OrgId) -> StoreResult<Option<Org>> {

@@ -47,20 +47,28 @@ pub(crate) const KEPT: &str = concat!(
      AND output_removed_at IS NULL ORDER BY seq DESC"
 );
 
-/// A new schedule: its state (`$1`…`$14`, as `bind_state` binds it), then
-/// its identity.
+/// A new schedule: its state (`$1`…`$13`, as `bind_state` binds it), its
+/// revision, then its identity.
 const INSERT: &str = "INSERT INTO export_schedules (name, cron, timezone, enabled, spec, \
      keep_last, max_age_days, next_run_at, retry_at, retry_scheduled_for, retry_attempt, due_at, \
-     revision, updated_at, id, org_id, created_at) \
+     updated_at, revision, id, org_id, created_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
 
-/// A schedule's new state (`$1`…`$14`, as `bind_state` binds it) if its
-/// revision is still the one read (`$17`).
+/// A schedule's new state (`$1`…`$13`, as `bind_state` binds it) and
+/// revision (`$14`) if its revision is still the one read (`$17`).
 const SAVE: &str = "UPDATE export_schedules SET name = $1, cron = $2, timezone = $3, \
      enabled = $4, spec = $5, keep_last = $6, max_age_days = $7, next_run_at = $8, \
      retry_at = $9, retry_scheduled_for = $10, retry_attempt = $11, due_at = $12, \
-     revision = $13, updated_at = $14 WHERE id = $15 AND org_id = $16 AND revision = $17 \
+     updated_at = $13, revision = $14 WHERE id = $15 AND org_id = $16 AND revision = $17 \
      RETURNING id";
+
+/// A schedule's new state (`$1`…`$13`, as `bind_state` binds it) whatever
+/// revision is stored, which moves on by one: a claim that read the old
+/// one fails and reads again.
+const REVISE: &str = "UPDATE export_schedules SET name = $1, cron = $2, timezone = $3, \
+     enabled = $4, spec = $5, keep_last = $6, max_age_days = $7, next_run_at = $8, \
+     retry_at = $9, retry_scheduled_for = $10, retry_attempt = $11, due_at = $12, \
+     updated_at = $13, revision = revision + 1 WHERE id = $14 AND org_id = $15 RETURNING id";
 
 type Args<DB> = <DB as Database>::Arguments;
 
@@ -78,7 +86,8 @@ where
     for<'q> Option<i64>: Encode<'q, B::DB>,
     for<'q> bool: Encode<'q, B::DB> + Type<B::DB>,
 {
-    /// Binds the schedule's state, `$1`…`$14` of `INSERT` and `SAVE`.
+    /// Binds the schedule's state but its revision, `$1`…`$13` of `INSERT`,
+    /// `SAVE` and `REVISE`.
     fn bind_state<'q>(
         query: Query<'q, B::DB, Args<B::DB>>,
         s: &ExportSchedule,
@@ -97,7 +106,6 @@ where
             .bind(retry.map(|(_, run)| micros(run.scheduled_for)))
             .bind(retry.map(|(_, run)| i64::from(run.attempt)))
             .bind(opt_micros(s.due_at()))
-            .bind(s.revision)
             .bind(micros(s.updated_at)))
     }
 
@@ -106,14 +114,43 @@ where
         schedule: &ExportSchedule,
         audit: &AuditRecord,
     ) -> StoreResult<()> {
-        let query = Self::bind_state(sqlx::query(INSERT), schedule)?
-            .bind(schedule.id.as_str())
-            .bind(schedule.org_id.as_str())
-            .bind(micros(schedule.created_at));
         let mut tx = self.0.write().await?;
-        query.execute(&mut *tx).await.map_err(B::db_error)?;
+        Self::insert_schedule_in(&mut tx, schedule).await?;
         B::insert_audit(&mut tx, &[audit]).await?;
         tx.commit().await.map_err(B::db_error)
+    }
+
+    /// Inserts a schedule inside the caller's transaction. A duplicate name
+    /// in the organization is a `Conflict`.
+    pub(super) async fn insert_schedule_in(
+        conn: &mut <B::DB as Database>::Connection,
+        schedule: &ExportSchedule,
+    ) -> StoreResult<()> {
+        Self::bind_state(sqlx::query(INSERT), schedule)?
+            .bind(schedule.revision)
+            .bind(schedule.id.as_str())
+            .bind(schedule.org_id.as_str())
+            .bind(micros(schedule.created_at))
+            .execute(&mut *conn)
+            .await
+            .map_err(B::db_error)?;
+        Ok(())
+    }
+
+    /// Writes `schedule` whatever revision is stored, inside the caller's
+    /// transaction, and moves the stored revision on by one (`revision`
+    /// here is ignored); whether the org has such a schedule.
+    pub(super) async fn revise_schedule_in(
+        conn: &mut <B::DB as Database>::Connection,
+        schedule: &ExportSchedule,
+    ) -> StoreResult<bool> {
+        let revised = Self::bind_state(sqlx::query(REVISE), schedule)?
+            .bind(schedule.id.as_str())
+            .bind(schedule.org_id.as_str())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(B::db_error)?;
+        Ok(revised.is_some())
     }
 
     pub(crate) async fn get_schedule(
@@ -160,6 +197,7 @@ where
         audit: &[AuditRecord],
     ) -> StoreResult<bool> {
         let query = Self::bind_state(sqlx::query(SAVE), schedule)?
+            .bind(schedule.revision)
             .bind(schedule.id.as_str())
             .bind(schedule.org_id.as_str())
             .bind(read_revision);
@@ -190,20 +228,30 @@ where
         audit: &AuditRecord,
     ) -> StoreResult<bool> {
         let mut tx = self.0.write().await?;
-        let deleted =
-            sqlx::query("DELETE FROM export_schedules WHERE org_id = $1 AND id = $2 RETURNING id")
-                .bind(org.as_str())
-                .bind(id.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(B::db_error)?;
-        if deleted.is_none() {
+        if !Self::delete_schedule_in(&mut tx, org, id).await? {
             tx.rollback().await.map_err(B::db_error)?;
             return Ok(false);
         }
         B::insert_audit(&mut tx, &[audit]).await?;
         tx.commit().await.map_err(B::db_error)?;
         Ok(true)
+    }
+
+    /// Deletes a schedule of `org`, not its runs, inside the caller's
+    /// transaction; whether there was one.
+    pub(super) async fn delete_schedule_in(
+        conn: &mut <B::DB as Database>::Connection,
+        org: &OrgId,
+        id: &ScheduleId,
+    ) -> StoreResult<bool> {
+        let deleted =
+            sqlx::query("DELETE FROM export_schedules WHERE org_id = $1 AND id = $2 RETURNING id")
+                .bind(org.as_str())
+                .bind(id.as_str())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(B::db_error)?;
+        Ok(deleted.is_some())
     }
 
     pub(crate) async fn due_schedules(

@@ -31,8 +31,20 @@ where
         source: &Source,
         audit: &AuditRecord,
     ) -> StoreResult<()> {
-        let e = source_rows::encode(self.0.cipher(), source)?;
         let mut tx = self.0.write().await?;
+        self.insert_source_in(&mut tx, source).await?;
+        B::insert_audit(&mut tx, &[audit]).await?;
+        tx.commit().await.map_err(B::db_error)
+    }
+
+    /// Inserts a source, its verification sealed, inside the caller's
+    /// transaction.
+    pub(super) async fn insert_source_in(
+        &self,
+        conn: &mut <B::DB as Database>::Connection,
+        source: &Source,
+    ) -> StoreResult<()> {
+        let e = source_rows::encode(self.0.cipher(), source)?;
         sqlx::query(
             "INSERT INTO sources (id, org_id, name, verification, id_from, type_from, required, \
              destinations, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -46,11 +58,39 @@ where
         .bind(e.required)
         .bind(e.destinations)
         .bind(micros(source.created_at))
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
         .map_err(B::db_error)?;
-        B::insert_audit(&mut tx, &[audit]).await?;
-        tx.commit().await.map_err(B::db_error)
+        Ok(())
+    }
+
+    /// Replaces a source's row with `source` (same id and organization, its
+    /// verification sealed) inside the caller's transaction; whether the
+    /// org has such a source.
+    pub(super) async fn replace_source_in(
+        &self,
+        conn: &mut <B::DB as Database>::Connection,
+        source: &Source,
+    ) -> StoreResult<bool> {
+        let e = source_rows::encode(self.0.cipher(), source)?;
+        let replaced = sqlx::query(
+            "UPDATE sources SET name = $1, verification = $2, id_from = $3, type_from = $4, \
+             required = $5, destinations = $6, created_at = $7 WHERE org_id = $8 AND id = $9 \
+             RETURNING id",
+        )
+        .bind(source.name.as_str())
+        .bind(e.verification)
+        .bind(e.id_from)
+        .bind(e.type_from)
+        .bind(e.required)
+        .bind(e.destinations)
+        .bind(micros(source.created_at))
+        .bind(source.org_id.as_str())
+        .bind(source.id.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(B::db_error)?;
+        Ok(replaced.is_some())
     }
 
     /// Deletes a source of `org`; whether there was one.
@@ -61,19 +101,29 @@ where
         audit: &AuditRecord,
     ) -> StoreResult<bool> {
         let mut tx = self.0.write().await?;
-        let deleted = sqlx::query("DELETE FROM sources WHERE org_id = $1 AND id = $2 RETURNING id")
-            .bind(org.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(B::db_error)?;
-        if deleted.is_none() {
+        if !Self::delete_source_in(&mut tx, org, id).await? {
             tx.rollback().await.map_err(B::db_error)?;
             return Ok(false);
         }
         B::insert_audit(&mut tx, &[audit]).await?;
         tx.commit().await.map_err(B::db_error)?;
         Ok(true)
+    }
+
+    /// Deletes a source of `org` inside the caller's transaction; whether
+    /// there was one.
+    pub(super) async fn delete_source_in(
+        conn: &mut <B::DB as Database>::Connection,
+        org: &OrgId,
+        id: &SourceId,
+    ) -> StoreResult<bool> {
+        let deleted = sqlx::query("DELETE FROM sources WHERE org_id = $1 AND id = $2 RETURNING id")
+            .bind(org.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(B::db_error)?;
+        Ok(deleted.is_some())
     }
 
     pub(crate) async fn get_source(

@@ -312,6 +312,31 @@ mod tests {
         uses_its_indexes(&store, &statements).await;
     }
 
+    /// The metrics reads (exports, destinations' latency) and compaction
+    /// read a range of an index.
+    #[tokio::test]
+    async fn metrics_statements_use_their_indexes() {
+        use crate::sql::metrics::{fold_statement, read_statement};
+        use ferry_core::metrics::Bucket;
+
+        let dir = tempfile::tempdir().unwrap();
+        let cipher = ferry_core::crypto::Cipher::new(&[7; 32]).unwrap();
+        let store = super::SqliteStore::open(&dir.path().join("plan.db"), cipher)
+            .await
+            .unwrap();
+        let (minute, day, fold) = (
+            read_statement(Bucket::Minute, true),
+            read_statement(Bucket::Day, false),
+            fold_statement(),
+        );
+        let statements = [
+            ("read minutes", minute.as_str(), 4, "metric_rollups_org"),
+            ("read days", day.as_str(), 3, "metric_rollups_org"),
+            ("fold", fold.as_str(), 2, "metric_rollups_age"),
+        ];
+        uses_its_indexes(&store, &statements).await;
+    }
+
     /// Asserts that each statement (name, SQL, binds, index) reads through
     /// its index and scans no table.
     async fn uses_its_indexes(

@@ -1,5 +1,5 @@
 //! `Store`, `Queue`, `SourceStore`, `ExportStore`, `ScheduleStore`,
-//! `Ownership` and `Resealing` for
+//! `MetricsStore`, `ConfigStore`, `Ownership` and `Resealing` for
 //! [`SqliteStore`](super::SqliteStore): the shared delegation of `crate::ports`.
 
 use super::SqliteStore;

@@ -16,7 +16,7 @@ use ferry_core::page::PageRequest;
 use crate::exports::job;
 use crate::support::*;
 
-fn schedule(org: &OrgId, name: &str, next_run_at: DateTime<Utc>) -> ExportSchedule {
+pub fn schedule(org: &OrgId, name: &str, next_run_at: DateTime<Utc>) -> ExportSchedule {
     let mut export = job(org).spec;
     export.target = ExportTarget::Destination {
         destination_id: DestinationId::generate(),

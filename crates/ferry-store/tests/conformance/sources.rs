@@ -13,7 +13,7 @@ use ferry_core::source::{Extractor, Source, Verification};
 
 use crate::support::*;
 
-fn source_value(org: &OrgId, name: &str) -> Source {
+pub fn source_value(org: &OrgId, name: &str) -> Source {
     Source {
         id: SourceId::generate(),
         org_id: org.clone(),

@@ -18,8 +18,8 @@ use ferry_core::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId};
 use ferry_core::org::{ApiKey, Org, Scope};
 use ferry_core::page::PageRequest;
 use ferry_core::ports::{
-    Completion, ExportStore, Lease, Ownership, Queue, Resealing, ScheduleStore, Settled,
-    SourceStore, Store,
+    Completion, ConfigStore, ExportStore, Lease, MetricsStore, Ownership, Queue, Resealing,
+    ScheduleStore, Settled, SourceStore, Store,
 };
 use ferry_core::retry::RetryPolicy;
 use ferry_core::secret::Secret;
@@ -36,6 +36,8 @@ pub struct Backend {
     pub resealing: Arc<dyn Resealing>,
     pub exports: Arc<dyn ExportStore>,
     pub schedules: Arc<dyn ScheduleStore>,
+    pub metrics: Arc<dyn MetricsStore>,
+    pub config: Arc<dyn ConfigStore>,
     pub queue: Arc<dyn Queue>,
     /// The cipher the store seals with (clones share its key ring).
     pub cipher: Cipher,
@@ -45,7 +47,15 @@ impl Backend {
     /// A backend whose one store serves every state port.
     pub fn new<S>(store: S, queue: Arc<dyn Queue>, cipher: Cipher) -> Self
     where
-        S: Store + SourceStore + Ownership + Resealing + ExportStore + ScheduleStore + Clone,
+        S: Store
+            + SourceStore
+            + Ownership
+            + Resealing
+            + ExportStore
+            + ScheduleStore
+            + MetricsStore
+            + ConfigStore
+            + Clone,
     {
         Self {
             store: Arc::new(store.clone()),
@@ -53,6 +63,8 @@ impl Backend {
             ownership: Arc::new(store.clone()),
             exports: Arc::new(store.clone()),
             schedules: Arc::new(store.clone()),
+            metrics: Arc::new(store.clone()),
+            config: Arc::new(store.clone()),
             resealing: Arc::new(store),
             queue,
             cipher,
@@ -260,6 +272,7 @@ pub fn completion(
         org_id: d.org_id.clone(),
         destination_id: d.destination_id.clone(),
         owner: owner.into(),
+        accepted_at: leased.event.created_at,
         attempt: Attempt {
             delivery_id: d.id.clone(),
             number: d.attempt_count + 1,

@@ -1,7 +1,7 @@
 //! The `ferry` command line apart from `serve` and `loadtest`: client
 //! commands over the HTTP API (`send`, `status`, `events`, `deliveries`,
 //! `dlq`, `replay`, `destinations`, `sources`, `orgs`, `api-keys`, `audit`,
-//! `export`, `admin`) with tables by default and `--json` for scripts.
+//! `export`, `config`, `admin`) with tables by default and `--json` for scripts.
 //!
 //! Exit codes: 0 success, 1 the API refused or a check failed, 2 a usage
 //! mistake (bad arguments, no API key).
@@ -16,6 +16,7 @@ use self::commands::Ctx;
 use self::commands::admin::AdminArgs;
 use self::commands::api_keys::ApiKeysArgs;
 use self::commands::audit::AuditArgs;
+use self::commands::config::ConfigArgs;
 use self::commands::deliveries::{DeliveriesArgs, DlqArgs};
 use self::commands::destinations::DestinationsArgs;
 use self::commands::events::EventsArgs;
@@ -57,6 +58,9 @@ pub enum ClientCommand {
     /// Data exports: start one (and follow it), list, show, cancel, download,
     /// schedule.
     Export(ExportArgs),
+    /// The whole configuration as one YAML or JSON document (admin key):
+    /// export it, secrets left out or sealed; import it, or plan the import.
+    Config(ConfigArgs),
     /// Operator actions: `rotate-master-key`.
     Admin(AdminArgs),
 }
@@ -145,6 +149,7 @@ async fn execute(opts: &ClientOpts, cmd: ClientCommand) -> anyhow::Result<comman
         ClientCommand::ApiKeys(args) => commands::api_keys::run(&ctx, args).await,
         ClientCommand::Audit(args) => commands::audit::run(&ctx, args).await,
         ClientCommand::Export(args) => commands::export::run(&ctx, args).await,
+        ClientCommand::Config(args) => commands::config::run(&ctx, args).await,
         ClientCommand::Admin(args) => commands::admin::run(&ctx, args).await,
     }
 }
@@ -374,6 +379,11 @@ mod tests {
                 "--disable",
             ][..],
             &["export", "schedule", "runs"][..],
+            &["config", "export", "--include-secrets"][..],
+            &["config", "export", "--passphrase-file", "pass.txt"][..],
+            &["config", "export", "--format", "toml"][..],
+            &["config", "import"][..],
+            &["config", "import", "a.yaml", "b.yaml"][..],
         ] {
             let full = std::iter::once("ferry").chain(argv.iter().copied());
             assert!(Cli::try_parse_from(full).is_err(), "{argv:?} was accepted");

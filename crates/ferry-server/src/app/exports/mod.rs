@@ -9,6 +9,7 @@
 //! its kind's `ExportOutputs`), staged until the whole export is written.
 //! Schedules (`schedules`) start runs on a cron (`scheduler`).
 
+mod metrics;
 mod rows;
 mod runner;
 mod scheduler;

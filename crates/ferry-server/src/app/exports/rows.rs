@@ -6,6 +6,7 @@
 use ferry_core::destination::{Destination, HealthState};
 use ferry_core::export::redact::mask_secrets;
 use ferry_core::export::{LogEntry, Record, Value};
+use ferry_core::metrics::{Histogram, Rollup};
 use serde_json::Value as Json;
 
 fn text(s: impl Into<String>) -> Value {
@@ -106,8 +107,41 @@ pub fn state_name(d: &Destination) -> &'static str {
     }
 }
 
-/// Every column of a destination's row, in the order of [`columns`].
-pub fn destination_cells(d: Destination) -> Vec<Value> {
+fn opt_int(v: Option<u64>) -> Value {
+    v.map_or(Value::Null, int)
+}
+
+/// A metrics rollup with what its row names of its destination (nothing
+/// once the destination is deleted).
+pub struct MetricRow {
+    pub rollup: Rollup,
+    pub name: Option<String>,
+    pub kind: Option<&'static str>,
+}
+
+/// Every column of a metrics row, in the order of [`columns`].
+pub fn metric_cells(row: MetricRow) -> Vec<Value> {
+    let r = row.rollup;
+    vec![
+        text(r.destination_id.to_string()),
+        opt_text(row.name),
+        row.kind.map_or(Value::Null, text),
+        text(r.bucket.as_str()),
+        Value::Time(r.start),
+        int(r.attempts),
+        int(r.delivered),
+        int(r.retried),
+        int(r.dead),
+        r.success_rate().map_or(Value::Null, Value::Float),
+        opt_int(r.attempt_latency.quantile(0.5)),
+        opt_int(r.attempt_latency.quantile(0.99)),
+        opt_int(r.end_to_end.quantile(0.99)),
+    ]
+}
+
+/// Every column of a destination's row, in the order of [`columns`];
+/// `latency`: its attempts' latency over the last day.
+pub fn destination_cells(d: Destination, latency: Option<&Histogram>) -> Vec<Value> {
     let state = state_name(&d);
     let target = target(&d);
     let h = d.health;
@@ -125,6 +159,8 @@ pub fn destination_cells(d: Destination) -> Vec<Value> {
         text(state),
         Value::Bool(d.is_default),
         success_rate,
+        opt_int(latency.and_then(|h| h.quantile(0.5))),
+        opt_int(latency.and_then(|h| h.quantile(0.99))),
         int(total),
         int(h.success_count),
         int(h.failure_count),
@@ -212,6 +248,21 @@ mod tests {
         assert_eq!(
             record_cells(Record::Event(event)).len(),
             columns(ExportSource::Events).len()
+        );
+        let rollup = Rollup::empty(
+            OrgId::generate(),
+            ferry_core::ids::DestinationId::generate(),
+            ferry_core::metrics::Bucket::Hour,
+            Utc::now(),
+        );
+        let row = MetricRow {
+            rollup,
+            name: None,
+            kind: None,
+        };
+        assert_eq!(
+            metric_cells(row).len(),
+            columns(ExportSource::Metrics).len()
         );
     }
 

@@ -30,7 +30,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::rows::{destination_cells, log_cells, record_cells, state_name};
+use super::rows::{
+    MetricRow, destination_cells, log_cells, metric_cells, record_cells, state_name,
+};
 use crate::app::App;
 use crate::oplog::LogFiles;
 use ferry_core::export::request::columns;
@@ -57,10 +59,12 @@ fn data_org(job: &ExportJob) -> &ferry_core::ids::OrgId {
 }
 
 /// Rows on their way from the reader to the encoder.
-enum Batch {
+pub(super) enum Batch {
     Records(Vec<Record>),
-    Destinations(Vec<Destination>),
+    /// With each one's attempt latency over the last day.
+    Destinations(Vec<(Destination, Option<ferry_core::metrics::Histogram>)>),
     Log(Vec<LogEntry>),
+    Metrics(Vec<MetricRow>),
 }
 
 /// Why a run did not succeed.
@@ -86,7 +90,14 @@ pub(super) async fn run(app: App, mut job: ExportJob, cancel: CancellationToken)
         filter: job.spec.filter.clone(),
     };
     job.progress.total_rows = match store.count_records(data_org(&job), &query).await {
-        Ok(0) if matches!(query.source, ExportSource::Destinations | ExportSource::Log) => None,
+        Ok(0)
+            if matches!(
+                query.source,
+                ExportSource::Destinations | ExportSource::Log | ExportSource::Metrics
+            ) =>
+        {
+            None
+        }
         Ok(n) => Some(n),
         Err(error) => {
             warn!(export_id = %job.id, %error, "Counting the export's rows failed.");
@@ -241,8 +252,25 @@ async fn read(
                     .as_deref()
                     .is_none_or(|s| state_name(d) == s)
         });
+        let mut latency = match super::metrics::last_day_latency(&app, &org).await {
+            Ok(latency) => latency,
+            Err(error) => {
+                warn!(%error, "Reading destinations' latency failed; exporting them without it.");
+                Default::default()
+            }
+        };
+        let all = all
+            .into_iter()
+            .map(|d| {
+                let l = latency.remove(&d.id);
+                (d, l)
+            })
+            .collect();
         let _ = rows.send(Batch::Destinations(all)).await;
         return Ok(());
+    }
+    if query.source == ExportSource::Metrics {
+        return super::metrics::read(&app, &org, &query.filter, &rows).await;
     }
     if query.source == ExportSource::Log {
         let Some(log) = app.0.export_runs.settings.log.clone() else {
@@ -391,8 +419,12 @@ fn encode(
     while let Some(batch) = rows.blocking_recv() {
         let cells: Box<dyn Iterator<Item = Vec<Value>>> = match batch {
             Batch::Records(records) => Box::new(records.into_iter().map(record_cells)),
-            Batch::Destinations(all) => Box::new(all.into_iter().map(destination_cells)),
+            Batch::Destinations(all) => Box::new(
+                all.into_iter()
+                    .map(|(d, latency)| destination_cells(d, latency.as_ref())),
+            ),
             Batch::Log(entries) => Box::new(entries.into_iter().map(log_cells)),
+            Batch::Metrics(rows) => Box::new(rows.into_iter().map(metric_cells)),
         };
         for mut cells in cells {
             row.clear();

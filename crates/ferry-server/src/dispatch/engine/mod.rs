@@ -47,6 +47,8 @@ pub struct DispatcherParts {
     pub exclusive: bool,
     /// Where breaker transitions are reported.
     pub alerts: AlertSender,
+    /// Where recorded attempts are counted (delivery metrics).
+    pub metrics: crate::dispatch::rollups::Recorder,
 }
 
 pub struct Dispatcher;
@@ -69,8 +71,11 @@ impl Dispatcher {
             health: health.clone(),
             grace_ms: grace_ms.clone(),
         };
-        let (completions, writer) =
-            completions::spawn(parts.queue.clone(), parts.config.completion_batch);
+        let (completions, writer) = completions::spawn(
+            parts.queue.clone(),
+            parts.config.completion_batch,
+            parts.metrics.clone(),
+        );
         // A lease owner unique to this dispatcher run.
         let owner = format!("w_{}", ferry_core::ids::unique_token());
         let engine = Engine {

@@ -109,8 +109,8 @@ pub const EXPORT_FLAGS: [&str; 12] = [
 /// run of `export schedule create` makes.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ExportFlags {
-    /// What to export: destinations, events, deliveries, attempts, audit or
-    /// log (admin keys).
+    /// What to export: destinations, events, deliveries, attempts, audit,
+    /// log (admin keys) or metrics (per destination and minute, hour or day).
     #[arg(long, value_name = "SOURCE")]
     pub source: Option<String>,
     /// csv, json, ndjson, yaml or text [server default: csv].
@@ -125,7 +125,8 @@ pub struct ExportFlags {
     pub fields: Vec<String>,
     /// Only records matching NAME=VALUE (repeatable); by source: status,
     /// event_type (a glob), destination_id, action, actor, entity_id, kind,
-    /// state, level, component (a glob); org_id (admin keys).
+    /// state, level, component (a glob), bucket (minute, hour, day); org_id
+    /// (admin keys).
     #[arg(long = "filter", value_name = "NAME=VALUE", value_parser = parse_filter)]
     pub filters: Vec<(String, String)>,
     /// Records from this time on (RFC 3339, or an age like 15m, 2h, 7d).

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod api_keys;
 pub mod audit;
+pub mod config;
 pub mod deliveries;
 pub mod destinations;
 pub mod events;
