@@ -28,6 +28,9 @@ pub enum ExportSource {
     Log,
     /// Delivery metrics: one row per destination and time bucket.
     Metrics,
+    /// Ferry's whole configuration as one document (`json` or `yaml`),
+    /// secrets left out: what `GET /v1/config/export` answers.
+    Config,
 }
 
 impl ExportSource {
@@ -43,7 +46,7 @@ impl ExportSource {
         )
     }
 
-    pub const ALL: [ExportSource; 7] = [
+    pub const ALL: [ExportSource; 8] = [
         ExportSource::Destinations,
         ExportSource::Events,
         ExportSource::Deliveries,
@@ -51,6 +54,7 @@ impl ExportSource {
         ExportSource::Audit,
         ExportSource::Log,
         ExportSource::Metrics,
+        ExportSource::Config,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +66,7 @@ impl ExportSource {
             ExportSource::Audit => "audit",
             ExportSource::Log => "log",
             ExportSource::Metrics => "metrics",
+            ExportSource::Config => "config",
         }
     }
 }

@@ -155,6 +155,8 @@ pub fn columns(source: ExportSource) -> &'static [&'static str] {
             "p99_attempt_ms",
             "p99_end_to_end_ms",
         ],
+        // One document, not rows.
+        ExportSource::Config => &[],
     }
 }
 
@@ -182,6 +184,7 @@ pub fn filters_of(source: ExportSource) -> &'static [&'static str] {
             "kind",
             "org_id",
         ],
+        ExportSource::Config => &[],
     }
 }
 
@@ -357,7 +360,10 @@ pub fn parse(request: ExportRequest) -> Result<ExportSpec, Vec<FieldError>> {
             Compression::None
         }),
     };
-    let fields = parse_fields(source, request.fields.as_deref(), &mut errors);
+    let fields = match source {
+        ExportSource::Config => Vec::new(),
+        _ => parse_fields(source, request.fields.as_deref(), &mut errors),
+    };
     let filter = request
         .filter
         .as_ref()
@@ -365,6 +371,20 @@ pub fn parse(request: ExportRequest) -> Result<ExportSpec, Vec<FieldError>> {
         .unwrap_or_default();
     if let Err(error) = Redactor::new(&fields, &request.redact, request.redact_secrets) {
         errors.push(error);
+    }
+    if source == ExportSource::Config {
+        if !matches!(format, Format::Json | Format::Yaml) || request.format.is_none() {
+            errors.push(FieldError::new(
+                "format",
+                "the `config` source is one document: give `json` or `yaml`",
+            ));
+        }
+        if request.fields.is_some() {
+            errors.push(FieldError::new(
+                "fields",
+                "the `config` source is one document and has no columns to select",
+            ));
+        }
     }
     if request.incremental && !source.takes_incremental() {
         errors.push(FieldError::new(

@@ -314,3 +314,52 @@ async fn without_secrets_what_needs_them_waits_and_bad_documents_change_nothing(
         "an unsealed document needs no passphrase: {v}"
     );
 }
+
+#[tokio::test]
+async fn the_config_source_exports_the_document_to_a_target() {
+    let receiver = ferry_testkit::Receiver::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let server = server(&root).await;
+    setup(&server, &root, &receiver.url()).await;
+    let answered = export(&server, None, "yaml").await;
+
+    let job = super::exports::export(
+        &server,
+        json!({"source": "config", "format": "yaml", "compression": "gzip",
+               "target": {"file": "backups/ferry.yaml.gz"}}),
+    )
+    .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["result"]["rows"], 1, "{job}");
+    let location = job["result"]["location"].as_str().unwrap();
+    let written = super::exports::decompress(&std::fs::read(location).unwrap(), "gzip");
+    assert_eq!(written, answered, "the same document as GET /v1/config/export");
+    assert!(!written.contains(BEARER));
+    let (status, report) = import(&server, &written, "dry_run=true", None).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["changes"], json!([]), "it imports as it is: {report}");
+
+    for (body, field) in [
+        (json!({"source": "config"}), "format"),
+        (json!({"source": "config", "format": "csv"}), "format"),
+        (json!({"source": "config", "format": "json", "fields": ["id"]}), "fields"),
+        (json!({"source": "config", "format": "json", "filter": {"since": "2026-01-01T00:00:00Z"}}), "filter.since"),
+    ] {
+        let (status, v) = server.post("/v1/exports", body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {v}");
+        assert_eq!(v["details"][0]["field"], field, "{body}: {v}");
+    }
+    let (status, key) = server
+        .post("/v1/api-keys", json!({"name": "m", "scopes": ["manage", "read"]}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = server
+        .call(
+            Method::POST,
+            "/v1/exports",
+            key["key"].as_str(),
+            Some(json!({"source": "config", "format": "json"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the configuration spans organizations");
+}

@@ -55,7 +55,13 @@ fn head(source: ExportSource, counting: bool) -> Option<&'static str> {
              WHERE x.org_id = "
         }
         (ExportSource::Audit, true) => "SELECT COUNT(*) AS n FROM audit x WHERE x.org_id = ",
-        (ExportSource::Destinations | ExportSource::Log | ExportSource::Metrics, _) => return None,
+        (
+            ExportSource::Destinations
+            | ExportSource::Log
+            | ExportSource::Metrics
+            | ExportSource::Config,
+            _,
+        ) => return None,
     })
 }
 
@@ -162,7 +168,10 @@ where
                 qb.push(" AND x.entity_id = ").push_bind(entity.clone());
             }
         }
-        ExportSource::Destinations | ExportSource::Log | ExportSource::Metrics => {}
+        ExportSource::Destinations
+        | ExportSource::Log
+        | ExportSource::Metrics
+        | ExportSource::Config => {}
     }
 }
 
@@ -194,7 +203,10 @@ fn record(source: ExportSource, row: &impl Columns) -> StoreResult<(i64, Record)
             let (seq, audit): (i64, AuditRecord) = decode::audit(row)?;
             (seq, Record::Audit(audit))
         }
-        ExportSource::Destinations | ExportSource::Log | ExportSource::Metrics => {
+        ExportSource::Destinations
+        | ExportSource::Log
+        | ExportSource::Metrics
+        | ExportSource::Config => {
             return Err(decode::corrupt("seq", "only stored records are paged"));
         }
     })

@@ -76,6 +76,12 @@ impl App {
             .map(Sealer::new)
             .transpose()
             .map_err(|e| Error::invalid("passphrase", e.to_string()))?;
+        self.config_document(sealer).await
+    }
+
+    /// The whole configuration, secrets sealed by `sealer` or left out
+    /// (also what the `config` export source writes).
+    pub(crate) async fn config_document(&self, sealer: Option<Sealer>) -> Result<ConfigDocument> {
         let orgs = self.all_orgs().await?;
         let default_id = default_org(&orgs).map(|o| o.id.clone());
         let mut docs = Vec::new();

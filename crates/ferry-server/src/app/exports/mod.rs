@@ -192,6 +192,10 @@ impl App {
             })
             .await?;
         }
+        if spec.source == ExportSource::Config {
+            // The configuration spans organizations.
+            principal.require(Scope::Admin)?;
+        }
         if spec.source == ExportSource::Log {
             // The log is the process's, across organizations.
             principal.require(Scope::Admin)?;

@@ -20,7 +20,7 @@ use ferry_core::audit::{AuditRecord, SYSTEM_ACTOR};
 use ferry_core::destination::Destination;
 use ferry_core::export::format::encoder;
 use ferry_core::export::{
-    Compressor, ExportJob, ExportOutput, ExportSource, ExportSpec, ExportStatus, LogEntry,
+    Compressor, ExportJob, ExportOutput, ExportSource, ExportSpec, ExportStatus, Format, LogEntry,
     LogLevel, Record, RecordFilter, RecordQuery, Redactor, Value,
 };
 use ferry_core::glob;
@@ -65,6 +65,8 @@ pub(super) enum Batch {
     Destinations(Vec<(Destination, Option<ferry_core::metrics::Histogram>)>),
     Log(Vec<LogEntry>),
     Metrics(Vec<MetricRow>),
+    /// A whole document (the configuration), written as it is.
+    Document(Vec<u8>),
 }
 
 /// Why a run did not succeed.
@@ -93,7 +95,10 @@ pub(super) async fn run(app: App, mut job: ExportJob, cancel: CancellationToken)
         Ok(0)
             if matches!(
                 query.source,
-                ExportSource::Destinations | ExportSource::Log | ExportSource::Metrics
+                ExportSource::Destinations
+                    | ExportSource::Log
+                    | ExportSource::Metrics
+                    | ExportSource::Config
             ) =>
         {
             None
@@ -148,7 +153,14 @@ async fn pump(
     let (rows_tx, rows_rx) = mpsc::channel::<Batch>(2);
     let (chunks_tx, mut chunks_rx) = mpsc::channel::<Vec<u8>>(8);
     let rows_done = Arc::new(AtomicU64::new(0));
-    let reader = tokio::spawn(read(app.clone(), data_org(job).clone(), query, rows_tx));
+    let yaml = job.spec.format == Format::Yaml;
+    let reader = tokio::spawn(read(
+        app.clone(),
+        data_org(job).clone(),
+        query,
+        yaml,
+        rows_tx,
+    ));
     let spec = job.spec.clone();
     let entry = entry_name(job);
     let counter = rows_done.clone();
@@ -229,6 +241,7 @@ async fn read(
     app: App,
     org: ferry_core::ids::OrgId,
     query: RecordQuery,
+    yaml: bool,
     rows: mpsc::Sender<Batch>,
 ) -> Result<(), String> {
     let failed = |e: ferry_core::StoreError| format!("reading the records failed: {e}");
@@ -267,6 +280,15 @@ async fn read(
             })
             .collect();
         let _ = rows.send(Batch::Destinations(all)).await;
+        return Ok(());
+    }
+    if query.source == ExportSource::Config {
+        let text = app
+            .config_document(None)
+            .await
+            .and_then(|doc| crate::app::config::render(&doc, yaml))
+            .map_err(|e| format!("reading the configuration failed: {e}"))?;
+        let _ = rows.send(Batch::Document(text.into_bytes())).await;
         return Ok(());
     }
     if query.source == ExportSource::Metrics {
@@ -414,7 +436,11 @@ fn encode(
         }
         Ok(())
     };
-    encoder.begin(&mut buf);
+    // A document is written as it is, without a format's frame.
+    let framed = spec.source != ExportSource::Config;
+    if framed {
+        encoder.begin(&mut buf);
+    }
     let mut row = Vec::with_capacity(selected.len());
     while let Some(batch) = rows.blocking_recv() {
         let cells: Box<dyn Iterator<Item = Vec<Value>>> = match batch {
@@ -425,6 +451,12 @@ fn encode(
             ),
             Batch::Log(entries) => Box::new(entries.into_iter().map(log_cells)),
             Batch::Metrics(rows) => Box::new(rows.into_iter().map(metric_cells)),
+            Batch::Document(bytes) => {
+                // Written as it is: one document, no rows around it.
+                buf.extend_from_slice(&bytes);
+                rows_done.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
         };
         for mut cells in cells {
             row.clear();
@@ -441,7 +473,9 @@ fn encode(
             }
         }
     }
-    encoder.finish(&mut buf);
+    if framed {
+        encoder.finish(&mut buf);
+    }
     flush(&mut buf, &mut compressor)?;
     let last = compressor.finish()?;
     if !last.is_empty() && chunks.blocking_send(last).is_err() {
