@@ -229,3 +229,111 @@ async fn an_export_killed_midway_is_failed_at_restart_and_its_partial_file_remov
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn a_scheduled_export_killed_midway_runs_again_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("FERRY_EXPORTS__SCHEDULE_RETRY_S", "1".to_owned())];
+    let ferry = FerryProcess::start_with(dir.path(), "info", &[], &env).await;
+    let http = reqwest::Client::new();
+    let pad = "x".repeat(1000);
+    for start in (0..30_000).step_by(1000) {
+        let events: Vec<Value> = (start..start + 1000)
+            .map(|i| json!({"type": "bulk", "data": {"i": i, "pad": pad}}))
+            .collect();
+        let r = http
+            .post(format!("{}/v1/events/batch", ferry.base))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({"events": events}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    // Fires once, two seconds from now.
+    let at = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let cron = at.format("%-S %-M %-H %-d %-m *").to_string();
+    let schedule: Value = http
+        .post(format!("{}/v1/export-schedules", ferry.base))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"name": "crash", "cron": cron,
+                      "export": {"source": "events", "format": "yaml", "target": {"file": "crash/{id}.yaml"}}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = schedule["id"].as_str().expect("a schedule").to_owned();
+    let exports = dir.path().join("data/files/crash");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !files_under_or_none(&exports)
+        .iter()
+        .any(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the scheduled export wrote nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    ferry.kill_9();
+
+    let ferry = FerryProcess::start_with(dir.path(), "info", &[], &env).await;
+    let url = format!("{}/v1/export-schedules/{id}/runs", ferry.base);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let runs = loop {
+        let page: Value = http
+            .get(&url)
+            .bearer_auth(ADMIN_KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let runs = page["data"].as_array().cloned().unwrap_or_default();
+        if runs.iter().any(|r| r["status"] == "succeeded") {
+            break runs;
+        }
+        assert!(Instant::now() < deadline, "no run succeeded: {page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(runs.len(), 2, "{runs:#?}");
+    let (retry, killed) = (&runs[0], &runs[1]);
+    assert_eq!(
+        (killed["attempt"].clone(), killed["status"].clone()),
+        (json!(1), json!("failed"))
+    );
+    assert!(
+        killed["error"].as_str().unwrap().contains("stopped"),
+        "{killed}"
+    );
+    assert_eq!(
+        (retry["attempt"].clone(), retry["status"].clone()),
+        (json!(2), json!("succeeded"))
+    );
+    assert_eq!(retry["scheduled_for"], killed["scheduled_for"]);
+    assert_eq!(retry["result"]["rows"], 30_000, "{retry}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = files_under_or_none(&exports);
+        let location = std::path::PathBuf::from(retry["result"]["location"].as_str().unwrap());
+        if left == [location.clone()] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "left behind: {left:?}, want only {location:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn files_under_or_none(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    if dir.exists() {
+        files_under(dir)
+    } else {
+        Vec::new()
+    }
+}
