@@ -333,24 +333,40 @@ async fn the_config_source_exports_the_document_to_a_target() {
     assert_eq!(job["result"]["rows"], 1, "{job}");
     let location = job["result"]["location"].as_str().unwrap();
     let written = super::exports::decompress(&std::fs::read(location).unwrap(), "gzip");
-    assert_eq!(written, answered, "the same document as GET /v1/config/export");
+    assert_eq!(
+        written, answered,
+        "the same document as GET /v1/config/export"
+    );
     assert!(!written.contains(BEARER));
     let (status, report) = import(&server, &written, "dry_run=true", None).await;
     assert_eq!(status, StatusCode::OK, "{report}");
-    assert_eq!(report["changes"], json!([]), "it imports as it is: {report}");
+    assert_eq!(
+        report["changes"],
+        json!([]),
+        "it imports as it is: {report}"
+    );
 
     for (body, field) in [
         (json!({"source": "config"}), "format"),
         (json!({"source": "config", "format": "csv"}), "format"),
-        (json!({"source": "config", "format": "json", "fields": ["id"]}), "fields"),
-        (json!({"source": "config", "format": "json", "filter": {"since": "2026-01-01T00:00:00Z"}}), "filter.since"),
+        (
+            json!({"source": "config", "format": "json", "fields": ["id"]}),
+            "fields",
+        ),
+        (
+            json!({"source": "config", "format": "json", "filter": {"since": "2026-01-01T00:00:00Z"}}),
+            "filter.since",
+        ),
     ] {
         let (status, v) = server.post("/v1/exports", body.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {v}");
         assert_eq!(v["details"][0]["field"], field, "{body}: {v}");
     }
     let (status, key) = server
-        .post("/v1/api-keys", json!({"name": "m", "scopes": ["manage", "read"]}))
+        .post(
+            "/v1/api-keys",
+            json!({"name": "m", "scopes": ["manage", "read"]}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let (status, _) = server
@@ -361,5 +377,9 @@ async fn the_config_source_exports_the_document_to_a_target() {
             Some(json!({"source": "config", "format": "json"})),
         )
         .await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "the configuration spans organizations");
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "the configuration spans organizations"
+    );
 }

@@ -58,7 +58,11 @@ const MAX_BINDS: usize = 32_766;
 /// made commits about twice as slow as 16 MiB, for both ingest and queue
 /// batches (the store's `bench_insert` example).
 const WRITER_CACHE_KIB: &str = "-16384";
-const READER_CACHE_KIB: &str = "-16384";
+/// Readers keep a small cache of their own: their reads are short, the
+/// operating system's page cache holds the file anyway, and a long read
+/// (an export walking a million rows) would otherwise fill every
+/// reader's cache in turn.
+const READER_CACHE_KIB: &str = "-2048";
 /// Rows a connection's thread may hand over before the reading task takes
 /// them: larger than any batch, so that the thread never waits mid-statement.
 const ROW_BUFFER: usize = 1024;
