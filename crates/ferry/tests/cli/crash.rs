@@ -148,20 +148,7 @@ async fn an_export_killed_midway_is_failed_at_restart_and_its_partial_file_remov
     let dir = tempfile::tempdir().unwrap();
     let ferry = FerryProcess::start(dir.path()).await;
     let http = reqwest::Client::new();
-    let pad = "x".repeat(1000);
-    for start in (0..30_000).step_by(1000) {
-        let events: Vec<Value> = (start..start + 1000)
-            .map(|i| json!({"type": "bulk", "data": {"i": i, "pad": pad}}))
-            .collect();
-        let r = http
-            .post(format!("{}/v1/events/batch", ferry.base))
-            .bearer_auth(ADMIN_KEY)
-            .json(&json!({"events": events}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200);
-    }
+    store_bulk_events(&http, &ferry.base).await;
     let job: Value = http
         .post(format!("{}/v1/exports", ferry.base))
         .bearer_auth(ADMIN_KEY)
@@ -236,20 +223,7 @@ async fn a_scheduled_export_killed_midway_runs_again_after_restart() {
     let env = [("FERRY_EXPORTS__SCHEDULE_RETRY_S", "1".to_owned())];
     let ferry = FerryProcess::start_with(dir.path(), "info", &[], &env).await;
     let http = reqwest::Client::new();
-    let pad = "x".repeat(1000);
-    for start in (0..30_000).step_by(1000) {
-        let events: Vec<Value> = (start..start + 1000)
-            .map(|i| json!({"type": "bulk", "data": {"i": i, "pad": pad}}))
-            .collect();
-        let r = http
-            .post(format!("{}/v1/events/batch", ferry.base))
-            .bearer_auth(ADMIN_KEY)
-            .json(&json!({"events": events}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200);
-    }
+    store_bulk_events(&http, &ferry.base).await;
     // Fires once, two seconds from now.
     let at = chrono::Utc::now() + chrono::Duration::seconds(2);
     let cron = at.format("%-S %-M %-H %-d %-m *").to_string();
@@ -327,6 +301,25 @@ async fn a_scheduled_export_killed_midway_runs_again_after_restart() {
             "left behind: {left:?}, want only {location:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Stores 30,000 events of about 1 KiB each: an export of them takes long
+/// enough to be killed midway.
+async fn store_bulk_events(http: &reqwest::Client, base: &str) {
+    let pad = "x".repeat(1000);
+    for start in (0..30_000).step_by(1000) {
+        let events: Vec<Value> = (start..start + 1000)
+            .map(|i| json!({"type": "bulk", "data": {"i": i, "pad": pad}}))
+            .collect();
+        let r = http
+            .post(format!("{base}/v1/events/batch"))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({"events": events}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
     }
 }
 
