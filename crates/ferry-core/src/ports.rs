@@ -339,8 +339,9 @@ pub enum ConfigChange {
     ReplaceSource(Source),
     DeleteSource(OrgId, SourceId),
     CreateSchedule(ExportSchedule),
-    /// Its stored revision moves on by one (so a claim that read the old
-    /// one fails and reads again); `revision` here is ignored.
+    /// Written only if the stored revision is still the one before this
+    /// one's (`revision - 1`, what the importer read): a run claimed or a
+    /// change made since is a `Conflict`, never a run claimed twice.
     UpdateSchedule(ExportSchedule),
     DeleteSchedule(OrgId, ScheduleId),
 }

@@ -83,7 +83,7 @@ macro_rules! conformance {
                 config::an_import_applies_every_change_with_its_audit,
                 config::a_failed_import_changes_nothing,
                 config::an_updated_destination_keeps_its_health,
-                config::an_updated_schedule_moves_its_revision_on,
+                config::an_updated_schedule_is_written_over_the_revision_read,
                 config::a_replaced_source_is_the_given_one,
                 config::deleting_a_destination_in_an_import_fails_its_deliveries,
                 metrics::rollups_add_up_and_merge_into_coarser_buckets,

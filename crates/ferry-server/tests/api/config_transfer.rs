@@ -186,6 +186,25 @@ async fn a_setup_moves_to_a_fresh_ferry_whole_and_imports_once() {
     assert_eq!(again["changes"], json!([]), "{again}");
     assert_eq!(again["summary"]["unchanged"], 7, "{again}");
 
+    // A changed schedule is written over the revision the import read.
+    let mut moved = doc.clone();
+    moved["orgs"][0]["export_schedules"][0]["cron"] = json!("30 3 * * *");
+    let (status, report) = import(&second, &moved.to_string(), "", None).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(
+        report["changes"][0]["entity"], "export_schedule",
+        "{report}"
+    );
+    assert_eq!(report["changes"][0]["fields"], json!(["cron"]), "{report}");
+    let sch = doc["orgs"][0]["export_schedules"][0]["id"]
+        .as_str()
+        .unwrap();
+    let (_, stored) = second.get(&format!("/v1/export-schedules/{sch}")).await;
+    assert_eq!(stored["cron"], "30 3 * * *", "{stored}");
+    let (status, back) = import(&second, &sealed, "", Some(PASSPHRASE)).await;
+    assert_eq!(status, StatusCode::OK, "{back}");
+    assert_eq!(export(&second, None, "json").await, plain, "back as it was");
+
     // A dry run of a changed document shows the change and makes none.
     let mut changed = doc.clone();
     changed["orgs"][0]["destinations"][0]["name"] = json!("renamed hook");
@@ -227,7 +246,7 @@ async fn a_setup_moves_to_a_fresh_ferry_whole_and_imports_once() {
     let (_, list) = second.get("/v1/export-schedules").await;
     assert_eq!(list["data"], json!([]));
     let (_, audit) = second.get("/v1/audit?action=config.imported").await;
-    assert_eq!(audit["data"].as_array().unwrap().len(), 2, "{audit}");
+    assert_eq!(audit["data"].as_array().unwrap().len(), 4, "{audit}");
 }
 
 #[tokio::test]

@@ -115,7 +115,7 @@ where
             Ok(())
         } else {
             Err(StoreError::Conflict(format!(
-                "{what} {id} no longer exists"
+                "{what} {id} no longer exists or was changed meanwhile"
             )))
         }
     }

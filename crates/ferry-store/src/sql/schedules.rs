@@ -62,14 +62,6 @@ const SAVE: &str = "UPDATE export_schedules SET name = $1, cron = $2, timezone =
      updated_at = $13, revision = $14 WHERE id = $15 AND org_id = $16 AND revision = $17 \
      RETURNING id";
 
-/// A schedule's new state (`$1`…`$13`, as `bind_state` binds it) whatever
-/// revision is stored, which moves on by one: a claim that read the old
-/// one fails and reads again.
-const REVISE: &str = "UPDATE export_schedules SET name = $1, cron = $2, timezone = $3, \
-     enabled = $4, spec = $5, keep_last = $6, max_age_days = $7, next_run_at = $8, \
-     retry_at = $9, retry_scheduled_for = $10, retry_attempt = $11, due_at = $12, \
-     updated_at = $13, revision = revision + 1 WHERE id = $14 AND org_id = $15 RETURNING id";
-
 type Args<DB> = <DB as Database>::Arguments;
 
 impl<B> Tables<'_, B>
@@ -87,7 +79,7 @@ where
     for<'q> bool: Encode<'q, B::DB> + Type<B::DB>,
 {
     /// Binds the schedule's state but its revision, `$1`…`$13` of `INSERT`,
-    /// `SAVE` and `REVISE`.
+    /// `SAVE`.
     fn bind_state<'q>(
         query: Query<'q, B::DB, Args<B::DB>>,
         s: &ExportSchedule,
@@ -107,6 +99,18 @@ where
             .bind(retry.map(|(_, run)| i64::from(run.attempt)))
             .bind(opt_micros(s.due_at()))
             .bind(micros(s.updated_at)))
+    }
+
+    /// `SAVE` bound: `schedule` if the stored revision is `read_revision`.
+    fn saving<'q>(
+        schedule: &'q ExportSchedule,
+        read_revision: i64,
+    ) -> StoreResult<Query<'q, B::DB, Args<B::DB>>> {
+        Ok(Self::bind_state(sqlx::query(SAVE), schedule)?
+            .bind(schedule.revision)
+            .bind(schedule.id.as_str())
+            .bind(schedule.org_id.as_str())
+            .bind(read_revision))
     }
 
     pub(crate) async fn insert_schedule(
@@ -137,16 +141,14 @@ where
         Ok(())
     }
 
-    /// Writes `schedule` whatever revision is stored, inside the caller's
-    /// transaction, and moves the stored revision on by one (`revision`
-    /// here is ignored); whether the org has such a schedule.
+    /// Writes `schedule` inside the caller's transaction if the stored
+    /// revision is still the one before its own (what its writer read);
+    /// whether it did.
     pub(super) async fn revise_schedule_in(
         conn: &mut <B::DB as Database>::Connection,
         schedule: &ExportSchedule,
     ) -> StoreResult<bool> {
-        let revised = Self::bind_state(sqlx::query(REVISE), schedule)?
-            .bind(schedule.id.as_str())
-            .bind(schedule.org_id.as_str())
+        let revised = Self::saving(schedule, schedule.revision - 1)?
             .fetch_optional(&mut *conn)
             .await
             .map_err(B::db_error)?;
@@ -196,11 +198,7 @@ where
         run: Option<&ExportJob>,
         audit: &[AuditRecord],
     ) -> StoreResult<bool> {
-        let query = Self::bind_state(sqlx::query(SAVE), schedule)?
-            .bind(schedule.revision)
-            .bind(schedule.id.as_str())
-            .bind(schedule.org_id.as_str())
-            .bind(read_revision);
+        let query = Self::saving(schedule, read_revision)?;
         let mut tx = self.0.write().await?;
         let saved = query
             .fetch_optional(&mut *tx)

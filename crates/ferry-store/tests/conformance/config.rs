@@ -1,7 +1,7 @@
 //! Conformance cases of the `ConfigStore` port: an import applies every
 //! change with its audit records, or (when any of it fails) nothing at all;
-//! an updated destination keeps its health, an updated schedule moves its
-//! revision on, a replaced source is the given one, and a deleted
+//! an updated destination keeps its health, an updated schedule is written
+//! only over the revision its importer read, a replaced source is the given one, and a deleted
 //! destination takes its waiting deliveries with it as an operator's delete
 //! does.
 
@@ -298,6 +298,7 @@ impl Setup {
         let updated_sch = ExportSchedule {
             name: "updated-renamed".into(),
             enabled: false,
+            revision: self.updated_sch.revision + 1,
             ..self.updated_sch.clone()
         };
         vec![
@@ -384,15 +385,21 @@ pub async fn a_failed_import_changes_nothing<F: Fixture>(fixture: &F) {
         ),
         (
             ConfigChange::UpdateDestination(missing.clone()),
-            format!("destination {} no longer exists", missing.id),
+            format!(
+                "destination {} no longer exists or was changed meanwhile",
+                missing.id
+            ),
         ),
         (
             ConfigChange::UpdateDestination(other_orgs),
-            format!("destination {} no longer exists", s.taken_dst.id),
+            format!(
+                "destination {} no longer exists or was changed meanwhile",
+                s.taken_dst.id
+            ),
         ),
         (
             ConfigChange::DeleteSource(s.org.clone(), missing_src.clone()),
-            format!("source {missing_src} no longer exists"),
+            format!("source {missing_src} no longer exists or was changed meanwhile"),
         ),
     ];
     for (last, expected) in last_changes {
@@ -486,7 +493,7 @@ pub async fn an_updated_destination_keeps_its_health<F: Fixture>(fixture: &F) {
     assert_eq!(stored, Destination { health, ..changed });
 }
 
-pub async fn an_updated_schedule_moves_its_revision_on<F: Fixture>(fixture: &F) {
+pub async fn an_updated_schedule_is_written_over_the_revision_read<F: Fixture>(fixture: &F) {
     let b = fixture.open().await;
     let org = org(&b).await;
     let s = schedule(&org, "nightly", now() - secs(5));
@@ -500,13 +507,31 @@ pub async fn an_updated_schedule_moves_its_revision_on<F: Fixture>(fixture: &F) 
     };
     assert!(due(&b).await.contains(&s.id));
 
-    // Disabled by an import that read an older revision than the one stored.
-    let disabled = ExportSchedule {
+    // An import that read an older revision than the one stored is
+    // refused whole: something claimed or changed the schedule since.
+    let stale = ExportSchedule {
         name: "nightly-off".into(),
         enabled: false,
         revision: 77,
         updated_at: now(),
         ..s.clone()
+    };
+    let changes = [ConfigChange::UpdateSchedule(stale.clone())];
+    assert!(matches!(
+        b.config
+            .apply_config(&changes, &import_audit(&changes))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        b.schedules.get_schedule(&org, &s.id).await.unwrap(),
+        Some(s.clone())
+    );
+
+    // One that read the stored revision disables it.
+    let disabled = ExportSchedule {
+        revision: s.revision + 1,
+        ..stale
     };
     let changes = [ConfigChange::UpdateSchedule(disabled.clone())];
     b.config
@@ -519,13 +544,7 @@ pub async fn an_updated_schedule_moves_its_revision_on<F: Fixture>(fixture: &F) 
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(
-        stored,
-        ExportSchedule {
-            revision: s.revision + 1,
-            ..disabled
-        }
-    );
+    assert_eq!(stored, disabled);
     assert!(!due(&b).await.contains(&s.id), "due_at follows `enabled`");
 
     // A claim that read the old revision loses; one that read the new wins.
@@ -550,6 +569,7 @@ pub async fn an_updated_schedule_moves_its_revision_on<F: Fixture>(fixture: &F) 
     // Enabled again, due at its next run.
     let enabled = ExportSchedule {
         enabled: true,
+        revision: claimed.revision + 1,
         ..claimed.clone()
     };
     let changes = [ConfigChange::UpdateSchedule(enabled)];

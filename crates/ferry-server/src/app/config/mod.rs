@@ -13,6 +13,7 @@ mod objects;
 
 use std::future::Future;
 
+use ferry_core::StoreError;
 use ferry_core::audit::AuditRecord;
 use ferry_core::config_doc::{ConfigDocument, FORMAT, Sealer};
 use ferry_core::org::{Org, Scope};
@@ -22,6 +23,10 @@ use serde_json::json;
 
 use super::{App, Error, Principal, Result};
 pub use import::{ImportReport, PlanAction, PlanItem, Summary};
+
+/// How often an import is planned again when what it read changed before
+/// it was applied.
+const PLAN_TRIES: u32 = 3;
 
 /// How an import runs.
 #[derive(Debug, Clone, Default)]
@@ -135,37 +140,49 @@ impl App {
             ),
             _ => None,
         };
-        let orgs = self.all_orgs().await?;
-        let default_id = default_org(&orgs)
-            .map(|o| o.id.clone())
-            .ok_or_else(|| Error::Conflict("this Ferry has no organization yet".into()))?;
-        let mut plan =
-            import::Planner::new(self, principal, sealer.as_ref(), options.prune, default_id);
-        if doc.sealed_with.is_some() && sealer.is_none() {
-            plan.warn(
-                "the document's secrets are sealed and no passphrase was given: they are left out",
+        // A plan is made from what was read; if something it changes moved
+        // on before the plan was applied (a schedule claimed a run, an
+        // object was changed or deleted), the store refuses the whole plan
+        // and it is made again from the new state.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let orgs = self.all_orgs().await?;
+            let default_id = default_org(&orgs)
+                .map(|o| o.id.clone())
+                .ok_or_else(|| Error::Conflict("this Ferry has no organization yet".into()))?;
+            let mut plan =
+                import::Planner::new(self, principal, sealer.as_ref(), options.prune, default_id);
+            if doc.sealed_with.is_some() && sealer.is_none() {
+                plan.warn(
+                    "the document's secrets are sealed and no passphrase was given: they are left out",
+                );
+            }
+            let (changes, mut audit, mut report) = plan.run(&doc, &orgs).await?;
+            report.dry_run = options.dry_run;
+            if options.dry_run || changes.is_empty() {
+                return Ok(report);
+            }
+            audit.push(
+                AuditRecord::new(
+                    principal.org().clone(),
+                    principal.actor(),
+                    "config",
+                    "import",
+                    "config.imported",
+                )
+                .after(json!({"summary": report.summary, "prune": options.prune})),
             );
+            match self.0.config.apply_config(&changes, &audit).await {
+                Ok(()) => {
+                    self.after_import(&changes);
+                    report.applied = true;
+                    return Ok(report);
+                }
+                Err(StoreError::Conflict(_)) if tries < PLAN_TRIES => continue,
+                Err(error) => return Err(error.into()),
+            }
         }
-        let (changes, audit, mut report) = plan.run(&doc, &orgs).await?;
-        report.dry_run = options.dry_run;
-        if options.dry_run || changes.is_empty() {
-            return Ok(report);
-        }
-        let mut audit = audit;
-        audit.push(
-            AuditRecord::new(
-                principal.org().clone(),
-                principal.actor(),
-                "config",
-                "import",
-                "config.imported",
-            )
-            .after(json!({"summary": report.summary, "prune": options.prune})),
-        );
-        self.0.config.apply_config(&changes, &audit).await?;
-        self.after_import(&changes);
-        report.applied = true;
-        Ok(report)
     }
 
     /// Tells the router, the dispatcher and the source cache what changed.
