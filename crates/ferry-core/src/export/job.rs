@@ -267,6 +267,28 @@ pub struct ExportJob {
     pub incremental_key: Option<String>,
 }
 
+impl ExportJob {
+    /// A new job waiting to run (`created_at` now), made on demand.
+    pub fn queued(id: ExportId, org_id: OrgId, spec: ExportSpec) -> Self {
+        Self {
+            id,
+            org_id,
+            schedule_id: None,
+            run: None,
+            status: ExportStatus::Queued,
+            spec,
+            progress: ExportProgress::default(),
+            output: None,
+            error: None,
+            created_at: Utc::now(),
+            started_at: None,
+            finished_at: None,
+            output_removed_at: None,
+            incremental_key: None,
+        }
+    }
+}
+
 /// Which records one page of an export reads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordQuery {

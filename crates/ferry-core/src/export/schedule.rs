@@ -306,9 +306,20 @@ pub fn check_path_template(path: &str) -> Result<(), String> {
 /// run's tick in the schedule's zone, and `{id}` the export's id.
 pub fn fill_path(path: &str, trigger: &Trigger, run: Run, export_id: &str) -> String {
     let local = trigger.local(run.scheduled_for);
-    path.replace("{date}", &local.format("%Y-%m-%d").to_string())
-        .replace("{time}", &local.format("%H%M%S").to_string())
-        .replace("{id}", export_id)
+    fill_placeholders(
+        path,
+        &local.format("%Y-%m-%d").to_string(),
+        &local.format("%H%M%S").to_string(),
+        export_id,
+    )
+}
+
+/// `path` with `{date}`, `{time}` and `{id}` replaced by these values (a
+/// run's, or a sample to check a path before any run).
+pub fn fill_placeholders(path: &str, date: &str, time: &str, id: &str) -> String {
+    path.replace("{date}", date)
+        .replace("{time}", time)
+        .replace("{id}", id)
 }
 
 #[cfg(test)]

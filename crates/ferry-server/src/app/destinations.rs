@@ -16,7 +16,7 @@ use ferry_core::page::{Page, PageRequest};
 use ferry_core::ports::CheckReport;
 use ferry_core::retry::RetryPolicy;
 use ferry_core::signing::SigningSecret;
-use ferry_core::{DestinationId, FieldError};
+use ferry_core::{DestinationId, FieldError, OrgId};
 use ferry_destinations::Catalog;
 use serde::Deserialize;
 use serde_json::Value;
@@ -97,6 +97,26 @@ impl Errors {
 /// Applies `input` over `base` (a new destination or the stored one) and
 /// validates the result. Returns the destination and a newly made signing
 /// secret to show once, if any.
+/// A destination with nothing set yet, for `apply` to fill in.
+pub(super) fn blank(id: DestinationId, org_id: OrgId, now: DateTime<Utc>) -> Destination {
+    Destination {
+        id,
+        org_id,
+        name: String::new(),
+        kind: DestinationKind::Webhook,
+        config: Value::Null,
+        filter: Filter::default(),
+        retry: RetryPolicy::default(),
+        is_default: false,
+        enabled: true,
+        max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+        secrets: DestinationSecrets::default(),
+        health: Health::default(),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 pub(super) fn apply(
     catalog: &Catalog,
     mut d: Destination,
@@ -254,22 +274,7 @@ impl App {
     ) -> Result<(Destination, Option<SigningSecret>)> {
         principal.require(Scope::Manage)?;
         let now = Utc::now();
-        let blank = Destination {
-            id: DestinationId::generate(),
-            org_id: principal.org().clone(),
-            name: String::new(),
-            kind: DestinationKind::Webhook,
-            config: Value::Null,
-            filter: Filter::default(),
-            retry: RetryPolicy::default(),
-            is_default: false,
-            enabled: true,
-            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
-            secrets: DestinationSecrets::default(),
-            health: Health::default(),
-            created_at: now,
-            updated_at: now,
-        };
+        let blank = blank(DestinationId::generate(), principal.org().clone(), now);
         let (d, secret) = apply(&self.0.catalog, blank, input, true)?;
         let audit = AuditRecord::new(
             d.org_id.clone(),

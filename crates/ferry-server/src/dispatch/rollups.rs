@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use ferry_core::DestinationId;
 use ferry_core::metrics::{AttemptEnd, Bucket, MetricsRetention, Rollup};
 use ferry_core::ports::{Completion, MetricsStore, Settled};
 use tokio::task::JoinHandle;
@@ -27,7 +28,7 @@ const MAX_PENDING: usize = 100_000;
 /// How often rollups past their retention are folded and deleted.
 const COMPACT_EVERY: Duration = Duration::from_secs(300);
 
-type Key = (DateTime<Utc>, String);
+type Key = (DateTime<Utc>, DestinationId);
 
 /// Gathers completions into per-minute rollups. Cheap to clone.
 #[derive(Clone, Default)]
@@ -54,7 +55,7 @@ impl Recorder {
             };
             let start = Bucket::Minute.start_of(c.attempt.started_at);
             pending
-                .entry((start, c.destination_id.to_string()))
+                .entry((start, c.destination_id.clone()))
                 .or_insert_with(|| {
                     Rollup::empty(
                         c.org_id.clone(),
@@ -77,7 +78,7 @@ impl Recorder {
     fn restore(&self, rows: Vec<Rollup>) {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         for row in rows {
-            let key = (row.start, row.destination_id.to_string());
+            let key = (row.start, row.destination_id.clone());
             match pending.get_mut(&key) {
                 Some(newer) => newer.merge(&row),
                 None => {
@@ -243,7 +244,7 @@ mod tests {
         for i in 0..=MAX_PENDING as i64 {
             let start = t + chrono::Duration::minutes(i);
             let row = Rollup::empty(org.clone(), d.clone(), Bucket::Minute, start);
-            pending.insert((start, d.to_string()), row);
+            pending.insert((start, d.clone()), row);
         }
         bound(&mut pending);
         assert_eq!(pending.len(), MAX_PENDING);

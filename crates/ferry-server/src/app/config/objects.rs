@@ -7,18 +7,15 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 use ferry_core::config_doc::{DestinationDoc, OrgDoc, ScheduleDoc, SourceDoc};
-use ferry_core::destination::{
-    DEFAULT_MAX_IN_FLIGHT, Destination, DestinationKind, DestinationSecrets, Filter, Health,
-};
+use ferry_core::destination::{Destination, DestinationKind, DestinationSecrets};
 use ferry_core::export::schedule_request;
 use ferry_core::export::{ExportSchedule, ScheduleRequest};
 use ferry_core::ports::ConfigChange;
-use ferry_core::retry::RetryPolicy;
 use ferry_core::source::{Source, Verification};
 use ferry_core::{DestinationId, OrgId};
 use serde_json::Value;
 
-use super::super::destinations::{DestinationInput, apply};
+use super::super::destinations::{DestinationInput, apply, blank};
 use super::super::sources::{SourceInput, check_source};
 use super::super::{Error, Result};
 use super::document;
@@ -37,22 +34,9 @@ impl Planner<'_> {
             self.open(e.sealed_secrets.as_deref(), &format!("{at}.sealed_secrets"))?;
         let creating = existing.is_none();
         let now = Utc::now();
-        let mut base = existing.clone().unwrap_or_else(|| Destination {
-            id: e.id.clone(),
-            org_id: org.clone(),
-            name: String::new(),
-            kind: DestinationKind::Webhook,
-            config: Value::Null,
-            filter: Filter::default(),
-            retry: RetryPolicy::default(),
-            is_default: false,
-            enabled: true,
-            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
-            secrets: DestinationSecrets::default(),
-            health: Health::default(),
-            created_at: now,
-            updated_at: now,
-        });
+        let mut base = existing
+            .clone()
+            .unwrap_or_else(|| blank(e.id.clone(), org.clone(), now));
         if let Some(s) = &secrets {
             base.secrets = s.clone();
         }

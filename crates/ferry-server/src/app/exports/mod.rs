@@ -25,9 +25,7 @@ use chrono::{DateTime, Utc};
 use ferry_core::FieldError;
 use ferry_core::audit::{AuditRecord, SYSTEM_ACTOR};
 use ferry_core::destination::DestinationKind;
-use ferry_core::export::{
-    ExportJob, ExportProgress, ExportSource, ExportStatus, ExportTarget, RetryPolicy,
-};
+use ferry_core::export::{ExportJob, ExportSource, ExportStatus, ExportTarget, RetryPolicy};
 use ferry_core::ids::{DestinationId, ExportId, OrgId};
 use ferry_core::org::Scope;
 use ferry_core::page::{Page, PageRequest};
@@ -149,20 +147,8 @@ impl App {
             });
         }
         let job = ExportJob {
-            id,
-            org_id: org,
-            schedule_id: None,
-            run: None,
-            status: ExportStatus::Queued,
-            spec,
-            progress: ExportProgress::default(),
-            output: None,
-            error: None,
-            created_at: Utc::now(),
-            started_at: None,
-            finished_at: None,
-            output_removed_at: None,
             incremental_key,
+            ..ExportJob::queued(id, org, spec)
         };
         let audit = AuditRecord::new(
             job.org_id.clone(),

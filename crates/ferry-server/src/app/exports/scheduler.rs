@@ -16,8 +16,7 @@ use ferry_core::StoreError;
 use ferry_core::audit::{AuditRecord, SYSTEM_ACTOR};
 use ferry_core::export::schedule::fill_path;
 use ferry_core::export::{
-    AfterFailure, ExportJob, ExportProgress, ExportSchedule, ExportStatus, ExportTarget, Run,
-    Trigger,
+    AfterFailure, ExportJob, ExportSchedule, ExportStatus, ExportTarget, Run, Trigger,
 };
 use ferry_core::ids::ExportId;
 use serde_json::json;
@@ -138,20 +137,10 @@ impl App {
             spec.target = target;
         }
         Ok(ExportJob {
-            id,
-            org_id: schedule.org_id.clone(),
             schedule_id: Some(schedule.id.clone()),
             run: Some(run),
-            status: ExportStatus::Queued,
-            spec,
-            progress: ExportProgress::default(),
-            output: None,
-            error: None,
-            created_at: Utc::now(),
-            started_at: None,
-            finished_at: None,
-            output_removed_at: None,
             incremental_key,
+            ..ExportJob::queued(id, schedule.org_id.clone(), spec)
         })
     }
 

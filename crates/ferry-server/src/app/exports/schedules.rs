@@ -7,6 +7,7 @@
 use chrono::Utc;
 use ferry_core::FieldError;
 use ferry_core::audit::AuditRecord;
+use ferry_core::export::schedule::fill_placeholders;
 use ferry_core::export::schedule_request::{self, ScheduleErrors, check_name, parse_export};
 use ferry_core::export::{
     ExportJob, ExportSchedule, ExportSpec, ExportTarget, SchedulePatch, ScheduleRequest, Trigger,
@@ -227,10 +228,7 @@ impl App {
         let mut sample = spec.clone();
         match &mut sample.target {
             ExportTarget::File { file: path } | ExportTarget::Destination { path, .. } => {
-                *path = path
-                    .replace("{date}", "2026-01-01")
-                    .replace("{time}", "000000")
-                    .replace("{id}", "exp_sample");
+                *path = fill_placeholders(path, "2026-01-01", "000000", "exp_sample");
             }
         }
         self.checked_target(principal.org(), &ExportId::generate(), &sample)
