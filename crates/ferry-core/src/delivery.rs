@@ -19,6 +19,10 @@ pub struct Delivery {
     pub org_id: OrgId,
     pub event_id: EventId,
     pub destination_id: DestinationId,
+    /// Its event's type, copied when the delivery is made (an event never
+    /// changes), so that lists and exports of deliveries need no join.
+    #[serde(default)]
+    pub event_type: String,
     pub status: DeliveryStatus,
     /// Every attempt made, probes included.
     pub attempt_count: u32,
@@ -39,6 +43,7 @@ impl Delivery {
             org_id: event.org_id.clone(),
             event_id: event.id.clone(),
             destination_id,
+            event_type: event.event_type.clone(),
             status: DeliveryStatus::Pending,
             attempt_count: 0,
             failures_counted: 0,

@@ -29,8 +29,8 @@ macro_rules! event_columns {
 
 macro_rules! delivery_columns {
     () => {
-        "seq, id, org_id, event_id, destination_id, status, attempt_count, failures_counted, \
-         next_attempt_at, last_error, created_at, updated_at"
+        "seq, id, org_id, event_id, destination_id, event_type, status, attempt_count, \
+         failures_counted, next_attempt_at, last_error, created_at, updated_at"
     };
 }
 

@@ -300,8 +300,7 @@ pub struct RecordQuery {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
     Event(Event),
-    /// A delivery with its event's type.
-    Delivery(Delivery, String),
+    Delivery(Delivery),
     /// An attempt with its delivery's event and destination.
     Attempt(Attempt, AttemptContext),
     Audit(crate::audit::AuditRecord),

@@ -36,8 +36,8 @@ impl From<&Delivery> for DeliveryBrief {
 /// One event to one destination.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(examples(json!({
-    "id": "dlv_01jq3v8k3c5e7g9j1m3p5r7t9w", "event_id": "evt_01jq3v8k2m4n6p8r0t2v4x6z8a", "destination_id": "dst_01jq3v2a4c6e8g0j2m4p6r8t0v",
-    "status": "retrying", "attempt_count": 2,
+    "id": "dlv_01jq3v8k3c5e7g9j1m3p5r7t9w", "event_id": "evt_01jq3v8k2m4n6p8r0t2v4x6z8a", "event_type": "order.created",
+    "destination_id": "dst_01jq3v2a4c6e8g0j2m4p6r8t0v", "status": "retrying", "attempt_count": 2,
     "next_attempt_at": "2026-03-14T09:27:05Z",
     "last_error": "HTTP 503 Service Unavailable",
     "created_at": "2026-03-14T09:26:53Z", "updated_at": "2026-03-14T09:27:01Z"
@@ -45,6 +45,9 @@ impl From<&Delivery> for DeliveryBrief {
 pub struct DeliveryView {
     pub id: DeliveryId,
     pub event_id: EventId,
+    /// Its event's type.
+    #[schema(examples("order.created"))]
+    pub event_type: String,
     pub destination_id: DestinationId,
     pub status: DeliveryStatus,
     /// Every attempt made, probes included.
@@ -61,6 +64,7 @@ impl From<&Delivery> for DeliveryView {
         Self {
             id: d.id.clone(),
             event_id: d.event_id.clone(),
+            event_type: d.event_type.clone(),
             destination_id: d.destination_id.clone(),
             status: d.status,
             attempt_count: d.attempt_count,
@@ -75,8 +79,8 @@ impl From<&Delivery> for DeliveryView {
 /// A delivery with its attempts and a link to it in the console.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(examples(json!({
-    "id": "dlv_01jq3v8k3c5e7g9j1m3p5r7t9w", "event_id": "evt_01jq3v8k2m4n6p8r0t2v4x6z8a", "destination_id": "dst_01jq3v2a4c6e8g0j2m4p6r8t0v",
-    "status": "retrying", "attempt_count": 1,
+    "id": "dlv_01jq3v8k3c5e7g9j1m3p5r7t9w", "event_id": "evt_01jq3v8k2m4n6p8r0t2v4x6z8a", "event_type": "order.created",
+    "destination_id": "dst_01jq3v2a4c6e8g0j2m4p6r8t0v", "status": "retrying", "attempt_count": 1,
     "next_attempt_at": "2026-03-14T09:26:55Z",
     "last_error": "HTTP 503 Service Unavailable",
     "created_at": "2026-03-14T09:26:53Z", "updated_at": "2026-03-14T09:26:54Z",
@@ -163,8 +167,8 @@ impl From<&Attempt> for AttemptView {
     "idempotency_key": "order-o_42-created",
     "created_at": "2026-03-14T09:26:53Z",
     "deliveries": [{
-        "id": "dlv_01jq3v8k3c5e7g9j1m3p5r7t9w", "event_id": "evt_01jq3v8k2m4n6p8r0t2v4x6z8a", "destination_id": "dst_01jq3v2a4c6e8g0j2m4p6r8t0v",
-        "status": "delivered", "attempt_count": 1, "next_attempt_at": null, "last_error": null,
+        "id": "dlv_01jq3v8k3c5e7g9j1m3p5r7t9w", "event_id": "evt_01jq3v8k2m4n6p8r0t2v4x6z8a", "event_type": "order.created",
+        "destination_id": "dst_01jq3v2a4c6e8g0j2m4p6r8t0v", "status": "delivered", "attempt_count": 1, "next_attempt_at": null, "last_error": null,
         "created_at": "2026-03-14T09:26:53Z", "updated_at": "2026-03-14T09:26:54Z"
     }]
 })))]

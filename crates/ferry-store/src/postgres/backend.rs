@@ -71,6 +71,8 @@ impl Backend for PgStore {
 
     const QUEUE: QueueStatements = super::queue::STATEMENTS;
 
+    const JSON_PAGES: bool = false;
+
     const ROW_LOCKS: RowLocks = RowLocks::ForUpdate;
 
     type TextList = Vec<String>;
@@ -191,6 +193,7 @@ impl Backend for PgStore {
         let mut orgs = Vec::with_capacity(n);
         let mut events = Vec::with_capacity(n);
         let mut destinations = Vec::with_capacity(n);
+        let mut types = Vec::with_capacity(n);
         let mut statuses = Vec::with_capacity(n);
         let mut attempts = Vec::with_capacity(n);
         let mut failures = Vec::with_capacity(n);
@@ -204,6 +207,7 @@ impl Backend for PgStore {
             orgs.push(d.org_id.as_str());
             events.push(d.event_id.as_str());
             destinations.push(d.destination_id.as_str());
+            types.push(d.event_type.as_str());
             statuses.push(d.status.as_str());
             attempts.push(i64::from(d.attempt_count));
             failures.push(i64::from(d.failures_counted));
@@ -213,20 +217,22 @@ impl Backend for PgStore {
             updated.push(micros(d.updated_at));
         }
         sqlx::query(
-            "INSERT INTO deliveries (id, org_id, event_id, destination_id, status, attempt_count, \
-             failures_counted, next_attempt_at, last_error, created_at, updated_at) \
-             SELECT id, org_id, event_id, destination_id, status, attempt_count, failures_counted, \
-             next_attempt_at, last_error, created_at, updated_at \
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], \
-                         $7::int8[], $8::int8[], $9::text[], $10::int8[], $11::int8[]) \
-                  WITH ORDINALITY AS v (id, org_id, event_id, destination_id, status, attempt_count, \
-                      failures_counted, next_attempt_at, last_error, created_at, updated_at, ord) \
+            "INSERT INTO deliveries (id, org_id, event_id, destination_id, event_type, status, \
+             attempt_count, failures_counted, next_attempt_at, last_error, created_at, updated_at) \
+             SELECT id, org_id, event_id, destination_id, event_type, status, attempt_count, \
+             failures_counted, next_attempt_at, last_error, created_at, updated_at \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+                         $7::int8[], $8::int8[], $9::int8[], $10::text[], $11::int8[], $12::int8[]) \
+                  WITH ORDINALITY AS v (id, org_id, event_id, destination_id, event_type, status, \
+                      attempt_count, failures_counted, next_attempt_at, last_error, created_at, \
+                      updated_at, ord) \
              ORDER BY ord",
         )
         .bind(ids)
         .bind(orgs)
         .bind(events)
         .bind(destinations)
+        .bind(types)
         .bind(statuses)
         .bind(attempts)
         .bind(failures)

@@ -201,6 +201,7 @@ pub(crate) fn delivery(row: &impl Columns) -> StoreResult<(i64, Delivery)> {
             org_id: parsed(row, "org_id")?,
             event_id: parsed(row, "event_id")?,
             destination_id: parsed(row, "destination_id")?,
+            event_type: owned(row, "event_type")?,
             status: parsed(row, "status")?,
             attempt_count: uint(row, "attempt_count")?,
             failures_counted: uint(row, "failures_counted")?,

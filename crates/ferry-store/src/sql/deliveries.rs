@@ -280,12 +280,7 @@ where
             .push_bind(destination_id.as_str());
     }
     if let Some(event_type) = &filter.event_type {
-        qb.push(
-            " AND EXISTS (SELECT 1 FROM events e WHERE e.id = deliveries.event_id \
-             AND e.event_type = ",
-        )
-        .push_bind(event_type.as_str())
-        .push(")");
+        qb.push(" AND event_type = ").push_bind(event_type.as_str());
     }
     if let Some(since) = filter.since {
         qb.push(" AND created_at >= ").push_bind(micros(since));

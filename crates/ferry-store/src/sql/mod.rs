@@ -31,6 +31,7 @@ mod deliveries;
 mod destinations;
 mod events;
 mod exports;
+mod json_page;
 pub(crate) mod metrics;
 mod orgs;
 mod ownership;
@@ -85,6 +86,12 @@ pub(crate) trait Backend: Sync + Sized {
 
     /// The queue's statements in this dialect.
     const QUEUE: QueueStatements;
+
+    /// Whether an export's page of records is read as one JSON value
+    /// (`json_page`): where the driver's cost per column of a row is
+    /// higher than building and parsing the JSON (SQLite's, whose every
+    /// column is copied on one thread and freed on another).
+    const JSON_PAGES: bool;
 
     /// A list bound as one parameter (a JSON array on SQLite, an array on
     /// PostgreSQL).

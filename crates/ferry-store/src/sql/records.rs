@@ -11,57 +11,121 @@ use ferry_core::audit::AuditRecord;
 use ferry_core::error::StoreResult;
 use ferry_core::export::{AttemptContext, ExportSource, Record, RecordFilter, RecordQuery};
 use ferry_core::ids::OrgId;
+use futures::TryStreamExt;
 use sqlx::{Database, Encode, Executor, IntoArguments, QueryBuilder, Type};
 
 use super::decode::{self, Columns};
+use super::json_page;
 use super::{Backend, Tables};
 use crate::values::micros;
 
 /// Most records one page reads.
 const MAX_RECORD_PAGE: u32 = 10_000;
 
-/// The statement's head for each source: the columns the decoder reads,
-/// the table (aliased) and the org condition, ending where the org is bound;
-/// none for destinations, which the caller reads whole, and for the
-/// operational log, which is not in the store.
-fn head(source: ExportSource, counting: bool) -> Option<&'static str> {
-    Some(match (source, counting) {
-        (ExportSource::Events, false) => {
-            "SELECT x.seq, x.id, x.org_id, x.event_type, x.data, x.metadata, x.idempotency_key, \
-             x.created_at FROM events x WHERE x.org_id = "
-        }
-        (ExportSource::Deliveries, false) => {
-            "SELECT x.seq, x.id, x.org_id, x.event_id, x.destination_id, x.status, \
-             x.attempt_count, x.failures_counted, x.next_attempt_at, x.last_error, x.created_at, \
-             x.updated_at, e.event_type FROM deliveries x JOIN events e ON e.id = x.event_id \
-             WHERE x.org_id = "
-        }
-        (ExportSource::Attempts, false) => {
-            "SELECT x.seq, x.delivery_id, x.number, x.started_at, x.duration_ms, x.outcome, \
-             x.status_code, x.error, x.request, x.response, d.event_id, d.destination_id, \
-             e.event_type FROM attempts x JOIN deliveries d ON d.id = x.delivery_id \
-             JOIN events e ON e.id = d.event_id WHERE x.org_id = "
-        }
-        (ExportSource::Audit, false) => {
-            "SELECT x.seq, x.id, x.org_id, x.actor, x.at, x.entity_type, x.entity_id, x.action, \
-             x.before, x.after FROM audit x WHERE x.org_id = "
-        }
-        (ExportSource::Events, true) => "SELECT COUNT(*) AS n FROM events x WHERE x.org_id = ",
-        (ExportSource::Deliveries, true) => {
-            "SELECT COUNT(*) AS n FROM deliveries x WHERE x.org_id = "
-        }
-        (ExportSource::Attempts, true) => {
+/// What a page of each source selects: the columns the decoder reads
+/// (each named by what follows its table's alias) and the table (aliased),
+/// ending where the org is bound; none for destinations, which the caller
+/// reads whole, and for the operational log, which is not in the store.
+fn select(source: ExportSource) -> Option<(&'static [&'static str], &'static str)> {
+    Some(match source {
+        ExportSource::Events => (
+            &[
+                "x.seq",
+                "x.id",
+                "x.org_id",
+                "x.event_type",
+                "x.data",
+                "x.metadata",
+                "x.idempotency_key",
+                "x.created_at",
+            ],
+            "FROM events x WHERE x.org_id = ",
+        ),
+        ExportSource::Deliveries => (
+            &[
+                "x.seq",
+                "x.id",
+                "x.org_id",
+                "x.event_id",
+                "x.destination_id",
+                "x.event_type",
+                "x.status",
+                "x.attempt_count",
+                "x.failures_counted",
+                "x.next_attempt_at",
+                "x.last_error",
+                "x.created_at",
+                "x.updated_at",
+            ],
+            "FROM deliveries x WHERE x.org_id = ",
+        ),
+        ExportSource::Attempts => (
+            &[
+                "x.seq",
+                "x.delivery_id",
+                "x.number",
+                "x.started_at",
+                "x.duration_ms",
+                "x.outcome",
+                "x.status_code",
+                "x.error",
+                "x.request",
+                "x.response",
+                "d.event_id",
+                "d.destination_id",
+                "d.event_type",
+            ],
+            "FROM attempts x JOIN deliveries d ON d.id = x.delivery_id WHERE x.org_id = ",
+        ),
+        ExportSource::Audit => (
+            &[
+                "x.seq",
+                "x.id",
+                "x.org_id",
+                "x.actor",
+                "x.at",
+                "x.entity_type",
+                "x.entity_id",
+                "x.action",
+                "x.before",
+                "x.after",
+            ],
+            "FROM audit x WHERE x.org_id = ",
+        ),
+        ExportSource::Destinations
+        | ExportSource::Log
+        | ExportSource::Metrics
+        | ExportSource::Config => return None,
+    })
+}
+
+/// A column's name in the page: what follows its table's alias.
+fn name(column: &str) -> &str {
+    column.split_once('.').map_or(column, |(_, name)| name)
+}
+
+/// Whether the backend hands this source's pages over as one JSON value
+/// (see `json_page`). Not events: their data can be large, and a page of
+/// them is better read row by row than held twice, as text and parsed.
+fn as_json<B: Backend>(source: ExportSource) -> bool {
+    B::JSON_PAGES && source != ExportSource::Events
+}
+
+/// The head of a count of the source's records, ending where the org is
+/// bound.
+fn count_head(source: ExportSource) -> Option<&'static str> {
+    Some(match source {
+        ExportSource::Events => "SELECT COUNT(*) AS n FROM events x WHERE x.org_id = ",
+        ExportSource::Deliveries => "SELECT COUNT(*) AS n FROM deliveries x WHERE x.org_id = ",
+        ExportSource::Attempts => {
             "SELECT COUNT(*) AS n FROM attempts x JOIN deliveries d ON d.id = x.delivery_id \
              WHERE x.org_id = "
         }
-        (ExportSource::Audit, true) => "SELECT COUNT(*) AS n FROM audit x WHERE x.org_id = ",
-        (
-            ExportSource::Destinations
-            | ExportSource::Log
-            | ExportSource::Metrics
-            | ExportSource::Config,
-            _,
-        ) => return None,
+        ExportSource::Audit => "SELECT COUNT(*) AS n FROM audit x WHERE x.org_id = ",
+        ExportSource::Destinations
+        | ExportSource::Log
+        | ExportSource::Metrics
+        | ExportSource::Config => return None,
     })
 }
 
@@ -135,12 +199,7 @@ where
                     .push_bind(id.to_string());
             }
             if let Some(t) = exact_type(filter) {
-                qb.push(
-                    " AND EXISTS (SELECT 1 FROM events t WHERE t.id = x.event_id \
-                     AND t.event_type = ",
-                )
-                .push_bind(t.to_owned())
-                .push(")");
+                qb.push(" AND x.event_type = ").push_bind(t.to_owned());
             }
         }
         ExportSource::Attempts => {
@@ -149,12 +208,7 @@ where
                     .push_bind(id.to_string());
             }
             if let Some(t) = exact_type(filter) {
-                qb.push(
-                    " AND EXISTS (SELECT 1 FROM events t WHERE t.id = d.event_id \
-                     AND t.event_type = ",
-                )
-                .push_bind(t.to_owned())
-                .push(")");
+                qb.push(" AND d.event_type = ").push_bind(t.to_owned());
             }
         }
         ExportSource::Audit => {
@@ -183,10 +237,7 @@ fn record(source: ExportSource, row: &impl Columns) -> StoreResult<(i64, Record)
         }
         ExportSource::Deliveries => {
             let (seq, delivery) = decode::delivery(row)?;
-            (
-                seq,
-                Record::Delivery(delivery, row.text("event_type")?.to_owned()),
-            )
+            (seq, Record::Delivery(delivery))
         }
         ExportSource::Attempts => {
             let context = AttemptContext {
@@ -229,26 +280,50 @@ where
         after: i64,
         limit: u32,
     ) -> StoreResult<Vec<(i64, Record)>> {
-        let Some(head) = head(query.source, false) else {
+        let Some((columns, from)) = select(query.source) else {
             return Ok(Vec::new());
         };
-        let mut qb = QueryBuilder::<B::DB>::new(head);
-        qb.push_bind(org.as_str())
+        let names: Vec<&str> = columns.iter().map(|c| name(c)).collect();
+        let json = as_json::<B>(query.source);
+        let mut qb = QueryBuilder::<B::DB>::new("");
+        if json {
+            qb.push(format_args!(
+                "SELECT json_group_array(json_array({}) ORDER BY seq) AS page FROM (",
+                names.join(", ")
+            ));
+        }
+        qb.push(format_args!("SELECT {} {from}", columns.join(", ")))
+            .push_bind(org.as_str())
             .push(" AND x.seq > ")
             .push_bind(after);
         push_filter(&mut qb, query.source, &query.filter);
         qb.push(" ORDER BY x.seq LIMIT ")
             .push_bind(i64::from(limit.clamp(1, MAX_RECORD_PAGE)));
-        let rows = qb
-            .build()
-            .fetch_all(self.0.reader())
-            .await
-            .map_err(B::db_error)?;
-        rows.iter().map(|row| record(query.source, row)).collect()
+        if json {
+            qb.push(")");
+            let row = qb
+                .build()
+                .fetch_one(self.0.reader())
+                .await
+                .map_err(B::db_error)?;
+            return json_page::rows(&names, row.text("page")?)?
+                .iter()
+                .map(|row| record(query.source, row))
+                .collect();
+        }
+        // Each row is decoded as it arrives, while the database goes on
+        // stepping to the next ones: decoding a page after it was read
+        // whole would leave the reader idle meanwhile.
+        let mut rows = qb.build().fetch(self.0.reader());
+        let mut page = Vec::with_capacity(limit as usize);
+        while let Some(row) = rows.try_next().await.map_err(B::db_error)? {
+            page.push(record(query.source, &row)?);
+        }
+        Ok(page)
     }
 
     pub(crate) async fn count_records(&self, org: &OrgId, query: &RecordQuery) -> StoreResult<u64> {
-        let Some(head) = head(query.source, true) else {
+        let Some(head) = count_head(query.source) else {
             return Ok(0);
         };
         let mut qb = QueryBuilder::<B::DB>::new(head);

@@ -68,6 +68,8 @@ impl Backend for SqliteStore {
 
     const QUEUE: QueueStatements = super::queue::STATEMENTS;
 
+    const JSON_PAGES: bool = true;
+
     const ROW_LOCKS: RowLocks = RowLocks::Writer;
 
     type TextList = String;
@@ -189,18 +191,19 @@ impl Backend for SqliteStore {
         conn: &mut SqliteConnection,
         deliveries: &[&Delivery],
     ) -> StoreResult<()> {
-        const COLUMNS: usize = 11;
+        const COLUMNS: usize = 12;
         for chunk in deliveries.chunks(rows_per_statement(COLUMNS)) {
             let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO deliveries (id, org_id, event_id, destination_id, status, \
-                 attempt_count, failures_counted, next_attempt_at, last_error, created_at, \
-                 updated_at) ",
+                "INSERT INTO deliveries (id, org_id, event_id, destination_id, event_type, \
+                 status, attempt_count, failures_counted, next_attempt_at, last_error, \
+                 created_at, updated_at) ",
             );
             qb.push_values(chunk, |mut b, d| {
                 b.push_bind(d.id.as_str())
                     .push_bind(d.org_id.as_str())
                     .push_bind(d.event_id.as_str())
                     .push_bind(d.destination_id.as_str())
+                    .push_bind(d.event_type.as_str())
                     .push_bind(d.status.as_str())
                     .push_bind(i64::from(d.attempt_count))
                     .push_bind(i64::from(d.failures_counted))

@@ -93,6 +93,13 @@ impl SqliteStore {
     /// `synchronous=FULL` (a commit is fsync'd: Ferry promises that 202
     /// means durable), foreign keys on, a busy timeout; runs the migrations.
     /// Destination secrets are sealed with `cipher`.
+    ///
+    /// Temporary storage stays SQLite's default: a statement's journal (kept
+    /// for a statement inside a transaction, to undo it alone) or a sort is
+    /// held in memory up to a small size and then in an unnamed temporary
+    /// file. Held in memory whole, one large statement (a migration's
+    /// backfill, a million deliveries failed at once) took hundreds of MB,
+    /// and group commits kept tens of MB that the process never gave back.
     pub async fn open(path: &Path, cipher: Cipher) -> StoreResult<Self> {
         Self::open_with(path, cipher, DEFAULT_BUSY_TIMEOUT).await
     }
@@ -109,7 +116,6 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(busy_timeout)
             .synchronous(SqliteSynchronous::Full)
-            .pragma("temp_store", "memory")
             .row_buffer_size(ROW_BUFFER);
 
         let writer_options = base
@@ -415,6 +421,41 @@ mod tests {
             counts.contains(&(Pending, 0)) && counts.contains(&(Delivering, 1)),
             "{counts:?}"
         );
+    }
+
+    /// Deliveries made before migration 0009 had no event type of their
+    /// own: opening such a database copies each one's from its event.
+    #[tokio::test]
+    async fn deliveries_older_than_their_event_type_get_it_from_their_event() {
+        use ferry_core::ids::{DeliveryId, OrgId};
+        use ferry_core::ports::Store;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let cipher = ferry_core::crypto::Cipher::new(&[7; 32]).unwrap();
+        let store = super::SqliteStore::open(&path, cipher.clone())
+            .await
+            .unwrap();
+        for sql in [
+            "INSERT INTO orgs (id, name, created_at) VALUES ('org_a', 'a', 0)",
+            "INSERT INTO events (id, org_id, event_type, data, metadata, created_at) \
+             VALUES ('evt_a', 'org_a', 'order.paid', '{}', '{}', 0)",
+            "INSERT INTO deliveries (id, org_id, event_id, destination_id, status, \
+             attempt_count, failures_counted, next_attempt_at, created_at, updated_at) VALUES \
+             ('dlv_a', 'org_a', 'evt_a', 'dst_a', 'pending', 0, 0, 0, 0, 0)",
+            // What a database from before 0009 looks like.
+            "ALTER TABLE deliveries DROP COLUMN event_type",
+            "DELETE FROM _sqlx_migrations WHERE version = 9",
+        ] {
+            sqlx::query(sql).execute(&store.inner.writer).await.unwrap();
+        }
+        store.close().await;
+
+        let store = super::SqliteStore::open(&path, cipher).await.unwrap();
+        let org: OrgId = "org_a".parse().unwrap();
+        let id: DeliveryId = "dlv_a".parse().unwrap();
+        let (delivery, _) = store.get_delivery(&org, &id).await.unwrap().unwrap();
+        assert_eq!(delivery.event_type, "order.paid");
     }
 
     /// When a write finds the disk full, SQLite may roll the whole

@@ -52,11 +52,11 @@ pub fn record_cells(record: Record) -> Vec<Value> {
             opt_text(e.idempotency_key),
             Value::Time(e.created_at),
         ],
-        Record::Delivery(d, event_type) => vec![
+        Record::Delivery(d) => vec![
             text(d.id.to_string()),
             text(d.org_id.to_string()),
             text(d.event_id.to_string()),
-            text(event_type),
+            text(d.event_type),
             text(d.destination_id.to_string()),
             text(d.status.as_str()),
             int(d.attempt_count),
@@ -242,7 +242,7 @@ mod tests {
         let delivery =
             ferry_core::delivery::Delivery::new(&event, ferry_core::ids::DestinationId::generate());
         assert_eq!(
-            record_cells(Record::Delivery(delivery, "a".into())).len(),
+            record_cells(Record::Delivery(delivery)).len(),
             columns(ExportSource::Deliveries).len()
         );
         assert_eq!(

@@ -389,7 +389,7 @@ fn read_log(
 fn event_type(record: &Record) -> &str {
     match record {
         Record::Event(e) => &e.event_type,
-        Record::Delivery(_, t) => t,
+        Record::Delivery(d) => &d.event_type,
         Record::Attempt(_, context) => &context.event_type,
         Record::Audit(_) => "",
     }
