@@ -173,6 +173,12 @@ pub struct LoadtestArgs {
     /// --url [default: a file under the server's export root].
     #[arg(long, value_name = "JSON", value_parser = parse_json_object)]
     pub export_target: Option<serde_json::Value>,
+    /// --mode export: restart the started server between storing the events
+    /// and exporting them, so that the export runs in a process that has
+    /// not just taken a million events in (as a nightly export on a
+    /// long-running server does) and its memory is the export's own.
+    #[arg(long)]
+    pub export_after_restart: bool,
     /// Give up after this many seconds from the first send (--mode drain:
     /// sending, then delivering from the enable, each get this long; --mode
     /// export: sending, then the export).
@@ -280,6 +286,11 @@ async fn run(args: &LoadtestArgs) -> anyhow::Result<Summary> {
         return Err(usage("--events must be at least 1"));
     }
     let broker = broker_target(args)?;
+    if args.export_after_restart && (args.mode != Mode::Export || args.url.is_some()) {
+        return Err(usage(
+            "--export-after-restart needs --mode export and a server the tool starts (no --url)",
+        ));
+    }
     let concurrency = args.concurrency as usize;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
@@ -639,6 +650,7 @@ async fn export_stored(
 ) -> anyhow::Result<(export::ExportSummary, Option<u64>, Option<u64>)> {
     let Run {
         args,
+        http,
         api,
         target,
         progress,
@@ -646,6 +658,12 @@ async fn export_stored(
     } = *run;
     let start_rss = match target {
         Target::Started(server) => {
+            if args.export_after_restart {
+                server
+                    .restart(http)
+                    .await
+                    .context("cannot restart the server before the export")?;
+            }
             server.reset_peak_rss();
             server.rss_kb()
         }

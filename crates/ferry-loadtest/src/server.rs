@@ -6,12 +6,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use rand::RngCore as _;
 use tokio::process::{Child, Command};
+use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
 /// How long the started server has to answer `/readyz` with 200.
@@ -22,14 +23,31 @@ const RSS_SAMPLE_EVERY: Duration = Duration::from_millis(100);
 
 /// A `ferry serve` child process, killed when stopped or dropped.
 pub struct ManagedServer {
-    child: Child,
-    pid: u32,
+    /// Replaced by a restart.
+    process: Mutex<Process>,
+    pid: AtomicU32,
+    bin: PathBuf,
+    listen: String,
     base_url: String,
     api_key: String,
     data_dir: Option<tempfile::TempDir>,
+    data_path: PathBuf,
     log_path: PathBuf,
     peak_rss_kb: Arc<AtomicU64>,
+}
+
+/// The running process and the task sampling its memory.
+struct Process {
+    child: Child,
     sampler: JoinHandle<()>,
+}
+
+impl Process {
+    async fn kill(&mut self) {
+        self.sampler.abort();
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
 }
 
 impl ManagedServer {
@@ -46,37 +64,43 @@ impl ManagedServer {
         let data_path = data_dir.path().join("data");
         std::fs::create_dir(&data_path)
             .with_context(|| format!("cannot create {}", data_path.display()))?;
-        let log = std::fs::File::create(&log_path)
-            .with_context(|| format!("cannot create {}", log_path.display()))?;
-        let child = Command::new(bin)
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(&data_path)
-            .arg("--listen")
-            .arg(&listen)
-            .env("FERRY_BOOTSTRAP_ADMIN_KEY", &api_key)
-            .env("FERRY_ALLOW_PRIVATE_NETWORKS", "true")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("cannot start {} serve", bin.display()))?;
-        let pid = child.id().context("the server exited at once")?;
         let peak_rss_kb = Arc::new(AtomicU64::new(0));
-        let sampler = tokio::spawn(sample_rss(pid, peak_rss_kb.clone()));
-        let mut server = Self {
-            child,
-            pid,
-            base_url: format!("http://{listen}"),
+        let child = spawn_serve(bin, &data_path, &listen, &api_key, &log_path)?;
+        let (process, pid) = watch(child, &peak_rss_kb)?;
+        let server = Self {
+            process: Mutex::new(process),
+            pid: AtomicU32::new(pid),
+            bin: bin.to_owned(),
+            listen,
+            base_url: format!("http://127.0.0.1:{port}"),
             api_key,
             data_dir: Some(data_dir),
+            data_path,
             log_path,
             peak_rss_kb,
-            sampler,
         };
         server.wait_ready(http).await?;
         Ok(server)
+    }
+
+    /// Stops the server (as a crash would: what it acknowledged is stored)
+    /// and starts it again on the same data, waiting until it is ready.
+    pub async fn restart(&self, http: &reqwest::Client) -> anyhow::Result<()> {
+        {
+            let mut process = self.process.lock().await;
+            process.kill().await;
+            let child = spawn_serve(
+                &self.bin,
+                &self.data_path,
+                &self.listen,
+                &self.api_key,
+                &self.log_path,
+            )?;
+            let (fresh, pid) = watch(child, &self.peak_rss_kb)?;
+            *process = fresh;
+            self.pid.store(pid, Ordering::Relaxed);
+        }
+        self.wait_ready(http).await
     }
 
     pub fn base_url(&self) -> &str {
@@ -91,7 +115,7 @@ impl ManagedServer {
     /// when readable, else the highest sample).
     pub fn peak_rss_kb(&self) -> Option<u64> {
         let sampled = self.peak_rss_kb.load(Ordering::Relaxed);
-        let hwm = read_status_kb(self.pid, "VmHWM:").unwrap_or(0);
+        let hwm = read_status_kb(self.pid(), "VmHWM:").unwrap_or(0);
         Some(sampled.max(hwm)).filter(|&kb| kb > 0)
     }
 
@@ -99,13 +123,13 @@ impl ManagedServer {
     /// through `/proc/<pid>/clear_refs` (where writable) and so is the
     /// sampled one.
     pub fn reset_peak_rss(&self) {
-        let _ = std::fs::write(format!("/proc/{}/clear_refs", self.pid), "5");
+        let _ = std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5");
         self.peak_rss_kb.store(0, Ordering::Relaxed);
     }
 
     /// Resident memory right now, in KiB.
     pub fn rss_kb(&self) -> Option<u64> {
-        read_status_kb(self.pid, "VmRSS:")
+        read_status_kb(self.pid(), "VmRSS:")
     }
 
     /// Keeps the data dir and log after the run; returns where they are.
@@ -114,17 +138,20 @@ impl ManagedServer {
     }
 
     /// Kills the server and waits for it to exit.
-    pub async fn stop(mut self) {
-        self.sampler.abort();
-        let _ = self.child.start_kill();
-        let _ = self.child.wait().await;
+    pub async fn stop(self) {
+        self.process.into_inner().kill().await;
     }
 
-    async fn wait_ready(&mut self, http: &reqwest::Client) -> anyhow::Result<()> {
+    fn pid(&self) -> u32 {
+        self.pid.load(Ordering::Relaxed)
+    }
+
+    async fn wait_ready(&self, http: &reqwest::Client) -> anyhow::Result<()> {
         let url = format!("{}/readyz", self.base_url);
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
-            if let Some(status) = self.child.try_wait()? {
+            let exited = self.process.lock().await.child.try_wait()?;
+            if let Some(status) = exited {
                 bail!(
                     "the server exited during start-up ({status}); its log ({}):\n{}",
                     self.log_path.display(),
@@ -151,6 +178,43 @@ impl ManagedServer {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// Samples the memory of `child`, just started; with its pid.
+fn watch(child: Child, peak_rss_kb: &Arc<AtomicU64>) -> anyhow::Result<(Process, u32)> {
+    let pid = child.id().context("the server exited at once")?;
+    peak_rss_kb.store(0, Ordering::Relaxed);
+    let sampler = tokio::spawn(sample_rss(pid, peak_rss_kb.clone()));
+    Ok((Process { child, sampler }, pid))
+}
+
+/// `bin serve` on `data_path`, its output appended to the log at `log_path`.
+fn spawn_serve(
+    bin: &Path,
+    data_path: &Path,
+    listen: &str,
+    api_key: &str,
+    log_path: &Path,
+) -> anyhow::Result<Child> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)
+        .with_context(|| format!("cannot create {}", log_path.display()))?;
+    Command::new(bin)
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(data_path)
+        .arg("--listen")
+        .arg(listen)
+        .env("FERRY_BOOTSTRAP_ADMIN_KEY", api_key)
+        .env("FERRY_ALLOW_PRIVATE_NETWORKS", "true")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start {} serve", bin.display()))
 }
 
 /// A loopback port nobody listens on right now.

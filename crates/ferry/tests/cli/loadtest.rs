@@ -112,6 +112,40 @@ fn a_drain_run_delivers_every_stored_event_once_the_destination_is_enabled() {
     assert_eq!(summary["mode"], "drain", "{summary:#}");
 }
 
+/// `--mode export --export-after-restart`: the stored events survive the
+/// restart (a `kill -9`), and the export after it holds every one of them.
+#[test]
+fn an_export_after_a_restart_holds_every_stored_delivery() {
+    let events = EVENTS.to_string();
+    let out = loadtest(&[
+        "-n",
+        &events,
+        "-c",
+        "10",
+        "--batch",
+        "20",
+        "--mode",
+        "export",
+        "--export-after-restart",
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let summary: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{stderr}", String::from_utf8_lossy(&out.stdout)));
+    assert!(out.status.success(), "{summary:#}\n{stderr}");
+    let export = &summary["export"];
+    assert_eq!(export["status"], "succeeded", "{summary:#}");
+    assert_eq!(export["rows"], EVENTS, "{summary:#}");
+    assert!(
+        summary["export_start_rss_mb"].as_f64().unwrap() > 0.0,
+        "{summary:#}"
+    );
+    assert!(
+        summary["export_peak_rss_mb"].as_f64().unwrap() > 0.0,
+        "{summary:#}"
+    );
+}
+
 /// Against a running server (`--url`), the tool deletes its destination at
 /// the end, while some attempt records may still be on their way (Ferry's
 /// counters, which the tool waits for, run ahead of the records written in
@@ -196,6 +230,10 @@ fn bad_kind_options_are_refused_before_anything_starts() {
                 "ingest",
             ],
             "--mode ingest delivers nothing",
+        ),
+        (
+            &["--mode", "drain", "--export-after-restart"],
+            "--export-after-restart needs --mode export",
         ),
     ] {
         let out = loadtest(args);
