@@ -375,22 +375,39 @@ mod tests {
         }
     }
 
-    /// Databases made before migration 0002 had no count triggers: opening
-    /// one recounts, and the counts follow every change from then on.
-    #[tokio::test]
-    async fn counts_are_rebuilt_for_databases_older_than_the_triggers() {
-        use ferry_core::ports::Store;
-
+    /// A store over a database made by `sql` run on a new one (which
+    /// undoes a migration, to look like a database from before it), closed
+    /// and opened again.
+    async fn reopened_after(sql: &[&'static str]) -> (tempfile::TempDir, super::SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
         let cipher = ferry_core::crypto::Cipher::new(&[7; 32]).unwrap();
         let store = super::SqliteStore::open(&path, cipher.clone())
             .await
             .unwrap();
-        for sql in [
+        for sql in sql {
+            sqlx::query(*sql)
+                .execute(&store.inner.writer)
+                .await
+                .unwrap();
+        }
+        store.close().await;
+        let store = super::SqliteStore::open(&path, cipher).await.unwrap();
+        (dir, store)
+    }
+
+    const AN_EVENT: &str = "INSERT INTO events (id, org_id, event_type, data, metadata, \
+                            created_at) VALUES ('evt_a', 'org_a', 'order.paid', '{}', '{}', 0)";
+
+    /// Databases made before migration 0002 had no count triggers: opening
+    /// one recounts, and the counts follow every change from then on.
+    #[tokio::test]
+    async fn counts_are_rebuilt_for_databases_older_than_the_triggers() {
+        use ferry_core::ports::Store;
+
+        let (_dir, store) = reopened_after(&[
             "INSERT INTO orgs (id, name, created_at) VALUES ('org_a', 'a', 0)",
-            "INSERT INTO events (id, org_id, event_type, data, metadata, created_at) \
-             VALUES ('evt_a', 'org_a', 't', '{}', '{}', 0)",
+            AN_EVENT,
             "INSERT INTO deliveries (id, org_id, event_id, destination_id, status, \
              attempt_count, failures_counted, next_attempt_at, created_at, updated_at) VALUES \
              ('dlv_a', 'org_a', 'evt_a', 'dst_a', 'pending', 0, 0, 0, 0, 0), \
@@ -401,12 +418,8 @@ mod tests {
             "DROP TRIGGER deliveries_count_delete",
             "UPDATE delivery_counts SET n = 0",
             "DELETE FROM _sqlx_migrations WHERE version = 2",
-        ] {
-            sqlx::query(sql).execute(&store.inner.writer).await.unwrap();
-        }
-        store.close().await;
-
-        let store = super::SqliteStore::open(&path, cipher).await.unwrap();
+        ])
+        .await;
         let counts = store.delivery_counts().await.unwrap();
         assert!(
             counts.contains(&(Pending, 1)) && counts.contains(&(Dead, 1)),
@@ -430,28 +443,17 @@ mod tests {
         use ferry_core::ids::{DeliveryId, OrgId};
         use ferry_core::ports::Store;
 
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("old.db");
-        let cipher = ferry_core::crypto::Cipher::new(&[7; 32]).unwrap();
-        let store = super::SqliteStore::open(&path, cipher.clone())
-            .await
-            .unwrap();
-        for sql in [
+        let (_dir, store) = reopened_after(&[
             "INSERT INTO orgs (id, name, created_at) VALUES ('org_a', 'a', 0)",
-            "INSERT INTO events (id, org_id, event_type, data, metadata, created_at) \
-             VALUES ('evt_a', 'org_a', 'order.paid', '{}', '{}', 0)",
+            AN_EVENT,
             "INSERT INTO deliveries (id, org_id, event_id, destination_id, status, \
              attempt_count, failures_counted, next_attempt_at, created_at, updated_at) VALUES \
              ('dlv_a', 'org_a', 'evt_a', 'dst_a', 'pending', 0, 0, 0, 0, 0)",
             // What a database from before 0009 looks like.
             "ALTER TABLE deliveries DROP COLUMN event_type",
             "DELETE FROM _sqlx_migrations WHERE version = 9",
-        ] {
-            sqlx::query(sql).execute(&store.inner.writer).await.unwrap();
-        }
-        store.close().await;
-
-        let store = super::SqliteStore::open(&path, cipher).await.unwrap();
+        ])
+        .await;
         let org: OrgId = "org_a".parse().unwrap();
         let id: DeliveryId = "dlv_a".parse().unwrap();
         let (delivery, _) = store.get_delivery(&org, &id).await.unwrap().unwrap();

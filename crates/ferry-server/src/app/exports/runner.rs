@@ -48,7 +48,7 @@ fn page_size(source: ExportSource) -> u32 {
     match source {
         ExportSource::Events => 500,
         ExportSource::Attempts => 250,
-        _ => 2_000,
+        _ => 1_000,
     }
 }
 
