@@ -30,6 +30,7 @@ const RESERVED_HEADERS: &[&str] = &[
     "idempotency-key",
     "ferry-delivery-id",
     "ferry-attempt",
+    "ferry-timestamp",
     "content-type",
     "content-length",
     "content-encoding",

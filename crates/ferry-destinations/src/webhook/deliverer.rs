@@ -36,6 +36,9 @@ const WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 const FERRY_DELIVERY_ID: HeaderName = HeaderName::from_static("ferry-delivery-id");
 const FERRY_ATTEMPT: HeaderName = HeaderName::from_static("ferry-attempt");
+/// The attempt's time in RFC 3339 (UTC, whole seconds): `webhook-timestamp`
+/// for people and for receivers that log or compare readable times.
+const FERRY_TIMESTAMP: HeaderName = HeaderName::from_static("ferry-timestamp");
 
 /// The `webhook` kind. Owns the HTTP client shared by every webhook
 /// destination of the process (pooled keep-alive connections, rustls, no
@@ -243,6 +246,10 @@ impl WebhookDeliverer {
         let dynamic = [
             (WEBHOOK_ID, id.to_owned()),
             (WEBHOOK_TIMESTAMP, timestamp.to_string()),
+            (
+                FERRY_TIMESTAMP,
+                now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            ),
             (IDEMPOTENCY_KEY, id.to_owned()),
         ];
         let signed = (!signature.is_empty()).then_some((WEBHOOK_SIGNATURE, signature));

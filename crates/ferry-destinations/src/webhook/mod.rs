@@ -2,8 +2,9 @@
 //! Webhooks format — body `{"id","type","timestamp","data"}`, headers
 //! `webhook-id` (the event id, the same on every attempt and replay),
 //! `webhook-timestamp`, `webhook-signature` (one `v1,` entry per active
-//! signing secret), `idempotency-key`, `ferry-delivery-id` and
-//! `ferry-attempt`, plus the destination's own headers and auth.
+//! signing secret), `idempotency-key`, `ferry-delivery-id`,
+//! `ferry-attempt` and `ferry-timestamp` (`webhook-timestamp` in RFC 3339),
+//! plus the destination's own headers and auth.
 //!
 //! All webhook destinations share one pooled HTTP client (rustls, keep-alive,
 //! no redirects followed, no proxy) whose DNS resolver applies the SSRF

@@ -30,6 +30,14 @@ async fn deliveries_are_signed_and_verify_with_the_reference_library() {
     assert_eq!(req.header("webhook-id"), Some(id));
     assert_eq!(req.header("idempotency-key"), Some(id));
     assert_eq!(req.header("ferry-attempt"), Some("1"));
+    // The same instant as `webhook-timestamp`, readable.
+    let readable = chrono::DateTime::parse_from_rfc3339(req.header("ferry-timestamp").unwrap())
+        .expect("ferry-timestamp is RFC 3339");
+    assert_eq!(
+        readable.timestamp().to_string(),
+        req.header("webhook-timestamp").unwrap()
+    );
+    assert_eq!(readable.offset().local_minus_utc(), 0, "in UTC");
     let body = req.json();
     assert_eq!(
         (body["id"].as_str(), body["type"].as_str()),
