@@ -94,9 +94,6 @@ impl Errors {
     }
 }
 
-/// Applies `input` over `base` (a new destination or the stored one) and
-/// validates the result. Returns the destination and a newly made signing
-/// secret to show once, if any.
 /// A destination with nothing set yet, for `apply` to fill in.
 pub(super) fn blank(id: DestinationId, org_id: OrgId, now: DateTime<Utc>) -> Destination {
     Destination {
@@ -117,6 +114,9 @@ pub(super) fn blank(id: DestinationId, org_id: OrgId, now: DateTime<Utc>) -> Des
     }
 }
 
+/// Applies `input` over `base` (a new destination or the stored one) and
+/// validates the result. Returns the destination and a newly made signing
+/// secret to show once, if any.
 pub(super) fn apply(
     catalog: &Catalog,
     mut d: Destination,

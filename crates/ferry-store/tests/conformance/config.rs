@@ -1,9 +1,9 @@
 //! Conformance cases of the `ConfigStore` port: an import applies every
 //! change with its audit records, or (when any of it fails) nothing at all;
 //! an updated destination keeps its health, an updated schedule is written
-//! only over the revision its importer read, a replaced source is the given one, and a deleted
-//! destination takes its waiting deliveries with it as an operator's delete
-//! does.
+//! only over the revision its importer read, a replaced source is the given
+//! one, and a deleted destination takes its waiting deliveries with it as an
+//! operator's delete does.
 
 use ferry_core::StoreError;
 use ferry_core::audit::{AuditFilter, AuditRecord};

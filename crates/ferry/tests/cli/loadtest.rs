@@ -13,9 +13,16 @@ use serde_json::Value;
 const EVENTS: u64 = 200;
 
 fn loadtest(args: &[&str]) -> Output {
+    loadtest_in(&std::env::temp_dir(), args)
+}
+
+/// `loadtest` with its temporary files (the started server's data dir)
+/// under `tmp`.
+fn loadtest_in(tmp: &std::path::Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ferry"))
         .arg("loadtest")
         .args(args)
+        .env("TMPDIR", tmp)
         .env_remove("FERRY_URL")
         .env_remove("FERRY_API_KEY")
         .output()
@@ -117,18 +124,25 @@ fn a_drain_run_delivers_every_stored_event_once_the_destination_is_enabled() {
 #[test]
 fn an_export_after_a_restart_holds_every_stored_delivery() {
     let events = EVENTS.to_string();
-    let out = loadtest(&[
-        "-n",
-        &events,
-        "-c",
-        "10",
-        "--batch",
-        "20",
-        "--mode",
-        "export",
-        "--export-after-restart",
-        "--json",
-    ]);
+    // The server's data dir is kept under a temporary dir of this test's
+    // own, to read from its log that it did start twice.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = loadtest_in(
+        tmp.path(),
+        &[
+            "-n",
+            &events,
+            "-c",
+            "10",
+            "--batch",
+            "20",
+            "--mode",
+            "export",
+            "--export-after-restart",
+            "--keep-data",
+            "--json",
+        ],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     let summary: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}\n{stderr}", String::from_utf8_lossy(&out.stdout)));
@@ -143,6 +157,17 @@ fn an_export_after_a_restart_holds_every_stored_delivery() {
     assert!(
         summary["export_peak_rss_mb"].as_f64().unwrap() > 0.0,
         "{summary:#}"
+    );
+    let kept = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("server.log").exists())
+        .expect("the kept data dir");
+    let log = std::fs::read_to_string(kept.join("server.log")).unwrap();
+    assert_eq!(
+        log.matches("Ferry is listening on").count(),
+        2,
+        "started, then started again: {log}"
     );
 }
 
