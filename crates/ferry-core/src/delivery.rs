@@ -83,6 +83,9 @@ pub struct Envelope {
     pub event: Arc<Event>,
     /// 1-based attempt number of this try.
     pub attempt: u32,
+    /// The trace context the receiver gets (`traceparent`): the attempt's
+    /// own span when Ferry exports traces, else the event's stored trace.
+    pub trace: Option<crate::trace::TraceContext>,
 }
 
 /// A captured request or response: headers and the first 64 KiB of the body.

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::delivery::Delivery;
 use crate::ids::{EventId, OrgId};
+use crate::trace::TraceContext;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -18,6 +19,10 @@ pub struct Event {
     /// The caller's `Idempotency-Key` or `id`, when it gave one.
     pub idempotency_key: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The trace the event belongs to (W3C Trace Context): the producer's,
+    /// or the one Ferry started for it. Every attempt joins it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
 }
 
 /// Longest accepted event type and caller key.

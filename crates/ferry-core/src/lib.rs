@@ -24,6 +24,7 @@ pub mod secret;
 pub mod signing;
 pub mod source;
 pub mod state;
+pub mod trace;
 
 pub use error::{FieldError, StoreError, StoreResult};
 pub use ids::*;

@@ -39,14 +39,30 @@ impl<'a> Payload<'a> {
 /// Metadata every non-HTTP kind attaches where its protocol has headers or
 /// properties: `webhook-id` and `idempotency-key` (both the event id, the
 /// same on every attempt and replay), `ferry-event-type`,
-/// `ferry-delivery-id` and `ferry-attempt`.
-pub fn metadata(envelope: &Envelope) -> [(&'static str, String); 5] {
+/// `ferry-delivery-id` and `ferry-attempt`; and the W3C `traceparent`
+/// (with its `tracestate`) when the event belongs to a trace, so that the
+/// consumer's spans join it.
+pub fn metadata(envelope: &Envelope) -> Vec<(&'static str, String)> {
     let id = envelope.event.id.to_string();
-    [
+    let mut out = vec![
         ("webhook-id", id.clone()),
         ("idempotency-key", id),
         ("ferry-event-type", envelope.event.event_type.clone()),
         ("ferry-delivery-id", envelope.delivery_id.to_string()),
         ("ferry-attempt", envelope.attempt.to_string()),
-    ]
+    ];
+    out.extend(trace_headers(envelope));
+    out
+}
+
+/// `traceparent` and `tracestate` for the attempt's trace, if any.
+pub fn trace_headers(envelope: &Envelope) -> Vec<(&'static str, String)> {
+    let Some(trace) = &envelope.trace else {
+        return Vec::new();
+    };
+    let mut out = vec![("traceparent", trace.traceparent())];
+    if let Some(state) = trace.tracestate() {
+        out.push(("tracestate", state.to_owned()));
+    }
+    out
 }

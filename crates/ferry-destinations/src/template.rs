@@ -152,6 +152,7 @@ pub fn sample_event() -> Event {
         metadata: serde_json::Value::Null,
         idempotency_key: None,
         created_at: chrono::Utc::now(),
+        trace: None,
     }
 }
 
@@ -221,6 +222,7 @@ mod tests {
             metadata: json!({}),
             idempotency_key: None,
             created_at: chrono::Utc.with_ymd_and_hms(2026, 3, 4, 5, 6, 7).unwrap(),
+            trace: None,
         }
     }
 

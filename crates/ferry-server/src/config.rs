@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use crate::oplog::LogConfig;
+pub use crate::traces::TelemetryConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -60,6 +61,9 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Ferry's own operational log in `<data_dir>/logs`.
     pub log: LogConfig,
+    /// OpenTelemetry export of traces (off unless an endpoint is set here
+    /// or in `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    pub telemetry: TelemetryConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -214,6 +218,7 @@ impl Default for Config {
             exports: ExportsConfig::default(),
             metrics: MetricsConfig::default(),
             log: LogConfig::default(),
+            telemetry: TelemetryConfig::default(),
         }
     }
 }

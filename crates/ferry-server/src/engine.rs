@@ -26,6 +26,7 @@ use crate::app::{self, App};
 use crate::config::Config;
 use crate::dispatch::{DispatchHandle, Dispatcher, DispatcherParts};
 use crate::store_health::{self, WriteHealth};
+use crate::traces::Traces;
 use crate::{bootstrap, dispatch, ingest};
 
 /// Whether the first start makes an admin API key: a server does (its
@@ -54,6 +55,8 @@ pub struct Engine {
     metrics_flush: Option<JoinHandle<()>>,
     /// The embedded store's data-dir lock, held until the engine stops.
     lock: Option<File>,
+    /// Exported at the end of `stop`.
+    traces: Traces,
 }
 
 impl Engine {
@@ -65,6 +68,8 @@ impl Engine {
         config
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        let traces = Traces::start(&config.telemetry)
+            .map_err(|e| anyhow::anyhow!("invalid telemetry configuration: {e}"))?;
         let backend = open_backend(config).await?;
         let master = backend.master;
         let store = backend.store;
@@ -116,6 +121,7 @@ impl Engine {
                     exclusive: backend.lock.is_some(),
                     alerts,
                     metrics: recorder.clone(),
+                    traces: traces.clone(),
                 },
                 dispatcher_stop.clone(),
             );
@@ -133,6 +139,7 @@ impl Engine {
             write_health.clone(),
             config.ingest.max_batch,
             config.ingest.queue_capacity,
+            traces.clone(),
         );
         let app = App::new(app::Parts {
             store,
@@ -161,6 +168,7 @@ impl Engine {
             public_url: config.public_url(),
             ingest: config.ingest.clone(),
             max_event_bytes: config.max_payload_bytes,
+            traces: traces.clone(),
         });
         tokio::spawn(app.clone().raise_alerts(alert_reports));
         let key_flush = spawn_key_flush(app.clone(), background_stop.clone());
@@ -192,6 +200,7 @@ impl Engine {
             key_flush: Some(key_flush),
             metrics_flush,
             lock: backend.lock,
+            traces,
         })
     }
 
@@ -234,6 +243,7 @@ impl Engine {
         if let Some(metrics_flush) = self.metrics_flush.take() {
             let _ = metrics_flush.await;
         }
+        self.traces.shutdown().await;
         drop(self.lock.take());
     }
 }

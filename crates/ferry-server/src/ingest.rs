@@ -21,6 +21,8 @@ use tracing::{debug, warn};
 use crate::dispatch::{DispatchHandle, Handoff};
 use crate::metrics as m;
 use crate::store_health::{Operation, WriteHealth};
+use crate::traces::Traces;
+use opentelemetry::KeyValue;
 
 struct Job {
     new: NewEvent,
@@ -77,10 +79,13 @@ pub fn spawn_writer(
     health: Arc<WriteHealth>,
     max_batch: usize,
     capacity: usize,
+    traces: Traces,
 ) -> (IngestHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(capacity);
     let enqueuer = external_queue.map(spawn_enqueuer);
-    let task = tokio::spawn(run(store, enqueuer, dispatch, health, rx, max_batch));
+    let task = tokio::spawn(run(
+        store, enqueuer, dispatch, health, rx, max_batch, traces,
+    ));
     (IngestHandle { tx }, task)
 }
 
@@ -110,13 +115,25 @@ async fn run(
     health: Arc<WriteHealth>,
     mut rx: mpsc::Receiver<Job>,
     max_batch: usize,
+    traces: Traces,
 ) {
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
         let (events, replies): (Vec<NewEvent>, Vec<_>) =
             jobs.drain(..).map(|j| (j.new, j.reply)).unzip();
         metrics::histogram!(m::COMMIT_BATCH).record(events.len() as f64);
-        match store.insert_events(&events).await {
+        // One commit serves many requests: its span links to theirs.
+        let mut span = traces.batch_span(
+            "ferry.commit",
+            events.iter().filter_map(|n| n.event.trace.as_ref()),
+            || [KeyValue::new("ferry.events", events.len() as i64)],
+        );
+        let committed = store.insert_events(&events).await;
+        if let Err(error) = &committed {
+            span.fail(|| error.to_string());
+        }
+        drop(span);
+        match committed {
             Ok(outcomes) => {
                 if outcomes
                     .iter()

@@ -15,6 +15,7 @@ pub mod oplog;
 pub mod routing;
 pub mod server;
 pub mod store_health;
+pub mod traces;
 pub mod views;
 
 pub use config::Config;

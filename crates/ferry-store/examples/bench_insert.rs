@@ -182,6 +182,7 @@ fn new_event(org: &OrgId, dst: &DestinationId, at: DateTime<Utc>) -> NewEvent {
         metadata: json!({}),
         idempotency_key: Some(key),
         created_at: at,
+        trace: None,
     };
     let deliveries = vec![Delivery::new(&event, dst.clone())];
     NewEvent { event, deliveries }

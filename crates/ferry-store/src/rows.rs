@@ -23,7 +23,8 @@ macro_rules! destination_columns {
 
 macro_rules! event_columns {
     () => {
-        "seq, id, org_id, event_type, data, metadata, idempotency_key, created_at"
+        "seq, id, org_id, event_type, data, metadata, idempotency_key, created_at, \
+         traceparent, tracestate"
     };
 }
 

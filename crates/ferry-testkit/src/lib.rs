@@ -4,11 +4,13 @@
 //! storage kinds ([`services`]), TLS-speaking brokers and databases with
 //! certificates made for the test ([`tls`]), another process holding an
 //! SQLite write lock ([`SqliteWriteLock`]), a small tmpfs to fill
-//! ([`Tmpfs`]), and small helpers.
+//! ([`Tmpfs`]), an OTLP trace collector ([`otlp::OtlpReceiver`]), and
+//! small helpers.
 //!
 //! Everything here talks over real sockets on 127.0.0.1; nothing is a fake
 //! of a component that exists for real.
 
+pub mod otlp;
 pub mod pg;
 mod receiver;
 pub mod redis;

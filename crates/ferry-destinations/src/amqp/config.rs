@@ -44,6 +44,8 @@ pub const RESERVED_HEADERS: &[&str] = &[
     "ferry-event-type",
     "ferry-delivery-id",
     "ferry-attempt",
+    "traceparent",
+    "tracestate",
 ];
 
 /// An amqp destination's config, validated.

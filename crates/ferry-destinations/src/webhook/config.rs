@@ -31,6 +31,8 @@ const RESERVED_HEADERS: &[&str] = &[
     "ferry-delivery-id",
     "ferry-attempt",
     "ferry-timestamp",
+    "traceparent",
+    "tracestate",
     "content-type",
     "content-length",
     "content-encoding",

@@ -39,6 +39,9 @@ const FERRY_ATTEMPT: HeaderName = HeaderName::from_static("ferry-attempt");
 /// The attempt's time in RFC 3339 (UTC, whole seconds): `webhook-timestamp`
 /// for people and for receivers that log or compare readable times.
 const FERRY_TIMESTAMP: HeaderName = HeaderName::from_static("ferry-timestamp");
+/// W3C Trace Context: the receiver's spans join the event's trace.
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 
 /// The `webhook` kind. Owns the HTTP client shared by every webhook
 /// destination of the process (pooled keep-alive connections, rustls, no
@@ -332,10 +335,16 @@ impl Deliverer for WebhookDeliverer {
         let event = &envelope.event;
         let id = event.id.as_str();
         let payload = Payload::of(event);
-        let extra = [
+        let mut extra = vec![
             (FERRY_DELIVERY_ID, envelope.delivery_id.to_string()),
             (FERRY_ATTEMPT, envelope.attempt.to_string()),
         ];
+        if let Some(trace) = &envelope.trace {
+            extra.push((TRACEPARENT, trace.traceparent()));
+            if let Some(state) = trace.tracestate() {
+                extra.push((TRACESTATE, state.to_owned()));
+            }
+        }
         let (request, answer) = self.send(id, &payload, &extra).await;
         match answer {
             Ok(answer) => AttemptReport {

@@ -88,11 +88,13 @@ fn envelope(attempt: u32) -> Envelope {
         metadata: json!({}),
         idempotency_key: None,
         created_at: Utc::now(),
+        trace: None,
     };
     Envelope {
         delivery_id: DeliveryId::generate(),
         event: Arc::new(event),
         attempt,
+        trace: None,
     }
 }
 

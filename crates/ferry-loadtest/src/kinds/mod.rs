@@ -194,7 +194,7 @@ fn percent_decode(s: &str) -> anyhow::Result<String> {
 /// metadata headers of a first attempt, built by the kinds' own code.
 pub struct Message {
     pub body: Vec<u8>,
-    pub metadata: [(&'static str, String); 5],
+    pub metadata: Vec<(&'static str, String)>,
     pub event: Arc<Event>,
 }
 
@@ -209,11 +209,13 @@ impl Message {
             metadata: json!({}),
             idempotency_key: None,
             created_at: Utc::now(),
+            trace: None,
         });
         let envelope = Envelope {
             delivery_id: DeliveryId::generate(),
             event: Arc::clone(&event),
             attempt: 1,
+            trace: None,
         };
         Self {
             body: Payload::of(&event).to_bytes(),

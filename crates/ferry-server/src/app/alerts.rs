@@ -89,6 +89,7 @@ impl App {
             metadata: json!({"source": "ferry"}),
             idempotency_key: Some(key),
             created_at: at,
+            trace: None,
         };
         let deliveries = targets
             .into_iter()

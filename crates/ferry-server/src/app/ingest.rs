@@ -10,12 +10,16 @@ use ferry_core::event::{
     Event, InsertOutcome, MAX_KEY_LEN, MAX_TYPE_LEN, NewEvent, canonical_json,
 };
 use ferry_core::org::Scope;
+use ferry_core::trace::TraceContext;
 use ferry_core::{DestinationId, EventId, FieldError, OrgId};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::SpanKind;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{App, Error, Principal, Result};
 use crate::routing;
+use crate::traces::Traced;
 
 /// Most events in one batch.
 pub const MAX_BATCH: usize = 1_000;
@@ -74,19 +78,27 @@ pub struct Accepted {
 impl App {
     /// Stores one event durably; answers after the commit. A known id
     /// stores nothing and answers with the original deliveries.
-    /// `idempotency_key`, when given, wins over the input's `id`.
+    /// `idempotency_key`, when given, wins over the input's `id`; `trace`
+    /// is the producer's trace context, which the event joins.
     pub async fn ingest(
         &self,
         principal: &Principal,
         input: EventInput,
         idempotency_key: Option<String>,
+        trace: Option<TraceContext>,
     ) -> Result<Accepted> {
         self.admit(principal)?;
         self.check_rate(principal, 1)?;
-        let new = self
-            .prepare(principal.org(), input, idempotency_key)
-            .await?;
-        self.submit(new).await
+        let (mut span, trace) = self.ingest_span("ferry.ingest", principal.org(), trace);
+        let result = async {
+            let new = self
+                .prepare(principal.org(), input, idempotency_key, trace)
+                .await?;
+            self.submit(new).await
+        }
+        .await;
+        record_accepted(&mut span, &result);
+        result
     }
 
     /// Stores many events, each on its own: an item that does not parse or
@@ -96,6 +108,7 @@ impl App {
         &self,
         principal: &Principal,
         items: Vec<Result<EventInput>>,
+        trace: Option<TraceContext>,
     ) -> Result<Vec<Result<Accepted>>> {
         self.admit(principal)?;
         if items.is_empty() || items.len() > MAX_BATCH {
@@ -105,11 +118,16 @@ impl App {
             ));
         }
         self.check_rate(principal, items.len())?;
+        let (mut span, trace) = self.ingest_span("ferry.ingest.batch", principal.org(), trace);
+        span.record(|| [KeyValue::new("ferry.events", items.len() as i64)]);
         let mut results: Vec<Option<Result<Accepted>>> = Vec::with_capacity(items.len());
         let mut ready: Vec<(usize, NewEvent)> = Vec::new();
         for (i, item) in items.into_iter().enumerate() {
             let prepared = match item {
-                Ok(input) => self.prepare(principal.org(), input, None).await,
+                Ok(input) => {
+                    self.prepare(principal.org(), input, None, trace.clone())
+                        .await
+                }
                 Err(error) => Err(error),
             };
             match prepared {
@@ -157,12 +175,33 @@ impl App {
         }
     }
 
+    /// Starts the span of one ingest request, a child of the producer's
+    /// `trace`, and returns it with the context its events store: the
+    /// span's own when traces are exported (the attempts become its
+    /// children), else the producer's as it came.
+    pub(super) fn ingest_span(
+        &self,
+        name: &'static str,
+        org: &OrgId,
+        trace: Option<TraceContext>,
+    ) -> (Traced, Option<TraceContext>) {
+        let span = self
+            .0
+            .traces
+            .span(name, SpanKind::Server, trace.as_ref(), || {
+                [KeyValue::new("ferry.org.id", org.to_string())]
+            });
+        let stored = span.context(trace.as_ref()).or(trace);
+        (span, stored)
+    }
+
     /// Validates an event of `org`, decides its id and its deliveries.
     pub(super) async fn prepare(
         &self,
         org: &OrgId,
         input: EventInput,
         header_key: Option<String>,
+        trace: Option<TraceContext>,
     ) -> Result<NewEvent> {
         let listed = input
             .destinations
@@ -170,7 +209,7 @@ impl App {
             .map(|ids| parse_destination_ids("destinations", ids))
             .transpose()?;
         Ok(self
-            .prepare_for(org, input, header_key, Addressing::Routed(listed))
+            .prepare_for(org, input, header_key, Addressing::Routed(listed), trace)
             .await?
             .new)
     }
@@ -183,6 +222,7 @@ impl App {
         input: EventInput,
         header_key: Option<String>,
         addressing: Addressing,
+        trace: Option<TraceContext>,
     ) -> Result<Prepared> {
         let event_type = match input.event_type {
             None => return Err(Error::malformed("type", "is required")),
@@ -249,6 +289,7 @@ impl App {
             metadata,
             idempotency_key: key,
             created_at: Utc::now(),
+            trace,
         };
         let deliveries = targets
             .into_iter()
@@ -266,6 +307,20 @@ impl App {
         let deliveries = new.deliveries.clone();
         let outcome = self.0.writer.submit(new).await?;
         Ok(accepted(id, deliveries, outcome))
+    }
+}
+
+/// What an ingest request stored, on its span.
+pub(super) fn record_accepted(span: &mut Traced, result: &Result<Accepted>) {
+    match result {
+        Ok(a) => span.record(|| {
+            [
+                KeyValue::new("ferry.event.id", a.event_id.to_string()),
+                KeyValue::new("ferry.duplicate", a.duplicate),
+                KeyValue::new("ferry.deliveries", a.deliveries.len() as i64),
+            ]
+        }),
+        Err(error) => span.fail(|| error.to_string()),
     }
 }
 

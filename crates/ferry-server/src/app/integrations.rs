@@ -86,16 +86,27 @@ impl App {
             destinations: None,
             metadata: input.metadata,
         };
+        let (mut span, trace) = self.ingest_span("ferry.ingest", principal.org(), None);
         let prepared = self
             .prepare_for(
                 principal.org(),
                 input,
                 idempotency_key,
                 Addressing::Direct(destination.clone()),
+                trace,
             )
-            .await?;
+            .await;
+        let prepared = match prepared {
+            Ok(p) => p,
+            Err(error) => {
+                span.fail(|| error.to_string());
+                return Err(error);
+            }
+        };
+        let accepted = self.submit(prepared.new).await;
+        super::ingest::record_accepted(&mut span, &accepted);
         Ok(Sent {
-            accepted: self.submit(prepared.new).await?,
+            accepted: accepted?,
             max_attempts: prepared.max_attempts.unwrap_or(1),
         })
     }

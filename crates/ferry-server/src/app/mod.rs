@@ -48,6 +48,7 @@ use crate::dispatch::DispatchHandle;
 use crate::ingest::IngestHandle;
 use crate::routing::RouteCache;
 use crate::store_health::WriteHealth;
+use crate::traces::Traces;
 
 /// The use cases over one opened store. Cheap to clone; every face holds
 /// one.
@@ -80,6 +81,7 @@ struct Inner {
     /// Where the web console lives, for the links the views carry.
     public_url: String,
     shutting_down: AtomicBool,
+    traces: Traces,
 }
 
 /// What `App::new` needs: the opened store's capabilities and the running
@@ -104,6 +106,8 @@ pub struct Parts {
     pub ingest: IngestConfig,
     /// The largest event an in-process caller may send (`max_payload_bytes`).
     pub max_event_bytes: usize,
+    /// Spans of ingest, sources and exports.
+    pub traces: Traces,
 }
 
 impl App {
@@ -130,6 +134,7 @@ impl App {
             source_cache: sources::SourceCache::default(),
             public_url: parts.public_url,
             shutting_down: AtomicBool::new(false),
+            traces: parts.traces,
         }))
     }
 

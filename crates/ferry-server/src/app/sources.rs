@@ -13,7 +13,9 @@ use ferry_core::audit::AuditRecord;
 use ferry_core::org::Scope;
 use ferry_core::page::{Page, PageRequest};
 use ferry_core::source::{Extractor, HeaderLookup, Source, Verification};
+use ferry_core::trace::TraceContext;
 use ferry_core::{DestinationId, FieldError, OrgId, SourceId};
+use opentelemetry::KeyValue;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::info;
@@ -178,8 +180,19 @@ impl App {
             destinations: (!listed.is_empty()).then_some(listed),
             metadata: Some(json!({"source_id": source.id})),
         };
-        let new = self.prepare(&source.org_id, input, None).await?;
-        self.submit(new).await
+        let (mut span, trace) = self.ingest_span(
+            "ferry.source.receive",
+            &source.org_id,
+            TraceContext::from_headers(headers),
+        );
+        span.record(|| [KeyValue::new("ferry.source.id", source.id.to_string())]);
+        let result = async {
+            let new = self.prepare(&source.org_id, input, None, trace).await?;
+            self.submit(new).await
+        }
+        .await;
+        super::ingest::record_accepted(&mut span, &result);
+        result
     }
 }
 

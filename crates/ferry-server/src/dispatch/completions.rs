@@ -13,14 +13,17 @@ use tokio::task::JoinHandle;
 use tracing::warn;
 
 use super::rollups::Recorder;
+use crate::traces::Traces;
+use opentelemetry::KeyValue;
 
 pub fn spawn(
     queue: Arc<dyn Queue>,
     max_batch: usize,
     metrics: Recorder,
+    traces: Traces,
 ) -> (mpsc::Sender<Completion>, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(max_batch * 8);
-    (tx, tokio::spawn(run(queue, rx, max_batch, metrics)))
+    (tx, tokio::spawn(run(queue, rx, max_batch, metrics, traces)))
 }
 
 async fn run(
@@ -28,14 +31,19 @@ async fn run(
     mut rx: mpsc::Receiver<Completion>,
     max_batch: usize,
     metrics: Recorder,
+    traces: Traces,
 ) {
     let mut batch = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut batch, max_batch).await > 0 {
+        let mut span = traces.batch_span("ferry.complete", [], || {
+            [KeyValue::new("ferry.attempts", batch.len() as i64)]
+        });
         let mut backoff = Duration::from_millis(50);
         let mut failures = 0u32;
         while let Err(error) = queue.complete(&batch).await {
             failures += 1;
             warn!(%error, batch = batch.len(), failures, "Recording attempts failed; retrying.");
+            span.fail(|| error.to_string());
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }

@@ -127,6 +127,7 @@ mod tests {
             metadata: json!({}),
             idempotency_key: None,
             created_at: Utc::now(),
+            trace: None,
         };
         let mut delivery = Delivery::new(&event, DestinationId::generate());
         delivery.failures_counted = failures;

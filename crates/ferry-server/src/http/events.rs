@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, trace_context};
 use super::openapi::{IngestErrors, ReadErrors, WriteErrors};
 use super::state::AppState;
 use crate::app::ingest::EventInput;
@@ -38,7 +38,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// whose filter matches `type`; else to the organization's defaults.
 /// Answered once the event and its deliveries are durable.
 #[utoipa::path(post, path = "/v1/events", operation_id = "sendEvent", tag = "events", security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "The event's id key; wins over `id`.")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "The event's id key; wins over `id`."),
+        ("traceparent" = Option<String>, Header, description = "W3C Trace Context: the event joins this trace, and every attempt of its deliveries is a span in it. One that does not parse is ignored."),
+        ("tracestate" = Option<String>, Header, description = "W3C Trace Context vendor state, passed on with `traceparent`.")),
     request_body = EventInput,
     responses(
         (status = 202, description = "Accepted: the event and its deliveries are stored.", body = Accepted,
@@ -55,7 +57,11 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
     let clock = Instant::now();
     let key = idempotency_header(&headers)?;
-    let accepted = state.app().ingest(&caller.principal, input, key).await;
+    let trace = trace_context(&headers);
+    let accepted = state
+        .app()
+        .ingest(&caller.principal, input, key, trace)
+        .await;
     metrics::histogram!(m::INGEST_LATENCY).record(clock.elapsed().as_secs_f64());
     Ok(accepted_response(&accepted?))
 }
@@ -110,11 +116,14 @@ struct BatchInput {
 /// Each item is accepted or refused on its own; the answer has a result per
 /// item, in order, with the status it would have had alone.
 #[utoipa::path(post, path = "/v1/events/batch", operation_id = "sendEvents", tag = "events", security(("bearer" = [])),
+    params(("traceparent" = Option<String>, Header, description = "W3C Trace Context: every event of the batch joins this trace."),
+        ("tracestate" = Option<String>, Header, description = "W3C Trace Context vendor state.")),
     request_body = BatchInput,
     responses((status = 200, description = "A result per item.", body = BatchResults), IngestErrors))]
 async fn create_batch(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     ApiJson(input): ApiJson<BatchInput>,
 ) -> ApiResult<Json<BatchResults>> {
     let items = input
@@ -126,7 +135,10 @@ async fn create_batch(
                 .map_err(|e| app::Error::malformed(&format!("events[{i}]"), e.to_string()))
         })
         .collect();
-    let results = state.app().ingest_batch(&caller.principal, items).await?;
+    let results = state
+        .app()
+        .ingest_batch(&caller.principal, items, trace_context(&headers))
+        .await?;
     let results = results
         .into_iter()
         .map(|result| match result {

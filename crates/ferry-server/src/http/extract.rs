@@ -4,10 +4,13 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ferry_core::page::{DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest};
+use ferry_core::source::HeaderLookup;
+use ferry_core::trace::TraceContext;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -102,6 +105,23 @@ pub fn list<T, V: utoipa::ToSchema>(page: Page<T>, view: impl Fn(&T) -> V) -> Li
         page.items.iter().map(view).collect(),
         page.next.map(encode_cursor),
     )
+}
+
+/// A request's headers as the use cases read them (a source's signature
+/// and fields, a trace context).
+pub(super) struct Headers<'a>(pub &'a HeaderMap);
+
+impl HeaderLookup for Headers<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// The producer's W3C trace context (`traceparent`, `tracestate`); one
+/// that does not parse is ignored, as the recommendation says: the event
+/// starts a trace of its own.
+pub(super) fn trace_context(headers: &HeaderMap) -> Option<TraceContext> {
+    TraceContext::from_headers(&Headers(headers))
 }
 
 #[cfg(test)]

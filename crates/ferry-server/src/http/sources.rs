@@ -7,14 +7,14 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use ferry_core::SourceId;
-use ferry_core::source::HeaderLookup;
+
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::events::accepted_response;
-use super::extract::{ApiJson, ApiQuery, PageParams, list};
+use super::extract::{ApiJson, ApiQuery, Headers, PageParams, list};
 use super::openapi::{InboundErrors, ReadErrors, WriteErrors};
 use super::state::AppState;
 use crate::app::sources::SourceInput;
@@ -88,14 +88,6 @@ async fn remove(
         .delete_source(&caller.principal, &source_id(&id)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-struct Headers<'a>(&'a HeaderMap);
-
-impl HeaderLookup for Headers<'_> {
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).and_then(|v| v.to_str().ok())
-    }
 }
 
 /// A partner's signed event.

@@ -25,3 +25,4 @@ mod operations;
 mod resilience;
 mod security;
 mod sources;
+mod traces;

@@ -34,6 +34,9 @@ mod resilience;
 mod security;
 #[path = "../api/sources.rs"]
 mod sources;
+#[path = "../api/traces.rs"]
+mod traces;
 
 mod schedules_shared;
+mod split_traces;
 mod worker_joins;

@@ -18,6 +18,7 @@ use ferry_core::error::StoreResult;
 use ferry_core::event::NewEvent;
 use ferry_core::ids::{ApiKeyId, DestinationId};
 use ferry_core::ports::Completion;
+use ferry_core::trace::TraceContext;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row, Transaction};
 
 use super::{PgStore, id_array};
@@ -336,6 +337,7 @@ impl Backend for PgStore {
             Vec::with_capacity(n),
             Vec::with_capacity(n),
         );
+        let (mut parents, mut states) = (Vec::with_capacity(n), Vec::with_capacity(n));
         for new in batch {
             let e = &new.event;
             ids.push(e.id.as_str());
@@ -345,6 +347,8 @@ impl Backend for PgStore {
             metadata.push(e.metadata.to_string());
             keys.push(e.idempotency_key.as_deref());
             created.push(micros(e.created_at));
+            parents.push(e.trace.as_ref().map(TraceContext::traceparent));
+            states.push(e.trace.as_ref().and_then(|t| t.tracestate()));
         }
         // A concurrent transaction inserting the same id makes this one wait
         // for its outcome: committed means "already stored" here. Rows go in
@@ -353,11 +357,13 @@ impl Backend for PgStore {
         // and never deadlock.
         sqlx::query_scalar(
             "INSERT INTO events (id, org_id, event_type, data, metadata, idempotency_key, \
-             created_at) \
-             SELECT id, org_id, event_type, data, metadata, idempotency_key, created_at \
+             created_at, traceparent, tracestate) \
+             SELECT id, org_id, event_type, data, metadata, idempotency_key, created_at, \
+                    traceparent, tracestate \
              FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                         $6::text[], $7::int8[]) \
-                  AS v (id, org_id, event_type, data, metadata, idempotency_key, created_at) \
+                         $6::text[], $7::int8[], $8::text[], $9::text[]) \
+                  AS v (id, org_id, event_type, data, metadata, idempotency_key, created_at, \
+                        traceparent, tracestate) \
              ORDER BY id \
              ON CONFLICT (id) DO NOTHING RETURNING id",
         )
@@ -368,6 +374,8 @@ impl Backend for PgStore {
         .bind(metadata)
         .bind(keys)
         .bind(created)
+        .bind(parents)
+        .bind(states)
         .fetch_all(&mut *conn)
         .await
         .map_err(super::db_error)

@@ -18,6 +18,7 @@ use ferry_core::export::{
     ExportJob, ExportOutput, ExportProgress, ExportSchedule, ExportStatus, Retention, Run,
 };
 use ferry_core::org::{ApiKey, Org};
+use ferry_core::trace::TraceContext;
 use serde::de::DeserializeOwned;
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
@@ -189,8 +190,17 @@ pub(crate) fn event(row: &impl Columns) -> StoreResult<(i64, Event)> {
             metadata: json(row, "metadata")?,
             idempotency_key: opt_owned(row, "idempotency_key")?,
             created_at: time(row, "created_at")?,
+            trace: trace(row)?,
         },
     ))
+}
+
+/// An event's stored trace context; both values were validated before
+/// they were stored.
+fn trace(row: &impl Columns) -> StoreResult<Option<TraceContext>> {
+    let parent: Option<String> = opt_owned(row, "traceparent")?;
+    let state: Option<String> = opt_owned(row, "tracestate")?;
+    Ok(parent.and_then(|p| TraceContext::parse(&p, state.as_deref())))
 }
 
 pub(crate) fn delivery(row: &impl Columns) -> StoreResult<(i64, Delivery)> {

@@ -38,6 +38,8 @@ fn select(source: ExportSource) -> Option<(&'static [&'static str], &'static str
                 "x.metadata",
                 "x.idempotency_key",
                 "x.created_at",
+                "x.traceparent",
+                "x.tracestate",
             ],
             "FROM events x WHERE x.org_id = ",
         ),

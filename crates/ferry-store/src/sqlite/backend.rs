@@ -15,6 +15,7 @@ use ferry_core::error::StoreResult;
 use ferry_core::event::NewEvent;
 use ferry_core::ids::{ApiKeyId, DestinationId};
 use ferry_core::ports::Completion;
+use ferry_core::trace::TraceContext;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 use super::{SqliteStore, id_list, rows_per_statement};
@@ -158,12 +159,12 @@ impl Backend for SqliteStore {
         conn: &mut SqliteConnection,
         batch: &[&NewEvent],
     ) -> StoreResult<Vec<String>> {
-        const COLUMNS: usize = 7;
+        const COLUMNS: usize = 9;
         let mut inserted = Vec::with_capacity(batch.len());
         for chunk in batch.chunks(rows_per_statement(COLUMNS)) {
             let mut qb = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO events (id, org_id, event_type, data, metadata, idempotency_key, \
-                 created_at) ",
+                 created_at, traceparent, tracestate) ",
             );
             qb.push_values(chunk, |mut b, new| {
                 let e = &new.event;
@@ -173,7 +174,9 @@ impl Backend for SqliteStore {
                     .push_bind(e.data.to_string())
                     .push_bind(e.metadata.to_string())
                     .push_bind(e.idempotency_key.as_deref())
-                    .push_bind(micros(e.created_at));
+                    .push_bind(micros(e.created_at))
+                    .push_bind(e.trace.as_ref().map(TraceContext::traceparent))
+                    .push_bind(e.trace.as_ref().and_then(|t| t.tracestate()));
             });
             qb.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
             let ids: Vec<String> = qb

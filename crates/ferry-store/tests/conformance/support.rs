@@ -165,6 +165,11 @@ pub fn event_at(org: &OrgId, event_type: &str, at: DateTime<Utc>) -> Event {
         metadata: json!({"source": "tests"}),
         idempotency_key: Some(key),
         created_at: at,
+        // Compared whole after every round trip: the trace context with it.
+        trace: ferry_core::trace::TraceContext::parse(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            Some("ferry=t61rcWkgMzE,other=1"),
+        ),
     }
 }
 

@@ -238,11 +238,13 @@ pub fn envelope(n: usize, attempt: u32) -> Envelope {
         metadata: json!({}),
         idempotency_key: None,
         created_at: chrono::DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap(),
+        trace: None,
     };
     Envelope {
         delivery_id: DeliveryId::generate(),
         event: Arc::new(event),
         attempt,
+        trace: None,
     }
 }
 

@@ -238,6 +238,7 @@ mod tests {
             metadata: Json::Null,
             idempotency_key: None,
             created_at: Utc::now(),
+            trace: None,
         };
         let delivery =
             ferry_core::delivery::Delivery::new(&event, ferry_core::ids::DestinationId::generate());

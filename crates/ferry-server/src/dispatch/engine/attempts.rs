@@ -8,6 +8,8 @@ use chrono::Utc;
 use ferry_core::DestinationId;
 use ferry_core::delivery::{Envelope, Leased};
 use ferry_core::ports::{AttemptError, AttemptReport, Settled};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::SpanKind;
 use tracing::{debug, info, warn};
 
 use super::super::alerts::{Alert, AlertKind};
@@ -15,6 +17,33 @@ use super::super::breaker::Change;
 use super::super::outcome::{Attempted, complete};
 use super::{Engine, Finished};
 use crate::metrics as m;
+use crate::traces::Traced;
+
+/// The outcome of an attempt on its span: `ferry.outcome`, the receiver's
+/// status code, and for a failure the error class and reason.
+fn record_attempt(span: &mut Traced, report: &AttemptReport) {
+    let outcome = match &report.result {
+        Ok(_) => "delivered",
+        Err(AttemptError::Retryable { .. }) => "retryable",
+        Err(AttemptError::Permanent { .. }) => "permanent",
+    };
+    span.record(|| {
+        let mut attributes = vec![KeyValue::new("ferry.outcome", outcome)];
+        if let Some(code) = report.status_code {
+            attributes.push(KeyValue::new("http.response.status_code", i64::from(code)));
+        }
+        if report.result.is_err() {
+            let class = report
+                .status_code
+                .map_or_else(|| outcome.to_owned(), |c| c.to_string());
+            attributes.push(KeyValue::new("error.type", class));
+        }
+        attributes
+    });
+    if let Err(error) = &report.result {
+        span.fail(|| error.reason().to_owned());
+    }
+}
 
 impl Engine {
     /// Takes a leased delivery: starts it, or queues it behind the
@@ -40,11 +69,35 @@ impl Engine {
         let deliverer = d.deliverer.clone();
         let delivery_id = leased.delivery.id.clone();
         let kind = d.dest.kind.as_str();
+        let traces = self.traces.clone();
         let task = self.tasks.spawn(async move {
+            let attempt = leased.delivery.attempt_count + 1;
+            // A child of the event's stored context: the same trace after a
+            // restart or on another worker.
+            let mut span = traces.span(
+                "ferry.attempt",
+                SpanKind::Client,
+                leased.event.trace.as_ref(),
+                || {
+                    [
+                        KeyValue::new("ferry.destination.kind", kind),
+                        KeyValue::new(
+                            "ferry.destination.id",
+                            leased.delivery.destination_id.to_string(),
+                        ),
+                        KeyValue::new("ferry.delivery.id", leased.delivery.id.to_string()),
+                        KeyValue::new("ferry.event.id", leased.event.id.to_string()),
+                        KeyValue::new("ferry.attempt", i64::from(attempt)),
+                    ]
+                },
+            );
             let envelope = Envelope {
                 delivery_id: leased.delivery.id.clone(),
                 event: leased.event.clone(),
-                attempt: leased.delivery.attempt_count + 1,
+                attempt,
+                trace: span
+                    .context(leased.event.trace.as_ref())
+                    .or_else(|| leased.event.trace.clone()),
             };
             let started_at = Utc::now();
             let clock = Instant::now();
@@ -61,6 +114,8 @@ impl Engine {
             };
             let elapsed = clock.elapsed();
             metrics::histogram!(m::ATTEMPT_DURATION, "kind" => kind).record(elapsed.as_secs_f64());
+            record_attempt(&mut span, &report);
+            drop(span);
             Finished {
                 leased,
                 report,

@@ -9,6 +9,7 @@ mod attempts;
 mod lifecycle;
 mod poll;
 
+use crate::traces::Traces;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
@@ -49,6 +50,8 @@ pub struct DispatcherParts {
     pub alerts: AlertSender,
     /// Where recorded attempts are counted (delivery metrics).
     pub metrics: crate::dispatch::rollups::Recorder,
+    /// Spans of attempts, leases and completion batches.
+    pub traces: Traces,
 }
 
 pub struct Dispatcher;
@@ -75,6 +78,7 @@ impl Dispatcher {
             parts.queue.clone(),
             parts.config.completion_batch,
             parts.metrics.clone(),
+            parts.traces.clone(),
         );
         // A lease owner unique to this dispatcher run.
         let owner = format!("w_{}", ferry_core::ids::unique_token());
@@ -103,6 +107,7 @@ impl Dispatcher {
             health_view: health,
             grace_ms,
             alerts: parts.alerts,
+            traces: parts.traces,
         };
         let task = tokio::spawn(engine.run(handoff_rx, control_rx, wake, shutdown, writer));
         (handle, task)
@@ -186,6 +191,7 @@ struct Engine {
     /// The stop's grace in ms: `shutdown_grace_ms`, or what the handle set.
     grace_ms: Arc<AtomicU64>,
     alerts: AlertSender,
+    traces: Traces,
 }
 
 impl Engine {

@@ -4,6 +4,7 @@
 //! attempts keep flowing to the completion writer instead of waiting behind
 //! the poll. At most one poll runs; the slots it may fill are reserved.
 
+use opentelemetry::KeyValue;
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
@@ -74,8 +75,17 @@ impl Engine {
         self.reserved = limit;
         // Retries scheduled from now on are folded into the poll's answer.
         self.wake_at = None;
+        let traces = self.traces.clone();
         self.polls.spawn(async move {
+            let mut span = traces.batch_span("ferry.lease", [], || {
+                [KeyValue::new("ferry.lease.limit", limit as i64)]
+            });
             let leased = queue.lease_due(limit as u32, &lease, &exclude).await;
+            match &leased {
+                Ok(l) => span.record(|| [KeyValue::new("ferry.deliveries", l.len() as i64)]),
+                Err(error) => span.fail(|| error.to_string()),
+            }
+            drop(span);
             let next_due = match &leased {
                 Ok(leased) if leased.len() < limit => {
                     // On an error the regular poll interval applies.

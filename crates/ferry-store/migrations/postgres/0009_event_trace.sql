@@ -1,0 +1,5 @@
+-- The W3C trace context an event belongs to (`traceparent`, `tracestate`),
+-- so that every attempt of its deliveries, on any worker process, joins the
+-- producer's trace. Events stored before this migration have none.
+ALTER TABLE events ADD COLUMN traceparent TEXT;
+ALTER TABLE events ADD COLUMN tracestate TEXT;
