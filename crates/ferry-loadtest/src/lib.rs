@@ -18,6 +18,7 @@ mod kinds;
 mod receiver;
 mod report;
 mod server;
+pub mod traces;
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;

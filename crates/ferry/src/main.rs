@@ -32,6 +32,8 @@ enum Command {
     Client(cli::ClientCommand),
     /// Measure ingest rate, acknowledgement latency and delivery throughput.
     Loadtest(ferry_loadtest::LoadtestArgs),
+    /// A local trace collector that prints what Ferry exports as span trees.
+    Traces(ferry_loadtest::traces::TracesArgs),
 }
 
 #[tokio::main]
@@ -41,6 +43,7 @@ async fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args).await,
         Command::Client(cmd) => cli::run_client(cli.client, cmd).await,
         Command::Loadtest(args) => ferry_loadtest::run_loadtest(args).await,
+        Command::Traces(args) => ferry_loadtest::traces::run_traces(args).await,
     };
     result.unwrap_or_else(|e| {
         // `eprintln!` would panic if stderr cannot be written (a full disk):

@@ -14,6 +14,7 @@ pub mod settings;
 
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use ferry_core::trace::TraceContext;
 use opentelemetry::trace::{
@@ -100,6 +101,22 @@ impl Traces {
     where
         A: IntoIterator<Item = KeyValue>,
     {
+        self.batch_span_from(name, None, linked, attributes)
+    }
+
+    /// Like `batch_span`, for work that began at `start` and is already
+    /// known to be worth a span (a poll that leased something; an empty
+    /// poll every second would only be noise).
+    pub fn batch_span_from<'a, A>(
+        &self,
+        name: &'static str,
+        start: Option<SystemTime>,
+        linked: impl IntoIterator<Item = &'a TraceContext>,
+        attributes: impl FnOnce() -> A,
+    ) -> Traced
+    where
+        A: IntoIterator<Item = KeyValue>,
+    {
         let Some(pipeline) = &self.0 else {
             return Traced(None);
         };
@@ -108,13 +125,16 @@ impl Traces {
             .take(MAX_LINKS)
             .map(|t| Link::with_context(span_context(t)))
             .collect();
-        let span = pipeline
+        let mut builder = pipeline
             .tracer
             .span_builder(name)
             .with_kind(SpanKind::Internal)
             .with_links(links)
-            .with_attributes(attributes())
-            .start_with_context(&pipeline.tracer, &Context::new());
+            .with_attributes(attributes());
+        if let Some(start) = start {
+            builder = builder.with_start_time(start);
+        }
+        let span = builder.start_with_context(&pipeline.tracer, &Context::new());
         Traced(Some(Box::new(span)))
     }
 

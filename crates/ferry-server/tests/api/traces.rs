@@ -114,15 +114,18 @@ async fn a_producer_trace_holds_the_ingest_and_every_attempt() {
         assert_eq!(request.header("tracestate"), Some("vendor=opaque"));
     }
 
-    // The group commit that stored the event links to its request.
-    let commits = otlp
-        .wait_for("the commit's span", WAIT, |s| {
-            named(s, "ferry.commit")
-                .iter()
-                .any(|c| c.links.iter().any(|(_, span)| *span == ingest.span_id))
+    // The group commit that stored the event links to its request, and
+    // so does the poll that leased its retry.
+    let links_to_ingest = |s: &ReceivedSpan| {
+        s.links.iter().any(|(trace, span)| {
+            (trace.as_str(), span.as_str()) == (TRACE, ingest.span_id.as_str())
         })
-        .await;
-    assert!(!named(&commits, "ferry.lease").is_empty());
+    };
+    otlp.wait_for("the commit's and the lease's spans", WAIT, |s| {
+        named(s, "ferry.commit").into_iter().any(links_to_ingest)
+            && named(s, "ferry.lease").into_iter().any(links_to_ingest)
+    })
+    .await;
     assert_eq!(otlp.undecodable(), 0);
 }
 

@@ -20,3 +20,4 @@ mod outage;
 mod port;
 mod scale;
 mod scale_redis;
+mod traces;

@@ -210,13 +210,18 @@ impl Engine {
             now,
             rand::random::<f64>(),
         );
+        // The ids an operator follows from a log line: to the delivery in
+        // the API, to the event's trace in the tracing backend.
+        let event_id = &f.leased.event.id;
+        let trace_id = f.leased.event.trace.as_ref().map(|t| t.trace_id_hex());
+        let trace_id = trace_id.as_deref();
         match &completion.settled {
             Settled::Retry { at, error, .. } if paused_until.is_none() => {
                 self.wake_at = Some(self.wake_at.map_or(*at, |w| w.min(*at)));
-                debug!(delivery_id = %completion.delivery_id, %error, "Delivery failed; will retry.");
+                debug!(delivery_id = %completion.delivery_id, %event_id, destination_id = %dest_id, trace_id, %error, "Delivery failed; will retry.");
             }
             Settled::Dead { error } => {
-                warn!(delivery_id = %completion.delivery_id, %error, "Delivery is dead; it waits in the dead-letter queue.");
+                warn!(delivery_id = %completion.delivery_id, %event_id, destination_id = %dest_id, trace_id, %error, "Delivery is dead; it waits in the dead-letter queue.");
             }
             _ => {}
         }

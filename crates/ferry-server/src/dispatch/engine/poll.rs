@@ -6,6 +6,7 @@
 
 use opentelemetry::KeyValue;
 use std::collections::HashSet;
+use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
 use ferry_core::DestinationId;
@@ -77,15 +78,24 @@ impl Engine {
         self.wake_at = None;
         let traces = self.traces.clone();
         self.polls.spawn(async move {
-            let mut span = traces.batch_span("ferry.lease", [], || {
-                [KeyValue::new("ferry.lease.limit", limit as i64)]
-            });
+            let started = traces.enabled().then(SystemTime::now);
             let leased = queue.lease_due(limit as u32, &lease, &exclude).await;
-            match &leased {
-                Ok(l) => span.record(|| [KeyValue::new("ferry.deliveries", l.len() as i64)]),
-                Err(error) => span.fail(|| error.to_string()),
+            if let Ok(l) = &leased
+                && !l.is_empty()
+            {
+                // Linked to the traces of the events it leased.
+                traces.batch_span_from(
+                    "ferry.lease",
+                    started,
+                    l.iter().filter_map(|l| l.event.trace.as_ref()),
+                    || {
+                        [
+                            KeyValue::new("ferry.lease.limit", limit as i64),
+                            KeyValue::new("ferry.deliveries", l.len() as i64),
+                        ]
+                    },
+                );
             }
-            drop(span);
             let next_due = match &leased {
                 Ok(leased) if leased.len() < limit => {
                     // On an error the regular poll interval applies.
