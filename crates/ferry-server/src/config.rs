@@ -107,6 +107,10 @@ pub struct MetricsConfig {
     pub day_retention_days: u64,
     /// Seconds between writes of the rollups gathered in memory.
     pub flush_secs: u64,
+    /// Label `/metrics`' delivery series with the destination's id as well
+    /// as its kind: a series per destination (bounded by how many an
+    /// operator makes), for per-destination dashboards and alerts.
+    pub per_destination: bool,
 }
 
 impl Default for MetricsConfig {
@@ -116,6 +120,7 @@ impl Default for MetricsConfig {
             hour_retention_days: 35,
             day_retention_days: 400,
             flush_secs: 10,
+            per_destination: false,
         }
     }
 }

@@ -122,6 +122,7 @@ impl Engine {
                     alerts,
                     metrics: recorder.clone(),
                     traces: traces.clone(),
+                    per_destination_metrics: config.metrics.per_destination,
                 },
                 dispatcher_stop.clone(),
             );

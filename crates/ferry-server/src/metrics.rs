@@ -12,10 +12,44 @@ pub const ATTEMPT_DURATION: &str = "ferry_attempt_duration_seconds";
 pub const QUEUE_DEPTH: &str = "ferry_queue_depth";
 pub const IN_FLIGHT: &str = "ferry_deliveries_in_flight";
 pub const COMMIT_BATCH: &str = "ferry_ingest_commit_batch_size";
+/// Seconds from an event's acceptance to its delivery, per delivered attempt.
+pub const DELIVERY_LATENCY: &str = "ferry_delivery_latency_seconds";
+/// Age of the oldest delivery that is due and not yet taken by a worker
+/// (destinations that are paused or disabled left out); 0 when none waits.
+pub const QUEUE_LAG: &str = "ferry_queue_lag_seconds";
+/// Destinations by `kind` and `state` (`healthy`, `paused`, `disabled`).
+pub const DESTINATIONS: &str = "ferry_destinations";
+/// Alert events sent to organizations' alert destinations, by `type`.
+pub const ALERTS: &str = "ferry_alerts_total";
+/// Exports that ended, by `source` and `status` (`succeeded`, `failed`,
+/// `cancelled`).
+pub const EXPORTS: &str = "ferry_exports_total";
 /// Store writes that failed for lack of storage, by `operation` (ingest,
 /// claim, lease, complete, renew, release, reclaim, readiness_probe) and
 /// `reason` (full, unavailable).
 pub const STORE_WRITE_ERRORS: &str = "ferry_store_write_errors_total";
+
+/// Counters of rare things start at zero rather than appear with their
+/// first increment, so that `rate()` and alert rules over them work from
+/// the start (an absent series is not a zero one).
+fn zero_series() {
+    for outcome in ["accepted", "duplicate", "unavailable"] {
+        metrics::counter!(INGEST_EVENTS, "outcome" => outcome).increment(0);
+    }
+    for operation in crate::store_health::Operation::ALL {
+        for reason in ["full", "unavailable"] {
+            metrics::counter!(STORE_WRITE_ERRORS, "operation" => operation.label(), "reason" => reason)
+                .increment(0);
+        }
+    }
+    for alert in [
+        "ferry.destination.paused",
+        "ferry.destination.resumed",
+        "ferry.export.failed",
+    ] {
+        metrics::counter!(ALERTS, "type" => alert).increment(0);
+    }
+}
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -43,6 +77,7 @@ pub fn handle() -> PrometheusHandle {
             // application's); our handle then renders only what we record
             // through it, which is acceptable.
             let _ = metrics::set_global_recorder(recorder);
+            zero_series();
             handle
         })
         .clone()

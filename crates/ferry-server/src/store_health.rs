@@ -75,7 +75,18 @@ pub enum Operation {
 }
 
 impl Operation {
-    fn label(self) -> &'static str {
+    pub(crate) const ALL: [Operation; 8] = [
+        Operation::Ingest,
+        Operation::Claim,
+        Operation::Lease,
+        Operation::Complete,
+        Operation::Renew,
+        Operation::Release,
+        Operation::Reclaim,
+        Operation::ReadinessProbe,
+    ];
+
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Operation::Ingest => "ingest",
             Operation::Claim => "claim",

@@ -96,6 +96,9 @@ impl App {
             .map(|d| Delivery::new(&event, d))
             .collect();
         let accepted = self.submit(NewEvent { event, deliveries }).await?;
+        if !accepted.duplicate {
+            metrics::counter!(crate::metrics::ALERTS, "type" => event_type.to_owned()).increment(1);
+        }
         Ok(Some(accepted.event_id))
     }
 }

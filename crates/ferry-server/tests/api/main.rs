@@ -9,6 +9,7 @@ mod harness;
 
 mod backlog;
 mod config_transfer;
+mod dashboard;
 mod delivery;
 mod destination_kinds;
 mod embedded;

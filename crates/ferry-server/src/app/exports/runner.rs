@@ -536,8 +536,22 @@ async fn finish(
     )
     .after(super::snapshot(&job));
     match store.transition_export(&job, Some(&audit)).await {
-        Ok(true) => app.scheduled_run_ended(&job).await,
+        Ok(true) => {
+            metrics::counter!(
+                crate::metrics::EXPORTS,
+                "source" => job.spec.source.as_str(),
+                "status" => job.status.as_str()
+            )
+            .increment(1);
+            app.scheduled_run_ended(&job).await;
+        }
         Ok(false) => {
+            metrics::counter!(
+                crate::metrics::EXPORTS,
+                "source" => job.spec.source.as_str(),
+                "status" => "cancelled"
+            )
+            .increment(1);
             // Cancelled meanwhile: the cancel wins, and its output goes.
             if committed {
                 app.remove_export_output(&job, true).await;

@@ -1,9 +1,11 @@
 //! Keeping state visible and stopping well: health flushes, queue-depth
 //! gauges, and the graceful stop that finishes or releases in-flight work.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use chrono::Utc;
 use ferry_core::delivery::DeliveryStatus;
 use ferry_core::destination::Health;
 use ferry_core::{DeliveryId, DestinationId};
@@ -49,6 +51,8 @@ impl Engine {
         }
     }
 
+    /// The gauges read from the store and the dispatcher's view: queue
+    /// depth by status, queue lag, destinations by state.
     pub(super) async fn record_depth(&self) {
         if let Ok(counts) = self.store.delivery_counts().await {
             for status in DeliveryStatus::ALL {
@@ -58,6 +62,37 @@ impl Engine {
                     .map_or(0, |(_, n)| *n);
                 metrics::gauge!(m::QUEUE_DEPTH, "status" => status.as_str()).set(n as f64);
             }
+        }
+        // Deliveries of a paused or disabled destination wait on purpose:
+        // they are not lag.
+        let blocked: Vec<DestinationId> = self
+            .dests
+            .iter()
+            .filter(|(_, d)| d.blocked())
+            .map(|(id, _)| id.clone())
+            .collect();
+        if let Ok(due) = self.queue.next_due_at(&blocked).await {
+            let lag = due.map_or(0.0, |at| {
+                (Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0
+            });
+            metrics::gauge!(m::QUEUE_LAG).set(lag);
+        }
+        let mut states: BTreeMap<(&'static str, &'static str), usize> = BTreeMap::new();
+        for d in self.dests.values() {
+            let state = if !d.dest.enabled {
+                "disabled"
+            } else if d.paused() {
+                "paused"
+            } else {
+                "healthy"
+            };
+            for s in ["healthy", "paused", "disabled"] {
+                states.entry((d.dest.kind.as_str(), s)).or_default();
+            }
+            *states.entry((d.dest.kind.as_str(), state)).or_default() += 1;
+        }
+        for ((kind, state), n) in states {
+            metrics::gauge!(m::DESTINATIONS, "kind" => kind, "state" => state).set(n as f64);
         }
     }
 

@@ -52,6 +52,8 @@ pub struct DispatcherParts {
     pub metrics: crate::dispatch::rollups::Recorder,
     /// Spans of attempts, leases and completion batches.
     pub traces: Traces,
+    /// Label delivery metrics with the destination's id too.
+    pub per_destination_metrics: bool,
 }
 
 pub struct Dispatcher;
@@ -108,6 +110,7 @@ impl Dispatcher {
             grace_ms,
             alerts: parts.alerts,
             traces: parts.traces,
+            per_destination_metrics: parts.per_destination_metrics,
         };
         let task = tokio::spawn(engine.run(handoff_rx, control_rx, wake, shutdown, writer));
         (handle, task)
@@ -192,6 +195,7 @@ struct Engine {
     grace_ms: Arc<AtomicU64>,
     alerts: AlertSender,
     traces: Traces,
+    per_destination_metrics: bool,
 }
 
 impl Engine {
