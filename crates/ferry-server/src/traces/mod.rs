@@ -39,6 +39,22 @@ struct Pipeline {
     tracer: SdkTracer,
 }
 
+impl Drop for Pipeline {
+    /// The provider's last reference shuts it down, which waits for the
+    /// final export — an export that runs on the tokio runtime. Dropped on
+    /// a runtime thread (an engine dropped without `stop`), that wait would
+    /// hold the very thread the export needs, until its timeout. The wait
+    /// happens on a thread of its own instead.
+    fn drop(&mut self) {
+        let provider = self.provider.clone();
+        let _ = std::thread::Builder::new()
+            .name("ferry-traces-shutdown".into())
+            .spawn(move || {
+                let _ = provider.shutdown();
+            });
+    }
+}
+
 impl Traces {
     /// Traces off.
     pub fn off() -> Self {

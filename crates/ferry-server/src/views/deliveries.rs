@@ -166,6 +166,7 @@ impl From<&Attempt> for AttemptView {
     "metadata": {"tenant": "eu-1"},
     "idempotency_key": "order-o_42-created",
     "created_at": "2026-03-14T09:26:53Z",
+    "trace": {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736"},
     "deliveries": [{
         "id": "dlv_01jq3v8k3c5e7g9j1m3p5r7t9w", "event_id": "evt_01jq3v8k2m4n6p8r0t2v4x6z8a", "event_type": "order.created",
         "destination_id": "dst_01jq3v2a4c6e8g0j2m4p6r8t0v", "status": "delivered", "attempt_count": 1, "next_attempt_at": null, "last_error": null,
@@ -181,7 +182,21 @@ pub struct EventView {
     pub metadata: Value,
     pub idempotency_key: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The trace the event belongs to, when it has one: every attempt of
+    /// its deliveries is a span in it.
+    pub trace: Option<TraceView>,
     pub deliveries: Vec<DeliveryView>,
+}
+
+/// An event's W3C trace context, and its trace id to search for.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(json!({"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    "tracestate": "vendor=opaque", "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736"})))]
+pub struct TraceView {
+    pub traceparent: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracestate: Option<String>,
+    pub trace_id: String,
 }
 
 impl EventView {
@@ -193,6 +208,11 @@ impl EventView {
             metadata: e.metadata.clone(),
             idempotency_key: e.idempotency_key.clone(),
             created_at: e.created_at,
+            trace: e.trace.as_ref().map(|t| TraceView {
+                traceparent: t.traceparent(),
+                tracestate: t.tracestate().map(str::to_owned),
+                trace_id: t.trace_id_hex(),
+            }),
             deliveries: deliveries.iter().map(DeliveryView::from).collect(),
         }
     }

@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 
 pub use self::deliveries::{
     Accepted, AttemptView, BatchItem, BatchResults, DeliveryBrief, DeliveryDetail, DeliveryLinks,
-    DeliveryView, EventView, Replayed, Requeued,
+    DeliveryView, EventView, Replayed, Requeued, TraceView,
 };
 pub use self::destinations::{
     CheckView, CreatedDestination, DestinationView, HealthView, RotatedSecret, ShownOnce,

@@ -61,6 +61,9 @@ async fn a_producer_trace_holds_the_ingest_and_every_attempt() {
     let (dst, _) = server.webhook(&receiver.url(), fast_retry(3)).await;
     let producer = format!("00-{TRACE}-{PRODUCER_SPAN}-01");
     let event = send_traced(&server, Some(&producer)).await;
+    let (_, shown) = server.get(&format!("/v1/events/{event}")).await;
+    assert_eq!(shown["trace"]["trace_id"], TRACE, "{shown}");
+    assert_eq!(shown["trace"]["tracestate"], "vendor=opaque");
 
     let spans = otlp
         .wait_for("an ingest span and two attempt spans", WAIT, |s| {
