@@ -1,9 +1,10 @@
-//! A real OTLP/HTTP trace receiver on 127.0.0.1:0 (what a collector does
-//! at `POST /v1/traces`): every request body is decoded as an
+//! A real OTLP trace receiver on 127.0.0.1:0, over HTTP (what a collector
+//! does at `POST /v1/traces`) or gRPC (the `TraceService/Export` call,
+//! served by tonic): every request is decoded as an
 //! `ExportTraceServiceRequest` with the `opentelemetry-proto` types, and
-//! its spans are kept for the test to read. A body that does not decode is
-//! answered `400` and counted, so a test sees an exporter speaking the
-//! wrong protocol.
+//! its spans are kept for the test to read. An HTTP body that does not
+//! decode is answered `400` and counted, so a test sees an exporter
+//! speaking the wrong protocol.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -16,6 +17,9 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::post;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -54,6 +58,8 @@ impl ReceivedSpan {
 #[derive(Default)]
 struct Inner {
     spans: Mutex<Vec<ReceivedSpan>>,
+    /// The headers (gRPC metadata) of the last export request.
+    headers: Mutex<Vec<(String, String)>>,
     undecodable: Mutex<usize>,
     arrived: Notify,
 }
@@ -87,6 +93,27 @@ impl OtlpReceiver {
         OtlpReceiver { addr, inner, task }
     }
 
+    /// Starts an OTLP/gRPC collector on a free loopback port.
+    ///
+    /// # Panics
+    ///
+    /// When no loopback port can be bound.
+    pub async fn start_grpc() -> Self {
+        let inner = Arc::new(Inner::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("a bound address");
+        let service = TraceServiceServer::new(Grpc(inner.clone()));
+        let task = tokio::spawn(async move {
+            let _ = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+                .await;
+        });
+        OtlpReceiver { addr, inner, task }
+    }
+
     /// The base URL to give an exporter (`OTEL_EXPORTER_OTLP_ENDPOINT`).
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
@@ -99,6 +126,17 @@ impl OtlpReceiver {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// A header (gRPC metadata entry) of the last export request.
+    pub fn last_header(&self, name: &str) -> Option<String> {
+        self.inner
+            .headers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
     }
 
     /// Requests whose body was not an OTLP trace export.
@@ -152,7 +190,12 @@ impl Drop for OtlpReceiver {
     }
 }
 
-async fn traces(State(inner): State<Arc<Inner>>, body: Bytes) -> impl IntoResponse {
+async fn traces(
+    State(inner): State<Arc<Inner>>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
+    remember(&inner, &headers);
     let Ok(request) = ExportTraceServiceRequest::decode(body) else {
         *inner
             .undecodable
@@ -160,6 +203,43 @@ async fn traces(State(inner): State<Arc<Inner>>, body: Bytes) -> impl IntoRespon
             .unwrap_or_else(PoisonError::into_inner) += 1;
         return (StatusCode::BAD_REQUEST, Vec::new()).into_response();
     };
+    keep(&inner, request);
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/x-protobuf")],
+        ExportTraceServiceResponse::default().encode_to_vec(),
+    )
+        .into_response()
+}
+
+/// The gRPC half: tonic decodes the request, the spans are kept alike.
+struct Grpc(Arc<Inner>);
+
+#[tonic::async_trait]
+impl TraceService for Grpc {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        remember(&self.0, &request.metadata().clone().into_headers());
+        keep(&self.0, request.into_inner());
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+fn remember(inner: &Inner, headers: &axum::http::HeaderMap) {
+    *inner.headers.lock().unwrap_or_else(PoisonError::into_inner) = headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+}
+
+fn keep(inner: &Inner, request: ExportTraceServiceRequest) {
     let mut received = Vec::new();
     for resource_spans in request.resource_spans {
         let service_name = resource_spans
@@ -196,12 +276,6 @@ async fn traces(State(inner): State<Arc<Inner>>, body: Bytes) -> impl IntoRespon
         .unwrap_or_else(PoisonError::into_inner)
         .extend(received);
     inner.arrived.notify_waiters();
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/x-protobuf")],
-        ExportTraceServiceResponse::default().encode_to_vec(),
-    )
-        .into_response()
 }
 
 fn attributes(list: &[KeyValue]) -> BTreeMap<String, String> {

@@ -17,7 +17,10 @@ const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PRODUCER_SPAN: &str = "00f067aa0ba902b7";
 
 fn traced(otlp: &OtlpReceiver) -> impl FnOnce(&mut ferry_server::Config) + '_ {
-    |config| config.telemetry.otlp_endpoint = Some(otlp.endpoint())
+    |config| {
+        config.telemetry.otlp_endpoint = Some(otlp.endpoint());
+        config.telemetry.otlp_headers = [("x-tenant".to_owned(), "eu-1".to_owned())].into();
+    }
 }
 
 /// Sends a new event with the given trace headers; answers its id.
@@ -130,6 +133,7 @@ async fn a_producer_trace_holds_the_ingest_and_every_attempt() {
     })
     .await;
     assert_eq!(otlp.undecodable(), 0);
+    assert_eq!(otlp.last_header("x-tenant").as_deref(), Some("eu-1"));
 }
 
 #[tokio::test]
@@ -233,4 +237,31 @@ async fn a_source_request_joins_its_partner_trace() {
     let attempt = named(&spans, "ferry.attempt")[0];
     assert_eq!(attempt.trace_id, TRACE);
     assert_eq!(attempt.parent_span_id, received.span_id);
+}
+
+#[tokio::test]
+async fn traces_go_to_a_grpc_collector_too() {
+    let otlp = OtlpReceiver::start_grpc().await;
+    let server = TestServer::start_with(|config| {
+        config.telemetry.otlp_endpoint = Some(otlp.endpoint());
+        config.telemetry.otlp_protocol = Some("grpc".into());
+        config.telemetry.otlp_headers = [("x-tenant".to_owned(), "eu-1".to_owned())].into();
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    server.webhook(&receiver.url(), json!({})).await;
+    let producer = format!("00-{TRACE}-{PRODUCER_SPAN}-01");
+    send_traced(&server, Some(&producer)).await;
+    let spans = otlp
+        .wait_for("the ingest and the attempt over gRPC", WAIT, |s| {
+            !named(s, "ferry.ingest").is_empty() && !named(s, "ferry.attempt").is_empty()
+        })
+        .await;
+    let attempt = named(&spans, "ferry.attempt")[0];
+    assert_eq!(attempt.trace_id, TRACE);
+    assert_eq!(
+        attempt.parent_span_id,
+        named(&spans, "ferry.ingest")[0].span_id
+    );
+    assert_eq!(otlp.last_header("x-tenant").as_deref(), Some("eu-1"));
 }
