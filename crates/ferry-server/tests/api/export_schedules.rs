@@ -238,6 +238,11 @@ async fn a_failing_run_is_retried_then_alerts_the_organization() {
     assert_eq!(alert["data"]["schedule_id"], id);
     assert_eq!(alert["data"]["name"], "doomed");
     assert_eq!(alert["data"]["attempts"], 2);
+    let export = alert["data"]["export_id"].as_str().unwrap();
+    assert_eq!(
+        alert["data"]["links"]["self"],
+        format!("{}/v1/exports/{export}", server.base)
+    );
     assert!(
         alert["data"]["error"]
             .as_str()

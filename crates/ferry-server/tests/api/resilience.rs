@@ -201,6 +201,15 @@ async fn the_organizations_alert_channel_hears_of_a_pause_and_the_resume() {
     let paused = alerts.requests()[0].json();
     assert_eq!(paused["type"], "ferry.destination.paused");
     assert_eq!(paused["data"]["destination_id"], dst.as_str());
+    // From the notification to the destination in one click.
+    assert_eq!(
+        paused["data"]["links"]["self"],
+        format!("{}/v1/destinations/{dst}", server.base)
+    );
+    assert_eq!(
+        paused["data"]["links"]["ui"],
+        format!("{}/ui/destinations/{dst}", server.base)
+    );
     assert!(
         paused["data"]["last_error"]
             .as_str()
