@@ -29,6 +29,41 @@ pub const EXPORTS: &str = "ferry_exports_total";
 /// `reason` (full, unavailable).
 pub const STORE_WRITE_ERRORS: &str = "ferry_store_write_errors_total";
 
+/// One destination's delivery series, registered once when the dispatcher
+/// first meets it: an attempt then updates its handles without building a
+/// key or looking the series up.
+#[derive(Clone)]
+pub struct DeliverySeries {
+    pub attempt_duration: metrics::Histogram,
+    pub delivery_latency: metrics::Histogram,
+    pub delivered: metrics::Counter,
+    pub retryable: metrics::Counter,
+    pub permanent: metrics::Counter,
+}
+
+impl DeliverySeries {
+    /// Labelled with `kind`, and with the destination's id when
+    /// `per_destination` (`metrics.per_destination`).
+    pub fn new(kind: &'static str, destination: &str, per_destination: bool) -> Self {
+        let mut labels = vec![metrics::Label::new("kind", kind)];
+        if per_destination {
+            labels.push(metrics::Label::new("destination", destination.to_owned()));
+        }
+        let outcome = |o: &'static str| {
+            let mut l = labels.clone();
+            l.push(metrics::Label::new("outcome", o));
+            metrics::counter!(DELIVERIES, l)
+        };
+        Self {
+            attempt_duration: metrics::histogram!(ATTEMPT_DURATION, labels.clone()),
+            delivery_latency: metrics::histogram!(DELIVERY_LATENCY, labels.clone()),
+            delivered: outcome("delivered"),
+            retryable: outcome("retryable"),
+            permanent: outcome("permanent"),
+        }
+    }
+}
+
 /// Counters of rare things start at zero rather than appear with their
 /// first increment, so that `rate()` and alert rules over them work from
 /// the start (an absent series is not a zero one).

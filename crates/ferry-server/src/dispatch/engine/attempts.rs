@@ -7,7 +7,6 @@ use std::time::Instant;
 use chrono::Utc;
 use ferry_core::DestinationId;
 use ferry_core::delivery::{Envelope, Leased};
-use ferry_core::destination::Destination;
 use ferry_core::ports::{AttemptError, AttemptReport, Settled};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::SpanKind;
@@ -19,16 +18,6 @@ use super::super::outcome::{Attempted, complete};
 use super::{Engine, Finished};
 use crate::metrics as m;
 use crate::traces::Traced;
-
-/// A destination's metric labels: its kind, and its id when
-/// `metrics.per_destination` asks for it (one series per destination).
-fn labels(dest: &Destination, per_destination: bool) -> Vec<metrics::Label> {
-    let mut labels = vec![metrics::Label::new("kind", dest.kind.as_str())];
-    if per_destination {
-        labels.push(metrics::Label::new("destination", dest.id.to_string()));
-    }
-    labels
-}
 
 /// The outcome of an attempt on its span: `ferry.outcome`, the receiver's
 /// status code, and for a failure the error class and reason.
@@ -80,7 +69,7 @@ impl Engine {
         let deliverer = d.deliverer.clone();
         let delivery_id = leased.delivery.id.clone();
         let kind = d.dest.kind.as_str();
-        let labels = labels(&d.dest, self.per_destination_metrics);
+        let series = d.series.clone();
         let traces = self.traces.clone();
         let task = self.tasks.spawn(async move {
             let attempt = leased.delivery.attempt_count + 1;
@@ -125,10 +114,11 @@ impl Engine {
                 },
             };
             let elapsed = clock.elapsed();
-            metrics::histogram!(m::ATTEMPT_DURATION, labels.clone()).record(elapsed.as_secs_f64());
+            series.attempt_duration.record(elapsed.as_secs_f64());
             if report.result.is_ok() {
                 let waited = Utc::now() - leased.event.created_at;
-                metrics::histogram!(m::DELIVERY_LATENCY, labels)
+                series
+                    .delivery_latency
                     .record(waited.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6);
             }
             record_attempt(&mut span, &report);
@@ -181,14 +171,12 @@ impl Engine {
                     .on_retryable(&mut d.health, now, error, f.probe)
             }
         };
-        let outcome_label = match f.report.result {
-            Ok(_) => "delivered",
-            Err(AttemptError::Retryable { .. }) => "retryable",
-            Err(AttemptError::Permanent { .. }) => "permanent",
-        };
-        let mut labels = labels(&d.dest, self.per_destination_metrics);
-        labels.push(metrics::Label::new("outcome", outcome_label));
-        metrics::counter!(m::DELIVERIES, labels).increment(1);
+        match f.report.result {
+            Ok(_) => &d.series.delivered,
+            Err(AttemptError::Retryable { .. }) => &d.series.retryable,
+            Err(AttemptError::Permanent { .. }) => &d.series.permanent,
+        }
+        .increment(1);
         match change {
             Change::Paused => {
                 warn!(destination_id = %dest_id, failures = d.health.consecutive_failures, "Destination paused after consecutive failures; probing.");

@@ -119,6 +119,8 @@ impl Dispatcher {
 
 struct Dest {
     dest: Arc<Destination>,
+    /// Its delivery metrics' handles.
+    series: crate::metrics::DeliverySeries,
     deliverer: Result<Arc<dyn Deliverer>, String>,
     active: u32,
     waiting: VecDeque<(Leased, bool)>,
@@ -377,9 +379,15 @@ impl Engine {
             }
             None => {
                 let health = dest.health.clone();
+                let series = crate::metrics::DeliverySeries::new(
+                    dest.kind.as_str(),
+                    id.as_str(),
+                    self.per_destination_metrics,
+                );
                 self.dests.insert(
                     id.clone(),
                     Dest {
+                        series,
                         dest: Arc::new(dest),
                         deliverer,
                         active: 0,
