@@ -46,7 +46,7 @@ impl App {
             "last_error": health.last_error,
             "last_success_at": health.last_success_at,
             "next_probe_at": health.next_probe_at,
-            "links": self.links("destinations", &dest.id.to_string()),
+            "links": self.links("destinations", dest.id.as_str()),
         });
         self.send_alert(
             &dest.org_id,

@@ -195,7 +195,7 @@ impl App {
                         "scheduled_for": run.scheduled_for,
                         "attempts": run.attempt,
                         "error": job.error,
-                        "links": self.links("exports", &job.id.to_string()),
+                        "links": self.links("exports", job.id.as_str()),
                     });
                     self.send_alert(&job.org_id, None, "ferry.export.failed", key, data, now)
                         .await?;
