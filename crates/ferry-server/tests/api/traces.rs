@@ -265,3 +265,22 @@ async fn traces_go_to_a_grpc_collector_too() {
     );
     assert_eq!(otlp.last_header("x-tenant").as_deref(), Some("eu-1"));
 }
+
+#[tokio::test]
+async fn an_export_run_is_a_span() {
+    let otlp = OtlpReceiver::start().await;
+    let server = TestServer::start_with(traced(&otlp)).await;
+    send_traced(&server, None).await;
+    let job = crate::exports::export(&server, json!({"source": "events", "format": "json"})).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let spans = otlp
+        .wait_for("the export's span", WAIT, |s| {
+            !named(s, "ferry.export").is_empty()
+        })
+        .await;
+    let export = named(&spans, "ferry.export")[0];
+    assert_eq!(export.attribute("ferry.export.id"), job["id"].as_str());
+    assert_eq!(export.attribute("ferry.export.source"), Some("events"));
+    assert_eq!(export.attribute("ferry.export.rows"), Some("1"));
+    assert_ne!(export.status_code, 2);
+}

@@ -11,6 +11,8 @@
 //! is committed only after every row was written; a failure, a cancel or a
 //! shutdown removes what was written.
 
+use opentelemetry::KeyValue;
+use opentelemetry::trace::SpanKind;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -120,7 +122,29 @@ pub(super) async fn run(app: App, mut job: ExportJob, cancel: CancellationToken)
         }
     }
     let started = Instant::now();
+    let mut span = app
+        .0
+        .traces
+        .span("ferry.export", SpanKind::Internal, None, || {
+            [
+                KeyValue::new("ferry.export.id", job.id.to_string()),
+                KeyValue::new("ferry.org.id", job.org_id.to_string()),
+                KeyValue::new("ferry.export.source", job.spec.source.as_str()),
+                KeyValue::new("ferry.export.format", job.spec.format.as_str()),
+            ]
+        });
     let outcome = execute(&app, &job, query, &cancel).await;
+    match &outcome {
+        Ok((written, _)) => span.record(|| {
+            [
+                KeyValue::new("ferry.export.rows", written.rows as i64),
+                KeyValue::new("ferry.export.bytes", written.bytes as i64),
+            ]
+        }),
+        Err(Stop::Failed(reason)) => span.fail(|| reason.clone()),
+        Err(Stop::Cancelled) => span.fail(|| "cancelled".to_owned()),
+    }
+    drop(span);
     finish(&app, job, outcome, started.elapsed()).await;
 }
 
