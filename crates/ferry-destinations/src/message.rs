@@ -66,3 +66,61 @@ pub fn trace_headers(envelope: &Envelope) -> Vec<(&'static str, String)> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use ferry_core::trace::TraceContext;
+    use ferry_core::{DeliveryId, EventId, OrgId};
+    use serde_json::json;
+
+    use super::*;
+
+    fn envelope(trace: Option<TraceContext>) -> Envelope {
+        Envelope {
+            delivery_id: DeliveryId::generate(),
+            event: Arc::new(Event {
+                id: EventId::generate(),
+                org_id: OrgId::generate(),
+                event_type: "order.created".into(),
+                data: json!({}),
+                metadata: json!({}),
+                idempotency_key: None,
+                created_at: Utc::now(),
+                trace: None,
+            }),
+            attempt: 2,
+            trace,
+        }
+    }
+
+    #[test]
+    fn every_kind_carries_the_attempts_trace_when_there_is_one() {
+        let names = |e: &Envelope| -> Vec<&'static str> {
+            metadata(e).into_iter().map(|(name, _)| name).collect()
+        };
+        let plain = envelope(None);
+        assert_eq!(
+            names(&plain),
+            [
+                "webhook-id",
+                "idempotency-key",
+                "ferry-event-type",
+                "ferry-delivery-id",
+                "ferry-attempt"
+            ]
+        );
+        let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let traced = envelope(TraceContext::parse(parent, Some("vendor=1")));
+        let all = metadata(&traced);
+        assert_eq!(all.len(), 7);
+        assert!(all.contains(&("traceparent", parent.to_owned())));
+        assert!(all.contains(&("tracestate", "vendor=1".to_owned())));
+        let without_state = envelope(TraceContext::parse(parent, None));
+        assert_eq!(
+            trace_headers(&without_state),
+            [("traceparent", parent.to_owned())]
+        );
+    }
+}
