@@ -72,9 +72,14 @@ pub async fn drain(channel: &Channel, queue: &str) -> Vec<Received> {
             properties.content_type().as_ref().unwrap().as_str(),
             "application/json"
         );
+        let traceparent = match headers.inner().get("traceparent") {
+            Some(AMQPValue::LongString(v)) => Some(v.to_string()),
+            _ => None,
+        };
         received.push(Received {
             id,
             payload: serde_json::from_slice(&message.delivery.data).unwrap(),
+            traceparent,
         });
     }
     received
@@ -91,6 +96,7 @@ pub struct AmqpExchange {
 impl Target for AmqpExchange {
     const KIND: DestinationKind = DestinationKind::Amqp;
     const DEDUPLICATES: bool = false;
+    const CARRIES_TRACE: bool = true;
 
     async fn provision() -> (Self, Value, Auth) {
         let (connection, channel) = channel().await;

@@ -42,6 +42,7 @@ impl Target for Email {
     const KIND: DestinationKind = DestinationKind::Email;
     /// Mail systems de-duplicate by `Message-ID`; the server keeps copies.
     const DEDUPLICATES: bool = false;
+    const CARRIES_TRACE: bool = true;
 
     async fn provision() -> (Self, Value, Auth) {
         let server = SmtpServer::with_auth(USER, PASSWORD);
@@ -68,6 +69,9 @@ impl Target for Email {
                         .unwrap_or("null"),
                 )
                 .unwrap(),
+                traceparent: message["headers"]["traceparent"]
+                    .as_str()
+                    .map(str::to_owned),
             })
             .collect()
     }

@@ -35,7 +35,11 @@ impl Target for Files {
             }
             let id = name.strip_suffix(".json").unwrap().to_owned();
             let payload = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-            found.push(Received { id, payload });
+            found.push(Received {
+                id,
+                payload,
+                traceparent: None,
+            });
         }
         found
     }

@@ -93,6 +93,8 @@ pub struct Received {
     /// The Standard Webhooks body `{"id","type","timestamp","data"}`, or
     /// for kinds that store columns, the same fields read back.
     pub payload: Value,
+    /// The W3C `traceparent` it carried (kinds with `CARRIES_TRACE`).
+    pub traceparent: Option<String>,
 }
 
 /// A test-owned resource on a real server (a queue, a stream, a table, a
@@ -106,6 +108,9 @@ pub trait Target: Send + Sync {
     /// Whether the kind reaches its target over the network (so that it
     /// can be unreachable); `false` only for local files.
     const NETWORKED: bool = true;
+    /// Whether the consumer gets the attempt's `traceparent` (a header, a
+    /// property, a field) and `received` reads it back.
+    const CARRIES_TRACE: bool = false;
 
     /// Creates the resource, unique to this test, and returns the config
     /// and auth of a destination that reaches it.
@@ -240,11 +245,16 @@ pub fn envelope(n: usize, attempt: u32) -> Envelope {
         created_at: chrono::DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap(),
         trace: None,
     };
+    // Every other event belongs to a trace.
+    let trace = n.is_multiple_of(2).then(|| {
+        let parent = format!("00-{:032x}-{:016x}-01", 0xfe_u128 << 64 | n as u128, n + 1);
+        ferry_core::trace::TraceContext::parse(&parent, None).unwrap()
+    });
     Envelope {
         delivery_id: DeliveryId::generate(),
         event: Arc::new(event),
         attempt,
-        trace: None,
+        trace,
     }
 }
 
@@ -301,6 +311,14 @@ pub async fn delivers_every_event_intact<T: Target>() {
             .find(|r| r.id == id)
             .unwrap_or_else(|| panic!("{}: event {id} missing", T::KIND));
         assert_eq!(copy.payload, expected_payload(envelope), "{}", T::KIND);
+        if T::CARRIES_TRACE {
+            assert_eq!(
+                copy.traceparent,
+                envelope.trace.as_ref().map(|t| t.traceparent()),
+                "{}: the consumer's traceparent",
+                T::KIND
+            );
+        }
     }
 }
 

@@ -49,7 +49,16 @@ pub async fn subscribe_on(port: u16, filter: &str) -> (AsyncClient, Arc<Mutex<Ve
                         .unwrap_or_default();
                     let payload: Value = serde_json::from_slice(&publish.payload).unwrap();
                     assert_eq!(payload["id"], json!(id));
-                    sink.lock().unwrap().push(Received { id, payload });
+                    let traceparent = properties
+                        .user_properties
+                        .iter()
+                        .find(|(name, _)| name == "traceparent")
+                        .map(|(_, value)| value.clone());
+                    sink.lock().unwrap().push(Received {
+                        id,
+                        payload,
+                        traceparent,
+                    });
                 }
                 _ => {}
             }
@@ -70,6 +79,7 @@ pub struct MqttTopic {
 impl Target for MqttTopic {
     const KIND: DestinationKind = DestinationKind::Mqtt;
     const DEDUPLICATES: bool = false;
+    const CARRIES_TRACE: bool = true;
 
     async fn provision() -> (Self, Value, Auth) {
         let prefix = unique_name("ferry_test");

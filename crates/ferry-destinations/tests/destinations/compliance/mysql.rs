@@ -66,6 +66,7 @@ impl Target for MysqlTable {
                 payload: json!({"id": id, "type": event_type, "timestamp": timestamp,
                                 "data": serde_json::from_str::<Value>(&data).unwrap()}),
                 id,
+                traceparent: None,
             })
             .collect()
     }

@@ -46,6 +46,7 @@ pub struct NatsStream {
 impl Target for NatsStream {
     const KIND: DestinationKind = DestinationKind::Nats;
     const DEDUPLICATES: bool = true;
+    const CARRIES_TRACE: bool = true;
 
     async fn provision() -> (Self, Value, Auth) {
         let name = unique_name("FERRY_TEST");
@@ -69,6 +70,7 @@ impl Target for NatsStream {
             received.push(Received {
                 id,
                 payload: serde_json::from_slice(&message.payload).unwrap(),
+                traceparent: message.headers.get("traceparent").map(|v| v.to_string()),
             });
         }
         received

@@ -63,6 +63,7 @@ impl Target for PostgresTable {
             .map(|(id, event_type, timestamp, Json(data))| Received {
                 payload: json!({"id": id, "type": event_type, "timestamp": timestamp, "data": data}),
                 id,
+                traceparent: None,
             })
             .collect()
     }

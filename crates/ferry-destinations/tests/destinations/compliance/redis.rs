@@ -31,6 +31,7 @@ pub async fn connection() -> redis::aio::MultiplexedConnection {
 impl Target for RedisStream {
     const KIND: DestinationKind = DestinationKind::Redis;
     const DEDUPLICATES: bool = false;
+    const CARRIES_TRACE: bool = true;
 
     async fn provision() -> (Self, Value, Auth) {
         let key = unique_name("ferry-test");
@@ -59,6 +60,7 @@ impl Target for RedisStream {
                 Received {
                     id,
                     payload: serde_json::from_str(&payload).unwrap(),
+                    traceparent: entry.get("traceparent"),
                 }
             })
             .collect()

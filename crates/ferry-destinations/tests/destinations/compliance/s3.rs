@@ -33,6 +33,7 @@ pub fn key(access_key_id: &str, secret_access_key: &str) -> Auth {
 impl Target for S3 {
     const KIND: DestinationKind = DestinationKind::S3;
     const DEDUPLICATES: bool = true;
+    const CARRIES_TRACE: bool = true;
 
     async fn provision() -> (Self, Value, Auth) {
         let server = S3Server::start_with_iam();
@@ -55,6 +56,7 @@ impl Target for S3 {
                     .cloned()
                     .unwrap_or_default(),
                 payload: serde_json::from_str(object.body.as_deref().unwrap_or("null")).unwrap(),
+                traceparent: object.metadata.get("traceparent").cloned(),
             })
             .collect()
     }

@@ -71,6 +71,7 @@ impl Target for Sftp {
             .map(|(name, bytes)| Received {
                 id: name.strip_suffix(".json").unwrap().to_owned(),
                 payload: serde_json::from_slice(&bytes).unwrap(),
+                traceparent: None,
             })
             .collect()
     }

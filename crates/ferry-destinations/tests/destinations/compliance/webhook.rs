@@ -18,6 +18,7 @@ pub struct Webhook {
 impl Target for Webhook {
     const KIND: DestinationKind = DestinationKind::Webhook;
     const DEDUPLICATES: bool = false;
+    const CARRIES_TRACE: bool = true;
 
     async fn provision() -> (Self, Value, Auth) {
         let receiver = Receiver::start().await;
@@ -37,6 +38,7 @@ impl Target for Webhook {
             .map(|r| Received {
                 id: r.header("webhook-id").unwrap_or_default().to_owned(),
                 payload: r.json(),
+                traceparent: r.header("traceparent").map(str::to_owned),
             })
             .collect()
     }
