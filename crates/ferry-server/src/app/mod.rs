@@ -148,15 +148,10 @@ impl App {
         &self.0.public_url
     }
 
-    /// `{"self": <API URL>, "ui": <console page>}` of the object `id` in
-    /// `collection` (`destinations`, `exports` …): how a person gets from a
-    /// notification to the object in one click.
-    pub fn links(&self, collection: &str, id: &str) -> serde_json::Value {
-        let base = self.0.public_url.trim_end_matches('/');
-        serde_json::json!({
-            "self": format!("{base}/v1/{collection}/{id}"),
-            "ui": format!("{base}/ui/{collection}/{id}"),
-        })
+    /// The API URL and console page of the object `id` in `collection`
+    /// (`destinations`, `exports` …), for what Ferry sends out (alerts).
+    pub fn links(&self, collection: &str, id: &str) -> crate::views::Links {
+        crate::views::Links::new(&self.0.public_url, collection, id)
     }
 
     /// From now on intake refuses new events (`Error::ShuttingDown`) and

@@ -44,7 +44,10 @@ async fn create_org(
     ApiJson(input): ApiJson<OrgInput>,
 ) -> ApiResult<(StatusCode, Json<OrgView>)> {
     let org = state.app().create_org(&caller.principal, input).await?;
-    Ok((StatusCode::CREATED, Json(OrgView::from(&org))))
+    Ok((
+        StatusCode::CREATED,
+        Json(OrgView::from(&org).linked(state.app().public_url())),
+    ))
 }
 
 /// List organizations (scope `admin`; others see their own).
@@ -57,7 +60,9 @@ async fn list_orgs(
     ApiQuery(p): ApiQuery<PageParams>,
 ) -> ApiResult<Json<List<OrgView>>> {
     let page = state.app().orgs(&caller.principal, p.page()?).await?;
-    Ok(Json(list(page, |o| OrgView::from(o))))
+    Ok(Json(list(page, |o| {
+        OrgView::from(o).linked(state.app().public_url())
+    })))
 }
 
 /// An organization.
@@ -70,7 +75,7 @@ async fn show_org(
     Path(id): Path<String>,
 ) -> ApiResult<Json<OrgView>> {
     let org = state.app().org(&caller.principal, &org_id(&id)?).await?;
-    Ok(Json(OrgView::from(&org)))
+    Ok(Json(OrgView::from(&org).linked(state.app().public_url())))
 }
 
 /// Rename an organization or set its alert destinations. Audited.
@@ -88,7 +93,7 @@ async fn update_org(
         .app()
         .update_org(&caller.principal, &org_id(&id)?, input)
         .await?;
-    Ok(Json(OrgView::from(&org)))
+    Ok(Json(OrgView::from(&org).linked(state.app().public_url())))
 }
 
 /// Create an API key; the key itself is shown once. Audited.
@@ -105,7 +110,7 @@ async fn create_key(
     Ok((
         StatusCode::CREATED,
         Json(CreatedApiKey {
-            api_key: ApiKeyView::from(&key),
+            api_key: ApiKeyView::from(&key).linked(state.app().public_url()),
             key: secret.expose().to_owned(),
         }),
     ))
@@ -146,7 +151,9 @@ async fn list_keys(
         .app()
         .api_keys(&caller.principal, p.org_id.as_deref(), page)
         .await?;
-    Ok(Json(list(page, |k| ApiKeyView::from(k))))
+    Ok(Json(list(page, |k| {
+        ApiKeyView::from(k).linked(state.app().public_url())
+    })))
 }
 
 /// Revoke an API key (an `admin` key may revoke any organization's).

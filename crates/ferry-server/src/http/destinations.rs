@@ -55,7 +55,7 @@ async fn create(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(CreatedDestination::new(&d, secret.as_ref())),
+        Json(CreatedDestination::new(&d, secret.as_ref()).linked(state.app().public_url())),
     ))
 }
 
@@ -72,7 +72,9 @@ async fn list_destinations(
         .app()
         .destinations(&caller.principal, p.page()?)
         .await?;
-    Ok(Json(list(page, |d| DestinationView::from(d))))
+    Ok(Json(list(page, |d| {
+        DestinationView::from(d).linked(state.app().public_url())
+    })))
 }
 
 /// A destination.
@@ -88,7 +90,9 @@ async fn show(
         .app()
         .destination(&caller.principal, &destination_id(&id)?)
         .await?;
-    Ok(Json(DestinationView::from(&d)))
+    Ok(Json(
+        DestinationView::from(&d).linked(state.app().public_url()),
+    ))
 }
 
 /// Change a destination: absent fields keep their value. Audited.
@@ -107,7 +111,9 @@ async fn update(
         .app()
         .update_destination(&caller.principal, &destination_id(&id)?, input)
         .await?;
-    Ok(Json(DestinationView::from(&d)))
+    Ok(Json(
+        DestinationView::from(&d).linked(state.app().public_url()),
+    ))
 }
 
 /// Delete a destination. Audited.
@@ -180,7 +186,9 @@ async fn set_enabled(
         .app()
         .set_destination_enabled(&caller.principal, &destination_id(&id)?, enabled)
         .await?;
-    Ok(Json(DestinationView::from(&d)))
+    Ok(Json(
+        DestinationView::from(&d).linked(state.app().public_url()),
+    ))
 }
 
 /// Enable a destination: its waiting deliveries go out again. Audited.

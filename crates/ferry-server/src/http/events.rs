@@ -172,7 +172,9 @@ async fn show(
 ) -> ApiResult<Json<EventView>> {
     let id = EventId::parse(&id).map_err(|_| ApiError::NotFound("event"))?;
     let (event, deliveries) = state.app().event(&caller.principal, &id).await?;
-    Ok(Json(EventView::new(&event, &deliveries)))
+    Ok(Json(
+        EventView::new(&event, &deliveries).linked(state.app().public_url()),
+    ))
 }
 
 /// Replay an event.

@@ -42,7 +42,10 @@ async fn create(
     ApiJson(input): ApiJson<SourceInput>,
 ) -> ApiResult<(StatusCode, Json<SourceView>)> {
     let source = state.app().create_source(&caller.principal, input).await?;
-    Ok((StatusCode::CREATED, Json(SourceView::from(&source))))
+    Ok((
+        StatusCode::CREATED,
+        Json(SourceView::from(&source).linked(state.app().public_url())),
+    ))
 }
 
 /// List inbound sources (secrets redacted).
@@ -55,7 +58,9 @@ async fn list_sources(
     ApiQuery(p): ApiQuery<PageParams>,
 ) -> ApiResult<Json<List<SourceView>>> {
     let page = state.app().sources(&caller.principal, p.page()?).await?;
-    Ok(Json(list(page, |s| SourceView::from(s))))
+    Ok(Json(list(page, |s| {
+        SourceView::from(s).linked(state.app().public_url())
+    })))
 }
 
 /// An inbound source (secrets redacted).
@@ -71,7 +76,9 @@ async fn show(
         .app()
         .source(&caller.principal, &source_id(&id)?)
         .await?;
-    Ok(Json(SourceView::from(&source)))
+    Ok(Json(
+        SourceView::from(&source).linked(state.app().public_url()),
+    ))
 }
 
 /// Delete an inbound source: its URL stops accepting. Audited.

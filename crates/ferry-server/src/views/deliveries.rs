@@ -93,7 +93,8 @@ impl From<&Delivery> for DeliveryView {
         },
         "response": {"headers": {"retry-after": "2"}, "body": "upstream busy"}
     }],
-    "links": {"ui": "https://ferry.example.com/ui/deliveries/dlv_01jq3v8k3c5e7g9j1m3p5r7t9w"}
+    "links": {"self": "https://ferry.example.com/v1/deliveries/dlv_01jq3v8k3c5e7g9j1m3p5r7t9w",
+              "ui": "https://ferry.example.com/ui/deliveries/dlv_01jq3v8k3c5e7g9j1m3p5r7t9w"}
 })))]
 pub struct DeliveryDetail {
     #[serde(flatten)]
@@ -102,24 +103,15 @@ pub struct DeliveryDetail {
     pub links: DeliveryLinks,
 }
 
-/// Where to see the delivery in the web console.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(examples(json!({"ui": "https://ferry.example.com/ui/deliveries/dlv_01jq3v8k3c5e7g9j1m3p5r7t9w"})))]
-pub struct DeliveryLinks {
-    pub ui: String,
-}
+/// The delivery's API URL and its page in the web console.
+pub type DeliveryLinks = super::Links;
 
 impl DeliveryDetail {
     pub fn new(d: &Delivery, attempts: &[Attempt], public_url: &str) -> Self {
-        let ui = format!(
-            "{}/ui/deliveries/{}",
-            public_url.trim_end_matches('/'),
-            d.id
-        );
         Self {
             delivery: d.into(),
             attempts: attempts.iter().map(AttemptView::from).collect(),
-            links: DeliveryLinks { ui },
+            links: super::Links::new(public_url, "deliveries", d.id.as_str()),
         }
     }
 }
@@ -186,6 +178,20 @@ pub struct EventView {
     /// its deliveries is a span in it.
     pub trace: Option<TraceView>,
     pub deliveries: Vec<DeliveryView>,
+    /// The object's API URL and console page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub links: Option<super::Links>,
+}
+
+impl EventView {
+    /// The view with its links, as the API answers it.
+    pub fn linked(self, public_url: &str) -> Self {
+        let links = super::Links::new(public_url, "events", self.id.as_str());
+        Self {
+            links: Some(links),
+            ..self
+        }
+    }
 }
 
 /// An event's W3C trace context, and its trace id to search for.
@@ -214,6 +220,7 @@ impl EventView {
                 trace_id: t.trace_id_hex(),
             }),
             deliveries: deliveries.iter().map(DeliveryView::from).collect(),
+            links: None,
         }
     }
 }

@@ -44,6 +44,9 @@ pub struct DestinationView {
     pub signing: SigningView,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The object's API URL and console page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub links: Option<super::Links>,
 }
 
 /// The signing keys: the current one first, then those in their grace period.
@@ -102,6 +105,18 @@ impl From<&Destination> for DestinationView {
             },
             created_at: d.created_at,
             updated_at: d.updated_at,
+            links: None,
+        }
+    }
+}
+
+impl DestinationView {
+    /// The view with its links, as the API answers it.
+    pub fn linked(self, public_url: &str) -> Self {
+        let links = super::Links::new(public_url, "destinations", self.id.as_str());
+        Self {
+            links: Some(links),
+            ..self
         }
     }
 }
@@ -161,6 +176,14 @@ impl CreatedDestination {
         Self {
             destination: d.into(),
             shown_once: ShownOnce::new(secret),
+        }
+    }
+
+    /// The answer with the destination's links, as the API gives it.
+    pub fn linked(self, public_url: &str) -> Self {
+        Self {
+            destination: self.destination.linked(public_url),
+            ..self
         }
     }
 }

@@ -29,6 +29,32 @@ pub use self::orgs::{ApiKeyView, AuditView, CreatedApiKey, MasterKeyRotated, Org
 pub use self::schedules::{ExportSpecView, RetryView, ScheduleLinks, ScheduleView};
 pub use self::sources::SourceView;
 
+/// Where an object lives: its API URL and its page in the web console,
+/// both from `public_url`, so that a person gets from a notification or a
+/// log line to the object in one click. API answers carry them; audit
+/// snapshots of the same views do not.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(examples(json!({
+    "self": "https://ferry.example.com/v1/destinations/dst_01jq3v2a4c6e8g0j2m4p6r8t0v",
+    "ui": "https://ferry.example.com/ui/destinations/dst_01jq3v2a4c6e8g0j2m4p6r8t0v"
+})))]
+pub struct Links {
+    #[serde(rename = "self")]
+    pub self_: String,
+    pub ui: String,
+}
+
+impl Links {
+    /// The links of object `id` in `collection` (`destinations`, `events` …).
+    pub fn new(public_url: &str, collection: &str, id: &str) -> Self {
+        let base = public_url.trim_end_matches('/');
+        Links {
+            self_: format!("{base}/v1/{collection}/{id}"),
+            ui: format!("{base}/ui/{collection}/{id}"),
+        }
+    }
+}
+
 /// One page of a list: `{"data": [...], "next_cursor": ...}`; pass
 /// `next_cursor` as `cursor` for the next page (`null` on the last).
 #[derive(Debug, Serialize, ToSchema)]

@@ -24,6 +24,9 @@ pub struct OrgView {
     /// Destinations that get the organization's alerts.
     pub alert_destinations: Vec<DestinationId>,
     pub created_at: DateTime<Utc>,
+    /// The object's API URL and console page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub links: Option<super::Links>,
 }
 
 impl From<&Org> for OrgView {
@@ -33,6 +36,18 @@ impl From<&Org> for OrgView {
             name: o.name.clone(),
             alert_destinations: o.alert_destinations.clone(),
             created_at: o.created_at,
+            links: None,
+        }
+    }
+}
+
+impl OrgView {
+    /// The view with its links, as the API answers it.
+    pub fn linked(self, public_url: &str) -> Self {
+        let links = super::Links::new(public_url, "orgs", self.id.as_str());
+        Self {
+            links: Some(links),
+            ..self
         }
     }
 }
@@ -54,6 +69,9 @@ pub struct ApiKeyView {
     pub org_id: OrgId,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// The object's API URL and console page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub links: Option<super::Links>,
 }
 
 impl From<&ApiKey> for ApiKeyView {
@@ -66,6 +84,18 @@ impl From<&ApiKey> for ApiKeyView {
             org_id: k.org_id.clone(),
             created_at: k.created_at,
             last_used_at: k.last_used_at,
+            links: None,
+        }
+    }
+}
+
+impl ApiKeyView {
+    /// The view with its links, as the API answers it.
+    pub fn linked(self, public_url: &str) -> Self {
+        let links = super::Links::new(public_url, "api-keys", self.id.as_str());
+        Self {
+            links: Some(links),
+            ..self
         }
     }
 }

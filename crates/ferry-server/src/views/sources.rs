@@ -35,6 +35,9 @@ pub struct SourceView {
     pub required: Vec<String>,
     pub destinations: Vec<DestinationId>,
     pub created_at: DateTime<Utc>,
+    /// The object's API URL and console page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub links: Option<super::Links>,
 }
 
 impl From<&Source> for SourceView {
@@ -49,6 +52,18 @@ impl From<&Source> for SourceView {
             required: s.required.clone(),
             destinations: s.destinations.clone(),
             created_at: s.created_at,
+            links: None,
+        }
+    }
+}
+
+impl SourceView {
+    /// The view with its links, as the API answers it.
+    pub fn linked(self, public_url: &str) -> Self {
+        let links = super::Links::new(public_url, "sources", self.id.as_str());
+        Self {
+            links: Some(links),
+            ..self
         }
     }
 }

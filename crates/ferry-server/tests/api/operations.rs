@@ -158,3 +158,72 @@ async fn private_targets_are_refused_unless_allowed() {
         .to_string();
     assert!(error.contains("allowed_networks"), "{error}");
 }
+
+/// Every object the API answers with carries `links`: its own API URL
+/// (which answers it) and its console page, both from `public_url`.
+#[tokio::test]
+async fn every_object_links_to_itself_and_its_console_page() {
+    let server = TestServer::start().await;
+    let receiver = ferry_testkit::Receiver::start().await;
+    let (dst, _) = server.webhook(&receiver.url(), json!({})).await;
+    let accepted = server
+        .send(json!({"type": "order.created", "data": {"links": 1}}))
+        .await;
+    let event = accepted["id"].as_str().unwrap().to_owned();
+    let delivery = accepted["deliveries"][0]["id"].as_str().unwrap().to_owned();
+    let (_, source) = server
+        .post(
+            "/v1/sources",
+            json!({"name": "p", "verification": {"scheme": "standard-webhooks", "secrets": ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]}, "type_from": "/type"}),
+        )
+        .await;
+    let (_, key) = server
+        .post("/v1/api-keys", json!({"name": "ci", "scopes": ["read"]}))
+        .await;
+    let (_, orgs) = server.get("/v1/orgs").await;
+    let org = orgs["data"][0]["id"].as_str().unwrap().to_owned();
+    let source = source["id"].as_str().unwrap().to_owned();
+    let key = key["id"].as_str().unwrap().to_owned();
+    for (collection, id) in [
+        ("destinations", dst.as_str()),
+        ("events", event.as_str()),
+        ("deliveries", delivery.as_str()),
+        ("sources", source.as_str()),
+        ("orgs", org.as_str()),
+    ] {
+        let (status, object) = server.get(&format!("/v1/{collection}/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "{object}");
+        let own = format!("{}/v1/{collection}/{id}", server.base);
+        assert_eq!(object["links"]["self"], own.as_str(), "{object}");
+        assert_eq!(
+            object["links"]["ui"],
+            format!("{}/ui/{collection}/{id}", server.base),
+            "{object}"
+        );
+        // The self link answers the object itself.
+        let (status, again) = server.get(own.strip_prefix(&server.base).unwrap()).await;
+        assert_eq!((status, &again["id"]), (StatusCode::OK, &object["id"]));
+    }
+    // In lists too.
+    let (_, list) = server.get("/v1/destinations").await;
+    assert_eq!(
+        list["data"][0]["links"]["self"],
+        format!("{}/v1/destinations/{dst}", server.base)
+    );
+    let (_, keys) = server.get("/v1/api-keys").await;
+    let listed = keys["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == key.as_str())
+        .unwrap();
+    assert_eq!(
+        listed["links"]["ui"],
+        format!("{}/ui/api-keys/{key}", server.base)
+    );
+    // Audit records keep the objects as they were, without links.
+    let (_, audit) = server.get(&format!("/v1/audit?entity_id={dst}")).await;
+    let created = &audit["data"][0];
+    assert!(created["after"].is_object(), "{audit}");
+    assert!(created["after"].get("links").is_none(), "{audit}");
+}
