@@ -54,7 +54,10 @@ async fn create(
         .app()
         .create_export(&caller.principal, request)
         .await?;
-    Ok((StatusCode::ACCEPTED, Json(ExportView::from(&job))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ExportView::from(&job).linked(state.app().public_url())),
+    ))
 }
 
 /// List export jobs, newest first: the export history.
@@ -67,7 +70,9 @@ async fn list_exports(
     ApiQuery(p): ApiQuery<PageParams>,
 ) -> ApiResult<Json<List<ExportView>>> {
     let page = state.app().exports(&caller.principal, p.page()?).await?;
-    Ok(Json(list(page, |job| ExportView::from(job))))
+    Ok(Json(list(page, |job| {
+        ExportView::from(job).linked(state.app().public_url())
+    })))
 }
 
 /// An export job: its status, progress (rows, bytes, percent, ETA) and
@@ -84,7 +89,9 @@ async fn show(
         .app()
         .export(&caller.principal, &export_id(&id)?)
         .await?;
-    Ok(Json(ExportView::from(&job)))
+    Ok(Json(
+        ExportView::from(&job).linked(state.app().public_url()),
+    ))
 }
 
 /// Cancel a queued or running export; what it wrote is removed. A finished
@@ -101,7 +108,9 @@ async fn cancel(
         .app()
         .cancel_export(&caller.principal, &export_id(&id)?)
         .await?;
-    Ok(Json(ExportView::from(&job)))
+    Ok(Json(
+        ExportView::from(&job).linked(state.app().public_url()),
+    ))
 }
 
 /// Download a succeeded export, streamed as it is stored (compressed if it

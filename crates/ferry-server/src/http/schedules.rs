@@ -51,7 +51,10 @@ async fn create(
         .app()
         .create_schedule(&caller.principal, request)
         .await?;
-    Ok((StatusCode::CREATED, Json(ScheduleView::from(&schedule))))
+    Ok((
+        StatusCode::CREATED,
+        Json(ScheduleView::from(&schedule).linked(state.app().public_url())),
+    ))
 }
 
 /// List export schedules, newest first.
@@ -64,7 +67,9 @@ async fn list_schedules(
     ApiQuery(p): ApiQuery<PageParams>,
 ) -> ApiResult<Json<List<ScheduleView>>> {
     let page = state.app().schedules(&caller.principal, p.page()?).await?;
-    Ok(Json(list(page, |s| ScheduleView::from(s))))
+    Ok(Json(list(page, |s| {
+        ScheduleView::from(s).linked(state.app().public_url())
+    })))
 }
 
 /// An export schedule, with its next run.
@@ -80,7 +85,9 @@ async fn show(
         .app()
         .schedule(&caller.principal, &schedule_id(&id)?)
         .await?;
-    Ok(Json(ScheduleView::from(&schedule)))
+    Ok(Json(
+        ScheduleView::from(&schedule).linked(state.app().public_url()),
+    ))
 }
 
 /// Change an export schedule: the fields given replace the stored ones. A
@@ -100,7 +107,9 @@ async fn update(
         .app()
         .update_schedule(&caller.principal, &schedule_id(&id)?, patch)
         .await?;
-    Ok(Json(ScheduleView::from(&schedule)))
+    Ok(Json(
+        ScheduleView::from(&schedule).linked(state.app().public_url()),
+    ))
 }
 
 /// Delete an export schedule; its runs and their outputs stay. Audited.
@@ -134,5 +143,7 @@ async fn runs(
         .app()
         .schedule_runs(&caller.principal, &schedule_id(&id)?, p.page()?)
         .await?;
-    Ok(Json(list(page, |job| ExportView::from(job))))
+    Ok(Json(list(page, |job| {
+        ExportView::from(job).linked(state.app().public_url())
+    })))
 }

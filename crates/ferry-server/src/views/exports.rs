@@ -97,6 +97,22 @@ pub struct ResultView {
 pub struct ExportLinks {
     /// Streams the output of a succeeded run.
     pub download: String,
+    /// The export's API URL (in API answers).
+    #[serde(rename = "self", skip_serializing_if = "Option::is_none")]
+    pub this: Option<String>,
+    /// The export's page in the web console (in API answers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ui: Option<String>,
+}
+
+impl ExportView {
+    /// The view with its API URL and console page, as the API answers it.
+    pub fn linked(mut self, public_url: &str) -> Self {
+        let links = super::Links::new(public_url, "exports", self.id.as_str());
+        self.links.this = Some(links.self_);
+        self.links.ui = Some(links.ui);
+        self
+    }
 }
 
 fn round(v: f64, places: i32) -> f64 {
@@ -180,6 +196,8 @@ impl From<&ExportJob> for ExportView {
             finished_at: job.finished_at,
             links: ExportLinks {
                 download: format!("/v1/exports/{}/download", job.id),
+                this: None,
+                ui: None,
             },
         }
     }

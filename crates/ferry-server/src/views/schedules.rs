@@ -74,6 +74,18 @@ pub struct ScheduleLinks {
     #[serde(rename = "self")]
     pub this: String,
     pub runs: String,
+    /// The schedule's page in the web console (in API answers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ui: Option<String>,
+}
+
+impl ScheduleView {
+    /// The view with its console page, as the API answers it.
+    pub fn linked(mut self, public_url: &str) -> Self {
+        self.links.ui =
+            Some(super::Links::new(public_url, "export-schedules", self.id.as_str()).ui);
+        self
+    }
 }
 
 impl From<&ExportSpec> for ExportSpecView {
@@ -113,6 +125,7 @@ impl From<&ExportSchedule> for ScheduleView {
             links: ScheduleLinks {
                 this: format!("/v1/export-schedules/{}", s.id),
                 runs: format!("/v1/export-schedules/{}/runs", s.id),
+                ui: None,
             },
         }
     }

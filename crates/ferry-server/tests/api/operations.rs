@@ -204,6 +204,38 @@ async fn every_object_links_to_itself_and_its_console_page() {
         let (status, again) = server.get(own.strip_prefix(&server.base).unwrap()).await;
         assert_eq!((status, &again["id"]), (StatusCode::OK, &object["id"]));
     }
+    // Exports and schedules keep their relative links and gain these.
+    let (_, export) = server
+        .post("/v1/exports", json!({"source": "events"}))
+        .await;
+    let id = export["id"].as_str().unwrap();
+    assert_eq!(
+        export["links"]["self"],
+        format!("{}/v1/exports/{id}", server.base)
+    );
+    assert_eq!(
+        export["links"]["ui"],
+        format!("{}/ui/exports/{id}", server.base)
+    );
+    assert_eq!(
+        export["links"]["download"],
+        format!("/v1/exports/{id}/download")
+    );
+    let (_, schedule) = server
+        .post(
+            "/v1/export-schedules",
+            json!({"name": "n", "cron": "0 3 * * *", "export": {"source": "audit"}}),
+        )
+        .await;
+    let id = schedule["id"].as_str().unwrap();
+    assert_eq!(
+        schedule["links"]["self"],
+        format!("/v1/export-schedules/{id}")
+    );
+    assert_eq!(
+        schedule["links"]["ui"],
+        format!("{}/ui/export-schedules/{id}", server.base)
+    );
     // In lists too.
     let (_, list) = server.get("/v1/destinations").await;
     assert_eq!(
