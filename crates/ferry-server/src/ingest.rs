@@ -14,6 +14,7 @@ use ferry_core::delivery::Delivery;
 use ferry_core::event::{InsertOutcome, NewEvent};
 use ferry_core::ports::{Queue, Store};
 use ferry_core::{StoreError, StoreResult};
+use opentelemetry::KeyValue;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
@@ -22,7 +23,6 @@ use crate::dispatch::{DispatchHandle, Handoff};
 use crate::metrics as m;
 use crate::store_health::{Operation, WriteHealth};
 use crate::traces::Traces;
-use opentelemetry::KeyValue;
 
 struct Job {
     new: NewEvent,

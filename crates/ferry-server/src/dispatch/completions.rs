@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_core::ports::{Completion, Queue};
+use opentelemetry::KeyValue;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::warn;
 
 use super::rollups::Recorder;
 use crate::traces::Traces;
-use opentelemetry::KeyValue;
 
 pub fn spawn(
     queue: Arc<dyn Queue>,

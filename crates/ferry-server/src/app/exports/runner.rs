@@ -11,8 +11,6 @@
 //! is committed only after every row was written; a failure, a cancel or a
 //! shutdown removes what was written.
 
-use opentelemetry::KeyValue;
-use opentelemetry::trace::SpanKind;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -27,6 +25,8 @@ use ferry_core::export::{
 };
 use ferry_core::glob;
 use ferry_core::ports::ExportSink;
+use opentelemetry::KeyValue;
+use opentelemetry::trace::SpanKind;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;

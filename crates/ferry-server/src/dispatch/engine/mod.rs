@@ -9,7 +9,6 @@ mod attempts;
 mod lifecycle;
 mod poll;
 
-use crate::traces::Traces;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
@@ -30,6 +29,7 @@ use super::alerts::AlertSender;
 use super::breaker::Breaker;
 use super::{Control, DispatchHandle, HANDOFF_CAPACITY, Handoff, completions};
 use crate::config::DispatchConfig;
+use crate::traces::Traces;
 
 const HEALTH_FLUSH: Duration = Duration::from_secs(1);
 const RECLAIM_EVERY: Duration = Duration::from_secs(30);

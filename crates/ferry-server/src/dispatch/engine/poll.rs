@@ -4,7 +4,6 @@
 //! attempts keep flowing to the completion writer instead of waiting behind
 //! the poll. At most one poll runs; the slots it may fill are reserved.
 
-use opentelemetry::KeyValue;
 use std::collections::HashSet;
 use std::time::SystemTime;
 
@@ -12,6 +11,7 @@ use chrono::{DateTime, Utc};
 use ferry_core::DestinationId;
 use ferry_core::delivery::Leased;
 use ferry_core::error::StoreResult;
+use opentelemetry::KeyValue;
 use tokio::task::JoinError;
 use tracing::{debug, warn};
 
