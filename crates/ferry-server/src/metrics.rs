@@ -77,11 +77,11 @@ fn zero_series() {
                 .increment(0);
         }
     }
-    for alert in [
-        "ferry.destination.paused",
-        "ferry.destination.resumed",
-        "ferry.export.failed",
-    ] {
+    let breaker = crate::dispatch::alerts::AlertKind::ALL.map(|k| k.event_type());
+    for alert in breaker
+        .into_iter()
+        .chain([crate::app::exports::EXPORT_FAILED])
+    {
         metrics::counter!(ALERTS, "type" => alert).increment(0);
     }
 }

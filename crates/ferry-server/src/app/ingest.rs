@@ -191,7 +191,7 @@ impl App {
             .span(name, SpanKind::Server, trace.as_ref(), || {
                 [KeyValue::new("ferry.org.id", org.to_string())]
             });
-        let stored = span.context(trace.as_ref()).or(trace);
+        let stored = span.context().or(trace);
         (span, stored)
     }
 

@@ -26,6 +26,8 @@ pub enum AlertKind {
 }
 
 impl AlertKind {
+    pub const ALL: [AlertKind; 2] = [AlertKind::Paused, AlertKind::Resumed];
+
     /// The type of the event that carries the alert.
     pub fn event_type(self) -> &'static str {
         match self {

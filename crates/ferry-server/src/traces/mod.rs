@@ -39,6 +39,31 @@ struct Pipeline {
     tracer: SdkTracer,
 }
 
+impl Pipeline {
+    fn start(
+        &self,
+        name: &'static str,
+        kind: SpanKind,
+        parent: &Context,
+        links: Vec<Link>,
+        start: Option<SystemTime>,
+        attributes: impl IntoIterator<Item = KeyValue>,
+    ) -> Traced {
+        let mut builder = self
+            .tracer
+            .span_builder(name)
+            .with_kind(kind)
+            .with_links(links)
+            .with_attributes(attributes);
+        if let Some(start) = start {
+            builder = builder.with_start_time(start);
+        }
+        Traced(Some(Box::new(
+            builder.start_with_context(&self.tracer, parent),
+        )))
+    }
+}
+
 impl Drop for Pipeline {
     /// The provider's last reference shuts it down, which waits for the
     /// final export — an export that runs on the tokio runtime. Dropped on
@@ -97,13 +122,7 @@ impl Traces {
         let cx = parent.map_or_else(Context::new, |p| {
             Context::new().with_remote_span_context(span_context(p))
         });
-        let span = pipeline
-            .tracer
-            .span_builder(name)
-            .with_kind(kind)
-            .with_attributes(attributes())
-            .start_with_context(&pipeline.tracer, &cx);
-        Traced(Some(Box::new(span)))
+        pipeline.start(name, kind, &cx, Vec::new(), None, attributes())
     }
 
     /// Starts a root span linked to the spans of `linked` (a batch that
@@ -141,17 +160,14 @@ impl Traces {
             .take(MAX_LINKS)
             .map(|t| Link::with_context(span_context(t)))
             .collect();
-        let mut builder = pipeline
-            .tracer
-            .span_builder(name)
-            .with_kind(SpanKind::Internal)
-            .with_links(links)
-            .with_attributes(attributes());
-        if let Some(start) = start {
-            builder = builder.with_start_time(start);
-        }
-        let span = builder.start_with_context(&pipeline.tracer, &Context::new());
-        Traced(Some(Box::new(span)))
+        pipeline.start(
+            name,
+            SpanKind::Internal,
+            &Context::new(),
+            links,
+            start,
+            attributes(),
+        )
     }
 
     /// Exports what is buffered and stops; called once at shutdown.
@@ -171,24 +187,20 @@ impl Traces {
 pub struct Traced(Option<Box<opentelemetry_sdk::trace::Span>>);
 
 impl Traced {
-    /// A span that records nothing.
-    pub fn none() -> Self {
-        Traced(None)
-    }
-
     /// This span as the parent of the next hop (stored with an event, sent
-    /// in `traceparent`), carrying `state` (the producer's `tracestate`).
-    pub fn context(&self, state: Option<&TraceContext>) -> Option<TraceContext> {
+    /// in `traceparent`), with the `tracestate` it inherited.
+    pub fn context(&self) -> Option<TraceContext> {
         let span = self.0.as_ref()?;
         let sc = span.span_context();
         if !sc.is_valid() {
             return None;
         }
+        let state = sc.trace_state().header();
         TraceContext::new(
             sc.trace_id().to_bytes(),
             sc.span_id().to_bytes(),
             sc.trace_flags().to_u8(),
-            state.and_then(|s| s.tracestate().map(str::to_owned)),
+            (!state.is_empty()).then_some(state),
         )
     }
 

@@ -41,6 +41,7 @@ use crate::oplog::LogFiles;
 use crate::views;
 use ferry_core::export::request;
 pub use ferry_core::export::request::{ExportRequest, columns};
+pub(crate) use scheduler::EXPORT_FAILED;
 
 /// How exports run on this server.
 #[derive(Debug, Clone)]

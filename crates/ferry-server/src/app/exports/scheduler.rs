@@ -30,6 +30,9 @@ const DUE_PER_PASS: u32 = 100;
 /// Tries to record a run's end against a schedule that keeps changing.
 const SAVE_TRIES: usize = 5;
 
+/// The alert a scheduled export sends when its retries are spent.
+pub(crate) const EXPORT_FAILED: &str = "ferry.export.failed";
+
 impl App {
     /// Claims and starts the runs due at `now`; how many started.
     pub async fn run_due_schedules(&self, now: DateTime<Utc>) -> Result<usize> {
@@ -197,7 +200,7 @@ impl App {
                         "error": job.error,
                         "links": self.links("exports", job.id.as_str()),
                     });
-                    self.send_alert(&job.org_id, None, "ferry.export.failed", key, data, now)
+                    self.send_alert(&job.org_id, None, EXPORT_FAILED, key, data, now)
                         .await?;
                 }
             }

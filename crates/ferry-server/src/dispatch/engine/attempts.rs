@@ -96,9 +96,7 @@ impl Engine {
                 delivery_id: leased.delivery.id.clone(),
                 event: leased.event.clone(),
                 attempt,
-                trace: span
-                    .context(leased.event.trace.as_ref())
-                    .or_else(|| leased.event.trace.clone()),
+                trace: span.context().or_else(|| leased.event.trace.clone()),
             };
             let started_at = Utc::now();
             let clock = Instant::now();
