@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::alerting::AlertSettings;
 use crate::glob;
 use crate::ids::{DestinationId, OrgId};
 use crate::retry::RetryPolicy;
@@ -279,6 +280,7 @@ pub enum HealthState {
 
 /// Health counters kept per destination.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
 pub struct Health {
     pub consecutive_failures: u32,
     pub last_success_at: Option<DateTime<Utc>>,
@@ -290,6 +292,27 @@ pub struct Health {
     pub next_probe_at: Option<DateTime<Utc>>,
     /// While paused: the current probe backoff.
     pub probe_backoff_ms: u64,
+    /// Failed attempts in a row, retryable or permanent (alerting counts
+    /// these; the breaker counts only retryable ones).
+    pub failed_in_a_row: u32,
+    /// The first failed attempt since the last delivered one.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// When the last `ferry.destination.failing` alert was raised; cleared
+    /// when the destination recovers.
+    pub failing_alert_at: Option<DateTime<Utc>>,
+}
+
+impl Health {
+    /// What an operator enabling the destination starts again: the breaker
+    /// and the failure counts that lead to disabling. A raised `failing`
+    /// alert stays raised until the destination delivers (`recovered`).
+    pub fn reset_on_enable(&mut self) {
+        self.consecutive_failures = 0;
+        self.next_probe_at = None;
+        self.probe_backoff_ms = 0;
+        self.failed_in_a_row = 0;
+        self.failing_since = None;
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -306,6 +329,8 @@ pub struct Destination {
     pub enabled: bool,
     /// Most deliveries of this destination in flight at once.
     pub max_in_flight: u32,
+    /// Overrides of the organization's alert settings.
+    pub alerts: AlertSettings,
     pub secrets: DestinationSecrets,
     pub health: Health,
     pub created_at: DateTime<Utc>,

@@ -4,6 +4,7 @@
 //! `Queue`, `Deliverer`) that adapters implement. No network or database I/O
 //! lives here.
 
+pub mod alerting;
 pub mod attempt;
 pub mod audit;
 pub mod config_doc;

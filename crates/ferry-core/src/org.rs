@@ -8,6 +8,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::alerting::AlertSettings;
 use crate::ids::{ApiKeyId, DestinationId, OrgId};
 use crate::secret::Secret;
 
@@ -19,6 +20,9 @@ pub struct Org {
     /// paused by its breaker, and resumed).
     #[serde(default)]
     pub alert_destinations: Vec<DestinationId>,
+    /// When its destinations count as failing and are disabled.
+    #[serde(default)]
+    pub alerts: AlertSettings,
     pub created_at: DateTime<Utc>,
 }
 

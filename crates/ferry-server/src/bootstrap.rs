@@ -222,6 +222,7 @@ pub async fn default_org(store: &dyn Store) -> anyhow::Result<Org> {
     // A fixed id: processes starting together on one database agree on it.
     let org = Org {
         alert_destinations: Vec::new(),
+        alerts: Default::default(),
         id: OrgId::parse("org_default").map_err(|e| anyhow::anyhow!("{e}"))?,
         name: "default".into(),
         created_at: Utc::now(),

@@ -50,6 +50,7 @@ async fn main() -> anyhow::Result<()> {
 
     let org = Org {
         alert_destinations: Vec::new(),
+        alerts: Default::default(),
         id: OrgId::generate(),
         name: "bench".into(),
         created_at: Utc::now(),
@@ -152,6 +153,7 @@ async fn destination(
         is_default: true,
         enabled: true,
         max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+        alerts: Default::default(),
         secrets: DestinationSecrets {
             auth: Auth::None,
             ..DestinationSecrets::default()

@@ -4,7 +4,7 @@
 
 macro_rules! org_columns {
     () => {
-        "seq, id, name, alert_destinations, created_at"
+        "seq, id, name, alert_destinations, alert_settings, created_at"
     };
 }
 
@@ -17,7 +17,7 @@ macro_rules! api_key_columns {
 macro_rules! destination_columns {
     () => {
         "seq, id, org_id, name, kind, config, filter, retry, is_default, enabled, \
-         max_in_flight, secrets, health, created_at, updated_at"
+         max_in_flight, alert_settings, secrets, health, created_at, updated_at"
     };
 }
 

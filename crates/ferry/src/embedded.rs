@@ -28,7 +28,7 @@ use crate::port::{ExternalEvent, IntegrationPort, IntegrationResult, PortError};
 
 /// What stops the engine: the engine itself, or the server around it.
 enum Stopper {
-    Engine(Engine),
+    Engine(Box<Engine>),
     Http(Running),
 }
 
@@ -80,7 +80,7 @@ impl Embedded {
                     actor,
                 )),
                 http_addr: None,
-                stopper: Mutex::new(Some(Stopper::Engine(engine))),
+                stopper: Mutex::new(Some(Stopper::Engine(Box::new(engine)))),
                 admin_key: None,
             })
         }

@@ -17,6 +17,7 @@ pub mod seal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::alerting::AlertSettings;
 use crate::export::Retention;
 use crate::ids::{DestinationId, OrgId, ScheduleId, SourceId};
 
@@ -52,6 +53,9 @@ pub struct OrgDoc {
     /// Where its alerts go.
     #[serde(default)]
     pub alert_destinations: Vec<DestinationId>,
+    /// When its destinations count as failing and are disabled.
+    #[serde(default, skip_serializing_if = "AlertSettings::is_empty")]
+    pub alerts: AlertSettings,
     #[serde(default)]
     pub destinations: Vec<DestinationDoc>,
     #[serde(default)]
@@ -74,6 +78,9 @@ pub struct DestinationDoc {
     pub default: bool,
     pub enabled: bool,
     pub max_in_flight: u32,
+    /// Overrides of the organization's alert settings.
+    #[serde(default, skip_serializing_if = "AlertSettings::is_empty")]
+    pub alerts: AlertSettings,
     /// The credentials without their secrets (for people; an import takes
     /// them from `sealed_secrets`, or keeps the ones it holds).
     pub auth: Value,

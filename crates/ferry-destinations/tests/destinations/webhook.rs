@@ -42,6 +42,7 @@ fn destination(config: Value, auth: Auth, signing: Vec<SigningKey>) -> Destinati
         is_default: false,
         enabled: true,
         max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+        alerts: Default::default(),
         secrets: DestinationSecrets {
             auth,
             signing: Signing { secrets: signing },

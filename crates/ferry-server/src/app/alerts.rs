@@ -1,10 +1,12 @@
-//! Alerts: each breaker transition the dispatcher reports (a destination
-//! paused after consecutive failures, or answering again) becomes an event
-//! of type `ferry.destination.paused` / `ferry.destination.resumed` for the
+//! Alerts: each report of the dispatcher (a destination paused by its
+//! breaker and resumed, failing and recovered, disabled after failing too
+//! long, deliveries exhausted) becomes an event of type
+//! `ferry.destination.*` / `ferry.delivery.exhausted` for the
 //! organization's alert destinations, ingested like any other event; other
-//! use cases send theirs the same way (`ferry.export.failed`). An
-//! organization without alert destinations gets none; a destination never
-//! alerts itself.
+//! use cases send theirs the same way (`ferry.export.failed`). Disabling is
+//! done here, as `system`, audited like an operator's. An organization
+//! without alert destinations gets no alerts, and an alert destination
+//! raises none about itself.
 
 use chrono::{DateTime, Utc};
 use ferry_core::delivery::Delivery;
@@ -16,6 +18,7 @@ use tracing::warn;
 
 use super::{App, Result};
 use crate::dispatch::Alert;
+use crate::dispatch::alerts::AlertKind;
 
 impl App {
     /// Takes the dispatcher's reports until it stops sending.
@@ -28,9 +31,18 @@ impl App {
         }
     }
 
-    /// Stores one breaker alert for the organization's alert destinations.
+    /// Stores one alert the dispatcher reported for the organization's
+    /// alert destinations; a destination to disable is disabled first (and
+    /// announced only if it was still enabled).
     pub async fn raise_alert(&self, alert: Alert) -> Result<Option<EventId>> {
         let dest = &alert.destination;
+        if alert.kind == AlertKind::Disabled
+            && !self
+                .disable_failing_destination(&dest.org_id, &dest.id)
+                .await?
+        {
+            return Ok(None);
+        }
         let event_type = alert.kind.event_type();
         let key = format!(
             "alert:{}:{event_type}:{}",
@@ -38,16 +50,22 @@ impl App {
             alert.at.timestamp_micros()
         );
         let health = &alert.health;
-        let data = json!({
+        let mut data = json!({
             "destination_id": dest.id,
             "name": dest.name,
             "kind": dest.kind,
             "consecutive_failures": health.consecutive_failures,
+            "failed_in_a_row": health.failed_in_a_row,
+            "failing_since": health.failing_since,
             "last_error": health.last_error,
             "last_success_at": health.last_success_at,
             "next_probe_at": health.next_probe_at,
             "links": self.links("destinations", dest.id.as_str()),
         });
+        if let Some(exhausted) = alert.exhausted {
+            data["count"] = json!(exhausted.count);
+            data["since"] = json!(exhausted.since);
+        }
         self.send_alert(
             &dest.org_id,
             Some(&dest.id),
@@ -60,8 +78,10 @@ impl App {
     }
 
     /// Stores an alert event of `event_type` for `org`'s alert
-    /// destinations (but not `about`, the destination it is about): none
-    /// when the organization has none. `key` makes it idempotent.
+    /// destinations: none when the organization has none, or when the
+    /// alert is `about` one of them (an alert destination that fails would
+    /// otherwise alert the others about itself, and they it, in a loop).
+    /// `key` makes it idempotent.
     pub(crate) async fn send_alert(
         &self,
         org: &OrgId,
@@ -74,11 +94,10 @@ impl App {
         let Some(org) = self.0.store.get_org(org).await? else {
             return Ok(None);
         };
-        let targets: Vec<_> = org
-            .alert_destinations
-            .into_iter()
-            .filter(|d| Some(d) != about)
-            .collect();
+        if about.is_some_and(|d| org.alert_destinations.contains(d)) {
+            return Ok(None);
+        }
+        let targets = org.alert_destinations;
         if targets.is_empty() {
             return Ok(None);
         }

@@ -6,6 +6,7 @@
 //! secret is returned once, to be shown once.
 
 use chrono::{DateTime, Duration, Utc};
+use ferry_core::alerting::AlertSettings;
 use ferry_core::audit::AuditRecord;
 use ferry_core::destination::{
     Auth, DEFAULT_MAX_IN_FLIGHT, Destination, DestinationKind, DestinationSecrets, Filter, Health,
@@ -25,6 +26,8 @@ use super::{App, Error, Principal, Result};
 use crate::views;
 
 const MAX_NAME: usize = 200;
+/// The audit actor of what Ferry does by itself.
+const SYSTEM_ACTOR: &str = "system";
 const MAX_IN_FLIGHT_LIMIT: u32 = 1_024;
 const DEFAULT_GRACE_S: u64 = 86_400;
 const MAX_GRACE_S: u64 = 30 * 86_400;
@@ -52,6 +55,9 @@ pub struct DestinationInput {
     pub enabled: Option<bool>,
     pub max_in_flight: Option<u32>,
     pub signing: Option<SigningInput>,
+    /// Overrides of the organization's alert settings (`{}` clears them).
+    #[schema(value_type = Option<AlertSettings>)]
+    pub alerts: Option<Value>,
 }
 
 /// Bring your own signing secret (`whsec_…`), or choose `ed25519` (`v1a`).
@@ -107,6 +113,7 @@ pub(super) fn blank(id: DestinationId, org_id: OrgId, now: DateTime<Utc>) -> Des
         is_default: false,
         enabled: true,
         max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+        alerts: AlertSettings::default(),
         secrets: DestinationSecrets::default(),
         health: Health::default(),
         created_at: now,
@@ -180,6 +187,10 @@ pub(super) fn apply(
             );
         }
         d.max_in_flight = n;
+    }
+    if let Some(alerts) = errors.typed::<AlertSettings>("alerts", input.alerts) {
+        errors.0.extend(alerts.validate("alerts"));
+        d.alerts = alerts;
     }
     let mut shown = None;
     if let Some(signing) = input.signing {
@@ -458,9 +469,7 @@ impl App {
             "destination.disabled"
         };
         if enabled {
-            after.health.consecutive_failures = 0;
-            after.health.next_probe_at = None;
-            after.health.probe_backoff_ms = 0;
+            after.health.reset_on_enable();
         }
         self.save_destination(principal, &before, after, action)
             .await
@@ -478,6 +487,28 @@ impl App {
         let live = self.0.dispatch.health(&d.id);
         let health = live.unwrap_or_else(|| d.health.clone());
         Ok((d, health))
+    }
+
+    /// Disables a destination that failed for too long, as `system`;
+    /// whether it was enabled (an operator may have disabled or deleted it
+    /// meanwhile).
+    pub(super) async fn disable_failing_destination(
+        &self,
+        org: &OrgId,
+        id: &DestinationId,
+    ) -> Result<bool> {
+        let Some(before) = self.0.store.get_destination(org, id).await? else {
+            return Ok(false);
+        };
+        if !before.enabled {
+            return Ok(false);
+        }
+        let mut after = before.clone();
+        after.enabled = false;
+        let system = Principal::in_process(org.clone(), SYSTEM_ACTOR);
+        self.save_destination(&system, &before, after, "destination.disabled")
+            .await?;
+        Ok(true)
     }
 
     /// Stores a changed destination with its audit record and tells the

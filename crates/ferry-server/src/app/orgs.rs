@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use ferry_core::alerting::AlertSettings;
 use ferry_core::audit::AuditRecord;
 use ferry_core::org::{
     ApiKey, NewKeySecret, Org, Scope, generate_key_secret, hash_key_secret, key_prefix,
@@ -38,11 +39,15 @@ pub struct OrgInput {
 /// The body of `PATCH /v1/orgs/{id}`.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(examples(json!({"name": "acme-eu", "alert_destinations": ["dst_01jq3v2f7h9k1n3q5s7v9x1z3b"]})))]
+#[schema(examples(json!({"name": "acme-eu", "alert_destinations": ["dst_01jq3v2f7h9k1n3q5s7v9x1z3b"],
+    "alerts": {"alert_after": {"consecutive_failures": 10}, "disable_after": {"failing_for_s": 432000}, "debounce_s": 3600}})))]
 pub struct OrgUpdate {
     pub name: Option<String>,
     /// Destinations that get the organization's alerts.
     pub alert_destinations: Option<Vec<String>>,
+    /// When its destinations count as failing and are disabled (`{}`:
+    /// the defaults).
+    pub alerts: Option<AlertSettings>,
 }
 
 /// The body of `POST /v1/api-keys`.
@@ -85,6 +90,7 @@ impl App {
         Error::check(errors)?;
         let org = Org {
             alert_destinations: Vec::new(),
+            alerts: AlertSettings::default(),
             id: OrgId::generate(),
             name: input.name,
             created_at: Utc::now(),
@@ -164,6 +170,10 @@ impl App {
                     )),
                 }
             }
+        }
+        if let Some(alerts) = input.alerts {
+            errors.extend(alerts.validate("alerts"));
+            after.alerts = alerts;
         }
         Error::check(errors)?;
         let audit = AuditRecord::new(

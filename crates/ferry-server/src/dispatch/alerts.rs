@@ -1,12 +1,13 @@
-//! Alerts: when the breaker pauses a destination, and when it resumes, the
-//! dispatcher reports the transition on a bounded channel; the use cases
+//! Alerts: the dispatcher reports what it sees of a destination — paused by
+//! the breaker and resumed, failing and recovered, to be disabled, and
+//! deliveries exhausted (dead) — on a bounded channel; the use cases
 //! (`app::alerts`) turn each report into an ordinary event for the
 //! organization's alert destinations, through the same ingest as any other
 //! event (the group-commit writer), so an alert is durable, retried and
-//! audited like any other. One alert per transition (the breaker debounces:
-//! a paused destination stays paused until it answers). Reporting never
-//! blocks or fails a delivery: with the channel full (`BACKLOG` reports not
-//! yet taken) the report is dropped and logged.
+//! audited like any other. The dispatcher debounces (`failing`, and the
+//! exhausted deliveries it gathers into one report per window). Reporting
+//! never blocks or fails a delivery: with the channel full (`BACKLOG`
+//! reports not yet taken) the report is dropped and logged.
 
 use std::sync::Arc;
 
@@ -23,21 +24,47 @@ const BACKLOG: usize = 1_024;
 pub enum AlertKind {
     Paused,
     Resumed,
+    Failing,
+    Recovered,
+    /// Failing for too long: the use cases disable it, then announce it.
+    Disabled,
+    /// Deliveries went to the dead-letter queue (how many: `exhausted`).
+    Exhausted,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 2] = [AlertKind::Paused, AlertKind::Resumed];
+    pub const ALL: [AlertKind; 6] = [
+        AlertKind::Paused,
+        AlertKind::Resumed,
+        AlertKind::Failing,
+        AlertKind::Recovered,
+        AlertKind::Disabled,
+        AlertKind::Exhausted,
+    ];
 
     /// The type of the event that carries the alert.
     pub fn event_type(self) -> &'static str {
         match self {
             AlertKind::Paused => "ferry.destination.paused",
             AlertKind::Resumed => "ferry.destination.resumed",
+            AlertKind::Failing => "ferry.destination.failing",
+            AlertKind::Recovered => "ferry.destination.recovered",
+            AlertKind::Disabled => "ferry.destination.disabled",
+            AlertKind::Exhausted => "ferry.delivery.exhausted",
         }
     }
 }
 
-/// A breaker transition of one destination.
+/// Deliveries of one destination that went to the dead-letter queue since
+/// the last report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exhausted {
+    pub count: u64,
+    /// When the first of them went.
+    pub since: DateTime<Utc>,
+}
+
+/// What the dispatcher saw of one destination.
 #[derive(Debug, Clone)]
 pub struct Alert {
     pub kind: AlertKind,
@@ -45,6 +72,8 @@ pub struct Alert {
     /// The destination's health right after the transition.
     pub health: Health,
     pub at: DateTime<Utc>,
+    /// For `Exhausted`: how many, since when.
+    pub exhausted: Option<Exhausted>,
 }
 
 /// Where the dispatcher reports transitions.

@@ -9,6 +9,7 @@ pub mod alerts;
 mod breaker;
 mod completions;
 mod engine;
+mod failing;
 mod outcome;
 pub mod rollups;
 

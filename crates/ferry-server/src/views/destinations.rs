@@ -1,6 +1,7 @@
 //! Destinations, their signing keys (public parts only), tests and health.
 
 use ferry_core::DestinationId;
+use ferry_core::alerting::AlertSettings;
 use ferry_core::destination::{Destination, DestinationKind, Filter, Health, HealthState};
 use ferry_core::retry::RetryPolicy;
 use ferry_core::signing::SigningSecret;
@@ -19,6 +20,7 @@ use chrono::{DateTime, Utc};
     "filter": {"event_types": ["order.*"]},
     "retry": {"max_retries": 5, "initial_backoff_ms": 1000, "multiplier": 2.0, "max_backoff_ms": 3600000},
     "default": false, "enabled": true, "max_in_flight": 16, "state": "healthy",
+    "alerts": {"disable_after": {"consecutive_failures": 1000}},
     "signing": {"scheme": "v1", "public_key": null, "secrets": [{"scheme": "v1", "public_key": null, "expires_at": null}]},
     "created_at": "2026-03-14T09:20:00Z", "updated_at": "2026-03-14T09:20:00Z"
 })))]
@@ -41,6 +43,8 @@ pub struct DestinationView {
     /// Most attempts in flight at once.
     pub max_in_flight: u32,
     pub state: HealthState,
+    /// Its overrides of the organization's alert settings.
+    pub alerts: AlertSettings,
     pub signing: SigningView,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -91,6 +95,7 @@ impl From<&Destination> for DestinationView {
             enabled: d.enabled,
             max_in_flight: d.max_in_flight,
             state: d.state(),
+            alerts: d.alerts.clone(),
             signing: SigningView {
                 scheme: keys.first().map(|k| k.secret.scheme()),
                 public_key: keys.first().and_then(|k| k.secret.public_key()),
@@ -159,7 +164,7 @@ impl ShownOnce {
     "auth": {"type": "bearer", "token": "***"},
     "filter": {"event_types": ["order.*"]},
     "retry": {"max_retries": 5, "initial_backoff_ms": 1000, "multiplier": 2.0, "max_backoff_ms": 3600000},
-    "default": false, "enabled": true, "max_in_flight": 16, "state": "healthy",
+    "default": false, "enabled": true, "max_in_flight": 16, "state": "healthy", "alerts": {},
     "signing": {"scheme": "v1", "public_key": null, "secrets": [{"scheme": "v1", "public_key": null, "expires_at": null}]},
     "created_at": "2026-03-14T09:20:00Z", "updated_at": "2026-03-14T09:20:00Z",
     "signing_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

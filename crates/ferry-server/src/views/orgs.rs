@@ -1,6 +1,7 @@
 //! Organizations, API keys (prefixes only), audit records and the master
 //! key's rotation.
 
+use ferry_core::alerting::AlertSettings;
 use ferry_core::audit::AuditRecord;
 use ferry_core::org::{ApiKey, Org, Scope};
 use ferry_core::{ApiKeyId, AuditId, DestinationId, OrgId};
@@ -15,6 +16,7 @@ use chrono::{DateTime, Utc};
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(examples(json!({
     "id": "org_01jq3t9x1z3b5d7f9h1k3m5p7r", "name": "acme", "alert_destinations": ["dst_01jq3v2a4c6e8g0j2m4p6r8t0v"],
+    "alerts": {"alert_after": {"consecutive_failures": 10}, "debounce_s": 3600},
     "created_at": "2026-03-01T12:00:00Z"
 })))]
 pub struct OrgView {
@@ -23,6 +25,9 @@ pub struct OrgView {
     pub name: String,
     /// Destinations that get the organization's alerts.
     pub alert_destinations: Vec<DestinationId>,
+    /// When its destinations count as failing and are disabled; what is
+    /// left out takes the defaults.
+    pub alerts: AlertSettings,
     pub created_at: DateTime<Utc>,
     /// The object's API URL and console page.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -35,6 +40,7 @@ impl From<&Org> for OrgView {
             id: o.id.clone(),
             name: o.name.clone(),
             alert_destinations: o.alert_destinations.clone(),
+            alerts: o.alerts.clone(),
             created_at: o.created_at,
             links: None,
         }

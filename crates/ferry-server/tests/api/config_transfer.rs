@@ -61,7 +61,8 @@ async fn setup(server: &TestServer, root: &tempfile::TempDir, hook_url: &str) ->
         .webhook(
             hook_url,
             json!({"auth": {"type": "bearer", "token": BEARER},
-                   "retry": {"max_retries": 3, "initial_backoff_ms": 100, "max_backoff_ms": 1000}}),
+                   "retry": {"max_retries": 3, "initial_backoff_ms": 100, "max_backoff_ms": 1000},
+                   "alerts": {"disable_after": {"consecutive_failures": 500}}}),
         )
         .await;
     let (status, v) = server
@@ -115,7 +116,7 @@ async fn setup(server: &TestServer, root: &tempfile::TempDir, hook_url: &str) ->
             Method::PATCH,
             &format!("/v1/orgs/{acme_id}"),
             Some(ADMIN_KEY),
-            Some(json!({"alert_destinations": [d["id"]]})),
+            Some(json!({"alert_destinations": [d["id"]], "alerts": {"debounce_s": 600}})),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{v}");
@@ -141,6 +142,15 @@ async fn a_setup_moves_to_a_fresh_ferry_whole_and_imports_once() {
     assert_eq!(doc["orgs"][0]["default"], true);
     assert!(doc["orgs"][0].get("id").is_none(), "{doc}");
     assert_eq!(doc["orgs"][0]["destinations"][0]["auth"]["token"], "***");
+    assert_eq!(
+        doc["orgs"][0]["destinations"][0]["alerts"],
+        json!({"disable_after": {"consecutive_failures": 500}})
+    );
+    assert_eq!(
+        doc["orgs"][1]["alerts"],
+        json!({"debounce_s": 600}),
+        "{doc}"
+    );
     assert!(sealed.contains("argon2id"), "{sealed}");
 
     // Into a fresh Ferry, secrets and all.

@@ -7,6 +7,7 @@ pub const POSTGRES: bool = false;
 
 mod harness;
 
+mod alerting;
 mod backlog;
 mod config_transfer;
 mod dashboard;

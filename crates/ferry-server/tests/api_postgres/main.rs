@@ -8,6 +8,8 @@ pub const POSTGRES: bool = true;
 #[path = "../api/harness.rs"]
 mod harness;
 
+#[path = "../api/alerting.rs"]
+mod alerting;
 #[path = "../api/backlog.rs"]
 mod backlog;
 #[path = "../api/config_transfer.rs"]

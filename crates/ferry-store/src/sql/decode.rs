@@ -126,6 +126,7 @@ pub(crate) fn org(row: &impl Columns) -> StoreResult<(i64, Org)> {
             id: parsed(row, "id")?,
             name: owned(row, "name")?,
             alert_destinations: json(row, "alert_destinations")?,
+            alerts: json(row, "alert_settings")?,
             created_at: time(row, "created_at")?,
         },
     ))
@@ -171,6 +172,7 @@ pub(crate) fn destination(row: &impl Columns, cipher: &Cipher) -> StoreResult<(i
             is_default: row.flag("is_default")?,
             enabled: row.flag("enabled")?,
             max_in_flight: uint(row, "max_in_flight")?,
+            alerts: json(row, "alert_settings")?,
             secrets,
             health: json(row, "health")?,
             created_at: time(row, "created_at")?,

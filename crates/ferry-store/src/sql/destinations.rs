@@ -22,6 +22,7 @@ struct Encoded {
     filter: String,
     retry: String,
     health: String,
+    alerts: String,
     sealed: Vec<u8>,
 }
 
@@ -47,6 +48,7 @@ where
             filter: to_json(&d.filter, "destination filter")?,
             retry: to_json(&d.retry, "destination retry policy")?,
             health: to_json(&d.health, "destination health")?,
+            alerts: to_json(&d.alerts, "destination alert settings")?,
             sealed: self.0.cipher().seal(&secrets),
         })
     }
@@ -72,8 +74,8 @@ where
         let e = self.encode(d)?;
         sqlx::query(
             "INSERT INTO destinations (id, org_id, name, kind, config, filter, retry, is_default, \
-             enabled, max_in_flight, secrets, health, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             enabled, max_in_flight, secrets, health, created_at, updated_at, alert_settings) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(d.id.as_str())
         .bind(d.org_id.as_str())
@@ -89,6 +91,7 @@ where
         .bind(e.health)
         .bind(micros(d.created_at))
         .bind(micros(d.updated_at))
+        .bind(e.alerts)
         .execute(&mut *conn)
         .await
         .map_err(B::db_error)?;
@@ -194,8 +197,8 @@ where
         let updated = sqlx::query(
             "UPDATE destinations SET name = $1, kind = $2, config = $3, filter = $4, retry = $5, \
              is_default = $6, enabled = $7, max_in_flight = $8, secrets = $9, \
-             health = COALESCE($10, health), updated_at = $11 WHERE org_id = $12 AND id = $13 \
-             RETURNING id",
+             health = COALESCE($10, health), updated_at = $11, alert_settings = $14 \
+             WHERE org_id = $12 AND id = $13 RETURNING id",
         )
         .bind(d.name.as_str())
         .bind(d.kind.as_str())
@@ -210,6 +213,7 @@ where
         .bind(micros(d.updated_at))
         .bind(d.org_id.as_str())
         .bind(d.id.as_str())
+        .bind(e.alerts)
         .fetch_optional(&mut *conn)
         .await
         .map_err(B::db_error)?;

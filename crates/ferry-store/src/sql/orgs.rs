@@ -60,12 +60,15 @@ where
         org: &Org,
     ) -> StoreResult<()> {
         let alerts = to_json(&org.alert_destinations, "alert destinations")?;
+        let settings = to_json(&org.alerts, "alert settings")?;
         sqlx::query(
-            "INSERT INTO orgs (id, name, alert_destinations, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO orgs (id, name, alert_destinations, alert_settings, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(org.id.as_str())
         .bind(org.name.as_str())
         .bind(alerts)
+        .bind(settings)
         .bind(micros(org.created_at))
         .execute(&mut *conn)
         .await
@@ -86,19 +89,22 @@ where
         Ok(true)
     }
 
-    /// Saves an organization's name and alert destinations inside the
+    /// Saves an organization's name and alert settings inside the
     /// caller's transaction; whether there is one.
     pub(super) async fn update_org_in(
         conn: &mut <B::DB as Database>::Connection,
         org: &Org,
     ) -> StoreResult<bool> {
         let alerts = to_json(&org.alert_destinations, "alert destinations")?;
+        let settings = to_json(&org.alerts, "alert settings")?;
         let changed = sqlx::query(
-            "UPDATE orgs SET name = $1, alert_destinations = $2 WHERE id = $3 RETURNING id",
+            "UPDATE orgs SET name = $1, alert_destinations = $2, alert_settings = $4 \
+             WHERE id = $3 RETURNING id",
         )
         .bind(org.name.as_str())
         .bind(alerts)
         .bind(org.id.as_str())
+        .bind(settings)
         .fetch_optional(&mut *conn)
         .await
         .map_err(B::db_error)?;

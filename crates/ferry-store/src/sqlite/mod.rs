@@ -512,6 +512,7 @@ mod tests {
                     id: OrgId::generate(),
                     name: "acme".into(),
                     alert_destinations: Vec::new(),
+                    alerts: Default::default(),
                     created_at: chrono::Utc::now(),
                 };
                 store.create_org(&org).await.unwrap();

@@ -26,6 +26,7 @@ fn org_value(name: &str) -> Org {
         id: OrgId::generate(),
         name: name.into(),
         alert_destinations: Vec::new(),
+        alerts: Default::default(),
         created_at: now(),
     }
 }
@@ -138,6 +139,7 @@ pub async fn an_import_applies_every_change_with_its_audit<F: Fixture>(fixture: 
     let mut renamed = b.store.get_org(&org).await.unwrap().unwrap();
     renamed.name = "acme-imported".into();
     renamed.alert_destinations = vec![second_dst.id.clone()];
+    renamed.alerts.debounce_s = Some(600);
     let mut created_src = source_value(&new_org.id, "partner");
     created_src.destinations = vec![created_dst.id.clone()];
     let created_sch = schedule(&new_org.id, "nightly", now() + secs(3600));
@@ -284,6 +286,7 @@ impl Setup {
             id: self.org.clone(),
             name: "acme-imported".into(),
             alert_destinations: vec![self.taken_dst.id.clone()],
+            alerts: Default::default(),
             created_at: now(),
         };
         let updated_dst = Destination {
@@ -466,6 +469,9 @@ pub async fn an_updated_destination_keeps_its_health<F: Fixture>(fixture: &F) {
         failure_count: 9,
         next_probe_at: Some(t + secs(30)),
         probe_backoff_ms: 8000,
+        failed_in_a_row: 6,
+        failing_since: Some(t - secs(60)),
+        failing_alert_at: Some(t - secs(30)),
     };
     b.store
         .save_health(&[(d.id.clone(), health.clone())])
@@ -475,6 +481,7 @@ pub async fn an_updated_destination_keeps_its_health<F: Fixture>(fixture: &F) {
     let mut changed = Destination {
         name: "renamed".into(),
         max_in_flight: 3,
+        alerts: Default::default(),
         health: Health::default(),
         updated_at: now(),
         ..d.clone()

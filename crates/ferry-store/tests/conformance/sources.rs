@@ -236,6 +236,7 @@ pub async fn conflicts_are_reported_in_ferrys_words<F: Fixture>(fixture: &F) {
         id: org.clone(),
         name: "again".into(),
         alert_destinations: Vec::new(),
+        alerts: Default::default(),
         created_at: now(),
     };
     let conflict = |r: Result<(), StoreError>| match r {

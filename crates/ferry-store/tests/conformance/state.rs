@@ -390,6 +390,7 @@ pub async fn api_keys<F: Fixture>(fixture: &F) {
 
     let org_again = Org {
         alert_destinations: Vec::new(),
+        alerts: Default::default(),
         id: org.clone(),
         name: "dup".into(),
         created_at: now(),

@@ -97,6 +97,7 @@ pub fn secs(n: i64) -> Duration {
 pub async fn org(b: &Backend) -> OrgId {
     let org = Org {
         alert_destinations: Vec::new(),
+        alerts: Default::default(),
         id: OrgId::generate(),
         name: "acme".into(),
         created_at: now(),
@@ -129,6 +130,13 @@ pub fn destination_value(org: &OrgId, name: &str, token: &str) -> Destination {
         is_default: false,
         enabled: true,
         max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+        alerts: ferry_core::alerting::AlertSettings {
+            disable_after: Some(ferry_core::alerting::DisableAfter {
+                failing_for_s: None,
+                consecutive_failures: Some(500),
+            }),
+            ..Default::default()
+        },
         secrets: DestinationSecrets {
             auth: Auth::Bearer {
                 token: Secret::new(token.into()),

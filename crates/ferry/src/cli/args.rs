@@ -90,12 +90,17 @@ fn parse_time_at(raw: &str, now: DateTime<Utc>) -> Result<String, String> {
             .to_rfc3339_opts(SecondsFormat::AutoSi, true));
     }
     let invalid = || format!("expected an RFC 3339 time or an age like 15m, 2h, 7d; got {raw:?}");
-    let split = raw
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(invalid)?;
+    let age = span(raw).ok_or_else(invalid)?;
+    let t = now.checked_sub_signed(age).ok_or_else(invalid)?;
+    Ok(t.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+/// A span like `30s`, `15m`, `2h`, `7d`, `1w`.
+fn span(raw: &str) -> Option<Duration> {
+    let split = raw.find(|c: char| !c.is_ascii_digit())?;
     let (number, unit) = raw.split_at(split);
-    let n: i64 = number.parse().map_err(|_| invalid())?;
-    let age = match unit {
+    let n: i64 = number.parse().ok()?;
+    match unit {
         "s" => Duration::try_seconds(n),
         "m" => Duration::try_minutes(n),
         "h" => Duration::try_hours(n),
@@ -103,9 +108,15 @@ fn parse_time_at(raw: &str, now: DateTime<Utc>) -> Result<String, String> {
         "w" => Duration::try_weeks(n),
         _ => None,
     }
-    .ok_or_else(invalid)?;
-    let t = now.checked_sub_signed(age).ok_or_else(invalid)?;
-    Ok(t.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+/// A duration in seconds: a number, or a span like `90s`, `15m`, `2h`, `5d`.
+pub fn parse_seconds(raw: &str) -> Result<u64, String> {
+    let raw = raw.trim();
+    raw.parse::<u64>()
+        .ok()
+        .or_else(|| span(raw).and_then(|d| u64::try_from(d.num_seconds()).ok()))
+        .ok_or_else(|| format!("expected seconds or a duration like 15m, 2h, 5d; got {raw:?}"))
 }
 
 /// Filters shared by `deliveries list`, `dlq list` and `dlq replay`.

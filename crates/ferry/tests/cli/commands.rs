@@ -262,7 +262,8 @@ async fn orgs_and_api_keys_are_managed_from_the_cli() {
         "{listed}"
     );
     let shown = stdout(&ferry(base, &["orgs", "get", &org_id]));
-    assert!(shown.contains("name       acme\n"), "{shown}");
+    assert!(shown.contains("name            acme\n"), "{shown}");
+    assert!(shown.contains("alert settings  defaults\n"), "{shown}");
     let updated = json(&ferry(
         base,
         &["--json", "orgs", "update", &org_id, "--name", "acme-eu"],
@@ -274,6 +275,71 @@ async fn orgs_and_api_keys_are_managed_from_the_cli() {
         &ferry(base, &["orgs", "update", &org_id, "--name", ""]),
         &["validation_failed", "name"],
     );
+
+    // Alert settings: the flags change the parts they name.
+    let alerting = json(&ferry(
+        base,
+        &[
+            "--json",
+            "orgs",
+            "update",
+            &org_id,
+            "--alert-after-failures",
+            "5",
+            "--never-disable",
+        ],
+    ));
+    assert_eq!(
+        alerting["alerts"],
+        serde_json::json!({"alert_after": {"consecutive_failures": 5}, "disable_after": {}})
+    );
+    let shown = stdout(&ferry(
+        base,
+        &["orgs", "update", &org_id, "--alert-debounce", "30m"],
+    ));
+    assert!(
+        shown.contains("failing after 5 in a row; never disabled; debounce 1800s"),
+        "{shown}"
+    );
+    refused(
+        &ferry(
+            base,
+            &["orgs", "update", &org_id, "--alert-after-rate", "150:20:5m"],
+        ),
+        &[
+            "validation_failed",
+            "alerts.alert_after.failure_rate.percent",
+        ],
+    );
+    let created = json(&ferry(
+        base,
+        &[
+            "--json",
+            "destinations",
+            "create",
+            "--name",
+            "hook",
+            "--webhook-url",
+            "http://127.0.0.1:9/hook",
+        ],
+    ));
+    let dst = created["destination"]["id"]
+        .as_str()
+        .or(created["id"].as_str())
+        .unwrap()
+        .to_owned();
+    let set = stdout(&ferry(
+        base,
+        &["destinations", "alerts", &dst, "--disable-after", "2d"],
+    ));
+    assert_eq!(set, format!("{dst}: disabled after 172800s failing\n"));
+    let shown = stdout(&ferry(base, &["destinations", "alerts", &dst]));
+    assert_eq!(shown, set);
+    let cleared = stdout(&ferry(
+        base,
+        &["destinations", "alerts", &dst, "--default-alerts"],
+    ));
+    assert_eq!(cleared, format!("{dst}: the organization's settings\n"));
 
     // The key is printed once, with the warning; it works with its scope only.
     let other = json(&ferry(

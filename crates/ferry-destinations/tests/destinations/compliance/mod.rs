@@ -207,6 +207,7 @@ pub fn stored(kind: DestinationKind, config: Value, auth: &Auth) -> Destination 
         is_default: false,
         enabled: true,
         max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+        alerts: Default::default(),
         secrets: DestinationSecrets {
             auth: auth.clone(),
             signing: Default::default(),

@@ -34,6 +34,7 @@ pub(super) fn destination(d: &Destination, sealer: Option<&Sealer>) -> Destinati
         default: d.is_default,
         enabled: d.enabled,
         max_in_flight: d.max_in_flight,
+        alerts: d.alerts.clone(),
         auth: d.secrets.auth.redacted(),
         signing: d
             .secrets
@@ -87,6 +88,7 @@ pub(super) fn org(
         default,
         name: org.name.clone(),
         alert_destinations: org.alert_destinations.clone(),
+        alerts: org.alerts.clone(),
         destinations,
         sources,
         export_schedules: schedules,

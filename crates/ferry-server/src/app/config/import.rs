@@ -267,10 +267,13 @@ impl<'a> Planner<'a> {
                 ));
             }
         }
+        let errors = entry.alerts.validate(&format!("{at}.alerts"));
+        Error::check(errors)?;
         let desired = Org {
             id: id.clone(),
             name: name.to_owned(),
             alert_destinations: entry.alert_destinations.clone(),
+            alerts: entry.alerts.clone(),
             created_at: held.map_or_else(Utc::now, |o| o.created_at),
         };
         let key = (id, id.to_string(), desired.name.clone());
@@ -289,7 +292,8 @@ impl<'a> Planner<'a> {
             }
             Some(org)
                 if org.name != desired.name
-                    || org.alert_destinations != desired.alert_destinations =>
+                    || org.alert_destinations != desired.alert_destinations
+                    || org.alerts != desired.alerts =>
             {
                 let mut fields = Vec::new();
                 if org.name != desired.name {
@@ -297,6 +301,9 @@ impl<'a> Planner<'a> {
                 }
                 if org.alert_destinations != desired.alert_destinations {
                     fields.push("alert_destinations".into());
+                }
+                if org.alerts != desired.alerts {
+                    fields.push("alerts".into());
                 }
                 let snap = views::snapshot(views::OrgView::from(&desired));
                 self.record(

@@ -50,6 +50,7 @@ impl Planner<'_> {
             default: Some(e.default),
             enabled: Some(e.enabled),
             max_in_flight: Some(e.max_in_flight),
+            alerts: Some(serde_json::to_value(&e.alerts).unwrap_or(Value::Null)),
             signing: None,
         };
         let (mut d, _) =

@@ -2,6 +2,7 @@
 //! per-destination limits, and turning each result into a completion, a
 //! breaker update and metrics.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
@@ -12,8 +13,9 @@ use opentelemetry::KeyValue;
 use opentelemetry::trace::SpanKind;
 use tracing::{debug, info, warn};
 
-use super::super::alerts::{Alert, AlertKind};
+use super::super::alerts::{Alert, AlertKind, Exhausted};
 use super::super::breaker::Change;
+use super::super::failing::{self, Signal};
 use super::super::outcome::{Attempted, complete};
 use super::{Engine, Finished};
 use crate::metrics as m;
@@ -183,6 +185,7 @@ impl Engine {
                     destination: d.dest.clone(),
                     health: d.health.clone(),
                     at: now,
+                    exhausted: None,
                 });
             }
             Change::Resumed => {
@@ -192,10 +195,41 @@ impl Engine {
                     destination: d.dest.clone(),
                     health: d.health.clone(),
                     at: now,
+                    exhausted: None,
                 });
                 self.backlog = true;
             }
             Change::None => {}
+        }
+        let delivered = f.report.result.is_ok();
+        for signal in failing::on_attempt(&d.policy, &mut d.health, &mut d.recent, now, delivered) {
+            let kind = match signal {
+                Signal::Failing => {
+                    warn!(destination_id = %dest_id, failed_in_a_row = d.health.failed_in_a_row, "Destination is failing.");
+                    AlertKind::Failing
+                }
+                Signal::Recovered => {
+                    info!(destination_id = %dest_id, "Destination recovered.");
+                    AlertKind::Recovered
+                }
+                // Once: attempts already in flight may finish after it.
+                Signal::Disable if d.dest.enabled => {
+                    warn!(destination_id = %dest_id, failing_since = ?d.health.failing_since, failed_in_a_row = d.health.failed_in_a_row, "Destination failed for too long; disabling it. Its deliveries wait until it is enabled.");
+                    // Stop attempting now; the use case stores the change.
+                    let mut disabled = (*d.dest).clone();
+                    disabled.enabled = false;
+                    d.dest = Arc::new(disabled);
+                    AlertKind::Disabled
+                }
+                Signal::Disable => continue,
+            };
+            self.alerts.raise(Alert {
+                kind,
+                destination: d.dest.clone(),
+                health: d.health.clone(),
+                at: now,
+                exhausted: None,
+            });
         }
         let paused_until = d.health.next_probe_at;
         let retry = d.dest.retry.clone();
@@ -225,6 +259,14 @@ impl Engine {
                 debug!(delivery_id = %completion.delivery_id, %event_id, destination_id = %dest_id, trace_id, %error, "Delivery failed; will retry.");
             }
             Settled::Dead { error } => {
+                if let Some(d) = self.dests.get_mut(&dest_id) {
+                    d.exhausted
+                        .get_or_insert(Exhausted {
+                            count: 0,
+                            since: now,
+                        })
+                        .count += 1;
+                }
                 warn!(delivery_id = %completion.delivery_id, %event_id, destination_id = %dest_id, trace_id, %error, "Delivery is dead; it waits in the dead-letter queue.");
             }
             _ => {}

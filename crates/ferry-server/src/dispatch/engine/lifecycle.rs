@@ -12,6 +12,7 @@ use ferry_core::{DeliveryId, DestinationId};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use super::super::alerts::{Alert, AlertKind};
 use super::Engine;
 use crate::metrics as m;
 
@@ -48,6 +49,32 @@ impl Engine {
             warn!(%error, "Saving destination health failed; will retry.");
             self.health_dirty
                 .extend(updates.into_iter().map(|(id, _)| id));
+        }
+    }
+
+    /// Reports the deliveries that went to the dead-letter queue: one
+    /// report per destination per debounce window, with how many.
+    pub(super) fn report_exhausted(&mut self) {
+        let now = Utc::now();
+        for d in self.dests.values_mut() {
+            let Some(exhausted) = d.exhausted else {
+                continue;
+            };
+            let debounce = chrono::Duration::seconds(d.policy.debounce_s as i64);
+            if d.exhausted_reported_at
+                .is_some_and(|at| now - at < debounce)
+            {
+                continue;
+            }
+            d.exhausted = None;
+            d.exhausted_reported_at = Some(now);
+            self.alerts.raise(Alert {
+                kind: AlertKind::Exhausted,
+                destination: d.dest.clone(),
+                health: d.health.clone(),
+                at: now,
+                exhausted: Some(exhausted),
+            });
         }
     }
 

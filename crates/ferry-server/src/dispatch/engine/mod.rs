@@ -15,18 +15,20 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use ferry_core::alerting::{AlertPolicy, AlertSettings};
 use ferry_core::delivery::{DeliveryStatus, Leased};
 use ferry_core::destination::{Destination, Health};
 use ferry_core::ports::{AttemptReport, Deliverer, Lease, Queue, Reclaim, Store};
-use ferry_core::{DeliveryId, DestinationId};
+use ferry_core::{DeliveryId, DestinationId, OrgId};
 use ferry_destinations::Catalog;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::alerts::AlertSender;
+use super::alerts::{AlertSender, Exhausted};
 use super::breaker::Breaker;
+use super::failing::RecentOutcomes;
 use super::{Control, DispatchHandle, HANDOFF_CAPACITY, Handoff, completions};
 use crate::config::DispatchConfig;
 use crate::traces::Traces;
@@ -109,6 +111,7 @@ impl Dispatcher {
             health_view: health,
             grace_ms,
             alerts: parts.alerts,
+            orgs: HashMap::new(),
             traces: parts.traces,
             per_destination_metrics: parts.per_destination_metrics,
         };
@@ -127,6 +130,13 @@ struct Dest {
     probing: bool,
     health: Health,
     stale: bool,
+    /// The alert policy in force: its own settings over its organization's.
+    policy: AlertPolicy,
+    /// Outcomes of its recent attempts, for the failure rate.
+    recent: RecentOutcomes,
+    /// Dead deliveries not yet reported, and when the last report went.
+    exhausted: Option<Exhausted>,
+    exhausted_reported_at: Option<DateTime<Utc>>,
     /// The store may hold due deliveries of this destination that no poll
     /// has looked for: it was left out of a poll (blocked, or with a full
     /// queue behind its slots). A destination in this state asks for a poll
@@ -196,6 +206,8 @@ struct Engine {
     /// The stop's grace in ms: `shutdown_grace_ms`, or what the handle set.
     grace_ms: Arc<AtomicU64>,
     alerts: AlertSender,
+    /// Organizations' alert settings (stale ones are read again).
+    orgs: HashMap<OrgId, (AlertSettings, bool)>,
     traces: Traces,
     per_destination_metrics: bool,
 }
@@ -262,6 +274,7 @@ impl Engine {
             }
             if last_flush.elapsed() >= HEALTH_FLUSH {
                 last_flush = Instant::now();
+                self.report_exhausted();
                 self.flush_health().await;
             }
             if last_renew.elapsed() >= renew_every {
@@ -282,6 +295,9 @@ impl Engine {
                 last_refresh = Instant::now();
                 for d in self.dests.values_mut() {
                     d.stale = true;
+                }
+                for org in self.orgs.values_mut() {
+                    org.1 = true;
                 }
             }
             if last_depth.elapsed() >= DEPTH_EVERY {
@@ -367,6 +383,10 @@ impl Engine {
             }
             return false;
         };
+        let policy = dest
+            .alerts
+            .over(&self.org_alerts(&dest.org_id).await)
+            .resolve();
         let deliverer = self.catalog.build(&dest);
         if let Err(error) = &deliverer {
             warn!(destination_id = %id, %error, "Destination cannot be built; its deliveries fail permanently.");
@@ -375,6 +395,7 @@ impl Engine {
             Some(existing) => {
                 existing.dest = Arc::new(dest);
                 existing.deliverer = deliverer;
+                existing.policy = policy;
                 existing.stale = false;
             }
             None => {
@@ -395,6 +416,10 @@ impl Engine {
                         probing: false,
                         health,
                         stale: false,
+                        policy,
+                        recent: RecentOutcomes::default(),
+                        exhausted: None,
+                        exhausted_reported_at: None,
                         more: true,
                     },
                 );
@@ -409,9 +434,8 @@ impl Engine {
                 if let Some(d) = self.dests.get_mut(&id) {
                     d.stale = true;
                     if reset_health {
-                        d.health.consecutive_failures = 0;
-                        d.health.next_probe_at = None;
-                        d.health.probe_backoff_ms = 0;
+                        d.health.reset_on_enable();
+                        d.recent.clear();
                         self.health_dirty.insert(id.clone());
                     }
                     // Reload now: the next poll's exclusions depend on it.
@@ -419,6 +443,28 @@ impl Engine {
                     self.publish_health(&id);
                 }
                 self.backlog = true;
+            }
+        }
+    }
+
+    /// An organization's alert settings, read again once stale; the last
+    /// known (or the defaults) while the store cannot be read.
+    async fn org_alerts(&mut self, org: &OrgId) -> AlertSettings {
+        if let Some((settings, false)) = self.orgs.get(org) {
+            return settings.clone();
+        }
+        match self.store.get_org(org).await {
+            Ok(found) => {
+                let settings = found.map(|o| o.alerts).unwrap_or_default();
+                self.orgs.insert(org.clone(), (settings.clone(), false));
+                settings
+            }
+            Err(error) => {
+                warn!(org_id = %org, %error, "Could not read the organization's alert settings.");
+                self.orgs
+                    .get(org)
+                    .map(|(s, _)| s.clone())
+                    .unwrap_or_default()
             }
         }
     }

@@ -1,7 +1,8 @@
-//! `ferry destinations create|list|test`: a webhook destination from flags or
-//! a full spec file (`POST /v1/destinations`, showing the signing secret
-//! once), the list (`GET /v1/destinations`), and a real connection test
-//! (`POST /v1/destinations/{id}/test`, exit 1 when it fails).
+//! `ferry destinations create|list|test|alerts`: a webhook destination from
+//! flags or a full spec file (`POST /v1/destinations`, showing the signing
+//! secret once), the list (`GET /v1/destinations`), a real connection test
+//! (`POST /v1/destinations/{id}/test`, exit 1 when it fails), and its
+//! overrides of the organization's alert settings (`PATCH …/{id}`).
 
 use std::fmt::Write as _;
 
@@ -10,6 +11,7 @@ use ferry_client::usage;
 use ferry_core::DestinationId;
 use serde_json::{Map, Value, json};
 
+use super::alert_flags::{self, AlertFlags};
 use super::{Ctx, Output};
 use crate::cli::args::{Paging, parse_header, read_spec_file};
 use crate::cli::render::{list_footer, list_items, text, text_any};
@@ -17,7 +19,7 @@ use crate::cli::render::{list_footer, list_items, text, text_any};
 /// Retry policy the API documents as its default, sent whole when any retry flag is given.
 const DEFAULT_RETRY: (u32, u64, f64, u64) = (5, 1000, 2.0, 3_600_000);
 
-/// Destinations: create, list, test.
+/// Destinations: create, list, test, alert settings.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DestinationsArgs {
     #[command(subcommand)]
@@ -38,6 +40,15 @@ pub enum DestinationsCommand {
         /// The destination (dst_…).
         #[arg(value_name = "DST")]
         id: DestinationId,
+    },
+    /// Show or override the organization's alert settings for one
+    /// destination: when it counts as failing, when it is disabled.
+    Alerts {
+        /// The destination (dst_…).
+        #[arg(value_name = "DST")]
+        id: DestinationId,
+        #[command(flatten)]
+        flags: AlertFlags,
     },
 }
 
@@ -152,6 +163,21 @@ pub async fn run(ctx: &Ctx, args: DestinationsArgs) -> anyhow::Result<Output> {
             let mut output = Output::render(ctx.json, &answer.body, |b| render_test(&id, b));
             output.ok = ok;
             Ok(output)
+        }
+        DestinationsCommand::Alerts { id, flags } => {
+            let path = format!("/v1/destinations/{id}");
+            let mut answer = ctx.api.get(&path, &[]).await?;
+            if let Some(alerts) = flags.apply(&answer.body["alerts"])? {
+                answer = ctx.api.patch(&path, &json!({ "alerts": alerts })).await?;
+            }
+            Ok(Output::render(ctx.json, &answer.body, |b| {
+                format!(
+                    "{}: {}\n",
+                    text(b, "/id"),
+                    alert_flags::describe(&b["alerts"])
+                        .replace("defaults", "the organization's settings")
+                )
+            }))
         }
     }
 }

@@ -3,6 +3,7 @@
 //! and whether it succeeded.
 
 pub mod admin;
+pub mod alert_flags;
 pub mod api_keys;
 pub mod audit;
 pub mod config;

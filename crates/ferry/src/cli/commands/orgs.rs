@@ -5,6 +5,7 @@ use ferry_client::table::{Table, key_values};
 use ferry_core::{DestinationId, OrgId};
 use serde_json::{Map, Value, json};
 
+use super::alert_flags::{self, AlertFlags};
 use super::{Ctx, Output};
 use crate::cli::args::Paging;
 use crate::cli::render::{list_footer, list_items, text, time};
@@ -35,7 +36,8 @@ pub enum OrgsCommand {
         #[arg(value_name = "ORG")]
         id: OrgId,
     },
-    /// Rename an organization or set where its alerts go (PATCH /v1/orgs/{id}).
+    /// Rename an organization, set where its alerts go and when its
+    /// destinations count as failing or are disabled (PATCH /v1/orgs/{id}).
     Update(UpdateArgs),
 }
 
@@ -45,6 +47,7 @@ pub enum OrgsCommand {
         .required(true)
         .multiple(true)
         .args(["name", "alert_destinations", "no_alert_destinations"])
+        .args(alert_flags::FLAG_IDS)
 ))]
 pub struct UpdateArgs {
     /// The organization (org_…).
@@ -60,19 +63,25 @@ pub struct UpdateArgs {
     /// Send the organization's alerts nowhere.
     #[arg(long, conflicts_with = "alert_destinations")]
     pub no_alert_destinations: bool,
+    #[command(flatten)]
+    pub alerts: AlertFlags,
 }
 
 impl UpdateArgs {
-    /// The PATCH body: only the fields given.
-    pub fn body(&self) -> Value {
+    /// The PATCH body: only the fields given; alert flags apply over the
+    /// organization's `current` alert settings.
+    pub fn body(&self, current: &Value) -> anyhow::Result<Value> {
         let mut body = Map::new();
+        if let Some(alerts) = self.alerts.apply(current)? {
+            body.insert("alerts".into(), alerts);
+        }
         if let Some(name) = &self.name {
             body.insert("name".into(), json!(name));
         }
         if !self.alert_destinations.is_empty() || self.no_alert_destinations {
             body.insert("alert_destinations".into(), json!(self.alert_destinations));
         }
-        Value::Object(body)
+        Ok(Value::Object(body))
     }
 }
 
@@ -97,10 +106,13 @@ pub async fn run(ctx: &Ctx, args: OrgsArgs) -> anyhow::Result<Output> {
             Ok(Output::render(ctx.json, &answer.body, render_org))
         }
         OrgsCommand::Update(update) => {
-            let answer = ctx
-                .api
-                .patch(&format!("/v1/orgs/{}", update.id), &update.body())
-                .await?;
+            let path = format!("/v1/orgs/{}", update.id);
+            let current = if update.alerts.given() {
+                ctx.api.get(&path, &[]).await?.body["alerts"].clone()
+            } else {
+                Value::Null
+            };
+            let answer = ctx.api.patch(&path, &update.body(&current)?).await?;
             Ok(Output::render(ctx.json, &answer.body, render_org))
         }
     }
@@ -112,6 +124,7 @@ pub fn render_org(body: &Value) -> String {
         ("org", text(body, "/id")),
         ("name", text(body, "/name")),
         ("alerts to", text(body, "/alert_destinations")),
+        ("alert settings", alert_flags::describe(&body["alerts"])),
         ("created", time(body, "/created_at")),
     ])
 }
@@ -156,16 +169,30 @@ mod tests {
     #[test]
     fn an_update_sends_only_what_was_given() {
         assert_eq!(
-            update(&["org_1", "--name", "acme"]).body(),
+            update(&["org_1", "--name", "acme"])
+                .body(&Value::Null)
+                .unwrap(),
             json!({"name": "acme"})
         );
         assert_eq!(
-            update(&["org_1", "--alert-destination", "dst_1"]).body(),
+            update(&["org_1", "--alert-destination", "dst_1"])
+                .body(&Value::Null)
+                .unwrap(),
             json!({"alert_destinations": ["dst_1"]})
         );
         assert_eq!(
-            update(&["org_1", "--no-alert-destinations"]).body(),
+            update(&["org_1", "--no-alert-destinations"])
+                .body(&Value::Null)
+                .unwrap(),
             json!({"alert_destinations": []})
+        );
+        let current = json!({"alert_after": {"consecutive_failures": 3}});
+        assert_eq!(
+            update(&["org_1", "--disable-after", "2d", "--alert-debounce", "30m"])
+                .body(&current)
+                .unwrap(),
+            json!({"alerts": {"alert_after": {"consecutive_failures": 3},
+                "disable_after": {"failing_for_s": 172800}, "debounce_s": 1800}})
         );
     }
 
@@ -175,7 +202,8 @@ mod tests {
                          "created_at": "2026-11-02T10:00:00Z"});
         assert_eq!(
             render_org(&org),
-            "org        org_1\nname       acme\nalerts to  dst_1\ncreated    2026-11-02 10:00:00\n"
+            "org             org_1\nname            acme\nalerts to       dst_1\n\
+             alert settings  defaults\ncreated         2026-11-02 10:00:00\n"
         );
         let list = json!({"data": [org], "next_cursor": null});
         assert_eq!(
