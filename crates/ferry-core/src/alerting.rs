@@ -1,10 +1,11 @@
 //! Alert settings: when a destination counts as *failing* (an alert), when
 //! it is disabled for good, and how often the same alert may repeat. An
 //! organization sets them for all its destinations; a destination may
-//! override any of the three parts. What is not set anywhere takes the
+//! override any of their parts. What is not set anywhere takes the
 //! defaults: failing after 10 failed attempts in a row, or half of at least
 //! 20 attempts in 5 minutes; disabled after 5 days of failing; one alert of
-//! a kind per destination per hour.
+//! a kind per destination per hour; slow when the p99 of its recent attempts
+//! passes 5 s.
 
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +17,9 @@ pub const DEFAULT_FAILING_AFTER: u32 = 10;
 pub const DEFAULT_DISABLE_AFTER_S: u64 = 5 * 86_400;
 /// At most one alert of a kind per destination in this window, by default.
 pub const DEFAULT_DEBOUNCE_S: u64 = 3_600;
+/// Slow when the p99 of its recent attempts takes longer, by default.
+pub const DEFAULT_SLOW_AFTER_MS: u64 = 5_000;
+const MAX_SLOW_AFTER_MS: u64 = 600_000;
 const MAX_WINDOW_S: u64 = 86_400;
 const MAX_DURATION_S: u64 = 365 * 86_400;
 
@@ -37,6 +41,10 @@ pub struct AlertSettings {
     /// sent again (`failing` while it stays failing, `delivery.exhausted`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub debounce_s: Option<u64>,
+    /// Slow (`ferry.destination.slow`) when the p99 of its recent attempts
+    /// takes longer than this many milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slow_after_ms: Option<u64>,
 }
 
 /// The criteria of *failing*.
@@ -82,6 +90,7 @@ pub struct AlertPolicy {
     pub alert_after: AlertAfter,
     pub disable_after: DisableAfter,
     pub debounce_s: u64,
+    pub slow_after_ms: u64,
 }
 
 impl Default for AlertPolicy {
@@ -103,6 +112,7 @@ impl AlertSettings {
                 .clone()
                 .or_else(|| base.disable_after.clone()),
             debounce_s: self.debounce_s.or(base.debounce_s),
+            slow_after_ms: self.slow_after_ms.or(base.slow_after_ms),
         }
     }
 
@@ -122,6 +132,7 @@ impl AlertSettings {
                 consecutive_failures: None,
             }),
             debounce_s: self.debounce_s.unwrap_or(DEFAULT_DEBOUNCE_S),
+            slow_after_ms: self.slow_after_ms.unwrap_or(DEFAULT_SLOW_AFTER_MS),
         }
     }
 
@@ -184,6 +195,15 @@ impl AlertSettings {
                 format!("must be between 1 and {MAX_DURATION_S}"),
             );
         }
+        if self
+            .slow_after_ms
+            .is_some_and(|ms| !(1..=MAX_SLOW_AFTER_MS).contains(&ms))
+        {
+            bad(
+                "slow_after_ms",
+                format!("must be between 1 and {MAX_SLOW_AFTER_MS}"),
+            );
+        }
         errors
     }
 
@@ -205,6 +225,7 @@ mod tests {
             }),
             disable_after: None,
             debounce_s: Some(60),
+            slow_after_ms: None,
         };
         let dest = AlertSettings {
             disable_after: Some(DisableAfter::default()),
@@ -230,11 +251,11 @@ mod tests {
             "alert_after": {"consecutive_failures": 0,
                 "failure_rate": {"percent": 0, "min_attempts": 0, "window_s": 0}},
             "disable_after": {"failing_for_s": 0, "consecutive_failures": 0},
-            "debounce_s": 0
+            "debounce_s": 0, "slow_after_ms": 0
         }))
         .unwrap();
         let fields: Vec<String> = s.validate("alerts").into_iter().map(|e| e.field).collect();
-        assert_eq!(fields.len(), 7, "{fields:?}");
+        assert_eq!(fields.len(), 8, "{fields:?}");
         assert!(fields.contains(&"alerts.alert_after.failure_rate.window_s".to_owned()));
         assert!(serde_json::from_str::<AlertSettings>(r#"{"alert_afer": {}}"#).is_err());
     }

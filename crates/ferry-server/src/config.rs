@@ -197,6 +197,9 @@ pub struct DispatchConfig {
     pub shutdown_grace_ms: u64,
     /// Attempts written per transaction, at most.
     pub completion_batch: usize,
+    /// Seconds the oldest due delivery may wait before the queue counts as
+    /// lagging (a warning metric and a `ferry.queue.lagging` alert).
+    pub lagging_after_s: u64,
 }
 
 impl Default for Config {
@@ -246,6 +249,7 @@ impl Default for DispatchConfig {
             lease_secs: 30,
             poll_interval_ms: 1_000,
             breaker_threshold: 5,
+            lagging_after_s: 300,
             probe_initial_ms: 1_000,
             probe_max_ms: 300_000,
             shutdown_grace_ms: 10_000,

@@ -171,7 +171,10 @@ impl Engine {
             max_event_bytes: config.max_payload_bytes,
             traces: traces.clone(),
         });
-        tokio::spawn(app.clone().raise_alerts(alert_reports));
+        tokio::spawn(
+            app.clone()
+                .raise_alerts(alert_reports, default_org.id.clone()),
+        );
         let key_flush = spawn_key_flush(app.clone(), background_stop.clone());
         spawn_export_sweep(app.clone(), backend.lock.is_some(), background_stop.clone());
         let metrics_flush = config.role.delivers().then(|| {

@@ -14,13 +14,19 @@ pub const IN_FLIGHT: &str = "ferry_deliveries_in_flight";
 pub const COMMIT_BATCH: &str = "ferry_ingest_commit_batch_size";
 /// Seconds from an event's acceptance to its delivery, per delivered attempt.
 pub const DELIVERY_LATENCY: &str = "ferry_delivery_latency_seconds";
-/// Age of the oldest delivery that is due and not yet taken by a worker
-/// (destinations that are paused or disabled left out); 0 when none waits.
+/// Age of the oldest delivery that is due and not yet attempted: waiting in
+/// the store, or leased by a worker and held behind its destination's busy
+/// slots (destinations that are paused or disabled left out); 0 when none
+/// waits.
 pub const QUEUE_LAG: &str = "ferry_queue_lag_seconds";
 /// Destinations by `kind` and `state` (`healthy`, `paused`, `disabled`).
 pub const DESTINATIONS: &str = "ferry_destinations";
 /// Alert events sent to organizations' alert destinations, by `type`.
 pub const ALERTS: &str = "ferry_alerts_total";
+/// Performance warnings in force: `type` `destination_slow` (how many
+/// destinations' p99 attempt latency passes their threshold) or
+/// `queue_lagging` (1 while the queue lags).
+pub const WARNINGS: &str = "ferry_warnings";
 /// Exports that ended, by `source` and `status` (`succeeded`, `failed`,
 /// `cancelled`).
 pub const EXPORTS: &str = "ferry_exports_total";
@@ -78,11 +84,14 @@ fn zero_series() {
         }
     }
     let breaker = crate::dispatch::alerts::AlertKind::ALL.map(|k| k.event_type());
-    for alert in breaker
-        .into_iter()
-        .chain([crate::app::exports::EXPORT_FAILED])
-    {
+    for alert in breaker.into_iter().chain([
+        crate::app::exports::EXPORT_FAILED,
+        crate::dispatch::alerts::QUEUE_LAGGING,
+    ]) {
         metrics::counter!(ALERTS, "type" => alert).increment(0);
+    }
+    for warning in ["destination_slow", "queue_lagging"] {
+        metrics::gauge!(WARNINGS, "type" => warning).set(0.0);
     }
 }
 

@@ -17,18 +17,44 @@ use tokio::sync::mpsc;
 use tracing::warn;
 
 use super::{App, Result};
-use crate::dispatch::Alert;
-use crate::dispatch::alerts::AlertKind;
+use crate::dispatch::alerts::{AlertKind, QUEUE_LAGGING, QueueLagging};
+use crate::dispatch::{Alert, Report};
 
 impl App {
-    /// Takes the dispatcher's reports until it stops sending.
-    pub async fn raise_alerts(self, mut reports: mpsc::Receiver<Alert>) {
-        while let Some(alert) = reports.recv().await {
-            let destination_id = alert.destination.id.clone();
-            if let Err(error) = self.raise_alert(alert).await {
-                warn!(%error, %destination_id, "Could not store an alert.");
+    /// Takes the dispatcher's reports until it stops sending. A lagging
+    /// queue is the operator's concern: it goes to `operator_org` (the
+    /// default organization).
+    pub async fn raise_alerts(self, mut reports: mpsc::Receiver<Report>, operator_org: OrgId) {
+        while let Some(report) = reports.recv().await {
+            match report {
+                Report::Destination(alert) => {
+                    let destination_id = alert.destination.id.clone();
+                    if let Err(error) = self.raise_alert(alert).await {
+                        warn!(%error, %destination_id, "Could not store an alert.");
+                    }
+                }
+                Report::QueueLagging(lagging) => {
+                    if let Err(error) = self.raise_lagging(&operator_org, lagging).await {
+                        warn!(%error, "Could not store an alert.");
+                    }
+                }
             }
         }
+    }
+
+    /// Stores a `ferry.queue.lagging` alert for `org`'s alert destinations.
+    pub async fn raise_lagging(
+        &self,
+        org: &OrgId,
+        lagging: QueueLagging,
+    ) -> Result<Option<EventId>> {
+        let key = format!(
+            "alert:queue:{QUEUE_LAGGING}:{}",
+            lagging.at.timestamp_micros()
+        );
+        let data = json!({"lag_s": lagging.lag_s, "threshold_s": lagging.threshold_s});
+        self.send_alert(org, None, QUEUE_LAGGING, key, data, lagging.at)
+            .await
     }
 
     /// Stores one alert the dispatcher reported for the organization's
@@ -62,9 +88,8 @@ impl App {
             "next_probe_at": health.next_probe_at,
             "links": self.links("destinations", dest.id.as_str()),
         });
-        if let Some(exhausted) = alert.exhausted {
-            data["count"] = json!(exhausted.count);
-            data["since"] = json!(exhausted.since);
+        if let (Some(Value::Object(detail)), Value::Object(fields)) = (alert.detail, &mut data) {
+            fields.extend(detail);
         }
         self.send_alert(
             &dest.org_id,

@@ -134,6 +134,7 @@ mod tests {
                 consecutive_failures: Some(disable_after),
             }),
             debounce_s: Some(60),
+            slow_after_ms: None,
         }
         .resolve()
     }
@@ -216,6 +217,7 @@ mod tests {
             }),
             disable_after: Some(DisableAfter::default()),
             debounce_s: None,
+            slow_after_ms: None,
         }
         .resolve();
         let (mut h, mut r) = (Health::default(), RecentOutcomes::default());

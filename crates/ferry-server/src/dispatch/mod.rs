@@ -12,6 +12,7 @@ mod engine;
 mod failing;
 mod outcome;
 pub mod rollups;
+mod warnings;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,7 +25,7 @@ use ferry_core::destination::Health;
 use ferry_core::event::Event;
 use tokio::sync::{Notify, mpsc};
 
-pub use alerts::{Alert, AlertKind, AlertSender};
+pub use alerts::{Alert, AlertKind, AlertSender, Report};
 pub use breaker::Breaker;
 pub use engine::{Dispatcher, DispatcherParts};
 

@@ -349,3 +349,52 @@ async fn alert_settings_are_validated_field_by_field_and_shown() {
     let (_, o) = server.get(&format!("/v1/orgs/{org}")).await;
     assert_eq!(o["alerts"], json!({}), "a refused change changed nothing");
 }
+
+#[tokio::test]
+async fn a_slow_destination_and_a_lagging_queue_raise_a_warning_once() {
+    let server = TestServer::start_with(|c| c.dispatch.lagging_after_s = 1).await;
+    let slow = Receiver::start().await;
+    slow.set_behavior(Behavior::Delay(Duration::from_millis(400)));
+    let alert_receiver = Receiver::start().await;
+    let (alert_dst, _) = server
+        .webhook(
+            &alert_receiver.url(),
+            json!({"filter": {"event_types": []}}),
+        )
+        .await;
+    set_org_alerts(&server, &[&alert_dst], json!({})).await;
+    // One attempt at a time, each slower than the threshold: the rest
+    // wait their turn, so the queue lags too.
+    let (dst, _) = server
+        .webhook(
+            &slow.url(),
+            json!({"filter": {"event_types": []}, "max_in_flight": 1,
+                "alerts": {"slow_after_ms": 100}}),
+        )
+        .await;
+    for i in 0..30 {
+        server
+            .send(json!({"type": "t", "data": {"i": i}, "destinations": [dst]}))
+            .await;
+    }
+    let slow_alert = wait_for_alert(&alert_receiver, "ferry.destination.slow").await;
+    assert_eq!(slow_alert["destination_id"], dst.as_str());
+    assert_eq!(slow_alert["threshold_ms"], 100);
+    assert!(
+        slow_alert["p99_ms"].as_u64().unwrap() >= 400,
+        "{slow_alert}"
+    );
+    let lagging = wait_for_alert(&alert_receiver, "ferry.queue.lagging").await;
+    assert!(lagging["lag_s"].as_f64().unwrap() > 1.0, "{lagging}");
+    assert_eq!(lagging["threshold_s"], 1);
+    let metrics = server.metrics().await;
+    assert!(
+        metrics.contains("ferry_warnings{type=\"destination_slow\"} 1"),
+        "{metrics}"
+    );
+    slow.wait_for(30, WAIT).await.unwrap();
+    // Still slow and lagging over several checks: announced once each.
+    let got = alerts(&alert_receiver);
+    assert_eq!(of_type(&got, "ferry.destination.slow").len(), 1, "{got:?}");
+    assert_eq!(of_type(&got, "ferry.queue.lagging").len(), 1, "{got:?}");
+}

@@ -13,7 +13,7 @@ use opentelemetry::KeyValue;
 use opentelemetry::trace::SpanKind;
 use tracing::{debug, info, warn};
 
-use super::super::alerts::{Alert, AlertKind, Exhausted};
+use super::super::alerts::{Alert, AlertKind};
 use super::super::breaker::Change;
 use super::super::failing::{self, Signal};
 use super::super::outcome::{Attempted, complete};
@@ -180,27 +180,19 @@ impl Engine {
         match change {
             Change::Paused => {
                 warn!(destination_id = %dest_id, failures = d.health.consecutive_failures, "Destination paused after consecutive failures; probing.");
-                self.alerts.raise(Alert {
-                    kind: AlertKind::Paused,
-                    destination: d.dest.clone(),
-                    health: d.health.clone(),
-                    at: now,
-                    exhausted: None,
-                });
+                self.alerts
+                    .raise(Alert::new(AlertKind::Paused, d.dest.clone(), d.health.clone()).at(now));
             }
             Change::Resumed => {
                 info!(destination_id = %dest_id, "Destination answered again; resuming its deliveries.");
-                self.alerts.raise(Alert {
-                    kind: AlertKind::Resumed,
-                    destination: d.dest.clone(),
-                    health: d.health.clone(),
-                    at: now,
-                    exhausted: None,
-                });
+                self.alerts.raise(
+                    Alert::new(AlertKind::Resumed, d.dest.clone(), d.health.clone()).at(now),
+                );
                 self.backlog = true;
             }
             Change::None => {}
         }
+        d.latency.record(Instant::now(), f.duration_ms);
         let delivered = f.report.result.is_ok();
         for signal in failing::on_attempt(&d.policy, &mut d.health, &mut d.recent, now, delivered) {
             let kind = match signal {
@@ -223,13 +215,8 @@ impl Engine {
                 }
                 Signal::Disable => continue,
             };
-            self.alerts.raise(Alert {
-                kind,
-                destination: d.dest.clone(),
-                health: d.health.clone(),
-                at: now,
-                exhausted: None,
-            });
+            self.alerts
+                .raise(Alert::new(kind, d.dest.clone(), d.health.clone()).at(now));
         }
         let paused_until = d.health.next_probe_at;
         let retry = d.dest.retry.clone();
@@ -260,12 +247,7 @@ impl Engine {
             }
             Settled::Dead { error } => {
                 if let Some(d) = self.dests.get_mut(&dest_id) {
-                    d.exhausted
-                        .get_or_insert(Exhausted {
-                            count: 0,
-                            since: now,
-                        })
-                        .count += 1;
+                    d.exhausted.get_or_insert((0, now)).0 += 1;
                 }
                 warn!(delivery_id = %completion.delivery_id, %event_id, destination_id = %dest_id, trace_id, %error, "Delivery is dead; it waits in the dead-letter queue.");
             }

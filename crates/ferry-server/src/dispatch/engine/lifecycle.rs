@@ -3,16 +3,17 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use ferry_core::delivery::DeliveryStatus;
 use ferry_core::destination::Health;
 use ferry_core::{DeliveryId, DestinationId};
+use serde_json::json;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use super::super::alerts::{Alert, AlertKind};
+use super::super::alerts::{Alert, AlertKind, QueueLagging};
 use super::Engine;
 use crate::metrics as m;
 
@@ -57,7 +58,7 @@ impl Engine {
     pub(super) fn report_exhausted(&mut self) {
         let now = Utc::now();
         for d in self.dests.values_mut() {
-            let Some(exhausted) = d.exhausted else {
+            let Some((count, since)) = d.exhausted else {
                 continue;
             };
             let debounce = chrono::Duration::seconds(d.policy.debounce_s as i64);
@@ -68,19 +69,60 @@ impl Engine {
             }
             d.exhausted = None;
             d.exhausted_reported_at = Some(now);
-            self.alerts.raise(Alert {
-                kind: AlertKind::Exhausted,
-                destination: d.dest.clone(),
-                health: d.health.clone(),
+            let alert = Alert::new(AlertKind::Exhausted, d.dest.clone(), d.health.clone())
+                .at(now)
+                .detail(json!({"count": count, "since": since}));
+            self.alerts.raise(alert);
+        }
+    }
+
+    /// Performance warnings: destinations whose p99 attempt latency passes
+    /// their threshold, and a queue lag past `lagging_after_s`.
+    fn warn_of_slowness(&mut self, lag_s: Option<f64>) {
+        let now = Utc::now();
+        let clock = Instant::now();
+        let mut slow = 0;
+        for d in self.dests.values_mut() {
+            let p99 = d.latency.p99(clock);
+            let threshold = d.policy.slow_after_ms;
+            let holds = p99.is_some_and(|ms| ms > threshold) && d.dest.enabled;
+            if d.slow.update(holds, now, d.policy.debounce_s) {
+                warn!(destination_id = %d.dest.id, p99_ms = p99, threshold_ms = threshold, "Destination is slow.");
+                let alert = Alert::new(AlertKind::Slow, d.dest.clone(), d.health.clone())
+                    .at(now)
+                    .detail(json!({"p99_ms": p99, "threshold_ms": threshold}));
+                self.alerts.raise(alert);
+            }
+            slow += usize::from(d.slow.active());
+        }
+        metrics::gauge!(m::WARNINGS, "type" => "destination_slow").set(slow as f64);
+        let Some(lag_s) = lag_s else {
+            return;
+        };
+        let threshold_s = self.cfg.lagging_after_s;
+        // The queue is shared: a debounce of the default hour.
+        if self.lagging.update(
+            lag_s > threshold_s as f64,
+            now,
+            ferry_core::alerting::DEFAULT_DEBOUNCE_S,
+        ) {
+            warn!(
+                lag_s,
+                threshold_s, "The queue lags: the oldest due delivery has waited too long."
+            );
+            self.alerts.raise_lagging(QueueLagging {
+                lag_s,
+                threshold_s,
                 at: now,
-                exhausted: Some(exhausted),
             });
         }
+        let lagging = f64::from(u8::from(self.lagging.active()));
+        metrics::gauge!(m::WARNINGS, "type" => "queue_lagging").set(lagging);
     }
 
     /// The gauges read from the store and the dispatcher's view: queue
     /// depth by status, queue lag, destinations by state.
-    pub(super) async fn record_depth(&self) {
+    pub(super) async fn record_depth(&mut self) {
         if let Ok(counts) = self.store.delivery_counts().await {
             for status in DeliveryStatus::ALL {
                 let n = counts
@@ -98,12 +140,27 @@ impl Engine {
             .filter(|(_, d)| d.blocked())
             .map(|(id, _)| id.clone())
             .collect();
-        if let Ok(due) = self.queue.next_due_at(&blocked).await {
-            let lag = due.map_or(0.0, |at| {
-                (Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0
-            });
-            metrics::gauge!(m::QUEUE_LAG).set(lag);
-        }
+        // Deliveries this worker leased but holds behind a destination's
+        // busy slots are due and waiting too.
+        let held = self
+            .dests
+            .values()
+            .filter(|d| !d.blocked())
+            .filter_map(|d| d.waiting.front())
+            .filter_map(|(l, _)| l.delivery.next_attempt_at)
+            .min();
+        let lag = match self.queue.next_due_at(&blocked).await {
+            Ok(due) => {
+                let oldest = due.into_iter().chain(held).min();
+                let lag = oldest.map_or(0.0, |at| {
+                    (Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0
+                });
+                metrics::gauge!(m::QUEUE_LAG).set(lag);
+                Some(lag)
+            }
+            Err(_) => None,
+        };
+        self.warn_of_slowness(lag);
         let mut states: BTreeMap<(&'static str, &'static str), usize> = BTreeMap::new();
         for d in self.dests.values() {
             let state = if !d.dest.enabled {

@@ -26,9 +26,10 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::alerts::{AlertSender, Exhausted};
+use super::alerts::AlertSender;
 use super::breaker::Breaker;
 use super::failing::RecentOutcomes;
+use super::warnings::{RecentLatency, Warning};
 use super::{Control, DispatchHandle, HANDOFF_CAPACITY, Handoff, completions};
 use crate::config::DispatchConfig;
 use crate::traces::Traces;
@@ -112,6 +113,7 @@ impl Dispatcher {
             grace_ms,
             alerts: parts.alerts,
             orgs: HashMap::new(),
+            lagging: Warning::default(),
             traces: parts.traces,
             per_destination_metrics: parts.per_destination_metrics,
         };
@@ -134,9 +136,13 @@ struct Dest {
     policy: AlertPolicy,
     /// Outcomes of its recent attempts, for the failure rate.
     recent: RecentOutcomes,
-    /// Dead deliveries not yet reported, and when the last report went.
-    exhausted: Option<Exhausted>,
+    /// Dead deliveries not yet reported (how many, since when), and when
+    /// the last report went.
+    exhausted: Option<(u64, DateTime<Utc>)>,
     exhausted_reported_at: Option<DateTime<Utc>>,
+    /// Durations of its recent attempts, and whether that is slow.
+    latency: RecentLatency,
+    slow: Warning,
     /// The store may hold due deliveries of this destination that no poll
     /// has looked for: it was left out of a poll (blocked, or with a full
     /// queue behind its slots). A destination in this state asks for a poll
@@ -206,6 +212,8 @@ struct Engine {
     /// The stop's grace in ms: `shutdown_grace_ms`, or what the handle set.
     grace_ms: Arc<AtomicU64>,
     alerts: AlertSender,
+    /// Whether the queue lags (`lagging_after_s`).
+    lagging: Warning,
     /// Organizations' alert settings (stale ones are read again).
     orgs: HashMap<OrgId, (AlertSettings, bool)>,
     traces: Traces,
@@ -420,6 +428,8 @@ impl Engine {
                         recent: RecentOutcomes::default(),
                         exhausted: None,
                         exhausted_reported_at: None,
+                        latency: RecentLatency::default(),
+                        slow: Warning::default(),
                         more: true,
                     },
                 );

@@ -31,16 +31,20 @@ pub struct AlertFlags {
     /// At most one alert of a kind per destination in this window, e.g. 1h.
     #[arg(long, value_name = "DURATION", value_parser = parse_seconds)]
     pub alert_debounce: Option<u64>,
+    /// Slow when the p99 of its recent attempts takes longer than MS.
+    #[arg(long, value_name = "MS")]
+    pub slow_after_ms: Option<u64>,
     /// Drop every setting here: take the organization's (or the defaults).
     #[arg(long, conflicts_with_all = [
         "alert_after_failures", "alert_after_rate", "never_alert", "disable_after",
-        "disable_after_failures", "never_disable", "alert_debounce"
+        "disable_after_failures", "never_disable", "alert_debounce", "slow_after_ms"
     ])]
     pub default_alerts: bool,
 }
 
 /// The flag names, for argument groups.
-pub const FLAG_IDS: [&str; 8] = [
+pub const FLAG_IDS: [&str; 9] = [
+    "slow_after_ms",
     "alert_after_failures",
     "alert_after_rate",
     "never_alert",
@@ -76,6 +80,7 @@ impl AlertFlags {
             || self.disable_after_failures.is_some()
             || self.never_disable
             || self.alert_debounce.is_some()
+            || self.slow_after_ms.is_some()
             || self.default_alerts
     }
 
@@ -126,6 +131,9 @@ impl AlertFlags {
         if let Some(s) = self.alert_debounce {
             settings.insert("debounce_s".into(), json!(s));
         }
+        if let Some(ms) = self.slow_after_ms {
+            settings.insert("slow_after_ms".into(), json!(ms));
+        }
         Ok(Some(Value::Object(settings)))
     }
 }
@@ -170,6 +178,9 @@ pub fn describe(alerts: &Value) -> String {
     }
     if let Some(s) = map.get("debounce_s") {
         parts.push(format!("debounce {s}s"));
+    }
+    if let Some(ms) = map.get("slow_after_ms") {
+        parts.push(format!("slow after {ms} ms"));
     }
     parts.join("; ")
 }
