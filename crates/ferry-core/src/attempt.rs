@@ -10,7 +10,47 @@ use std::time::Duration;
 /// something worth keeping (a message id, an object version …).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivered {
-    pub receipt: Option<String>,
+    pub receipt: Option<Receipt>,
+}
+
+/// The destination's own reference to a delivered attempt, so an operator
+/// can find it on the other side: fields named by the kind (`status` and
+/// `request_id` or `location` of a webhook, `etag` and `version_id` of an
+/// S3 object, `queue_id` of a mail, `sequence` or `entry_id` of a broker
+/// message, `path` of a file), in one JSON object.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+#[cfg_attr(feature = "openapi", schema(value_type = Object))]
+pub struct Receipt(pub serde_json::Map<String, serde_json::Value>);
+
+impl Receipt {
+    /// A receipt of these fields; a `null` one is left out.
+    pub fn of<const N: usize>(fields: [(&str, serde_json::Value); N]) -> Self {
+        Self(
+            fields
+                .into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, field: &str) -> Option<&serde_json::Value> {
+        self.0.get(field)
+    }
+
+    /// One line for people: `field=value` pairs.
+    pub fn summary(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => format!("{k}={s}"),
+                other => format!("{k}={other}"),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 /// Why an attempt (or the connection it needed) failed. The reason is a

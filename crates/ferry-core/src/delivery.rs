@@ -131,6 +131,8 @@ pub struct Attempt {
     pub error: Option<String>,
     pub request: Option<Captured>,
     pub response: Option<Captured>,
+    /// The destination's own reference, when it delivered.
+    pub receipt: Option<crate::attempt::Receipt>,
 }
 
 /// Filters of the delivery and DLQ lists.

@@ -232,6 +232,10 @@ fn completion(d: &Delivery) -> Completion {
                 body: "1764860000123-0".into(),
                 ..Captured::default()
             }),
+            receipt: Some(ferry_core::attempt::Receipt::of([(
+                "entry_id",
+                serde_json::json!("1764860000123-0"),
+            )])),
         },
         settled: Settled::Delivered,
         audit,

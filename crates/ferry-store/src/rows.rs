@@ -38,7 +38,7 @@ macro_rules! delivery_columns {
 macro_rules! attempt_columns {
     () => {
         "delivery_id, number, started_at, duration_ms, outcome, status_code, error, request, \
-         response"
+         response, receipt"
     };
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use ferry_core::attempt::Receipt;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Auth, Destination, DestinationKind};
 use ferry_core::ports::{AttemptError, AttemptReport, CheckReport, Deliverer};
@@ -16,6 +17,7 @@ use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::uri::{AMQPUri, AMQPUserInfo, SASLMechanism};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ErrorKind};
+use serde_json::json;
 
 use super::config::{AmqpConfig, MAX_SHORT_STRING};
 use crate::client::{self, auth, report};
@@ -148,7 +150,7 @@ impl AmqpDeliverer {
         routing_key: &str,
         body: &[u8],
         properties: BasicProperties,
-    ) -> Result<String, AttemptError> {
+    ) -> Result<Receipt, AttemptError> {
         let options = BasicPublishOptions {
             mandatory: self.config.mandatory,
             immediate: false,
@@ -164,7 +166,7 @@ impl AmqpDeliverer {
             .await
             .map_err(|e| classify(&e))?;
         match confirm.await.map_err(|e| classify(&e))? {
-            Confirmation::Ack(None) => Ok("publisher confirm: ack".to_owned()),
+            Confirmation::Ack(None) => Ok(self.receipt(routing_key, "ack")),
             Confirmation::Ack(Some(returned)) => Err(AttemptError::retryable(format!(
                 "the broker returned the message as unroutable: no queue is bound to exchange `{}` for routing key `{routing_key}` ({} {})",
                 self.exchange_name(),
@@ -174,7 +176,7 @@ impl AmqpDeliverer {
             Confirmation::Nack(_) => Err(AttemptError::retryable(
                 "the broker refused to take the message (publisher confirm: nack)",
             )),
-            Confirmation::NotRequested => Ok("published (no confirm requested)".to_owned()),
+            Confirmation::NotRequested => Ok(self.receipt(routing_key, "not requested")),
         }
     }
 
@@ -185,7 +187,7 @@ impl AmqpDeliverer {
         routing_key: &str,
         body: &[u8],
         properties: BasicProperties,
-    ) -> Result<String, AttemptError> {
+    ) -> Result<Receipt, AttemptError> {
         if routing_key.len() > MAX_SHORT_STRING {
             return Err(AttemptError::permanent(format!(
                 "the routing key is {} bytes; AMQP allows {MAX_SHORT_STRING}",
@@ -207,6 +209,15 @@ impl AmqpDeliverer {
             }
         }
         published
+    }
+
+    /// Where the broker took the message, and its publisher confirm.
+    fn receipt(&self, routing_key: &str, confirm: &str) -> Receipt {
+        Receipt::of([
+            ("exchange", json!(self.exchange_name())),
+            ("routing_key", json!(routing_key)),
+            ("confirm", json!(confirm)),
+        ])
     }
 
     fn exchange_name(&self) -> &str {

@@ -4,22 +4,26 @@
 
 use std::collections::BTreeMap;
 
+use ferry_core::attempt::Receipt;
 use ferry_core::delivery::Captured;
 use ferry_core::ports::{AttemptError, AttemptReport, CheckReport, Delivered};
 
 /// The report of one attempt that sent `request`: delivered with the
-/// receipt (also kept as the response), or the attempt error.
-pub fn attempt(request: Captured, result: Result<String, AttemptError>) -> AttemptReport {
+/// receipt (also kept, in words, as the response), or the attempt error.
+pub fn attempt(request: Captured, result: Result<Receipt, AttemptError>) -> AttemptReport {
     let (result, response) = match result {
-        Ok(receipt) => (
-            Ok(Delivered {
-                receipt: Some(receipt.clone()),
-            }),
-            Some(Captured {
-                headers: BTreeMap::new(),
-                body: receipt,
-            }),
-        ),
+        Ok(receipt) => {
+            let body = receipt.summary();
+            (
+                Ok(Delivered {
+                    receipt: Some(receipt),
+                }),
+                Some(Captured {
+                    headers: BTreeMap::new(),
+                    body,
+                }),
+            )
+        }
         Err(error) => (Err(error), None),
     };
     AttemptReport {

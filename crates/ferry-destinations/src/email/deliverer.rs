@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use ferry_core::attempt::Receipt;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Auth, Destination, DestinationKind};
 use ferry_core::ports::{AttemptError, Delivered};
@@ -16,6 +17,7 @@ use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use serde_json::json;
 
 use super::config::{EmailConfig, TlsMode};
 use super::mail::{self, Addresses};
@@ -236,7 +238,10 @@ impl Deliverer for EmailDeliverer {
                 let text = response.message().collect::<Vec<_>>().join("\n");
                 AttemptReport {
                     result: Ok(Delivered {
-                        receipt: Some(format!("{code} {text}")),
+                        receipt: Some(Receipt::of([
+                            ("reply", json!(format!("{code} {text}"))),
+                            ("queue_id", json!(queue_id(&text))),
+                        ])),
                     }),
                     status_code: None,
                     request: Some(request),
@@ -327,4 +332,28 @@ pub fn classify(error: &lettre::transport::smtp::Error) -> AttemptError {
         return AttemptError::retryable("timed out");
     }
     AttemptError::retryable(detail)
+}
+
+/// The server's queue id from its reply (`… queued as 4F2k9`), if it
+/// gives one.
+fn queue_id(reply: &str) -> Option<&str> {
+    let (_, rest) = reply.split_once("queued as ")?;
+    let id = rest
+        .split(|c: char| c.is_whitespace() || c == ')' || c == ';')
+        .next()?
+        .trim_end_matches(['.', ',']);
+    (!id.is_empty()).then_some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::queue_id;
+
+    #[test]
+    fn the_queue_id_is_read_from_the_reply_when_there_is_one() {
+        assert_eq!(queue_id("2.0.0 Ok: queued as 4F2k9Zq1"), Some("4F2k9Zq1"));
+        assert_eq!(queue_id("OK id=1 (queued as ABC123)"), Some("ABC123"));
+        assert_eq!(queue_id("OK"), None);
+        assert_eq!(queue_id("queued as "), None);
+    }
 }

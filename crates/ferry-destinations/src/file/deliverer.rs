@@ -11,11 +11,13 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use ferry_core::FieldError;
+use ferry_core::attempt::Receipt;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Auth, Destination, DestinationKind};
 use ferry_core::ports::{AttemptError, Delivered};
 use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, DestinationAdapter};
 use serde_json::Value;
+use serde_json::json;
 
 use super::config::{FileConfig, FileFormat};
 use crate::kind_config::KindConfig;
@@ -167,7 +169,10 @@ impl Deliverer for FileDeliverer {
         captured
             .headers
             .insert("format".into(), format!("{:?}", self.format).to_lowercase());
-        report(result.map(|()| format!("wrote {name}")), captured)
+        report(
+            result.map(|()| Receipt::of([("path", json!(name))])),
+            captured,
+        )
     }
 
     /// Writes, fsyncs and removes a hidden test file in the directory.
@@ -209,7 +214,7 @@ impl Deliverer for FileDeliverer {
     }
 }
 
-fn report(result: Result<String, AttemptError>, request: Captured) -> AttemptReport {
+fn report(result: Result<Receipt, AttemptError>, request: Captured) -> AttemptReport {
     AttemptReport {
         result: result.map(|receipt| Delivered {
             receipt: Some(receipt),

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use ferry_core::attempt::Receipt;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Auth, Destination, DestinationKind};
 use ferry_core::ports::{AttemptError, AttemptReport, CheckReport, Deliverer};
@@ -17,6 +18,7 @@ use rumqttc::v5::mqttbytes::v5::{
 };
 use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions};
 use rumqttc::{Outgoing, TlsConfiguration, Transport};
+use serde_json::json;
 use tokio::sync::oneshot;
 
 use super::config::{MqttConfig, check_topic};
@@ -346,7 +348,15 @@ impl Deliverer for MqttDeliverer {
             user_properties,
             ..PublishProperties::default()
         };
-        report::attempt(request, self.publish_once(topic, body, properties).await)
+        let receipt = |ack: String| {
+            Receipt::of([
+                ("topic", json!(topic)),
+                ("qos", json!(self.qos() as u8)),
+                ("ack", json!(ack)),
+            ])
+        };
+        let published = self.publish_once(topic.clone(), body, properties).await;
+        report::attempt(request, published.map(receipt))
     }
 
     /// Connects and authenticates on a fresh connection (with a client id

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use ferry_core::attempt::Receipt;
 use ferry_core::delivery::Envelope;
 use ferry_core::destination::{Destination, DestinationKind};
 use ferry_core::ports::{AttemptError, AttemptReport, CheckReport, Deliverer};
+use serde_json::json;
 use sqlx::AssertSqlSafe;
 use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPool};
 use sqlx::types::Json;
@@ -173,7 +175,11 @@ impl Deliverer for MysqlDeliverer {
         // The connection reports matched rows (CLIENT_FOUND_ROWS), so a
         // duplicate also counts 1: the receipt cannot tell.
         let result = self.insert(envelope).await.map(|rows| {
-            format!("committed ({rows} row; a row with the same event id is left as it is)")
+            Receipt::of([
+                ("table", json!(self.config.table.as_text())),
+                ("id", json!(envelope.event.id)),
+                ("rows", json!(rows)),
+            ])
         });
         delivery::attempt(envelope, &self.insert, result)
     }

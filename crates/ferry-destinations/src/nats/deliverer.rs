@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::context::{PublishError, PublishErrorKind};
 use async_nats::{Client, ConnectErrorKind, ConnectOptions, HeaderMap};
 use async_trait::async_trait;
+use ferry_core::attempt::Receipt;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Auth, Destination, DestinationKind};
 use ferry_core::ports::{AttemptError, AttemptReport, CheckReport, Deliverer};
+use serde_json::json;
 
 use super::config::{NatsConfig, check_subject};
 use crate::client::{self, auth, report};
@@ -121,7 +123,7 @@ impl NatsDeliverer {
         subject: String,
         headers: HeaderMap,
         body: Vec<u8>,
-    ) -> Result<String, AttemptError> {
+    ) -> Result<Receipt, AttemptError> {
         if let Err(message) = check_subject(&subject) {
             return Err(AttemptError::permanent(format!(
                 "the rendered subject `{subject}` {message}"
@@ -147,7 +149,7 @@ impl NatsDeliverer {
         subject: String,
         headers: HeaderMap,
         body: Vec<u8>,
-    ) -> Result<String, AttemptError> {
+    ) -> Result<Receipt, AttemptError> {
         match &self.config.stream {
             Some(stream) => {
                 let jetstream = async_nats::jetstream::new(client.clone());
@@ -163,19 +165,15 @@ impl NatsDeliverer {
                         ack.stream
                     )));
                 }
-                Ok(if ack.duplicate {
-                    format!(
-                        "JetStream ack: duplicate of sequence {} in `{}` (not stored again)",
-                        ack.sequence, ack.stream
-                    )
-                } else {
-                    format!(
-                        "JetStream ack: sequence {} in `{}`",
-                        ack.sequence, ack.stream
-                    )
-                })
+                // A duplicate (same message id) was not stored again.
+                Ok(Receipt::of([
+                    ("stream", json!(ack.stream)),
+                    ("sequence", json!(ack.sequence)),
+                    ("duplicate", json!(ack.duplicate)),
+                ]))
             }
             None => {
+                let subject_name = subject.clone();
                 client
                     .publish_with_headers(subject, headers, body.into())
                     .await
@@ -184,7 +182,8 @@ impl NatsDeliverer {
                     .flush()
                     .await
                     .map_err(|e| AttemptError::retryable(format!("NATS publish failed: {e}")))?;
-                Ok("published (core NATS: no acknowledgement)".to_owned())
+                // Core NATS acknowledges nothing.
+                Ok(Receipt::of([("subject", json!(subject_name))]))
             }
         }
     }

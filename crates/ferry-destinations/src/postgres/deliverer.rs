@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use ferry_core::attempt::Receipt;
 use ferry_core::delivery::Envelope;
 use ferry_core::destination::{Destination, DestinationKind};
 use ferry_core::ports::{AttemptError, AttemptReport, CheckReport, Deliverer};
+use serde_json::json;
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::types::Json;
@@ -139,12 +141,13 @@ impl Deliverer for PostgresDeliverer {
     /// event id is left as it is (delivered: a replay creates no second
     /// row).
     async fn deliver(&self, envelope: &Envelope) -> AttemptReport {
+        // No row inserted: one already holds the event id.
         let result = self.insert(envelope).await.map(|rows| {
-            if rows == 0 {
-                "the row already exists (same event id); nothing inserted".to_owned()
-            } else {
-                format!("inserted {rows} row")
-            }
+            Receipt::of([
+                ("table", json!(self.config.table.as_text())),
+                ("id", json!(envelope.event.id)),
+                ("inserted", json!(rows)),
+            ])
         });
         delivery::attempt(envelope, &self.insert, result)
     }

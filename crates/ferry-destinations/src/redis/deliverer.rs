@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use ferry_core::attempt::Receipt;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Auth, Destination, DestinationKind};
 use ferry_core::ports::{AttemptError, AttemptReport, CheckReport, Deliverer};
@@ -14,6 +15,7 @@ use redis::aio::MultiplexedConnection;
 use redis::io::AsyncDNSResolver;
 use redis::{AsyncConnectionConfig, Client, ErrorKind, IntoConnectionInfo, RedisError};
 use redis::{ServerErrorKind, TlsCertificates};
+use serde_json::json;
 
 use super::config::{Mode, RedisConfig};
 use crate::client::{self, auth, report};
@@ -283,14 +285,16 @@ impl Deliverer for RedisDeliverer {
     }
 }
 
-fn receipt(mode: Mode, answer: &redis::Value) -> String {
+/// The stream entry's id, the list's length, or how many subscribers got
+/// the message.
+fn receipt(mode: Mode, answer: &redis::Value) -> Receipt {
     match (mode, answer) {
         (Mode::Stream, redis::Value::BulkString(id)) => {
-            format!("stream entry {}", String::from_utf8_lossy(id))
+            Receipt::of([("entry_id", json!(String::from_utf8_lossy(id)))])
         }
-        (Mode::List, redis::Value::Int(n)) => format!("list length {n}"),
-        (Mode::Pubsub, redis::Value::Int(n)) => format!("received by {n} subscribers"),
-        (_, other) => format!("{other:?}"),
+        (Mode::List, redis::Value::Int(n)) => Receipt::of([("list_length", json!(n))]),
+        (Mode::Pubsub, redis::Value::Int(n)) => Receipt::of([("subscribers", json!(n))]),
+        (_, other) => Receipt::of([("answer", json!(format!("{other:?}")))]),
     }
 }
 

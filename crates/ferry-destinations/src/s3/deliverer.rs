@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::Bytes;
 use ferry_core::FieldError;
+use ferry_core::attempt::Receipt;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Auth, Destination, DestinationKind};
 use ferry_core::ports::{AttemptError, Delivered};
@@ -24,6 +25,7 @@ use object_store::{
     RetryConfig,
 };
 use serde_json::Value;
+use serde_json::json;
 
 use super::chain::{self, AwsEnvironment};
 use super::config::{DEFAULT_REGION, S3Config, object_key};
@@ -260,7 +262,7 @@ impl S3Deliverer {
         path: &ObjectPath,
         body: Bytes,
         attributes: Attributes,
-    ) -> Result<(), AttemptError> {
+    ) -> Result<object_store::PutResult, AttemptError> {
         let size = body.len();
         if size <= MULTIPART_THRESHOLD {
             let options = PutOptions {
@@ -268,7 +270,7 @@ impl S3Deliverer {
                 ..PutOptions::default()
             };
             let put = self.store.put_opts(path, PutPayload::from(body), options);
-            return self.deadline(self.timeout, put.map(|r| r.map(drop))).await;
+            return self.deadline(self.timeout, put).await;
         }
         let options = PutMultipartOptions {
             attributes,
@@ -288,7 +290,7 @@ impl S3Deliverer {
                 .buffer_unordered(PARALLEL_PARTS)
                 .try_collect::<Vec<()>>()
                 .await?;
-            upload.complete().await.map(drop)
+            upload.complete().await
         };
         let result = self.deadline(limit, uploaded).await;
         if result.is_err() {
@@ -352,8 +354,13 @@ impl Deliverer for S3Deliverer {
             (Ok(()), Ok(path)) => self.put(&path, Bytes::from(body), attributes).await,
         };
         AttemptReport {
-            result: result.map(|()| Delivered {
-                receipt: Some(format!("put s3://{}/{key}", self.bucket)),
+            result: result.map(|put| Delivered {
+                receipt: Some(Receipt::of([
+                    ("bucket", json!(self.bucket)),
+                    ("key", json!(key)),
+                    ("etag", json!(put.e_tag)),
+                    ("version_id", json!(put.version)),
+                ])),
             }),
             status_code: None,
             request: Some(request),

@@ -7,10 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use ferry_core::attempt::Receipt;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::destination::{Destination, DestinationKind};
 use ferry_core::ports::{AttemptError, Delivered};
 use ferry_core::ports::{AttemptReport, CheckReport, Deliverer, ExportOutputs};
+use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
 use super::classify;
@@ -136,7 +138,7 @@ impl SftpDeliverer {
         sftp: &Connection,
         name: &str,
         body: &[u8],
-    ) -> Result<String, AttemptError> {
+    ) -> Result<Receipt, AttemptError> {
         let sftp = &sftp.sftp;
         let target = format!("{}/{name}", self.directory.trim_end_matches('/'));
         let (parent, file) = target.rsplit_once('/').unwrap_or(("", &target));
@@ -171,14 +173,17 @@ impl SftpDeliverer {
             return Err(failure);
         }
         match sftp.rename(&temporary, &target).await {
-            Ok(()) => Ok(format!("wrote {target}")),
+            Ok(()) => Ok(Receipt::of([("path", json!(target))])),
             Err(error) => {
                 // SFTP's rename never replaces a file. The same event renders
                 // the same name and the same bytes: if the file is there, an
                 // earlier attempt delivered it.
                 let _ = sftp.remove_file(&temporary).await;
                 if sftp.try_exists(&target).await.unwrap_or(false) {
-                    Ok(format!("{target} was already written"))
+                    Ok(Receipt::of([
+                        ("path", json!(target)),
+                        ("already_written", json!(true)),
+                    ]))
                 } else {
                     Err(classify::sftp(
                         &format!("cannot rename into {target}"),

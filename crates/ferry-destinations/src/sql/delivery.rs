@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use ferry_core::attempt::Receipt;
 use ferry_core::delivery::{Captured, Envelope};
 use ferry_core::ports::{AttemptError, AttemptReport, CheckReport};
 use sqlx::pool::PoolOptions;
@@ -64,7 +65,7 @@ pub fn pool_aware(
 pub fn attempt(
     envelope: &Envelope,
     statement: &str,
-    result: Result<String, AttemptError>,
+    result: Result<Receipt, AttemptError>,
 ) -> AttemptReport {
     let mut shown: BTreeMap<String, String> = metadata(envelope)
         .into_iter()

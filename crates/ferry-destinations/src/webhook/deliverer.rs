@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::Utc;
+use ferry_core::attempt::Receipt;
 use ferry_core::delivery::{Captured, Envelope, MAX_CAPTURED_BODY};
 use ferry_core::destination::{Auth, Destination, DestinationKind, Signing};
 use ferry_core::ports::{AttemptError, Delivered, Outcome};
@@ -17,6 +18,7 @@ use ferry_core::signing::signature_header;
 use ferry_core::{EventId, FieldError};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use serde_json::Value;
+use serde_json::json;
 
 use super::config::WebhookConfig;
 use crate::CatalogOptions;
@@ -352,7 +354,8 @@ impl Deliverer for WebhookDeliverer {
                     answer.status.as_u16(),
                     answer.retry_after.as_deref(),
                     SystemTime::now(),
-                ),
+                )
+                .map(|delivered| with_references(delivered, &answer.response.headers)),
                 status_code: Some(answer.status.as_u16()),
                 request,
                 response: Some(answer.response),
@@ -385,12 +388,9 @@ impl Deliverer for WebhookDeliverer {
         let elapsed_ms = started.elapsed().as_millis();
         match answer {
             Ok(answer) => match classify(answer.status.as_u16(), None, SystemTime::now()) {
-                Ok(Delivered { receipt }) => CheckReport {
+                Ok(_) => CheckReport {
                     ok: true,
-                    message: format!(
-                        "{} in {elapsed_ms} ms",
-                        receipt.unwrap_or_else(|| status_text(answer.status.as_u16()))
-                    ),
+                    message: format!("{} in {elapsed_ms} ms", status_text(answer.status.as_u16())),
                 },
                 Err(error) => CheckReport {
                     ok: false,
@@ -405,6 +405,33 @@ impl Deliverer for WebhookDeliverer {
     }
 }
 
+/// Response headers in which receivers name what they made of a request.
+const REFERENCE_HEADERS: [(&str, &str); 5] = [
+    ("x-request-id", "request_id"),
+    ("request-id", "request_id"),
+    ("x-amzn-requestid", "request_id"),
+    ("x-correlation-id", "request_id"),
+    ("location", "location"),
+];
+
+/// The receipt with the receiver's own references added: its request id
+/// and the `Location` of what it made, when it answers them.
+pub(super) fn with_references(
+    mut delivered: Delivered,
+    headers: &BTreeMap<String, String>,
+) -> Delivered {
+    if let Some(receipt) = &mut delivered.receipt {
+        for (header, field) in REFERENCE_HEADERS {
+            if let Some(value) = headers.get(header)
+                && receipt.get(field).is_none()
+            {
+                receipt.0.insert(field.to_owned(), json!(value));
+            }
+        }
+    }
+    delivered
+}
+
 /// Classifies an HTTP answer: 2xx delivered; 408, 425, 429 and 5xx
 /// retryable, honouring `Retry-After` (delta-seconds or an HTTP-date, read
 /// against `now`); redirects (not followed) and every other status
@@ -413,7 +440,7 @@ pub fn classify(status: u16, retry_after: Option<&str>, now: SystemTime) -> Outc
     let text = status_text(status);
     match status {
         200..=299 => Ok(Delivered {
-            receipt: Some(text),
+            receipt: Some(Receipt::of([("status", json!(status))])),
         }),
         408 | 425 | 429 | 500..=599 => Err(AttemptError::retryable(text)
             .with_retry_after(retry_after.and_then(|value| parse_retry_after(value, now)))),

@@ -18,6 +18,8 @@ mod config;
 mod deliverer;
 
 pub use config::{DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, WebhookConfig};
+#[cfg(test)]
+use deliverer::with_references;
 pub use deliverer::{WebhookAdapter, WebhookDeliverer, classify, parse_retry_after};
 
 #[cfg(test)]

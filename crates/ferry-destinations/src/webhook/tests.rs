@@ -8,7 +8,7 @@ use ferry_core::ports::{AttemptError, Delivered, Outcome};
 use ferry_core::secret::Secret;
 use serde_json::{Value, json};
 
-use super::{WebhookConfig, classify, parse_retry_after};
+use super::{WebhookConfig, classify, parse_retry_after, with_references};
 use crate::error_chain::describe_chain;
 use crate::kind_config::KindConfig;
 use crate::net_guard::NetworkPolicy;
@@ -238,7 +238,7 @@ fn success_is_any_2xx() {
     assert_eq!(
         classify(200, None, now),
         Ok(Delivered {
-            receipt: Some("HTTP 200 OK".into())
+            receipt: Some(ferry_core::attempt::Receipt::of([("status", json!(200))]))
         })
     );
 }
@@ -365,5 +365,20 @@ fn auth_types_of_other_kinds_are_refused_by_name() {
         errors[0].message.contains("`password`"),
         "{}",
         errors[0].message
+    );
+}
+
+#[test]
+fn the_receipt_keeps_the_receivers_request_id_and_location() {
+    let now = SystemTime::now();
+    let headers = std::collections::BTreeMap::from([
+        ("x-request-id".to_owned(), "req-42".to_owned()),
+        ("location".to_owned(), "/orders/o_42".to_owned()),
+        ("server".to_owned(), "x".to_owned()),
+    ]);
+    let delivered = with_references(classify(201, None, now).unwrap(), &headers);
+    assert_eq!(
+        serde_json::to_value(delivered.receipt.unwrap()).unwrap(),
+        json!({"status": 201, "request_id": "req-42", "location": "/orders/o_42"})
     );
 }

@@ -22,7 +22,9 @@ async fn qos_2_publishes_concurrently_are_each_acknowledged() {
         let Ok(Delivered { receipt }) = &report.result else {
             panic!("{report:?}")
         };
-        assert_eq!(receipt.as_deref(), Some("PUBCOMP"));
+        let receipt = receipt.as_ref().unwrap();
+        assert_eq!(receipt.get("ack"), Some(&json!("PUBCOMP")), "{receipt:?}");
+        assert_eq!(receipt.get("qos"), Some(&json!(2)));
     }
     let deadline = Instant::now() + WAIT;
     while received.lock().unwrap().len() < events.len() && Instant::now() < deadline {

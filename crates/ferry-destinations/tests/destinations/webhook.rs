@@ -144,7 +144,7 @@ async fn a_delivery_arrives_in_the_standard_webhooks_format_signed_by_every_acti
     assert_eq!(
         report.result,
         Ok(Delivered {
-            receipt: Some("HTTP 200 OK".into())
+            receipt: Some(ferry_core::attempt::Receipt::of([("status", json!(200))]))
         })
     );
     assert_eq!(report.status_code, Some(200));

@@ -100,6 +100,7 @@ pub fn complete(
             error,
             request: a.report.request,
             response: a.report.response,
+            receipt: a.report.result.ok().and_then(|d| d.receipt),
         },
         settled,
         audit,

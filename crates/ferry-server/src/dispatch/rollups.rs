@@ -193,6 +193,7 @@ mod tests {
                 error: None,
                 request: None,
                 response: None,
+                receipt: None,
             },
             settled,
             audit: AuditRecord::new(org.clone(), "system", "delivery", "dlv", "x"),

@@ -1,5 +1,6 @@
 //! Events, deliveries and their attempts.
 
+use ferry_core::attempt::Receipt;
 use ferry_core::delivery::{Attempt, AttemptOutcome, Captured, Delivery};
 use ferry_core::event::Event;
 use ferry_core::state::DeliveryStatus;
@@ -91,7 +92,8 @@ impl From<&Delivery> for DeliveryView {
             "headers": {"content-type": "application/json", "webhook-id": "evt_01jq3v8k2m4n6p8r0t2v4x6z8a"},
             "body": "{\"order_id\":\"o_42\",\"total\":99.5}"
         },
-        "response": {"headers": {"retry-after": "2"}, "body": "upstream busy"}
+        "response": {"headers": {"retry-after": "2"}, "body": "upstream busy"},
+        "receipt": null
     }],
     "links": {"self": "https://ferry.example.com/v1/deliveries/dlv_01jq3v8k3c5e7g9j1m3p5r7t9w",
               "ui": "https://ferry.example.com/ui/deliveries/dlv_01jq3v8k3c5e7g9j1m3p5r7t9w"}
@@ -122,7 +124,7 @@ impl DeliveryDetail {
     "number": 1, "started_at": "2026-03-14T09:26:53Z", "duration_ms": 12,
     "outcome": "retryable", "status_code": 503, "error": "HTTP 503 Service Unavailable",
     "request": {"headers": {"content-type": "application/json"}, "body": "{\"order_id\":\"o_42\"}"},
-    "response": {"headers": {"retry-after": "2"}, "body": "upstream busy"}
+    "response": {"headers": {"retry-after": "2"}, "body": "upstream busy"}, "receipt": null
 })))]
 pub struct AttemptView {
     pub number: u32,
@@ -133,6 +135,11 @@ pub struct AttemptView {
     pub error: Option<String>,
     pub request: Option<Captured>,
     pub response: Option<Captured>,
+    /// When it delivered: the destination's own reference to it (a
+    /// webhook's status and request id, an S3 ETag, a mail's queue id, a
+    /// stream entry id …), to find it on the other side.
+    #[schema(value_type = Option<Object>)]
+    pub receipt: Option<Receipt>,
 }
 
 impl From<&Attempt> for AttemptView {
@@ -146,6 +153,7 @@ impl From<&Attempt> for AttemptView {
             error: a.error.clone(),
             request: a.request.clone(),
             response: a.response.clone(),
+            receipt: a.receipt.clone(),
         }
     }
 }

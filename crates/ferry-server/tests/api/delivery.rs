@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use ferry_testkit::{Behavior, Receiver};
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::harness::{TestServer, fast_retry};
 
@@ -47,6 +47,8 @@ async fn deliveries_are_signed_and_verify_with_the_reference_library() {
     let dlv = accepted["deliveries"][0]["id"].as_str().unwrap();
     let detail = server.wait_status(dlv, "delivered", WAIT).await;
     assert_eq!(detail["attempts"][0]["status_code"], 200);
+    // The receiver's own reference, kept with the attempt.
+    assert_eq!(detail["attempts"][0]["receipt"], json!({"status": 200}));
     assert!(
         detail["attempts"][0]["request"]["body"]
             .as_str()
@@ -93,6 +95,7 @@ async fn a_client_error_is_permanent_and_goes_straight_to_the_dlq() {
     let detail = server.wait_status(dlv, "dead", WAIT).await;
     assert_eq!(detail["attempt_count"], 1);
     assert_eq!(detail["attempts"][0]["outcome"], "permanent");
+    assert_eq!(detail["attempts"][0]["receipt"], Value::Null);
     assert!(detail["last_error"].as_str().unwrap().contains("400"));
     assert_eq!(receiver.count(), 1);
 }

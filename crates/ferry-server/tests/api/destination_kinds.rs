@@ -64,6 +64,12 @@ async fn a_redis_destination_is_validated_tested_and_delivered_to() {
         "{attempt}"
     );
     assert_eq!(request["webhook-id"], id, "{attempt}");
-    let receipt = attempt["response"]["body"].as_str().unwrap();
-    assert!(receipt.starts_with("stream entry "), "{attempt}");
+    // The stream entry's id, to find the message in Redis.
+    let entry = attempt["receipt"]["entry_id"].as_str().unwrap();
+    let (millis, seq) = entry.split_once('-').unwrap();
+    assert!(
+        millis.parse::<u64>().is_ok() && seq.parse::<u64>().is_ok(),
+        "{attempt}"
+    );
+    assert_eq!(attempt["response"]["body"], format!("entry_id={entry}"));
 }

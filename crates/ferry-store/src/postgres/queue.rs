@@ -194,13 +194,13 @@ mod sql {
 
     /// Records attempts (also those whose lease was lost), in order.
     pub const ATTEMPTS: &str = "INSERT INTO attempts (delivery_id, org_id, number, started_at, \
-         duration_ms, outcome, status_code, error, request, response) \
+         duration_ms, outcome, status_code, error, request, response, receipt) \
          SELECT v.delivery_id, v.org_id, v.number, v.started_at, v.duration_ms, v.outcome, \
-         v.status_code, v.error, v.request, v.response \
+         v.status_code, v.error, v.request, v.response, v.receipt \
          FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::text[], \
-                     $7::int8[], $8::text[], $9::text[], $10::text[]) WITH ORDINALITY \
+                     $7::int8[], $8::text[], $9::text[], $10::text[], $11::text[]) WITH ORDINALITY \
               AS v (delivery_id, org_id, number, started_at, duration_ms, outcome, status_code, \
-                    error, request, response, ord) \
+                    error, request, response, receipt, ord) \
          ORDER BY v.ord";
 }
 
@@ -269,6 +269,7 @@ pub(super) async fn insert_attempts(
     let mut errors = Vec::with_capacity(n);
     let mut requests = Vec::with_capacity(n);
     let mut responses = Vec::with_capacity(n);
+    let mut receipts = Vec::with_capacity(n);
     for row in attempts {
         let a = &row.completion.attempt;
         ids.push(a.delivery_id.as_str());
@@ -281,6 +282,7 @@ pub(super) async fn insert_attempts(
         errors.push(a.error.as_deref());
         requests.push(row.request.as_deref());
         responses.push(row.response.as_deref());
+        receipts.push(row.receipt.as_deref());
     }
     sqlx::query(sql::ATTEMPTS)
         .bind(ids)
@@ -293,6 +295,7 @@ pub(super) async fn insert_attempts(
         .bind(errors)
         .bind(requests)
         .bind(responses)
+        .bind(receipts)
         .execute(&mut *conn)
         .await
         .map_err(db_error)?;

@@ -252,6 +252,7 @@ pub(crate) fn attempt(row: &impl Columns) -> StoreResult<Attempt> {
         error: opt_owned(row, "error")?,
         request: opt_json(row, "request")?,
         response: opt_json(row, "response")?,
+        receipt: opt_json(row, "receipt")?,
     })
 }
 

@@ -94,6 +94,7 @@ pub(crate) struct AttemptRow<'a> {
     pub completion: &'a Completion,
     pub request: Option<String>,
     pub response: Option<String>,
+    pub receipt: Option<String>,
 }
 
 impl<B> Tables<'_, B>
@@ -244,6 +245,12 @@ where
                     completion: c,
                     request: capture(c.attempt.request.as_ref(), "request")?,
                     response: capture(c.attempt.response.as_ref(), "response")?,
+                    receipt: c
+                        .attempt
+                        .receipt
+                        .as_ref()
+                        .map(|r| to_json(r, "receipt"))
+                        .transpose()?,
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;

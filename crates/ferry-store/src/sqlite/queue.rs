@@ -204,7 +204,7 @@ pub(super) async fn insert_attempts(
     for chunk in attempts.chunks(rows_per_statement(ATTEMPT_COLUMNS)) {
         let mut qb = QueryBuilder::<Sqlite>::new(
             "INSERT INTO attempts (delivery_id, org_id, number, started_at, duration_ms, \
-             outcome, status_code, error, request, response) ",
+             outcome, status_code, error, request, response, receipt) ",
         );
         qb.push_values(chunk, |mut b, row| {
             let c = row.completion;
@@ -218,7 +218,8 @@ pub(super) async fn insert_attempts(
                 .push_bind(a.status_code.map(i64::from))
                 .push_bind(a.error.as_deref())
                 .push_bind(row.request.as_deref())
-                .push_bind(row.response.as_deref());
+                .push_bind(row.response.as_deref())
+                .push_bind(row.receipt.as_deref());
         });
         qb.build()
             .persistent(false)

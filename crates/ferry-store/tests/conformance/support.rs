@@ -302,6 +302,12 @@ pub fn completion(
                 headers,
                 body: "ünïcode ok".into(),
             }),
+            receipt: (status == DeliveryStatus::Delivered).then(|| {
+                ferry_core::attempt::Receipt::of([
+                    ("status", serde_json::json!(code)),
+                    ("request_id", serde_json::json!("req-ünï-42")),
+                ])
+            }),
         },
         settled: match status {
             DeliveryStatus::Delivered => Settled::Delivered,

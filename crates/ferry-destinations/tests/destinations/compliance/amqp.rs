@@ -95,6 +95,7 @@ pub struct AmqpExchange {
 #[async_trait]
 impl Target for AmqpExchange {
     const KIND: DestinationKind = DestinationKind::Amqp;
+    const RECEIPT: &'static [&'static str] = &["exchange", "routing_key", "confirm"];
     const DEDUPLICATES: bool = false;
     const CARRIES_TRACE: bool = true;
 

@@ -40,6 +40,7 @@ pub fn event_id(message: &Value) -> String {
 #[async_trait]
 impl Target for Email {
     const KIND: DestinationKind = DestinationKind::Email;
+    const RECEIPT: &'static [&'static str] = &["reply"];
     /// Mail systems de-duplicate by `Message-ID`; the server keeps copies.
     const DEDUPLICATES: bool = false;
     const CARRIES_TRACE: bool = true;

@@ -15,6 +15,7 @@ pub struct Files {
 #[async_trait]
 impl Target for Files {
     const KIND: DestinationKind = DestinationKind::File;
+    const RECEIPT: &'static [&'static str] = &["path"];
     const DEDUPLICATES: bool = true;
     const NETWORKED: bool = false;
 

@@ -111,6 +111,9 @@ pub trait Target: Send + Sync {
     /// Whether the consumer gets the attempt's `traceparent` (a header, a
     /// property, a field) and `received` reads it back.
     const CARRIES_TRACE: bool = false;
+    /// The fields of the receipt of every delivered attempt: the kind's
+    /// own reference to what it made (an entry id, an ETag, a path …).
+    const RECEIPT: &'static [&'static str];
 
     /// Creates the resource, unique to this test, and returns the config
     /// and auth of a destination that reaches it.
@@ -301,7 +304,17 @@ pub async fn delivers_every_event_intact<T: Target>() {
 
     let envelopes: Vec<_> = (0..EVENTS).map(|n| envelope(n, 1)).collect();
     for envelope in &envelopes {
-        assert_delivered(T::KIND, &deliverer.deliver(envelope).await.result);
+        let outcome = deliverer.deliver(envelope).await.result;
+        assert_delivered(T::KIND, &outcome);
+        let receipt = outcome.ok().and_then(|d| d.receipt).unwrap_or_default();
+        for field in T::RECEIPT {
+            let value = receipt.get(field);
+            assert!(
+                value.is_some_and(|v| !v.is_null() && v != ""),
+                "{}: the receipt has no `{field}`: {receipt:?}",
+                T::KIND
+            );
+        }
     }
     let received = wait_for(&mut target, EVENTS).await;
     assert_eq!(received.len(), EVENTS, "{}: {received:?}", T::KIND);

@@ -78,6 +78,7 @@ pub struct MqttTopic {
 #[async_trait]
 impl Target for MqttTopic {
     const KIND: DestinationKind = DestinationKind::Mqtt;
+    const RECEIPT: &'static [&'static str] = &["topic", "qos", "ack"];
     const DEDUPLICATES: bool = false;
     const CARRIES_TRACE: bool = true;
 

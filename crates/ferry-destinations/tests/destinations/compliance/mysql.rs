@@ -41,6 +41,7 @@ pub struct MysqlTable {
 #[async_trait]
 impl Target for MysqlTable {
     const KIND: DestinationKind = DestinationKind::Mysql;
+    const RECEIPT: &'static [&'static str] = &["table", "id", "rows"];
     const DEDUPLICATES: bool = true;
 
     async fn provision() -> (Self, Value, Auth) {

@@ -45,6 +45,7 @@ pub struct NatsStream {
 #[async_trait]
 impl Target for NatsStream {
     const KIND: DestinationKind = DestinationKind::Nats;
+    const RECEIPT: &'static [&'static str] = &["stream", "sequence", "duplicate"];
     const DEDUPLICATES: bool = true;
     const CARRIES_TRACE: bool = true;
 

@@ -42,6 +42,7 @@ pub struct PostgresTable {
 #[async_trait]
 impl Target for PostgresTable {
     const KIND: DestinationKind = DestinationKind::Postgres;
+    const RECEIPT: &'static [&'static str] = &["table", "id", "inserted"];
     const DEDUPLICATES: bool = true;
 
     async fn provision() -> (Self, Value, Auth) {

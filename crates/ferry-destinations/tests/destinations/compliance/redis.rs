@@ -30,6 +30,7 @@ pub async fn connection() -> redis::aio::MultiplexedConnection {
 #[async_trait]
 impl Target for RedisStream {
     const KIND: DestinationKind = DestinationKind::Redis;
+    const RECEIPT: &'static [&'static str] = &["entry_id"];
     const DEDUPLICATES: bool = false;
     const CARRIES_TRACE: bool = true;
 

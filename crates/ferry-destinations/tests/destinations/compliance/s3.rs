@@ -32,6 +32,7 @@ pub fn key(access_key_id: &str, secret_access_key: &str) -> Auth {
 #[async_trait]
 impl Target for S3 {
     const KIND: DestinationKind = DestinationKind::S3;
+    const RECEIPT: &'static [&'static str] = &["bucket", "key", "etag"];
     const DEDUPLICATES: bool = true;
     const CARRIES_TRACE: bool = true;
 

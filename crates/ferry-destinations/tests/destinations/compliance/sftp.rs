@@ -43,6 +43,7 @@ pub fn events_in(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
 #[async_trait]
 impl Target for Sftp {
     const KIND: DestinationKind = DestinationKind::Sftp;
+    const RECEIPT: &'static [&'static str] = &["path"];
     const DEDUPLICATES: bool = true;
 
     async fn provision() -> (Self, Value, Auth) {

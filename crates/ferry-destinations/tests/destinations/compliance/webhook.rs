@@ -17,6 +17,7 @@ pub struct Webhook {
 #[async_trait]
 impl Target for Webhook {
     const KIND: DestinationKind = DestinationKind::Webhook;
+    const RECEIPT: &'static [&'static str] = &["status"];
     const DEDUPLICATES: bool = false;
     const CARRIES_TRACE: bool = true;
 
