@@ -82,15 +82,8 @@ async fn wait_for_alert(receiver: &Receiver, kind: &str) -> Value {
 /// Makes `alert_dsts` the organization's alert destinations, with `alerts`
 /// as its alert settings.
 async fn set_org_alerts(server: &TestServer, alert_dsts: &[&str], alerts: Value) -> Value {
-    let (_, orgs) = server.get("/v1/orgs").await;
-    let org = orgs["data"][0]["id"].as_str().unwrap().to_owned();
     let (status, v) = server
-        .call(
-            Method::PATCH,
-            &format!("/v1/orgs/{org}"),
-            Some(ADMIN_KEY),
-            Some(json!({"alert_destinations": alert_dsts, "alerts": alerts})),
-        )
+        .patch_default_org(json!({"alert_destinations": alert_dsts, "alerts": alerts}))
         .await;
     assert_eq!(status, StatusCode::OK, "{v}");
     v
@@ -331,23 +324,20 @@ async fn alert_settings_are_validated_field_by_field_and_shown() {
         .await;
     assert_eq!((status, &d["alerts"]), (StatusCode::OK, &json!({})), "{d}");
 
-    let (_, orgs) = server.get("/v1/orgs").await;
-    let org = orgs["data"][0]["id"].as_str().unwrap().to_owned();
     let (status, v) = server
-        .call(
-            Method::PATCH,
-            &format!("/v1/orgs/{org}"),
-            Some(ADMIN_KEY),
-            Some(json!({"alerts": {"disable_after": {"consecutive_failures": 0}}})),
-        )
+        .patch_default_org(json!({"alerts": {"disable_after": {"consecutive_failures": 0}}}))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert_eq!(
         v["details"][0]["field"],
         "alerts.disable_after.consecutive_failures"
     );
-    let (_, o) = server.get(&format!("/v1/orgs/{org}")).await;
-    assert_eq!(o["alerts"], json!({}), "a refused change changed nothing");
+    let (_, orgs) = server.get("/v1/orgs").await;
+    assert_eq!(
+        orgs["data"][0]["alerts"],
+        json!({}),
+        "a refused change changed nothing"
+    );
 }
 
 #[tokio::test]

@@ -210,15 +210,8 @@ async fn a_failing_run_is_retried_then_alerts_the_organization() {
             json!({"filter": {"event_types": ["ferry.*"]}}),
         )
         .await;
-    let (_, orgs) = server.get("/v1/orgs").await;
-    let org = orgs["data"][0]["id"].as_str().unwrap().to_owned();
     let (status, v) = server
-        .call(
-            Method::PATCH,
-            &format!("/v1/orgs/{org}"),
-            Some(ADMIN_KEY),
-            Some(json!({"alert_destinations": [alert_dst]})),
-        )
+        .patch_default_org(json!({"alert_destinations": [alert_dst]}))
         .await;
     assert_eq!(status, StatusCode::OK, "{v}");
     // A file where the export's directory should be: every run fails.

@@ -132,6 +132,15 @@ impl TestServer {
         (status, value)
     }
 
+    /// Changes the default (first) organization, as the admin.
+    pub async fn patch_default_org(&self, body: Value) -> (StatusCode, Value) {
+        let (_, orgs) = self.get("/v1/orgs").await;
+        let org = orgs["data"][0]["id"].as_str().unwrap().to_owned();
+        let path = format!("/v1/orgs/{org}");
+        self.call(Method::PATCH, &path, Some(ADMIN_KEY), Some(body))
+            .await
+    }
+
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.call(Method::GET, path, Some(ADMIN_KEY), None).await
     }
