@@ -73,6 +73,7 @@ fn select(source: ExportSource) -> Option<(&'static [&'static str], &'static str
                 "x.error",
                 "x.request",
                 "x.response",
+                "x.receipt",
                 "d.event_id",
                 "d.destination_id",
                 "d.event_type",
