@@ -139,71 +139,52 @@ impl AlertSettings {
     /// Every error, each named by its field under `field` (`alerts`).
     pub fn validate(&self, field: &str) -> Vec<FieldError> {
         let mut errors = Vec::new();
-        let mut bad = |name: &str, message: String| {
-            errors.push(FieldError::new(format!("{field}.{name}"), message));
+        // A value set must be at least 1, and at most `max` when given.
+        let mut check = |name: &str, value: Option<u64>, max: Option<u64>| {
+            if value.is_some_and(|v| v == 0 || max.is_some_and(|m| v > m)) {
+                let message = match max {
+                    Some(m) => format!("must be between 1 and {m}"),
+                    None => "must be at least 1".to_owned(),
+                };
+                errors.push(FieldError::new(format!("{field}.{name}"), message));
+            }
         };
-        if let Some(a) = &self.alert_after {
-            if a.consecutive_failures == Some(0) {
-                bad(
-                    "alert_after.consecutive_failures",
-                    "must be at least 1".into(),
-                );
-            }
-            if let Some(r) = &a.failure_rate {
-                if !(1..=100).contains(&r.percent) {
-                    bad(
-                        "alert_after.failure_rate.percent",
-                        "must be between 1 and 100".into(),
-                    );
-                }
-                if r.min_attempts == 0 {
-                    bad(
-                        "alert_after.failure_rate.min_attempts",
-                        "must be at least 1".into(),
-                    );
-                }
-                if !(1..=MAX_WINDOW_S).contains(&r.window_s) {
-                    bad(
-                        "alert_after.failure_rate.window_s",
-                        format!("must be between 1 and {MAX_WINDOW_S}"),
-                    );
-                }
-            }
-        }
-        if let Some(d) = &self.disable_after {
-            if d.consecutive_failures == Some(0) {
-                bad(
-                    "disable_after.consecutive_failures",
-                    "must be at least 1".into(),
-                );
-            }
-            if d.failing_for_s
-                .is_some_and(|s| !(1..=MAX_DURATION_S).contains(&s))
-            {
-                bad(
-                    "disable_after.failing_for_s",
-                    format!("must be between 1 and {MAX_DURATION_S}"),
-                );
-            }
-        }
-        if self
-            .debounce_s
-            .is_some_and(|s| !(1..=MAX_DURATION_S).contains(&s))
-        {
-            bad(
-                "debounce_s",
-                format!("must be between 1 and {MAX_DURATION_S}"),
-            );
-        }
-        if self
-            .slow_after_ms
-            .is_some_and(|ms| !(1..=MAX_SLOW_AFTER_MS).contains(&ms))
-        {
-            bad(
-                "slow_after_ms",
-                format!("must be between 1 and {MAX_SLOW_AFTER_MS}"),
-            );
-        }
+        let after = self.alert_after.as_ref();
+        let rate = after.and_then(|a| a.failure_rate.as_ref());
+        let disable = self.disable_after.as_ref();
+        let failures = |n: Option<u32>| n.map(u64::from);
+        check(
+            "alert_after.consecutive_failures",
+            failures(after.and_then(|a| a.consecutive_failures)),
+            None,
+        );
+        check(
+            "alert_after.failure_rate.percent",
+            rate.map(|r| u64::from(r.percent)),
+            Some(100),
+        );
+        check(
+            "alert_after.failure_rate.min_attempts",
+            failures(rate.map(|r| r.min_attempts)),
+            None,
+        );
+        check(
+            "alert_after.failure_rate.window_s",
+            rate.map(|r| r.window_s),
+            Some(MAX_WINDOW_S),
+        );
+        check(
+            "disable_after.consecutive_failures",
+            failures(disable.and_then(|d| d.consecutive_failures)),
+            None,
+        );
+        check(
+            "disable_after.failing_for_s",
+            disable.and_then(|d| d.failing_for_s),
+            Some(MAX_DURATION_S),
+        );
+        check("debounce_s", self.debounce_s, Some(MAX_DURATION_S));
+        check("slow_after_ms", self.slow_after_ms, Some(MAX_SLOW_AFTER_MS));
         errors
     }
 

@@ -68,6 +68,12 @@ impl RecentOutcomes {
     }
 }
 
+/// Whether what was last announced at `last` may be announced again at
+/// `now`: never announced, or the debounce window has passed.
+pub fn may_announce(last: Option<DateTime<Utc>>, now: DateTime<Utc>, debounce_s: u64) -> bool {
+    last.is_none_or(|at| now - at >= Duration::seconds(debounce_s as i64))
+}
+
 /// Records one attempt's outcome and says what it announces: `Failing`
 /// and `Disable` may come together.
 pub fn on_attempt(
@@ -99,8 +105,7 @@ pub fn on_attempt(
         .consecutive_failures
         .is_some_and(|n| h.failed_in_a_row >= n)
         || rate_exceeded;
-    let debounce = Duration::seconds(policy.debounce_s as i64);
-    if failing && h.failing_alert_at.is_none_or(|at| now - at >= debounce) {
+    if failing && may_announce(h.failing_alert_at, now, policy.debounce_s) {
         h.failing_alert_at = Some(now);
         signals.push(Signal::Failing);
     }
@@ -139,16 +144,6 @@ mod tests {
         .resolve()
     }
 
-    fn run(
-        p: &AlertPolicy,
-        h: &mut Health,
-        r: &mut RecentOutcomes,
-        at: DateTime<Utc>,
-        ok: bool,
-    ) -> Vec<Signal> {
-        on_attempt(p, h, r, at, ok)
-    }
-
     #[test]
     fn failing_once_per_debounce_window_then_recovered_then_disabled() {
         let p = policy(3, 1_000);
@@ -156,7 +151,7 @@ mod tests {
         let t = Utc::now();
         let mut signals = Vec::new();
         for i in 0..100 {
-            signals.extend(run(
+            signals.extend(on_attempt(
                 &p,
                 &mut h,
                 &mut r,
@@ -168,23 +163,29 @@ mod tests {
         assert_eq!(h.failed_in_a_row, 100);
         // Past the window it is announced again, once.
         let later = t + Duration::seconds(70);
-        assert_eq!(run(&p, &mut h, &mut r, later, false), [Signal::Failing]);
-        assert!(run(&p, &mut h, &mut r, later, false).is_empty());
-        assert_eq!(run(&p, &mut h, &mut r, later, true), [Signal::Recovered]);
+        assert_eq!(
+            on_attempt(&p, &mut h, &mut r, later, false),
+            [Signal::Failing]
+        );
+        assert!(on_attempt(&p, &mut h, &mut r, later, false).is_empty());
+        assert_eq!(
+            on_attempt(&p, &mut h, &mut r, later, true),
+            [Signal::Recovered]
+        );
         assert_eq!(
             (h.failed_in_a_row, h.failing_since, h.failing_alert_at),
             (0, None, None)
         );
-        assert!(run(&p, &mut h, &mut r, later, true).is_empty());
+        assert!(on_attempt(&p, &mut h, &mut r, later, true).is_empty());
         // Failing for ten minutes disables.
-        run(&p, &mut h, &mut r, later, false);
+        on_attempt(&p, &mut h, &mut r, later, false);
         assert!(
-            run(&p, &mut h, &mut r, later + Duration::seconds(599), false)
+            on_attempt(&p, &mut h, &mut r, later + Duration::seconds(599), false)
                 .iter()
                 .all(|s| *s != Signal::Disable)
         );
         assert!(
-            run(&p, &mut h, &mut r, later + Duration::seconds(600), false)
+            on_attempt(&p, &mut h, &mut r, later + Duration::seconds(600), false)
                 .contains(&Signal::Disable)
         );
     }
@@ -195,11 +196,11 @@ mod tests {
         let (mut h, mut r) = (Health::default(), RecentOutcomes::default());
         let t = Utc::now();
         let signals: Vec<_> = (0..5)
-            .flat_map(|_| run(&p, &mut h, &mut r, t, false))
+            .flat_map(|_| on_attempt(&p, &mut h, &mut r, t, false))
             .collect();
         assert_eq!(signals, [Signal::Failing, Signal::Disable]);
         h.reset_on_enable();
-        assert!(run(&p, &mut h, &mut r, t, false).is_empty());
+        assert!(on_attempt(&p, &mut h, &mut r, t, false).is_empty());
         // Still failing after the enable: announced once the window passes.
         assert!(h.failing_alert_at.is_some());
     }
@@ -225,7 +226,7 @@ mod tests {
         let mut signals = Vec::new();
         // Alternating: 50% of 20 attempts at the 20th.
         for i in 0..20 {
-            signals.extend(run(
+            signals.extend(on_attempt(
                 &p,
                 &mut h,
                 &mut r,
@@ -235,11 +236,14 @@ mod tests {
         }
         assert_eq!(signals, [Signal::Failing]);
         // A delivery while the rate still holds does not recover it.
-        assert!(run(&p, &mut h, &mut r, t + Duration::seconds(21), false).is_empty());
-        assert!(run(&p, &mut h, &mut r, t + Duration::seconds(22), false).is_empty());
-        assert!(run(&p, &mut h, &mut r, t + Duration::seconds(23), true).is_empty());
+        assert!(on_attempt(&p, &mut h, &mut r, t + Duration::seconds(21), false).is_empty());
+        assert!(on_attempt(&p, &mut h, &mut r, t + Duration::seconds(22), false).is_empty());
+        assert!(on_attempt(&p, &mut h, &mut r, t + Duration::seconds(23), true).is_empty());
         // Once the failures have left the window, a delivery recovers it.
         let later = t + Duration::seconds(400);
-        assert_eq!(run(&p, &mut h, &mut r, later, true), [Signal::Recovered]);
+        assert_eq!(
+            on_attempt(&p, &mut h, &mut r, later, true),
+            [Signal::Recovered]
+        );
     }
 }

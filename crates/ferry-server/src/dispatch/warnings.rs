@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+use super::failing::may_announce;
+
 /// Recent attempts a latency is taken over: at most this many...
 const SAMPLES: usize = 256;
 /// ...of at most this age...
@@ -63,9 +65,7 @@ impl Warning {
         if !holds {
             return false;
         }
-        let due = self
-            .announced_at
-            .is_none_or(|at| now - at >= chrono::Duration::seconds(debounce_s as i64));
+        let due = may_announce(self.announced_at, now, debounce_s);
         if due {
             self.announced_at = Some(now);
         }

@@ -89,22 +89,26 @@ async fn set_org_alerts(server: &TestServer, alert_dsts: &[&str], alerts: Value)
     v
 }
 
+/// A receiver that gets the organization's alerts (through a webhook
+/// destination that gets nothing else), and the organization with `alerts`
+/// as its alert settings.
+async fn alert_channel(server: &TestServer, alerts: Value) -> (Receiver, Value) {
+    let receiver = Receiver::start().await;
+    let (dst, _) = server
+        .webhook(&receiver.url(), json!({"filter": {"event_types": []}}))
+        .await;
+    let org = set_org_alerts(server, &[&dst], alerts).await;
+    (receiver, org)
+}
+
 #[tokio::test]
 async fn a_flood_of_failing_deliveries_alerts_once_disables_at_the_threshold_and_recovers() {
     // The breaker is out of the way: every delivery is attempted.
     let server = TestServer::start_with(|c| c.dispatch.breaker_threshold = 1_000_000).await;
     let failing = Receiver::start().await;
     failing.set_behavior(Behavior::Status(500));
-    let alert_receiver = Receiver::start().await;
-    let (alert_dst, _) = server
-        .webhook(
-            &alert_receiver.url(),
-            json!({"filter": {"event_types": []}}),
-        )
-        .await;
-    let org = set_org_alerts(
+    let (alert_receiver, org) = alert_channel(
         &server,
-        &[&alert_dst],
         json!({"alert_after": {"consecutive_failures": 5}, "debounce_s": 3600}),
     )
     .await;
@@ -345,14 +349,7 @@ async fn a_slow_destination_and_a_lagging_queue_raise_a_warning_once() {
     let server = TestServer::start_with(|c| c.dispatch.lagging_after_s = 1).await;
     let slow = Receiver::start().await;
     slow.set_behavior(Behavior::Delay(Duration::from_millis(400)));
-    let alert_receiver = Receiver::start().await;
-    let (alert_dst, _) = server
-        .webhook(
-            &alert_receiver.url(),
-            json!({"filter": {"event_types": []}}),
-        )
-        .await;
-    set_org_alerts(&server, &[&alert_dst], json!({})).await;
+    let (alert_receiver, _) = alert_channel(&server, json!({})).await;
     // One attempt at a time, each slower than the threshold: the rest
     // wait their turn, so the queue lags too.
     let (dst, _) = server

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use super::super::alerts::{Alert, AlertKind, QueueLagging};
+use super::super::failing::may_announce;
 use super::Engine;
 use crate::metrics as m;
 
@@ -61,10 +62,7 @@ impl Engine {
             let Some((count, since)) = d.exhausted else {
                 continue;
             };
-            let debounce = chrono::Duration::seconds(d.policy.debounce_s as i64);
-            if d.exhausted_reported_at
-                .is_some_and(|at| now - at < debounce)
-            {
+            if !may_announce(d.exhausted_reported_at, now, d.policy.debounce_s) {
                 continue;
             }
             d.exhausted = None;

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use crate::cli::args::parse_seconds;
 
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, Default, PartialEq, clap::Args)]
 pub struct AlertFlags {
     /// Failing after N failed attempts in a row.
     #[arg(long, value_name = "N")]
@@ -73,15 +73,7 @@ fn parse_rate(raw: &str) -> Result<Value, String> {
 impl AlertFlags {
     /// Whether any alert flag was given.
     pub fn given(&self) -> bool {
-        self.alert_after_failures.is_some()
-            || self.alert_after_rate.is_some()
-            || self.never_alert
-            || self.disable_after.is_some()
-            || self.disable_after_failures.is_some()
-            || self.never_disable
-            || self.alert_debounce.is_some()
-            || self.slow_after_ms.is_some()
-            || self.default_alerts
+        *self != Self::default()
     }
 
     /// The settings with the flags applied over `current`; `None` when no
